@@ -1,0 +1,43 @@
+# make run: set everything up, then run the service on desired/ with state.db.
+# make test: the same set-up, then ruff, mypy and the whole test suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint unit setup venv docker images bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+docker:
+	./scripts/ensure-docker.sh
+
+images: docker
+	./scripts/build-images.sh
+
+setup: venv images
+
+run: setup
+	$(BIN)/reconciler run --desired desired --state state.db
+
+lint: venv
+	$(BIN)/ruff check reconciler tests bench
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+test: setup lint
+	$(BIN)/pytest -q tests
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) state.db state.db-*

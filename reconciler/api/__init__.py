@@ -1,0 +1,1 @@
+"""The object model shared by every layer: keys, positions, diagnostics, desired objects."""

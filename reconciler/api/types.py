@@ -1,0 +1,107 @@
+"""Plain data shared by every layer: object keys, source positions, diagnostics, desired objects.
+
+Sits at the bottom of the flow: the manifest loader produces `DesiredObject`s and
+`Diagnostic`s, the planner and controllers consume them, the store persists them.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JSON = dict[str, Any]
+
+# Kinds without a namespace; their Key.namespace is "".
+CLUSTER_SCOPED_KINDS = frozenset({"Node", "Namespace"})
+
+# Short names the CLI accepts, as kubectl does.
+KIND_ALIASES: dict[str, str] = {
+    "po": "Pod", "pod": "Pod", "pods": "Pod",
+    "rc": "ReplicationController", "replicationcontroller": "ReplicationController",
+    "replicationcontrollers": "ReplicationController",
+    "rs": "ReplicaSet", "replicaset": "ReplicaSet", "replicasets": "ReplicaSet",
+    "deploy": "Deployment", "deployment": "Deployment", "deployments": "Deployment",
+    "sts": "StatefulSet", "statefulset": "StatefulSet", "statefulsets": "StatefulSet",
+    "svc": "Service", "service": "Service", "services": "Service",
+    "ep": "Endpoints", "endpoints": "Endpoints",
+    "ns": "Namespace", "namespace": "Namespace", "namespaces": "Namespace",
+    "no": "Node", "node": "Node", "nodes": "Node",
+    "ev": "Event", "event": "Event", "events": "Event",
+}
+
+# The apiVersion of the kind that declares a Docker host (see schemas/node.json).
+NODE_API_VERSION = "reconciler.dev/v1"
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    """Identity of an object: kind, namespace ("" when cluster-scoped) and name."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where something was written: file, 1-based line and column, 0-based document index."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+    document: int = 0
+
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One error or warning about the desired state, pointing at the file and field."""
+
+    severity: Severity
+    position: Position
+    path: str  # JSON path of the field, e.g. "spec.template.spec.containers[0].image"; "" for the file
+    message: str
+
+    def render(self) -> str:
+        """`FILE:LINE:COL: error|warning: MESSAGE`, as compilers and pre-commit expect."""
+        p = self.position
+        where = f" (document {p.document + 1})" if p.document else ""
+        field_ = f"{self.path}: " if self.path else ""
+        return f"{p.file}:{p.line}:{p.column}: {self.severity}: {field_}{self.message}{where}"
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    """One object declared in the desired folder, validated and defaulted."""
+
+    key: Key
+    body: JSON  # the full, defaulted Kubernetes object: apiVersion, kind, metadata, spec
+    position: Position  # where its document starts
+    content_hash: str  # sha256 of the canonical JSON of `body`: unchanged hash, nothing to do
+
+
+@dataclass
+class LoadResult:
+    """What loading and validating a desired folder gave."""
+
+    objects: list[DesiredObject] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Files with at least one error. Objects last recorded from these files stay in
+    # force: a typo must never prune a running workload.
+    failed_files: frozenset[str] = frozenset()
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
