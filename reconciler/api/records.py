@@ -83,7 +83,10 @@ class PodRecord:
     reason: str = ""  # e.g. Evicted, NodeLost
     message: str = ""
     pod_ip: str = ""
-    host_ip: str = ""
+    host_ip: str = ""  # the node's address
+    # Container ports published on the node: "5000/TCP" -> host port on host_ip. Pod IPs
+    # are private to their Docker host; other hosts reach a pod through these.
+    ports: dict[str, int] = field(default_factory=dict)
     start_time: datetime | None = None
     conditions: list[Condition] = field(default_factory=list)
     containers: list[ContainerStatus] = field(default_factory=list)

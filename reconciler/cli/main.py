@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "config": "reconciler.cli.service:config",
     "install": "reconciler.cli.service:install",
     "cluster-info": "reconciler.cli.service:cluster_info",
+    "proxy": "reconciler.cli.proxy:proxy",
 }
 
 
