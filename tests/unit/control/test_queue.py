@@ -1,0 +1,124 @@
+"""Tests of the work queue and the reconcile loop's retry rules."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from reconciler.control.loop import Loop, Result, Terminal, WorkKey
+from reconciler.control.queue import ShutDown, WorkQueue
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestWorkQueue:
+    def test_deduplicates_waiting_keys(self) -> None:
+        """A key added twice before it is taken is processed once."""
+        q: WorkQueue[str] = WorkQueue()
+        q.add("a")
+        q.add("a")
+        assert q.get(timeout=0) == "a"
+        q.done("a")
+        assert q.get(timeout=0) is None
+
+    def test_key_added_while_processing_comes_back_after_done(self) -> None:
+        """A change during a reconcile is not lost, and never runs concurrently."""
+        q: WorkQueue[str] = WorkQueue()
+        q.add("a")
+        assert q.get(timeout=0) == "a"
+        q.add("a")
+        assert q.get(timeout=0) is None  # not handed to a second worker
+        q.done("a")
+        assert q.get(timeout=0) == "a"
+
+    def test_add_after_waits_for_its_time(self) -> None:
+        """Delayed keys appear only once their delay has passed."""
+        clock = FakeClock()
+        q: WorkQueue[str] = WorkQueue(clock=clock)
+        q.add_after("a", 5)
+        assert q.get(timeout=0) is None
+        clock.now = 5
+        assert q.get(timeout=0) == "a"
+
+    def test_backoff_doubles_until_forget(self) -> None:
+        """Each failure doubles the delay; forget resets it."""
+        clock = FakeClock()
+        q: WorkQueue[str] = WorkQueue(clock=clock)
+        q.add_rate_limited("a")
+        q.add_rate_limited("a")
+        assert q.failures("a") == 2
+        q.forget("a")
+        assert q.failures("a") == 0
+
+    def test_shutdown_wakes_getters(self) -> None:
+        """A blocked worker leaves on shutdown."""
+        q: WorkQueue[str] = WorkQueue()
+        raised = threading.Event()
+
+        def worker() -> None:
+            try:
+                q.get()
+            except ShutDown:
+                raised.set()
+
+        t = threading.Thread(target=worker)
+        t.start()
+        q.shutdown()
+        t.join(2)
+        assert raised.is_set()
+
+
+class Flaky:
+    def __init__(self, outcomes: list[object]) -> None:
+        self.outcomes = outcomes
+        self.calls = 0
+
+    def reconcile(self, key: WorkKey) -> Result:
+        outcome = self.outcomes[self.calls]
+        self.calls += 1
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, Result)
+        return outcome
+
+
+class TestLoop:
+    def _loop(self, outcomes: list[object]) -> tuple[Loop, Flaky, WorkQueue[WorkKey], FakeClock]:
+        clock = FakeClock()
+        q: WorkQueue[WorkKey] = WorkQueue(clock=clock)
+        flaky = Flaky(outcomes)
+        return Loop(q, {"x": flaky}), flaky, q, clock
+
+    def test_error_requeues_with_backoff(self) -> None:
+        """An exception puts the key back after its backoff."""
+        loop, flaky, q, clock = self._loop([RuntimeError("boom"), Result.done()])
+        key = WorkKey("x", 1)
+        loop.process(key)
+        assert q.failures(key) == 1
+        clock.now = 100
+        assert q.get(timeout=0) == key
+
+    def test_requeue_after(self) -> None:
+        """requeue_after brings the key back after that delay and resets failures."""
+        loop, flaky, q, clock = self._loop([Result.after(3)])
+        key = WorkKey("x", 1)
+        loop.process(key)
+        assert q.get(timeout=0) is None
+        clock.now = 3
+        assert q.get(timeout=0) == key
+
+    @pytest.mark.parametrize("outcome", [Terminal("bad"), Result.done()])
+    def test_terminal_and_success_forget(self, outcome: object) -> None:
+        """A terminal error and a success both leave nothing queued."""
+        loop, flaky, q, clock = self._loop([outcome])
+        key = WorkKey("x", 1)
+        loop.process(key)
+        clock.now = 1000
+        assert q.get(timeout=0) is None
