@@ -1,0 +1,170 @@
+"""The folder source: watchdog events on the desired folder, coalesced into one call per burst.
+
+First stage of the flow when the desired state is a plain folder: file events
+only collect paths; after a quiet `debounce` (or at most `max_wait` into a
+burst) `on_change(paths)` is called once from this source's own thread, and the
+caller (the service) reloads those files and enqueues the affected keys. An
+editor save or a `git checkout` of 100 files gives one call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import (
+    DirModifiedEvent,
+    FileClosedNoWriteEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+
+log = logging.getLogger(__name__)
+
+# A file modified this recently is probably still being written; a later, quieter
+# pass reports it. Capped so a file appended to forever is still reported.
+SETTLE = 0.05
+MAX_DEFER = 5.0
+
+
+def ignored(root: Path, path: Path) -> bool:
+    """Hidden folders and files (.git, .#lock, .x.swp), and editor leftovers (x~, vim's 4913)."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return True
+    if any(p.startswith(".") for p in parts):
+        return True
+    name = parts[-1] if parts else ""
+    return name.endswith("~") or name == "4913"
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, source: FolderSource) -> None:
+        self._source = source
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        # Opening, reading and a directory's mtime say nothing about content.
+        if isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent | DirModifiedEvent):
+            return
+        if event.event_type == "moved":
+            # An atomic save (write temp, rename over) is a change of the destination;
+            # the source path is gone, which the loader treats as a deletion.
+            self._source.add(_as_path(event.dest_path))
+        self._source.add(_as_path(event.src_path))
+
+
+def _as_path(p: bytes | str) -> Path:
+    return Path(os.fsdecode(p))
+
+
+class FolderSource:
+    """Watch `root` recursively; call `on_change(paths)` once per burst of changes."""
+
+    def __init__(
+        self,
+        root: Path,
+        on_change: Callable[[frozenset[Path]], None],
+        debounce: float = 0.1,
+        max_wait: float = 0.5,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.on_change = on_change
+        self.debounce = debounce
+        self.max_wait = max_wait
+        self._lock = threading.Condition()
+        self._pending: dict[Path, float] = {}  # path -> when first seen in this burst
+        self._last_event = 0.0
+        self._retry_at = 0.0  # after a pass that left unsettled files behind
+        self._stopped = False
+        self._observer: Observer | None = None  # type: ignore[valid-type]
+        self._thread: threading.Thread | None = None
+        self.calls = 0
+
+    def add(self, path: Path) -> None:
+        """Note a changed path (from a watchdog thread); never blocks on the consumer."""
+        if ignored(self.root, path):
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._pending.setdefault(path, now)
+            self._last_event = now
+            self._lock.notify()
+
+    def start(self) -> None:
+        """Begin watching; events from before start() are not reported."""
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"desired folder {self.root} does not exist")
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="folder-source", daemon=True)
+        self._thread.start()
+        observer = Observer()
+        observer.schedule(_Handler(self), str(self.root), recursive=True)
+        observer.start()
+        self._observer = observer
+
+    def stop(self) -> None:
+        """Stop watching and wait for the delivery thread; pending paths are dropped."""
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+        with self._lock:
+            self._stopped = True
+            self._lock.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self.calls += 1
+            try:
+                self.on_change(batch)
+            except Exception:
+                # The consumer's failure must not end the watch; the periodic
+                # resync will reload everything anyway.
+                log.exception("folder source: on_change failed for %d paths", len(batch))
+
+    def _next_batch(self) -> frozenset[Path] | None:
+        with self._lock:
+            while True:
+                if self._stopped:
+                    return None
+                if not self._pending:
+                    self._lock.wait()
+                    continue
+                now = time.monotonic()
+                first = min(self._pending.values())
+                deadline = min(self._last_event + self.debounce, first + self.max_wait)
+                deadline = max(deadline, self._retry_at)
+                if now < deadline:
+                    self._lock.wait(deadline - now)
+                    continue
+                ready = {p for p, t in self._pending.items() if self._settled(p, now - t)}
+                # Files still being written stay pending and are looked at again.
+                self._retry_at = now + self.debounce
+                if not ready:
+                    continue
+                for p in ready:
+                    del self._pending[p]
+                return frozenset(ready)
+
+    def _settled(self, path: Path, waited: float) -> bool:
+        """False while the file's mtime is still moving (a writer is mid-way)."""
+        if waited >= MAX_DEFER:
+            return True
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return True  # gone, or not a file: report it, the loader decides
+        return time.time() - mtime >= SETTLE

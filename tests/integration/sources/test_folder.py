@@ -1,0 +1,199 @@
+"""FolderSource against a real folder and real inotify events: coalescing, latency, renames."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.sources.folder import FolderSource
+
+
+class Recorder:
+    """Collects on_change calls and lets a test wait for them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, frozenset[Path]]] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, paths: frozenset[Path]) -> None:
+        with self._cond:
+            self.calls.append((time.monotonic(), paths))
+            self._cond.notify_all()
+
+    def wait(self, count: int, timeout: float = 5.0) -> list[frozenset[Path]]:
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.calls) >= count, timeout)
+            return [p for _, p in self.calls]
+
+    def all_paths(self) -> set[Path]:
+        return {p for _, paths in self.calls for p in paths}
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Path, Recorder, FolderSource]]:
+    root = tmp_path / "desired"
+    root.mkdir()
+    rec = Recorder()
+    source = FolderSource(root, rec)
+    source.start()
+    try:
+        yield source.root, rec, source
+    finally:
+        source.stop()
+
+
+class TestFolderSource:
+    def test_single_edit_seen_within_one_second(
+        self, watched: tuple[Path, Recorder, FolderSource]
+    ) -> None:
+        """One write gives one call naming the file, well within 1 s."""
+        root, rec, _ = watched
+        start = time.monotonic()
+        (root / "pod.yaml").write_text("kind: Pod\n")
+        calls = rec.wait(1)
+        latency = rec.calls[0][0] - start
+        print(f"edit-to-on_change latency: {latency * 1000:.0f} ms")
+        assert calls == [frozenset({root / "pod.yaml"})]
+        assert latency < 1.0
+
+    def test_burst_of_100_files_is_one_call(
+        self, watched: tuple[Path, Recorder, FolderSource]
+    ) -> None:
+        """100 files written in a quick burst are reported together, once."""
+        root, rec, _ = watched
+        for i in range(100):
+            (root / f"obj-{i}.yaml").write_text(f"n: {i}\n")
+        rec.wait(1)
+        time.sleep(0.4)
+        assert len(rec.calls) == 1
+        assert rec.all_paths() == {root / f"obj-{i}.yaml" for i in range(100)}
+
+    # watchdog warns when git creates nested folders faster than it adds watches.
+    @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+    def test_git_checkout_is_one_call(
+        self, watched: tuple[Path, Recorder, FolderSource]
+    ) -> None:
+        """A `git checkout` switching 100 files gives one call (hidden .git ignored)."""
+        root, rec, _ = watched
+        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+        def git(*args: str) -> None:
+            subprocess.run(["git", "-C", str(root), *args], check=True, env=env,
+                           capture_output=True)
+
+        git("init", "-q", "-b", "main")
+        for i in range(100):
+            (root / f"f{i}.yaml").write_text("a: 1\n")
+        git("add", ".")
+        git("commit", "-qm", "one")
+        git("checkout", "-q", "-b", "two")
+        for i in range(100):
+            (root / f"f{i}.yaml").write_text("a: 2\n")
+        git("commit", "-qam", "two")
+        time.sleep(0.8)
+        before = len(rec.calls)
+        git("checkout", "-q", "main")
+        rec.wait(before + 1)
+        time.sleep(0.6)
+        assert len(rec.calls) == before + 1
+        assert {root / f"f{i}.yaml" for i in range(100)} <= rec.calls[-1][1]
+        assert not any(".git" in p.parts for p in rec.all_paths())
+
+    def test_atomic_rename_reports_destination(
+        self, watched: tuple[Path, Recorder, FolderSource]
+    ) -> None:
+        """Write-temp-then-rename reports the destination, never the hidden temp file."""
+        root, rec, _ = watched
+        tmp = root / ".web.yaml.tmp"
+        tmp.write_text("kind: Pod\n")
+        tmp.rename(root / "web.yaml")
+        rec.wait(1)
+        time.sleep(0.3)
+        assert rec.all_paths() == {root / "web.yaml"}
+
+    @pytest.mark.parametrize("name", [".pod.yaml.swp", "pod.yaml~", ".#pod.yaml", "4913"])
+    def test_editor_leftovers_ignored(
+        self, watched: tuple[Path, Recorder, FolderSource], name: str
+    ) -> None:
+        """Editor swap, backup and lock files cause no call."""
+        root, rec, _ = watched
+        (root / name).write_text("x")
+        (root / "real.yaml").write_text("x")
+        rec.wait(1)
+        time.sleep(0.3)
+        assert rec.all_paths() == {root / "real.yaml"}
+
+    def test_deletion_and_subfolders_reported(
+        self, watched: tuple[Path, Recorder, FolderSource]
+    ) -> None:
+        """A file in a subfolder, then its deletion, each produce a call naming it."""
+        root, rec, _ = watched
+        (root / "team").mkdir()
+        (root / "team" / "rc.yaml").write_text("kind: ReplicationController\n")
+        rec.wait(1)
+        time.sleep(0.3)
+        count = len(rec.calls)
+        (root / "team" / "rc.yaml").unlink()
+        calls = rec.wait(count + 1)
+        assert root / "team" / "rc.yaml" in calls[-1]
+
+    def test_partial_write_reported_again_when_complete(
+        self, watched: tuple[Path, Recorder, FolderSource]
+    ) -> None:
+        """A writer that pauses mid-file gets a later call after it completes the file."""
+        root, rec, _ = watched
+        target = root / "slow.yaml"
+        with target.open("w") as f:
+            f.write("kind: Pod\nmetadata:\n")
+            f.flush()
+            rec.wait(1)
+            first = len(rec.calls)
+            f.write("  name: slow\n")
+        calls = rec.wait(first + 1)
+        assert len(calls) > first and target in calls[-1]
+        assert target.read_text().endswith("name: slow\n")
+
+    def test_continuous_writer_does_not_starve_others(
+        self, watched: tuple[Path, Recorder, FolderSource]
+    ) -> None:
+        """A file rewritten without pause still lets other changes through within max_wait."""
+        root, rec, _ = watched
+        stop = time.monotonic() + 1.5
+        (root / "other.yaml").write_text("x")
+        seen_other_at = None
+        n = 0
+        while time.monotonic() < stop:
+            (root / "busy.yaml").write_text(f"n: {n}\n")
+            n += 1
+            time.sleep(0.02)
+            if seen_other_at is None and root / "other.yaml" in rec.all_paths():
+                seen_other_at = time.monotonic()
+        assert seen_other_at is not None and seen_other_at < stop - 0.5
+
+    def test_consumer_failure_keeps_watching(self, tmp_path: Path) -> None:
+        """An exception in on_change is logged and the next change is still delivered."""
+        seen: list[frozenset[Path]] = []
+        done = threading.Event()
+
+        def flaky(paths: frozenset[Path]) -> None:
+            seen.append(paths)
+            if len(seen) == 1:
+                raise RuntimeError("loader crashed")
+            done.set()
+
+        source = FolderSource(tmp_path, flaky)
+        source.start()
+        try:
+            (tmp_path / "a.yaml").write_text("x")
+            time.sleep(0.4)
+            (tmp_path / "b.yaml").write_text("x")
+            assert done.wait(3)
+        finally:
+            source.stop()
