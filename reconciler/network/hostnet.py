@@ -1,0 +1,103 @@
+"""The host side of the service network: cluster IPs on `lo`, sysctls, bridge hairpin.
+
+Called by `ServiceProxy` (reconciler.network.proxy) on every table update, in
+both modes: the userspace proxy listens on the cluster IPs and the NAT rules
+need them local so nothing addressed to a service can leave the machine when a
+rule is missing. Addresses we own carry the label `lo:reconciler`; nothing
+without it is ever removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import subprocess
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+LABEL = "lo:reconciler"
+ROUTE_LOCALNET = Path("/proc/sys/net/ipv4/conf/all/route_localnet")
+
+
+def _ip(*args: str) -> str:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise OSError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def owned_addresses() -> set[str]:
+    """The /32s on lo that carry our label."""
+    data = json.loads(_ip("-j", "-4", "addr", "show", "dev", "lo") or "[]")
+    out: set[str] = set()
+    for link in data:
+        for info in link.get("addr_info", []):
+            if info.get("label") == LABEL and info.get("prefixlen") == 32:
+                out.add(info["local"])
+    return out
+
+
+def local_addresses() -> set[str]:
+    """Every IPv4 address configured on this host (network namespace)."""
+    data = json.loads(_ip("-j", "-4", "addr", "show") or "[]")
+    return {info["local"] for link in data for info in link.get("addr_info", []) if "local" in info}
+
+
+def sync_addresses(wanted: set[str]) -> tuple[set[str], set[str]]:
+    """Add the missing cluster IPs to lo and remove ours no longer wanted; return (added, removed)."""
+    have = owned_addresses()
+    present = local_addresses()
+    added: set[str] = set()
+    for ip in sorted(wanted - have):
+        if ip in present:
+            continue  # someone else's address: usable, never ours to remove
+        _ip("addr", "add", f"{ip}/32", "dev", "lo", "label", LABEL)
+        added.add(ip)
+    removed = have - wanted
+    for ip in sorted(removed):
+        with contextlib.suppress(OSError):
+            _ip("addr", "del", f"{ip}/32", "dev", "lo")
+    return added, removed
+
+
+def set_hairpin(bridge: str = "docker0") -> int:
+    """Turn on hairpin mode on every port of `bridge`, so a pod reaches itself via its service."""
+    count = 0
+    brif = Path("/sys/class/net") / bridge / "brif"
+    if not brif.is_dir():
+        return 0
+    for port in brif.iterdir():
+        flag = port / "hairpin_mode"
+        try:
+            if flag.read_text().strip() != "1":
+                flag.write_text("1")
+            count += 1
+        except OSError:  # the port went away while we looked
+            continue
+    return count
+
+
+class RouteLocalnet:
+    """net.ipv4.conf.all.route_localnet=1 while NodePorts are served, then the old value back.
+
+    DNAT of 127.0.0.1:NODEPORT to a pod address needs it, as kube-proxy sets it;
+    RECONCILER-FIREWALL drops what it would otherwise let in from outside.
+    """
+
+    def __init__(self, path: Path = ROUTE_LOCALNET) -> None:
+        self._path = path
+        self._original: str | None = None
+
+    def enable(self) -> None:
+        if self._original is None:
+            self._original = self._path.read_text().strip()
+        if self._path.read_text().strip() != "1":
+            self._path.write_text("1")
+
+    def restore(self) -> None:
+        if self._original is not None:
+            with contextlib.suppress(OSError):
+                self._path.write_text(self._original)
+            self._original = None
