@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("kind", "namespace", "name", name="uq_objects_key"),
-        sa.UniqueConstraint("uid")
+        sa.UniqueConstraint("uid"),
     )
     op.create_table(
         "pods",
@@ -67,7 +67,7 @@ def upgrade() -> None:
         sa.Column("revision", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("uid"),
-        sa.UniqueConstraint("namespace", "name", name="uq_pods_name")
+        sa.UniqueConstraint("namespace", "name", name="uq_pods_name"),
     )
     op.create_index("ix_pods_node", "pods", ["node_name"], unique=False)
     op.create_index("ix_pods_owner", "pods", ["owner_uid"], unique=False)
@@ -95,7 +95,7 @@ def upgrade() -> None:
         sa.Column("last_started_at", sa.DateTime(), nullable=True),
         sa.Column("last_finished_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(["pod_uid"], ["pods.uid"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id")
+        sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_containers_pod", "containers", ["pod_uid"], unique=False)
     op.create_table(
@@ -119,7 +119,7 @@ def upgrade() -> None:
         sa.Column("kernel_version", sa.String(length=253), nullable=False),
         sa.Column("last_heartbeat", sa.DateTime(), nullable=True),
         sa.Column("declared", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("name")
+        sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "events",
@@ -136,7 +136,7 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("first_seen", sa.DateTime(), nullable=False),
         sa.Column("last_seen", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id")
+        sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_events_last_seen", "events", ["last_seen"], unique=False)
     op.create_index("ix_events_object", "events", ["namespace", "kind", "name"], unique=False)
@@ -146,7 +146,7 @@ def upgrade() -> None:
         sa.Column("revision", sa.String(length=64), nullable=False),
         sa.Column("source", sa.Text(), nullable=False),
         sa.Column("applied_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id")
+        sa.PrimaryKeyConstraint("id"),
     )
 
 

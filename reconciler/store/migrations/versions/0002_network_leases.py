@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("namespace", "name", name="uq_endpoints_name")
+        sa.UniqueConstraint("namespace", "name", name="uq_endpoints_name"),
     )
     op.create_table(
         "allocations",
@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("kind", "owner", "slot", name="uq_allocations_owner"),
-        sa.UniqueConstraint("kind", "value", name="uq_allocations_value")
+        sa.UniqueConstraint("kind", "value", name="uq_allocations_value"),
     )
     op.create_table(
         "leases",
@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("acquired_at", sa.DateTime(), nullable=False),
         sa.Column("renewed_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("name")
+        sa.PrimaryKeyConstraint("name"),
     )
 
 

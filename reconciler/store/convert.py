@@ -1,0 +1,237 @@
+"""Conversions between table rows and the plain records of `reconciler.api.records`.
+
+Used by the store's query modules only. Rows are read with Core selects (row
+mappings, no ORM identity map) because `reconciler get pods` over a thousand
+pods must stay fast; writes use plain dicts for bulk inserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from reconciler.api.records import (
+    Condition,
+    ContainerStatus,
+    EventRecord,
+    NodeRecord,
+    OwnerRef,
+    PodRecord,
+    Resources,
+)
+
+Row = Mapping[Any, Any]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _from_iso(value: str | None) -> datetime | None:
+    return None if not value else datetime.fromisoformat(value)
+
+
+def pod_values(pod: PodRecord) -> dict[str, Any]:
+    """Column values of the pods table for a record (containers go separately)."""
+    owner = pod.owner
+    return {
+        "uid": pod.uid,
+        "namespace": pod.namespace,
+        "name": pod.name,
+        "spec": pod.spec,
+        "spec_hash": pod.spec_hash,
+        "labels": dict(pod.labels),
+        "annotations": dict(pod.annotations),
+        "owner_kind": owner.kind if owner else None,
+        "owner_name": owner.name if owner else None,
+        "owner_uid": owner.uid if owner else None,
+        "owner_api_version": owner.api_version if owner else None,
+        "owner_controller": owner.controller if owner else None,
+        "source": pod.source,
+        "node_name": pod.node_name,
+        "phase": pod.phase,
+        "reason": pod.reason,
+        "message": pod.message,
+        "pod_ip": pod.pod_ip,
+        "host_ip": pod.host_ip,
+        "ports": dict(pod.ports),
+        "start_time": pod.start_time,
+        "conditions": [
+            {
+                "type": c.type,
+                "status": c.status,
+                "reason": c.reason,
+                "message": c.message,
+                "last_transition": _iso(c.last_transition),
+            }
+            for c in pod.conditions
+        ],
+        "deletion_timestamp": pod.deletion_timestamp,
+        "revision": pod.revision,
+        "created_at": pod.created_at,
+    }
+
+
+def container_values(pod_uid: str, position: int, c: ContainerStatus) -> dict[str, Any]:
+    """Column values of the containers table for one container status."""
+    return {
+        "pod_uid": pod_uid,
+        "init": c.init,
+        "position": position,
+        "name": c.name,
+        "image": c.image,
+        "state": c.state,
+        "reason": c.reason,
+        "message": c.message,
+        "container_id": c.container_id,
+        "image_id": c.image_id,
+        "exit_code": c.exit_code,
+        "started_at": c.started_at,
+        "finished_at": c.finished_at,
+        "ready": c.ready,
+        "started": c.started,
+        "restart_count": c.restart_count,
+        "last_exit_code": c.last_exit_code,
+        "last_reason": c.last_reason,
+        "last_started_at": c.last_started_at,
+        "last_finished_at": c.last_finished_at,
+    }
+
+
+def to_container(row: Row) -> ContainerStatus:
+    return ContainerStatus(
+        name=row["name"],
+        image=row["image"],
+        state=row["state"],
+        reason=row["reason"],
+        message=row["message"],
+        container_id=row["container_id"],
+        image_id=row["image_id"],
+        exit_code=row["exit_code"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        ready=bool(row["ready"]),
+        started=bool(row["started"]),
+        restart_count=row["restart_count"],
+        init=bool(row["init"]),
+        last_exit_code=row["last_exit_code"],
+        last_reason=row["last_reason"],
+        last_started_at=row["last_started_at"],
+        last_finished_at=row["last_finished_at"],
+    )
+
+
+def to_pod(row: Row, containers: list[ContainerStatus]) -> PodRecord:
+    """A PodRecord from a pods row and its container statuses in spec order."""
+    owner = None
+    if row["owner_uid"] is not None:
+        owner = OwnerRef(
+            kind=row["owner_kind"] or "",
+            name=row["owner_name"] or "",
+            uid=row["owner_uid"],
+            api_version=row["owner_api_version"] or "v1",
+            controller=bool(row["owner_controller"]),
+        )
+    return PodRecord(
+        uid=row["uid"],
+        namespace=row["namespace"],
+        name=row["name"],
+        spec=row["spec"],
+        spec_hash=row["spec_hash"],
+        created_at=row["created_at"],
+        labels=row["labels"],
+        annotations=row["annotations"],
+        owner=owner,
+        source=row["source"],
+        node_name=row["node_name"],
+        phase=row["phase"],
+        reason=row["reason"],
+        message=row["message"],
+        pod_ip=row["pod_ip"],
+        host_ip=row["host_ip"],
+        ports=row["ports"],
+        start_time=row["start_time"],
+        conditions=[
+            Condition(
+                type=c["type"],
+                status=bool(c["status"]),
+                reason=c.get("reason", ""),
+                message=c.get("message", ""),
+                last_transition=_from_iso(c.get("last_transition")),
+            )
+            for c in row["conditions"]
+        ],
+        containers=[c for c in containers if not c.init],
+        init_containers=[c for c in containers if c.init],
+        deletion_timestamp=row["deletion_timestamp"],
+        revision=row["revision"],
+    )
+
+
+def node_values(node: NodeRecord) -> dict[str, Any]:
+    """Column values of the nodes table for a record."""
+    override = node.capacity_override
+    return {
+        "name": node.name,
+        "engine_url": node.engine_url,
+        "created_at": node.created_at,
+        "labels": dict(node.labels),
+        "address": node.address,
+        "tls": dict(node.tls),
+        "override_cpu_milli": override.cpu_milli if override else None,
+        "override_memory": override.memory if override else None,
+        "unschedulable": node.unschedulable,
+        "cpu_milli": node.capacity.cpu_milli,
+        "memory": node.capacity.memory,
+        "ready": node.ready,
+        "reason": node.reason,
+        "message": node.message,
+        "engine_version": node.engine_version,
+        "os_image": node.os_image,
+        "kernel_version": node.kernel_version,
+        "last_heartbeat": node.last_heartbeat,
+        "declared": node.declared,
+    }
+
+
+def to_node(row: Row) -> NodeRecord:
+    override = None
+    if row["override_cpu_milli"] is not None or row["override_memory"] is not None:
+        override = Resources(row["override_cpu_milli"] or 0, row["override_memory"] or 0)
+    return NodeRecord(
+        name=row["name"],
+        engine_url=row["engine_url"],
+        created_at=row["created_at"],
+        labels=row["labels"],
+        address=row["address"],
+        tls=row["tls"],
+        capacity_override=override,
+        unschedulable=bool(row["unschedulable"]),
+        capacity=Resources(row["cpu_milli"], row["memory"]),
+        ready=bool(row["ready"]),
+        reason=row["reason"],
+        message=row["message"],
+        engine_version=row["engine_version"],
+        os_image=row["os_image"],
+        kernel_version=row["kernel_version"],
+        last_heartbeat=row["last_heartbeat"],
+        declared=bool(row["declared"]),
+    )
+
+
+def to_event(row: Row) -> EventRecord:
+    return EventRecord(
+        namespace=row["namespace"],
+        kind=row["kind"],
+        name=row["name"],
+        type=row["type"],
+        reason=row["reason"],
+        message=row["message"],
+        source=row["source"],
+        uid=row["uid"],
+        host=row["host"],
+        count=row["count"],
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+    )

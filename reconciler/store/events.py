@@ -1,0 +1,190 @@
+"""Events (aggregated as Kubernetes does) and leases (one acting service instance) in the store.
+
+Mixin of `Store`. Every component records `record_event(EventRecord)`; a repeat
+of the same object, type, reason, message and source bumps `count` and
+`last_seen` instead of adding a row, so `describe` can show "3m (x4 over 10m)".
+The service calls `try_acquire(name, holder, ttl)` before acting and `renew`
+every few seconds; the update is one conditional statement inside a
+`BEGIN IMMEDIATE` transaction, so two processes on one SQLite file never both hold it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from reconciler.api.records import EventRecord
+from reconciler.store import convert
+from reconciler.store.base import StoreBase, utcnow
+from reconciler.store.models import EventRow, LeaseRow
+
+_E = EventRow.__table__.c
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """Who holds a lease and until when."""
+
+    name: str
+    holder: str
+    acquired_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
+
+
+class EventsMixin(StoreBase):
+    """Events and leases."""
+
+    def record_event(self, event: EventRecord, now: datetime | None = None) -> EventRecord:
+        """Add an event, or count a repeat of an identical one; returns the stored event."""
+        return self.record_events([event], now)[0]
+
+    def record_events(
+        self, events: Iterable[EventRecord], now: datetime | None = None
+    ) -> list[EventRecord]:
+        """Record several events in one transaction."""
+        now = now or utcnow()
+        out: list[EventRecord] = []
+        with self._write() as s:
+            for ev in events:
+                seen = ev.last_seen or now
+                same = (
+                    _E.namespace == ev.namespace,
+                    _E.kind == ev.kind,
+                    _E.name == ev.name,
+                    _E.type == ev.type,
+                    _E.reason == ev.reason,
+                    _E.message == ev.message,
+                    _E.source == ev.source,
+                    _E.host == ev.host,
+                )
+                row = (
+                    s.execute(select(_E.id, _E.count, _E.first_seen).where(*same))
+                    .mappings()
+                    .first()
+                )
+                if row is None:
+                    first = ev.first_seen or seen
+                    s.execute(
+                        insert(EventRow).values(
+                            namespace=ev.namespace,
+                            kind=ev.kind,
+                            name=ev.name,
+                            uid=ev.uid,
+                            type=ev.type,
+                            reason=ev.reason,
+                            message=ev.message,
+                            source=ev.source,
+                            host=ev.host,
+                            count=ev.count,
+                            first_seen=first,
+                            last_seen=seen,
+                        )
+                    )
+                    out.append(replace(ev, first_seen=first, last_seen=seen))
+                else:
+                    count = row["count"] + ev.count
+                    s.execute(
+                        update(EventRow)
+                        .where(_E.id == row["id"])
+                        .values(count=count, last_seen=seen, uid=ev.uid or EventRow.uid)
+                    )
+                    out.append(
+                        replace(ev, count=count, first_seen=row["first_seen"], last_seen=seen)
+                    )
+        return out
+
+    def list_events(
+        self,
+        namespace: str | None = None,
+        kind: str | None = None,
+        name: str | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """Events, optionally about one object (or kind, or namespace), most recent last."""
+        query = select(EventRow.__table__)
+        if namespace is not None:
+            query = query.where(_E.namespace == namespace)
+        if kind is not None:
+            query = query.where(_E.kind == kind)
+        if name is not None:
+            query = query.where(_E.name == name)
+        if limit is not None:
+            query = query.order_by(_E.last_seen.desc(), _E.id.desc()).limit(limit)
+        else:
+            query = query.order_by(_E.last_seen, _E.id)
+        with self._read() as s:
+            events = [convert.to_event(r) for r in s.execute(query).mappings()]
+        return events[::-1] if limit is not None else events
+
+    def prune_events(self, older_than: datetime) -> int:
+        """Delete events last seen before `older_than` (Kubernetes keeps one hour)."""
+        with self._write() as s:
+            result = s.execute(delete(EventRow).where(_E.last_seen < older_than))
+            return int(getattr(result, "rowcount", 0))
+
+    def try_acquire(self, name: str, holder: str, ttl: float, now: datetime | None = None) -> bool:
+        """Take the lease when free, expired or already ours; True when we hold it now."""
+        now = now or utcnow()
+        expires = now + timedelta(seconds=ttl)
+        table = LeaseRow.__table__.c
+        with self._write() as s:
+            current = s.execute(select(table.holder).where(table.name == name)).scalar()
+            if current is None:
+                try:
+                    with s.begin_nested():
+                        s.execute(
+                            insert(LeaseRow).values(
+                                name=name,
+                                holder=holder,
+                                acquired_at=now,
+                                renewed_at=now,
+                                expires_at=expires,
+                            )
+                        )
+                    return True
+                except IntegrityError:
+                    return False
+            values: dict[str, object] = {"holder": holder, "renewed_at": now, "expires_at": expires}
+            if current != holder:
+                values["acquired_at"] = now
+            result = s.execute(
+                update(LeaseRow)
+                .where(table.name == name, or_(table.holder == holder, table.expires_at <= now))
+                .values(**values)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def renew(self, name: str, holder: str, ttl: float, now: datetime | None = None) -> bool:
+        """Extend our lease; False when someone else holds it (we must stop acting)."""
+        now = now or utcnow()
+        table = LeaseRow.__table__.c
+        with self._write() as s:
+            result = s.execute(
+                update(LeaseRow)
+                .where(table.name == name, table.holder == holder)
+                .values(renewed_at=now, expires_at=now + timedelta(seconds=ttl))
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def release(self, name: str, holder: str) -> bool:
+        """Give the lease up (on shutdown) so another instance takes over at once."""
+        table = LeaseRow.__table__.c
+        with self._write() as s:
+            result = s.execute(delete(LeaseRow).where(table.name == name, table.holder == holder))
+            return bool(getattr(result, "rowcount", 0))
+
+    def get_lease(self, name: str) -> LeaseRecord | None:
+        """The lease's current record, or None when nobody holds it."""
+        with self._read() as s:
+            row = s.execute(select(LeaseRow.__table__).where(LeaseRow.name == name)).first()
+            if row is None:
+                return None
+            return LeaseRecord(
+                row.name, row.holder, row.acquired_at, row.renewed_at, row.expires_at
+            )

@@ -1,0 +1,141 @@
+"""Pods (with their container statuses) and nodes in the store.
+
+Mixin of `Store`. The runtime and controllers write `upsert_pod(s)` and
+`upsert_node`; the scheduler, controllers and CLI read `list_pods(...)`,
+`get_pod(...)`, `list_nodes()`. A pod is keyed by uid; writing a pod whose
+namespace/name is held by another uid replaces that older pod (a re-created
+pod). Label filtering takes a plain predicate, so callers pass
+`reconciler.api.selectors.parse(text).matches` without the store knowing selectors.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy.orm import Session
+
+from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
+from reconciler.store import convert
+from reconciler.store.base import StoreBase
+from reconciler.store.models import ContainerRow, NodeRow, PodRow
+
+LabelPredicate = Callable[[dict[str, str]], bool]
+
+_P = PodRow.__table__.c
+_C = ContainerRow.__table__.c
+
+
+class PodsMixin(StoreBase):
+    """Pods, containers and nodes."""
+
+    def list_pods(
+        self,
+        namespace: str | None = None,
+        selector: LabelPredicate | None = None,
+        *,
+        node: str | None = None,
+        owner_uid: str | None = None,
+    ) -> list[PodRecord]:
+        """Pods sorted by namespace and name, filtered by namespace, labels, node, owner."""
+        conditions: list[Any] = []
+        if namespace is not None:
+            conditions.append(_P.namespace == namespace)
+        if node is not None:
+            conditions.append(_P.node_name == node)
+        if owner_uid is not None:
+            conditions.append(_P.owner_uid == owner_uid)
+        return self._pods(conditions, selector)
+
+    def get_pod(self, namespace: str, name: str) -> PodRecord | None:
+        """One pod by namespace and name, or None."""
+        pods = self._pods([_P.namespace == namespace, _P.name == name], None)
+        return pods[0] if pods else None
+
+    def get_pod_by_uid(self, uid: str) -> PodRecord | None:
+        """One pod by uid, or None."""
+        pods = self._pods([_P.uid == uid], None)
+        return pods[0] if pods else None
+
+    def upsert_pod(self, pod: PodRecord) -> None:
+        """Insert or replace one pod and its container statuses."""
+        self.upsert_pods([pod])
+
+    def upsert_pods(self, pods: Iterable[PodRecord]) -> None:
+        """Insert or replace pods in one transaction."""
+        pods = list(pods)
+        if not pods:
+            return
+        with self._write() as s:
+            for pod in pods:
+                self._delete_pod_rows(s, pod)
+            s.execute(insert(PodRow), [convert.pod_values(p) for p in pods])
+            rows = [
+                convert.container_values(p.uid, i, c)
+                for p in pods
+                for group in (p.init_containers, p.containers)
+                for i, c in enumerate(group)
+            ]
+            if rows:
+                s.execute(insert(ContainerRow), rows)
+
+    def delete_pod(self, uid: str) -> bool:
+        """Delete a pod (and its container statuses); False when it was not there."""
+        with self._write() as s:
+            s.execute(delete(ContainerRow).where(_C.pod_uid == uid))
+            result = s.execute(delete(PodRow).where(_P.uid == uid))
+            return bool(getattr(result, "rowcount", 0))
+
+    def upsert_node(self, node: NodeRecord) -> None:
+        """Insert or replace a node."""
+        with self._write() as s:
+            s.execute(delete(NodeRow).where(NodeRow.name == node.name))
+            s.execute(insert(NodeRow).values(**convert.node_values(node)))
+
+    def list_nodes(self) -> list[NodeRecord]:
+        """Every registered node, sorted by name."""
+        with self._read() as s:
+            rows = s.execute(select(NodeRow.__table__).order_by(NodeRow.name)).mappings()
+            return [convert.to_node(r) for r in rows]
+
+    def get_node(self, name: str) -> NodeRecord | None:
+        """One node by name, or None."""
+        with self._read() as s:
+            query = select(NodeRow.__table__).where(NodeRow.name == name)
+            row = s.execute(query).mappings().first()
+            return None if row is None else convert.to_node(row)
+
+    def delete_node(self, name: str) -> bool:
+        """Forget a node; False when it was not registered."""
+        with self._write() as s:
+            result = s.execute(delete(NodeRow).where(NodeRow.name == name))
+            return bool(getattr(result, "rowcount", 0))
+
+    @staticmethod
+    def _delete_pod_rows(s: Session, pod: PodRecord) -> None:
+        # Containers explicitly, not only by ON DELETE CASCADE: other databases may
+        # run without enforced foreign keys.
+        same = or_(_P.uid == pod.uid, and_(_P.namespace == pod.namespace, _P.name == pod.name))
+        s.execute(delete(ContainerRow).where(_C.pod_uid.in_(select(_P.uid).where(same))))
+        s.execute(delete(PodRow).where(same))
+
+    def _pods(self, conditions: list[Any], selector: LabelPredicate | None) -> list[PodRecord]:
+        pod_query = select(PodRow.__table__).where(*conditions).order_by(_P.namespace, _P.name)
+        container_query = (
+            select(ContainerRow.__table__)
+            .join(PodRow.__table__, _C.pod_uid == _P.uid)
+            .where(*conditions)
+            .order_by(_C.pod_uid, _C.init.desc(), _C.position)
+        )
+        with self._read() as s:
+            pod_rows = list(s.execute(pod_query).mappings())
+            if selector is not None:
+                pod_rows = [r for r in pod_rows if selector(r["labels"])]
+            if not pod_rows:
+                return []
+            containers: dict[str, list[ContainerStatus]] = defaultdict(list)
+            for row in s.execute(container_query).mappings():
+                containers[row["pod_uid"]].append(convert.to_container(row))
+        return [convert.to_pod(r, containers.get(r["uid"], [])) for r in pod_rows]

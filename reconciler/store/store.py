@@ -1,0 +1,51 @@
+"""The state store's facade: `Store.open(url_or_path)` and every query, one class.
+
+The service's composition root opens one `Store` and hands it to the control
+loop, controllers, proxy and DNS; each CLI command opens its own. The methods
+live in mixins by subject:
+
+- `objects.ObjectsMixin`: recorded(), objects(), get_object(), apply_plan(),
+  set_status(), get_status(), set_revision(), revision(), revisions()
+- `pods.PodsMixin`: list_pods(), get_pod(), get_pod_by_uid(), upsert_pod(s)(),
+  delete_pod(), upsert_node(), list_nodes(), get_node(), delete_node()
+- `network.NetworkMixin`: set/get/list/delete_endpoints(), allocate_cluster_ip(),
+  allocate_node_port(), allocations(), release_allocations()
+- `events.EventsMixin`: record_event(s)(), list_events(), prune_events(),
+  try_acquire(), renew(), release(), get_lease()
+
+`batch()` (from `base.StoreBase`) groups writes into one transaction. All
+timestamps returned are aware UTC; naive datetimes passed in are taken as UTC.
+"""
+
+from __future__ import annotations
+
+from reconciler.store import engine as engines
+from reconciler.store.events import EventsMixin
+from reconciler.store.network import NetworkMixin
+from reconciler.store.objects import ObjectsMixin
+from reconciler.store.pods import PodsMixin
+
+
+class Store(ObjectsMixin, PodsMixin, NetworkMixin, EventsMixin):
+    """The state store; open it with `Store.open`."""
+
+    @classmethod
+    def open(cls, url_or_path: str, *, create: bool = True) -> Store:
+        """Open (creating and migrating as needed) a store: a SQLite path or SQLAlchemy URL.
+
+        With `create=False` a missing SQLite file raises `StoreMissing` instead of
+        being created: the read-only CLI must not leave empty stores behind.
+        """
+        engine = engines.create(url_or_path, create_missing=create)
+        try:
+            engines.migrate(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
