@@ -1,1 +1,11 @@
-"""scheduling."""
+"""The scheduler: feasibility filters, then scores, then one node per pod.
+
+Pure, like kube-scheduler's framework and Nomad's feasibility/rank iterators: the
+pod lifecycle controller calls `place` / `place_many` with the pod, the nodes and
+the pods already placed, and acts on the returned `Placement` (bind, or record a
+FailedScheduling event with `Placement.message`).
+"""
+
+from reconciler.scheduling.scheduler import Placement, fit_error, place, place_many
+
+__all__ = ["Placement", "fit_error", "place", "place_many"]
