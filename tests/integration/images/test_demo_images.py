@@ -142,3 +142,34 @@ class TestGuestbook:
             assert answer.body == '{"data": "hello,world"}'
 
         eventually(replicated)
+        assert slave.exec_run(["redis-cli", "GET", "messages"]).output == b"hello,world\n"
+        # Reads go to the slave only: without it the frontend cannot answer a get.
+        slave.stop(timeout=10)
+        assert http_get(port, "/guestbook.php?cmd=get&key=messages").status == 503
+
+
+class TestStopsOnSigterm:
+    """Every demo image runs its server as PID 1 and exits on SIGTERM, so pods stop at once."""
+
+    @pytest.mark.parametrize("image", [
+        "redis:latest",
+        "gcr.io/google_samples/gb-redisslave:v1",
+        "janakiramm/web:latest",
+        "gcr.io/google_samples/gb-frontend:v4",
+    ])
+    def test_exits_cleanly_on_sigterm(self, sandbox: Sandbox, image: str) -> None:
+        """Once serving, `docker stop` ends the container with exit code 0, not a SIGKILL's 137."""
+        port = IMAGES[image]
+        container = sandbox.run(image, network=sandbox.network(), publish=port)
+        host_port = sandbox.host_port(container, port)
+
+        def serving() -> None:
+            if port == 6379:
+                assert redis_command(host_port, "PING") == b"+PONG\r\n"
+            else:
+                assert http_get(host_port).status in (200, 503)
+
+        eventually(serving)
+        container.stop(timeout=30)
+        container.reload()
+        assert container.attrs["State"]["ExitCode"] == 0
