@@ -1,0 +1,96 @@
+"""One Docker host's client: built from a NodeRecord, every call bounded and timed out.
+
+The lowest layer of the driver: agent.py, sandbox.py and probes.py call Docker
+only through `Engine.call`, which holds the host's semaphore (so many worker
+threads share a bounded number of calls in flight) and turns connection errors
+into `HostUnreachable`. Each host has its own Engine, so a slow or dead host
+only ties up its own callers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import docker
+import requests
+from docker.errors import DockerException
+from docker.tls import TLSConfig
+
+from reconciler.api.records import NodeRecord
+from reconciler.runtime.types import HostUnreachable, RuntimeConfig
+
+T = TypeVar("T")
+
+DEFAULT_URL = "unix:///var/run/docker.sock"
+
+
+def client_for(
+    node: NodeRecord, *, timeout: float | None = 10.0, api_version: str = "1.41",
+    pool: int = 8,
+) -> docker.DockerClient:
+    """A Docker SDK client for the node's engine URL (unix://, tcp:// with TLS, ssh://).
+
+    A fixed API version keeps construction free of calls to the engine, so a dead
+    host costs nothing until it is used.
+    """
+    url = node.engine_url or DEFAULT_URL
+    kwargs: dict[str, Any] = {"base_url": url, "version": api_version, "timeout": timeout,
+                              "max_pool_size": pool}
+    if url.startswith("ssh://"):
+        kwargs["use_ssh_client"] = True
+    tls = node.tls or {}
+    if url.startswith(("tcp://", "https://")) and tls:
+        cert = (tls["cert"], tls["key"]) if tls.get("cert") and tls.get("key") else None
+        verify = bool(tls.get("verify", True))
+        # docker-py switches tcp:// to https:// itself when given a TLSConfig.
+        kwargs["tls"] = TLSConfig(client_cert=cert, ca_cert=tls.get("ca") if verify else None,
+                                  verify=verify)
+    return docker.DockerClient(**kwargs)
+
+
+class Engine:
+    """The Docker client of one host behind a semaphore; counts the HTTP requests it makes."""
+
+    def __init__(self, node: NodeRecord, config: RuntimeConfig) -> None:
+        self.node = node
+        self.address = node.address or "127.0.0.1"
+        self._gate = threading.BoundedSemaphore(max(1, config.concurrency))
+        self._config = config
+        self.client = client_for(node, timeout=config.api_timeout,
+                                 api_version=config.api_version, pool=config.concurrency)
+        self.api = self.client.api
+        self.requests: Counter[str] = Counter()  # "GET /containers/json" -> count
+        self._count_lock = threading.Lock()
+        self.api.hooks["response"].append(self._count)
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        path = urlsplit(response.request.url or "").path
+        # Strip the API version so counts read like the API docs: "GET /containers/json".
+        parts = path.split("/", 2)
+        if len(parts) == 3 and parts[1].startswith("v1."):
+            path = "/" + parts[2]
+        with self._count_lock:
+            self.requests[f"{response.request.method} {path}"] += 1
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One Docker SDK call inside this host's bound; connection failures: HostUnreachable."""
+        with self._gate:
+            try:
+                return fn(*args, **kwargs)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+                raise HostUnreachable(f"{self.node.name}: {type(e).__name__}: {e}") from e
+            except DockerException as e:
+                if "Connection" in str(e) or "Error while fetching server API" in str(e):
+                    raise HostUnreachable(f"{self.node.name}: {e}") from e
+                raise
+
+    def streaming_client(self) -> docker.DockerClient:
+        """A client without a read timeout, for log follows and the event stream."""
+        return client_for(self.node, timeout=None, api_version=self._config.api_version, pool=2)
+
+    def close(self) -> None:
+        self.client.close()

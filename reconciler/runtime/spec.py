@@ -1,0 +1,261 @@
+"""Mapping of a Kubernetes container spec onto Docker's create parameters (pure).
+
+Sits between the pod record and the Docker calls in agent.py: everything that
+decides what a container looks like (image map, command and args, env and its
+`$(VAR)` expansion, limits, volumes, user, log driver) is here and unit-tested
+without Docker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from reconciler.api.records import PodRecord
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+            "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+            "P": Decimal("1e15"), "E": Decimal("1e18")}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
+
+
+class SpecError(ValueError):
+    """A pod spec that cannot run here (hostPath outside the allow-list, a bad quantity...)."""
+
+
+def _quantity(value: str | int | float) -> Decimal:
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    m = _QUANTITY.match(value.strip())
+    if m is None:
+        raise SpecError(f"invalid quantity {value!r}")
+    try:
+        number = Decimal(m.group(1))
+    except InvalidOperation as e:
+        raise SpecError(f"invalid quantity {value!r}") from e
+    suffix = m.group(2)
+    return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
+
+
+def parse_cpu(value: str | int | float) -> int:
+    """A CPU quantity ("100m", "0.5", 2) in millicores, rounded up as Kubernetes does."""
+    milli = _quantity(value) * 1000
+    return int(milli.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def parse_memory(value: str | int) -> int:
+    """A memory quantity ("128Mi", "1G", 1024) in bytes."""
+    return int(_quantity(value).to_integral_value(rounding="ROUND_CEILING"))
+
+
+def map_image(image: str, image_map: dict[str, str]) -> str:
+    """The reference to run for `image`: an exact key wins, then the bare name (any tag)."""
+    if image in image_map:
+        return image_map[image]
+    name = image.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    if name in image_map:
+        return image_map[name]
+    return image
+
+
+def pull_policy(container: dict[str, Any]) -> str:
+    """imagePullPolicy with Kubernetes' default: Always for `:latest` or no tag."""
+    policy = container.get("imagePullPolicy")
+    if policy:
+        return str(policy)
+    image = str(container.get("image", ""))
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    if "@" in image:
+        return "IfNotPresent"
+    return "Always" if ":" not in last or last.endswith(":latest") else "IfNotPresent"
+
+
+_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion: known names are replaced, `$$` escapes, others stay."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+
+    return _VAR.sub(sub, text)
+
+
+def field_ref(path: str, pod: PodRecord, pod_ip: str, node_name: str, host_ip: str) -> str:
+    """The value of an env `valueFrom.fieldRef.fieldPath` this driver supports."""
+    values = {
+        "metadata.name": pod.name,
+        "metadata.namespace": pod.namespace,
+        "metadata.uid": pod.uid,
+        "status.podIP": pod_ip,
+        "status.hostIP": host_ip,
+        "spec.nodeName": node_name,
+        "spec.serviceAccountName": str(pod.spec.get("serviceAccountName", "default")),
+    }
+    m = re.match(r"^metadata\.(labels|annotations)\['(.+)'\]$", path)
+    if m:
+        source = pod.labels if m.group(1) == "labels" else pod.annotations
+        return source.get(m.group(2), "")
+    if path not in values:
+        raise SpecError(f"env fieldRef {path!r} is not supported")
+    return values[path]
+
+
+def container_env(
+    container: dict[str, Any], pod: PodRecord, extra: tuple[tuple[str, str], ...],
+    *, pod_ip: str, node_name: str, host_ip: str,
+) -> dict[str, str]:
+    """The container's environment: caller's extras first, then its own env, expanded in order."""
+    env: dict[str, str] = dict(extra)
+    for item in container.get("env") or []:
+        name = str(item["name"])
+        if "value" in item or "valueFrom" not in item:
+            env[name] = expand(str(item.get("value", "")), env)
+            continue
+        ref = (item.get("valueFrom") or {}).get("fieldRef")
+        if ref is None:
+            raise SpecError(f"env {name}: only valueFrom.fieldRef is supported")
+        env[name] = field_ref(str(ref["fieldPath"]), pod, pod_ip, node_name, host_ip)
+    return env
+
+
+def command_and_args(
+    container: dict[str, Any], env: dict[str, str]
+) -> tuple[list[str] | None, list[str] | None]:
+    """(entrypoint, cmd) for Docker: `command` replaces ENTRYPOINT, `args` replaces CMD.
+
+    Docker drops the image's CMD when the entrypoint is overridden, which is
+    Kubernetes' rule for `command` without `args`.
+    """
+    command = container.get("command")
+    args = container.get("args")
+    entry = [expand(str(c), env) for c in command] if command else None
+    cmd = [expand(str(a), env) for a in args] if args else None
+    if entry is not None and cmd is None:
+        cmd = []
+    return entry, cmd
+
+
+def run_as(container: dict[str, Any], pod_spec: dict[str, Any]) -> str | None:
+    """Docker's `user` from securityContext.runAsUser/runAsGroup (container over pod)."""
+    pod_ctx = pod_spec.get("securityContext") or {}
+    ctx = container.get("securityContext") or {}
+    user = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
+    group = ctx.get("runAsGroup", pod_ctx.get("runAsGroup"))
+    if user is None:
+        return None
+    return f"{int(user)}:{int(group)}" if group is not None else str(int(user))
+
+
+def limits(container: dict[str, Any]) -> dict[str, int]:
+    """Docker resource options from resources.limits (and cpu requests to cpu shares)."""
+    resources = container.get("resources") or {}
+    lim = resources.get("limits") or {}
+    req = resources.get("requests") or {}
+    out: dict[str, int] = {}
+    if "cpu" in lim:
+        out["nano_cpus"] = parse_cpu(lim["cpu"]) * 1_000_000
+    if "memory" in lim:
+        out["mem_limit"] = parse_memory(lim["memory"])
+    if "cpu" in req:
+        # kubelet's mapping: 1000m -> 1024 shares, and Docker's floor of 2.
+        out["cpu_shares"] = max(2, parse_cpu(req["cpu"]) * 1024 // 1000)
+    return out
+
+
+def host_path_allowed(path: str, allow: tuple[str, ...]) -> bool:
+    """Whether `path` (symlinks resolved) lies under one of the allowed roots."""
+    real = os.path.realpath(path)
+    for root in allow:
+        base = os.path.realpath(root)
+        if real == base or real.startswith(base.rstrip("/") + "/"):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Mounts:
+    """Docker mounts of one container: volume/bind binds and tmpfs mounts."""
+
+    binds: dict[str, dict[str, str]] = field(default_factory=dict)  # source -> {bind, mode}
+    tmpfs: dict[str, str] = field(default_factory=dict)  # path -> options
+
+
+def check_volumes(pod_spec: dict[str, Any], allow: tuple[str, ...]) -> None:
+    """Refuse what cannot run: hostPath outside the allow-list, unsupported volume kinds."""
+    for vol in pod_spec.get("volumes") or []:
+        name = vol.get("name", "?")
+        if "hostPath" in vol:
+            path = str((vol["hostPath"] or {}).get("path", ""))
+            if not host_path_allowed(path, allow):
+                allowed = ", ".join(allow) or "none"
+                raise SpecError(
+                    f"volume {name}: hostPath {path} is not under an allowed path ({allowed})"
+                )
+        elif "emptyDir" not in vol:
+            kinds = sorted(k for k in vol if k != "name")
+            raise SpecError(f"volume {name}: {', '.join(kinds) or 'no source'} is not supported")
+
+
+def container_mounts(
+    container: dict[str, Any], pod_spec: dict[str, Any], volume_names: dict[str, str]
+) -> Mounts:
+    """Mounts for one container: emptyDir -> the pod's Docker volume, hostPath -> a bind."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
+    binds: dict[str, dict[str, str]] = {}
+    tmpfs: dict[str, str] = {}
+    for mount in container.get("volumeMounts") or []:
+        vol = volumes.get(mount["name"])
+        if vol is None:
+            raise SpecError(f"volumeMount {mount['name']}: no such volume")
+        if mount.get("subPath"):
+            raise SpecError(f"volumeMount {mount['name']}: subPath is not supported")
+        mode = "ro" if mount.get("readOnly") else "rw"
+        target = str(mount["mountPath"])
+        if "hostPath" in vol:
+            binds[str(vol["hostPath"]["path"])] = {"bind": target, "mode": mode}
+        elif (vol.get("emptyDir") or {}).get("medium") == "Memory":
+            size = (vol.get("emptyDir") or {}).get("sizeLimit")
+            tmpfs[target] = f"size={parse_memory(size)}" if size else ""
+        else:
+            binds[volume_names[vol["name"]]] = {"bind": target, "mode": mode}
+    return Mounts(binds=binds, tmpfs=tmpfs)
+
+
+def log_config(
+    fluentd: str | None, pod: PodRecord, container: str
+) -> dict[str, Any] | None:
+    """Docker's fluentd log driver, async so that a down fluentd never blocks a start."""
+    if not fluentd:
+        return None
+    return {"type": "fluentd", "config": {
+        "fluentd-address": fluentd,
+        "fluentd-async": "true",
+        "tag": f"kube.{pod.namespace}.{pod.name}.{container}",
+    }}
+
+
+def container_ports(pod_spec: dict[str, Any]) -> list[tuple[int, str, int | None]]:
+    """(containerPort, protocol, hostPort) of every container and init container of the pod."""
+    out: list[tuple[int, str, int | None]] = []
+    for c in [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]:
+        for p in c.get("ports") or []:
+            host = p.get("hostPort")
+            out.append((int(p["containerPort"]), str(p.get("protocol", "TCP")).upper(),
+                        int(host) if host else None))
+    return out
+
+
+def grace_seconds(pod_spec: dict[str, Any], default: int) -> int:
+    """terminationGracePeriodSeconds, or the configured default."""
+    value = pod_spec.get("terminationGracePeriodSeconds")
+    return int(value) if value is not None else default
