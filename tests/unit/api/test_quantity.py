@@ -54,7 +54,9 @@ class TestParseMemory:
 
 
 class TestFormat:
-    @pytest.mark.parametrize(("milli", "text"), [(250, "250m"), (2000, "2"), (0, "0"), (1500, "1500m")])
+    @pytest.mark.parametrize(
+        ("milli", "text"), [(250, "250m"), (2000, "2"), (0, "0"), (1500, "1500m")]
+    )
     def test_cpu(self, milli: int, text: str) -> None:
         """Whole cores print as integers, others in millicores."""
         assert format_cpu(milli) == text

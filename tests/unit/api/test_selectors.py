@@ -25,6 +25,9 @@ QNAME_HINT = (
 )
 
 
+URP = "unable to parse requirement: "
+
+
 class TestParse:
     @pytest.mark.parametrize(
         ("text", "canonical"),
@@ -52,11 +55,11 @@ class TestParse:
             ("!x=a", "found '=', expected: ',' or 'end of string'"),
             ("x in a", "unable to parse requirement: found 'a' expected: '('"),
             ("x=(", "unable to parse requirement: found '(', expected: identifier"),
-            ("x y", "unable to parse requirement: found 'y', expected: in, notin, =, ==, !=, gt, lt"),
+            ("x y", URP + "found 'y', expected: in, notin, =, ==, !=, gt, lt"),
             ("x in (a b)", "unable to parse requirement: found 'b', expected: ',' or ')'"),
             ("x in (a", "unable to parse requirement: found '', expected: ',' or ')'"),
-            ("x in (=)", "unable to parse requirement: found '=', expected: ',', ')' or identifier"),
-            ("a b=c", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"),
+            ("x in (=)", URP + "found '=', expected: ',', ')' or identifier"),
+            ("a b=c", URP + "found 'b', expected: in, notin, =, ==, !=, gt, lt"),
             (
                 "-x=1",
                 'unable to parse requirement: <nil>: Invalid value: "-x": name part '
