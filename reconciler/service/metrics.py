@@ -1,0 +1,148 @@
+"""Prometheus metrics of the service: one registry, the instruments, and the HTTP endpoint.
+
+Created once by `reconciler run` and handed to the parts that count: the
+control loop (passes, durations, queue depth), the runtime driver (Docker call
+latency and errors per host), the proxy (connections, bytes), and the fluentd
+shipper (`on_drop=metrics.fluentd_dropped.inc`). Pods by phase are read from a
+callback at scrape time, so nothing has to keep that gauge up to date.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+NAMESPACE = "reconciler"
+PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+
+# Reconcile passes range from a no-op (sub-ms) to a converge that creates containers (seconds).
+RECONCILE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+DOCKER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class _PodsByPhase(Collector):
+    """`reconciler_pods{phase}` from a callback, evaluated at each scrape."""
+
+    def __init__(self, source: Callable[[], Mapping[str, int]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            f"{NAMESPACE}_pods", "Pods recorded in the store, by phase", labels=["phase"]
+        )
+        try:
+            counts = dict(self.source())
+        except Exception:
+            # A store hiccup must not break the whole scrape; the series just goes missing.
+            return
+        for phase in PHASES:
+            family.add_metric([phase], counts.get(phase, 0))
+        yield family
+
+
+class Metrics:
+    """The service's instruments, on a registry of their own (tests can make many)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.reconcile_passes = Counter(
+            "reconcile_passes", "Reconcile calls, by controller and result",
+            ["controller", "result"], namespace=NAMESPACE, registry=r,
+        )
+        self.reconcile_duration = Histogram(
+            "reconcile_duration_seconds", "Duration of one reconcile call, by controller",
+            ["controller"], namespace=NAMESPACE, registry=r, buckets=RECONCILE_BUCKETS,
+        )
+        self.queue_depth = Gauge(
+            "workqueue_depth", "Keys waiting in the work queue", namespace=NAMESPACE, registry=r,
+        )
+        self.docker_latency = Histogram(
+            "docker_call_duration_seconds", "Docker API call latency, by host and operation",
+            ["host", "operation"], namespace=NAMESPACE, registry=r, buckets=DOCKER_BUCKETS,
+        )
+        self.docker_errors = Counter(
+            "docker_call_errors", "Docker API calls that failed, by host and operation",
+            ["host", "operation"], namespace=NAMESPACE, registry=r,
+        )
+        self.proxy_connections = Counter(
+            "proxy_connections", "Connections (TCP) or flows (UDP) the service proxy handled",
+            ["service", "protocol"], namespace=NAMESPACE, registry=r,
+        )
+        self.proxy_bytes = Counter(
+            "proxy_bytes", "Bytes relayed by the service proxy, by direction",
+            ["service", "protocol", "direction"], namespace=NAMESPACE, registry=r,
+        )
+        self.fluentd_dropped = Counter(
+            "fluentd_dropped_records", "Log and event records dropped while fluentd was away",
+            namespace=NAMESPACE, registry=r,
+        )
+        self._phase_collector: _PodsByPhase | None = None
+
+    def pods_by_phase(self, source: Callable[[], Mapping[str, int]]) -> None:
+        """Serve `reconciler_pods{phase}` from `source()` (e.g. a store count query)."""
+        if self._phase_collector is not None:
+            self.registry.unregister(self._phase_collector)
+        self._phase_collector = _PodsByPhase(source)
+        self.registry.register(self._phase_collector)
+
+    @contextmanager
+    def reconcile(self, controller: str) -> Iterator[None]:
+        """Time one reconcile call; an exception counts as result="error" and propagates."""
+        start = time.perf_counter()
+        result = "error"
+        try:
+            yield
+            result = "ok"
+        finally:
+            self.reconcile_duration.labels(controller).observe(time.perf_counter() - start)
+            self.reconcile_passes.labels(controller, result).inc()
+
+    @contextmanager
+    def docker_call(self, host: str, operation: str) -> Iterator[None]:
+        """Time one Docker API call on `host`; an exception is counted as an error."""
+        start = time.perf_counter()
+        try:
+            yield
+        except Exception:
+            self.docker_errors.labels(host, operation).inc()
+            raise
+        finally:
+            self.docker_latency.labels(host, operation).observe(time.perf_counter() - start)
+
+
+class MetricsServer:
+    """A running /metrics endpoint; `port` is the bound port (useful with port 0)."""
+
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        host, port = server.socket.getsockname()[:2]
+        self.host: str = host
+        self.port: int = port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def start_metrics_server(address: str, metrics: Metrics) -> MetricsServer | None:
+    """Serve `metrics` on "host:port" (port 0 picks one); None when the address is empty."""
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    server, thread = start_http_server(int(port), addr=host.strip("[]"), registry=metrics.registry)
+    return MetricsServer(server, thread)
