@@ -1,0 +1,527 @@
+"""`reconciler get`: kubectl-style tables (or -o json|yaml|name) read from the state store only.
+
+Part of the CLI read side; works while the service is down. Each resource is a
+`Listing` (headers, wide headers, a loader turning store records into `Row`s);
+`reconciler.cli.output` holds the cell rules. Objects whose manifest currently
+fails to load show `yes` in a trailing STALE column, which appears only when
+at least one listed object is stale: the table is kubectl's otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+
+import click
+
+from reconciler.api import k8s
+from reconciler.api.types import JSON, KIND_ALIASES
+from reconciler.cli import output
+from reconciler.cli.options import state_option
+from reconciler.store import ObjectRecord, Store, StoreMissing
+
+LabelPredicate = Callable[[dict[str, str]], bool]
+
+
+@dataclass
+class Row:
+    """One object as `get` prints it."""
+
+    namespace: str
+    name: str
+    cells: list[str]  # the columns after NAME (and before the wide ones)
+    build: Callable[[], JSON]  # its Kubernetes JSON, built only for -o json|yaml
+    wide: list[str] = field(default_factory=list)
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the user asked for: namespace (None: all), label predicate, a clock."""
+
+    namespace: str | None
+    selector: LabelPredicate | None
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Listing:
+    kind: str
+    resource: str  # kubectl's plural lowercase name: pods, services, ...
+    short: str  # the name prefix of -o name and `get all`: pod, service, ...
+    headers: tuple[str, ...]
+    wide: tuple[str, ...]
+    load: Callable[[Store, Query], list[Row]]
+    namespaced: bool = True
+
+
+def _pods(store: Store, q: Query) -> list[Row]:
+    stale = _stale_names(store, "Pod")
+    rows = []
+    for pod in store.list_pods(q.namespace, q.selector):
+        rows.append(
+            Row(
+                pod.namespace,
+                pod.name,
+                [
+                    output.pod_ready(pod),
+                    output.pod_status(pod),
+                    str(pod.restarts),
+                    output.age(pod.created_at, q.now),
+                ],
+                partial(k8s.pod_to_k8s, pod),
+                [pod.pod_ip or output.NONE, pod.node_name or output.NONE],
+                (pod.namespace, pod.name) in stale,
+            )
+        )
+    return rows
+
+
+def _stale_names(store: Store, kind: str) -> set[tuple[str, str]]:
+    return {(o.key.namespace, o.key.name) for o in store.objects(kind) if o.stale}
+
+
+def _objects(store: Store, kind: str, q: Query) -> list[ObjectRecord]:
+    records = store.objects(kind, q.namespace)
+    if q.selector is not None:
+        pred = q.selector
+        records = [o for o in records if pred(o.body.get("metadata", {}).get("labels") or {})]
+    return records
+
+
+def _object_json(o: ObjectRecord, extra: Callable[[JSON], None] | None = None) -> JSON:
+    out = k8s.object_to_k8s(
+        o.body, uid=o.uid, created_at=o.created_at, generation=o.generation, status=o.status
+    )
+    if extra is not None:
+        extra(out)
+    return out
+
+
+def _replicated(kind: str) -> Callable[[Store, Query], list[Row]]:
+    def load(store: Store, q: Query) -> list[Row]:
+        rows = []
+        for o in _objects(store, kind, q):
+            spec = o.body.get("spec") or {}
+            status = o.status or {}
+            template = (spec.get("template") or {}).get("spec") or {}
+            containers = template.get("containers") or []
+            selector = spec.get("selector") or {}
+            if "matchLabels" in selector or "matchExpressions" in selector:
+                from reconciler.api.selectors import from_label_selector
+
+                selector_text = str(from_label_selector(selector))
+            else:
+                selector_text = output.labels_text(selector)
+            rows.append(
+                Row(
+                    o.key.namespace,
+                    o.key.name,
+                    [
+                        str(spec.get("replicas", 1)),
+                        str(status.get("replicas", 0)),
+                        str(status.get("readyReplicas", 0)),
+                        output.age(o.created_at, q.now),
+                    ],
+                    partial(_object_json, o),
+                    [
+                        ",".join(c.get("name", "") for c in containers),
+                        ",".join(c.get("image", "") for c in containers),
+                        selector_text,
+                    ],
+                    o.stale,
+                )
+            )
+        return rows
+
+    return load
+
+
+def cluster_ip(store: Store, o: ObjectRecord) -> str:
+    """The service's cluster IP: declared in spec, else allocated by the service controller."""
+    spec = o.body.get("spec") or {}
+    declared = spec.get("clusterIP")
+    if declared:
+        return str(declared)
+    if spec.get("type") == "ExternalName":
+        return output.NONE
+    held = store.allocations(f"{o.key.namespace}/{o.key.name}")
+    return held.get("cluster-ip", output.NONE)
+
+
+def service_spec(store: Store, o: ObjectRecord) -> JSON:
+    """The spec with the allocated cluster IP and node ports filled in, as the API shows it."""
+    spec = dict(o.body.get("spec") or {})
+    held = store.allocations(f"{o.key.namespace}/{o.key.name}")
+    ip = cluster_ip(store, o)
+    if ip != output.NONE:
+        spec["clusterIP"] = ip
+    ports = []
+    for p in spec.get("ports") or []:
+        p = dict(p)
+        slot = str(p.get("name") or p.get("port"))
+        if not p.get("nodePort") and f"node-port/{slot}" in held:
+            p["nodePort"] = int(held[f"node-port/{slot}"])
+        ports.append(p)
+    if ports:
+        spec["ports"] = ports
+    return spec
+
+
+def _services(store: Store, q: Query) -> list[Row]:
+    rows = []
+    for o in _objects(store, "Service", q):
+        spec = service_spec(store, o)
+
+        def extra(out: JSON, spec: JSON = spec) -> None:
+            out["spec"] = spec
+
+        rows.append(
+            Row(
+                o.key.namespace,
+                o.key.name,
+                [
+                    spec.get("type", "ClusterIP"),
+                    spec.get("clusterIP") or output.NONE,
+                    output.service_external_ip(spec),
+                    output.service_ports(spec),
+                    output.age(o.created_at, q.now),
+                ],
+                partial(_object_json, o, extra),
+                [output.labels_text(spec.get("selector") or {})],
+                o.stale,
+            )
+        )
+    return rows
+
+
+def _endpoints(store: Store, q: Query) -> list[Row]:
+    found = {(e.namespace, e.name): e for e in store.list_endpoints(q.namespace)}
+    declared = {(o.key.namespace, o.key.name): o for o in store.objects("Endpoints", q.namespace)}
+    labels = {
+        (o.key.namespace, o.key.name): (o.body.get("metadata", {}).get("labels") or {})
+        for kind in ("Service", "Endpoints")
+        for o in store.objects(kind, q.namespace)
+    }
+    rows = []
+    for ns, name in sorted(set(found) | set(declared)):
+        if q.selector is not None and not q.selector(labels.get((ns, name), {})):
+            continue
+        e = found.get((ns, name))
+        if e is not None:
+            subsets, created = e.subsets, e.created_at
+        else:
+            o = declared[(ns, name)]
+            subsets, created = o.body.get("subsets") or [], o.created_at
+        rows.append(
+            Row(
+                ns,
+                name,
+                [output.format_endpoints(subsets), output.age(created, q.now)],
+                partial(k8s.endpoints_to_k8s, ns, name, subsets, created),
+            )
+        )
+    return rows
+
+
+def _nodes(store: Store, q: Query) -> list[Row]:
+    rows = []
+    for n in store.list_nodes():
+        if q.selector is not None and not q.selector(n.labels):
+            continue
+        rows.append(
+            Row(
+                "",
+                n.name,
+                [
+                    output.node_status(n),
+                    output.NONE,
+                    output.age(n.created_at, q.now),
+                    n.engine_version or output.NONE,
+                ],
+                partial(k8s.node_to_k8s, n),
+                [
+                    n.address or output.NONE,
+                    output.NONE,
+                    n.os_image or output.NONE,
+                    n.kernel_version or output.NONE,
+                    f"docker://{n.engine_version}" if n.engine_version else output.NONE,
+                ],
+            )
+        )
+    return rows
+
+
+def _events(store: Store, q: Query) -> list[Row]:
+    rows = []
+    for ev in store.list_events(q.namespace):
+        obj = f"{ev.kind.lower()}/{ev.name}"
+        rows.append(
+            Row(
+                ev.namespace,
+                "",
+                [output.age(ev.last_seen, q.now), ev.type, ev.reason, obj, ev.message],
+                partial(k8s.event_to_k8s, ev),
+                [
+                    ev.source + (f", {ev.host}" if ev.host else ""),
+                    str(ev.count),
+                    output.age(ev.first_seen, q.now),
+                ],
+            )
+        )
+    return rows
+
+
+def _generic(kind: str) -> Callable[[Store, Query], list[Row]]:
+    def load(store: Store, q: Query) -> list[Row]:
+        return [
+            Row(
+                o.key.namespace,
+                o.key.name,
+                [output.age(o.created_at, q.now)],
+                partial(_object_json, o),
+                stale=o.stale,
+            )
+            for o in _objects(store, kind, q)
+        ]
+
+    return load
+
+
+LISTINGS: dict[str, Listing] = {
+    "Pod": Listing(
+        "Pod", "pods", "pod", ("NAME", "READY", "STATUS", "RESTARTS", "AGE"), ("IP", "NODE"), _pods
+    ),
+    "ReplicationController": Listing(
+        "ReplicationController",
+        "replicationcontrollers",
+        "replicationcontroller",
+        ("NAME", "DESIRED", "CURRENT", "READY", "AGE"),
+        ("CONTAINERS", "IMAGES", "SELECTOR"),
+        _replicated("ReplicationController"),
+    ),
+    "ReplicaSet": Listing(
+        "ReplicaSet",
+        "replicasets",
+        "replicaset.apps",
+        ("NAME", "DESIRED", "CURRENT", "READY", "AGE"),
+        ("CONTAINERS", "IMAGES", "SELECTOR"),
+        _replicated("ReplicaSet"),
+    ),
+    "Service": Listing(
+        "Service",
+        "services",
+        "service",
+        ("NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"),
+        ("SELECTOR",),
+        _services,
+    ),
+    "Endpoints": Listing(
+        "Endpoints", "endpoints", "endpoints", ("NAME", "ENDPOINTS", "AGE"), (), _endpoints
+    ),
+    "Node": Listing(
+        "Node",
+        "nodes",
+        "node",
+        ("NAME", "STATUS", "ROLES", "AGE", "VERSION"),
+        ("INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"),
+        _nodes,
+        namespaced=False,
+    ),
+    "Event": Listing(
+        "Event",
+        "events",
+        "event",
+        ("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"),
+        ("SOURCE", "COUNT", "FIRST SEEN"),
+        _events,
+    ),
+    "Deployment": Listing(
+        "Deployment", "deployments", "deployment.apps", ("NAME", "AGE"), (), _generic("Deployment")
+    ),
+    "StatefulSet": Listing(
+        "StatefulSet",
+        "statefulsets",
+        "statefulset.apps",
+        ("NAME", "AGE"),
+        (),
+        _generic("StatefulSet"),
+    ),
+    "Namespace": Listing(
+        "Namespace",
+        "namespaces",
+        "namespace",
+        ("NAME", "AGE"),
+        (),
+        _generic("Namespace"),
+        namespaced=False,
+    ),
+}
+# `get all`, as kubectl's "all" category: workloads and services.
+ALL = ("Pod", "Service", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet")
+REVISION_WORDS = {"revision", "revisions", "rev"}
+
+
+def open_store(state: str) -> Store:
+    """Open the store read-side: a missing file is an error, not a new empty store."""
+    try:
+        return Store.open(state, create=False)
+    except StoreMissing as exc:
+        raise click.ClickException(f"{exc} (is the service pointed at another --state?)") from None
+
+
+def selector_predicate(text: str | None) -> LabelPredicate | None:
+    """`-l` text as a label predicate, through the shared selector parser."""
+    if not text:
+        return None
+    from reconciler.api.selectors import SelectorError, parse
+
+    try:
+        sel = parse(text)
+    except SelectorError as exc:
+        raise click.ClickException(str(exc)) from None
+    return sel.matches
+
+
+def render(listing: Listing, rows: list[Row], mode: str | None, with_ns: bool, prefix: bool) -> str:
+    """Rows as a table (optionally NAMESPACE-first, names prefixed for `get all`)."""
+    headers = list(listing.headers)
+    if listing.kind == "Event":
+        headers, name_col = headers, False
+    else:
+        name_col = True
+    if mode == "wide":
+        headers += listing.wide
+    stale = any(r.stale for r in rows)
+    if stale:
+        headers.append("STALE")
+    if with_ns and listing.namespaced:
+        headers.insert(0, "NAMESPACE")
+    lines = []
+    for r in rows:
+        name = f"{listing.short}/{r.name}" if prefix else r.name
+        cells = ([name] if name_col else []) + r.cells + (r.wide if mode == "wide" else [])
+        if stale:
+            cells.append("yes" if r.stale else "no")
+        if with_ns and listing.namespaced:
+            cells.insert(0, r.namespace)
+        lines.append(cells)
+    return output.table(headers, lines)
+
+
+def resolve(resource: str) -> Listing | str:
+    """A Listing for a resource word, "all", "revision", or an error."""
+    word = resource.lower()
+    if word == "all" or word in REVISION_WORDS:
+        return word if word == "all" else "revision"
+    kind = KIND_ALIASES.get(word) or KIND_ALIASES.get(word.split(".", 1)[0])
+    if kind is None or kind not in LISTINGS:
+        raise click.ClickException(f'the server doesn\'t have a resource type "{resource}"')
+    return LISTINGS[kind]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("resource")
+@click.argument("names", nargs=-1)
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-A", "--all-namespaces", is_flag=True, help="List across every namespace.")
+@click.option("-l", "--selector", default=None, help="Label selector, e.g. app=web,tier!=db.")
+@click.option("-o", "--output", "mode", type=click.Choice(["wide", "yaml", "json", "name"]))
+@state_option
+def get(
+    resource: str,
+    names: tuple[str, ...],
+    namespace: str,
+    all_namespaces: bool,
+    selector: str | None,
+    mode: str | None,
+    state: str,
+) -> None:
+    """Show pods, rc, rs, svc, endpoints, nodes, events, all, or the applied revision."""
+    if "/" in resource:
+        resource, name = resource.split("/", 1)
+        names = (name, *names)
+    target = resolve(resource)
+    store = open_store(state)
+    try:
+        if target == "revision":
+            _print_revision(store, mode)
+            return
+        q = Query(
+            None if all_namespaces else namespace, selector_predicate(selector), datetime.now(UTC)
+        )
+        listings = [LISTINGS[k] for k in ALL] if target == "all" else [target]
+        _print(store, listings, q, names, mode, all_namespaces, target == "all")  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+def _print(
+    store: Store,
+    listings: list[Listing],
+    q: Query,
+    names: tuple[str, ...],
+    mode: str | None,
+    all_namespaces: bool,
+    prefixed: bool,
+) -> None:
+    sections: list[tuple[Listing, list[Row]]] = []
+    for listing in listings:
+        rows = listing.load(store, q)
+        if names:
+            by_name = {r.name: r for r in rows if r.namespace == (q.namespace or r.namespace)}
+            missing = [n for n in names if n not in by_name]
+            if missing:
+                for n in missing:
+                    click.echo(
+                        f'Error from server (NotFound): {listing.resource} "{n}" not found',
+                        err=True,
+                    )
+                sys.exit(1)
+            rows = [by_name[n] for n in names]
+        if rows:
+            sections.append((listing, rows))
+    if not sections:
+        where = (
+            ""
+            if q.namespace is None or not listings[0].namespaced
+            else (f" in {q.namespace} namespace")
+        )
+        click.echo(f"No resources found{where}.", err=True)
+        return
+    if mode in ("json", "yaml"):
+        items = [r.build() for _, rows in sections for r in rows]
+        single = len(names) == 1 and len(items) == 1
+        click.echo(output.dump(items[0] if single else k8s.as_list(items), mode))
+        return
+    if mode == "name":
+        for listing, rows in sections:
+            for r in rows:
+                click.echo(f"{listing.short}/{r.name}")
+        return
+    texts = [render(lst, rows, mode, all_namespaces, prefixed) for lst, rows in sections]
+    click.echo("\n\n".join(texts))
+
+
+def _print_revision(store: Store, mode: str | None) -> None:
+    revisions = store.revisions(1)
+    if not revisions:
+        click.echo("No revision applied yet.", err=True)
+        return
+    r = revisions[0]
+    if mode in ("json", "yaml"):
+        value = {
+            "revision": r.revision,
+            "source": r.source,
+            "appliedAt": k8s.timestamp(r.applied_at),
+        }
+        click.echo(output.dump(value, mode))
+        return
+    click.echo(
+        output.table(
+            ("REVISION", "SOURCE", "APPLIED"), [[r.revision, r.source, output.age(r.applied_at)]]
+        )
+    )
