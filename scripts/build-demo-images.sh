@@ -113,8 +113,11 @@ build() {
     return
   fi
   log "building $*"
-  local args=()
-  for tag in "$@"; do args+=(-t "$tag"); done
+  local args=() old=()
+  for tag in "$@"; do
+    args+=(-t "$tag")
+    old+=("$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)")
+  done
   # The legacy builder's deprecation notice is noise here; its errors are not.
   local out
   if ! out=$(docker build -q --build-arg "BASE=$BASE" --label "$HASH_LABEL=$hash" "${args[@]}" "$dir" 2>&1); then
@@ -122,6 +125,11 @@ build() {
     log "building $* failed"
     exit 1
   fi
+  # The replaced image is now untagged; remove it unless a container still uses it.
+  local id
+  for id in "${old[@]}"; do
+    if [ -n "$id" ]; then docker rmi "$id" >/dev/null 2>&1 || true; fi
+  done
 }
 
 main() {
