@@ -1,0 +1,99 @@
+"""`reconciler plan`: what applying the desired folder would change, printed like `kubectl diff`.
+
+Offline, read-only: loads the folder (`reconciler.manifests.loader.load_folder`),
+diffs it against the objects recorded in the state store with the pure
+`reconciler.planning.diff.diff`, and prints a unified diff of the YAML of each
+changed object (LIVE = recorded, MERGED = desired, as kubectl names them),
+then a summary with the changed field paths. Exit codes: 0, 2 with
+`--exit-code` when something would change, 1 when a manifest has errors
+(the diagnostics go to stderr, the plan is still printed).
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.api.types import JSON, Key
+from reconciler.cli.options import desired_option, state_option
+from reconciler.planning.diff import Change, Plan, RecordedView, diff
+
+SIGNS = {"create": "+", "update": "~", "delete": "-"}
+
+
+def diff_name(key: Key, body: JSON) -> str:
+    """kubectl diff's file name: `v1.Service.default.web`, `apps.v1.ReplicaSet.ns.x`."""
+    version = str(body.get("apiVersion", "v1")).replace("/", ".")
+    parts = [version, key.kind] + ([key.namespace] if key.namespace else []) + [key.name]
+    return ".".join(parts)
+
+
+def to_yaml(body: JSON | None) -> list[str]:
+    if body is None:
+        return []
+    import yaml
+
+    text = yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
+    return str(text).splitlines(keepends=True)
+
+
+def unified(change: Change) -> str:
+    """The `diff -u -N` block of one changed object."""
+    old = change.recorded.body if change.recorded else None
+    new = change.desired.body if change.desired else None
+    name = diff_name(change.key, new or old or {})
+    lines = difflib.unified_diff(to_yaml(old), to_yaml(new), f"LIVE/{name}", f"MERGED/{name}")
+    return f"diff -u -N LIVE/{name} MERGED/{name}\n" + "".join(lines)
+
+
+def render(plan: Plan) -> str:
+    """Diff blocks of every change, then the summary and one line per object."""
+    out = [unified(c) for c in plan.changes if c.action != "unchanged"]
+    out.append(plan.summary() + "\n")
+    for c in plan.changes:
+        if c.action == "unchanged":
+            continue
+        fields = f" ({', '.join(c.fields)})" if c.fields else ""
+        out.append(f"  {SIGNS[c.action]} {c.key}{fields}\n")
+    for rec in plan.stale:
+        out.append(f"  ! {rec.key} kept as last applied: {rec.source_file} has errors\n")
+    return "".join(out)
+
+
+def recorded_views(state: str) -> dict[Key, RecordedView]:
+    """What the store recorded; nothing when the store does not exist yet."""
+    from reconciler.store import Store, StoreMissing
+
+    try:
+        store = Store.open(state, create=False)
+    except StoreMissing:
+        return {}
+    try:
+        return store.recorded()
+    finally:
+        store.close()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@desired_option
+@state_option
+@click.option("--exit-code", is_flag=True, help="Exit 2 when applying would change something.")
+def plan(desired: str, state: str, exit_code: bool) -> None:
+    """Show what the service would create, update and delete for the desired folder."""
+    from reconciler.manifests.loader import load_folder
+
+    root = Path(desired)
+    if not root.is_dir():
+        raise click.ClickException(f"desired folder {desired} does not exist")
+    result = load_folder(root)
+    for d in result.diagnostics:
+        click.echo(d.render(), err=True)
+    the_plan = diff(result, recorded_views(state))
+    click.echo(render(the_plan), nl=False)
+    if result.errors:
+        sys.exit(1)
+    if exit_code and the_plan.has_changes:
+        sys.exit(2)
