@@ -1,0 +1,275 @@
+"""Loading a desired folder: find manifest files, parse and validate each, then check them together.
+
+The entry point of the manifests package. The service keeps one `FolderLoader`
+and calls `.load()` on every change: files whose size and mtime (then content
+hash) are unchanged are not parsed again, while the cross-file rules
+(reconciler.manifests.crossfile) run over the whole set every time. `load_folder`
+and `load_paths` (for `reconciler validate PATH...`) are one-shot loads.
+Never raises for bad input: every problem is a Diagnostic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.api.types import Diagnostic, LoadResult, Position
+from reconciler.manifests.crossfile import check_all
+from reconciler.manifests.document import (
+    DocumentValidator,
+    Located,
+    json_node_of,
+    path_text,
+)
+from reconciler.manifests.parse import Limits, ParseError, parse_file
+from reconciler.manifests.positions import compose_documents, locate
+
+__all__ = ["FolderLoader", "Limits", "load_folder", "load_paths"]
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+# A file changed this recently may change again within the same mtime tick without
+# its size changing: its content hash is checked again on the next load.
+_SETTLE_NS = 2_000_000_000
+
+
+def ignored(name: str) -> bool:
+    """Hidden files and folders (.git, .x.swp, .#x) and editor leftovers (x~, vim's 4913)."""
+    return name.startswith(".") or name.endswith("~") or name == "4913"
+
+
+@dataclass
+class _Entry:
+    """What one file gave, with the stat and hash it was computed from."""
+
+    size: int
+    mtime_ns: int
+    digest: str
+    settled: bool
+    objects: list[Located] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    positions: dict[tuple[int, tuple[str | int, ...]], tuple[int, int]] = field(
+        default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+
+def _inside(target: Path, folder: Path) -> bool:
+    return target == folder or folder in target.parents
+
+
+def _discover(folder: Path, display: str) -> tuple[list[tuple[str, Path]], list[Diagnostic]]:
+    """Manifest files under `folder` as (display name, path), and refusals (symlinks leaving it)."""
+    files: list[tuple[str, Path]] = []
+    problems: list[Diagnostic] = []
+    try:
+        real_root = folder.resolve()
+    except OSError as e:
+        return [], [Diagnostic("error", Position(display), "", f"cannot read folder: {e}")]
+    visited = {real_root}
+    stack: list[tuple[Path, str]] = [(folder, display)]
+    while stack:
+        here, shown = stack.pop()
+        try:
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError as e:
+            problems.append(Diagnostic("error", Position(shown), "", f"cannot read folder: {e}"))
+            continue
+        for entry in entries:
+            if ignored(entry.name):
+                continue
+            name = f"{shown}/{entry.name}" if shown else entry.name
+            path = Path(entry.path)
+            is_manifest = entry.name.endswith(MANIFEST_SUFFIXES)
+            if entry.is_symlink():
+                target = path.resolve()
+                if not target.exists():
+                    if is_manifest:
+                        problems.append(Diagnostic("error", Position(name), "",
+                                                   "broken symlink; refused"))
+                    continue
+                if not _inside(target, real_root):
+                    if is_manifest or target.is_dir():
+                        problems.append(Diagnostic(
+                            "error", Position(name), "",
+                            f"symlink leaves the folder (points to {target}); refused"))
+                    continue
+                if target.is_dir():
+                    if target not in visited:
+                        visited.add(target)
+                        stack.append((path, name))
+                    continue
+            if entry.is_dir(follow_symlinks=False):
+                visited.add(path.resolve())
+                stack.append((path, name))
+            elif is_manifest:
+                files.append((name, path))
+    files.sort()
+    return files, problems
+
+
+def _file_error(name: str, e: ParseError) -> Diagnostic:
+    return Diagnostic("error", Position(name, e.line, e.column, e.document), "", e.message)
+
+
+class FolderLoader:
+    """Loads a desired folder again and again, parsing only the files that changed."""
+
+    def __init__(self, root: Path, limits: Limits | None = None) -> None:
+        self.root = Path(root)
+        self.limits = limits or Limits()
+        self._cache: dict[str, _Entry] = {}
+
+    def load(self) -> LoadResult:
+        """Objects, diagnostics and failed files of the folder as it is now."""
+        files, problems = _discover(self.root, "")
+        return self.load_files(files, problems)
+
+    def load_files(self, files: list[tuple[str, Path]],
+                   problems: Iterable[Diagnostic] = ()) -> LoadResult:
+        """Like `load`, over given (display name, path) pairs."""
+        entries: list[tuple[str, Path, _Entry]] = []
+        fresh: dict[str, _Entry] = {}
+        for name, path in files:
+            entry = self._entry(name, path)
+            if entry is not None:
+                fresh[name] = entry
+                entries.append((name, path, entry))
+        self._cache = fresh
+        return self._combine(entries, list(problems))
+
+    def _entry(self, name: str, path: Path) -> _Entry | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None  # removed since it was listed
+        except OSError as e:
+            return _Entry(0, 0, "", False, diagnostics=[
+                Diagnostic("error", Position(name), "", f"cannot read file: {e}")])
+        cached = self._cache.get(name)
+        if (cached is not None and cached.settled and cached.size == st.st_size
+                and cached.mtime_ns == st.st_mtime_ns):
+            return cached
+        settled = time.time_ns() - st.st_mtime_ns > _SETTLE_NS
+        if st.st_size > self.limits.max_file_bytes:
+            return _Entry(st.st_size, st.st_mtime_ns, "", settled, diagnostics=[Diagnostic(
+                "error", Position(name), "",
+                f"file is too large: {st.st_size} bytes (limit {self.limits.max_file_bytes})")])
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            return _Entry(0, 0, "", False, diagnostics=[
+                Diagnostic("error", Position(name), "", f"cannot read file: {e}")])
+        digest = hashlib.sha256(data).hexdigest()
+        if cached is not None and cached.digest == digest:
+            cached.size, cached.mtime_ns, cached.settled = st.st_size, st.st_mtime_ns, settled
+            return cached
+        entry = _Entry(st.st_size, st.st_mtime_ns, digest, settled)
+        self._validate(name, data, entry)
+        return entry
+
+    def _validate(self, name: str, data: bytes, entry: _Entry) -> None:
+        try:
+            parsed = parse_file(data, name, self.limits)
+        except ParseError as e:
+            entry.diagnostics.append(_file_error(name, e))
+            return
+        node_of = json_node_of(parsed.text) if name.endswith(".json") else (lambda d: d.node)
+        validator = DocumentValidator(name, node_of)
+        for doc in parsed.documents:
+            try:
+                result = validator.validate(doc)
+            except Exception as e:  # a bug must not take the service down: report it
+                entry.diagnostics.append(Diagnostic(
+                    "error", Position(name, doc.line, doc.column, doc.index), "",
+                    f"internal error while validating this document: {type(e).__name__}: {e}"))
+                continue
+            entry.objects += result.objects
+            entry.diagnostics += result.diagnostics
+
+    def _position(self, path: Path, entry: _Entry, located: Located,
+                  field_path: tuple[str | int, ...]) -> Position:
+        obj = located.obj
+        key = (obj.position.document, (*located.prefix, *field_path))
+        if key not in entry.positions:
+            try:
+                nodes = compose_documents(path.read_text(encoding="utf-8-sig"))
+                # Null documents were skipped when parsing, but they still count in the index.
+                node = nodes[obj.position.document] if obj.position.document < len(nodes) else None
+                entry.positions[key] = locate(node, key[1]) if node is not None else (
+                    obj.position.line, obj.position.column)
+            except (OSError, UnicodeDecodeError):
+                entry.positions[key] = (obj.position.line, obj.position.column)
+        line, column = entry.positions[key]
+        return Position(obj.position.file, line, column, obj.position.document)
+
+    def _combine(self, entries: list[tuple[str, Path, _Entry]],
+                 problems: list[Diagnostic]) -> LoadResult:
+        diagnostics = list(problems)
+        failed = {d.position.file for d in problems if d.severity == "error"}
+        where: dict[int, tuple[Path, _Entry, Located]] = {}
+        candidates = []
+        for name, path, entry in entries:
+            diagnostics += entry.diagnostics
+            if entry.failed:
+                failed.add(name)
+                continue
+            for located in entry.objects:
+                where[id(located.obj)] = (path, entry, located)
+                candidates.append(located.obj)
+        for finding in check_all(candidates):
+            path, entry, located = where[id(finding.obj)]
+            position = self._position(path, entry, located, finding.path)
+            diagnostics.append(Diagnostic("error" if finding.severity == "error" else "warning",
+                                          position, path_text((*located.prefix, *finding.path)),
+                                          finding.message))
+            if finding.severity == "error":
+                failed.add(finding.obj.position.file)
+        objects = [o for o in candidates if o.position.file not in failed]
+        diagnostics.sort(key=lambda d: (d.position.file, d.position.document, d.position.line,
+                                        d.position.column))
+        return LoadResult(objects, diagnostics, frozenset(failed))
+
+
+def load_folder(root: Path, *, limits: Limits | None = None) -> LoadResult:
+    """Load and validate every manifest under `root`; positions are relative to it."""
+    return FolderLoader(root, limits).load()
+
+
+def _display(path: Path, given: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix() if path.is_absolute() \
+            else given.as_posix()
+    except ValueError:
+        return given.as_posix()
+
+
+def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = None) -> LoadResult:
+    """Load named files and folders (any file named explicitly is read, whatever its suffix).
+
+    Relative paths are taken from `root` and shown as given; absolute ones are
+    shown relative to `root` when inside it.
+    """
+    root = Path(root)
+    files: list[tuple[str, Path]] = []
+    problems: list[Diagnostic] = []
+    for given in paths:
+        given = Path(given)
+        path = given if given.is_absolute() else root / given
+        shown = _display(path, given, root)
+        if path.is_dir():
+            found, refused = _discover(path, "" if shown == "." else shown)
+            files += found
+            problems += refused
+        elif path.exists():
+            files.append((shown, path))
+        else:
+            problems.append(Diagnostic("error", Position(shown), "", "no such file or folder"))
+    seen: set[str] = set()
+    unique = [(n, p) for n, p in files if not (n in seen or seen.add(n))]  # type: ignore[func-returns-value]
+    return FolderLoader(root, limits).load_files(unique, problems)

@@ -1,0 +1,215 @@
+"""Reading one manifest file: bytes to documents, within limits, keeping line and column.
+
+The first step of loading (reconciler.manifests.loader calls `parse_file`, then
+reconciler.manifests.document validates each document). Safe YAML only; JSON
+files go through `json` (faster, and exact JSON semantics). Limits are checked on
+the composed node graph before any value is constructed, so an alias bomb is
+refused in time and memory proportional to the file, not to its expansion.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml is part of the PyYAML wheels
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one manifest file may hold; each refusal says which bound."""
+
+    max_file_bytes: int = 1024 * 1024
+    max_documents: int = 500
+    max_depth: int = 64
+    # Nodes of a file once aliases are expanded: a "billion laughs" file has 10**9.
+    max_nodes: int = 1_000_000
+
+
+class ParseError(Exception):
+    """A file that cannot be read as manifests; line and column are 1-based."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1, document: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.document = document
+
+
+@dataclass
+class Document:
+    """One document of a file: its value and, for YAML, the composed node (for positions)."""
+
+    index: int
+    value: Any
+    node: yaml.Node | None
+    line: int = 1  # where the document starts, 1-based
+    column: int = 1
+
+
+@dataclass
+class ParsedFile:
+    """What a file held: its documents (null documents dropped) and its text."""
+
+    documents: list[Document] = field(default_factory=list)
+    text: str = ""
+
+
+def decode(data: bytes, limits: Limits) -> str:
+    """Text of a manifest file, or ParseError for oversized, binary or non-UTF-8 content."""
+    if len(data) > limits.max_file_bytes:
+        raise ParseError(f"file is too large: {len(data)} bytes (limit {limits.max_file_bytes})")
+    if b"\x00" in data:
+        raise ParseError("binary file (contains NUL bytes); not a manifest")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ParseError(f"not UTF-8 text (invalid byte 0x{data[e.start]:02x})",
+                         line, column) from None
+
+
+def _mark_error(e: yaml.MarkedYAMLError, document: int) -> ParseError:
+    mark = e.problem_mark or e.context_mark
+    problem = e.problem or e.context or "invalid YAML"
+    context = f" ({e.context})" if e.context and e.problem else ""
+    if mark is None:
+        return ParseError(f"invalid YAML: {problem}{context}", document=document)
+    return ParseError(f"invalid YAML: {problem}{context}", mark.line + 1, mark.column + 1,
+                      document)
+
+
+def _check_node(root: yaml.Node, limits: Limits, document: int) -> None:
+    """Depth, expanded size and duplicate keys of one composed document, without recursion."""
+    sizes: dict[int, int] = {}
+    # (node, depth, children_done): post-order, so a shared (aliased) node is sized once.
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    total = 0
+    while stack:
+        node, depth, done = stack.pop()
+        if id(node) in sizes and not done:
+            continue
+        if depth > limits.max_depth:
+            raise _limit(node, f"nesting is too deep (limit {limits.max_depth} levels)", document)
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = list(_children(node))
+        if not done:
+            if isinstance(node, yaml.MappingNode):
+                _check_duplicates(node, document)
+            stack.append((node, depth, True))
+            stack.extend((c, depth + 1, False) for c in children if id(c) not in sizes)
+            continue
+        size = 1 + sum(sizes.get(id(c), 1) for c in children)
+        sizes[id(node)] = size
+        if size > limits.max_nodes:
+            raise _limit(node, f"document expands to more than {limits.max_nodes} nodes "
+                         "(alias expansion or size limit)", document)
+    total = sizes.get(id(root), 1)
+    if total > limits.max_nodes:  # pragma: no cover - caught at the node itself
+        raise _limit(root, "document is too large", document)
+
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield k
+            yield v
+    elif isinstance(node, yaml.SequenceNode):
+        yield from node.value
+
+
+def _check_duplicates(node: yaml.MappingNode, document: int) -> None:
+    seen: set[str] = set()
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            if key.value in seen:
+                raise _limit(key, f"duplicate key {key.value!r}", document)
+            seen.add(key.value)
+
+
+def _limit(node: yaml.Node, message: str, document: int) -> ParseError:
+    m = node.start_mark
+    return ParseError(message, m.line + 1, m.column + 1, document)
+
+
+def _parse_yaml(text: str, limits: Limits) -> list[Document]:
+    loader = _Loader(text)
+    documents: list[Document] = []
+    index = 0
+    try:
+        while loader.check_node():
+            if index >= limits.max_documents:
+                raise ParseError(f"too many documents (limit {limits.max_documents})",
+                                 document=index)
+            node = loader.get_node()
+            if node is not None:
+                _check_node(node, limits, index)
+                value = loader.construct_document(node)
+                if value is not None:
+                    m = node.start_mark
+                    documents.append(Document(index, value, node, m.line + 1, m.column + 1))
+            index += 1
+    except yaml.MarkedYAMLError as e:
+        raise _mark_error(e, index) from None
+    except yaml.YAMLError as e:
+        raise ParseError(f"invalid YAML: {e}", document=index) from None
+    except RecursionError:
+        raise ParseError(f"nesting is too deep (limit {limits.max_depth} levels)",
+                         document=index) from None
+    finally:
+        loader.dispose()
+    return documents
+
+
+def _depth(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if d > limit:
+            return False
+        if isinstance(v, dict):
+            stack.extend((c, d + 1) for c in v.values())
+        elif isinstance(v, list):
+            stack.extend((c, d + 1) for c in v)
+    return True
+
+
+def _parse_json(text: str, limits: Limits) -> list[Document]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ParseError(f"invalid JSON: {e.msg}", e.lineno, e.colno) from None
+    except RecursionError:
+        raise ParseError(f"nesting is too deep (limit {limits.max_depth} levels)") from None
+    if not _depth(value, limits.max_depth):
+        raise ParseError(f"nesting is too deep (limit {limits.max_depth} levels)")
+    if value is None:
+        return []
+    return [Document(0, value, None)]
+
+
+def parse_text(text: str, name: str, limits: Limits) -> ParsedFile:
+    """Documents of one file's text; JSON when the name ends in .json, else YAML."""
+    if not text.strip():
+        raise ParseError("file is empty: no objects")
+    parse = _parse_json if name.endswith(".json") else _parse_yaml
+    parsed = ParsedFile(parse(text, limits), text)
+    if not parsed.documents:
+        raise ParseError("file holds no objects (only empty documents or comments)")
+    return parsed
+
+
+def parse_file(data: bytes, name: str, limits: Limits) -> ParsedFile:
+    """Documents of one file's bytes (see `decode` and `parse_text`)."""
+    return parse_text(decode(data, limits), name, limits)

@@ -1,0 +1,152 @@
+"""Semantic rules for one defaulted object: names, labels, selectors, and the per-kind rules.
+
+Runs in reconciler.manifests.document after the schema check and defaulting, so
+every field here already has the right type. Pod rules live in
+reconciler.manifests.podrules, Service, Endpoints and Node rules in
+reconciler.manifests.servicerules; rules across objects in
+reconciler.manifests.crossfile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.api.types import JSON
+from reconciler.manifests import names
+from reconciler.manifests.fields import Finding, Path_
+from reconciler.manifests.podrules import check_pod_spec
+from reconciler.manifests.servicerules import check_endpoints, check_node, check_service
+
+# Kinds whose name must be a DNS-1123 label rather than a subdomain (Kubernetes'
+# ValidateNamespaceName, ValidateServiceName; a Service name must also start with a letter).
+_LABEL_NAMED = frozenset({"Namespace", "Service"})
+_WORKLOADS = frozenset({"ReplicationController", "ReplicaSet", "Deployment", "StatefulSet"})
+
+
+def check_labels(labels: Any, path: Path_) -> list[Finding]:
+    """Label keys and values, as Kubernetes' ValidateLabels."""
+    out: list[Finding] = []
+    for key, value in (labels or {}).items():
+        problem = names.label_key(key) or names.label_value(value)
+        if problem:
+            out.append(Finding("error", (*path, key), f"invalid label: {problem}"))
+    return out
+
+
+def check_annotations(annotations: Any, path: Path_) -> list[Finding]:
+    """Annotation keys (values are free text)."""
+    out: list[Finding] = []
+    for key in annotations or {}:
+        problem = names.label_key(key)
+        if problem:
+            out.append(Finding("error", (*path, key), f"invalid annotation: {problem}"))
+    return out
+
+
+def check_metadata(kind: str, meta: JSON, path: Path_ = ("metadata",)) -> list[Finding]:
+    """Name, namespace, labels and annotations of an object."""
+    out: list[Finding] = []
+    name = meta.get("name")
+    if isinstance(name, str):
+        check = names.dns1123_label if kind in _LABEL_NAMED else names.dns1123_subdomain
+        problem = check(name)
+        if not problem and kind == "Service" and not name[:1].isalpha():
+            problem = f"{name!r} must start with a letter (a Service name is a DNS-1035 label)"
+        if problem:
+            out.append(Finding("error", (*path, "name"), problem))
+    namespace = meta.get("namespace")
+    if isinstance(namespace, str):
+        problem = names.dns1123_label(namespace)
+        if problem:
+            out.append(Finding("error", (*path, "namespace"), problem))
+    out += check_labels(meta.get("labels"), (*path, "labels"))
+    out += check_annotations(meta.get("annotations"), (*path, "annotations"))
+    return out
+
+
+def selector_matches(selector: JSON, labels: dict[str, str]) -> bool:
+    """Whether labels match an equality map or a LabelSelector (matchLabels, matchExpressions)."""
+    if "matchLabels" in selector or "matchExpressions" in selector:
+        for k, v in (selector.get("matchLabels") or {}).items():
+            if labels.get(k) != v:
+                return False
+        for expr in selector.get("matchExpressions") or []:
+            key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+            present = key in labels
+            if op == "In" and not (present and labels[key] in values):
+                return False
+            if op == "NotIn" and present and labels[key] in values:
+                return False
+            if op == "Exists" and not present:
+                return False
+            if op == "DoesNotExist" and present:
+                return False
+        return True
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _check_selector(kind: str, spec: JSON) -> list[Finding]:
+    selector = spec.get("selector") or {}
+    path: Path_ = ("spec", "selector")
+    if kind == "ReplicationController":
+        if not selector:
+            return [Finding("error", path, "selector is empty: give the pod template labels "
+                            "(the selector defaults to them)")]
+        out = check_labels(selector, path)
+    else:
+        if not selector.get("matchLabels") and not selector.get("matchExpressions"):
+            return [Finding("error", path, "selector is empty: give matchLabels or "
+                            "matchExpressions matching the pod template labels")]
+        out = check_labels(selector.get("matchLabels"), (*path, "matchLabels"))
+        for i, expr in enumerate(selector.get("matchExpressions") or []):
+            where = (*path, "matchExpressions", i)
+            problem = names.label_key(expr["key"])
+            if problem:
+                out.append(Finding("error", (*where, "key"), f"invalid selector: {problem}"))
+            has_values = bool(expr.get("values"))
+            if expr["operator"] in ("In", "NotIn") and not has_values:
+                out.append(Finding("error", (*where, "values"),
+                                   f"operator {expr['operator']} needs at least one value"))
+            if expr["operator"] in ("Exists", "DoesNotExist") and has_values:
+                out.append(Finding("error", (*where, "values"),
+                                   f"operator {expr['operator']} takes no values"))
+    if out:
+        return out
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if not selector_matches(selector, labels):
+        out.append(Finding("error", path, "selector does not match the pod template labels "
+                           f"{labels or '{}'}: the controller would never see its own pods"))
+    return out
+
+
+def _check_workload(kind: str, body: JSON) -> list[Finding]:
+    spec = body["spec"]
+    out = _check_selector(kind, spec)
+    template = spec["template"]
+    tmeta = template.get("metadata") or {}
+    out += check_labels(tmeta.get("labels"), ("spec", "template", "metadata", "labels"))
+    out += check_annotations(tmeta.get("annotations"),
+                             ("spec", "template", "metadata", "annotations"))
+    pod = template["spec"]
+    if pod.get("restartPolicy") != "Always":
+        out.append(Finding("error", ("spec", "template", "spec", "restartPolicy"),
+                           f"must be Always in a {kind} template (got {pod.get('restartPolicy')})"))
+    out += check_pod_spec(pod, ("spec", "template", "spec"))
+    return out
+
+
+def check_object(body: JSON) -> list[Finding]:
+    """All single-object rules for a defaulted body of a known kind."""
+    kind: str = body["kind"]
+    out = check_metadata(kind, body.get("metadata") or {})
+    if kind == "Pod":
+        out += check_pod_spec(body["spec"], ("spec",))
+    elif kind in _WORKLOADS:
+        out += _check_workload(kind, body)
+    elif kind == "Service":
+        out += check_service(body["spec"])
+    elif kind == "Endpoints":
+        out += check_endpoints(body)
+    elif kind == "Node":
+        out += check_node(body["spec"])
+    return out
