@@ -410,8 +410,9 @@ def render_value(config: Config, key: str) -> str:
     return f'"{value}"'
 
 
-def render(config: Config) -> str:
-    """TOML-like text of every key with its origin, for `reconciler config show`."""
+def render(config: Config, *, commented: bool = False) -> str:
+    """TOML text of every key: with its origin (`config show`), or commented-out with
+    its help (`commented=True`, the default file `reconciler install` writes)."""
     lines: list[str] = []
     section = ""
     for key in known_keys():
@@ -419,6 +420,9 @@ def render(config: Config) -> str:
         if head != section:
             section = head
             lines += ["", f"[{section}]"]
-        shown = render_value(config, key)
-        lines.append(f"{name} = {shown}  # {config.origins.get(key, 'default')}")
-    return "\n".join(lines) + "\n"
+        line = f"{name} = {render_value(config, key)}"
+        if commented:
+            lines += [f"# {_field(key).metadata['help']}", f"#{line}"]
+        else:
+            lines.append(f"{line}  # {config.origins.get(key, 'default')}")
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -1,4 +1,4 @@
-"""A tiny sd_notify client: READY, STATUS, WATCHDOG, STOPPING and RELOADING to systemd.
+"""systemd integration: the unit file's text and a tiny sd_notify client.
 
 Used by the composition root (`reconciler run`): READY=1 after the first
 convergence pass, STATUS= with a one-line summary, WATCHDOG=1 from the loop, and
@@ -12,6 +12,84 @@ import os
 import socket
 import time
 from collections.abc import Mapping
+
+DEFAULT_EXEC = "/usr/local/bin/reconciler"
+DEFAULT_CONFIG = "/etc/reconciler/config.toml"
+DEFAULT_ENVFILE = "/etc/reconciler/environment"
+
+# systemd/reconciler.service is this text rendered with the defaults (a test keeps
+# them equal); `reconciler install --systemd` renders it with the running script.
+UNIT_TEMPLATE = """\
+# reconciler: the GitOps reconciler service for plain Docker hosts.
+# Install with `reconciler install --systemd` (writes this unit with ExecStart
+# pointing at the installed `reconciler` script), or copy it to
+# /etc/systemd/system/ and adjust ExecStart to where `reconciler` lives
+# (e.g. /opt/reconciler/.venv/bin/reconciler); then `systemctl daemon-reload &&
+# systemctl enable --now reconciler`.
+[Unit]
+Description=reconciler: converge Docker hosts to the Kubernetes manifests in a folder or git
+After=network-online.target docker.service
+Wants=network-online.target docker.service
+
+[Service]
+# READY=1 after the first convergence pass, STATUS= summaries, WATCHDOG=1 pings.
+Type=notify
+NotifyAccess=main
+ExecStart=@EXEC@ run --config @CONFIG@
+ExecReload=/bin/kill -HUP $MAINPID
+EnvironmentFile=-@ENVFILE@
+# Stopping the service leaves pods running: only the reconciler process exits.
+KillMode=mixed
+KillSignal=SIGTERM
+TimeoutStopSec=30
+Restart=always
+RestartSec=2
+WatchdogSec=30
+WorkingDirectory=/var/lib/reconciler
+StateDirectory=reconciler
+ConfigurationDirectory=reconciler
+RuntimeDirectory=reconciler
+
+# Hardening that still allows what the service is for: root talking to the
+# Docker socket, iptables and cluster addresses (CAP_NET_ADMIN), the state
+# folder, and git over the network.
+ProtectSystem=strict
+ReadWritePaths=/var/lib/reconciler -/run/docker.sock -/run/xtables.lock
+ProtectHome=yes
+PrivateTmp=yes
+NoNewPrivileges=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictRealtime=yes
+RestrictNamespaces=~user
+LockPersonality=yes
+SystemCallArchitectures=native
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+# Root for the Docker socket; CAP_NET_ADMIN/RAW for iptables and cluster addresses.
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_KILL
+CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER CAP_SETUID CAP_SETGID
+UMask=0077
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def unit_text(
+    exec_start: str = DEFAULT_EXEC,
+    config: str = DEFAULT_CONFIG,
+    environment_file: str = DEFAULT_ENVFILE,
+) -> str:
+    """The unit file, with ExecStart running `exec_start run --config <config>`."""
+    return (
+        UNIT_TEMPLATE.replace("@EXEC@", exec_start)
+        .replace("@CONFIG@", config)
+        .replace("@ENVFILE@", environment_file)
+    )
 
 
 class Notifier:
