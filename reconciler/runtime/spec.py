@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -186,7 +187,7 @@ def host_path_allowed(path: str, allow: tuple[str, ...]) -> bool:
 class Mounts:
     """Docker mounts of one container: volume/bind binds and tmpfs mounts."""
 
-    binds: dict[str, dict[str, str]] = field(default_factory=dict)  # source -> {bind, mode}
+    binds: dict[str, Mapping[str, str]] = field(default_factory=dict)  # source -> {bind, mode}
     tmpfs: dict[str, str] = field(default_factory=dict)  # path -> options
 
 
@@ -211,7 +212,7 @@ def container_mounts(
 ) -> Mounts:
     """Mounts for one container: emptyDir -> the pod's Docker volume, hostPath -> a bind."""
     volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
-    binds: dict[str, dict[str, str]] = {}
+    binds: dict[str, Mapping[str, str]] = {}
     tmpfs: dict[str, str] = {}
     for mount in container.get("volumeMounts") or []:
         vol = volumes.get(mount["name"])

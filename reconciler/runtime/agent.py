@@ -1,0 +1,459 @@
+"""The kubelet of one Docker host: `NodeAgent` converges that host's pods one step at a time.
+
+Called by the control loop, one agent per registered node, from several worker
+threads. `sync_pod` is a level-based, idempotent step (status.py decides,
+sandbox.py creates); it never sleeps: a back-off comes back as `requeue_after`.
+Probes run on the agent's prober thread (probes.py), Docker's event stream is
+followed by `watch`, and both call `on_change(pod_uid)` so the loop requeues the
+pod. Restart counts and back-off steps live in container labels, so a service
+restart picks up where it left off (`list_pods`: one list call per host).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from docker.errors import APIError, NotFound
+
+from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
+from reconciler.runtime import naming, spec, status
+from reconciler.runtime.engine import Engine
+from reconciler.runtime.probes import KINDS, Kind, Prober, Target
+from reconciler.runtime.sandbox import Builder, Waiting
+from reconciler.runtime.status import Action, Instance
+from reconciler.runtime.types import (
+    ExecResult,
+    HostInfo,
+    ObservedPod,
+    PodEnv,
+    PodEvent,
+    PodSync,
+    RuntimeConfig,
+)
+
+log = logging.getLogger(__name__)
+
+_WATCHED = ["die", "stop", "destroy", "oom"]
+_CREATING: Waiting = ("ContainerCreating", "")
+_KILL_MESSAGES = {
+    "liveness": "Container {c} failed liveness probe, will be restarted",
+    "startup": "Container {c} failed startup probe, will be restarted",
+    "changed": "Container {c} definition changed, will be restarted",
+}
+
+
+class NodeAgent:
+    """Runs pods on one Docker host. Thread-safe: one `sync_pod` per pod at a time."""
+
+    def __init__(self, node: NodeRecord, config: RuntimeConfig,
+                 on_change: Callable[[str], None]) -> None:
+        self.node = node
+        self.config = config
+        self.on_change = on_change
+        self.engine = Engine(node, config)
+        self.builder = Builder(self.engine, config)
+        self.prober = Prober(self.engine, on_change)
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+        self._known: dict[tuple[str, str], tuple[str, int]] = {}  # (uid, name) -> (id, restart)
+        self._removed: set[str] = set()  # ids this agent removed: not "removed by hand"
+
+    # Host --------------------------------------------------------------------
+
+    def heartbeat(self) -> HostInfo:
+        """The engine's CPUs, memory and versions; HostUnreachable when it does not answer."""
+        info = self.engine.call(self.engine.api.info)
+        return HostInfo(cpus=int(info.get("NCPU", 0)), memory=int(info.get("MemTotal", 0)),
+                        engine_version=str(info.get("ServerVersion", "")),
+                        os=str(info.get("OperatingSystem", "")),
+                        kernel=str(info.get("KernelVersion", "")))
+
+    def _filters(self, uid: str | None = None) -> dict[str, Any]:
+        labels = [f"{naming.PREFIX}={self.config.prefix}"]
+        labels += [f"{k}={v}" for k, v in self.config.extra_labels.items()]
+        if uid is not None:
+            labels.append(f"{naming.POD_UID}={uid}")
+        return {"label": labels}
+
+    def list_pods(self) -> dict[str, ObservedPod]:
+        """Every pod this service runs on the host, from ONE sparse list call (no inspects)."""
+        found = self.engine.call(self.engine.client.containers.list, all=True, sparse=True,
+                                 filters=self._filters())
+        pods: dict[str, ObservedPod] = {}
+        for c in found:
+            observed = naming.observed_from_list(c.attrs)
+            labels = observed.labels
+            uid = labels.get(naming.POD_UID, "")
+            pod = pods.setdefault(uid, ObservedPod(uid, labels.get(naming.POD_NAME, ""),
+                                                   labels.get(naming.POD_NAMESPACE, "")))
+            pod.containers.append(observed)
+        return pods
+
+    def _instances(self, uid: str) -> list[Instance]:
+        found = self.engine.call(self.engine.api.containers, all=True, filters=self._filters(uid))
+        out = []
+        for entry in found:
+            try:
+                out.append(Instance.from_inspect(
+                    self.engine.call(self.engine.api.inspect_container, entry["Id"])))
+            except NotFound:
+                continue  # removed between the list and the inspect
+        return sorted(out, key=lambda i: (i.container, i.restart))
+
+    def _lock(self, uid: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks[uid]
+
+    # Sync --------------------------------------------------------------------
+
+    def sync_pod(self, pod: PodRecord, env: PodEnv) -> PodSync:
+        """One idempotent step converging the pod's containers toward pod.spec; its status."""
+        with self._lock(pod.uid):
+            return self._sync(pod, env)
+
+    def _sync(self, pod: PodRecord, env: PodEnv) -> PodSync:
+        out = PodSync(host_ip=self.engine.address)
+        out.events.extend(self.prober.drain_events(pod.uid))
+        pspec = pod.spec
+        inits = list(pspec.get("initContainers") or [])
+        apps = list(pspec.get("containers") or [])
+        try:
+            spec.check_volumes(pspec, self.config.host_path_allow)
+        except spec.SpecError as e:
+            out.events.append(PodEvent("Warning", "Failed", f"Error: {e}"))
+            waiting = ("CreateContainerConfigError", str(e))
+            out.init_containers = [self._waiting(c, waiting, init=True) for c in inits]
+            out.containers = [self._waiting(c, waiting, init=False) for c in apps]
+            out.conditions = status.conditions(out.init_containers, out.containers, _now())
+            return out
+        instances = self._instances(pod.uid)
+        try:
+            if self._sandbox(pod, env, instances, out):
+                instances = self._instances(pod.uid)
+        except APIError as e:
+            out.events.append(PodEvent("Warning", "FailedCreatePodSandBox",
+                                       f"Failed to create pod sandbox: {e.explanation or e}"))
+            out.init_containers = [self._waiting(c, _CREATING, init=True) for c in inits]
+            out.containers = [self._waiting(c, _CREATING, init=False) for c in apps]
+            out.conditions = status.conditions(out.init_containers, out.containers, _now())
+            out.requeue(self.config.backoff_initial)
+            return out
+        infra_data = self.engine.call(self.engine.api.inspect_container, _infra(instances).id)
+        net = infra_data.get("NetworkSettings") or {}
+        out.pod_ip = str(net.get("IPAddress") or next(
+            (n.get("IPAddress", "") for n in (net.get("Networks") or {}).values()), ""))
+        for key, binds in (net.get("Ports") or {}).items():
+            if binds:
+                port, _, proto = key.partition("/")
+                out.ports[f"{port}/{proto.upper()}"] = int(binds[0]["HostPort"])
+        out.start_time = status.parse_time((infra_data.get("State") or {}).get("StartedAt"))
+        ctx = _Ctx(pod, env, infra_data["Id"], out, self.builder.volume_names(pod))
+        by_name: dict[str, list[Instance]] = defaultdict(list)
+        for inst in instances:
+            if inst.container != naming.INFRA:
+                by_name[inst.container].append(inst)
+        policy = str(pspec.get("restartPolicy", "Always"))
+        initialized, init_failed = True, False
+        for c in inits:
+            insts = by_name[str(c["name"])]
+            latest = insts[-1] if insts else None
+            if latest is not None and latest.ended and latest.exit_code == 0:
+                out.init_containers.append(self._status(c, insts, init=True))
+                continue
+            initialized = False
+            st = self._step(ctx, c, insts, policy, init=True)
+            out.init_containers.append(st)
+            init_failed = st.state == "terminated" and st.exit_code != 0
+            break
+        for c in inits[len(out.init_containers):]:
+            out.init_containers.append(self._waiting(c, ("PodInitializing", ""), init=True))
+        for c in apps:
+            if initialized:
+                out.containers.append(self._step(ctx, c, by_name[str(c["name"])], policy,
+                                                 init=False))
+            else:
+                out.containers.append(self._waiting(c, ("PodInitializing", ""), init=False))
+        out.phase = status.pod_phase(out.init_containers, out.containers, policy, init_failed)
+        out.conditions = status.conditions(out.init_containers, out.containers, _now())
+        if any(s.state == "running" for s in out.init_containers):
+            out.requeue(1.0)  # the die event requeues sooner; this covers a missed event
+        return out
+
+    def _sandbox(self, pod: PodRecord, env: PodEnv, instances: list[Instance],
+                 out: PodSync) -> bool:
+        """Make sure the infra container runs (True: it was created now).
+
+        When it died, the pod's namespaces are gone: remove every container and
+        start over, as kubelet does on a sandbox change.
+        """
+        infra = _infra_or_none(instances)
+        if infra is not None and infra.running:
+            return False
+        attempt = 0
+        if infra is not None:
+            out.events.append(PodEvent("Normal", "SandboxChanged",
+                                       "Pod sandbox changed, it will be killed and re-created."))
+            attempt = infra.restart + 1
+            for inst in instances:
+                self._remember(pod.uid, inst)
+                self._remove(inst.id, grace=0)
+                self.prober.forget(inst.id)
+        self.builder.create_volumes(pod)
+        self.builder.create_infra(pod, env, attempt)
+        return True
+
+    def _remember(self, uid: str, inst: Instance) -> None:
+        if inst.container != naming.INFRA:
+            key = (uid, inst.container)
+            known = self._known.get(key)
+            if known is None or known[1] <= inst.restart:
+                self._known[key] = (inst.id, inst.restart)
+
+    def _step(self, ctx: _Ctx, c: dict[str, Any], insts: list[Instance], policy: str,
+              *, init: bool) -> ContainerStatus:
+        """Apply the next action for one container (at most a kill and a create) and report."""
+        name = str(c["name"])
+        want = naming.container_hash(c)
+        key = (ctx.pod.uid, name)
+        waiting: Waiting | None = None
+        for _ in range(3):
+            latest = insts[-1] if insts else None
+            verdict = self.prober.verdict(latest.id) if latest and latest.running else None
+            known = self._known.get(key)
+            action = status.next_action(
+                latest, spec_hash=want, policy=policy, now=_now(), config=self.config,
+                unhealthy=verdict.unhealthy if verdict else "",
+                known_restart=known[1] if known and latest is None else None)
+            if latest is None and known is not None and known[0] not in self._removed:
+                ctx.out.events.append(PodEvent(
+                    "Warning", "ContainerMissing",
+                    f"Container {name} ({known[0][:12]}) was removed outside the reconciler; "
+                    "creating it again"))
+            if action.kind in ("none", "wait"):
+                if action.kind == "wait" and latest is not None:
+                    waiting = self._backoff(ctx, name, latest, action)
+                break
+            acted = self._act(ctx, c, insts, action, init=init)
+            if isinstance(acted, tuple):
+                waiting, insts = acted, []
+                break
+            insts = acted
+            if action.kind != "kill":
+                break
+        if insts:
+            self._remember(ctx.pod.uid, insts[-1])
+            self._track(ctx, c, insts[-1])
+        return self._status(c, insts, init=init, waiting=waiting)
+
+    def _backoff(self, ctx: _Ctx, name: str, latest: Instance, action: Action) -> Waiting:
+        delay = status.backoff_delay(latest.backoff, self.config)
+        pod = ctx.pod
+        ctx.out.events.append(PodEvent("Warning", "BackOff", f"Back-off restarting failed "
+                                       f"container {name} in pod {pod.name}_{pod.namespace}"
+                                       f"({pod.uid})"))
+        ctx.out.requeue(action.wait)
+        return ("CrashLoopBackOff", f"back-off {delay:g}s restarting failed container={name} "
+                f"pod={pod.name}_{pod.namespace}({pod.uid})")
+
+    def _act(self, ctx: _Ctx, c: dict[str, Any], insts: list[Instance], action: Action,
+             *, init: bool) -> list[Instance] | Waiting:
+        """Do one action; the container's instances afterwards, or why it waits."""
+        api = self.engine.api
+        name = str(c["name"])
+        latest = insts[-1] if insts else None
+        if action.kind == "kill" and latest is not None:
+            ctx.out.events.append(PodEvent("Normal", "Killing",
+                                           _KILL_MESSAGES[action.why].format(c=name)))
+            grace = spec.grace_seconds(ctx.pod.spec, self.config.stop_timeout)
+            self.engine.call(api.stop, latest.id, timeout=grace)
+            self.prober.forget(latest.id)
+            return [*insts[:-1], self._inspect(latest.id)]
+        if action.kind == "start" and latest is not None:
+            self.engine.call(api.start, latest.id)
+            ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
+            return [*insts[:-1], self._inspect(latest.id)]
+        image, waiting = self.builder.image(ctx.pod, c, ctx.out)
+        if waiting is not None:
+            return waiting
+        for old in insts[:-1]:
+            self._remove(old.id, grace=0)  # keep only the previous instance, for `logs --previous`
+        try:
+            cid = self.builder.create_container(
+                ctx.pod, c, image, infra_id=ctx.infra_id, env=ctx.env, volumes=ctx.volumes,
+                pod_ip=ctx.out.pod_ip, init=init, restart=action.restart, backoff=action.backoff)
+        except spec.SpecError as e:
+            ctx.out.events.append(PodEvent("Warning", "Failed", f"Error: {e}"))
+            return ("CreateContainerConfigError", str(e))
+        ctx.out.events.append(PodEvent("Normal", "Created", f"Created container {name}"))
+        self.engine.call(api.start, cid)
+        ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
+        return [*insts[-1:], self._inspect(cid)]
+
+    def _inspect(self, cid: str) -> Instance:
+        return Instance.from_inspect(self.engine.call(self.engine.api.inspect_container, cid))
+
+    def _track(self, ctx: _Ctx, c: dict[str, Any], inst: Instance) -> None:
+        probes: dict[Kind, dict[str, Any]] = {
+            k: c[f"{k}Probe"] for k in KINDS if c.get(f"{k}Probe")
+        }
+        if not inst.running or not probes:
+            return
+        named = {str(p["name"]): int(p["containerPort"]) for p in c.get("ports") or []
+                 if p.get("name")}
+        started = inst.started_at.timestamp() if inst.started_at else time.time()
+        self.prober.track(Target(ctx.pod.uid, str(c["name"]), inst.id, ctx.infra_id, started,
+                                 dict(ctx.out.ports), named), probes)
+
+    def _status(self, c: dict[str, Any], insts: list[Instance], *, init: bool,
+                waiting: Waiting | None = None) -> ContainerStatus:
+        latest = insts[-1] if insts else None
+        previous = insts[-2] if len(insts) > 1 else None
+        verdict = self.prober.verdict(latest.id) if latest is not None else None
+        return status.container_status(
+            str(c["name"]), str(c.get("image", "")), latest, previous, init=init,
+            ready=bool(verdict and verdict.ready), started=bool(verdict and verdict.started),
+            waiting=waiting)
+
+    def _waiting(self, c: dict[str, Any], waiting: Waiting, *, init: bool) -> ContainerStatus:
+        return status.container_status(str(c["name"]), str(c.get("image", "")), None, None,
+                                       init=init, ready=False, started=False, waiting=waiting)
+
+    # Removal -----------------------------------------------------------------
+
+    def _remove(self, cid: str, grace: int) -> None:
+        self._removed.add(cid)
+        try:
+            if grace > 0:
+                self.engine.call(self.engine.api.stop, cid, timeout=grace)
+            self.engine.call(self.engine.api.remove_container, cid, force=True, v=True)
+        except NotFound:
+            pass
+
+    def remove_container(self, container_id: str) -> None:
+        """Force-remove one container (an orphan, or a stale one on a returning host)."""
+        self.prober.forget(container_id)
+        self._remove(container_id, grace=0)
+
+    def kill_pod(self, uid: str, grace_seconds: int) -> None:
+        """Stop the pod's containers gracefully (all at once), then remove them and its volumes."""
+        entries = self.engine.call(self.engine.api.containers, all=True,
+                                   filters=self._filters(uid))
+        apps = [e["Id"] for e in entries
+                if (e.get("Labels") or {}).get(naming.CONTAINER) != naming.INFRA]
+        infras = [e["Id"] for e in entries if e["Id"] not in apps]
+        if apps:
+            with ThreadPoolExecutor(min(len(apps), self.config.concurrency)) as pool:
+                list(pool.map(lambda cid: self._remove(cid, grace=max(grace_seconds, 0) or 0),
+                              apps))
+        for cid in infras:
+            self._remove(cid, grace=0)
+        for vol in self.engine.call(self.engine.api.volumes,
+                                    filters=self._filters(uid)).get("Volumes") or []:
+            with contextlib.suppress(NotFound):
+                self.engine.call(self.engine.api.remove_volume, vol["Name"], force=True)
+        self.prober.forget_pod(uid)
+        self.builder.forget(uid)
+        gone = {v[0] for k, v in self._known.items() if k[0] == uid}
+        self._known = {k: v for k, v in self._known.items() if k[0] != uid}
+        self._removed -= gone | set(apps) | set(infras)
+
+    # Watch, exec, logs -------------------------------------------------------
+
+    def watch(self, stop: threading.Event) -> None:
+        """Follow Docker's events for this service's containers until `stop`; call on_change.
+
+        Windows of one second (`until`) keep the stream responsive to `stop`, and
+        `since` makes consecutive windows gapless; errors reconnect after a pause.
+        """
+        client = self.engine.streaming_client()
+        since = int(time.time())
+        filters = {"type": ["container"], "event": _WATCHED, **self._filters()}
+        try:
+            while not stop.is_set():
+                until = int(time.time()) + 1  # whole seconds: the API's resolution
+                try:
+                    for ev in client.api.events(since=since, until=until, filters=filters,
+                                                decode=True):
+                        self._on_event(ev)
+                    since = until
+                except Exception as e:  # the engine went away: try again, never die
+                    log.debug("event stream of %s: %s", self.node.name, e)
+                    stop.wait(1.0)
+        finally:
+            client.close()
+
+    def _on_event(self, ev: dict[str, Any]) -> None:
+        attrs = (ev.get("Actor") or {}).get("Attributes") or {}
+        uid = attrs.get(naming.POD_UID)
+        if not uid:
+            return
+        if ev.get("Action") in ("die", "destroy"):
+            self.prober.forget(str(ev.get("id") or (ev.get("Actor") or {}).get("ID", "")))
+        self.on_change(uid)
+
+    def container_id(self, uid: str, container: str, previous: bool = False) -> str:
+        """The Docker id of a pod's container (its previous instance with `previous`)."""
+        entries = [e for e in self.engine.call(self.engine.api.containers, all=True,
+                                               filters=self._filters(uid))
+                   if (e.get("Labels") or {}).get(naming.CONTAINER) == container]
+        entries.sort(key=lambda e: int((e.get("Labels") or {}).get(naming.RESTART, "0")))
+        index = -2 if previous else -1
+        if len(entries) < (2 if previous else 1):
+            what = "previous terminated container" if previous else "container"
+            raise LookupError(f'{what} "{container}" in pod {uid} not found')
+        return str(entries[index]["Id"])
+
+    def exec(self, uid: str, container: str, cmd: list[str], tty: bool = False,
+             stdin: bool = False) -> ExecResult:
+        """Run `cmd` in a pod's container to completion (interactive use: see cli/podio.py)."""
+        cid = self.container_id(uid, container)
+        api = self.engine.api
+        exec_id = self.engine.call(api.exec_create, cid, cmd, tty=tty, stdin=stdin)["Id"]
+        output = self.engine.call(api.exec_start, exec_id, tty=tty)
+        code = self.engine.call(api.exec_inspect, exec_id).get("ExitCode")
+        return ExecResult(int(code if code is not None else -1), bytes(output))
+
+    def logs(self, uid: str, container: str, follow: bool = False, tail: int | None = None,
+             previous: bool = False) -> Iterator[bytes]:
+        """The container's output as Docker keeps it locally, streamed when `follow`."""
+        cid = self.container_id(uid, container, previous=previous)
+        client = self.engine.streaming_client() if follow else self.engine.client
+        out = client.api.logs(cid, stream=True, follow=follow, tail=tail if tail is not None
+                              else "all")
+        return iter(out)
+
+    def close(self) -> None:
+        self.prober.close()
+        self.engine.close()
+
+
+class _Ctx:
+    """What every container step of one sync shares."""
+
+    def __init__(self, pod: PodRecord, env: PodEnv, infra_id: str, out: PodSync,
+                 volumes: dict[str, str]) -> None:
+        self.pod, self.env, self.infra_id, self.out, self.volumes = pod, env, infra_id, out, volumes
+
+
+def _infra_or_none(instances: list[Instance]) -> Instance | None:
+    infras = [i for i in instances if i.container == naming.INFRA]
+    return infras[-1] if infras else None
+
+
+def _infra(instances: list[Instance]) -> Instance:
+    infra = _infra_or_none(instances)
+    if infra is None:
+        raise RuntimeError("the pod's infrastructure container vanished while it was created")
+    return infra
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

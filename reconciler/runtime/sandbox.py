@@ -1,0 +1,201 @@
+"""Creating a pod's Docker objects: images, the infrastructure container, volumes, containers.
+
+The acting half of `sync_pod` (agent.py decides, this creates): every call goes
+through the host's `Engine`. The infrastructure container owns the pod's network
+and IPC namespaces, its hostname, DNS settings and published ports; app and init
+containers join it. Docker refuses a hostname with `network_mode=container:`, but
+a joined container takes the network container's hostname and /etc/hosts, so
+every container of the pod reports the pod's name (docs/runtime.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from docker.errors import APIError, ImageNotFound, NotFound
+from docker.types import LogConfig
+
+from reconciler.api.records import PodRecord
+from reconciler.runtime import images, naming, spec
+from reconciler.runtime.engine import Engine
+from reconciler.runtime.types import PodEnv, PodEvent, PodSync, RuntimeConfig
+
+Waiting = tuple[str, str]  # (reason, message) of a container that cannot start yet
+
+
+class Builder:
+    """Creates the Docker objects of pods on one host; remembers pull failures for back-off."""
+
+    def __init__(self, engine: Engine, config: RuntimeConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self._infra_ready = False
+        self._infra_lock = threading.Lock()
+        self._pull_failures: dict[tuple[str, str], tuple[int, float]] = {}
+        self._mapped: set[tuple[str, str]] = set()
+
+    # Images ------------------------------------------------------------------
+
+    def _present(self, ref: str) -> bool:
+        try:
+            self.engine.call(self.engine.api.inspect_image, ref)
+            return True
+        except (ImageNotFound, NotFound):
+            return False
+
+    def _pull(self, ref: str) -> str | None:
+        """Pull `ref`; the error text, or None on success."""
+        if not self.config.pull_images:
+            return "pulling is disabled (no registry configured)"
+        repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        try:
+            self.engine.call(self.engine.api.pull, repo, tag=tag or "latest")
+            return None
+        except APIError as e:
+            return str(e.explanation or e)
+
+    def ensure_infra_image(self) -> None:
+        """The infrastructure image, pulled or else built locally (images.py), once per host."""
+        with self._infra_lock:
+            if self._infra_ready:
+                return
+            ref = self.config.infra_image
+            if not self._present(ref) and self._pull(ref) is not None:
+                self.engine.call(images.ensure_infra_image, self.engine.client, ref)
+            self._infra_ready = True
+
+    def image(self, pod: PodRecord, c: dict[str, Any], out: PodSync) -> tuple[str, Waiting | None]:
+        """The local image reference to run for container `c`, or why it cannot run yet."""
+        ref = str(c.get("image", ""))
+        mapped = spec.map_image(ref, self.config.image_map)
+        key = (pod.uid, str(c["name"]))
+        if mapped != ref and key not in self._mapped:
+            self._mapped.add(key)
+            out.events.append(PodEvent("Normal", "ImageMapped",
+                                       f'Image "{ref}" is mapped to "{mapped}" by the image map'))
+        policy = spec.pull_policy(c)
+        present = self._present(mapped)
+        if policy == "Never" or (policy == "IfNotPresent" and present):
+            if present:
+                msg = f'Container image "{mapped}" already present on machine'
+                out.events.append(PodEvent("Normal", "Pulled", msg))
+                return mapped, None
+            msg = f'Container image "{mapped}" is not present with pull policy of Never'
+            out.events.append(PodEvent("Warning", "ErrImageNeverPull", msg))
+            return mapped, ("ErrImageNeverPull", msg)
+        count, not_before = self._pull_failures.get(key, (0, 0.0))
+        if time.time() < not_before and not present:
+            msg = f'Back-off pulling image "{mapped}"'
+            out.events.append(PodEvent("Normal", "BackOff", msg))
+            out.requeue(not_before - time.time())
+            return mapped, ("ImagePullBackOff", msg)
+        out.events.append(PodEvent("Normal", "Pulling", f'Pulling image "{mapped}"'))
+        started = time.monotonic()
+        error = self._pull(mapped)
+        if error is None:
+            self._pull_failures.pop(key, None)
+            out.events.append(PodEvent("Normal", "Pulled", f'Successfully pulled image "{mapped}" '
+                                       f"in {time.monotonic() - started:.3f}s"))
+            return mapped, None
+        out.events.append(PodEvent("Warning", "Failed",
+                                   f'Failed to pull image "{mapped}": {error}'))
+        if present:
+            out.events.append(PodEvent("Normal", "Pulled", f'Container image "{mapped}" already '
+                                       "present on machine: using it, as the pull failed"))
+            return mapped, None
+        delay = min(self.config.backoff_initial * 2 ** min(count, 30), self.config.backoff_max)
+        self._pull_failures[key] = (count + 1, time.time() + delay)
+        out.events.append(PodEvent("Warning", "Failed", "Error: ErrImagePull"))
+        out.requeue(delay)
+        return mapped, ("ErrImagePull", error)
+
+    def forget(self, uid: str) -> None:
+        self._mapped = {k for k in self._mapped if k[0] != uid}
+        self._pull_failures = {k: v for k, v in self._pull_failures.items() if k[0] != uid}
+
+    # Objects -----------------------------------------------------------------
+
+    def volume_names(self, pod: PodRecord) -> dict[str, str]:
+        """The Docker volume of each emptyDir of the pod (tmpfs ones have none)."""
+        return {
+            str(vol["name"]): naming.volume_name(self.config.prefix, pod, str(vol["name"]))
+            for vol in pod.spec.get("volumes") or []
+            if "emptyDir" in vol and (vol.get("emptyDir") or {}).get("medium") != "Memory"
+        }
+
+    def create_volumes(self, pod: PodRecord) -> None:
+        """Create the pod's emptyDir volumes (idempotent: Docker returns an existing one)."""
+        labels = naming.pod_labels(self.config.prefix, pod, self.config.extra_labels)
+        for vol, name in self.volume_names(pod).items():
+            self.engine.call(self.engine.api.create_volume, name=name,
+                             labels={**labels, naming.VOLUME: vol})
+
+    def create_infra(self, pod: PodRecord, env: PodEnv, attempt: int) -> str:
+        """Create and start the infrastructure container; its id."""
+        self.ensure_infra_image()
+        api = self.engine.api
+        ports = spec.container_ports(pod.spec)
+        exposed = [(p, proto.lower()) for p, proto, _ in ports]
+        bindings: dict[int | str, Any] = {
+            f"{p}/{proto.lower()}": (self.engine.address, host) for p, proto, host in ports
+        }
+        base = naming.pod_labels(self.config.prefix, pod, self.config.extra_labels)
+        labels = naming.container_labels(base, naming.INFRA, init=False, restart=attempt,
+                                         spec_hash=pod.spec_hash)
+        host_config = api.create_host_config(
+            ipc_mode="shareable",
+            port_bindings=bindings or None,
+            dns=list(env.dns_servers) or None,
+            dns_search=list(env.dns_search) or None,
+            dns_opt=list(env.dns_options) if env.dns_servers else None,
+        )
+        subdomain = pod.spec.get("subdomain")
+        created = self.engine.call(
+            api.create_container, self.config.infra_image,
+            name=naming.infra_name(self.config.prefix, pod, attempt),
+            hostname=str(pod.spec.get("hostname") or pod.name),
+            domainname=f"{subdomain}.{pod.namespace}.svc.cluster.local" if subdomain else None,
+            ports=exposed or None, labels=labels, host_config=host_config,
+        )
+        cid = str(created["Id"])
+        self.engine.call(api.start, cid)
+        return cid
+
+    def create_container(
+        self, pod: PodRecord, c: dict[str, Any], image: str, *, infra_id: str, env: PodEnv,
+        volumes: dict[str, str], pod_ip: str, init: bool, restart: int, backoff: int,
+    ) -> str:
+        """Create (not start) one app or init container joined to the pod's infra; its id."""
+        api = self.engine.api
+        name = str(c["name"])
+        environment = spec.container_env(c, pod, env.env, pod_ip=pod_ip,
+                                         node_name=self.engine.node.name,
+                                         host_ip=self.engine.address)
+        entry, cmd = spec.command_and_args(c, environment)
+        mounts = spec.container_mounts(c, pod.spec, volumes)
+        res = spec.limits(c)
+        logs = spec.log_config(self.config.fluentd_address, pod, name)
+        base = naming.pod_labels(self.config.prefix, pod, self.config.extra_labels)
+        labels = naming.container_labels(base, name, init=init, restart=restart,
+                                         spec_hash=naming.container_hash(c), backoff=backoff)
+        host_config = api.create_host_config(
+            network_mode=f"container:{infra_id}",
+            ipc_mode=f"container:{infra_id}",
+            pid_mode=f"container:{infra_id}" if pod.spec.get("shareProcessNamespace") else None,
+            binds=dict(mounts.binds) or None,
+            tmpfs=mounts.tmpfs or None,
+            log_config=LogConfig(**logs) if logs else None,
+            nano_cpus=res.get("nano_cpus"), mem_limit=res.get("mem_limit"),
+            cpu_shares=res.get("cpu_shares"),
+        )
+        created = self.engine.call(
+            api.create_container, image, command=cmd, entrypoint=entry,
+            environment=[f"{k}={v}" for k, v in environment.items()],
+            working_dir=c.get("workingDir"), user=spec.run_as(c, pod.spec),
+            tty=bool(c.get("tty")), stdin_open=bool(c.get("stdin")),
+            name=naming.container_name(self.config.prefix, name, pod, restart),
+            labels=labels, host_config=host_config,
+        )
+        return str(created["Id"])
