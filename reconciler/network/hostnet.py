@@ -46,7 +46,7 @@ def local_addresses() -> set[str]:
 
 
 def sync_addresses(wanted: set[str]) -> tuple[set[str], set[str]]:
-    """Add the missing cluster IPs to lo and remove ours no longer wanted; return (added, removed)."""
+    """Add missing cluster IPs to lo, remove ours no longer wanted; return (added, removed)."""
     have = owned_addresses()
     present = local_addresses()
     added: set[str] = set()

@@ -122,7 +122,9 @@ class ServiceTable:
     extra_addresses: tuple[str, ...] = field(default=())
 
     @classmethod
-    def of(cls, services: list[ServiceEntry], extra_addresses: tuple[str, ...] = ()) -> ServiceTable:
+    def of(
+        cls, services: list[ServiceEntry], extra_addresses: tuple[str, ...] = ()
+    ) -> ServiceTable:
         return cls(tuple(sorted(services, key=lambda s: (s.namespace, s.name))), extra_addresses)
 
     def get(self, namespace: str, name: str) -> ServiceEntry | None:

@@ -153,7 +153,9 @@ def _service_rules(
         else:
             # A pod reaching itself through its service (hairpin) needs its source rewritten.
             rules.append(f"-A {sep} -s {ep.ip}/32 -j {MARK_MASQ}")
-        recent = f"-m recent --name {sep} --mask 255.255.255.255 --rsource --set " if affinity else ""
+        recent = (
+            f"-m recent --name {sep} --mask 255.255.255.255 --rsource --set " if affinity else ""
+        )
         rules.append(f"-A {sep} -p {proto} {recent}-m {proto} -j DNAT --to-destination {backend}")
 
 
@@ -170,7 +172,7 @@ def render(
     nat_rules: list[str] = [
         f"-A {MARK_MASQ} -j MARK --set-xmark {MASQ_MARK}",
         f"-A {POSTROUTING} -m mark ! --mark {MASQ_MARK} -j RETURN",
-        # Clear the mark so a packet re-traversing (e.g. hairpin via the bridge) is not masqueraded twice.
+        # Clear the mark: a packet traversing again (hairpin) is not masqueraded twice.
         f"-A {POSTROUTING} -j MARK --xor-mark 0x4000",
         f"-A {POSTROUTING} -j MASQUERADE",
     ]
@@ -193,7 +195,8 @@ def render(
         "RELATED,ESTABLISHED,DNAT -j DROP",
     ]
     out: list[str] = []
-    for name, chains, rules in (("filter", filter_chains, filter_rules), ("nat", nat_chains, nat_rules)):
+    tables = (("filter", filter_chains, filter_rules), ("nat", nat_chains, nat_rules))
+    for name, chains, rules in tables:
         present = saved.chains.get(name, frozenset())
         stale = sorted(c for c in present if c.startswith(PREFIX) and c not in chains)
         out.append(f"*{name}")

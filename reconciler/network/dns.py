@@ -1,0 +1,181 @@
+"""The cluster DNS server: UDP and TCP on one address, cluster names answered, the rest forwarded.
+
+Fed like the proxy: `update(table)` from the same loop that feeds `ServiceProxy`
+(reconciler/cli/proxy.py, or `reconciler run`). Decisions are `dnsnames.resolve`;
+this module is the wire format (dnslib) and sockets. Pods get it through Docker's
+`dns`/`dns_search`/`dns_opt` (see docs/network.md for the values).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import struct
+import threading
+from pathlib import Path
+
+from dnslib import (
+    CNAME,
+    QTYPE,
+    RCODE,
+    RR,
+    SRV,
+    A,
+    DNSRecord,
+)
+
+from reconciler.network.dnsnames import Record, resolve
+from reconciler.network.model import CLUSTER_DOMAIN, ServiceTable
+
+log = logging.getLogger(__name__)
+
+DNS_SERVICE_IP = "10.96.0.10"
+SEARCH = ("{ns}.svc.cluster.local", "svc.cluster.local", "cluster.local")
+OPTIONS = ("ndots:5",)
+
+
+def host_resolvers(resolv_conf: Path = Path("/etc/resolv.conf"), exclude: str = "") -> list[str]:
+    """The host's nameservers, without our own address (forwarding to ourselves would loop)."""
+    try:
+        lines = resolv_conf.read_text().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver" and parts[1] != exclude:
+            out.append(parts[1])
+    return out
+
+
+def _rr(r: Record) -> RR:
+    if r.type == "A":
+        return RR(r.name, QTYPE.A, rdata=A(r.value), ttl=r.ttl)
+    if r.type == "CNAME":
+        return RR(r.name, QTYPE.CNAME, rdata=CNAME(r.value), ttl=r.ttl)
+    return RR(r.name, QTYPE.SRV, rdata=SRV(0, 100, r.port, r.value), ttl=r.ttl)
+
+
+class DnsServer:
+    """Serves cluster names on address:port (UDP and TCP) until `close()`."""
+
+    def __init__(
+        self,
+        address: str = DNS_SERVICE_IP,
+        port: int = 53,
+        upstreams: list[tuple[str, int]] | None = None,
+        domain: str = CLUSTER_DOMAIN,
+        forward_timeout: float = 1.0,
+    ) -> None:
+        self.address = address
+        self.domain = domain
+        self.forward_timeout = forward_timeout
+        if upstreams is None:
+            upstreams = [(ip, 53) for ip in host_resolvers(exclude=address)]
+        self.upstreams = upstreams
+        self._table = ServiceTable()
+        self.queries = 0
+        self.forwarded = 0
+        self.failed_forwards = 0
+        server = self
+
+        class Udp(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                data, sock = self.request
+                reply = server.answer(data)
+                if reply:
+                    sock.sendto(reply, self.client_address)
+
+        class Tcp(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                conn: socket.socket = self.request
+                conn.settimeout(10)
+                while True:
+                    head = _recv_exact(conn, 2)
+                    if head is None:
+                        return
+                    body = _recv_exact(conn, struct.unpack("!H", head)[0])
+                    if body is None:
+                        return
+                    reply = server.answer(body, tcp=True)
+                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+
+        socketserver.ThreadingUDPServer.allow_reuse_address = True
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self._udp = socketserver.ThreadingUDPServer((address, port), Udp)
+        self._udp.daemon_threads = True
+        bound = self._udp.server_address[1]
+        self._tcp = socketserver.ThreadingTCPServer((address, bound), Tcp)
+        self._tcp.daemon_threads = True
+        self.port = bound
+        self._threads = [
+            threading.Thread(target=s.serve_forever, name=f"dns-{n}", daemon=True)
+            for n, s in (("udp", self._udp), ("tcp", self._tcp))
+        ]
+        for t in self._threads:
+            t.start()
+
+    def update(self, table: ServiceTable) -> None:
+        """Answer from `table` from now on (a reference swap: readers never see half a table)."""
+        self._table = table
+
+    def close(self) -> None:
+        for s in (self._udp, self._tcp):
+            s.shutdown()
+            s.server_close()
+
+    def answer(self, data: bytes, tcp: bool = False) -> bytes:
+        """The reply to one query message (b"" for garbage that does not parse)."""
+        try:
+            request = DNSRecord.parse(data)
+        except Exception:  # dnslib raises several types on malformed input
+            return b""
+        self.queries += 1
+        reply = request.reply()
+        if not request.questions:
+            reply.header.rcode = RCODE.FORMERR
+            return bytes(reply.pack())
+        q = request.questions[0]
+        res = resolve(self._table, str(q.qname), QTYPE.get(q.qtype), self.domain)
+        if res.outcome == "forward":
+            return self._forward(data, request, tcp)
+        reply.header.aa = 1
+        if res.outcome == "nxdomain":
+            reply.header.rcode = RCODE.NXDOMAIN
+        for r in res.answers:
+            reply.add_answer(_rr(r))
+        for r in res.additional:
+            reply.add_ar(_rr(r))
+        packed: bytes = reply.pack()
+        if not tcp and len(packed) > 512:
+            reply = request.reply()
+            reply.header.tc = 1  # too long for plain UDP: the client retries over TCP
+            packed = reply.pack()
+        return packed
+
+    def _forward(self, data: bytes, request: DNSRecord, tcp: bool) -> bytes:
+        self.forwarded += 1
+        for host, port in self.upstreams:
+            try:
+                reply: bytes = request.send(host, port, tcp=tcp, timeout=self.forward_timeout)
+                return reply
+            except (OSError, ValueError) as exc:
+                log.debug("forward to %s:%d failed: %s", host, port, exc)
+        self.failed_forwards += 1
+        fail = request.reply()
+        fail.header.rcode = RCODE.SERVFAIL
+        return bytes(fail.pack())
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes | None:
+    buf = b""
+    while len(buf) < n:
+        try:
+            chunk = conn.recv(n - len(buf))
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        buf += chunk
+    return buf

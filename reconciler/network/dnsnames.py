@@ -1,0 +1,135 @@
+"""Cluster DNS answers from the service table: which records a name has, or that it is not ours.
+
+Pure: `resolve(table, qname, qtype)` decides; `reconciler.network.dns` does the wire
+format and the sockets. Names follow Kubernetes' DNS spec for services:
+`NAME.NS.svc.cluster.local` (A of the cluster IP, or of every ready pod of a headless
+service), `_PORT._PROTO.NAME.NS.svc.cluster.local` (SRV of named ports),
+`HOSTNAME.NAME.NS.svc.cluster.local` (a headless service's pod), CNAME for
+ExternalName; and, for people typing short names on the host, `NAME` (namespace
+default) and `NAME.NS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reconciler.network.model import CLUSTER_DOMAIN, ServiceEntry, ServiceTable
+
+Outcome = Literal["answer", "nxdomain", "forward"]
+DEFAULT_NAMESPACE = "default"
+TTL = 5
+
+
+@dataclass(frozen=True)
+class Record:
+    """One resource record: name, type and its data (rdata as text fields)."""
+
+    name: str
+    type: Literal["A", "SRV", "CNAME"]
+    value: str  # the address, the CNAME target or the SRV target
+    port: int = 0  # SRV only
+    ttl: int = TTL
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What to answer: records (possibly none: NODATA), NXDOMAIN, or ask the upstream."""
+
+    outcome: Outcome
+    answers: tuple[Record, ...] = ()
+    additional: tuple[Record, ...] = field(default=())
+
+
+def _labels(name: str) -> list[str]:
+    return [x for x in name.lower().rstrip(".").split(".") if x]
+
+
+def _addresses(svc: ServiceEntry, fqdn: str) -> list[Record]:
+    if svc.type == "ExternalName":
+        return [Record(fqdn, "CNAME", svc.external_name.rstrip(".") + ".")]
+    if svc.headless:
+        ips = sorted({ep.ip for ep in svc.addresses})
+        return [Record(fqdn, "A", ip) for ip in ips]
+    return [Record(fqdn, "A", svc.cluster_ip)] if svc.cluster_ip else []
+
+
+def _service_answer(svc: ServiceEntry, qname: str, qtype: str, domain: str) -> Resolution:
+    records = _addresses(svc, qname)
+    if qtype in ("A", "ANY") or (records and records[0].type == "CNAME"):
+        return Resolution("answer", tuple(records))
+    return Resolution("answer")  # the name exists, not with this type
+
+
+def _srv(
+    svc: ServiceEntry, port_label: str, proto_label: str, qname: str, domain: str
+) -> Resolution:
+    fqdn = svc.fqdn(domain) + "."
+    answers: list[Record] = []
+    extra: list[Record] = []
+    for port in svc.ports:
+        if not port.name or f"_{port.name.lower()}" != port_label:
+            continue
+        if f"_{port.protocol.lower()}" != proto_label:
+            continue
+        if svc.headless:
+            # One target per ready pod, as Kubernetes names them: HOSTNAME.svc-fqdn.
+            for ep in sorted(port.endpoints):
+                host = f"{(ep.hostname or ep.ip.replace('.', '-')).lower()}.{fqdn}"
+                answers.append(Record(qname, "SRV", host, ep.port))
+                extra.append(Record(host, "A", ep.ip))
+        else:
+            answers.append(Record(qname, "SRV", fqdn, port.port))
+            extra.extend(r for r in _addresses(svc, fqdn) if r.type == "A")
+    if not answers:
+        return Resolution("nxdomain")
+    return Resolution("answer", tuple(answers), tuple(dict.fromkeys(extra)))
+
+
+def _pod_of_headless(svc: ServiceEntry, host: str, qname: str) -> Resolution:
+    for ep in svc.addresses:
+        if host in ((ep.hostname or "").lower(), ep.ip.replace(".", "-")):
+            return Resolution("answer", (Record(qname, "A", ep.ip),))
+    return Resolution("nxdomain")
+
+
+def resolve(
+    table: ServiceTable, qname: str, qtype: str, domain: str = CLUSTER_DOMAIN
+) -> Resolution:
+    """The answer to (qname, qtype) from the cluster, or "forward" for names outside it."""
+    labels = _labels(qname)
+    dom = _labels(domain)
+    name = ".".join(labels) + "."
+    if labels[-len(dom):] != dom or len(labels) < len(dom):
+        # Short names, as a person on the host types them; anything else is not ours.
+        if len(labels) in (1, 2):
+            ns = labels[1] if len(labels) == 2 else DEFAULT_NAMESPACE
+            svc = table.get(ns, labels[0])
+            if svc is not None:
+                return _service_answer(svc, name, qtype, domain)
+        return Resolution("forward")
+    rest = labels[: -len(dom)]
+    # rest is [..., NAME, NS, "svc"] for services; anything else inside the domain is unknown.
+    if len(rest) < 3 or rest[-1] != "svc":
+        # "svc.cluster.local", "ns.svc.cluster.local" and "cluster.local" exist as
+        # zones without records; answering NXDOMAIN there would cut the search list short.
+        if rest in ([], ["svc"]) or (len(rest) == 2 and rest[-1] == "svc"):
+            return Resolution("answer")
+        return Resolution("nxdomain")
+    svc_name, ns = rest[-3], rest[-2]
+    svc = table.get(ns, svc_name)
+    if svc is None:
+        return Resolution("nxdomain")
+    prefix = rest[:-3]
+    if not prefix:
+        return _service_answer(svc, name, qtype, domain)
+    if len(prefix) == 2 and prefix[0].startswith("_") and prefix[1].startswith("_"):
+        if qtype not in ("SRV", "ANY"):
+            return Resolution("answer")
+        return _srv(svc, prefix[0], prefix[1], name, domain)
+    if len(prefix) == 1 and svc.headless:
+        res = _pod_of_headless(svc, prefix[0], name)
+        if res.outcome == "answer" and qtype not in ("A", "ANY"):
+            return Resolution("answer")
+        return res
+    return Resolution("nxdomain")

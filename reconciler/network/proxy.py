@@ -1,0 +1,117 @@
+"""The service proxy of one Docker host (kube-proxy's job), driven by `update(table)`.
+
+Fed by `reconciler proxy` (reconciler/cli/proxy.py) or by `reconciler run` for the
+local host, both from the store through `reconciler.network.feed.build_table`.
+It puts cluster IPs on lo (`hostnet`), then serves them either with kernel NAT
+rules (`iptables`, the fast path) or with userspace listeners (`userspace`), and
+falls back to userspace by itself when rules cannot be installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Literal
+
+from reconciler.network import hostnet
+from reconciler.network.iptables import Iptables, IptablesError
+from reconciler.network.model import ServiceTable
+from reconciler.network.tcp import PortStats
+from reconciler.network.udp import DEFAULT_IDLE_TIMEOUT
+from reconciler.network.userspace import UserspaceProxier
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["iptables", "userspace"]
+
+
+class ServiceProxy:
+    """Serves a `ServiceTable` on this host; call `close()` to remove everything it installed."""
+
+    def __init__(
+        self,
+        node_name: str,
+        mode: Mode = "iptables",
+        *,
+        udp_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        bridge: str = "docker0",
+        iptables: Iptables | None = None,
+    ) -> None:
+        self.node_name = node_name
+        self.requested_mode: Mode = mode
+        self.mode: Mode = mode
+        self.fallback_reason = ""  # why iptables mode was abandoned, when it was
+        self.bridge = bridge
+        self.udp_idle_timeout = udp_idle_timeout
+        self._iptables = iptables or Iptables()
+        self._localnet = hostnet.RouteLocalnet()
+        self._userspace: UserspaceProxier | None = None
+        self._table: ServiceTable | None = None
+        self._lock = threading.Lock()
+        if mode == "iptables":
+            reason = self._iptables.available()
+            if reason is not None:
+                self._fall_back(reason)
+
+    @property
+    def table(self) -> ServiceTable | None:
+        return self._table
+
+    def update(self, table: ServiceTable) -> None:
+        """Converge this host to `table`: addresses, then rules or listeners."""
+        with self._lock:
+            hostnet.sync_addresses(set(table.cluster_ips()))
+            local = hostnet.local_addresses()
+            if self.mode == "iptables":
+                try:
+                    self._sync_iptables(table, local)
+                except (IptablesError, OSError) as exc:
+                    self._fall_back(str(exc))
+            if self.mode == "userspace":
+                if self._userspace is None:
+                    self._userspace = UserspaceProxier(
+                        self.node_name, udp_idle_timeout=self.udp_idle_timeout
+                    )
+                self._userspace.update(table, local)
+            self._table = table
+
+    def resync(self) -> None:
+        """Apply the last table again: repairs rules or addresses someone removed."""
+        if self._table is not None:
+            self.update(self._table)
+
+    def stats(self) -> dict[str, PortStats]:
+        """Userspace counters per service port; empty in iptables mode (the kernel counts)."""
+        return self._userspace.stats() if self._userspace is not None else {}
+
+    def close(self) -> None:
+        """Remove our rules, listeners and addresses, and restore route_localnet."""
+        with self._lock:
+            if self._userspace is not None:
+                self._userspace.close()
+                self._userspace = None
+            if self.requested_mode == "iptables":
+                try:
+                    self._iptables.cleanup()
+                except (IptablesError, OSError) as exc:
+                    log.warning("could not remove iptables rules: %s", exc)
+            self._localnet.restore()
+            try:
+                hostnet.sync_addresses(set())
+            except OSError as exc:
+                log.warning("could not remove cluster addresses: %s", exc)
+            self._table = None
+
+    def _sync_iptables(self, table: ServiceTable, local: set[str]) -> None:
+        if any(p.node_port for s in table.proxied() for p in s.ports):
+            self._localnet.enable()
+        self._iptables.sync(table, self.node_name, local)
+        hostnet.set_hairpin(self.bridge)
+
+    def _fall_back(self, reason: str) -> None:
+        log.warning("iptables mode unavailable (%s): using the userspace proxy", reason)
+        self.fallback_reason = reason
+        self.mode = "userspace"
+        with contextlib.suppress(IptablesError, OSError):
+            self._iptables.cleanup()
