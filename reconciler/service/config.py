@@ -169,17 +169,15 @@ def parse_duration(value: object) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The inverse of parse_duration, for `config show`."""
-    if seconds and seconds < 1:
+    """The inverse of parse_duration, for `config show`: 500ms, 30s, 1m30s, 2h."""
+    if 0 < seconds < 1:
         return f"{round(seconds * 1000)}ms"
-    if seconds == int(seconds):
-        s = int(seconds)
-        if s and s % 3600 == 0:
-            return f"{s // 3600}h"
-        if s and s % 60 == 0:
-            return f"{s // 60}m"
-        return f"{s}s"
-    return f"{seconds}s"
+    if seconds != int(seconds):
+        return f"{seconds}s"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return text + (f"{secs}s" if secs or not text else "")
 
 
 def _parse_address(value: str) -> str:
