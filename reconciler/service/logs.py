@@ -85,6 +85,14 @@ class FluentLogHandler(logging.Handler):
             self.handleError(record)
 
 
+def set_log_level(level: str | int) -> None:
+    """Change the level only (SIGHUP), keeping the handlers, fluentd's included."""
+    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}")
+    logging.getLogger().setLevel(numeric)
+
+
 def setup_logging(
     level: str | int = "info",
     fluent: FluentShipper | None = None,
