@@ -1,0 +1,291 @@
+"""Integration tests of the state store on a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from reconciler.api.records import (
+    Condition,
+    ContainerStatus,
+    EventRecord,
+    NodeRecord,
+    OwnerRef,
+    PodRecord,
+    Resources,
+)
+from reconciler.api.types import DesiredObject, Key, LoadResult, Position
+from reconciler.planning.diff import diff
+from reconciler.store import AllocationError, Store, StoreMissing
+from reconciler.store import engine as engines
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(str(tmp_path / "state.db"))
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def desired(name: str, replicas: int, file: str = "web.yaml") -> DesiredObject:
+    body = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name},
+            "spec": {"replicas": replicas}}
+    return DesiredObject(Key("ReplicationController", "default", name), body, Position(file, 1),
+                         f"hash-{name}-{replicas}")
+
+
+class TestOpen:
+    def test_file_mode_wal_foreign_keys(self, tmp_path: Path) -> None:
+        """A new store file is 0600, in WAL mode, with foreign keys on."""
+        path = tmp_path / "state.db"
+        store = Store.open(str(path))
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == engines.BUSY_TIMEOUT_MS
+        store.close()
+        assert path.stat().st_mode & 0o777 == 0o600
+
+    def test_missing_file_not_created_on_request(self, tmp_path: Path) -> None:
+        """create=False refuses a missing file instead of creating it."""
+        with pytest.raises(StoreMissing):
+            Store.open(str(tmp_path / "nope.db"), create=False)
+        assert not (tmp_path / "nope.db").exists()
+
+    def test_head_constant_matches_migrations(self) -> None:
+        """engine.HEAD names the head of the shipped migrations."""
+        from alembic.script import ScriptDirectory
+
+        assert ScriptDirectory(str(engines.MIGRATIONS)).get_current_head() == engines.HEAD
+
+    def test_migrations_match_models(self, store: Store) -> None:
+        """The migrated schema is what the models describe (no pending autogenerate diff)."""
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        from reconciler.store.models import Base
+
+        with store.engine.connect() as conn:
+            changes = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert changes == []
+
+
+class TestUpgrade:
+    def test_older_store_upgraded_in_place(self, tmp_path: Path) -> None:
+        """A store at revision 0001 keeps its data and gains the 0002 tables on open."""
+        path = tmp_path / "state.db"
+        engine = engines.create(str(path))
+        engines.migrate(engine, target="0001")
+        engine.dispose()
+        with sqlite3.connect(path) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            assert "objects" in tables and "leases" not in tables
+            db.execute(
+                "INSERT INTO objects (uid, kind, namespace, name, api_version, body, source_file,"
+                " line, document, content_hash, revision, generation, stale, created_at,"
+                " updated_at) VALUES ('u1', 'Pod', 'default', 'old', 'v1', '{}', 'a.yaml', 1, 0,"
+                " 'h', 'folder', 1, 0, '2024-01-01 00:00:00', '2024-01-01 00:00:00')")
+        store = Store.open(str(path))
+        assert engines.current_revision(store.engine) == engines.HEAD
+        assert store.get_object(Key("Pod", "default", "old")) is not None
+        assert store.try_acquire("leader", "a", 10)
+        store.close()
+
+    def test_added_revision_applies(self, tmp_path: Path) -> None:
+        """A new revision added to the scripts upgrades an existing store, keeping rows."""
+        import shutil
+
+        scripts = tmp_path / "migrations"
+        shutil.copytree(engines.MIGRATIONS, scripts)
+        (scripts / "versions" / "0003_test.py").write_text(
+            '"""Test revision."""\nimport sqlalchemy as sa\nfrom alembic import op\n'
+            'revision = "0003"\ndown_revision = "0002"\nbranch_labels = None\n'
+            'depends_on = None\n\n\ndef upgrade() -> None:\n'
+            '    with op.batch_alter_table("nodes") as b:\n'
+            '        b.add_column(sa.Column("zone", sa.String(63), nullable=False,'
+            ' server_default=""))\n')
+        store = Store.open(str(tmp_path / "state.db"))
+        store.upsert_node(NodeRecord("n1", "unix://", T0))
+        engines.migrate(store.engine, script_location=scripts)
+        assert engines.current_revision(store.engine) == "0003"
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT name, zone FROM nodes").all() == [("n1", "")]
+        store.close()
+
+
+class TestObjects:
+    def test_apply_plan_create_update_delete(self, store: Store) -> None:
+        """Applying plans creates, updates (bumping generation) and deletes objects."""
+        store.apply_plan(diff([desired("web", 2), desired("db", 1)], store.recorded()), "sha1")
+        first = store.get_object(Key("ReplicationController", "default", "web"))
+        store.apply_plan(diff([desired("web", 3)], store.recorded()), "sha2")
+        web = store.get_object(Key("ReplicationController", "default", "web"))
+        assert first is not None and web is not None
+        assert (web.generation, web.revision, web.body["spec"]["replicas"]) == (2, "sha2", 3)
+        assert web.uid == first.uid
+        assert [o.key.name for o in store.objects()] == ["web"]
+
+    def test_failed_file_marks_stale_keeps_body(self, store: Store) -> None:
+        """A failed file marks its objects stale; their body stays; a fix clears it."""
+        store.apply_plan(diff([desired("web", 2)], store.recorded()))
+        store.apply_plan(diff(LoadResult([], [], frozenset({"web.yaml"})), store.recorded()))
+        web = store.get_object(Key("ReplicationController", "default", "web"))
+        assert web is not None and web.stale and web.body["spec"]["replicas"] == 2
+        store.apply_plan(diff([desired("web", 2)], store.recorded()))
+        web = store.get_object(Key("ReplicationController", "default", "web"))
+        assert web is not None and not web.stale
+
+    def test_status_and_revision(self, store: Store) -> None:
+        """Status JSON and the applied revision round-trip."""
+        store.apply_plan(diff([desired("web", 2)], {}))
+        key = Key("ReplicationController", "default", "web")
+        assert store.set_status(key, {"replicas": 2, "readyReplicas": 1})
+        assert store.get_status(key) == {"replicas": 2, "readyReplicas": 1}
+        assert not store.set_status(Key("Pod", "default", "nope"), {})
+        store.set_revision("abc123", "/srv/desired", now=T0)
+        rev = store.revision()
+        assert rev is not None and (rev.revision, rev.applied_at) == ("abc123", T0)
+
+
+def make_pod(name: str, uid: str, labels: dict[str, str], node: str = "n1") -> PodRecord:
+    return PodRecord(
+        uid=uid, namespace="default", name=name, spec={"containers": [{"name": "c"}]},
+        spec_hash="h", created_at=T0, labels=labels, node_name=node, phase="Running",
+        owner=OwnerRef("ReplicationController", "web", "rc-1"), start_time=T0,
+        conditions=[Condition("Ready", True, last_transition=T0)],
+        containers=[ContainerStatus("c", "img", state="running", reason="", restart_count=3,
+                                    ready=True, started_at=T0)],
+        init_containers=[ContainerStatus("init", "img", state="terminated", reason="Completed",
+                                         exit_code=0, init=True)],
+    )
+
+
+class TestPods:
+    def test_round_trip(self, store: Store) -> None:
+        """A pod with containers, init containers, owner and conditions reads back equal."""
+        pod = make_pod("web-1", "u1", {"app": "web"})
+        store.upsert_pod(pod)
+        assert store.get_pod("default", "web-1") == pod
+        assert store.get_pod_by_uid("u1") == pod
+
+    def test_filters(self, store: Store) -> None:
+        """Pods filter by label predicate, node and owner."""
+        store.upsert_pods([make_pod("a", "u1", {"app": "web"}, "n1"),
+                           make_pod("b", "u2", {"app": "db"}, "n2")])
+        assert [p.name for p in store.list_pods(selector=lambda lb: lb.get("app") == "db")] == ["b"]
+        assert [p.name for p in store.list_pods(node="n1")] == ["a"]
+        assert len(store.list_pods("default", owner_uid="rc-1")) == 2
+        assert store.list_pods("other") == []
+
+    def test_recreated_pod_replaces_older_uid(self, store: Store) -> None:
+        """Writing a pod under a new uid with the same name replaces the old one."""
+        store.upsert_pod(make_pod("a", "u1", {}))
+        store.upsert_pod(make_pod("a", "u2", {}))
+        assert [p.uid for p in store.list_pods()] == ["u2"]
+        assert store.delete_pod("u2") and not store.delete_pod("u2")
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM containers").scalar() == 0
+
+    def test_nodes(self, store: Store) -> None:
+        """Nodes round-trip, with the capacity override."""
+        node = NodeRecord("n1", "tcp://10.250.0.2:2376", T0, labels={"zone": "a"},
+                          capacity_override=Resources(500, 2**30), ready=True, last_heartbeat=T0)
+        store.upsert_node(node)
+        assert store.list_nodes() == [node]
+        assert store.delete_node("n1") and store.get_node("n1") is None
+
+
+class TestEvents:
+    def test_repeats_aggregate(self, store: Store) -> None:
+        """The same event again bumps count and last_seen; first_seen stays."""
+        ev = EventRecord("default", "Pod", "web", "Warning", "BackOff", "Back-off", "kubelet")
+        store.record_event(ev, now=T0)
+        store.record_event(ev, now=T0 + timedelta(minutes=5))
+        store.record_event(EventRecord("default", "Pod", "web", "Normal", "Pulled", "ok",
+                                       "kubelet"), now=T0 + timedelta(minutes=1))
+        events = store.list_events("default", "Pod", "web")
+        assert [(e.reason, e.count) for e in events] == [("Pulled", 1), ("BackOff", 2)]
+        assert (events[1].first_seen, events[1].last_seen) == (T0, T0 + timedelta(minutes=5))
+        assert store.prune_events(T0 + timedelta(minutes=2)) == 1
+
+
+class TestAllocations:
+    def test_cluster_ip_stable_and_requested(self, tmp_path: Path) -> None:
+        """A service keeps its IP across reopen; a requested IP is honoured once."""
+        path = str(tmp_path / "state.db")
+        store = Store.open(path)
+        ip = store.allocate_cluster_ip("default/web", "10.96.0.0/24")
+        assert store.allocate_cluster_ip("default/dns", "10.96.0.0/24", "10.96.0.10") == "10.96.0.10"
+        with pytest.raises(AllocationError):
+            store.allocate_cluster_ip("default/x", "10.96.0.0/24", "10.96.0.10")
+        with pytest.raises(AllocationError):
+            store.allocate_cluster_ip("default/x", "10.96.0.0/24", "10.97.0.1")
+        store.close()
+        store = Store.open(path)
+        assert store.allocate_cluster_ip("default/web", "10.96.0.0/24") == ip
+        assert store.release_allocations("default/web") == 1
+        store.close()
+
+    def test_node_ports(self, store: Store) -> None:
+        """Node ports come from 30000-32767, requested ones honoured, distinct per slot."""
+        a = store.allocate_node_port("default/web", "http")
+        b = store.allocate_node_port("default/web", "https")
+        assert a != b and 30000 <= a <= 32767
+        assert store.allocate_node_port("default/api", "http", 30080) == 30080
+        with pytest.raises(AllocationError):
+            store.allocate_node_port("default/other", "http", 30080)
+        with pytest.raises(AllocationError):
+            store.allocate_node_port("default/other", "http", 80)
+        assert store.allocations("default/web") == {"node-port/http": str(a),
+                                                    "node-port/https": str(b)}
+
+
+LEASE_RACE = """
+import sys, time
+from reconciler.store import Store
+store = Store.open(sys.argv[1])
+start = float(sys.argv[3])
+while time.time() < start:
+    time.sleep(0.001)
+won = sum(store.try_acquire(f"lease-{i}", sys.argv[2], 60) for i in range(200))
+print(won)
+"""
+
+
+class TestLeases:
+    def test_acquire_renew_release(self, store: Store) -> None:
+        """Only one holder at a time; expiry and release let another take over."""
+        assert store.try_acquire("leader", "a", 10, now=T0)
+        assert not store.try_acquire("leader", "b", 10, now=T0 + timedelta(seconds=5))
+        assert store.renew("leader", "a", 10, now=T0 + timedelta(seconds=5))
+        assert not store.renew("leader", "b", 10, now=T0)
+        assert store.try_acquire("leader", "b", 10, now=T0 + timedelta(seconds=16))
+        lease = store.get_lease("leader")
+        assert lease is not None and (lease.holder, lease.acquired_at) == ("b", T0 + timedelta(seconds=16))
+        assert not store.release("leader", "a") and store.release("leader", "b")
+
+    def test_two_processes_never_both_win(self, tmp_path: Path) -> None:
+        """Two processes racing for 200 leases on one file win each exactly once in total."""
+        import time
+
+        path = str(tmp_path / "state.db")
+        Store.open(path).close()
+        start = str(time.time() + 1.0)
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+        procs = [subprocess.Popen([sys.executable, "-c", LEASE_RACE, path, holder, start],
+                                  stdout=subprocess.PIPE, text=True, env=env)
+                 for holder in ("a", "b")]
+        wins = [int(p.communicate(timeout=60)[0]) for p in procs]
+        assert sum(wins) == 200, wins
+        store = Store.open(path)
+        holders = {store.get_lease(f"lease-{i}").holder for i in range(200)}  # type: ignore[union-attr]
+        store.close()
+        assert holders <= {"a", "b"}
