@@ -1,0 +1,104 @@
+"""The proxy and DNS of one host, fed from the store by a polling thread.
+
+What `reconciler run` starts for the local host (reconciler/service/app.py) and what
+`reconciler proxy --node NAME` runs on another host: every `interval` seconds it
+builds the table (`feed.build_table`) and, when it changed, hands it to
+`ServiceProxy.update` and `DnsServer.update`. A periodic resync repairs rules or
+addresses that someone else removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+from reconciler.network.dns import DnsServer
+from reconciler.network.feed import build_table
+from reconciler.network.model import CLUSTER_DOMAIN, ServiceTable
+from reconciler.network.proxy import Mode, ServiceProxy
+
+log = logging.getLogger(__name__)
+
+RESYNC_EVERY = 30.0
+
+
+class _NetworkSettings(Protocol):
+    proxy_mode: str
+    dns_ip: str
+    dns_port: int
+    cluster_domain: str
+
+
+class EmbeddedProxy:
+    """ServiceProxy + DnsServer + the loop feeding them; `close()` removes all they installed."""
+
+    def __init__(
+        self,
+        store: Any,
+        node_name: str,
+        mode: Mode = "iptables",
+        dns_ip: str = "10.96.0.10",
+        dns_port: int = 53,
+        domain: str = CLUSTER_DOMAIN,
+        interval: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.node_name = node_name
+        self.dns_ip = dns_ip
+        self.interval = interval
+        self.proxy = ServiceProxy(node_name, mode)
+        self.dns: DnsServer | None = None
+        self.table: ServiceTable | None = None
+        self.errors = 0
+        self._stop = threading.Event()
+        self._last_resync = time.monotonic()
+        # The DNS address must be on lo before the server can bind it.
+        self.sync_once()
+        if dns_ip:
+            self.dns = DnsServer(dns_ip, dns_port, domain=domain)
+            if self.table is not None:
+                self.dns.update(self.table)
+        self._thread = threading.Thread(target=self._run, name=f"proxy-{node_name}", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, store: Any, node_name: str, config: Any) -> EmbeddedProxy:
+        """From the service's Config (its `network` section)."""
+        net: _NetworkSettings = config.network
+        mode: Mode = "userspace" if net.proxy_mode == "userspace" else "iptables"
+        return cls(store, node_name, mode, net.dns_ip, net.dns_port, net.cluster_domain)
+
+    @property
+    def mode(self) -> str:
+        return self.proxy.mode
+
+    def sync_once(self) -> bool:
+        """Read the store and apply what changed; True when the table changed."""
+        table = build_table(self.store, self.node_name, self.dns_ip)
+        if table == self.table:
+            if time.monotonic() - self._last_resync > RESYNC_EVERY:
+                self._last_resync = time.monotonic()
+                self.proxy.resync()
+            return False
+        self.proxy.update(table)
+        if self.dns is not None:
+            self.dns.update(table)
+        self.table = table
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sync_once()
+            except Exception as exc:  # a store hiccup must not end the data path
+                self.errors += 1
+                log.warning("proxy %s: sync failed: %s", self.node_name, exc)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if self.dns is not None:
+            self.dns.close()
+        self.proxy.close()

@@ -1,0 +1,129 @@
+"""Reads the store into a `ServiceTable`: what the proxy and DNS of one host are fed.
+
+The service controller (reconciler/control/services.py) writes each Service's
+status (`clusterIP`, `ports` with `nodePort`, `type`) and its endpoints (Kubernetes
+`subsets`); the runtime records each pod's published ports. `build_table` joins the
+three, as kube-proxy joins Services and EndpointSlices, so a proxy on any host can
+pick the pod address (same host) or the node address and published port (elsewhere).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from reconciler.api.records import PodRecord
+from reconciler.network.model import (
+    DEFAULT_AFFINITY_TIMEOUT,
+    Affinity,
+    Endpoint,
+    Protocol,
+    ServiceEntry,
+    ServicePort,
+    ServiceTable,
+    ServiceType,
+)
+
+JSON = dict[str, Any]
+
+
+def _endpoints_for(
+    subsets: list[JSON], port: JSON, pods: dict[tuple[str, str], PodRecord],
+    nodes: dict[str, str], namespace: str,
+) -> tuple[Endpoint, ...]:
+    """Ready endpoints of one service port: the subset port with the same name (or the only one)."""
+    out: list[Endpoint] = []
+    name = port.get("name") or ""
+    protocol = port.get("protocol") or "TCP"
+    for subset in subsets:
+        sports = subset.get("ports") or []
+        match = [
+            p for p in sports
+            if (p.get("name") or "") == name and (p.get("protocol") or "TCP") == protocol
+        ]
+        if not match and len(sports) == 1 and not name:
+            match = sports
+        if not match:
+            continue
+        target = int(match[0]["port"])
+        for addr in subset.get("addresses") or []:
+            out.append(_endpoint(addr, target, protocol, pods, nodes, namespace))
+    return tuple(sorted(set(out)))
+
+
+def _endpoint(
+    addr: JSON, target: int, protocol: str, pods: dict[tuple[str, str], PodRecord],
+    nodes: dict[str, str], namespace: str,
+) -> Endpoint:
+    ip = str(addr.get("ip", ""))
+    node = str(addr.get("nodeName") or "")
+    ref = addr.get("targetRef") or {}
+    pod = pods.get((ref.get("namespace") or namespace, ref.get("name") or ""))
+    host_ip, host_port = "", 0
+    if pod is not None:
+        node = node or pod.node_name
+        host_ip = pod.host_ip or nodes.get(pod.node_name, "")
+        host_port = pod.ports.get(f"{target}/{protocol}", 0)
+    elif node:
+        host_ip = nodes.get(node, "")
+    hostname = str(addr.get("hostname") or ref.get("name") or "")
+    return Endpoint(ip, target, node, host_ip, host_port, hostname)
+
+
+def service_entry(
+    body: JSON, status: JSON | None, subsets: list[JSON],
+    pods: dict[tuple[str, str], PodRecord], nodes: dict[str, str],
+) -> ServiceEntry:
+    """One Service from its body, its status from the controller, and its endpoints."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = status or {}
+    ns = meta.get("namespace") or "default"
+    stype = cast(ServiceType, status.get("type") or spec.get("type") or "ClusterIP")
+    cluster_ip = status.get("clusterIP", spec.get("clusterIP") or "")
+    ports = []
+    for p in status.get("ports") or spec.get("ports") or []:
+        ports.append(ServicePort(
+            port=int(p["port"]),
+            protocol=cast(Protocol, p.get("protocol") or "TCP"),
+            name=p.get("name") or "",
+            node_port=int(p.get("nodePort") or 0) if stype in ("NodePort", "LoadBalancer") else 0,
+            endpoints=_endpoints_for(subsets, p, pods, nodes, ns),
+        ))
+    cfg = (spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}
+    addresses = {
+        _endpoint(a, 0, "TCP", pods, nodes, ns)
+        for s in subsets for a in s.get("addresses") or []
+    }
+    return ServiceEntry(
+        namespace=ns,
+        name=meta.get("name", ""),
+        type=stype,
+        cluster_ip="" if stype == "ExternalName" else str(cluster_ip or ""),
+        ports=tuple(ports),
+        external_ips=tuple(spec.get("externalIPs") or ()),
+        session_affinity=cast(Affinity, spec.get("sessionAffinity") or "None"),
+        affinity_timeout=int(cfg.get("timeoutSeconds") or DEFAULT_AFFINITY_TIMEOUT),
+        external_name=spec.get("externalName") or "",
+        addresses=tuple(sorted(addresses)),
+    )
+
+
+def build_table(store: Any, node_name: str, dns_ip: str = "") -> ServiceTable:
+    """The service table from the store (`reconciler.store.Store`) as the host `node_name` sees it.
+
+    `node_name` is accepted for symmetry with the proxy; the table itself is the same
+    for every host, the proxy chooses backends by its own node name.
+    """
+    del node_name
+    services = store.objects(kind="Service")
+    endpoints = {(e.namespace, e.name): e.subsets for e in store.list_endpoints()}
+    pods = {(p.namespace, p.name): p for p in store.list_pods()}
+    nodes = {n.name: n.address for n in store.list_nodes()}
+    entries = []
+    for rec in services:
+        status = rec.status or {}
+        if status.get("error") and not status.get("clusterIP"):
+            continue  # no address allocated: nothing to serve yet
+        subsets = endpoints.get((rec.key.namespace, rec.key.name), [])
+        entries.append(service_entry(rec.body, status, subsets, pods, nodes))
+    return ServiceTable.of(entries, (dns_ip,) if dns_ip else ())
