@@ -319,7 +319,8 @@ class NodeAgent:
         verdict = self.prober.verdict(latest.id) if latest is not None else None
         return status.container_status(
             str(c["name"]), str(c.get("image", "")), latest, previous, init=init,
-            ready=bool(verdict and verdict.ready), started=bool(verdict and verdict.started),
+            ready=bool(verdict and verdict.ready and not init),
+            started=bool(verdict and verdict.started),
             waiting=waiting)
 
     def _waiting(self, c: dict[str, Any], waiting: Waiting, *, init: bool) -> ContainerStatus:

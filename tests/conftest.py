@@ -1,0 +1,110 @@
+"""Shared fixtures: a Docker client for the local engine, the second Docker host, clean-up.
+
+`docker_client` skips a test when no engine answers; `hostb` starts the second
+engine in the `hostb` network namespace (scripts/hostb.sh) once per session and
+skips with the reason when this machine cannot; `test_prefix` gives a test its
+own container-name prefix, and everything labelled with it (or with
+`reconciler.test=1` and that prefix) is removed after the test, on every engine
+the test touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+from docker.errors import DockerException, NotFound
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_LABEL = "reconciler.test"
+LOCAL_URL = "unix:///var/run/docker.sock"
+HOSTB_URL = "unix:///var/run/docker-hostb.sock"
+HOSTB_ADDRESS = "10.250.0.2"
+
+
+@dataclass(frozen=True)
+class Host:
+    """A Docker engine the tests can use: its URL and the address its ports publish on."""
+
+    url: str
+    address: str
+
+
+def _client(url: str) -> docker.DockerClient | None:
+    try:
+        client = docker.DockerClient(base_url=url, version="1.41", timeout=30)
+        client.ping()
+        return client
+    except (DockerException, OSError):
+        return None
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """The local engine; the test is skipped when none answers."""
+    client = _client(LOCAL_URL)
+    if client is None:
+        pytest.skip("no Docker engine answers on " + LOCAL_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def local_images(docker_client: docker.DockerClient) -> None:
+    """reconciler/busybox:1 and reconciler/pause:1, built offline when missing."""
+    from reconciler.runtime import images
+
+    try:
+        images.ensure_busybox_image(docker_client)
+        images.ensure_infra_image(docker_client)
+    except images.ImageBuildError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def hostb(docker_client: docker.DockerClient, local_images: None) -> Iterator[Host]:
+    """The second Docker host (network namespace hostb, 10.250.0.2), started by the suite."""
+    run = subprocess.run([str(ROOT / "scripts" / "hostb.sh"), "start"], capture_output=True,
+                         text=True, timeout=90, check=False)
+    if run.returncode != 0:
+        pytest.skip(f"second Docker host unavailable: {run.stderr.strip() or run.stdout.strip()}")
+    client = _client(HOSTB_URL)
+    if client is None:
+        pytest.skip("second Docker host started but does not answer")
+    client.close()
+    yield Host(HOSTB_URL, HOSTB_ADDRESS)
+
+
+def remove_labelled(url: str, labels: list[str]) -> int:
+    """Force-remove the containers and volumes carrying all `labels` on one engine."""
+    client = _client(url)
+    if client is None:
+        return 0
+    removed = 0
+    try:
+        for c in client.containers.list(all=True, sparse=True, filters={"label": labels}):
+            with contextlib.suppress(NotFound):
+                client.api.remove_container(c.id, force=True, v=True)
+                removed += 1
+        for vol in client.api.volumes(filters={"label": labels}).get("Volumes") or []:
+            with contextlib.suppress(NotFound):
+                client.api.remove_volume(vol["Name"], force=True)
+    finally:
+        client.close()
+    return removed
+
+
+@pytest.fixture
+def test_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A container-name prefix of this test's own; its containers are removed afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    yield prefix
+    for url in (LOCAL_URL, HOSTB_URL):
+        if Path(url[len("unix://"):]).exists():
+            remove_labelled(url, [f"{TEST_LABEL}=1", f"io.reconciler.prefix={prefix}"])
