@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+
+log = logging.getLogger(__name__)
 
 SYNC_SIGNAL = signal.SIGUSR1
 
@@ -72,22 +76,52 @@ def request_sync(state: str) -> int:
 
 
 class SyncListener:
-    """The service half: pid file plus SIGUSR1 handler; install() from the main thread."""
+    """The service half: pid file plus SIGUSR1 handler; install() from the main thread.
+
+    `on_sync` runs on a thread of its own, never inside the signal handler, so it
+    may take locks (enqueue work, set an Event) that the main thread might hold.
+    """
 
     def __init__(self, state: str, on_sync: Callable[[], None]) -> None:
         self.path = pid_path(state)
         self.on_sync = on_sync
         self._previous: signal.Handlers | Callable[[int, FrameType | None], object] | int | None
         self._previous = None
+        self._pipe: tuple[int, int] | None = None
+        self._thread: threading.Thread | None = None
         self.received = 0
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        # Runs between bytecodes of the main thread: only set flags here.
-        self.received += 1
-        self.on_sync()
+        # The self-pipe trick: a write is async-signal-safe, a lock is not.
+        if self._pipe is not None:
+            with contextlib.suppress(BlockingIOError, OSError):
+                os.write(self._pipe[1], b"\0")
+
+    def _deliver(self, read_fd: int) -> None:
+        while True:
+            try:
+                data = os.read(read_fd, 64)
+            except OSError:
+                return
+            if not data:
+                os.close(read_fd)
+                return
+            # A burst of signals is one request: a fetch covers them all.
+            self.received += 1
+            try:
+                self.on_sync()
+            except Exception:
+                log.exception("sync request handler failed")
 
     def install(self) -> None:
         """Handle SIGUSR1 and publish our pid (atomically, so `sync` never reads half)."""
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        self._pipe = (read_fd, write_fd)
+        self._thread = threading.Thread(
+            target=self._deliver, args=(read_fd,), name="sync-listener", daemon=True
+        )
+        self._thread.start()
         self._previous = signal.signal(SYNC_SIGNAL, self._handle)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         tmp.write_text(f"{os.getpid()}\n")
@@ -98,6 +132,12 @@ class SyncListener:
         if self._previous is not None:
             signal.signal(SYNC_SIGNAL, self._previous)
             self._previous = None
+        if self._pipe is not None:
+            os.close(self._pipe[1])  # the reader sees end of file and exits
+            self._pipe = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
         with contextlib.suppress(OSError):
             if self.path.read_text().strip() == str(os.getpid()):
                 self.path.unlink()
