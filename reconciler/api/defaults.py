@@ -5,7 +5,7 @@ document, before semantic checks and hashing, so the planner, controllers and
 store only ever see defaulted bodies. References: kubernetes.io API reference
 for Pod, ReplicationController, ReplicaSet, Deployment, StatefulSet, Service,
 Endpoints (pkg/apis/core/v1/defaults.go, pkg/apis/apps/v1/defaults.go).
-Pure: no I/O, returns a new body and never changes its input.
+Pure: no I/O. `apply_defaults` returns a new body; `default_in_place` fills the one given.
 """
 
 from __future__ import annotations
@@ -118,7 +118,11 @@ def _statefulset(spec: JSON) -> None:
 
 def apply_defaults(body: JSON) -> JSON:
     """A defaulted copy of a valid object body."""
-    out: JSON = copy.deepcopy(body)
+    return default_in_place(copy.deepcopy(body))
+
+
+def default_in_place(out: JSON) -> JSON:
+    """Default a valid object body in place and return it (for bodies nobody else holds)."""
     kind = out.get("kind")
     meta = out.setdefault("metadata", {})
     if kind not in CLUSTER_SCOPED_KINDS:

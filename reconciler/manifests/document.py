@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 from jsonschema import ValidationError
 
-from reconciler.api.defaults import apply_defaults, content_hash
+from reconciler.api.defaults import content_hash, default_in_place
 from reconciler.api.types import JSON, DesiredObject, Diagnostic, Key, Position, Severity
-from reconciler.manifests import kinds, names, schemas
+from reconciler.manifests import fastcheck, kinds, names, schemas
 from reconciler.manifests.fields import Finding, Path_, check_fields
 from reconciler.manifests.parse import Document
 from reconciler.manifests.positions import locate
@@ -92,12 +92,14 @@ def _validate_object(body: JSON, kind_info: kinds.KindInfo) -> tuple[list[Findin
         findings.append(Finding("error", ("spec", "selector"),
                                 "required field is missing (apps/v1 does not default it)"))
     findings += check_fields(body, schemas.field_tree(kind_info.schema), kind_info.k8s_type)
-    for error in schemas.validator(kind_info.schema).iter_errors(body):
-        path, message = _schema_message(error)
-        findings.append(Finding("error", path, message))
+    if not fastcheck.checker(kind_info.schema)(body):
+        for error in schemas.validator(kind_info.schema).iter_errors(body):
+            path, message = _schema_message(error)
+            findings.append(Finding("error", path, message))
     if any(f.severity == "error" for f in findings):
         return findings, None
-    defaulted = apply_defaults(body)
+    # The body was built for this document alone: defaulting it in place saves a deep copy.
+    defaulted = default_in_place(body)
     findings += check_object(defaulted)
     if any(f.severity == "error" for f in findings):
         return findings, None

@@ -53,6 +53,7 @@ class _Entry:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     positions: dict[tuple[int, tuple[str | int, ...]], tuple[int, int]] = field(
         default_factory=dict)
+    reused: bool = False  # this load took it from the cache unchanged
 
     @property
     def failed(self) -> bool:
@@ -63,16 +64,20 @@ def _inside(target: Path, folder: Path) -> bool:
     return target == folder or folder in target.parents
 
 
-def _discover(folder: Path, display: str) -> tuple[list[tuple[str, Path]], list[Diagnostic]]:
-    """Manifest files under `folder` as (display name, path), and refusals (symlinks leaving it)."""
-    files: list[tuple[str, Path]] = []
+# (display name, path, stat when already known)
+_File = tuple[str, str, os.stat_result | None]
+
+
+def _discover(folder: Path, display: str) -> tuple[list[_File], list[Diagnostic]]:
+    """Manifest files under `folder`, and refusals (symlinks leaving it, unreadable folders)."""
+    files: list[_File] = []
     problems: list[Diagnostic] = []
     try:
         real_root = folder.resolve()
     except OSError as e:
         return [], [Diagnostic("error", Position(display), "", f"cannot read folder: {e}")]
     visited = {real_root}
-    stack: list[tuple[Path, str]] = [(folder, display)]
+    stack: list[tuple[str, str]] = [(str(folder), display)]
     while stack:
         here, shown = stack.pop()
         try:
@@ -84,10 +89,9 @@ def _discover(folder: Path, display: str) -> tuple[list[tuple[str, Path]], list[
             if ignored(entry.name):
                 continue
             name = f"{shown}/{entry.name}" if shown else entry.name
-            path = Path(entry.path)
             is_manifest = entry.name.endswith(MANIFEST_SUFFIXES)
             if entry.is_symlink():
-                target = path.resolve()
+                target = Path(entry.path).resolve()
                 if not target.exists():
                     if is_manifest:
                         problems.append(Diagnostic("error", Position(name), "",
@@ -102,13 +106,16 @@ def _discover(folder: Path, display: str) -> tuple[list[tuple[str, Path]], list[
                 if target.is_dir():
                     if target not in visited:
                         visited.add(target)
-                        stack.append((path, name))
+                        stack.append((entry.path, name))
                     continue
             if entry.is_dir(follow_symlinks=False):
-                visited.add(path.resolve())
-                stack.append((path, name))
+                visited.add(Path(entry.path).resolve())
+                stack.append((entry.path, name))
             elif is_manifest:
-                files.append((name, path))
+                try:
+                    files.append((name, entry.path, entry.stat()))
+                except OSError:
+                    files.append((name, entry.path, None))
     files.sort()
     return files, problems
 
@@ -124,36 +131,50 @@ class FolderLoader:
         self.root = Path(root)
         self.limits = limits or Limits()
         self._cache: dict[str, _Entry] = {}
+        self._last: LoadResult | None = None
+        self._last_problems: list[Diagnostic] = []
 
     def load(self) -> LoadResult:
         """Objects, diagnostics and failed files of the folder as it is now."""
         files, problems = _discover(self.root, "")
         return self.load_files(files, problems)
 
-    def load_files(self, files: list[tuple[str, Path]],
-                   problems: Iterable[Diagnostic] = ()) -> LoadResult:
-        """Like `load`, over given (display name, path) pairs."""
-        entries: list[tuple[str, Path, _Entry]] = []
+    def load_files(self, files: list[_File], problems: Iterable[Diagnostic] = ()) -> LoadResult:
+        """Like `load`, over given (display name, path, stat or None) files."""
+        entries: list[tuple[str, str, _Entry]] = []
         fresh: dict[str, _Entry] = {}
-        for name, path in files:
-            entry = self._entry(name, path)
+        unchanged = True
+        for name, path, st in files:
+            cached = self._cache.get(name)
+            entry = self._entry(name, path, st, cached)
             if entry is not None:
                 fresh[name] = entry
                 entries.append((name, path, entry))
+                unchanged = unchanged and entry is cached and entry.reused
+        problems = list(problems)
+        # Nothing changed: the cross-file rules would find what they found last time.
+        if (unchanged and self._last is not None and fresh.keys() == self._cache.keys()
+                and problems == self._last_problems):
+            return self._last
         self._cache = fresh
-        return self._combine(entries, list(problems))
+        self._last_problems = problems
+        self._last = self._combine(entries, problems)
+        return self._last
 
-    def _entry(self, name: str, path: Path) -> _Entry | None:
+    def _entry(self, name: str, path: str, st: os.stat_result | None,
+               cached: _Entry | None) -> _Entry | None:
+        if cached is not None:
+            cached.reused = False
         try:
-            st = path.stat()
+            st = st or os.stat(path)
         except FileNotFoundError:
             return None  # removed since it was listed
         except OSError as e:
             return _Entry(0, 0, "", False, diagnostics=[
                 Diagnostic("error", Position(name), "", f"cannot read file: {e}")])
-        cached = self._cache.get(name)
         if (cached is not None and cached.settled and cached.size == st.st_size
                 and cached.mtime_ns == st.st_mtime_ns):
+            cached.reused = True
             return cached
         settled = time.time_ns() - st.st_mtime_ns > _SETTLE_NS
         if st.st_size > self.limits.max_file_bytes:
@@ -161,13 +182,15 @@ class FolderLoader:
                 "error", Position(name), "",
                 f"file is too large: {st.st_size} bytes (limit {self.limits.max_file_bytes})")])
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                data = f.read()
         except OSError as e:
             return _Entry(0, 0, "", False, diagnostics=[
                 Diagnostic("error", Position(name), "", f"cannot read file: {e}")])
         digest = hashlib.sha256(data).hexdigest()
         if cached is not None and cached.digest == digest:
             cached.size, cached.mtime_ns, cached.settled = st.st_size, st.st_mtime_ns, settled
+            cached.reused = True
             return cached
         entry = _Entry(st.st_size, st.st_mtime_ns, digest, settled)
         self._validate(name, data, entry)
@@ -192,13 +215,14 @@ class FolderLoader:
             entry.objects += result.objects
             entry.diagnostics += result.diagnostics
 
-    def _position(self, path: Path, entry: _Entry, located: Located,
+    def _position(self, path: str, entry: _Entry, located: Located,
                   field_path: tuple[str | int, ...]) -> Position:
         obj = located.obj
         key = (obj.position.document, (*located.prefix, *field_path))
         if key not in entry.positions:
             try:
-                nodes = compose_documents(path.read_text(encoding="utf-8-sig"))
+                with open(path, encoding="utf-8-sig") as f:
+                    nodes = compose_documents(f.read())
                 # Null documents were skipped when parsing, but they still count in the index.
                 node = nodes[obj.position.document] if obj.position.document < len(nodes) else None
                 entry.positions[key] = locate(node, key[1]) if node is not None else (
@@ -208,11 +232,11 @@ class FolderLoader:
         line, column = entry.positions[key]
         return Position(obj.position.file, line, column, obj.position.document)
 
-    def _combine(self, entries: list[tuple[str, Path, _Entry]],
+    def _combine(self, entries: list[tuple[str, str, _Entry]],
                  problems: list[Diagnostic]) -> LoadResult:
         diagnostics = list(problems)
         failed = {d.position.file for d in problems if d.severity == "error"}
-        where: dict[int, tuple[Path, _Entry, Located]] = {}
+        where: dict[int, tuple[str, _Entry, Located]] = {}
         candidates = []
         for name, path, entry in entries:
             diagnostics += entry.diagnostics
@@ -256,7 +280,7 @@ def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = Non
     shown relative to `root` when inside it.
     """
     root = Path(root)
-    files: list[tuple[str, Path]] = []
+    files: list[_File] = []
     problems: list[Diagnostic] = []
     for given in paths:
         given = Path(given)
@@ -267,9 +291,13 @@ def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = Non
             files += found
             problems += refused
         elif path.exists():
-            files.append((shown, path))
+            files.append((shown, str(path), None))
         else:
             problems.append(Diagnostic("error", Position(shown), "", "no such file or folder"))
     seen: set[str] = set()
-    unique = [(n, p) for n, p in files if not (n in seen or seen.add(n))]  # type: ignore[func-returns-value]
+    unique: list[_File] = []
+    for file in files:
+        if file[0] not in seen:
+            seen.add(file[0])
+            unique.append(file)
     return FolderLoader(root, limits).load_files(unique, problems)

@@ -37,6 +37,11 @@ def _raw(name: str) -> dict[str, Any]:
     return data
 
 
+def raw_schema(name: str) -> dict[str, Any]:
+    """The parsed JSON of one schema file (cached; do not modify)."""
+    return _raw(name)
+
+
 @cache
 def _registry() -> Registry[Any]:
     resources = [
