@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -180,15 +181,6 @@ def format_duration(seconds: float) -> str:
     return text + (f"{secs}s" if secs or not text else "")
 
 
-def _parse_address(value: str) -> str:
-    if value == "":
-        return ""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r} is not host:port")
-    return value
-
-
 def _coerce(kind: str, raw: object, choices: tuple[str, ...]) -> object:
     """Turn a TOML value, an environment string or a flag value into the field's type."""
     text = raw.strip() if isinstance(raw, str) else None
@@ -239,8 +231,10 @@ def _coerce(kind: str, raw: object, choices: tuple[str, ...]) -> object:
         return str(ipaddress.ip_network(text, strict=True))
     if kind == "ip":
         return str(ipaddress.ip_address(text))
-    if kind == "address":
-        return _parse_address(text)
+    if kind == "address" and text:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{text!r} is not host:port")
     return text
 
 
@@ -387,25 +381,24 @@ def changed_keys(old: Config, new: Config) -> list[str]:
     return [k for k in known_keys() if value_of(old, k) != value_of(new, k)]
 
 
+def _toml_str(value: object) -> str:
+    # JSON's escapes are TOML's, except DEL, which TOML wants escaped too.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def render_value(config: Config, key: str) -> str:
-    """A value as TOML would spell it."""
+    """A value as TOML spells it."""
     value = value_of(config, key)
     kind = _field(key).metadata["kind"]
-    if kind == "duration":
-        assert isinstance(value, float)
-        return f'"{format_duration(value)}"'
-    if kind == "range":
-        assert isinstance(value, tuple)
-        return f'"{value[0]}-{value[1]}"'
-    if kind == "list":
-        assert isinstance(value, tuple)
-        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
-    if kind == "map":
-        assert isinstance(value, dict)
-        return "{" + ", ".join(f'"{k}" = "{v}"' for k, v in value.items()) + "}"
-    if isinstance(value, int):
-        return str(value)
-    return f'"{value}"'
+    if kind == "duration" and isinstance(value, float):
+        value = format_duration(value)
+    elif kind == "range" and isinstance(value, tuple):
+        value = f"{value[0]}-{value[1]}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in value.items()) + "}"
+    return _toml_str(value)
 
 
 def render(config: Config, *, commented: bool = False) -> str:

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.service.config import (
@@ -157,6 +157,20 @@ class TestShowAndReload:
         tomllib.loads(text)
         f = tmp_path / "shown.toml"
         f.write_text(text)
+        assert load_config(f) == c
+
+    @settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(text=st.text(st.characters(exclude_categories=["Cs"]), max_size=20),
+           images=st.dictionaries(st.text(min_size=1, max_size=5).filter(str.strip),
+                                  st.text(max_size=5), max_size=3))
+    def test_any_string_round_trips(
+        self, tmp_path: Path, text: str, images: dict[str, str]
+    ) -> None:
+        """Quotes, backslashes and unicode in values survive show -> TOML -> load."""
+        c = load_config(None, {}, {"cluster_domain": None, "runtime.name_prefix": text,
+                                   "runtime.image_map": images})
+        f = tmp_path / "round.toml"
+        f.write_text(render(c))
         assert load_config(f) == c
 
     def test_every_key_is_shown(self) -> None:
