@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from reconciler.api.selectors import (
     EVERYTHING,
     NOTHING,
+    Requirement,
     SelectorError,
     from_label_selector,
     from_map,
@@ -214,3 +215,27 @@ class TestLabelSyntax:
     def test_values(self, value: str, valid: bool) -> None:
         """Label values may be empty; otherwise they follow the qualified-name rule."""
         assert (validate_label_value(value) == []) is valid
+
+
+KEYS = st.sampled_from(["app", "tier", "example.com/role", "a.b-c_d", "n"])
+VALUES = st.sampled_from(["", "web", "db", "in", "notin", "v1.2", "A_b-C"])
+REQUIREMENTS = st.one_of(
+    st.builds(lambda k, op, v: requirement(k, op, [v]), KEYS, st.sampled_from(["=", "==", "!="]),
+              VALUES),
+    st.builds(lambda k, op, vs: requirement(k, op, vs), KEYS, st.sampled_from(["in", "notin"]),
+              st.sets(VALUES, min_size=1, max_size=3)),
+    st.builds(lambda k, op: requirement(k, op), KEYS, st.sampled_from(["exists", "!"])),
+)
+
+
+class TestProperties:
+    @given(st.lists(REQUIREMENTS, max_size=5),
+           st.dictionaries(KEYS, VALUES, max_size=5))
+    def test_text_round_trip_keeps_meaning(self, reqs: list[Requirement],
+                                           labels: dict[str, str]) -> None:
+        """Any selector prints to text that parses back to an equal, equally matching selector."""
+        s = EVERYTHING.add(*reqs)
+        back = parse(str(s))
+        assert back == s
+        assert back.matches(labels) == s.matches(labels)
+        assert s.matches(labels) == all(r.matches(labels) for r in reqs)
