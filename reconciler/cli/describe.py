@@ -17,7 +17,7 @@ from reconciler.api.types import JSON, KIND_ALIASES, Key
 from reconciler.cli import output
 from reconciler.cli.get import LISTINGS, open_store, service_spec
 from reconciler.cli.options import state_option
-from reconciler.store import Store
+from reconciler.store.reader import ReadStore
 
 UNSET = "<unset>"
 
@@ -164,7 +164,7 @@ def _containers(
         _env(d, 2, spec)
 
 
-def describe_pod(store: Store, pod: PodRecord, now: datetime) -> str:
+def describe_pod(store: ReadStore, pod: PodRecord, now: datetime) -> str:
     d = Describer()
     d.pair(0, "Name", pod.name)
     d.pair(0, "Namespace", pod.namespace)
@@ -191,7 +191,7 @@ def describe_pod(store: Store, pod: PodRecord, now: datetime) -> str:
     return d.render()
 
 
-def describe_replicated(store: Store, key: Key, now: datetime) -> str | None:
+def describe_replicated(store: ReadStore, key: Key, now: datetime) -> str | None:
     o = store.get_object(key)
     if o is None:
         return None
@@ -236,7 +236,7 @@ def describe_replicated(store: Store, key: Key, now: datetime) -> str | None:
     return d.render()
 
 
-def describe_service(store: Store, key: Key, now: datetime) -> str | None:
+def describe_service(store: ReadStore, key: Key, now: datetime) -> str | None:
     o = store.get_object(key)
     if o is None:
         return None
@@ -282,7 +282,7 @@ def describe_service(store: Store, key: Key, now: datetime) -> str | None:
     return d.render()
 
 
-def describe_node(store: Store, name: str, now: datetime) -> str | None:
+def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
     n = store.get_node(name)
     if n is None:
         return None

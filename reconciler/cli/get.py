@@ -21,7 +21,8 @@ from reconciler.api import k8s
 from reconciler.api.types import JSON, KIND_ALIASES
 from reconciler.cli import output
 from reconciler.cli.options import state_option
-from reconciler.store import ObjectRecord, Store, StoreMissing
+from reconciler.store.reader import ReadStore, open_reader
+from reconciler.store.records import ObjectRecord
 
 LabelPredicate = Callable[[dict[str, str]], bool]
 
@@ -54,11 +55,11 @@ class Listing:
     short: str  # the name prefix of -o name and `get all`: pod, service, ...
     headers: tuple[str, ...]
     wide: tuple[str, ...]
-    load: Callable[[Store, Query], list[Row]]
+    load: Callable[[ReadStore, Query], list[Row]]
     namespaced: bool = True
 
 
-def _pods(store: Store, q: Query) -> list[Row]:
+def _pods(store: ReadStore, q: Query) -> list[Row]:
     stale = _stale_names(store, "Pod")
     rows = []
     for pod in store.list_pods(q.namespace, q.selector):
@@ -80,11 +81,11 @@ def _pods(store: Store, q: Query) -> list[Row]:
     return rows
 
 
-def _stale_names(store: Store, kind: str) -> set[tuple[str, str]]:
+def _stale_names(store: ReadStore, kind: str) -> set[tuple[str, str]]:
     return {(o.key.namespace, o.key.name) for o in store.objects(kind) if o.stale}
 
 
-def _objects(store: Store, kind: str, q: Query) -> list[ObjectRecord]:
+def _objects(store: ReadStore, kind: str, q: Query) -> list[ObjectRecord]:
     records = store.objects(kind, q.namespace)
     if q.selector is not None:
         pred = q.selector
@@ -101,8 +102,8 @@ def _object_json(o: ObjectRecord, extra: Callable[[JSON], None] | None = None) -
     return out
 
 
-def _replicated(kind: str) -> Callable[[Store, Query], list[Row]]:
-    def load(store: Store, q: Query) -> list[Row]:
+def _replicated(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
+    def load(store: ReadStore, q: Query) -> list[Row]:
         rows = []
         for o in _objects(store, kind, q):
             spec = o.body.get("spec") or {}
@@ -140,29 +141,27 @@ def _replicated(kind: str) -> Callable[[Store, Query], list[Row]]:
     return load
 
 
-def cluster_ip(store: Store, o: ObjectRecord) -> str:
-    """The service's cluster IP: declared in spec, else allocated by the service controller."""
-    spec = o.body.get("spec") or {}
-    declared = spec.get("clusterIP")
-    if declared:
-        return str(declared)
-    if spec.get("type") == "ExternalName":
-        return output.NONE
-    held = store.allocations(f"{o.key.namespace}/{o.key.name}")
-    return held.get("cluster-ip", output.NONE)
+def service_spec(store: ReadStore, o: ObjectRecord) -> JSON:
+    """The spec with its cluster IP and node ports filled in, as the API server shows it.
 
-
-def service_spec(store: Store, o: ObjectRecord) -> JSON:
-    """The spec with the allocated cluster IP and node ports filled in, as the API shows it."""
+    The service controller writes them into the status (`clusterIP`, `ports`);
+    the store's allocations (slot: port name, else its index) are the fallback.
+    """
     spec = dict(o.body.get("spec") or {})
+    status = o.status or {}
+    if status.get("clusterIP"):
+        spec["clusterIP"] = status["clusterIP"]
+    if status.get("ports"):
+        spec["ports"] = status["ports"]
+    if spec.get("clusterIP") or spec.get("type") == "ExternalName":
+        return spec
     held = store.allocations(f"{o.key.namespace}/{o.key.name}")
-    ip = cluster_ip(store, o)
-    if ip != output.NONE:
-        spec["clusterIP"] = ip
+    if "cluster-ip" in held:
+        spec["clusterIP"] = held["cluster-ip"]
     ports = []
-    for p in spec.get("ports") or []:
+    for i, p in enumerate(spec.get("ports") or []):
         p = dict(p)
-        slot = str(p.get("name") or p.get("port"))
+        slot = str(p.get("name") or i)
         if not p.get("nodePort") and f"node-port/{slot}" in held:
             p["nodePort"] = int(held[f"node-port/{slot}"])
         ports.append(p)
@@ -171,7 +170,7 @@ def service_spec(store: Store, o: ObjectRecord) -> JSON:
     return spec
 
 
-def _services(store: Store, q: Query) -> list[Row]:
+def _services(store: ReadStore, q: Query) -> list[Row]:
     rows = []
     for o in _objects(store, "Service", q):
         spec = service_spec(store, o)
@@ -198,7 +197,7 @@ def _services(store: Store, q: Query) -> list[Row]:
     return rows
 
 
-def _endpoints(store: Store, q: Query) -> list[Row]:
+def _endpoints(store: ReadStore, q: Query) -> list[Row]:
     found = {(e.namespace, e.name): e for e in store.list_endpoints(q.namespace)}
     declared = {(o.key.namespace, o.key.name): o for o in store.objects("Endpoints", q.namespace)}
     labels = {
@@ -227,7 +226,7 @@ def _endpoints(store: Store, q: Query) -> list[Row]:
     return rows
 
 
-def _nodes(store: Store, q: Query) -> list[Row]:
+def _nodes(store: ReadStore, q: Query) -> list[Row]:
     rows = []
     for n in store.list_nodes():
         if q.selector is not None and not q.selector(n.labels):
@@ -255,7 +254,7 @@ def _nodes(store: Store, q: Query) -> list[Row]:
     return rows
 
 
-def _events(store: Store, q: Query) -> list[Row]:
+def _events(store: ReadStore, q: Query) -> list[Row]:
     rows = []
     for ev in store.list_events(q.namespace):
         obj = f"{ev.kind.lower()}/{ev.name}"
@@ -275,8 +274,8 @@ def _events(store: Store, q: Query) -> list[Row]:
     return rows
 
 
-def _generic(kind: str) -> Callable[[Store, Query], list[Row]]:
-    def load(store: Store, q: Query) -> list[Row]:
+def _generic(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
+    def load(store: ReadStore, q: Query) -> list[Row]:
         return [
             Row(
                 o.key.namespace,
@@ -365,10 +364,12 @@ ALL = ("Pod", "Service", "ReplicationController", "ReplicaSet", "Deployment", "S
 REVISION_WORDS = {"revision", "revisions", "rev"}
 
 
-def open_store(state: str) -> Store:
+def open_store(state: str) -> ReadStore:
     """Open the store read-side: a missing file is an error, not a new empty store."""
+    from reconciler.store.reader import StoreMissing
+
     try:
-        return Store.open(state, create=False)
+        return open_reader(state)
     except StoreMissing as exc:
         raise click.ClickException(f"{exc} (is the service pointed at another --state?)") from None
 
@@ -460,7 +461,7 @@ def get(
 
 
 def _print(
-    store: Store,
+    store: ReadStore,
     listings: list[Listing],
     q: Query,
     names: tuple[str, ...],
@@ -506,7 +507,7 @@ def _print(
     click.echo("\n\n".join(texts))
 
 
-def _print_revision(store: Store, mode: str | None) -> None:
+def _print_revision(store: ReadStore, mode: str | None) -> None:
     revisions = store.revisions(1)
     if not revisions:
         click.echo("No revision applied yet.", err=True)

@@ -65,10 +65,10 @@ def render(plan: Plan) -> str:
 
 def recorded_views(state: str) -> dict[Key, RecordedView]:
     """What the store recorded; nothing when the store does not exist yet."""
-    from reconciler.store import Store, StoreMissing
+    from reconciler.store.reader import StoreMissing, open_reader
 
     try:
-        store = Store.open(state, create=False)
+        store = open_reader(state)
     except StoreMissing:
         return {}
     try:

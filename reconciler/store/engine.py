@@ -17,14 +17,13 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 
-# Must equal the head of migrations/versions (a unit test checks it).
-HEAD = "0002"
+from reconciler.store.reader import HEAD, StoreMissing
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 10_000
 
 
-class StoreMissing(FileNotFoundError):
-    """The SQLite file does not exist and the caller asked not to create it."""
+__all__ = ["HEAD", "StoreMissing", "create", "current_revision", "migrate", "to_url"]
 
 
 def to_url(url_or_path: str) -> URL:

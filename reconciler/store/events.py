@@ -11,7 +11,7 @@ every few seconds; the update is one conditional statement inside a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, or_, select, update
@@ -21,19 +21,9 @@ from reconciler.api.records import EventRecord
 from reconciler.store import convert
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import EventRow, LeaseRow
+from reconciler.store.records import LeaseRecord
 
 _E = EventRow.__table__.c
-
-
-@dataclass(frozen=True)
-class LeaseRecord:
-    """Who holds a lease and until when."""
-
-    name: str
-    holder: str
-    acquired_at: datetime
-    renewed_at: datetime
-    expires_at: datetime
 
 
 class EventsMixin(StoreBase):

@@ -15,7 +15,6 @@ full, so a fixed `clusterIP:` (say, the DNS service's) rarely finds its address 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
@@ -23,6 +22,7 @@ from sqlalchemy import delete, insert, select, update
 from reconciler.api.types import JSON
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import AllocationRow, EndpointsRow
+from reconciler.store.records import EndpointsRecord
 
 CLUSTER_IP = "cluster-ip"
 NODE_PORT = "node-port"
@@ -31,17 +31,6 @@ NODE_PORT_RANGE = (30000, 32767)
 
 class AllocationError(Exception):
     """A requested address or port is taken or out of range, or the range is full."""
-
-
-@dataclass(frozen=True)
-class EndpointsRecord:
-    """The endpoints of one service; `subsets` has Kubernetes' Endpoints shape."""
-
-    namespace: str
-    name: str
-    subsets: list[JSON]
-    created_at: datetime
-    updated_at: datetime
 
 
 def static_band(size: int, minimum: int, divisor: int, maximum: int) -> int:

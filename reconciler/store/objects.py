@@ -9,7 +9,6 @@ reads `objects(kind, namespace)` and `get_object(key)`.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,48 +18,7 @@ from reconciler.api.types import JSON, Key
 from reconciler.planning.diff import Plan, RecordedView
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import ObjectRow, RevisionRow
-
-
-@dataclass(frozen=True)
-class ObjectRecord:
-    """A desired object as recorded: its body as last applied, bookkeeping and status."""
-
-    key: Key
-    uid: str  # stable for the life of the object: pods' ownerReferences point at it
-    api_version: str
-    body: JSON
-    source_file: str
-    line: int
-    document: int
-    content_hash: str
-    revision: str  # source revision (git SHA or "folder") it was last applied from
-    generation: int  # bumped each time the body's hash changes, as metadata.generation
-    stale: bool  # its file currently fails to load: this is the last valid version
-    status: JSON | None
-    created_at: datetime
-    updated_at: datetime
-
-    def view(self) -> RecordedView:
-        """The planner's view of this record."""
-        return RecordedView(
-            self.key,
-            self.content_hash,
-            self.body,
-            self.source_file,
-            self.line,
-            self.document,
-            self.stale,
-        )
-
-
-@dataclass(frozen=True)
-class RevisionRecord:
-    """One application of the desired state."""
-
-    revision: str  # a git SHA, or "folder"
-    source: str  # the folder path or repository URL
-    applied_at: datetime
-
+from reconciler.store.records import ObjectRecord, RevisionRecord
 
 _OBJECT_COLUMNS = ObjectRow.__table__.c
 

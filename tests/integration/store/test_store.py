@@ -289,3 +289,45 @@ class TestLeases:
         holders = {store.get_lease(f"lease-{i}").holder for i in range(200)}  # type: ignore[union-attr]
         store.close()
         assert holders <= {"a", "b"}
+
+
+class TestReader:
+    def test_reader_equals_store(self, store: Store, tmp_path: Path) -> None:
+        """The CLI's sqlite3 reader returns the same records as the SQLAlchemy store."""
+        from reconciler.store.reader import Reader, open_reader
+
+        store.apply_plan(diff([desired("web", 2)], {}), "sha1")
+        store.set_status(Key("ReplicationController", "default", "web"), {"replicas": 1})
+        store.upsert_pods([make_pod("a", "u1", {"app": "web"}), make_pod("b", "u2", {})])
+        store.upsert_node(NodeRecord("n1", "unix://", T0, capacity_override=Resources(1, 2)))
+        store.set_endpoints("default", "web", [{"addresses": [{"ip": "10.0.0.1"}]}], now=T0)
+        store.allocate_node_port("default/web", "0", 30001)
+        store.record_event(EventRecord("default", "Pod", "a", "Normal", "Started", "x", "kubelet"))
+        store.set_revision("sha1", "/srv", now=T0)
+        reader = open_reader(str(tmp_path / "state.db"))
+        assert isinstance(reader, Reader)
+        assert reader.objects() == store.objects()
+        assert reader.recorded() == store.recorded()
+        assert reader.list_pods(selector=lambda lb: "app" in lb) == store.list_pods(
+            selector=lambda lb: "app" in lb)
+        assert reader.get_pod("default", "b") == store.get_pod("default", "b")
+        assert reader.list_pods(node="n1", owner_uid="rc-1") == store.list_pods(
+            node="n1", owner_uid="rc-1")
+        assert reader.list_nodes() == store.list_nodes()
+        assert reader.list_endpoints() == store.list_endpoints()
+        assert reader.allocations("default/web") == store.allocations("default/web")
+        assert reader.list_events(limit=5) == store.list_events(limit=5)
+        assert reader.revisions() == store.revisions()
+        reader.close()
+
+    def test_reader_falls_back_for_old_schema(self, tmp_path: Path) -> None:
+        """A store below HEAD is opened (and upgraded) through Store instead."""
+        from reconciler.store.reader import open_reader
+
+        path = tmp_path / "state.db"
+        engine = engines.create(str(path))
+        engines.migrate(engine, target="0001")
+        engine.dispose()
+        reader = open_reader(str(path))
+        assert isinstance(reader, Store)
+        reader.close()
