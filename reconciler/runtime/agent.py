@@ -25,6 +25,7 @@ from docker.errors import APIError, NotFound
 
 from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
 from reconciler.runtime import naming, spec, status
+from reconciler.runtime.access import PodAccess
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.probes import KINDS, Kind, Prober, Target
 from reconciler.runtime.sandbox import Builder, Waiting
@@ -61,6 +62,7 @@ class NodeAgent:
         self.engine = Engine(node, config)
         self.builder = Builder(self.engine, config)
         self.prober = Prober(self.engine, on_change)
+        self.access = PodAccess(self.engine)
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._known: dict[tuple[str, str], tuple[str, int]] = {}  # (uid, name) -> (id, restart)
@@ -402,34 +404,17 @@ class NodeAgent:
 
     def container_id(self, uid: str, container: str, previous: bool = False) -> str:
         """The Docker id of a pod's container (its previous instance with `previous`)."""
-        entries = [e for e in self.engine.call(self.engine.api.containers, all=True,
-                                               filters=self._filters(uid))
-                   if (e.get("Labels") or {}).get(naming.CONTAINER) == container]
-        entries.sort(key=lambda e: int((e.get("Labels") or {}).get(naming.RESTART, "0")))
-        index = -2 if previous else -1
-        if len(entries) < (2 if previous else 1):
-            what = "previous terminated container" if previous else "container"
-            raise LookupError(f'{what} "{container}" in pod {uid} not found')
-        return str(entries[index]["Id"])
+        return self.access.container_id(uid, container, previous)
 
     def exec(self, uid: str, container: str, cmd: list[str], tty: bool = False,
              stdin: bool = False) -> ExecResult:
         """Run `cmd` in a pod's container to completion (interactive use: see cli/podio.py)."""
-        cid = self.container_id(uid, container)
-        api = self.engine.api
-        exec_id = self.engine.call(api.exec_create, cid, cmd, tty=tty, stdin=stdin)["Id"]
-        output = self.engine.call(api.exec_start, exec_id, tty=tty)
-        code = self.engine.call(api.exec_inspect, exec_id).get("ExitCode")
-        return ExecResult(int(code if code is not None else -1), bytes(output))
+        return self.access.exec(uid, container, cmd, tty=tty, stdin=stdin)
 
     def logs(self, uid: str, container: str, follow: bool = False, tail: int | None = None,
              previous: bool = False) -> Iterator[bytes]:
         """The container's output as Docker keeps it locally, streamed when `follow`."""
-        cid = self.container_id(uid, container, previous=previous)
-        client = self.engine.streaming_client() if follow else self.engine.client
-        out = client.api.logs(cid, stream=True, follow=follow, tail=tail if tail is not None
-                              else "all")
-        return iter(out)
+        return self.access.logs(uid, container, follow=follow, tail=tail, previous=previous)
 
     def close(self) -> None:
         self.prober.close()
