@@ -27,67 +27,152 @@ NOW = datetime.now(UTC)
 
 
 def run(*args: str, state: Path, code: int = 0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([CLI, *args, "--state", str(state)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [CLI, *args, "--state", str(state)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == code, proc.stderr
     return proc
 
 
 def rc_body(name: str) -> dict[str, object]:
-    return {"apiVersion": "v1", "kind": "ReplicationController",
-            "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {"replicas": 2, "selector": {"app": name},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": name, "image": "web:1"}]}}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ReplicationController",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"app": name},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": "web:1"}]},
+            },
+        },
+    }
 
 
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "state.db"
     store = Store.open(str(path))
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-           "spec": {"type": "NodePort", "selector": {"app": "web"},
-                    "ports": [{"port": 80, "targetPort": 5000, "nodePort": 30080,
-                               "protocol": "TCP"}]}}
-    objs = [DesiredObject(Key("ReplicationController", "default", "web"), rc_body("web"),
-                          Position("web-rc.yaml"), "h1"),
-            DesiredObject(Key("ReplicationController", "default", "old"), rc_body("old"),
-                          Position("old-rc.yaml"), "h2"),
-            DesiredObject(Key("Service", "default", "web"), svc, Position("web-svc.yaml"), "h3")]
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {
+            "type": "NodePort",
+            "selector": {"app": "web"},
+            "ports": [{"port": 80, "targetPort": 5000, "nodePort": 30080, "protocol": "TCP"}],
+        },
+    }
+    objs = [
+        DesiredObject(
+            Key("ReplicationController", "default", "web"),
+            rc_body("web"),
+            Position("web-rc.yaml"),
+            "h1",
+        ),
+        DesiredObject(
+            Key("ReplicationController", "default", "old"),
+            rc_body("old"),
+            Position("old-rc.yaml"),
+            "h2",
+        ),
+        DesiredObject(Key("Service", "default", "web"), svc, Position("web-svc.yaml"), "h3"),
+    ]
     store.apply_plan(diff(objs, {}), "folder")
     # old-rc.yaml now fails to load: its RC stays, marked stale.
-    store.apply_plan(diff(LoadResult(objs[:1] + objs[2:], [], frozenset({"old-rc.yaml"})),
-                          store.recorded()))
-    store.set_status(Key("ReplicationController", "default", "web"),
-                     {"replicas": 2, "readyReplicas": 1})
+    store.apply_plan(
+        diff(LoadResult(objs[:1] + objs[2:], [], frozenset({"old-rc.yaml"})), store.recorded())
+    )
+    store.set_status(
+        Key("ReplicationController", "default", "web"), {"replicas": 2, "readyReplicas": 1}
+    )
     store.allocate_cluster_ip("default/web", "10.96.0.0/24", "10.96.0.50")
-    store.set_endpoints("default", "web", [{"addresses": [{"ip": "172.17.0.3"}],
-                                            "ports": [{"port": 5000, "protocol": "TCP"}]}])
-    store.upsert_node(NodeRecord("local", "unix:///var/run/docker.sock", NOW - timedelta(days=4),
-                                 ready=True, engine_version="20.10.24", last_heartbeat=NOW))
+    store.set_endpoints(
+        "default",
+        "web",
+        [{"addresses": [{"ip": "172.17.0.3"}], "ports": [{"port": 5000, "protocol": "TCP"}]}],
+    )
+    store.upsert_node(
+        NodeRecord(
+            "local",
+            "unix:///var/run/docker.sock",
+            NOW - timedelta(days=4),
+            ready=True,
+            engine_version="20.10.24",
+            last_heartbeat=NOW,
+        )
+    )
     owner = OwnerRef("ReplicationController", "web", "rc-uid")
-    store.upsert_pods([
-        PodRecord(uid="u1", namespace="default", name="web-abcde",
-                  spec={"containers": [{"name": "web", "image": "web:1",
-                                        "ports": [{"containerPort": 5000}]}]},
-                  spec_hash="s", created_at=NOW - timedelta(hours=12), labels={"app": "web"},
-                  owner=owner, node_name="local", phase="Running", pod_ip="172.17.0.3",
-                  host_ip="127.0.0.1", start_time=NOW - timedelta(minutes=3),
-                  conditions=[Condition("Ready", True)],
-                  containers=[ContainerStatus("web", "web:1", state="running", reason="",
-                                              ready=True, restart_count=1, container_id="abc",
-                                              started_at=NOW - timedelta(minutes=2))]),
-        PodRecord(uid="u2", namespace="default", name="web-fghij",
-                  spec={"containers": [{"name": "web", "image": "web:1"}]}, spec_hash="s",
-                  created_at=NOW - timedelta(minutes=30), labels={"app": "web"}, owner=owner,
-                  node_name="local",
-                  containers=[ContainerStatus("web", "web:1", reason="CrashLoopBackOff",
-                                              restart_count=4)]),
-        PodRecord(uid="u3", namespace="kube-system", name="dns", spec={"containers": []},
-                  spec_hash="s", created_at=NOW, labels={"app": "dns"}),
-    ])
-    ev = EventRecord("default", "Pod", "web-fghij", "Warning", "BackOff",
-                     "Back-off restarting failed container", "kubelet", host="local")
+    store.upsert_pods(
+        [
+            PodRecord(
+                uid="u1",
+                namespace="default",
+                name="web-abcde",
+                spec={
+                    "containers": [
+                        {"name": "web", "image": "web:1", "ports": [{"containerPort": 5000}]}
+                    ]
+                },
+                spec_hash="s",
+                created_at=NOW - timedelta(hours=12),
+                labels={"app": "web"},
+                owner=owner,
+                node_name="local",
+                phase="Running",
+                pod_ip="172.17.0.3",
+                host_ip="127.0.0.1",
+                start_time=NOW - timedelta(minutes=3),
+                conditions=[Condition("Ready", True)],
+                containers=[
+                    ContainerStatus(
+                        "web",
+                        "web:1",
+                        state="running",
+                        reason="",
+                        ready=True,
+                        restart_count=1,
+                        container_id="abc",
+                        started_at=NOW - timedelta(minutes=2),
+                    )
+                ],
+            ),
+            PodRecord(
+                uid="u2",
+                namespace="default",
+                name="web-fghij",
+                spec={"containers": [{"name": "web", "image": "web:1"}]},
+                spec_hash="s",
+                created_at=NOW - timedelta(minutes=30),
+                labels={"app": "web"},
+                owner=owner,
+                node_name="local",
+                containers=[
+                    ContainerStatus("web", "web:1", reason="CrashLoopBackOff", restart_count=4)
+                ],
+            ),
+            PodRecord(
+                uid="u3",
+                namespace="kube-system",
+                name="dns",
+                spec={"containers": []},
+                spec_hash="s",
+                created_at=NOW,
+                labels={"app": "dns"},
+            ),
+        ]
+    )
+    ev = EventRecord(
+        "default",
+        "Pod",
+        "web-fghij",
+        "Warning",
+        "BackOff",
+        "Back-off restarting failed container",
+        "kubelet",
+        host="local",
+    )
     store.record_event(ev, now=NOW - timedelta(minutes=40))
     store.record_event(ev, now=NOW - timedelta(minutes=30))
     store.close()
@@ -105,10 +190,19 @@ class TestGet:
 
     def test_pods_wide_all_namespaces_selector(self, state: Path) -> None:
         """-A adds NAMESPACE, -o wide adds IP and NODE, -l filters by label."""
-        lines = run("get", "po", "-A", "-o", "wide", "-l", "app in (web)",
-                    state=state).stdout.splitlines()
-        assert lines[0].split() == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE",
-                                    "IP", "NODE"]
+        lines = run(
+            "get", "po", "-A", "-o", "wide", "-l", "app in (web)", state=state
+        ).stdout.splitlines()
+        assert lines[0].split() == [
+            "NAMESPACE",
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+        ]
         assert lines[1].split()[-2:] == ["172.17.0.3", "local"]
         assert len(lines) == 3
 
@@ -166,8 +260,15 @@ class TestDescribe:
     def test_pod(self, state: Path) -> None:
         """describe pod shows kubectl's fields and aggregated events."""
         out = run("describe", "pod", "web-fghij", state=state).stdout
-        for field in ("Name:", "Namespace:", "Node:", "Controlled By:", "Restart Count:",
-                      "Conditions:", "Events:"):
+        for field in (
+            "Name:",
+            "Namespace:",
+            "Node:",
+            "Controlled By:",
+            "Restart Count:",
+            "Conditions:",
+            "Events:",
+        ):
             assert field in out
         assert "ReplicationController/web" in out
         assert "Reason:" in out and "CrashLoopBackOff" in out
@@ -180,3 +281,43 @@ class TestDescribe:
         assert "1 Running / 1 Waiting / 0 Succeeded / 0 Failed" in rc
         svc = run("describe", "svc", "web", state=state).stdout
         assert "172.17.0.3:5000" in svc and "30080/TCP" in svc
+
+
+POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels:
+    app: {name}
+spec:
+  containers:
+  - name: c
+    image: {image}
+"""
+
+
+class TestPlan:
+    def test_plan_update_stale_and_exit_codes(self, tmp_path: Path) -> None:
+        """plan diffs like kubectl diff, keeps a broken file's objects, and sets exit codes."""
+        from reconciler.manifests.loader import load_folder
+
+        desired, state = tmp_path / "desired", tmp_path / "state.db"
+        desired.mkdir()
+        (desired / "a.yaml").write_text(POD.format(name="a", image="busybox:1"))
+        (desired / "b.yaml").write_text(POD.format(name="b", image="busybox:1"))
+        fresh = run("plan", "--desired", str(desired), "--exit-code", state=state, code=2)
+        assert "Plan: 2 to create, 0 to update, 0 to delete, 0 unchanged." in fresh.stdout
+        store = Store.open(str(state))
+        store.apply_plan(diff(load_folder(desired), store.recorded()), "folder")
+        store.close()
+        run("plan", "--desired", str(desired), "--exit-code", state=state, code=0)
+
+        (desired / "a.yaml").write_text(POD.format(name="a", image="busybox:2"))
+        (desired / "b.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: [broken\n")
+        proc = run("plan", "--desired", str(desired), state=state, code=1)
+        assert "diff -u -N LIVE/v1.Pod.default.a MERGED/v1.Pod.default.a" in proc.stdout
+        assert "-    image: busybox:1\n+    image: busybox:2" in proc.stdout
+        assert "~ Pod/default/a (spec.containers[0].image)" in proc.stdout
+        assert "! Pod/default/b kept as last applied: b.yaml has errors" in proc.stdout
+        assert "Pod/default/b" not in proc.stdout.split("Plan:")[0]
+        assert "b.yaml:" in proc.stderr and "error" in proc.stderr

@@ -36,10 +36,18 @@ def store(tmp_path: Path) -> Store:
 
 
 def desired(name: str, replicas: int, file: str = "web.yaml") -> DesiredObject:
-    body = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name},
-            "spec": {"replicas": replicas}}
-    return DesiredObject(Key("ReplicationController", "default", name), body, Position(file, 1),
-                         f"hash-{name}-{replicas}")
+    body = {
+        "apiVersion": "v1",
+        "kind": "ReplicationController",
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas},
+    }
+    return DesiredObject(
+        Key("ReplicationController", "default", name),
+        body,
+        Position(file, 1),
+        f"hash-{name}-{replicas}",
+    )
 
 
 class TestOpen:
@@ -92,7 +100,8 @@ class TestUpgrade:
                 "INSERT INTO objects (uid, kind, namespace, name, api_version, body, source_file,"
                 " line, document, content_hash, revision, generation, stale, created_at,"
                 " updated_at) VALUES ('u1', 'Pod', 'default', 'old', 'v1', '{}', 'a.yaml', 1, 0,"
-                " 'h', 'folder', 1, 0, '2024-01-01 00:00:00', '2024-01-01 00:00:00')")
+                " 'h', 'folder', 1, 0, '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
+            )
         store = Store.open(str(path))
         assert engines.current_revision(store.engine) == engines.HEAD
         assert store.get_object(Key("Pod", "default", "old")) is not None
@@ -108,10 +117,11 @@ class TestUpgrade:
         (scripts / "versions" / "0003_test.py").write_text(
             '"""Test revision."""\nimport sqlalchemy as sa\nfrom alembic import op\n'
             'revision = "0003"\ndown_revision = "0002"\nbranch_labels = None\n'
-            'depends_on = None\n\n\ndef upgrade() -> None:\n'
+            "depends_on = None\n\n\ndef upgrade() -> None:\n"
             '    with op.batch_alter_table("nodes") as b:\n'
             '        b.add_column(sa.Column("zone", sa.String(63), nullable=False,'
-            ' server_default=""))\n')
+            ' server_default=""))\n'
+        )
         store = Store.open(str(tmp_path / "state.db"))
         store.upsert_node(NodeRecord("n1", "unix://", T0))
         engines.migrate(store.engine, script_location=scripts)
@@ -157,14 +167,28 @@ class TestObjects:
 
 def make_pod(name: str, uid: str, labels: dict[str, str], node: str = "n1") -> PodRecord:
     return PodRecord(
-        uid=uid, namespace="default", name=name, spec={"containers": [{"name": "c"}]},
-        spec_hash="h", created_at=T0, labels=labels, node_name=node, phase="Running",
-        owner=OwnerRef("ReplicationController", "web", "rc-1"), start_time=T0,
+        uid=uid,
+        namespace="default",
+        name=name,
+        spec={"containers": [{"name": "c"}]},
+        spec_hash="h",
+        created_at=T0,
+        labels=labels,
+        node_name=node,
+        phase="Running",
+        owner=OwnerRef("ReplicationController", "web", "rc-1"),
+        start_time=T0,
         conditions=[Condition("Ready", True, last_transition=T0)],
-        containers=[ContainerStatus("c", "img", state="running", reason="", restart_count=3,
-                                    ready=True, started_at=T0)],
-        init_containers=[ContainerStatus("init", "img", state="terminated", reason="Completed",
-                                         exit_code=0, init=True)],
+        containers=[
+            ContainerStatus(
+                "c", "img", state="running", reason="", restart_count=3, ready=True, started_at=T0
+            )
+        ],
+        init_containers=[
+            ContainerStatus(
+                "init", "img", state="terminated", reason="Completed", exit_code=0, init=True
+            )
+        ],
     )
 
 
@@ -178,8 +202,9 @@ class TestPods:
 
     def test_filters(self, store: Store) -> None:
         """Pods filter by label predicate, node and owner."""
-        store.upsert_pods([make_pod("a", "u1", {"app": "web"}, "n1"),
-                           make_pod("b", "u2", {"app": "db"}, "n2")])
+        store.upsert_pods(
+            [make_pod("a", "u1", {"app": "web"}, "n1"), make_pod("b", "u2", {"app": "db"}, "n2")]
+        )
         assert [p.name for p in store.list_pods(selector=lambda lb: lb.get("app") == "db")] == ["b"]
         assert [p.name for p in store.list_pods(node="n1")] == ["a"]
         assert len(store.list_pods("default", owner_uid="rc-1")) == 2
@@ -196,8 +221,15 @@ class TestPods:
 
     def test_nodes(self, store: Store) -> None:
         """Nodes round-trip, with the capacity override."""
-        node = NodeRecord("n1", "tcp://10.250.0.2:2376", T0, labels={"zone": "a"},
-                          capacity_override=Resources(500, 2**30), ready=True, last_heartbeat=T0)
+        node = NodeRecord(
+            "n1",
+            "tcp://10.250.0.2:2376",
+            T0,
+            labels={"zone": "a"},
+            capacity_override=Resources(500, 2**30),
+            ready=True,
+            last_heartbeat=T0,
+        )
         store.upsert_node(node)
         assert store.list_nodes() == [node]
         assert store.delete_node("n1") and store.get_node("n1") is None
@@ -209,8 +241,10 @@ class TestEvents:
         ev = EventRecord("default", "Pod", "web", "Warning", "BackOff", "Back-off", "kubelet")
         store.record_event(ev, now=T0)
         store.record_event(ev, now=T0 + timedelta(minutes=5))
-        store.record_event(EventRecord("default", "Pod", "web", "Normal", "Pulled", "ok",
-                                       "kubelet"), now=T0 + timedelta(minutes=1))
+        store.record_event(
+            EventRecord("default", "Pod", "web", "Normal", "Pulled", "ok", "kubelet"),
+            now=T0 + timedelta(minutes=1),
+        )
         events = store.list_events("default", "Pod", "web")
         assert [(e.reason, e.count) for e in events] == [("Pulled", 1), ("BackOff", 2)]
         assert (events[1].first_seen, events[1].last_seen) == (T0, T0 + timedelta(minutes=5))
@@ -223,7 +257,9 @@ class TestAllocations:
         path = str(tmp_path / "state.db")
         store = Store.open(path)
         ip = store.allocate_cluster_ip("default/web", "10.96.0.0/24")
-        assert store.allocate_cluster_ip("default/dns", "10.96.0.0/24", "10.96.0.10") == "10.96.0.10"
+        assert (
+            store.allocate_cluster_ip("default/dns", "10.96.0.0/24", "10.96.0.10") == "10.96.0.10"
+        )
         with pytest.raises(AllocationError):
             store.allocate_cluster_ip("default/x", "10.96.0.0/24", "10.96.0.10")
         with pytest.raises(AllocationError):
@@ -244,8 +280,10 @@ class TestAllocations:
             store.allocate_node_port("default/other", "http", 30080)
         with pytest.raises(AllocationError):
             store.allocate_node_port("default/other", "http", 80)
-        assert store.allocations("default/web") == {"node-port/http": str(a),
-                                                    "node-port/https": str(b)}
+        assert store.allocations("default/web") == {
+            "node-port/http": str(a),
+            "node-port/https": str(b),
+        }
 
 
 LEASE_RACE = """
@@ -269,7 +307,10 @@ class TestLeases:
         assert not store.renew("leader", "b", 10, now=T0)
         assert store.try_acquire("leader", "b", 10, now=T0 + timedelta(seconds=16))
         lease = store.get_lease("leader")
-        assert lease is not None and (lease.holder, lease.acquired_at) == ("b", T0 + timedelta(seconds=16))
+        assert lease is not None and (lease.holder, lease.acquired_at) == (
+            "b",
+            T0 + timedelta(seconds=16),
+        )
         assert not store.release("leader", "a") and store.release("leader", "b")
 
     def test_two_processes_never_both_win(self, tmp_path: Path) -> None:
@@ -280,9 +321,15 @@ class TestLeases:
         Store.open(path).close()
         start = str(time.time() + 1.0)
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-        procs = [subprocess.Popen([sys.executable, "-c", LEASE_RACE, path, holder, start],
-                                  stdout=subprocess.PIPE, text=True, env=env)
-                 for holder in ("a", "b")]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", LEASE_RACE, path, holder, start],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for holder in ("a", "b")
+        ]
         wins = [int(p.communicate(timeout=60)[0]) for p in procs]
         assert sum(wins) == 200, wins
         store = Store.open(path)
@@ -309,10 +356,12 @@ class TestReader:
         assert reader.objects() == store.objects()
         assert reader.recorded() == store.recorded()
         assert reader.list_pods(selector=lambda lb: "app" in lb) == store.list_pods(
-            selector=lambda lb: "app" in lb)
+            selector=lambda lb: "app" in lb
+        )
         assert reader.get_pod("default", "b") == store.get_pod("default", "b")
         assert reader.list_pods(node="n1", owner_uid="rc-1") == store.list_pods(
-            node="n1", owner_uid="rc-1")
+            node="n1", owner_uid="rc-1"
+        )
         assert reader.list_nodes() == store.list_nodes()
         assert reader.list_endpoints() == store.list_endpoints()
         assert reader.allocations("default/web") == store.allocations("default/web")

@@ -16,21 +16,42 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 def pod(*containers: ContainerStatus, **kw: Any) -> PodRecord:
     spec = {"containers": [{"name": c.name, "image": c.image} for c in containers]}
-    return PodRecord(uid="u", namespace="default", name="p", spec=spec, spec_hash="h",
-                     created_at=T0, containers=list(containers), **kw)
+    return PodRecord(
+        uid="u",
+        namespace="default",
+        name="p",
+        spec=spec,
+        spec_hash="h",
+        created_at=T0,
+        containers=list(containers),
+        **kw,
+    )
 
 
 def running(ready: bool = True, restarts: int = 0) -> ContainerStatus:
-    return ContainerStatus("c", "img", state="running", reason="", ready=ready,
-                           restart_count=restarts)
+    return ContainerStatus(
+        "c", "img", state="running", reason="", ready=ready, restart_count=restarts
+    )
 
 
 class TestHumanDuration:
     @pytest.mark.parametrize(
         ("seconds", "text"),
-        [(5, "5s"), (119, "119s"), (200, "3m20s"), (180, "3m"), (12 * 60, "12m"),
-         (150 * 60, "150m"), (4 * 3600 + 30 * 60, "4h30m"), (10 * 3600, "10h"), (4 * 86400, "4d"),
-         (3 * 86400 + 4 * 3600, "3d4h"), (20 * 86400, "20d"), (-0.5, "0s"), (-5, "<invalid>")],
+        [
+            (5, "5s"),
+            (119, "119s"),
+            (200, "3m20s"),
+            (180, "3m"),
+            (12 * 60, "12m"),
+            (150 * 60, "150m"),
+            (4 * 3600 + 30 * 60, "4h30m"),
+            (10 * 3600, "10h"),
+            (4 * 86400, "4d"),
+            (3 * 86400 + 4 * 3600, "3d4h"),
+            (20 * 86400, "20d"),
+            (-0.5, "0s"),
+            (-5, "<invalid>"),
+        ],
     )
     def test_kubectl_formats(self, seconds: float, text: str) -> None:
         """Ages read as kubectl's HumanDuration writes them."""
@@ -44,17 +65,24 @@ class TestPodStatus:
             ((running(),), {"phase": "Running"}, "Running"),
             ((ContainerStatus("c", "i"),), {}, "ContainerCreating"),
             ((ContainerStatus("c", "i", reason="CrashLoopBackOff"),), {}, "CrashLoopBackOff"),
-            ((ContainerStatus("c", "i", state="terminated", reason="Completed", exit_code=0),),
-             {"phase": "Succeeded"}, "Completed"),
-            ((ContainerStatus("c", "i", state="terminated", reason="", exit_code=3),),
-             {"phase": "Failed"}, "ExitCode:3"),
+            (
+                (ContainerStatus("c", "i", state="terminated", reason="Completed", exit_code=0),),
+                {"phase": "Succeeded"},
+                "Completed",
+            ),
+            (
+                (ContainerStatus("c", "i", state="terminated", reason="", exit_code=3),),
+                {"phase": "Failed"},
+                "ExitCode:3",
+            ),
             ((running(),), {"phase": "Running", "deletion_timestamp": T0}, "Terminating"),
             ((), {"phase": "Pending"}, "Pending"),
             ((), {"phase": "Failed", "reason": "Evicted"}, "Evicted"),
         ],
     )
-    def test_status(self, containers: tuple[ContainerStatus, ...], kw: dict[str, Any],
-                    status: str) -> None:
+    def test_status(
+        self, containers: tuple[ContainerStatus, ...], kw: dict[str, Any], status: str
+    ) -> None:
         """STATUS follows kubectl's reason rules."""
         assert output.pod_status(pod(*containers, **kw)) == status
 
@@ -76,8 +104,10 @@ class TestCells:
         ("spec", "text"),
         [
             ({"ports": [{"port": 6379, "protocol": "TCP"}]}, "6379/TCP"),
-            ({"ports": [{"port": 80, "nodePort": 30080}, {"port": 53, "protocol": "UDP"}]},
-             "80:30080/TCP,53/UDP"),
+            (
+                {"ports": [{"port": 80, "nodePort": 30080}, {"port": 53, "protocol": "UDP"}]},
+                "80:30080/TCP,53/UDP",
+            ),
             ({}, "<none>"),
         ],
     )
@@ -87,10 +117,12 @@ class TestCells:
 
     def test_endpoints_more(self) -> None:
         """More than three endpoints end in "+ N more..."."""
-        subsets = [{"addresses": [{"ip": f"10.0.0.{i}"} for i in range(5)],
-                    "ports": [{"port": 5000}]}]
+        subsets = [
+            {"addresses": [{"ip": f"10.0.0.{i}"} for i in range(5)], "ports": [{"port": 5000}]}
+        ]
         assert output.format_endpoints(subsets) == (
-            "10.0.0.0:5000,10.0.0.1:5000,10.0.0.2:5000 + 2 more...")
+            "10.0.0.0:5000,10.0.0.1:5000,10.0.0.2:5000 + 2 more..."
+        )
 
     def test_endpoints_none(self) -> None:
         """No subsets print <none>."""
@@ -102,8 +134,9 @@ class TestCells:
     )
     def test_node_status(self, ready: bool, unschedulable: bool, text: str) -> None:
         """Node STATUS adds SchedulingDisabled when cordoned."""
-        node = NodeRecord("n", "unix://", T0, ready=ready, unschedulable=unschedulable,
-                          last_heartbeat=T0)
+        node = NodeRecord(
+            "n", "unix://", T0, ready=ready, unschedulable=unschedulable, last_heartbeat=T0
+        )
         assert output.node_status(node) == text
 
     def test_table_pads_like_tabwriter(self) -> None:
@@ -115,10 +148,17 @@ class TestCells:
 class TestK8sPod:
     def test_field_names(self) -> None:
         """A pod renders with Kubernetes' field names."""
-        p = pod(running(restarts=2), phase="Running", pod_ip="172.17.0.2", host_ip="10.0.0.1",
-                node_name="n1", start_time=T0, labels={"app": "web"},
-                owner=OwnerRef("ReplicationController", "web", "rc-uid"),
-                conditions=[Condition("Ready", True)])
+        p = pod(
+            running(restarts=2),
+            phase="Running",
+            pod_ip="172.17.0.2",
+            host_ip="10.0.0.1",
+            node_name="n1",
+            start_time=T0,
+            labels={"app": "web"},
+            owner=OwnerRef("ReplicationController", "web", "rc-uid"),
+            conditions=[Condition("Ready", True)],
+        )
         out = k8s.pod_to_k8s(p)
         assert out["metadata"]["ownerReferences"][0]["uid"] == "rc-uid"
         assert out["metadata"]["creationTimestamp"] == "2024-01-01T00:00:00Z"

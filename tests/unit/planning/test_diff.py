@@ -46,7 +46,9 @@ class TestDiff:
         ("recorded_file", "stale", "refresh"),
         [("a.yaml", False, False), ("old.yaml", False, True), ("a.yaml", True, True)],
     )
-    def test_refresh_when_bookkeeping_moved(self, recorded_file: str, stale: bool, refresh: bool) -> None:
+    def test_refresh_when_bookkeeping_moved(
+        self, recorded_file: str, stale: bool, refresh: bool
+    ) -> None:
         """An unchanged object is refreshed when it moved file or was stale."""
         o = obj("a", 1)
         (change,) = diff([o], {o.key: rec(o, recorded_file, stale)}).changes
@@ -107,7 +109,9 @@ files = st.sampled_from(["f1.yaml", "f2.yaml", "f3.yaml"])
 
 
 @st.composite
-def scenario(draw: st.DrawFn) -> tuple[list[DesiredObject], dict[Key, RecordedView], frozenset[str]]:
+def scenario(
+    draw: st.DrawFn,
+) -> tuple[list[DesiredObject], dict[Key, RecordedView], frozenset[str]]:
     desired = [obj(n, draw(specs), draw(files)) for n in draw(st.sets(names))]
     recorded = {}
     for n in draw(st.sets(names)):
