@@ -20,6 +20,7 @@ docker:
 
 images: docker
 	./scripts/build-images.sh
+	./scripts/build-demo-images.sh
 
 setup: venv images
 

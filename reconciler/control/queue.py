@@ -35,7 +35,7 @@ class ExponentialBackoff(Generic[K]):
     def when(self, key: K) -> float:
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
-        return min(self._cap, self._base * (2**n))
+        return float(min(self._cap, self._base * 2.0**n))
 
     def forget(self, key: K) -> None:
         self._failures.pop(key, None)

@@ -1,0 +1,82 @@
+"""`reconciler scale`: GitOps scaling, by editing `spec.replicas` in the manifest file.
+
+There is no hidden imperative state: the command changes only the replicas
+value in the file the object is declared in (every other byte kept), and the
+running service converges from that change like from any other edit. With
+`--commit`, the change is committed in the folder's git repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import click
+
+from reconciler.api.manifest_edit import EditError, set_replicas
+from reconciler.api.types import KIND_ALIASES
+from reconciler.cli.options import desired_option
+from reconciler.manifests.loader import load_folder
+
+SCALABLE = ("ReplicationController", "ReplicaSet", "Deployment", "StatefulSet")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace the file in one rename, so the watcher never reads half of it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _commit(path: Path, kind: str, name: str, replicas: int) -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0:
+            raise click.ClickException(f"git {args[0]}: {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout.strip()
+
+    git("add", "--", path.name)
+    git("commit", "-q", "-m", f"Scale {kind.lower()} {name} to {replicas} replicas", "--", path.name)
+    return git("rev-parse", "--short", "HEAD")
+
+
+@click.command()
+@click.argument("kind")
+@click.argument("name")
+@click.option("--replicas", type=click.IntRange(min=0), required=True, help="The new count.")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("--commit", is_flag=True, help="Commit the change in the folder's git repository.")
+@desired_option
+def scale(kind: str, name: str, replicas: int, namespace: str, commit: bool, desired: str) -> None:
+    """Set the replicas of an RC, RS, Deployment or StatefulSet in its manifest file."""
+    resolved = KIND_ALIASES.get(kind.lower(), kind)
+    if resolved not in SCALABLE:
+        raise click.ClickException(f'the server doesn\'t have a resource type "{kind}" that scales')
+    root = Path(desired)
+    found = [o for o in load_folder(root).objects
+             if o.key.kind == resolved and o.key.name == name and o.key.namespace == namespace]
+    if not found:
+        raise click.ClickException(
+            f'{resolved.lower()}s "{name}" not found in {root} (namespace {namespace})')
+    path = root / found[0].position.file
+    text = path.read_text(encoding="utf-8")
+    try:
+        edited = set_replicas(text, resolved, namespace, name, replicas)
+    except EditError as e:
+        raise click.ClickException(f"{path}: {e}") from None
+    if edited != text:
+        _write_atomically(path, edited)
+    label = {"ReplicationController": "replicationcontroller"}.get(resolved, resolved.lower())
+    suffix = ""
+    if commit and edited != text:
+        suffix = f" (committed {_commit(path, resolved, name, replicas)})"
+    click.echo(f"{label}/{name} scaled{suffix}")

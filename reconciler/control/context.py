@@ -1,0 +1,146 @@
+"""What every controller shares: the store, the node agents, the queue, the event recorder.
+
+Built once by the composition root (`reconciler.service.app`) and handed to
+each controller. Controllers decide with the pure core and act only through
+this context: the store for records, a node's `NodeAgent` for Docker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from reconciler.api.records import EventRecord, NodeRecord, PodRecord
+from reconciler.api.types import Key
+from reconciler.control.loop import WorkKey
+from reconciler.control.queue import WorkQueue
+from reconciler.planning.expectations import Expectations
+from reconciler.runtime.agent import NodeAgent
+from reconciler.runtime.types import RuntimeConfig
+from reconciler.store import Store
+
+log = logging.getLogger("reconciler.events")
+
+# Controller names: the first half of every WorkKey.
+DESIRED = "desired"
+POD = "pod"
+REPLICATION = "replication"
+SERVICE = "service"
+NODE = "node"
+NODE_GC = "node-gc"
+
+REPLICATED_KINDS = frozenset({"ReplicationController", "ReplicaSet"})
+SUSPEND_ANNOTATION = "reconciler.dev/suspend"
+
+
+class EventSink(Protocol):
+    """Where events go besides the store (fluentd)."""
+
+    def event(self, ev: EventRecord, *, revision: str = "") -> bool: ...
+
+
+@dataclass
+class Settings:
+    """The knobs controllers read; the composition root fills them from the configuration."""
+
+    desired: str = "desired"
+    service_cidr: str = "10.96.0.0/16"
+    dns_ip: str = "10.96.0.10"
+    cluster_domain: str = "cluster.local"
+    node_port_range: tuple[int, int] = (30000, 32767)
+    heartbeat_interval: float = 5.0
+    eviction_timeout: float = 60.0
+    scheduling_retry: float = 10.0
+    default_engine: str = "unix:///var/run/docker.sock"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    """The shared handles of the control plane."""
+
+    store: Store
+    queue: WorkQueue[WorkKey]
+    runtime: RuntimeConfig
+    settings: Settings
+    sinks: list[EventSink] = field(default_factory=list)
+    expectations: Expectations = field(default_factory=Expectations)
+    revision: str = ""
+    clock: Callable[[], datetime] = now
+    _agents: dict[str, NodeAgent] = field(default_factory=dict)
+    _agents_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Scheduling reads every node's usage; one decision at a time keeps two workers
+    # from placing onto the same free capacity.
+    schedule_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- queueing (reactors call only these) --
+    def enqueue(self, controller: str, id_: Hashable) -> None:
+        self.queue.add(WorkKey(controller, id_))
+
+    def enqueue_pod(self, uid: str) -> None:
+        self.enqueue(POD, uid)
+
+    def enqueue_related(self, pod: PodRecord) -> None:
+        """A pod changed: its owner (or, when unowned, any that may adopt it) and the services."""
+        for obj in self.store.objects(namespace=pod.namespace):
+            kind = obj.key.kind
+            if kind in REPLICATED_KINDS and (pod.owner is None or obj.uid == pod.owner.uid):
+                self.enqueue(REPLICATION, obj.key)
+            elif kind == "Service":
+                self.enqueue(SERVICE, obj.key)
+
+    # -- node agents --
+    def agent(self, node: NodeRecord) -> NodeAgent:
+        """The agent of `node`, created on first use and rebuilt when its engine changed."""
+        with self._agents_lock:
+            agent = self._agents.get(node.name)
+            if agent is not None and (agent.node.engine_url != node.engine_url or agent.node.tls != node.tls):
+                agent.close()
+                agent = None
+            if agent is None:
+                agent = NodeAgent(node, self.runtime, self.enqueue_pod)
+                self._agents[node.name] = agent
+            return agent
+
+    def agents(self) -> dict[str, NodeAgent]:
+        with self._agents_lock:
+            return dict(self._agents)
+
+    def drop_agent(self, name: str) -> None:
+        with self._agents_lock:
+            agent = self._agents.pop(name, None)
+        if agent is not None:
+            agent.close()
+
+    # -- events --
+    def event(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        type_: Literal["Normal", "Warning"],
+        reason: str,
+        message: str,
+        source: str,
+        uid: str = "",
+        host: str = "",
+    ) -> None:
+        """Record an event (aggregated by the store) and ship it to the sinks."""
+        ev = EventRecord(
+            namespace=namespace, kind=kind, name=name, type=type_, reason=reason,
+            message=message, source=source, uid=uid, host=host,
+        )
+        recorded = self.store.record_event(ev, self.clock())
+        log.log(
+            logging.WARNING if type_ == "Warning" else logging.INFO,
+            "%s %s/%s: %s %s", kind, namespace, name, reason, message,
+        )
+        for sink in self.sinks:
+            sink.event(recorded, revision=self.revision)

@@ -1,0 +1,164 @@
+"""The node controller: registered Docker hosts, their heartbeat, NotReady, eviction, orphans.
+
+Keyed by node name (`node`), plus `node-gc` per node for adoption. Node
+records come from the `Node` objects of the desired folder (kind Node,
+apiVersion reconciler.dev/v1); when none is declared, the local engine is
+registered as node `local` (the embedded default). A heartbeat asks the
+engine for its facts; a host that does not answer is NotReady with the reason,
+and after the eviction timeout its pods are deleted so their owners replace
+them elsewhere (manifest pods are declared again and rescheduled).
+
+`node-gc` lists a host's containers in one call and compares them with the
+pod records: containers of pods that no longer exist (or that now live on
+another node) are removed; pods whose containers vanished are requeued.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from reconciler.api.quantity import parse_cpu, parse_memory
+from reconciler.api.records import NodeRecord, Resources
+from reconciler.api.types import JSON
+from reconciler.control.context import NODE, NODE_GC, Context
+from reconciler.control.loop import Result, WorkKey
+from reconciler.runtime.types import HostUnreachable
+
+log = logging.getLogger(__name__)
+
+SOURCE = "node-controller"
+DEFAULT_NODE = "local"
+
+
+def node_from_object(body: JSON, existing: NodeRecord | None, now_: object) -> NodeRecord:
+    """A node record from a `Node` manifest, keeping what was observed."""
+    meta, spec = body.get("metadata", {}), body.get("spec", {})
+    override = None
+    cap = spec.get("capacity") or {}
+    if cap:
+        override = Resources(
+            parse_cpu(cap["cpu"]) if "cpu" in cap else 0,
+            parse_memory(cap["memory"]) if "memory" in cap else 0,
+        )
+    node = existing or NodeRecord(name=meta["name"], engine_url=spec["engine"], created_at=now_)  # type: ignore[arg-type]
+    node.engine_url = spec["engine"]
+    node.labels = dict(meta.get("labels") or {})
+    node.address = spec.get("address", "")
+    node.tls = dict(spec.get("tls") or {})
+    node.capacity_override = override
+    node.unschedulable = bool(spec.get("unschedulable", False))
+    node.declared = True
+    return node
+
+
+class NodeController:
+    """Keeps node records in line with the folder and the engines; see the module docstring."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def sync_registrations(self) -> list[str]:
+        """Node records for every declared Node (or the local default); returns their names."""
+        ctx = self.ctx
+        store = ctx.store
+        declared = {o.key.name: o for o in store.objects(kind="Node")}
+        existing = {n.name: n for n in store.list_nodes()}
+        now_ = ctx.clock()
+        wanted: list[NodeRecord] = []
+        for name, obj in declared.items():
+            wanted.append(node_from_object(obj.body, existing.get(name), now_))
+        if not declared:
+            local = existing.get(DEFAULT_NODE) or NodeRecord(
+                name=DEFAULT_NODE, engine_url=ctx.settings.default_engine, created_at=now_,
+                declared=False, labels={"kubernetes.io/hostname": DEFAULT_NODE},
+            )
+            local.engine_url = ctx.settings.default_engine
+            wanted.append(local)
+        names = {n.name for n in wanted}
+        for n in wanted:
+            if n.name not in existing or existing[n.name] != n:
+                store.upsert_node(n)
+        for name in existing.keys() - names:
+            store.delete_node(name)
+            ctx.drop_agent(name)
+            for pod in store.list_pods(node=name):
+                ctx.enqueue_pod(pod.uid)  # the pod controller deletes pods of removed nodes
+        return sorted(names)
+
+    def reconcile(self, key: WorkKey) -> Result:
+        if key.controller == NODE_GC:
+            return self._gc(str(key.id))
+        self.sync_registrations()
+        node = self.ctx.store.get_node(str(key.id))
+        if node is None:
+            return Result.done()
+        self._heartbeat(node)
+        return Result.after(self.ctx.settings.heartbeat_interval)
+
+    def _heartbeat(self, node: NodeRecord) -> None:
+        ctx = self.ctx
+        was_ready = node.ready
+        now_ = ctx.clock()
+        try:
+            info = ctx.agent(node).heartbeat()
+        except HostUnreachable as e:
+            node.ready, node.reason, node.message = False, "NodeUnreachable", e.reason
+            ctx.store.upsert_node(node)
+            if was_ready:
+                ctx.event("Node", "", node.name, "Warning", "NodeNotReady",
+                          f"Node {node.name} status is now: NodeNotReady ({e.reason})", SOURCE)
+            self._evict_if_due(node)
+            return
+        node.capacity = Resources(info.cpus * 1000, info.memory)
+        node.engine_version, node.os_image, node.kernel_version = info.engine_version, info.os, info.kernel
+        node.ready, node.reason = True, "KubeletReady"
+        node.message = "Docker engine is answering"
+        node.last_heartbeat = now_
+        ctx.store.upsert_node(node)
+        if not was_ready:
+            ctx.event("Node", "", node.name, "Normal", "NodeReady",
+                      f"Node {node.name} status is now: NodeReady", SOURCE)
+            # Pending pods may fit now; the host's containers need adopting or cleaning.
+            for pod in ctx.store.list_pods():
+                if not pod.node_name or pod.node_name == node.name:
+                    ctx.enqueue_pod(pod.uid)
+            ctx.enqueue(NODE_GC, node.name)
+
+    def _evict_if_due(self, node: NodeRecord) -> None:
+        ctx = self.ctx
+        since = node.last_heartbeat
+        if since is None or ctx.clock() - since < timedelta(seconds=ctx.settings.eviction_timeout):
+            return
+        for pod in ctx.store.list_pods(node=node.name):
+            if pod.deletion_timestamp is None:
+                pod.deletion_timestamp = ctx.clock()
+                pod.reason = "NodeLost"
+                pod.message = f"Node {node.name} which was running pod {pod.name} is unresponsive"
+                ctx.store.upsert_pod(pod)
+                ctx.event("Pod", pod.namespace, pod.name, "Warning", "NodeNotReady",
+                          pod.message, SOURCE, uid=pod.uid)
+            ctx.enqueue_pod(pod.uid)
+
+    def _gc(self, name: str) -> Result:
+        """Adopt what the host runs, remove what nobody owns, requeue pods that lost containers."""
+        ctx = self.ctx
+        node = ctx.store.get_node(name)
+        if node is None:
+            return Result.done()
+        agent = ctx.agent(node)
+        try:
+            observed = agent.list_pods()
+        except HostUnreachable:
+            # Unreachable is not empty: never treat a silent host as having no containers.
+            return Result.after(ctx.settings.heartbeat_interval)
+        records = {p.uid: p for p in ctx.store.list_pods(node=name)}
+        for uid, pod in observed.items():
+            if uid not in records:
+                log.info("removing orphan pod %s/%s (%s) on %s", pod.namespace, pod.name, uid, name)
+                agent.kill_pod(uid, 0)
+        for uid, record in records.items():
+            seen = observed.get(uid)
+            if seen is None or len(seen.containers) < 1 + len(record.spec.get("containers", [])):
+                ctx.enqueue_pod(uid)
+        return Result.done()

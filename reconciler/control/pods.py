@@ -1,0 +1,180 @@
+"""The pod controller: schedule a pod, then have its node's agent converge it, and record status.
+
+Keyed by pod uid. Sits between the pod records (written by the desired and
+replication controllers) and the node agents: it asks the pure scheduler for a
+node, hands the pod to that node's `NodeAgent.sync_pod` (one idempotent step),
+and copies the outcome into the store. Pods being deleted are stopped with
+their grace period and their record removed. Owners and services are woken
+whenever a pod's phase, readiness or address changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from reconciler.api.records import Condition, NodeRecord, PodRecord
+from reconciler.control.context import Context
+from reconciler.control.loop import Result, WorkKey
+from reconciler.planning.service_env import service_env, services_for_env
+from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
+from reconciler.scheduling.scheduler import place
+
+log = logging.getLogger(__name__)
+
+SCHEDULER = "default-scheduler"
+KUBELET = "kubelet"
+
+
+def _visible(pod: PodRecord) -> tuple[object, ...]:
+    """What others depend on: owners count phases and readiness, services need IPs and ports."""
+    return (pod.phase, pod.ready, pod.pod_ip, pod.host_ip, tuple(sorted(pod.ports.items())),
+            pod.node_name, pod.restarts)
+
+
+def set_condition(pod: PodRecord, type_: str, status: bool, reason: str = "", message: str = "",
+                  at: datetime | None = None) -> None:
+    for c in pod.conditions:
+        if c.type == type_:
+            if c.status != status:
+                c.last_transition = at
+            c.status, c.reason, c.message = status, reason, message
+            return
+    pod.conditions.append(Condition(type_, status, reason, message, at))
+
+
+class PodController:
+    """Reconciles one pod by uid; see the module docstring."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def reconcile(self, key: WorkKey) -> Result:
+        uid = str(key.id)
+        pod = self.ctx.store.get_pod_by_uid(uid)
+        if pod is None:
+            return Result.done()
+        if pod.deletion_timestamp is not None:
+            return self._delete(pod)
+        if not pod.node_name:
+            placed = self._schedule(pod)
+            if placed is None:
+                return Result.after(self.ctx.settings.scheduling_retry)
+            pod = placed
+        node = self.ctx.store.get_node(pod.node_name)
+        if node is None:
+            # The node was removed from the folder: the pod goes with it, as Kubernetes'
+            # pod garbage collector deletes pods bound to nodes that no longer exist.
+            pod.deletion_timestamp = self.ctx.clock()
+            self.ctx.store.upsert_pod(pod)
+            return Result.after(0)
+        if not node.ready:
+            return Result.after(self.ctx.settings.heartbeat_interval)
+        return self._sync(pod, node)
+
+    # -- scheduling --
+    def _schedule(self, pod: PodRecord) -> PodRecord | None:
+        ctx = self.ctx
+        with ctx.schedule_lock:
+            current = ctx.store.get_pod_by_uid(pod.uid)
+            if current is None or current.node_name:
+                return current
+            nodes = ctx.store.list_nodes()
+            placement = place(current, nodes, ctx.store.list_pods())
+            now_ = ctx.clock()
+            if placement.node is None:
+                set_condition(current, "PodScheduled", False, "Unschedulable", placement.message, now_)
+                current.phase = "Pending"
+                ctx.store.upsert_pod(current)
+                ctx.event("Pod", current.namespace, current.name, "Warning", "FailedScheduling",
+                          placement.message, SCHEDULER, uid=current.uid)
+                return None
+            chosen = next(n for n in nodes if n.name == placement.node)
+            current.node_name = chosen.name
+            current.host_ip = chosen.address
+            set_condition(current, "PodScheduled", True, at=now_)
+            ctx.store.upsert_pod(current)
+        ctx.event("Pod", current.namespace, current.name, "Normal", "Scheduled",
+                  f"Successfully assigned {current.namespace}/{current.name} to {chosen.name}",
+                  SCHEDULER, uid=current.uid)
+        return current
+
+    # -- running --
+    def _env(self, pod: PodRecord) -> PodEnv:
+        s = self.ctx.settings
+        env: tuple[tuple[str, str], ...] = ()
+        if pod.spec.get("enableServiceLinks", True):
+            services = services_for_env(self.ctx.store, pod.namespace)
+            env = tuple(service_env(services, pod.namespace))
+        dns_policy = pod.spec.get("dnsPolicy", "ClusterFirst")
+        if dns_policy in ("ClusterFirst", "ClusterFirstWithHostNet") and s.dns_ip:
+            search = (f"{pod.namespace}.svc.{s.cluster_domain}", f"svc.{s.cluster_domain}",
+                      s.cluster_domain)
+            return PodEnv(env=env, dns_servers=(s.dns_ip,), dns_search=search)
+        return PodEnv(env=env)
+
+    def _sync(self, pod: PodRecord, node: NodeRecord) -> Result:
+        ctx = self.ctx
+        agent = ctx.agent(node)
+        try:
+            sync = agent.sync_pod(pod, self._env(pod))
+        except HostUnreachable as e:
+            log.warning("pod %s/%s: node %s unreachable: %s", pod.namespace, pod.name, node.name, e)
+            ctx.enqueue("node", node.name)
+            return Result.after(ctx.settings.heartbeat_interval)
+        for ev in sync.events:
+            ctx.event("Pod", pod.namespace, pod.name, ev.type, ev.reason, ev.message, KUBELET,
+                      uid=pod.uid, host=node.name)
+        # Re-read: labels may have changed while Docker worked; only status is ours to write.
+        current = ctx.store.get_pod_by_uid(pod.uid)
+        if current is None:
+            return Result.done()
+        before = _visible(current)
+        self._apply(current, sync)
+        ctx.store.upsert_pod(current)
+        if _visible(current) != before:
+            ctx.enqueue_related(current)
+        if current.deletion_timestamp is not None:
+            return Result.after(0)
+        return Result(requeue_after=sync.requeue_after)
+
+    def _apply(self, pod: PodRecord, sync: PodSync) -> None:
+        pod.phase = sync.phase
+        pod.reason, pod.message = sync.reason, sync.message
+        pod.pod_ip = sync.pod_ip or pod.pod_ip
+        pod.host_ip = sync.host_ip or pod.host_ip
+        pod.ports = dict(sync.ports) or pod.ports
+        pod.start_time = pod.start_time or sync.start_time
+        pod.containers = sync.containers
+        pod.init_containers = sync.init_containers
+        scheduled = [c for c in pod.conditions if c.type == "PodScheduled"]
+        pod.conditions = scheduled + [c for c in sync.conditions if c.type != "PodScheduled"]
+
+    # -- deleting --
+    def _delete(self, pod: PodRecord) -> Result:
+        ctx = self.ctx
+        node = ctx.store.get_node(pod.node_name) if pod.node_name else None
+        if node is not None:
+            grace = int(pod.spec.get("terminationGracePeriodSeconds", 30))
+            for c in pod.containers:
+                if c.state == "running":
+                    ctx.event("Pod", pod.namespace, pod.name, "Normal", "Killing",
+                              f"Stopping container {c.name}", KUBELET, uid=pod.uid, host=node.name)
+            try:
+                ctx.agent(node).kill_pod(pod.uid, grace)
+            except HostUnreachable:
+                timeout = timedelta(seconds=ctx.settings.eviction_timeout)
+                if node.ready or (node.last_heartbeat and ctx.clock() - node.last_heartbeat < timeout):
+                    return Result.after(ctx.settings.heartbeat_interval)
+                # The host is gone for good as far as we know; its containers are removed
+                # as orphans when it comes back (node-gc).
+        ctx.store.delete_pod(pod.uid)
+        if pod.owner is not None:
+            ctx.expectations.deletion_observed(self._owner_key(pod), pod.name)
+        ctx.enqueue_related(pod)
+        return Result.done()
+
+    @staticmethod
+    def _owner_key(pod: PodRecord) -> str:
+        assert pod.owner is not None
+        return f"{pod.owner.kind}/{pod.namespace}/{pod.owner.name}"

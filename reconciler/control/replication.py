@@ -1,0 +1,148 @@
+"""The replication controller: ReplicationControllers and ReplicaSets keep their pod count.
+
+Keyed by the owner's Key. Mirrors Kubernetes' ReplicaSet controller: the pure
+planner (`reconciler.planning.replicas.plan_replicas`) decides adoptions,
+releases, how many pods to create and which to delete; this module writes the
+pod records and the owner's status. Pods are created as records here and run
+by the pod controller, so a slow Docker call cannot make this controller
+create twice: it counts records, and expectations cover the records it asked
+for until it has seen them. A deleted owner takes its pods with it (garbage
+collection by owner reference). An owner annotated `reconciler.dev/suspend:
+"true"` is left alone, as Flux's suspend.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from reconciler.api.records import PodRecord
+from reconciler.api.types import Key
+from reconciler.control.context import SUSPEND_ANNOTATION, Context
+from reconciler.control.desired import spec_hash
+from reconciler.control.loop import Result, WorkKey
+from reconciler.planning.names import generate_name
+from reconciler.planning.replicas import ReplicaOwner, owner_from_body, plan_replicas
+
+log = logging.getLogger(__name__)
+
+SOURCE = "replication-controller"
+
+
+def new_pod(owner: ReplicaOwner, taken: set[str], revision: str, now_: datetime) -> PodRecord:
+    """A pod record from the owner's template, named `<owner>-<5 random>`."""
+    name = generate_name(owner.name)
+    while name in taken:
+        name = generate_name(owner.name)
+    taken.add(name)
+    spec = owner.pod_spec
+    return PodRecord(
+        uid=str(uuid.uuid4()),
+        namespace=owner.namespace,
+        name=name,
+        spec=spec,
+        spec_hash=spec_hash(spec),
+        created_at=now_,
+        labels=owner.pod_labels,
+        annotations=owner.pod_annotations,
+        owner=owner.owner_ref,
+        source="controller",
+        revision=revision,
+    )
+
+
+class ReplicationController:
+    """Reconciles one RC or RS; see the module docstring."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def reconcile(self, key: WorkKey) -> Result:
+        assert isinstance(key.id, Key)
+        k = key.id
+        ctx = self.ctx
+        obj = ctx.store.get_object(k)
+        if obj is None:
+            return self._collect(k)
+        annotations = obj.body.get("metadata", {}).get("annotations") or {}
+        if str(annotations.get(SUSPEND_ANNOTATION, "")).lower() == "true":
+            return Result.done()
+        owner = owner_from_body(obj.body, obj.uid, obj.generation)
+        exp_key = owner.key
+        now_ = ctx.clock()
+        pods = ctx.store.list_pods(namespace=k.namespace)
+        plan = plan_replicas(owner, pods, ctx.expectations, now_)
+
+        changed: list[PodRecord] = []
+        for pod in plan.adopt:
+            pod.owner = owner.owner_ref
+            changed.append(pod)
+        for pod in plan.release:
+            pod.owner = None
+            changed.append(pod)
+        if changed:
+            ctx.store.upsert_pods(changed)
+
+        if plan.create:
+            self._create(obj.uid, owner, pods, plan.create_batches, now_)
+
+        if plan.delete:
+            ctx.expectations.expect_deletions(exp_key, [p.name for p in plan.delete], now_)
+            for pod in plan.delete:
+                pod.deletion_timestamp = now_
+            ctx.store.upsert_pods(plan.delete)
+            for pod in plan.delete:
+                ctx.enqueue_pod(pod.uid)
+                ctx.event(k.kind, k.namespace, k.name, "Normal", "SuccessfulDelete",
+                          f"Deleted pod: {pod.name}", SOURCE, uid=obj.uid)
+
+        for pod in plan.garbage:
+            if pod.deletion_timestamp is None:
+                pod.deletion_timestamp = now_
+                ctx.store.upsert_pod(pod)
+            ctx.enqueue_pod(pod.uid)
+
+        status = plan.status.to_json()
+        if status != (obj.status or {}):
+            ctx.store.set_status(k, status)
+        if plan.create or plan.delete or plan.requeue_after is not None:
+            # Slow start: the next batch once this one is recorded; readiness may change
+            # availability after minReadySeconds.
+            return Result.after(plan.requeue_after.total_seconds() if plan.requeue_after else 0.0)
+        return Result.done()
+
+    def _create(self, uid: str, owner: ReplicaOwner, pods: list[PodRecord], batches: list[int],
+                now_: datetime) -> None:
+        """Create in slow-start batches (1, 2, 4, ...): a batch that fails stops the rest."""
+        ctx = self.ctx
+        taken = {p.name for p in pods}
+        for size in batches:
+            fresh = [new_pod(owner, taken, ctx.revision, now_) for _ in range(size)]
+            ctx.expectations.expect_creations(owner.key, [p.name for p in fresh], now_)
+            try:
+                ctx.store.upsert_pods(fresh)
+            except Exception:
+                for pod in fresh:  # never created: stop waiting for them
+                    ctx.expectations.creation_observed(owner.key, pod.name)
+                raise
+            for pod in fresh:
+                ctx.expectations.creation_observed(owner.key, pod.name)
+                ctx.enqueue_pod(pod.uid)
+                ctx.event(owner.kind, owner.namespace, owner.name, "Normal", "SuccessfulCreate",
+                          f"Created pod: {pod.name}", SOURCE, uid=uid)
+
+    def _collect(self, k: Key) -> Result:
+        """The owner is gone: delete the pods it controlled (garbage collection by owner)."""
+        ctx = self.ctx
+        now_ = ctx.clock()
+        doomed = [p for p in ctx.store.list_pods(namespace=k.namespace)
+                  if p.owner is not None and p.owner.kind == k.kind and p.owner.name == k.name
+                  and p.deletion_timestamp is None]
+        for pod in doomed:
+            pod.deletion_timestamp = now_
+        ctx.store.upsert_pods(doomed)
+        for pod in doomed:
+            ctx.enqueue_pod(pod.uid)
+        ctx.expectations.forget(f"{k.kind}/{k.namespace}/{k.name}")
+        return Result.done()

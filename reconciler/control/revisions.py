@@ -1,0 +1,105 @@
+"""Git revisions as units of change: a new commit is applied whole, or not at all.
+
+Sits between the git source (`reconciler.sources.git.GitSource`, which keeps a
+checkout at the branch head) and the desired controller. Each new head is
+loaded and validated; a revision with any error is refused (an event and a
+log line name the commit) and the previously applied revision stays in force,
+even across the periodic resync. The applied SHA is recorded in the store
+(`reconciler get revision`) and on every object it applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.control.context import DESIRED, Context
+from reconciler.control.desired import DesiredController
+from reconciler.control.loop import Result, WorkKey
+from reconciler.service.config import Config
+from reconciler.sources.git import GitError, GitSource, Revision
+
+log = logging.getLogger(__name__)
+
+SOURCE = "git-source"
+
+
+def checkout_dir(config: Config) -> Path:
+    if config.git.checkout_dir:
+        return Path(config.git.checkout_dir)
+    state = config.state
+    if "://" in state:
+        return Path("reconciler-checkout")
+    return Path(state).resolve().with_name(Path(state).name + ".checkout")
+
+
+@dataclass
+class GitDesired:
+    """The git source and the gate in front of the desired controller."""
+
+    ctx: Context
+    source: GitSource
+    refused: set[str] = field(default_factory=set)
+    head: str = ""  # the commit the checkout is at
+
+    @classmethod
+    def from_config(cls, config: Config, ctx: Context) -> GitDesired:
+        g = config.git
+        source = GitSource(g.url, g.branch, checkout_dir(config), g.interval)
+        git = cls(ctx, source)
+        applied = ctx.store.revision()
+        if applied is not None and applied.revision not in ("", "folder"):
+            ctx.revision = applied.revision
+        try:
+            git.head = source.update()
+        except GitError as e:
+            log.error("git: first fetch failed: %s; keeping the recorded state", e)
+        return git
+
+    @property
+    def root(self) -> Path:
+        return self.source.checkout_dir
+
+    def start(self, stop: threading.Event) -> None:
+        threading.Thread(target=self.source.run, args=(self._on_revision, stop),
+                         name="git-source", daemon=True).start()
+
+    def request_sync(self) -> None:
+        self.source.request_sync()
+
+    def _on_revision(self, revision: Revision) -> None:
+        self.head = revision.sha
+        self.ctx.enqueue(DESIRED, "all")
+
+    def controller(self, inner: DesiredController) -> GatedDesired:
+        return GatedDesired(self, inner)
+
+
+@dataclass
+class GatedDesired:
+    """The desired controller, applying only whole, valid revisions."""
+
+    git: GitDesired
+    inner: DesiredController
+
+    def reconcile(self, key: WorkKey) -> Result:
+        ctx = self.git.ctx
+        head = self.git.head
+        if not head:
+            return Result.after(5.0)  # no checkout yet; the source keeps trying
+        result = self.inner.loader.load()
+        if result.errors:
+            if head not in self.git.refused:
+                self.git.refused.add(head)
+                first = "; ".join(d.render() for d in result.errors[:3])
+                message = f"revision {head[:12]} refused, {ctx.revision[:12] or 'nothing'} stays applied: {first}"
+                log.error("%s", message)
+                ctx.event("Revision", "", head[:12], "Warning", "InvalidRevision", message, SOURCE)
+            return Result.done()
+        if head != ctx.revision:
+            ctx.revision = head
+            ctx.store.set_revision(head, self.git.source.url, ctx.clock())
+            log.info("applying revision %s", head[:12])
+        return self.inner.apply(result)

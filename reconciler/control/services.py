@@ -1,0 +1,107 @@
+"""The service controller: cluster IP and node ports allocated, endpoints computed and stored.
+
+Keyed by the Service's Key. Sits after pod status: the pod controller wakes it
+whenever a pod's readiness, address or labels change. The decision is pure
+(`compute_endpoints`); this module only allocates in the store and writes. The
+proxies and DNS servers of every host read what it writes (see
+`reconciler.network.feed`).
+
+A Service's status JSON holds what Kubernetes would have filled into its spec:
+`{"clusterIP": "10.96.0.23" | "None" | "", "ports": [<spec port with nodePort>],
+"type": ..., "error": "<allocation error>"}`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from reconciler.api.types import JSON, Key
+from reconciler.control.context import Context
+from reconciler.control.loop import Result, WorkKey
+from reconciler.planning.endpoints import compute_endpoints, endpoints_from_object
+from reconciler.store import AllocationError
+
+log = logging.getLogger(__name__)
+
+SOURCE = "service-controller"
+
+
+def owner_id(key: Key) -> str:
+    return f"{key.namespace}/{key.name}"
+
+
+class ServiceController:
+    """Reconciles one Service; see the module docstring."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def reconcile(self, key: WorkKey) -> Result:
+        assert isinstance(key.id, Key)
+        svc_key = key.id
+        store = self.ctx.store
+        obj = store.get_object(svc_key)
+        if obj is None:
+            store.release_allocations(owner_id(svc_key))
+            store.delete_endpoints(svc_key.namespace, svc_key.name)
+            return Result.done()
+        status = self._allocate(svc_key, obj.body)
+        if status != (obj.status or {}):
+            store.set_status(svc_key, status)
+        self._endpoints(svc_key, obj.body)
+        return Result.done()
+
+    def _allocate(self, key: Key, body: JSON) -> JSON:
+        spec = body.get("spec", {})
+        type_ = spec.get("type", "ClusterIP")
+        owner = owner_id(key)
+        status: JSON = {"type": type_, "ports": []}
+        store = self.ctx.store
+        try:
+            if type_ == "ExternalName":
+                store.release_allocations(owner)
+                status["clusterIP"] = ""
+                return status
+            requested = spec.get("clusterIP") or None
+            if requested == "None":
+                status["clusterIP"] = "None"
+                store.release_allocations(owner, kind="cluster-ip")
+            else:
+                status["clusterIP"] = store.allocate_cluster_ip(
+                    owner, self.ctx.settings.service_cidr, requested
+                )
+            wants_node_ports = type_ in ("NodePort", "LoadBalancer")
+            held = store.allocations(owner)
+            for i, port in enumerate(spec.get("ports", [])):
+                port = dict(port)
+                slot = str(port.get("name") or i)
+                if wants_node_ports:
+                    port["nodePort"] = store.allocate_node_port(
+                        owner, slot, port.get("nodePort"), self.ctx.settings.node_port_range
+                    )
+                status["ports"].append(port)
+            if not wants_node_ports and any(k.startswith("node-port/") for k in held):
+                store.release_allocations(owner, kind="node-port")
+        except AllocationError as e:
+            status["error"] = str(e)
+            self.ctx.event("Service", key.namespace, key.name, "Warning", "FailedAllocation",
+                           str(e), SOURCE)
+        return status
+
+    def _endpoints(self, key: Key, body: JSON) -> None:
+        store = self.ctx.store
+        spec = body.get("spec", {})
+        if spec.get("type") == "ExternalName":
+            store.delete_endpoints(key.namespace, key.name)
+            return
+        if spec.get("selector"):
+            pods = store.list_pods(namespace=key.namespace)
+            subsets = compute_endpoints(body, pods).to_subsets()
+        else:
+            # No selector: the Endpoints object of the same name from the folder, the
+            # seed's "non-Kubernetes endpoints".
+            manual = store.get_object(Key("Endpoints", key.namespace, key.name))
+            subsets = endpoints_from_object(manual.body).to_subsets() if manual else []
+        current = store.get_endpoints(key.namespace, key.name)
+        if current is None or current.subsets != subsets:
+            store.set_endpoints(key.namespace, key.name, subsets, self.ctx.clock())

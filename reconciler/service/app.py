@@ -1,0 +1,325 @@
+"""The service's composition root: `reconciler run` builds and runs everything here.
+
+Top of the flow. It opens the store, waits for the lease (one active instance
+per store), registers the nodes, adopts what the Docker hosts already run,
+applies the desired folder (or git revision) once, then starts the reactors
+(folder watch or git poll, Docker event streams, timers) that only enqueue
+keys, the reconcile workers, the embedded service proxy and DNS of the local
+host, fluentd shipping and metrics. SIGTERM/SIGINT stop it gracefully and
+leave every pod running; SIGHUP reloads the configuration; SIGUSR1 asks the
+git source for an immediate fetch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from reconciler.control.context import (
+    DESIRED,
+    NODE,
+    NODE_GC,
+    POD,
+    REPLICATED_KINDS,
+    REPLICATION,
+    SERVICE,
+    Context,
+    Settings,
+)
+from reconciler.control.desired import DesiredController
+from reconciler.control.loop import Loop, Reconciler, WorkKey
+from reconciler.control.nodes import NodeController
+from reconciler.control.pods import PodController
+from reconciler.control.queue import WorkQueue
+from reconciler.control.replication import ReplicationController
+from reconciler.control.revisions import GitDesired
+from reconciler.control.services import ServiceController
+from reconciler.runtime.types import RuntimeConfig
+from reconciler.service.config import Config, reload_config
+from reconciler.service.fluent import FluentShipper
+from reconciler.service.health import Health, HealthBoard
+from reconciler.service.logs import setup_logging
+from reconciler.service.metrics import Metrics, start_metrics_server
+from reconciler.service.systemd import Notifier
+from reconciler.sources.folder import FolderSource
+from reconciler.sources.trigger import SyncListener
+from reconciler.store import Store
+
+log = logging.getLogger("reconciler.service")
+
+LEASE = "reconciler-controller"
+
+
+def runtime_config(config: Config) -> RuntimeConfig:
+    r = config.runtime
+    return RuntimeConfig(
+        prefix=r.name_prefix,
+        infra_image=r.infra_image,
+        image_map=dict(r.image_map),
+        host_path_allow=tuple(r.host_path_allow),
+        fluentd_address=config.fluentd.address or None,
+        concurrency=r.concurrency_per_host,
+        stop_timeout=int(r.stop_timeout),
+    )
+
+
+def settings(config: Config, desired: str) -> Settings:
+    n = config.network
+    return Settings(
+        desired=desired,
+        service_cidr=n.service_cidr,
+        dns_ip=n.dns_ip if n.proxy_mode != "off" else "",
+        cluster_domain=n.cluster_domain,
+        node_port_range=n.node_port_range,
+        heartbeat_interval=config.heartbeat_interval,
+        eviction_timeout=config.node_eviction_timeout,
+        default_engine=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+    )
+
+
+@dataclass
+class Service:
+    """One running instance of the service; `run()` blocks until stopped."""
+
+    config: Config
+    holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    health: HealthBoard = field(default_factory=HealthBoard)
+
+    def run(self) -> int:
+        config = self.config
+        fluent = FluentShipper(config.fluentd.address, tag_prefix=config.fluentd.tag_prefix,
+                               bound=config.fluentd.buffer).start() if config.fluentd.address else None
+        setup_logging(config.log_level, fluent)
+        notifier = Notifier()
+        self._install_signals()
+        store = Store.open(config.state)
+        try:
+            if not self._wait_for_lease(store, notifier):
+                return 0
+            return self._run_active(store, fluent, notifier)
+        finally:
+            store.release(LEASE, self.holder)
+            store.close()
+            if fluent is not None:
+                fluent.close()
+
+    # -- signals --
+    def _install_signals(self) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %s: stopping", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        def hup(signum: int, frame: FrameType | None) -> None:
+            self._reload_requested = True
+
+        self._reload_requested = False
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, hup)
+
+    # -- the lease --
+    def _wait_for_lease(self, store: Store, notifier: Notifier) -> bool:
+        ttl = self.config.lease.ttl
+        announced = False
+        while not self.stop_event.is_set():
+            if store.try_acquire(LEASE, self.holder, ttl):
+                log.info("lease %s acquired by %s", LEASE, self.holder)
+                return True
+            if not announced:
+                lease = store.get_lease(LEASE)
+                log.info("standby: lease held by %s", lease.holder if lease else "?")
+                notifier.status("standby: another instance holds the lease")
+                announced = True
+            self.stop_event.wait(min(1.0, self.config.lease.renew))
+        return False
+
+    # -- the active instance --
+    def _run_active(self, store: Store, fluent: FluentShipper | None, notifier: Notifier) -> int:
+        config = self.config
+        desired = Path(config.desired)
+        queue: WorkQueue[WorkKey] = WorkQueue()
+        ctx = Context(store=store, queue=queue, runtime=runtime_config(config),
+                      settings=settings(config, str(desired)))
+        if fluent is not None:
+            ctx.sinks.append(fluent)
+        metrics = Metrics()
+        metrics.pods_by_phase(lambda: _phase_counts(store))
+        metrics_server = start_metrics_server(config.metrics.address, metrics) if config.metrics.address else None
+
+        git = GitDesired.from_config(config, ctx) if config.git.url else None
+        desired_ctl = DesiredController(ctx, root=git.root if git else desired)
+        nodes_ctl = NodeController(ctx)
+        controllers: dict[str, Reconciler] = {
+            DESIRED: git.controller(desired_ctl) if git else desired_ctl,
+            POD: PodController(ctx),
+            REPLICATION: ReplicationController(ctx),
+            SERVICE: ServiceController(ctx),
+            NODE: nodes_ctl,
+            NODE_GC: nodes_ctl,
+        }
+
+        def observe(controller: str, seconds: float, ok: bool) -> None:
+            metrics.reconcile_passes.labels(controller, "ok" if ok else "error").inc()
+            metrics.reconcile_duration.labels(controller).observe(seconds)
+
+        loop = Loop(queue, controllers, workers=8, observe=observe)
+
+        started = time.monotonic()
+        self._first_pass(ctx, controllers)
+        loop.start()
+        enqueue_everything(ctx)
+
+        watchers = self._start_watchers(ctx)
+        source: FolderSource | None = None
+        if git is None:
+            source = FolderSource(desired, lambda paths: ctx.enqueue(DESIRED, "all"))
+            source.start()
+        else:
+            git.start(self.stop_event)
+        sync_listener = SyncListener(config.state, git.request_sync if git else lambda: ctx.enqueue(DESIRED, "all"))
+        sync_listener.install()
+
+        proxy = self._start_proxy(ctx)
+        scheduler = BackgroundScheduler(daemon=True)
+        scheduler.add_job(lambda: enqueue_everything(ctx), "interval", seconds=config.resync_interval,
+                          id="resync", max_instances=1, coalesce=True)
+        scheduler.add_job(lambda: self._renew(store), "interval", seconds=config.lease.renew,
+                          id="lease", max_instances=1, coalesce=True)
+        scheduler.add_job(lambda: metrics.queue_depth.set(queue.depth()), "interval", seconds=1,
+                          id="queue-depth", max_instances=1, coalesce=True)
+        wd = notifier.watchdog_interval()
+        if wd:
+            scheduler.add_job(notifier.watchdog, "interval", seconds=max(0.5, wd / 2), id="watchdog")
+        scheduler.start()
+
+        summary = _summary(store)
+        log.info("ready in %.2fs: %s", time.monotonic() - started, summary)
+        notifier.ready(summary)
+        self.health.set("controller-manager", Health(True, "ok"))
+        self.health.set("scheduler", Health(True, "ok"))
+        self.health.publish(store, fluent, proxy)
+
+        exit_code = 0
+        while not self.stop_event.wait(1.0):
+            if self._lost_lease:
+                log.error("lease lost to another instance; stopping")
+                exit_code = 1
+                break
+            if self._reload_requested:
+                self._reload_requested = False
+                self._reload(ctx, notifier)
+            self.health.publish(store, fluent, proxy)
+            notifier.status(_summary(store))
+
+        notifier.stopping()
+        log.info("stopping: finishing reconciles in flight; pods keep running")
+        scheduler.shutdown(wait=False)
+        if source is not None:
+            source.stop()
+        sync_listener.uninstall()
+        for stop in watchers:
+            stop.set()
+        loop.stop(timeout=10.0)
+        if proxy is not None:
+            proxy.close()
+        if metrics_server is not None:
+            metrics_server.close()
+        for agent in ctx.agents().values():
+            agent.close()
+        return exit_code
+
+    _lost_lease = False
+
+    def _renew(self, store: Store) -> None:
+        if not store.renew(LEASE, self.holder, self.config.lease.ttl):
+            self._lost_lease = True
+            self.stop_event.set()
+
+    def _first_pass(self, ctx: Context, controllers: dict[str, Reconciler]) -> None:
+        """Nodes, adoption, then the desired state, before any worker starts."""
+        nodes = controllers[NODE]
+        assert isinstance(nodes, NodeController)
+        for name in nodes.sync_registrations():
+            nodes.reconcile(WorkKey(NODE, name))
+            nodes.reconcile(WorkKey(NODE_GC, name))
+        controllers[DESIRED].reconcile(WorkKey(DESIRED, "all"))
+
+    def _start_watchers(self, ctx: Context) -> list[threading.Event]:
+        stops = []
+        for node in ctx.store.list_nodes():
+            stop = threading.Event()
+            agent = ctx.agent(node)
+            threading.Thread(target=agent.watch, args=(stop,), name=f"events-{node.name}",
+                             daemon=True).start()
+            stops.append(stop)
+        return stops
+
+    def _start_proxy(self, ctx: Context) -> object | None:
+        if self.config.network.proxy_mode == "off":
+            return None
+        from reconciler.network.embedded import EmbeddedProxy
+
+        try:
+            proxy = EmbeddedProxy.start(ctx.store, "local", self.config)
+        except Exception as e:  # the control plane keeps working without a data path
+            log.error("service proxy and DNS not started: %s", e)
+            self.health.set("proxy", Health(False, str(e)))
+            return None
+        return proxy
+
+    def _reload(self, ctx: Context, notifier: Notifier) -> None:
+        notifier.reloading()
+        try:
+            new = reload_config(self.config, os.environ)
+        except Exception as e:
+            log.error("SIGHUP: configuration not reloaded: %s", e)
+            notifier.ready()
+            return
+        self.config = new
+        setup_logging(new.log_level)
+        ctx.runtime = runtime_config(new)
+        ctx.settings = settings(new, new.desired)
+        log.info("configuration reloaded")
+        notifier.ready()
+        enqueue_everything(ctx)
+
+
+def enqueue_everything(ctx: Context) -> None:
+    """The periodic resync: every key, so whatever an event missed is seen."""
+    ctx.enqueue(DESIRED, "all")
+    store = ctx.store
+    for node in store.list_nodes():
+        ctx.enqueue(NODE, node.name)
+        ctx.enqueue(NODE_GC, node.name)
+    for obj in store.objects():
+        if obj.key.kind in REPLICATED_KINDS:
+            ctx.enqueue(REPLICATION, obj.key)
+        elif obj.key.kind == "Service":
+            ctx.enqueue(SERVICE, obj.key)
+    for pod in store.list_pods():
+        ctx.enqueue(POD, pod.uid)
+
+
+def _phase_counts(store: Store) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for pod in store.list_pods():
+        counts[pod.phase] = counts.get(pod.phase, 0) + 1
+    return counts
+
+
+def _summary(store: Store) -> str:
+    pods = store.list_pods()
+    running = sum(1 for p in pods if p.phase == "Running")
+    ready = sum(1 for n in store.list_nodes() if n.ready)
+    return f"{running}/{len(pods)} pods running, {ready} node(s) ready"
