@@ -23,7 +23,7 @@ PADDING = 3
 
 
 def human_duration(d: timedelta) -> str:
-    """kubectl's HumanDuration: 5s, 119s, 3m20s, 12m, 2h30m, 10h, 3d4h, 20d, 2y30d."""
+    """kubectl's HumanDuration: 5s, 119s, 3m20s, 12m, 150m, 4h30m, 10h, 3d4h, 20d, 2y30d."""
     seconds = int(d.total_seconds())
     if seconds < -1:
         return "<invalid>"
