@@ -17,7 +17,7 @@ from jsonschema import ValidationError
 from reconciler.api.defaults import content_hash, default_in_place
 from reconciler.api.types import JSON, DesiredObject, Diagnostic, Key, Position, Severity
 from reconciler.manifests import fastcheck, kinds, names, schemas
-from reconciler.manifests.fields import Finding, Path_, check_fields
+from reconciler.manifests.fields import Finding, Path_, check_fields, path_text
 from reconciler.manifests.parse import Document
 from reconciler.manifests.positions import locate
 from reconciler.manifests.semantic import check_object
@@ -106,17 +106,6 @@ def _validate_object(body: JSON, kind_info: kinds.KindInfo) -> tuple[list[Findin
     return findings, defaulted
 
 
-def path_text(path: Path_) -> str:
-    """A JSON path as people write it: spec.containers[0].image."""
-    out = ""
-    for segment in path:
-        if isinstance(segment, int):
-            out += f"[{segment}]"
-        else:
-            out += ("." if out else "") + segment
-    return out
-
-
 class DocumentValidator:
     """Validates the documents of one file; `node_of` gives positions lazily (JSON has none)."""
 
@@ -159,10 +148,8 @@ class DocumentValidator:
             result.diagnostics.append(self.diagnostic(
                 doc, "error", prefix, f"an item must be an object (got {_type_name(body)})"))
             return
-        info, problem = kinds.lookup(body.get("apiVersion"), body.get("kind"))
+        info, where, problem = kinds.lookup(body.get("apiVersion"), body.get("kind"))
         if info is None:
-            where = "kind" if "apiVersion" in problem and "kind" not in problem else "apiVersion"
-            where = "kind" if problem.startswith(("kind", "unknown kind")) else where
             result.diagnostics.append(self.diagnostic(doc, "error", (*prefix, where), problem))
             return
         findings, defaulted = _validate_object(body, info)

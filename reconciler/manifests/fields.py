@@ -36,6 +36,17 @@ class Finding:
     at_key: bool = False  # point at the field's name rather than its value
 
 
+def path_text(path: Path_) -> str:
+    """A JSON path as people write it: spec.containers[0].image."""
+    out = ""
+    for segment in path:
+        if isinstance(segment, int):
+            out += f"[{segment}]"
+        else:
+            out += ("." if out else "") + segment
+    return out
+
+
 def _truthy(value: Any) -> bool:
     return bool(value)
 

@@ -59,19 +59,19 @@ KNOWN_UNSUPPORTED = frozenset({
 })
 
 
-def lookup(api_version: object, kind: object) -> tuple[KindInfo | None, str]:
-    """The KindInfo for this pair, or None and a message saying why it is refused."""
+def lookup(api_version: object, kind: object) -> tuple[KindInfo | None, str, str]:
+    """(KindInfo, "", "") for a served pair, else (None, the field at fault, why it is refused)."""
     if not isinstance(kind, str) or not kind:
-        return None, "kind is missing"
+        return None, "kind", "required field is missing (or not a string)"
     if not isinstance(api_version, str) or not api_version:
-        return None, "apiVersion is missing"
+        return None, "apiVersion", "required field is missing (or not a string)"
     info = KINDS.get(kind)
     if info is None:
         if kind in KNOWN_UNSUPPORTED:
-            return None, f"kind {kind} is not supported"
+            return None, "kind", f"kind {kind} is not supported"
         supported = ", ".join(sorted(KINDS))
-        return None, f"unknown kind {kind!r} (supported: {supported})"
+        return None, "kind", f"unknown kind {kind!r} (supported: {supported})"
     if api_version not in info.api_versions:
-        return None, (f"apiVersion {api_version!r} does not serve kind {kind} "
-                      f"(use {info.api_versions[0]})")
-    return info, ""
+        return None, "apiVersion", (f"apiVersion {api_version!r} does not serve kind {kind} "
+                                    f"(use {info.api_versions[0]})")
+    return info, "", ""

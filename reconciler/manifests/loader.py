@@ -23,8 +23,8 @@ from reconciler.manifests.document import (
     DocumentValidator,
     Located,
     json_node_of,
-    path_text,
 )
+from reconciler.manifests.fields import path_text
 from reconciler.manifests.parse import Limits, ParseError, parse_file
 from reconciler.manifests.positions import compose_documents, locate
 

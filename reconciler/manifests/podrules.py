@@ -10,7 +10,7 @@ from typing import Any
 
 from reconciler.api.types import JSON
 from reconciler.manifests import names
-from reconciler.manifests.fields import Finding, Path_
+from reconciler.manifests.fields import Finding, Path_, path_text
 
 _PROBES = ("livenessProbe", "readinessProbe")
 _HANDLERS = ("exec", "httpGet", "tcpSocket")
@@ -65,7 +65,7 @@ def _check_container(c: JSON, where: Path_, volumes: set[str],
             port_names.add(name)
         key = (port["containerPort"], port.get("protocol", "TCP"))
         if key in seen_ports:
-            first = ".".join(str(s) for s in seen_ports[key])
+            first = path_text(seen_ports[key])
             out.append(Finding("error", (*pwhere, "containerPort"),
                                f"duplicate port {key[0]}/{key[1]} in this pod (also at {first})"))
         else:
@@ -114,7 +114,7 @@ def check_pod_spec(spec: JSON, path: Path_) -> list[Finding]:
         for i, c in enumerate(spec.get(group) or []):
             where = (*path, group, i)
             if c["name"] in seen_names:
-                first = ".".join(str(s) for s in seen_names[c["name"]])
+                first = path_text(seen_names[c["name"]])
                 out.append(Finding("error", (*where, "name"),
                                    f"duplicate container name {c['name']!r} (also at {first})"))
             else:
