@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.network import hostnet
 from reconciler.network.model import Endpoint, ServiceEntry, ServicePort, ServiceTable
-from reconciler.network.proxy import Mode, ServiceProxy
+from reconciler.network.proxy import ServiceProxy
 from tests.integration.network.conftest import Box, http_server, wait_port
 
 pytestmark = pytest.mark.docker
