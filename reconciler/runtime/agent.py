@@ -364,6 +364,8 @@ class NodeAgent:
                 self.engine.call(self.engine.api.remove_volume, vol["Name"], force=True)
         self.prober.forget_pod(uid)
         self.builder.forget(uid)
+        with self._locks_guard:
+            self._locks.pop(uid, None)
         gone = {v[0] for k, v in self._known.items() if k[0] == uid}
         self._known = {k: v for k, v in self._known.items() if k[0] != uid}
         self._removed -= gone | set(apps) | set(infras)
