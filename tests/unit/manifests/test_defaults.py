@@ -11,8 +11,9 @@ from reconciler.api.defaults import apply_defaults, content_hash, image_pull_pol
 
 
 def rc(**spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "web"},
-            "spec": {"template": {"metadata": {"labels": {"app": "web"}},
+    body: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "web"},
+        "spec": {"template": {"metadata": {"labels": {"app": "web"}},
                                   "spec": {"containers": [{"name": "web", "image": "web"}]}}}}
     body["spec"].update(spec)
     return body

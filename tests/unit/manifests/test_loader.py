@@ -89,7 +89,8 @@ class TestDocuments:
     def test_kyaml_flow_style(self, tmp_path: Path) -> None:
         """Flow-style YAML (KYAML) loads like block style."""
         write(tmp_path, "pod.yaml", '{\n  apiVersion: "v1",\n  kind: "Pod",\n'
-              '  metadata: {name: "k"},\n  spec: {containers: [{name: "app", image: "nginx:1.25"}]},\n}\n')
+              '  metadata: {name: "k"},\n'
+              '  spec: {containers: [{name: "app", image: "nginx:1.25"}]},\n}\n')
         result = load_folder(tmp_path)
         assert [o.key.name for o in result.objects] == ["k"]
 
