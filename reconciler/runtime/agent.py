@@ -27,6 +27,7 @@ from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
 from reconciler.runtime import naming, spec, status
 from reconciler.runtime.access import PodAccess
 from reconciler.runtime.engine import Engine
+from reconciler.runtime.events import follow_events
 from reconciler.runtime.probes import KINDS, Kind, Prober, Target
 from reconciler.runtime.sandbox import Builder, Waiting
 from reconciler.runtime.status import Action, Instance
@@ -42,7 +43,6 @@ from reconciler.runtime.types import (
 
 log = logging.getLogger(__name__)
 
-_WATCHED = ["die", "stop", "destroy", "oom"]
 _CREATING: Waiting = ("ContainerCreating", "")
 _KILL_MESSAGES = {
     "liveness": "Container {c} failed liveness probe, will be restarted",
@@ -373,27 +373,8 @@ class NodeAgent:
     # Watch, exec, logs -------------------------------------------------------
 
     def watch(self, stop: threading.Event) -> None:
-        """Follow Docker's events for this service's containers until `stop`; call on_change.
-
-        Windows of one second (`until`) keep the stream responsive to `stop`, and
-        `since` makes consecutive windows gapless; errors reconnect after a pause.
-        """
-        client = self.engine.streaming_client()
-        since = int(time.time())
-        filters = {"type": ["container"], "event": _WATCHED, **self._filters()}
-        try:
-            while not stop.is_set():
-                until = int(time.time()) + 1  # whole seconds: the API's resolution
-                try:
-                    for ev in client.api.events(since=since, until=until, filters=filters,
-                                                decode=True):
-                        self._on_event(ev)
-                    since = until
-                except Exception as e:  # the engine went away: try again, never die
-                    log.debug("event stream of %s: %s", self.node.name, e)
-                    stop.wait(1.0)
-        finally:
-            client.close()
+        """Follow Docker's events for this service's containers until `stop`; call on_change."""
+        follow_events(self.engine, self._filters(), self._on_event, stop)
 
     def _on_event(self, ev: dict[str, Any]) -> None:
         attrs = (ev.get("Actor") or {}).get("Attributes") or {}
