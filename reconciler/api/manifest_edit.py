@@ -21,6 +21,7 @@ class EditError(Exception):
 def _mapping_get(node: yaml.MappingNode, key: str) -> yaml.Node | None:
     for k, v in node.value:
         if isinstance(k, yaml.ScalarNode) and k.value == key:
+            assert isinstance(v, yaml.Node)
             return v
     return None
 

@@ -27,6 +27,8 @@ KIND_ALIASES: dict[str, str] = {
     "ep": "Endpoints", "endpoints": "Endpoints",
     "ns": "Namespace", "namespace": "Namespace", "namespaces": "Namespace",
     "no": "Node", "node": "Node", "nodes": "Node",
+    "cs": "ComponentStatus", "componentstatus": "ComponentStatus",
+    "componentstatuses": "ComponentStatus",
     "ev": "Event", "event": "Event", "events": "Event",
 }
 

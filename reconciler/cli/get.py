@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import click
@@ -22,7 +22,7 @@ from reconciler.api.types import JSON, KIND_ALIASES
 from reconciler.cli import output
 from reconciler.cli.options import state_option
 from reconciler.store.reader import ReadStore, open_reader
-from reconciler.store.records import ObjectRecord
+from reconciler.store.records import ComponentRecord, ObjectRecord
 
 LabelPredicate = Callable[[dict[str, str]], bool]
 
@@ -274,6 +274,32 @@ def _events(store: ReadStore, q: Query) -> list[Row]:
     return rows
 
 
+# The service publishes every few seconds; older than this, it is not running.
+COMPONENTS_FRESH = timedelta(seconds=30)
+
+
+def _components(store: ReadStore, q: Query) -> list[Row]:
+    rows = []
+    for c in store.list_components():
+        fresh = q.now - c.updated_at <= COMPONENTS_FRESH
+        healthy = c.healthy and fresh
+        error = "" if fresh else f"service not running (last report {output.age(c.updated_at, q.now)} ago)"
+        status = "Healthy" if healthy else "Unhealthy"
+        message = c.message if healthy or not fresh else ""
+        error = error or ("" if healthy else c.message)
+
+        def build(c: ComponentRecord = c, healthy: bool = healthy, message: str = message,
+                  error: str = error) -> JSON:
+            return {
+                "apiVersion": "v1", "kind": "ComponentStatus", "metadata": {"name": c.name},
+                "conditions": [{"type": "Healthy", "status": "True" if healthy else "False",
+                                "message": message, "error": error}],
+            }
+
+        rows.append(Row("", c.name, [status, message, error], build))
+    return rows
+
+
 def _generic(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
     def load(store: ReadStore, q: Query) -> list[Row]:
         return [
@@ -348,6 +374,15 @@ LISTINGS: dict[str, Listing] = {
         ("NAME", "AGE"),
         (),
         _generic("StatefulSet"),
+    ),
+    "ComponentStatus": Listing(
+        "ComponentStatus",
+        "componentstatuses",
+        "componentstatus",
+        ("NAME", "STATUS", "MESSAGE", "ERROR"),
+        (),
+        _components,
+        namespaced=False,
     ),
     "Namespace": Listing(
         "Namespace",

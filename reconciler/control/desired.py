@@ -118,7 +118,7 @@ class DesiredController:
             if change.action == "delete":
                 if existing is not None and existing.deletion_timestamp is None:
                     existing.deletion_timestamp = now_
-                    ctx.store.upsert_pod(existing)
+                    ctx.store.patch_pod(existing, "deletion")
                     ctx.enqueue_pod(existing.uid)
                 continue
             if change.action == "unchanged" and existing is not None:
@@ -139,7 +139,7 @@ class DesiredController:
             if existing.spec_hash != fresh.spec_hash:
                 existing.spec = fresh.spec
                 existing.spec_hash = fresh.spec_hash
-            ctx.store.upsert_pod(existing)
+            ctx.store.patch_pod(existing, "metadata", "spec")
             ctx.enqueue_pod(existing.uid)
             ctx.enqueue_related(existing)
 

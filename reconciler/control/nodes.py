@@ -135,7 +135,7 @@ class NodeController:
                 pod.deletion_timestamp = ctx.clock()
                 pod.reason = "NodeLost"
                 pod.message = f"Node {node.name} which was running pod {pod.name} is unresponsive"
-                ctx.store.upsert_pod(pod)
+                ctx.store.patch_pod(pod, "deletion")
                 ctx.event("Pod", pod.namespace, pod.name, "Warning", "NodeNotReady",
                           pod.message, SOURCE, uid=pod.uid)
             ctx.enqueue_pod(pod.uid)

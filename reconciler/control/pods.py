@@ -66,7 +66,7 @@ class PodController:
             # The node was removed from the folder: the pod goes with it, as Kubernetes'
             # pod garbage collector deletes pods bound to nodes that no longer exist.
             pod.deletion_timestamp = self.ctx.clock()
-            self.ctx.store.upsert_pod(pod)
+            self.ctx.store.patch_pod(pod, "deletion")
             return Result.after(0)
         if not node.ready:
             return Result.after(self.ctx.settings.heartbeat_interval)
@@ -85,7 +85,7 @@ class PodController:
             if placement.node is None:
                 set_condition(current, "PodScheduled", False, "Unschedulable", placement.message, now_)
                 current.phase = "Pending"
-                ctx.store.upsert_pod(current)
+                ctx.store.patch_pod(current, "schedule")
                 ctx.event("Pod", current.namespace, current.name, "Warning", "FailedScheduling",
                           placement.message, SCHEDULER, uid=current.uid)
                 return None
@@ -93,7 +93,7 @@ class PodController:
             current.node_name = chosen.name
             current.host_ip = chosen.address
             set_condition(current, "PodScheduled", True, at=now_)
-            ctx.store.upsert_pod(current)
+            ctx.store.patch_pod(current, "schedule")
         ctx.event("Pod", current.namespace, current.name, "Normal", "Scheduled",
                   f"Successfully assigned {current.namespace}/{current.name} to {chosen.name}",
                   SCHEDULER, uid=current.uid)
@@ -125,17 +125,13 @@ class PodController:
         for ev in sync.events:
             ctx.event("Pod", pod.namespace, pod.name, ev.type, ev.reason, ev.message, KUBELET,
                       uid=pod.uid, host=node.name)
-        # Re-read: labels may have changed while Docker worked; only status is ours to write.
-        current = ctx.store.get_pod_by_uid(pod.uid)
-        if current is None:
+        before = _visible(pod)
+        self._apply(pod, sync)
+        # Only the status is ours: labels, owner or deletion may have changed meanwhile.
+        if not ctx.store.patch_pod(pod, "status"):
             return Result.done()
-        before = _visible(current)
-        self._apply(current, sync)
-        ctx.store.upsert_pod(current)
-        if _visible(current) != before:
-            ctx.enqueue_related(current)
-        if current.deletion_timestamp is not None:
-            return Result.after(0)
+        if _visible(pod) != before:
+            ctx.enqueue_related(pod)
         return Result(requeue_after=sync.requeue_after)
 
     def _apply(self, pod: PodRecord, sync: PodSync) -> None:

@@ -82,7 +82,7 @@ class ReplicationController:
             pod.owner = None
             changed.append(pod)
         if changed:
-            ctx.store.upsert_pods(changed)
+            ctx.store.patch_pods(changed, ["owner"])
 
         if plan.create:
             self._create(obj.uid, owner, pods, plan.create_batches, now_)
@@ -91,7 +91,7 @@ class ReplicationController:
             ctx.expectations.expect_deletions(exp_key, [p.name for p in plan.delete], now_)
             for pod in plan.delete:
                 pod.deletion_timestamp = now_
-            ctx.store.upsert_pods(plan.delete)
+            ctx.store.patch_pods(plan.delete, ["deletion"])
             for pod in plan.delete:
                 ctx.enqueue_pod(pod.uid)
                 ctx.event(k.kind, k.namespace, k.name, "Normal", "SuccessfulDelete",
@@ -100,7 +100,7 @@ class ReplicationController:
         for pod in plan.garbage:
             if pod.deletion_timestamp is None:
                 pod.deletion_timestamp = now_
-                ctx.store.upsert_pod(pod)
+                ctx.store.patch_pod(pod, "deletion")
             ctx.enqueue_pod(pod.uid)
 
         status = plan.status.to_json()
@@ -141,7 +141,7 @@ class ReplicationController:
                   and p.deletion_timestamp is None]
         for pod in doomed:
             pod.deletion_timestamp = now_
-        ctx.store.upsert_pods(doomed)
+        ctx.store.patch_pods(doomed, ["deletion"])
         for pod in doomed:
             ctx.enqueue_pod(pod.uid)
         ctx.expectations.forget(f"{k.kind}/{k.namespace}/{k.name}")

@@ -44,11 +44,12 @@ from reconciler.control.queue import WorkQueue
 from reconciler.control.replication import ReplicationController
 from reconciler.control.revisions import GitDesired
 from reconciler.control.services import ServiceController
+from reconciler.network.embedded import EmbeddedProxy
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.service.config import Config, reload_config
 from reconciler.service.fluent import FluentShipper
 from reconciler.service.health import Health, HealthBoard
-from reconciler.service.logs import setup_logging
+from reconciler.service.logs import set_log_level, setup_logging
 from reconciler.service.metrics import Metrics, start_metrics_server
 from reconciler.service.systemd import Notifier
 from reconciler.sources.folder import FolderSource
@@ -154,6 +155,8 @@ class Service:
         if fluent is not None:
             ctx.sinks.append(fluent)
         metrics = Metrics()
+        if fluent is not None:
+            fluent.on_drop = lambda n: metrics.fluentd_dropped.inc(n)
         metrics.pods_by_phase(lambda: _phase_counts(store))
         metrics_server = start_metrics_server(config.metrics.address, metrics) if config.metrics.address else None
 
@@ -200,7 +203,7 @@ class Service:
                           id="queue-depth", max_instances=1, coalesce=True)
         wd = notifier.watchdog_interval()
         if wd:
-            scheduler.add_job(notifier.watchdog, "interval", seconds=max(0.5, wd / 2), id="watchdog")
+            scheduler.add_job(notifier.watchdog, "interval", seconds=max(0.5, wd), id="watchdog")
         scheduler.start()
 
         summary = _summary(store)
@@ -208,7 +211,7 @@ class Service:
         notifier.ready(summary)
         self.health.set("controller-manager", Health(True, "ok"))
         self.health.set("scheduler", Health(True, "ok"))
-        self.health.publish(store, fluent, proxy)
+        self._publish_health(store, fluent, proxy)
 
         exit_code = 0
         while not self.stop_event.wait(1.0):
@@ -219,7 +222,7 @@ class Service:
             if self._reload_requested:
                 self._reload_requested = False
                 self._reload(ctx, notifier)
-            self.health.publish(store, fluent, proxy)
+            self._publish_health(store, fluent, proxy)
             notifier.status(_summary(store))
 
         notifier.stopping()
@@ -265,18 +268,30 @@ class Service:
             stops.append(stop)
         return stops
 
-    def _start_proxy(self, ctx: Context) -> object | None:
+    def _start_proxy(self, ctx: Context) -> EmbeddedProxy | None:
         if self.config.network.proxy_mode == "off":
+            self.health.set("proxy", Health(True, "off (configured)"))
+            self.health.set("dns", Health(True, "off (configured)"))
             return None
-        from reconciler.network.embedded import EmbeddedProxy
-
+        node = local_node_name(ctx)
         try:
-            proxy = EmbeddedProxy.start(ctx.store, "local", self.config)
+            return EmbeddedProxy.start(ctx.store, node, self.config)
         except Exception as e:  # the control plane keeps working without a data path
             log.error("service proxy and DNS not started: %s", e)
             self.health.set("proxy", Health(False, str(e)))
+            self.health.set("dns", Health(False, str(e)))
             return None
-        return proxy
+
+    def _publish_health(self, store: Store, fluent: FluentShipper | None,
+                        proxy: EmbeddedProxy | None) -> None:
+        if proxy is not None:
+            table = proxy.table
+            count = len(table.services) if table is not None else 0
+            detail = f"{proxy.mode} mode, {count} services, {proxy.errors} sync errors"
+            self.health.set("proxy", Health(proxy.errors == 0 or table is not None, detail))
+            self.health.set("dns", Health(proxy.dns is not None,
+                                          f"{self.config.network.dns_ip}:{self.config.network.dns_port}"))
+        self.health.publish(store, fluent)
 
     def _reload(self, ctx: Context, notifier: Notifier) -> None:
         notifier.reloading()
@@ -287,12 +302,21 @@ class Service:
             notifier.ready()
             return
         self.config = new
-        setup_logging(new.log_level)
+        set_log_level(new.log_level)
         ctx.runtime = runtime_config(new)
         ctx.settings = settings(new, new.desired)
         log.info("configuration reloaded")
         notifier.ready()
         enqueue_everything(ctx)
+
+
+def local_node_name(ctx: Context) -> str:
+    """The node whose engine is this machine's: its proxy runs inside this process."""
+    nodes = ctx.store.list_nodes()
+    for node in nodes:
+        if node.engine_url == ctx.settings.default_engine:
+            return node.name
+    return nodes[0].name if nodes else "local"
 
 
 def enqueue_everything(ctx: Context) -> None:

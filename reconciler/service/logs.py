@@ -120,6 +120,6 @@ def setup_logging(
         handler._reconciler = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     # Library chatter (urllib3's per-request lines, watchdog's inotify) is noise here.
-    for noisy in ("urllib3", "docker", "watchdog", "apscheduler"):
+    for noisy in ("urllib3", "docker", "watchdog", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     return root

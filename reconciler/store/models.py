@@ -249,3 +249,14 @@ class LeaseRow(Base):
     acquired_at: Mapped[datetime]
     renewed_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class ComponentRow(Base):
+    """The health of one part of the running service, as `get componentstatuses` shows it."""
+
+    __tablename__ = "components"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    healthy: Mapped[bool]
+    message: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]

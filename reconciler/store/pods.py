@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
@@ -26,6 +26,18 @@ LabelPredicate = Callable[[dict[str, str]], bool]
 
 _P = PodRow.__table__.c
 _C = ContainerRow.__table__.c
+
+
+# Field groups `patch_pods` writes, each owned by one controller.
+PATCH_GROUPS: dict[str, tuple[str, ...]] = {
+    "owner": ("owner_kind", "owner_name", "owner_uid", "owner_api_version", "owner_controller"),
+    "metadata": ("labels", "annotations", "revision"),
+    "spec": ("spec", "spec_hash"),
+    "deletion": ("deletion_timestamp", "reason", "message"),
+    "schedule": ("node_name", "host_ip", "conditions", "phase"),
+    "status": ("phase", "reason", "message", "pod_ip", "host_ip", "ports", "start_time",
+               "conditions"),
+}
 
 
 class PodsMixin(StoreBase):
@@ -80,6 +92,43 @@ class PodsMixin(StoreBase):
             ]
             if rows:
                 s.execute(insert(ContainerRow), rows)
+
+    def patch_pods(self, pods: Iterable[PodRecord], fields: Iterable[str]) -> int:
+        """Write only some field groups of existing pods; returns how many pods were found.
+
+        Controllers that own different parts of a pod write concurrently: the
+        replication controller its owner reference, the desired controller its
+        labels and spec, the pod controller its status. A whole-record upsert
+        from a copy read earlier would undo the others' writes (or bring back a
+        pod deleted meanwhile); a patch touches its own columns only and never
+        inserts. Groups: see `PATCH_GROUPS`.
+        """
+        groups = list(fields)
+        columns = [c for g in groups for c in PATCH_GROUPS[g]]
+        found = 0
+        with self._write() as s:
+            for pod in pods:
+                values = convert.pod_values(pod)
+                result = s.execute(
+                    update(PodRow).where(_P.uid == pod.uid).values({c: values[c] for c in columns})
+                )
+                if not getattr(result, "rowcount", 0):
+                    continue
+                found += 1
+                if "status" in groups:
+                    s.execute(delete(ContainerRow).where(_C.pod_uid == pod.uid))
+                    rows = [
+                        convert.container_values(pod.uid, i, c)
+                        for group in (pod.init_containers, pod.containers)
+                        for i, c in enumerate(group)
+                    ]
+                    if rows:
+                        s.execute(insert(ContainerRow), rows)
+        return found
+
+    def patch_pod(self, pod: PodRecord, *fields: str) -> bool:
+        """`patch_pods` for one pod; False when the pod no longer exists."""
+        return self.patch_pods([pod], fields) == 1
 
     def delete_pod(self, uid: str) -> bool:
         """Delete a pod (and its container statuses); False when it was not there."""

@@ -22,10 +22,15 @@ from reconciler.api.records import ContainerStatus, EventRecord, NodeRecord, Pod
 from reconciler.api.types import Key
 from reconciler.planning.diff import RecordedView
 from reconciler.store import convert
-from reconciler.store.records import EndpointsRecord, ObjectRecord, RevisionRecord
+from reconciler.store.records import (
+    ComponentRecord,
+    EndpointsRecord,
+    ObjectRecord,
+    RevisionRecord,
+)
 
 # The head of migrations/versions; `engine.migrate` and a unit test rely on it.
-HEAD = "0002"
+HEAD = "0003"
 LabelPredicate = Callable[[dict[str, str]], bool]
 
 _JSON = {"body", "status", "spec", "labels", "annotations", "ports", "conditions", "tls", "subsets"}
@@ -72,6 +77,7 @@ class ReadStore(Protocol):
         *,
         limit: int | None = None,
     ) -> list[EventRecord]: ...
+    def list_components(self) -> list[ComponentRecord]: ...
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
@@ -208,6 +214,13 @@ class Reader:
             return [convert.to_event(r) for r in self._rows(sql, args)]
         sql = f"SELECT * FROM events{where} ORDER BY last_seen DESC, id DESC LIMIT ?"
         return [convert.to_event(r) for r in self._rows(sql, [*args, limit])][::-1]
+
+    def list_components(self) -> list[ComponentRecord]:
+        rows = self._rows("SELECT name, healthy, message, updated_at FROM components ORDER BY name")
+        return [
+            ComponentRecord(r["name"], bool(r["healthy"]), r["message"], r["updated_at"])
+            for r in rows
+        ]
 
 
 def open_reader(url_or_path: str) -> ReadStore:

@@ -74,3 +74,13 @@ class LeaseRecord:
     acquired_at: datetime
     renewed_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ComponentRecord:
+    """One component's health as the running service last published it."""
+
+    name: str
+    healthy: bool
+    message: str
+    updated_at: datetime

@@ -10,6 +10,7 @@ live in mixins by subject:
   delete_pod(), upsert_node(), list_nodes(), get_node(), delete_node()
 - `network.NetworkMixin`: set/get/list/delete_endpoints(), allocate_cluster_ip(),
   allocate_node_port(), allocations(), release_allocations()
+- `components.ComponentsMixin`: set_components(), list_components()
 - `events.EventsMixin`: record_event(s)(), list_events(), prune_events(),
   try_acquire(), renew(), release(), get_lease()
 
@@ -20,13 +21,14 @@ timestamps returned are aware UTC; naive datetimes passed in are taken as UTC.
 from __future__ import annotations
 
 from reconciler.store import engine as engines
+from reconciler.store.components import ComponentsMixin
 from reconciler.store.events import EventsMixin
 from reconciler.store.network import NetworkMixin
 from reconciler.store.objects import ObjectsMixin
 from reconciler.store.pods import PodsMixin
 
 
-class Store(ObjectsMixin, PodsMixin, NetworkMixin, EventsMixin):
+class Store(ObjectsMixin, PodsMixin, NetworkMixin, EventsMixin, ComponentsMixin):
     """The state store; open it with `Store.open`."""
 
     @classmethod
