@@ -1,0 +1,185 @@
+"""The service as a user runs it: `reconciler run` in a subprocess, and the CLI beside it.
+
+`ServiceRun` starts the real service on a test's own desired folder and state
+file, listens on a NOTIFY_SOCKET for systemd's READY=1, and offers the CLI as
+subprocesses (`cli`), JSON views of the store (`pods`), and `wait_until`.
+Each run uses its own container-name prefix so that tests never adopt (or
+remove as orphans) each other's containers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+RECONCILER = str(Path(sys.executable).with_name("reconciler"))
+
+
+def cli(*args: str, state: Path, check: bool = True, timeout: float = 30,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `reconciler ARGS --state STATE` as a user would."""
+    run = subprocess.run([RECONCILER, *args, "--state", str(state)], capture_output=True,
+                         text=True, timeout=timeout, check=False, env=env)
+    if check and run.returncode != 0:
+        raise AssertionError(f"reconciler {' '.join(args)} failed ({run.returncode}):\n"
+                             f"{run.stdout}\n{run.stderr}")
+    return run
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,
+               what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+class ServiceRun:
+    """One `reconciler run` subprocess on `desired` and `state`."""
+
+    def __init__(self, tmp: Path, desired: Path | None = None, *, prefix: str | None = None,
+                 extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+        self.tmp = tmp
+        self.desired = desired or tmp / "desired"
+        self.desired.mkdir(parents=True, exist_ok=True)
+        self.state = tmp / "state.db"
+        self.prefix = prefix or f"e2e{uuid.uuid4().hex[:6]}"
+        self.log = tmp / f"service-{uuid.uuid4().hex[:4]}.log"
+        self.args = args
+        self.env = {
+            **os.environ,
+            "RECONCILER_RUNTIME_NAME_PREFIX": self.prefix,
+            "RECONCILER_METRICS_ADDRESS": "",
+            "RECONCILER_RESYNC_INTERVAL": "5s",
+            "RECONCILER_HEARTBEAT_INTERVAL": "1s",
+            **(extra_env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.notify_path = tmp / f"notify-{uuid.uuid4().hex[:6]}.sock"
+        self.notify: socket.socket | None = None
+        self.messages: list[str] = []
+
+    # -- lifecycle --
+    def start(self, wait_ready: bool = True, timeout: float = 60) -> ServiceRun:
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        self.notify.settimeout(0.2)
+        env = {**self.env, "NOTIFY_SOCKET": str(self.notify_path)}
+        cmd = [RECONCILER, "run", "--desired", str(self.desired), "--state", str(self.state),
+               *self.args]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         cwd=self.tmp)
+        if wait_ready:
+            self.wait_notify("READY=1", timeout)
+        return self
+
+    def wait_notify(self, field: str, timeout: float = 60) -> str:
+        """Wait for a notify datagram containing `field` (e.g. READY=1)."""
+        assert self.notify is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                data = self.notify.recv(4096).decode()
+            except TimeoutError:
+                continue
+            self.messages.append(data)
+            if field in data.split("\n"):
+                return data
+        raise AssertionError(f"no {field} within {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.notify is not None:
+            self.notify.close()
+            self.notify = None
+            with contextlib.suppress(FileNotFoundError):
+                self.notify_path.unlink()
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    # -- the CLI beside it --
+    def cli(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return cli(*args, state=self.state, check=check, timeout=timeout)
+
+    def get_json(self, *args: str) -> Any:
+        return json.loads(self.cli("get", *args, "-o", "json").stdout)
+
+    def pods(self, namespace: str = "default") -> list[dict[str, Any]]:
+        run = self.cli("get", "pods", "-n", namespace, "-o", "json", check=False)
+        if run.returncode != 0 or not run.stdout.strip():
+            return []
+        items: list[dict[str, Any]] = json.loads(run.stdout).get("items", [])
+        return items
+
+    def running(self, namespace: str = "default") -> list[dict[str, Any]]:
+        """Pods that run, are ready and are not being deleted."""
+        return [p for p in self.pods(namespace)
+                if p["status"].get("phase") == "Running"
+                and not p["metadata"].get("deletionTimestamp")
+                and all(c.get("ready") for c in p["status"].get("containerStatuses", []))]
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.desired / name
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        return path
+
+
+def containers(prefix: str, docker_host: str | None = None) -> list[str]:
+    """Names of the containers a service with `prefix` created on an engine."""
+    cmd = ["docker"] + (["-H", docker_host] if docker_host else []) + [
+        "ps", "-a", "--filter", f"label=io.reconciler.prefix={prefix}", "--format", "{{.Names}}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return [n for n in out.split() if n]
+
+
+def remove_all(prefix: str, docker_host: str | None = None) -> None:
+    base = ["docker"] + (["-H", docker_host] if docker_host else [])
+    ids = subprocess.run(base + ["ps", "-aq", "--filter", f"label=io.reconciler.prefix={prefix}"],
+                         capture_output=True, text=True, check=False).stdout.split()
+    if ids:
+        subprocess.run(base + ["rm", "-f", "-v", *ids], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def service(tmp: Path, **kwargs: Any) -> Iterator[ServiceRun]:
+    """A started service, stopped and cleaned up (its containers removed) afterwards."""
+    run = ServiceRun(tmp, **kwargs)
+    try:
+        yield run.start()
+    finally:
+        if run.proc is not None:
+            run.stop()
+        remove_all(run.prefix)
