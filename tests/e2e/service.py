@@ -10,6 +10,7 @@ remove as orphans) each other's containers.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -24,6 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 RECONCILER = str(Path(sys.executable).with_name("reconciler"))
+# Held by every test service that runs a proxy (see ServiceRun.uses_proxy).
+PROXY_LOCK = "/tmp/reconciler-e2e-proxy.lock"
 
 
 def cli(*args: str, state: Path, check: bool = True, timeout: float = 30,
@@ -74,9 +77,30 @@ class ServiceRun:
         self.notify_path = tmp / f"notify-{uuid.uuid4().hex[:6]}.sock"
         self.notify: socket.socket | None = None
         self.messages: list[str] = []
+        self._lock_fd: int | None = None
+
+    @property
+    def uses_proxy(self) -> bool:
+        args = " ".join(self.args)
+        return (self.env.get("RECONCILER_NETWORK_PROXY_MODE", "iptables") != "off"
+                and "--proxy-mode off" not in args)
+
+    def _take_machine_lock(self) -> None:
+        """One service with a proxy per machine: its chains and DNS address are machine-wide."""
+        if not self.uses_proxy or self._lock_fd is not None:
+            return
+        self._lock_fd = os.open(PROXY_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+
+    def _release_machine_lock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # -- lifecycle --
     def start(self, wait_ready: bool = True, timeout: float = 60) -> ServiceRun:
+        self._take_machine_lock()
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
         self.notify.settimeout(0.2)
@@ -118,6 +142,7 @@ class ServiceRun:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._release_machine_lock()
         if self.notify is not None:
             self.notify.close()
             self.notify = None
