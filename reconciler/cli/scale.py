@@ -17,7 +17,7 @@ import click
 
 from reconciler.api.manifest_edit import EditError, set_replicas
 from reconciler.api.types import KIND_ALIASES
-from reconciler.cli.options import desired_option
+from reconciler.cli.options import desired_option, state_option
 from reconciler.manifests.loader import load_folder
 
 SCALABLE = ("ReplicationController", "ReplicaSet", "Deployment", "StatefulSet")
@@ -56,8 +56,13 @@ def _commit(path: Path, kind: str, name: str, replicas: int) -> str:
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("--commit", is_flag=True, help="Commit the change in the folder's git repository.")
 @desired_option
-def scale(kind: str, name: str, replicas: int, namespace: str, commit: bool, desired: str) -> None:
-    """Set the replicas of an RC, RS, Deployment or StatefulSet in its manifest file."""
+@state_option
+def scale(kind: str, name: str, replicas: int, namespace: str, commit: bool, desired: str,
+          state: str) -> None:
+    """Set the replicas of an RC, RS, Deployment or StatefulSet in its manifest file.
+
+    `--state` is accepted as by every command; scaling itself only edits the folder.
+    """
     resolved = KIND_ALIASES.get(kind.lower(), kind)
     if resolved not in SCALABLE:
         raise click.ClickException(f'the server doesn\'t have a resource type "{kind}" that scales')

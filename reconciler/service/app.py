@@ -190,7 +190,13 @@ class Service:
             source.start()
         else:
             git.start(self.stop_event)
-        sync_listener = SyncListener(config.state, git.request_sync if git else lambda: ctx.enqueue(DESIRED, "all"))
+        def on_sync() -> None:
+            # `reconciler sync` and `reconciler delete` both ask for a look at everything now.
+            if git is not None:
+                git.request_sync()
+            enqueue_everything(ctx)
+
+        sync_listener = SyncListener(config.state, on_sync)
         sync_listener.install()
 
         proxy = self._start_proxy(ctx)
