@@ -1,0 +1,165 @@
+"""End to end: the long-running service process (issue 6) as a user and systemd run it.
+
+Each test starts the real `reconciler run` (tests/e2e/service.py) on its own
+desired folder, state file and container prefix, with the proxy off, and
+asserts on what the engine runs and what the CLI shows: folder edits, bad
+input, git revisions, kill -9 and restart, the standby lease, SIGTERM,
+fluentd, systemd notify and SIGHUP, and metrics. Measured times are printed.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.process_helpers import (
+    DockerEvents,
+    GitRepo,
+    engine_containers,
+    events_text,
+    metric,
+    pod_yaml,
+    rc_yaml,
+    running_ids,
+    scrape,
+    status_ids,
+)
+from tests.e2e.service import ServiceRun, wait_until
+from tests.support.fluent_receiver import FluentReceiver, free_port
+
+pytestmark = [pytest.mark.docker]
+
+OFF = ("--proxy-mode", "off")
+
+
+def make(svc_factory: list[ServiceRun], tmp_path: Path, *, args: tuple[str, ...] = OFF,
+         **kwargs: object) -> ServiceRun:
+    run = ServiceRun(tmp_path, args=args, **kwargs)  # type: ignore[arg-type]
+    svc_factory.append(run)
+    return run
+
+
+def running_names(run: ServiceRun) -> set[str]:
+    return {p["metadata"]["name"] for p in run.running()}
+
+
+def pod_running_with(run: ServiceRun, name: str, other_than: str = "") -> str | None:
+    """The container id of pod `name` once it runs with an id other than `other_than`."""
+    ids = status_ids(run)
+    if name in ids and name in running_names(run) and ids[name][0] != other_than:
+        return ids[name][0]
+    return None
+
+
+class TestFolderSource:
+    @pytest.mark.timeout(120)
+    def test_write_edit_delete_converge(self, svc_factory: list[ServiceRun],
+                                        tmp_path: Path) -> None:
+        """Written, label-edited, command-edited and deleted manifests converge; prints times."""
+        run = make(svc_factory, tmp_path).start()
+        docker_events = DockerEvents(run.prefix).start()
+        try:
+            t0 = time.time()
+            run.write("a.yaml", pod_yaml("a"))
+            first = wait_until(lambda: pod_running_with(run, "a"), 30, 0.05, what="pod a running")
+            created = time.time() - t0
+            first_call = docker_events.first_after(t0, ("create",))
+
+            t1 = time.time()
+            run.write("a.yaml", pod_yaml("a", labels="app: sleeper, tier: edited"))
+            wait_until(lambda: (p := run.pods()) and p[0]["metadata"]["labels"].get("tier")
+                       == "edited", 10, 0.05, what="the label edit recorded")
+            labelled = time.time() - t1
+            time.sleep(1)
+            assert pod_running_with(run, "a") == first, "a label edit must not restart it"
+
+            t2 = time.time()
+            run.write("a.yaml", pod_yaml("a", command="sleep 3601"))
+            second = wait_until(lambda: pod_running_with(run, "a", other_than=first), 30, 0.05,
+                                what="pod a's container replaced")
+            replaced = time.time() - t2
+            kill_call = docker_events.first_after(t2)
+            assert second != first
+            assert first not in running_ids(run.prefix).values()
+
+            t3 = time.time()
+            (run.desired / "a.yaml").unlink()
+            wait_until(lambda: not run.pods() and not any(c.running for c in
+                                                        engine_containers(run.prefix)),
+                       30, 0.05, what="pod a gone")
+            deleted = time.time() - t3
+        finally:
+            docker_events.stop()
+        assert first_call is not None and kill_call is not None
+        print(f"\nfolder: write -> Running {created:.2f}s (first docker create "
+              f"{first_call - t0:.2f}s); label edit -> recorded {labelled:.2f}s, same container;"
+              f" command edit -> replaced and Running {replaced:.2f}s (first docker call "
+              f"{kill_call - t2:.2f}s); delete -> gone {deleted:.2f}s")
+
+    def test_invalid_yaml_touches_nothing(self, svc_factory: list[ServiceRun],
+                                          tmp_path: Path) -> None:
+        """Invalid YAML: same containers, stale in `get`, an event in describe; fixed: converges."""
+        run = make(svc_factory, tmp_path)
+        run.write("a.yaml", pod_yaml("a"))
+        run.start()
+        wait_until(lambda: pod_running_with(run, "a"), 30, what="pod a")
+        ids = running_ids(run.prefix)
+        run.write("a.yaml", pod_yaml("a", command="sleep 3602") + "  bad: [unclosed\n")
+        wait_until(lambda: "STALE" in run.cli("get", "pods").stdout.upper(), 15,
+                   what="pod a marked stale")
+        time.sleep(2)
+        assert running_ids(run.prefix) == ids, "an invalid manifest must not touch a pod"
+        described = run.cli("describe", "pod", "a").stdout
+        assert "InvalidManifest" in described, described
+        assert re.search(r"a\.yaml:\d+:\d+: error: invalid YAML", described), described
+        run.write("a.yaml", pod_yaml("a", command="sleep 3602"))
+        wait_until(lambda: pod_running_with(run, "a", other_than=ids_of(ids, "main")), 30,
+                   what="the fixed manifest applied")
+        assert "STALE" not in run.cli("get", "pods").stdout.upper()
+
+
+def ids_of(ids: dict[str, str], container: str) -> str:
+    return next(i for n, i in ids.items() if n.split("_")[1] == container)
+
+
+class TestGracefulStop:
+    def test_sigterm_leaves_pods_and_restart_adopts(self, svc_factory: list[ServiceRun],
+                                                    tmp_path: Path) -> None:
+        """SIGTERM: exit 0 in seconds, pods keep running; a restart restarts no pod."""
+        run = make(svc_factory, tmp_path)
+        run.write("rc.yaml", rc_yaml("web", 3))
+        run.start()
+        wait_until(lambda: len(run.running()) == 3, 30, what="3 pods")
+        ids, statuses = running_ids(run.prefix), status_ids(run)
+        assert len(ids) == 6
+        code, took = terminate(run)
+        assert code == 0, run.output()
+        assert "STOPPING=1" in "\n".join(run.messages)
+        assert running_ids(run.prefix) == ids
+        assert took < 10
+        again = make(svc_factory, tmp_path, prefix=run.prefix).start()
+        time.sleep(3)
+        assert running_ids(run.prefix) == ids, "a restart must not restart any pod"
+        assert status_ids(again) == statuses
+        print(f"\nSIGTERM: exit 0 after {took:.2f}s; restart adopted {len(ids)} containers")
+
+
+def terminate(run: ServiceRun, sig: int = signal.SIGTERM) -> tuple[int, float]:
+    """Signal the service, wait for its exit, keep the notify messages it sent; (code, seconds)."""
+    assert run.proc is not None and run.notify is not None
+    t = time.monotonic()
+    run.proc.send_signal(sig)
+    code = run.proc.wait(30)
+    took = time.monotonic() - t
+    while True:
+        try:
+            run.messages.append(run.notify.recv(4096).decode())
+        except (TimeoutError, BlockingIOError):
+            break
+    run.stop()
+    return code, took
