@@ -53,6 +53,7 @@ class Settings:
     cluster_domain: str = "cluster.local"
     node_port_range: tuple[int, int] = (30000, 32767)
     heartbeat_interval: float = 5.0
+    not_ready_timeout: float = 15.0
     eviction_timeout: float = 60.0
     scheduling_retry: float = 10.0
     default_engine: str = "unix:///var/run/docker.sock"

@@ -15,6 +15,7 @@ another node) are removed; pods whose containers vanished are requeued.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import timedelta
 
@@ -41,7 +42,9 @@ def node_from_object(body: JSON, existing: NodeRecord | None, now_: object) -> N
             parse_cpu(cap["cpu"]) if "cpu" in cap else 0,
             parse_memory(cap["memory"]) if "memory" in cap else 0,
         )
-    node = existing or NodeRecord(name=meta["name"], engine_url=spec["engine"], created_at=now_)  # type: ignore[arg-type]
+    # A copy: the caller compares the result with what the store holds.
+    node = (dataclasses.replace(existing) if existing is not None
+            else NodeRecord(name=meta["name"], engine_url=spec["engine"], created_at=now_))  # type: ignore[arg-type]
     node.engine_url = spec["engine"]
     node.labels = dict(meta.get("labels") or {})
     node.address = spec.get("address", "")
@@ -69,7 +72,8 @@ class NodeController:
         for name, obj in declared.items():
             wanted.append(node_from_object(obj.body, existing.get(name), now_))
         if not declared:
-            local = existing.get(DEFAULT_NODE) or NodeRecord(
+            found = existing.get(DEFAULT_NODE)
+            local = dataclasses.replace(found) if found is not None else NodeRecord(
                 name=DEFAULT_NODE, engine_url=ctx.settings.default_engine, created_at=now_,
                 declared=False, labels={"kubernetes.io/hostname": DEFAULT_NODE},
             )
@@ -103,6 +107,10 @@ class NodeController:
         try:
             info = ctx.agent(node).heartbeat()
         except HostUnreachable as e:
+            since = node.last_heartbeat
+            grace = timedelta(seconds=ctx.settings.not_ready_timeout)
+            if was_ready and since is not None and now_ - since < grace:
+                return  # one missed heartbeat is not a dead host
             node.ready, node.reason, node.message = False, "NodeUnreachable", e.reason
             ctx.store.upsert_node(node)
             if was_ready:

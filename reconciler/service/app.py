@@ -83,6 +83,7 @@ def settings(config: Config, desired: str) -> Settings:
         cluster_domain=n.cluster_domain,
         node_port_range=n.node_port_range,
         heartbeat_interval=config.heartbeat_interval,
+        not_ready_timeout=config.node_not_ready_timeout,
         eviction_timeout=config.node_eviction_timeout,
         default_engine=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
     )
@@ -256,13 +257,29 @@ class Service:
             self.stop_event.set()
 
     def _first_pass(self, ctx: Context, controllers: dict[str, Reconciler]) -> None:
-        """Nodes, adoption, then the desired state, before any worker starts."""
+        """The desired state (Node objects included), then nodes and adoption, before workers.
+
+        Pods get scheduled only once every declared host has answered a heartbeat,
+        so a fresh start does not pile everything onto the first host seen.
+        """
+        controllers[DESIRED].reconcile(WorkKey(DESIRED, "all"))
         nodes = controllers[NODE]
         assert isinstance(nodes, NodeController)
-        for name in nodes.sync_registrations():
+        names = nodes.sync_registrations()
+        threads = [threading.Thread(target=self._first_node_pass, args=(nodes, name), daemon=True)
+                   for name in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)  # one dead host must not hold the start for long
+
+    @staticmethod
+    def _first_node_pass(nodes: NodeController, name: str) -> None:
+        try:
             nodes.reconcile(WorkKey(NODE, name))
             nodes.reconcile(WorkKey(NODE_GC, name))
-        controllers[DESIRED].reconcile(WorkKey(DESIRED, "all"))
+        except Exception:
+            log.exception("first pass of node %s failed; the loop retries", name)
 
     def _start_watchers(self, ctx: Context) -> list[threading.Event]:
         stops = []
