@@ -1,0 +1,75 @@
+"""`python -m bench [NAME ...]`: run the benchmarks, print the table, write the JSON.
+
+The entry point `make bench` calls. With no NAME every benchmark runs, in the
+order of issue 8; `--list` names them. Results go to bench/results/ (git-ignored):
+<timestamp>.json and latest.json; docs/performance.md holds the table committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench.report import Row, table, write_json
+
+# Benchmark name -> module with `run(args) -> list[Row]` (or `run() -> list[Row]`).
+BENCHMARKS = {
+    "pod-cold-start": "bench.coldstart",
+    "replica-scale": "bench.scaling",
+    "steady-state": "bench.steady",
+    "drift-repair": "bench.drift",
+    "proxy": "bench.proxy",
+    "scale": "bench.scale",
+    "validation": "bench.validation",
+}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _engine_version() -> str:
+    run = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
+                         capture_output=True, text=True, check=False)
+    return run.stdout.strip() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="name the benchmarks and exit")
+    parser.add_argument("--pods", type=int, default=1000, help="pods for the scale benchmark")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(BENCHMARKS))
+        return 0
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    rows: list[Row] = []
+    failed: list[str] = []
+    durations: dict[str, float] = {}
+    for name in args.names or list(BENCHMARKS):
+        print(f"== {name}", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        try:
+            module = importlib.import_module(BENCHMARKS[name])
+            got: list[Row] = module.run(args)
+        except Exception as e:
+            traceback.print_exc()
+            failed.append(name)
+            got = [Row(name, "benchmark failed", None, note=f"{type(e).__name__}: {e}"[:200])]
+        durations[name] = round(time.monotonic() - started, 1)
+        print(table(got), file=sys.stderr, flush=True)
+        rows.extend(got)
+    print(table(rows))
+    path = write_json(rows, RESULTS, {"engine": _engine_version(), "seconds": durations,
+                                      "args": vars(args)})
+    print(f"\nwritten: {path} (and latest.json)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

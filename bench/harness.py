@@ -1,0 +1,148 @@
+"""What every benchmark drives: the real service, the Docker engines, HTTP probes, clean-up.
+
+Sits under the benchmark modules. The service is `reconciler run` as a
+subprocess (tests/e2e/service.py's `ServiceRun`, with its own container-name
+prefix and state); everything a benchmark creates carries the label
+`reconciler.bench=1` or the service's prefix label and is removed by `cleanup`.
+Only loopback, the project's own containers and the hostb namespace are contacted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import NotFound
+
+from tests.e2e.service import ServiceRun, remove_all
+
+LOCAL = "unix:///var/run/docker.sock"
+HOSTB = "unix:///var/run/docker-hostb.sock"
+ROOT = Path(__file__).resolve().parents[1]
+LABEL = "reconciler.bench"
+BUSYBOX = "reconciler/busybox:1"
+PAUSE = "reconciler/pause:1"
+PREFIX_LABEL = "io.reconciler.prefix"
+
+
+def client(url: str = LOCAL) -> docker.DockerClient:
+    return docker.DockerClient(base_url=url, version="1.41", timeout=120, max_pool_size=32)
+
+
+def new_prefix(name: str) -> str:
+    return f"b{name[:4]}{uuid.uuid4().hex[:5]}"
+
+
+@contextlib.contextmanager
+def workdir(name: str) -> Iterator[Path]:
+    """A scratch folder for one benchmark, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as d:
+        yield Path(d)
+
+
+@contextlib.contextmanager
+def service(tmp: Path, *, proxy: str = "off", extra_env: dict[str, str] | None = None,
+            start: bool = True, hosts: tuple[str, ...] = (LOCAL,)) -> Iterator[ServiceRun]:
+    """The real service on tmp/desired; stopped, and its containers removed, afterwards."""
+    run = ServiceRun(tmp, prefix=new_prefix(tmp.name.split("-")[1]),
+                     args=("--proxy-mode", proxy),
+                     extra_env={"RECONCILER_LOG_LEVEL": "warning", **(extra_env or {})})
+    try:
+        if start:
+            run.start(timeout=120)
+        yield run
+    finally:
+        if run.proc is not None:
+            run.stop()
+        for url in hosts:
+            remove_all(run.prefix, url)
+
+
+def pod_addresses(dc: docker.DockerClient, prefix: str) -> dict[str, str]:
+    """Pod name -> pod IP, from the running infra containers of a service (one list call)."""
+    out: dict[str, str] = {}
+    for c in dc.api.containers(filters={"label": [f"{PREFIX_LABEL}={prefix}",
+                                                  "io.reconciler.container.name=POD"],
+                                        "status": "running"}):
+        nets = (c.get("NetworkSettings") or {}).get("Networks") or {}
+        ip = next((n.get("IPAddress") for n in nets.values() if n.get("IPAddress")), "")
+        if ip:
+            out[c["Labels"].get("io.reconciler.pod.name", c["Id"])] = ip
+    return out
+
+
+def app_containers(dc: docker.DockerClient, prefix: str,
+                   running: bool = True) -> list[dict[str, Any]]:
+    """The app (non-infra) containers of a service, running ones only unless told."""
+    filters: dict[str, Any] = {"label": [f"{PREFIX_LABEL}={prefix}"]}
+    if running:
+        filters["status"] = "running"
+    return [c for c in dc.api.containers(all=not running, filters=filters)
+            if c["Labels"].get("io.reconciler.container.name") != "POD"]
+
+
+def http_answers(ip: str, port: int, timeout: float = 0.5) -> bool:
+    """One HTTP/1.0 GET: True when anything that looks like an HTTP response comes back."""
+    try:
+        with socket.create_connection((ip, port), timeout=timeout) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            return s.recv(16).startswith(b"HTTP/")
+    except OSError:
+        return False
+
+
+def wait_for(pred: Callable[[], Any], timeout: float, interval: float = 0.02,
+             what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def cleanup_label(url: str = LOCAL) -> None:
+    """Remove every container a benchmark created directly (label reconciler.bench=1)."""
+    with contextlib.closing(client(url)) as dc:
+        for c in dc.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
+            with contextlib.suppress(NotFound):
+                dc.api.remove_container(c["Id"], force=True, v=True)
+
+
+def hostb_up() -> bool:
+    """Start the second engine (scripts/hostb.sh) if it is not; False when this machine cannot."""
+    run = subprocess.run([str(ROOT / "scripts" / "hostb.sh"), "start"], capture_output=True,
+                         text=True, timeout=120, check=False)
+    return run.returncode == 0
+
+
+def status_kb(pid: int, field: str = "VmHWM") -> int:
+    """A memory figure of a process from /proc (VmHWM: peak RSS; VmRSS: now), in KiB."""
+    with contextlib.suppress(OSError):
+        for text in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if text.startswith(field + ":"):
+                return int(text.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
