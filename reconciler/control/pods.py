@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from reconciler.api.records import Condition, NodeRecord, PodRecord
+from reconciler.api.records import Condition, ContainerStatus, NodeRecord, PodRecord
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.service_env import service_env, services_for_env
@@ -116,6 +116,11 @@ class PodController:
     def _sync(self, pod: PodRecord, node: NodeRecord) -> Result:
         ctx = self.ctx
         agent = ctx.agent(node)
+        if not pod.containers and not pod.init_containers:
+            # As kubelet does, the containers are shown waiting before the first sync starts
+            # them: `get pods` says ContainerCreating, not Pending, while images and
+            # containers are being set up.
+            self._creating(pod)
         try:
             sync = agent.sync_pod(pod, self._env(pod))
         except HostUnreachable as e:
@@ -133,6 +138,16 @@ class PodController:
         if _visible(pod) != before:
             ctx.enqueue_related(pod)
         return Result(requeue_after=sync.requeue_after)
+
+    def _creating(self, pod: PodRecord) -> None:
+        inits = pod.spec.get("initContainers") or []
+        first = "PodInitializing" if inits else "ContainerCreating"
+        pod.init_containers = [ContainerStatus(str(c["name"]), str(c.get("image", "")),
+                                               reason="PodInitializing", init=True)
+                               for c in inits]
+        pod.containers = [ContainerStatus(str(c["name"]), str(c.get("image", "")), reason=first)
+                          for c in pod.spec.get("containers") or []]
+        self.ctx.store.patch_pod(pod, "status")
 
     def _apply(self, pod: PodRecord, sync: PodSync) -> None:
         pod.phase = sync.phase
