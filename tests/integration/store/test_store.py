@@ -114,9 +114,10 @@ class TestUpgrade:
 
         scripts = tmp_path / "migrations"
         shutil.copytree(engines.MIGRATIONS, scripts)
-        (scripts / "versions" / "0003_test.py").write_text(
+        nxt = f"{int(engines.HEAD) + 1:04d}"
+        (scripts / "versions" / f"{nxt}_test.py").write_text(
             '"""Test revision."""\nimport sqlalchemy as sa\nfrom alembic import op\n'
-            'revision = "0003"\ndown_revision = "0002"\nbranch_labels = None\n'
+            f'revision = "{nxt}"\ndown_revision = "{engines.HEAD}"\nbranch_labels = None\n'
             "depends_on = None\n\n\ndef upgrade() -> None:\n"
             '    with op.batch_alter_table("nodes") as b:\n'
             '        b.add_column(sa.Column("zone", sa.String(63), nullable=False,'
@@ -125,7 +126,7 @@ class TestUpgrade:
         store = Store.open(str(tmp_path / "state.db"))
         store.upsert_node(NodeRecord("n1", "unix://", T0))
         engines.migrate(store.engine, script_location=scripts)
-        assert engines.current_revision(store.engine) == "0003"
+        assert engines.current_revision(store.engine) == nxt
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT name, zone FROM nodes").all() == [("n1", "")]
         store.close()
