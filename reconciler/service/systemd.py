@@ -16,6 +16,7 @@ from collections.abc import Mapping
 DEFAULT_EXEC = "/usr/local/bin/reconciler"
 DEFAULT_CONFIG = "/etc/reconciler/config.toml"
 DEFAULT_ENVFILE = "/etc/reconciler/environment"
+SEND_TIMEOUT = 0.5  # seconds a notify may wait for room in the receiver's queue
 
 # systemd/reconciler.service is this text rendered with the defaults (a test keeps
 # them equal); `reconciler install --systemd` renders it with the running script.
@@ -113,6 +114,9 @@ class Notifier:
         message = "\n".join(fields).encode("utf-8")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                # A receiver that stops reading fills its queue (net.unix.max_dgram_qlen,
+                # 10 by default) and a blocking send would then hang the main loop.
+                sock.settimeout(SEND_TIMEOUT)
                 sock.connect(self.address)
                 sock.sendall(message)
         except OSError:
