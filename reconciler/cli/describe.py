@@ -143,7 +143,9 @@ def _containers(
     for spec in specs:
         c = by_name.get(spec.get("name", ""))
         d.line(1, f"{spec.get('name')}:")
-        d.pair(2, "Container ID", f"docker://{c.container_id}" if c and c.container_id else "")
+        # The runtime records "docker://<id>" already, as Kubernetes' containerID does.
+        cid = c.container_id if c else ""
+        d.pair(2, "Container ID", cid if "://" in cid or not cid else f"docker://{cid}")
         d.pair(2, "Image", spec.get("image", ""))
         d.pair(2, "Image ID", c.image_id if c else "")
         d.pair(2, "Port", _ports(spec))
