@@ -16,6 +16,11 @@ from typing import Any
 from reconciler.api.records import ContainerStatus, EventRecord, NodeRecord, PodRecord
 from reconciler.api.types import JSON
 
+# The git commit an object's manifest was applied from, shown as kubectl shows
+# deployment.kubernetes.io/revision; folder-sourced objects carry none.
+REVISION_ANNOTATION = "reconciler.dev/revision"
+FOLDER_REVISION = "folder"
+
 
 def timestamp(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with a Z, as Kubernetes writes metav1.Time (seconds precision)."""
@@ -92,6 +97,8 @@ def pod_to_k8s(pod: PodRecord) -> JSON:
         "creationTimestamp": timestamp(pod.created_at),
         "deletionTimestamp": timestamp(pod.deletion_timestamp),
     }
+    if pod.revision and pod.revision != FOLDER_REVISION:
+        metadata["annotations"][REVISION_ANNOTATION] = pod.revision
     if pod.owner is not None:
         metadata["ownerReferences"] = [
             {

@@ -97,6 +97,8 @@ def _object_json(o: ObjectRecord, extra: Callable[[JSON], None] | None = None) -
     out = k8s.object_to_k8s(
         o.body, uid=o.uid, created_at=o.created_at, generation=o.generation, status=o.status
     )
+    if o.revision and o.revision != k8s.FOLDER_REVISION:
+        out["metadata"].setdefault("annotations", {})[k8s.REVISION_ANNOTATION] = o.revision
     if extra is not None:
         extra(out)
     return out
