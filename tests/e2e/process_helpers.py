@@ -215,8 +215,8 @@ def metric(samples: dict[str, list[tuple[dict[str, str], float]]], name: str,
 
 
 def events_text(run: ServiceRun) -> str:
-    """`reconciler get events` output."""
-    return run.cli("get", "events").stdout
+    """`reconciler get events -A` output (revision and node events have no namespace)."""
+    return run.cli("get", "events", "-A").stdout
 
 
 def json_items(text: str) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from tests.support.fluent_receiver import FluentReceiver, free_port
 pytestmark = [pytest.mark.docker]
 
 OFF = ("--proxy-mode", "off")
+REVISION = "reconciler.dev/revision"
 
 
 def make(svc_factory: list[ServiceRun], tmp_path: Path, *, args: tuple[str, ...] = OFF,
@@ -116,6 +117,7 @@ class TestFolderSource:
         assert running_ids(run.prefix) == ids, "an invalid manifest must not touch a pod"
         described = run.cli("describe", "pod", "a").stdout
         assert "InvalidManifest" in described, described
+        assert "docker://docker://" not in described
         assert re.search(r"a\.yaml:\d+:\d+: error: invalid YAML", described), described
         run.write("a.yaml", pod_yaml("a", command="sleep 3602"))
         wait_until(lambda: pod_running_with(run, "a", other_than=ids_of(ids, "main")), 30,
@@ -151,15 +153,92 @@ class TestGracefulStop:
 
 def terminate(run: ServiceRun, sig: int = signal.SIGTERM) -> tuple[int, float]:
     """Signal the service, wait for its exit, keep the notify messages it sent; (code, seconds)."""
-    assert run.proc is not None and run.notify is not None
+    assert run.proc is not None
+    drain(run)
     t = time.monotonic()
     run.proc.send_signal(sig)
     code = run.proc.wait(30)
     took = time.monotonic() - t
-    while True:
-        try:
-            run.messages.append(run.notify.recv(4096).decode())
-        except (TimeoutError, BlockingIOError):
-            break
+    drain(run)
     run.stop()
     return code, took
+
+
+def drain(run: ServiceRun) -> list[str]:
+    """Read the notify datagrams waiting on the socket (its queue holds only ~10)."""
+    assert run.notify is not None
+    got = []
+    while True:
+        try:
+            got.append(run.notify.recv(4096).decode())
+        except (TimeoutError, BlockingIOError):
+            break
+    run.messages += got
+    return got
+
+
+BAD_SCHEMA = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: a
+spec:
+  containers:
+  - name: main
+    image: reconciler/busybox:1
+    command: ["sleep", "3600"]
+    ports: [{containerPort: "http-ish"}]
+"""
+
+
+class TestGitSource:
+    @pytest.mark.timeout(150)
+    def test_commits_applied_bad_ones_refused_sync_now(self, svc_factory: list[ServiceRun],
+                                                       tmp_path: Path) -> None:
+        """Commits are applied and recorded; invalid ones refused by SHA; `sync` fetches now."""
+        repo = GitRepo(tmp_path / "git").init()
+        good = repo.commit({"a.yaml": pod_yaml("a")}, "pod a")
+        git_args = ("--git", str(repo.bare), "--branch", "main")
+        run = make(svc_factory, tmp_path, args=(*OFF, *git_args, "--interval", "1s")).start()
+        wait_until(lambda: pod_running_with(run, "a"), 30, what="pod a from the first commit")
+        assert good in run.cli("get", "revision").stdout
+        assert run.get_json("pods", "a")["metadata"]["annotations"][REVISION] == good
+        ids = running_ids(run.prefix)
+
+        for bad in (pod_yaml("a", command="sleep 3601") + "  oops: [\n", BAD_SCHEMA):
+            t = time.time()
+            sha = repo.commit({"a.yaml": bad}, "a bad change")
+            wait_until(lambda sha=sha: sha[:12] in run.output() and "refused" in run.output(),
+                       15, what=f"revision {sha[:12]} refused in the log")
+            refused = time.time() - t
+            refusal = [ln for ln in events_text(run).splitlines() if "InvalidRevision" in ln]
+            assert refusal and sha[:12] in refusal[-1], refusal
+            assert good in run.cli("get", "revision").stdout
+            time.sleep(1.5)
+            assert running_ids(run.prefix) == ids, "a refused revision must not touch pods"
+            print(f"\ngit: bad commit {sha[:12]} refused {refused:.2f}s after the push")
+
+        fixed = repo.commit({"a.yaml": pod_yaml("a", command="sleep 3601")}, "a fixed")
+        new_a = wait_until(lambda: pod_running_with(run, "a", other_than=ids_of(ids, "main")),
+                           30, what="the fixed commit applied")
+        assert fixed in run.cli("get", "revision").stdout
+        assert run.get_json("pods", "a")["metadata"]["annotations"][REVISION] == fixed
+        code, _ = terminate(run)
+        assert code == 0
+
+        # `reconciler sync` against a service that would otherwise not look for an hour.
+        slow = make(svc_factory, tmp_path, prefix=run.prefix,
+                    args=(*OFF, *git_args, "--interval", "1h")).start()
+        latest = repo.commit({"b.yaml": pod_yaml("b")}, "pod b")
+        time.sleep(2)
+        assert latest not in slow.cli("get", "revision").stdout
+        t = time.monotonic()
+        slow.cli("sync")
+        wait_until(lambda: latest in slow.cli("get", "revision").stdout, 15, 0.05,
+                   what="the synced revision recorded")
+        recorded = time.monotonic() - t
+        wait_until(lambda: pod_running_with(slow, "b"), 30, 0.05, what="pod b")
+        converged = time.monotonic() - t
+        assert pod_running_with(slow, "a") == new_a, "the restart kept pod a"
+        print(f"\ngit: `reconciler sync` -> revision recorded {recorded:.2f}s, "
+              f"pod b Running {converged:.2f}s")
