@@ -26,21 +26,26 @@ def _local_node() -> NodeRecord:
     return NodeRecord(name="local", engine_url=url, created_at=datetime.now(UTC), declared=False)
 
 
-def _locate(state: str, namespace: str, name: str) -> tuple[NodeRecord, str | None]:
-    """The pod's node and uid from the store; (local engine, None) when the store has neither."""
+def _locate(state: str, namespace: str, name: str
+            ) -> tuple[NodeRecord, str | None, list[str]]:
+    """The pod's node, uid and spec container names from the store.
+
+    (local engine, None, []) when the store has neither.
+    """
     from reconciler.store import StoreMissing
     from reconciler.store.reader import open_reader
 
     try:
         store = open_reader(state)
     except StoreMissing:
-        return _local_node(), None
+        return _local_node(), None, []
     try:
         pod = store.get_pod(namespace, name)
         if pod is None or not pod.node_name:
-            return _local_node(), None
+            return _local_node(), None, []
         node = store.get_node(pod.node_name)
-        return (node or _local_node()), pod.uid
+        order = [c.get("name", "") for c in pod.spec.get("containers", [])]
+        return (node or _local_node()), pod.uid, order
     finally:
         store.close()
 
@@ -52,7 +57,7 @@ def _target(state: str, namespace: str, name: str, container: str | None,
     from reconciler.runtime.engine import Engine
     from reconciler.runtime.types import HostUnreachable, RuntimeConfig
 
-    node, uid = _locate(state, namespace, name)
+    node, uid, order = _locate(state, namespace, name)
     access = PodAccess(Engine(node, RuntimeConfig(api_timeout=30.0)))
     try:
         if uid is None:
@@ -61,6 +66,8 @@ def _target(state: str, namespace: str, name: str, container: str | None,
             raise click.ClickException(f'pods "{name}" not found in namespace {namespace}')
         names = access.containers(uid)
         apps = access.containers(uid, init=False)
+        # kubectl's default is the first container of the spec, not Docker's newest.
+        apps.sort(key=lambda c: order.index(c) if c in order else len(order))
     except HostUnreachable as e:
         raise click.ClickException(f"node {node.name} is unreachable: {e.reason}") from e
     if container is None:

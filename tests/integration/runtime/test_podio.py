@@ -33,7 +33,8 @@ class TestPodIO:
             {"name": "main", "image": BUSYBOX,
              "command": ["sh", "-c", "echo one; echo two; echo three; sleep 3600"]},
             {"name": "side", "image": BUSYBOX, "command": ["sh", "-c", "echo side; exit 1"]}]})
-        harness.converge(pod, lambda r: running(r) and r.containers[1].restart_count >= 1
+        # `side` exits at once: it is running only for an instant, so wait for its restart.
+        harness.converge(pod, lambda r: r.phase == "Running" and r.containers[1].restart_count >= 1
                          and r.containers[0].state == "running", timeout=20)
         state = str(tmp_path / "state.db")
         with Store.open(state) as store:
