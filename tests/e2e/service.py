@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.support.machine_lock import PROXY_LOCK
+
 ROOT = Path(__file__).resolve().parents[2]
 RECONCILER = str(Path(sys.executable).with_name("reconciler"))
-# Held by every test service that runs a proxy (see ServiceRun.uses_proxy).
-PROXY_LOCK = "/tmp/reconciler-e2e-proxy.lock"
 
 
 def cli(*args: str, state: Path, check: bool = True, timeout: float = 30,
@@ -120,7 +120,8 @@ class ServiceRun:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.output()}")
+                code = self.proc.returncode
+                raise AssertionError(f"service exited with {code}:\n{self.output()}")
             try:
                 data = self.notify.recv(4096).decode()
             except TimeoutError:
@@ -154,7 +155,8 @@ class ServiceRun:
         self.stop(signal.SIGKILL)
 
     # -- the CLI beside it --
-    def cli(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, check: bool = True,
+            timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return cli(*args, state=self.state, check=check, timeout=timeout)
 
     def get_json(self, *args: str) -> Any:
@@ -192,10 +194,10 @@ def containers(prefix: str, docker_host: str | None = None) -> list[str]:
 
 def remove_all(prefix: str, docker_host: str | None = None) -> None:
     base = ["docker"] + (["-H", docker_host] if docker_host else [])
-    ids = subprocess.run(base + ["ps", "-aq", "--filter", f"label=io.reconciler.prefix={prefix}"],
+    ids = subprocess.run([*base, "ps", "-aq", "--filter", f"label=io.reconciler.prefix={prefix}"],
                          capture_output=True, text=True, check=False).stdout.split()
     if ids:
-        subprocess.run(base + ["rm", "-f", "-v", *ids], capture_output=True, check=False)
+        subprocess.run([*base, "rm", "-f", "-v", *ids], capture_output=True, check=False)
 
 
 @contextlib.contextmanager

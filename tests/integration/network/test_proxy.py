@@ -15,6 +15,7 @@ from reconciler.network import hostnet
 from reconciler.network.model import Endpoint, ServiceEntry, ServicePort, ServiceTable
 from reconciler.network.proxy import ServiceProxy
 from tests.integration.network.conftest import Box, http_server, wait_port
+from tests.support.machine_lock import proxy_lock
 
 pytestmark = pytest.mark.docker
 
@@ -47,6 +48,11 @@ def get(ip: str, port: int, timeout: float = 5) -> str:
 
 @pytest.fixture(params=["iptables", "userspace"])
 def proxy(request: pytest.FixtureRequest) -> Iterator[ServiceProxy]:
+    with proxy_lock():
+        yield from _proxy(request)
+
+
+def _proxy(request: pytest.FixtureRequest) -> Iterator[ServiceProxy]:
     before = hostnet.owned_addresses()
     p = ServiceProxy(NODE, request.param, udp_idle_timeout=2)
     if request.param == "iptables" and p.mode != "iptables":
