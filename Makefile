@@ -30,6 +30,7 @@ run: setup
 lint: venv
 	$(BIN)/ruff check reconciler tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: venv
 	$(BIN)/pytest -q tests/unit

@@ -1,10 +1,19 @@
 #!/bin/sh
 # Make sure a Docker engine answers: install Debian's docker.io and start dockerd when none does.
 set -e
+export DEBIAN_FRONTEND=noninteractive
+# The service proxy programs iptables (nf_tables backend) and puts cluster IPs on lo.
+missing=""
+command -v iptables-restore >/dev/null 2>&1 || missing="$missing iptables"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v git >/dev/null 2>&1 || missing="$missing git"
+if [ -n "$missing" ]; then
+  echo "ensure-docker: installing$missing" >&2
+  apt-get update -qq && apt-get install -y -qq $missing >/dev/null
+fi
 if docker info >/dev/null 2>&1; then exit 0; fi
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "ensure-docker: installing docker.io" >&2
-  export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq docker.io >/dev/null
 fi
