@@ -138,6 +138,8 @@ class FluentShipper:
         """Queue an event as a structured `<prefix>.event` record."""
         seen = ev.last_seen or ev.first_seen
         record = {
+            # As the OBJECT column of `get events` shows it: one field to search by.
+            "object": f"{ev.kind.lower()}/{ev.name}",
             "kind": ev.kind,
             "namespace": ev.namespace,
             "name": ev.name,
