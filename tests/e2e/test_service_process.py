@@ -307,3 +307,69 @@ class TestCrashAndStandby:
         assert set(ids.items()) <= set(after.items()), "pods kept running through the takeover"
         print(f"\nstandby: READY {took:.2f}s after kill -9 of the active, {since_frozen:.2f}s "
               "after it stopped renewing (lease TTL 3s, renew 1s)")
+
+
+TALKER = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: talker
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: reconciler/busybox:1
+    command: ["sh", "-c", "i=0; while true; do echo hello-$i; i=$((i+1)); sleep 0.3; done"]
+"""
+
+
+def cs_line(run: ServiceRun, component: str) -> str:
+    """The row of `get cs` for one component."""
+    rows = run.cli("get", "cs").stdout.splitlines()
+    return next((r for r in rows if r.split()[:1] == [component]), "")
+
+
+class TestFluentd:
+    @pytest.mark.timeout(120)
+    def test_down_at_start_then_records_flow(self, svc_factory: list[ServiceRun],
+                                             tmp_path: Path) -> None:
+        """fluentd down: pods start, drops counted; up: logs, events and stdout arrive."""
+        port = free_port()
+        run = make(svc_factory, tmp_path, args=(*OFF, "--fluentd", f"127.0.0.1:{port}"),
+                   extra_env={"RECONCILER_FLUENTD_BUFFER": "5"})
+        run.write("talker.yaml", TALKER)
+        run.start()
+        wait_until(lambda: pod_running_with(run, "talker"), 30, what="talker running, no fluentd")
+        line = wait_until(lambda: (ln := cs_line(run, "fluentd")) and "dropped" in ln and ln,
+                          15, what="fluentd's drops in get cs")
+        assert "Unhealthy" in line and "not connected" in line, line
+        receiver = FluentReceiver(port).start()
+        try:
+            t = time.monotonic()
+            assert receiver.wait_for(lambda es: any(e.tag == "reconciler.log" for e in es), 15)
+            first = time.monotonic() - t
+            # An event after fluentd is up: the pod's container replaced by an edit.
+            run.write("talker.yaml", TALKER.replace("sleep 0.3", "sleep 0.2"))
+            assert receiver.wait_for(lambda es: any(
+                e.tag == "reconciler.event" and e.record.get("reason") == "Killing"
+                for e in es), 20), [e.record for e in receiver.tagged("reconciler.event")]
+            assert receiver.wait_for(lambda es: any(
+                e.tag == "kube.default.talker.main" for e in es), 40), \
+                sorted({e.tag for e in receiver.entries})
+            line = wait_until(lambda: (ln := cs_line(run, "fluentd")) and "not connected"
+                              not in ln and ln, 10, what="get cs: fluentd connected")
+            assert "Unhealthy" in line and "records dropped" in line, line
+        finally:
+            receiver.stop()
+        log = receiver.tagged("reconciler.log")
+        assert {"level", "logger", "message"} <= set(log[0].record)
+        event = next(e.record for e in receiver.tagged("reconciler.event")
+                     if e.record.get("reason") == "Killing")
+        assert {"object", "reason", "message", "node", "revision"} <= set(event), event
+        assert event["object"] == "pod/talker" and event["node"] == "local"
+        stdout = [e.record for e in receiver.entries if e.tag == "kube.default.talker.main"]
+        assert any(str(r.get("log", "")).startswith("hello-") for r in stdout), stdout[:3]
+        assert "hello-" in run.cli("logs", "talker").stdout
+        print(f"\nfluentd: first service record {first:.2f}s after the receiver came up; "
+              f"{len(log)} log records, {len(receiver.tagged('reconciler.event'))} events, "
+              f"{len(stdout)} container lines; get cs: {' '.join(line.split()[1:])}")
