@@ -275,7 +275,7 @@ class NodeAgent:
             ctx.out.events.append(PodEvent("Normal", "Killing",
                                            _KILL_MESSAGES[action.why].format(c=name)))
             grace = spec.grace_seconds(ctx.pod.spec, self.config.stop_timeout)
-            self.engine.call(api.stop, latest.id, timeout=grace)
+            self.engine.call_unbounded(api.stop, latest.id, timeout=grace)
             self.prober.forget(latest.id)
             return [*insts[:-1], self._inspect(latest.id)]
         if action.kind == "start" and latest is not None:
@@ -335,7 +335,7 @@ class NodeAgent:
         self._removed.add(cid)
         try:
             if grace > 0:
-                self.engine.call(self.engine.api.stop, cid, timeout=grace)
+                self.engine.call_unbounded(self.engine.api.stop, cid, timeout=grace)
             self.engine.call(self.engine.api.remove_container, cid, force=True, v=True)
         except NotFound:
             pass

@@ -79,14 +79,19 @@ class Engine:
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """One Docker SDK call inside this host's bound; connection failures: HostUnreachable."""
         with self._gate:
-            try:
-                return fn(*args, **kwargs)
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
-                raise HostUnreachable(f"{self.node.name}: {type(e).__name__}: {e}") from e
-            except DockerException as e:
-                if "Connection" in str(e) or "Error while fetching server API" in str(e):
-                    raise HostUnreachable(f"{self.node.name}: {e}") from e
-                raise
+            return self.call_unbounded(fn, *args, **kwargs)
+
+    def call_unbounded(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A call that mostly waits (a graceful stop), outside the bound: holding a slot for
+        a grace period would stall every other call to this host."""
+        try:
+            return fn(*args, **kwargs)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+            raise HostUnreachable(f"{self.node.name}: {type(e).__name__}: {e}") from e
+        except DockerException as e:
+            if "Connection" in str(e) or "Error while fetching server API" in str(e):
+                raise HostUnreachable(f"{self.node.name}: {e}") from e
+            raise
 
     def streaming_client(self) -> docker.DockerClient:
         """A client without a read timeout, for log follows and the event stream."""
