@@ -184,6 +184,10 @@ class Builder:
             network_mode=f"container:{infra_id}",
             ipc_mode=f"container:{infra_id}",
             pid_mode=f"container:{infra_id}" if pod.spec.get("shareProcessNamespace") else None,
+            # Docker's init as PID 1 forwards SIGTERM to the app, which then gets the default
+            # action: a server that never handles SIGTERM (busybox httpd) stops at once instead
+            # of after the whole grace period. A shared PID namespace has the pause as PID 1.
+            init=None if pod.spec.get("shareProcessNamespace") else True,
             binds=dict(mounts.binds) or None,
             tmpfs=mounts.tmpfs or None,
             log_config=LogConfig(**logs) if logs else None,
