@@ -1,0 +1,113 @@
+"""Benchmark 2, replica-scale: an RC's replicas 0 -> 20 -> 40 -> 20, by editing its manifest.
+
+Each step is timed from the write of the manifest until the engine shows the
+target: that many pods whose app container runs (scaling up), or only that
+many pods' containers left (scaling down). The peer is `docker-compose up -d
+--scale web=N` of the same busybox httpd, timed until the command returns and
+the engine shows the same. busybox httpd ignores SIGTERM as PID 1, so a
+scale-down that waits for a graceful stop waits the whole grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+
+import docker
+
+from bench.harness import (
+    BUSYBOX,
+    PREFIX_LABEL,
+    app_containers,
+    cleanup_label,
+    client,
+    service,
+    wait_for,
+    workdir,
+    write_atomic,
+)
+from bench.peers import HTTP_PORT, Compose, compose_replicas
+from bench.report import Goal, Row, ratio
+
+NAME = "replica-scale"
+STEPS = (20, 40, 20)
+
+RC = """\
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  selector: {{app: scale}}
+  template:
+    metadata:
+      labels: {{app: scale}}
+    spec:
+      containers:
+      - name: web
+        image: {image}
+        command: ["httpd", "-f", "-p", "{port}"]
+"""
+
+
+def rc_manifest(replicas: int) -> str:
+    return RC.format(replicas=replicas, image=BUSYBOX, port=HTTP_PORT)
+
+
+def _service_at(dc: docker.DockerClient, prefix: str, n: int) -> bool:
+    """Exactly n pods: n running app containers and no other container of the prefix."""
+    running = len(app_containers(dc, prefix))
+    total = len(dc.api.containers(all=True, filters={"label": f"{PREFIX_LABEL}={prefix}"}))
+    return running == n and total == 2 * n
+
+
+def service_steps(dc: docker.DockerClient) -> list[float]:
+    times = []
+    with workdir("scale") as tmp, service(tmp) as run:
+        path = run.desired / "web-rc.yaml"
+        write_atomic(path, rc_manifest(0))
+        time.sleep(1.0)  # let the RC of 0 be recorded: the steps time scaling, not creation
+        for n in STEPS:
+            started = time.monotonic()
+            write_atomic(path, rc_manifest(n))
+            wait_for(lambda n=n: _service_at(dc, run.prefix, n), 180, 0.05,  # type: ignore[misc]
+                     what=f"{n} replicas")
+            times.append(time.monotonic() - started)
+    return times
+
+
+def compose_steps(dc: docker.DockerClient) -> list[float]:
+    times = []
+    with workdir("compose") as tmp:
+        comp = Compose(tmp, f"benchscale{uuid.uuid4().hex[:6]}", compose_replicas())
+        try:
+            for n in STEPS:
+                started = time.monotonic()
+                comp.run("up", "-d", "--scale", f"web={n}")
+                wait_for(lambda n=n: len(comp.containers(dc)) == n  # type: ignore[misc]
+                         and len(comp.containers(dc, running=False)) == n, 180, 0.05,
+                         what=f"compose at {n}")
+                times.append(time.monotonic() - started)
+        finally:
+            comp.down()
+            cleanup_label()
+    return times
+
+
+def run(args: object = None) -> list[Row]:
+    with contextlib.closing(client()) as dc:
+        svc = service_steps(dc)
+        comp = compose_steps(dc)
+    labels = ("0 -> 20", "20 -> 40", "40 -> 20")
+    rows = []
+    for label, s, c in zip(labels, svc, comp, strict=True):
+        rows.append(Row(NAME, f"{label}: service", s, "s", note=f"compose {c:.2f} s"))
+    rows.append(Row(NAME, "up 0 -> 20: compose time / service time", ratio(comp[0], svc[0]), "x",
+                    Goal("min", 1.5)))
+    rows.append(Row(NAME, "up 20 -> 40: compose time / service time", ratio(comp[1], svc[1]),
+                    "x", Goal("min", 1.5)))
+    rows.append(Row(NAME, "down 40 -> 20: compose time / service time", ratio(comp[2], svc[2]),
+                    "x", Goal("min", 5)))
+    return rows
