@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint unit setup venv docker images bench clean
 
 $(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
+	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
