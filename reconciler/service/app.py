@@ -46,7 +46,7 @@ from reconciler.control.revisions import GitDesired
 from reconciler.control.services import ServiceController
 from reconciler.network.embedded import EmbeddedProxy
 from reconciler.runtime.types import RuntimeConfig
-from reconciler.service.config import Config, reload_config
+from reconciler.service.config import Config, changed_keys, reload_config
 from reconciler.service.fluent import FluentShipper
 from reconciler.service.health import Health, HealthBoard
 from reconciler.service.logs import set_log_level, setup_logging
@@ -59,6 +59,9 @@ from reconciler.store import Store
 log = logging.getLogger("reconciler.service")
 
 LEASE = "reconciler-controller"
+# What SIGHUP cannot apply to a running instance (built once at start).
+RESTART_KEYS = frozenset({"desired", "state"})
+RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime"})
 
 
 def runtime_config(config: Config) -> RuntimeConfig:
@@ -94,14 +97,23 @@ class Service:
     """One running instance of the service; `run()` blocks until stopped."""
 
     config: Config
-    holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    holder: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    )
     stop_event: threading.Event = field(default_factory=threading.Event)
     health: HealthBoard = field(default_factory=HealthBoard)
 
     def run(self) -> int:
         config = self.config
-        fluent = FluentShipper(config.fluentd.address, tag_prefix=config.fluentd.tag_prefix,
-                               bound=config.fluentd.buffer).start() if config.fluentd.address else None
+        fluent = (
+            FluentShipper(
+                config.fluentd.address,
+                tag_prefix=config.fluentd.tag_prefix,
+                bound=config.fluentd.buffer,
+            ).start()
+            if config.fluentd.address
+            else None
+        )
         setup_logging(config.log_level, fluent)
         notifier = Notifier()
         self._install_signals()
@@ -151,15 +163,23 @@ class Service:
         config = self.config
         desired = Path(config.desired)
         queue: WorkQueue[WorkKey] = WorkQueue()
-        ctx = Context(store=store, queue=queue, runtime=runtime_config(config),
-                      settings=settings(config, str(desired)))
+        ctx = Context(
+            store=store,
+            queue=queue,
+            runtime=runtime_config(config),
+            settings=settings(config, str(desired)),
+        )
         if fluent is not None:
             ctx.sinks.append(fluent)
         metrics = Metrics()
         if fluent is not None:
             fluent.on_drop = lambda n: metrics.fluentd_dropped.inc(n)
         metrics.pods_by_phase(lambda: _phase_counts(store))
-        metrics_server = start_metrics_server(config.metrics.address, metrics) if config.metrics.address else None
+        metrics_server = (
+            start_metrics_server(config.metrics.address, metrics)
+            if config.metrics.address
+            else None
+        )
 
         git = GitDesired.from_config(config, ctx) if config.git.url else None
         desired_ctl = DesiredController(ctx, root=git.root if git else desired)
@@ -191,6 +211,7 @@ class Service:
             source.start()
         else:
             git.start(self.stop_event)
+
         def on_sync() -> None:
             # `reconciler sync` and `reconciler delete` both ask for a look at everything now.
             if git is not None:
@@ -202,16 +223,35 @@ class Service:
 
         proxy = self._start_proxy(ctx)
         scheduler = BackgroundScheduler(daemon=True)
-        scheduler.add_job(lambda: enqueue_everything(ctx), "interval", seconds=config.resync_interval,
-                          id="resync", max_instances=1, coalesce=True)
-        scheduler.add_job(lambda: self._renew(store), "interval", seconds=config.lease.renew,
-                          id="lease", max_instances=1, coalesce=True)
-        scheduler.add_job(lambda: metrics.queue_depth.set(queue.depth()), "interval", seconds=1,
-                          id="queue-depth", max_instances=1, coalesce=True)
+        scheduler.add_job(
+            lambda: enqueue_everything(ctx),
+            "interval",
+            seconds=config.resync_interval,
+            id="resync",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            lambda: self._renew(store),
+            "interval",
+            seconds=config.lease.renew,
+            id="lease",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            lambda: metrics.queue_depth.set(queue.depth()),
+            "interval",
+            seconds=1,
+            id="queue-depth",
+            max_instances=1,
+            coalesce=True,
+        )
         wd = notifier.watchdog_interval()
         if wd:
             scheduler.add_job(notifier.watchdog, "interval", seconds=max(0.5, wd), id="watchdog")
         scheduler.start()
+        self._scheduler = scheduler
 
         summary = _summary(store)
         log.info("ready in %.2fs: %s", time.monotonic() - started, summary)
@@ -250,6 +290,7 @@ class Service:
         return exit_code
 
     _lost_lease = False
+    _scheduler: BackgroundScheduler | None = None
 
     def _renew(self, store: Store) -> None:
         if not store.renew(LEASE, self.holder, self.config.lease.ttl):
@@ -266,8 +307,10 @@ class Service:
         nodes = controllers[NODE]
         assert isinstance(nodes, NodeController)
         names = nodes.sync_registrations()
-        threads = [threading.Thread(target=self._first_node_pass, args=(nodes, name), daemon=True)
-                   for name in names]
+        threads = [
+            threading.Thread(target=self._first_node_pass, args=(nodes, name), daemon=True)
+            for name in names
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -286,8 +329,9 @@ class Service:
         for node in ctx.store.list_nodes():
             stop = threading.Event()
             agent = ctx.agent(node)
-            threading.Thread(target=agent.watch, args=(stop,), name=f"events-{node.name}",
-                             daemon=True).start()
+            threading.Thread(
+                target=agent.watch, args=(stop,), name=f"events-{node.name}", daemon=True
+            ).start()
             stops.append(stop)
         return stops
 
@@ -305,15 +349,21 @@ class Service:
             self.health.set("dns", Health(False, str(e)))
             return None
 
-    def _publish_health(self, store: Store, fluent: FluentShipper | None,
-                        proxy: EmbeddedProxy | None) -> None:
+    def _publish_health(
+        self, store: Store, fluent: FluentShipper | None, proxy: EmbeddedProxy | None
+    ) -> None:
         if proxy is not None:
             table = proxy.table
             count = len(table.services) if table is not None else 0
             detail = f"{proxy.mode} mode, {count} services, {proxy.errors} sync errors"
             self.health.set("proxy", Health(proxy.errors == 0 or table is not None, detail))
-            self.health.set("dns", Health(proxy.dns is not None,
-                                          f"{self.config.network.dns_ip}:{self.config.network.dns_port}"))
+            self.health.set(
+                "dns",
+                Health(
+                    proxy.dns is not None,
+                    f"{self.config.network.dns_ip}:{self.config.network.dns_port}",
+                ),
+            )
         self.health.publish(store, fluent)
 
     def _reload(self, ctx: Context, notifier: Notifier) -> None:
@@ -324,11 +374,22 @@ class Service:
             log.error("SIGHUP: configuration not reloaded: %s", e)
             notifier.ready()
             return
+        changed = changed_keys(self.config, new)
         self.config = new
         set_log_level(new.log_level)
         ctx.runtime = runtime_config(new)
         ctx.settings = settings(new, new.desired)
-        log.info("configuration reloaded")
+        # The timers were built with the old periods; without this a reload changed nothing.
+        if self._scheduler is not None:
+            if "resync_interval" in changed:
+                self._scheduler.reschedule_job("resync", trigger="interval",
+                                               seconds=new.resync_interval)
+            if "lease.renew" in changed:
+                self._scheduler.reschedule_job("lease", trigger="interval", seconds=new.lease.renew)
+        # Sources, store, listeners and node agents are built once: say so, not apply silently.
+        restart = [k for k in changed if k in RESTART_KEYS or k.split(".")[0] in RESTART_SECTIONS]
+        log.info("configuration reloaded: %s%s", ", ".join(changed) or "nothing changed",
+                 f"; these take effect on restart only: {', '.join(restart)}" if restart else "")
         notifier.ready()
         enqueue_everything(ctx)
 
