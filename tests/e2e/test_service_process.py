@@ -29,7 +29,7 @@ from tests.e2e.process_helpers import (
     scrape,
     status_ids,
 )
-from tests.e2e.service import ServiceRun, wait_until
+from tests.e2e.service import RECONCILER, ServiceRun, wait_until
 from tests.support.fluent_receiver import FluentReceiver, free_port
 
 pytestmark = [pytest.mark.docker]
@@ -373,3 +373,66 @@ class TestFluentd:
         print(f"\nfluentd: first service record {first:.2f}s after the receiver came up; "
               f"{len(log)} log records, {len(receiver.tagged('reconciler.event'))} events, "
               f"{len(stdout)} container lines; get cs: {' '.join(line.split()[1:])}")
+
+
+def desired_passes(address: str) -> float:
+    """How many times the desired controller ran (the resync enqueues it each period)."""
+    return metric(scrape(address), "reconciler_reconcile_passes_total", controller="desired")
+
+
+def config_show(run: ServiceRun, conf: Path) -> str:
+    """`reconciler config show --config CONF` in the service's environment."""
+    return subprocess.run([RECONCILER, "config", "show", "--config", str(conf)], env=run.env,
+                          capture_output=True, text=True, check=True, timeout=30).stdout
+
+
+class TestSystemdAndReload:
+    @pytest.mark.timeout(120)
+    def test_notify_watchdog_sighup_reload(self, svc_factory: list[ServiceRun],
+                                           tmp_path: Path) -> None:
+        """READY=1 with STATUS, WATCHDOG=1 pings, SIGHUP applies the file, STOPPING=1 on TERM."""
+        address = f"127.0.0.1:{free_port()}"
+        conf = tmp_path / "config.toml"
+        conf.write_text(f'resync_interval = "1h"\nlog_level = "info"\n'
+                        f'[metrics]\naddress = "{address}"\n')
+        run = make(svc_factory, tmp_path, args=(*OFF, "--config", str(conf)),
+                   extra_env={"WATCHDOG_USEC": "1000000"})
+        for key in ("RECONCILER_RESYNC_INTERVAL", "RECONCILER_METRICS_ADDRESS"):
+            del run.env[key]  # the file's values, not the harness defaults
+        run.write("a.yaml", pod_yaml("a"))
+        ready = run.start().messages[-1].split("\n")
+        assert "READY=1" in ready and any(f.startswith("STATUS=") and "pods" in f for f in ready)
+        shown = config_show(run, conf)
+        assert f'resync_interval = "1h"  # {conf}' in shown, shown
+
+        drain(run)
+        before = desired_passes(address)
+        time.sleep(3)
+        quiet = desired_passes(address) - before
+        pings = sum(m.split("\n").count("WATCHDOG=1") for m in drain(run))
+        assert pings >= 4, f"{pings} WATCHDOG=1 in 3 s with WATCHDOG_USEC=1s"
+        assert quiet <= 1, f"{quiet} desired passes in 3 s with a 1h resync"
+
+        conf.write_text(f'resync_interval = "1s"\nlog_level = "debug"\n'
+                        f'[metrics]\naddress = "{address}"\n')
+        assert run.proc is not None
+        run.proc.send_signal(signal.SIGHUP)
+        run.wait_notify("READY=1", 10)
+        assert any("RELOADING=1" in m for m in run.messages)
+        wait_until(lambda: "configuration reloaded" in run.output(), 5, what="the reload logged")
+        reloaded = run.output().split("configuration reloaded")[-1].split("\n")[0]
+        assert "log_level" in reloaded and "resync_interval" in reloaded, reloaded
+        assert 'resync_interval = "1s"' in config_show(run, conf)
+        before = desired_passes(address)
+        time.sleep(3)
+        busy = desired_passes(address) - before
+        assert busy >= 2, f"{busy} desired passes in 3 s after reloading a 1s resync"
+
+        conf.write_text('resync_interval = "soon"\n')
+        run.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "not reloaded" in run.output(), 5, what="a bad file refused")
+        assert "resync_interval" in run.output().split("not reloaded")[-1].split("\n")[0]
+        code, took = terminate(run)
+        assert code == 0 and any("STOPPING=1" in m for m in run.messages)
+        print(f"\nsystemd: {pings} watchdog pings in 3 s; desired passes in 3 s: {quiet:.0f} "
+              f"(resync 1h), {busy:.0f} after SIGHUP to 1s; SIGTERM exit in {took:.2f}s")
