@@ -35,7 +35,9 @@ class ContainerStatus:
     name: str
     image: str
     state: ContainerStateName = "waiting"
-    reason: str = "ContainerCreating"  # waiting/terminated reason: CrashLoopBackOff, Error, Completed...
+    reason: str = (
+        "ContainerCreating"  # waiting/terminated reason: CrashLoopBackOff, Error, Completed...
+    )
     message: str = ""
     container_id: str = ""
     image_id: str = ""
@@ -124,7 +126,9 @@ class NodeRecord:
     created_at: datetime
     labels: dict[str, str] = field(default_factory=dict)
     address: str = ""  # the host's own address: NodePorts and cross-host traffic go here
-    tls: JSON = field(default_factory=dict)  # {"ca": path, "cert": path, "key": path, "verify": bool}
+    tls: JSON = field(
+        default_factory=dict
+    )  # {"ca": path, "cert": path, "key": path, "verify": bool}
     capacity_override: Resources | None = None
     unschedulable: bool = False
     capacity: Resources = field(default_factory=Resources)  # from the engine, or the override

@@ -17,19 +17,38 @@ CLUSTER_SCOPED_KINDS = frozenset({"Node", "Namespace"})
 
 # Short names the CLI accepts, as kubectl does.
 KIND_ALIASES: dict[str, str] = {
-    "po": "Pod", "pod": "Pod", "pods": "Pod",
-    "rc": "ReplicationController", "replicationcontroller": "ReplicationController",
+    "po": "Pod",
+    "pod": "Pod",
+    "pods": "Pod",
+    "rc": "ReplicationController",
+    "replicationcontroller": "ReplicationController",
     "replicationcontrollers": "ReplicationController",
-    "rs": "ReplicaSet", "replicaset": "ReplicaSet", "replicasets": "ReplicaSet",
-    "deploy": "Deployment", "deployment": "Deployment", "deployments": "Deployment",
-    "sts": "StatefulSet", "statefulset": "StatefulSet", "statefulsets": "StatefulSet",
-    "svc": "Service", "service": "Service", "services": "Service",
-    "ep": "Endpoints", "endpoints": "Endpoints",
-    "ns": "Namespace", "namespace": "Namespace", "namespaces": "Namespace",
-    "no": "Node", "node": "Node", "nodes": "Node",
-    "cs": "ComponentStatus", "componentstatus": "ComponentStatus",
+    "rs": "ReplicaSet",
+    "replicaset": "ReplicaSet",
+    "replicasets": "ReplicaSet",
+    "deploy": "Deployment",
+    "deployment": "Deployment",
+    "deployments": "Deployment",
+    "sts": "StatefulSet",
+    "statefulset": "StatefulSet",
+    "statefulsets": "StatefulSet",
+    "svc": "Service",
+    "service": "Service",
+    "services": "Service",
+    "ep": "Endpoints",
+    "endpoints": "Endpoints",
+    "ns": "Namespace",
+    "namespace": "Namespace",
+    "namespaces": "Namespace",
+    "no": "Node",
+    "node": "Node",
+    "nodes": "Node",
+    "cs": "ComponentStatus",
+    "componentstatus": "ComponentStatus",
     "componentstatuses": "ComponentStatus",
-    "ev": "Event", "event": "Event", "events": "Event",
+    "ev": "Event",
+    "event": "Event",
+    "events": "Event",
 }
 
 # The apiVersion of the kind that declares a Docker host (see schemas/node.json).
@@ -69,7 +88,8 @@ class Diagnostic:
 
     severity: Severity
     position: Position
-    path: str  # JSON path of the field, e.g. "spec.template.spec.containers[0].image"; "" for the file
+    # JSON path of the field, e.g. "spec.template.spec.containers[0].image"; "" for the file
+    path: str
     message: str
 
     def render(self) -> str:

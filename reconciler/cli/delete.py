@@ -10,6 +10,7 @@ remove a workload for good, remove its manifest.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 import click
@@ -44,10 +45,9 @@ def delete(kind: str, names: tuple[str, ...], namespace: str, state: str) -> Non
             click.echo(f'pod "{name}" deleted')
     finally:
         store.close()
-    try:
+    # With no service running, the deletion happens when it starts.
+    with contextlib.suppress(SyncError):
         request_sync(state)
-    except SyncError:
-        pass  # no service running: the deletion happens when it starts
     for name in missing:
         click.echo(f'Error from server (NotFound): pods "{name}" not found', err=True)
     if missing:

@@ -285,7 +285,8 @@ def _components(store: ReadStore, q: Query) -> list[Row]:
     for c in store.list_components():
         fresh = q.now - c.updated_at <= COMPONENTS_FRESH
         healthy = c.healthy and fresh
-        error = "" if fresh else f"service not running (last report {output.age(c.updated_at, q.now)} ago)"
+        ago = output.age(c.updated_at, q.now)
+        error = "" if fresh else f"service not running (last report {ago} ago)"
         status = "Healthy" if healthy else "Unhealthy"
         message = c.message if healthy or not fresh else ""
         error = error or ("" if healthy else c.message)

@@ -17,11 +17,18 @@ from reconciler.service.config import ConfigError, load_config
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              envvar="RECONCILER_CONFIG", help="TOML configuration file.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="RECONCILER_CONFIG",
+    help="TOML configuration file.",
+)
 @click.option("--desired", default=None, help="Folder of desired manifests.")
 @click.option("--state", default=None, help="State store: SQLite path or SQLAlchemy URL.")
-@click.option("--git", "git_url", default=None, help="Apply a git repository (URL or path) instead.")
+@click.option(
+    "--git", "git_url", default=None, help="Apply a git repository (URL or path) instead."
+)
 @click.option("--branch", default=None, help="Branch of --git whose head is applied.")
 @click.option("--interval", default=None, help="How often to fetch --git (e.g. 30s).")
 @click.option("--resync", default=None, help="Full resync period (e.g. 30s).")
@@ -29,14 +36,31 @@ from reconciler.service.config import ConfigError, load_config
 @click.option("--metrics", default=None, help="Metrics address host:port ('' to turn off).")
 @click.option("--proxy-mode", type=click.Choice(["iptables", "userspace", "off"]), default=None)
 @click.option("--log-level", default=None)
-def run(config_path: Path | None, desired: str | None, state: str | None, git_url: str | None,
-        branch: str | None, interval: str | None, resync: str | None, fluentd: str | None,
-        metrics: str | None, proxy_mode: str | None, log_level: str | None) -> None:
+def run(
+    config_path: Path | None,
+    desired: str | None,
+    state: str | None,
+    git_url: str | None,
+    branch: str | None,
+    interval: str | None,
+    resync: str | None,
+    fluentd: str | None,
+    metrics: str | None,
+    proxy_mode: str | None,
+    log_level: str | None,
+) -> None:
     """Run the service: watch, validate, plan, converge, proxy, ship logs."""
     flags = {
-        "desired": desired, "state": state, "git.url": git_url, "git.branch": branch,
-        "git.interval": interval, "resync_interval": resync, "fluentd.address": fluentd,
-        "metrics.address": metrics, "network.proxy_mode": proxy_mode, "log_level": log_level,
+        "desired": desired,
+        "state": state,
+        "git.url": git_url,
+        "git.branch": branch,
+        "git.interval": interval,
+        "resync_interval": resync,
+        "fluentd.address": fluentd,
+        "metrics.address": metrics,
+        "network.proxy_mode": proxy_mode,
+        "log_level": log_level,
     }
     overrides = {k: v for k, v in flags.items() if v is not None}
     try:

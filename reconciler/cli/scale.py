@@ -38,14 +38,19 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def _commit(path: Path, kind: str, name: str, replicas: int) -> str:
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=path.parent, capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            ["git", *args], cwd=path.parent, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
-            raise click.ClickException(f"git {args[0]}: {done.stderr.strip() or done.stdout.strip()}")
+            raise click.ClickException(
+                f"git {args[0]}: {done.stderr.strip() or done.stdout.strip()}"
+            )
         return done.stdout.strip()
 
     git("add", "--", path.name)
-    git("commit", "-q", "-m", f"Scale {kind.lower()} {name} to {replicas} replicas", "--", path.name)
+    git(
+        "commit", "-q", "-m", f"Scale {kind.lower()} {name} to {replicas} replicas", "--", path.name
+    )
     return git("rev-parse", "--short", "HEAD")
 
 
@@ -57,8 +62,9 @@ def _commit(path: Path, kind: str, name: str, replicas: int) -> str:
 @click.option("--commit", is_flag=True, help="Commit the change in the folder's git repository.")
 @desired_option
 @state_option
-def scale(kind: str, name: str, replicas: int, namespace: str, commit: bool, desired: str,
-          state: str) -> None:
+def scale(
+    kind: str, name: str, replicas: int, namespace: str, commit: bool, desired: str, state: str
+) -> None:
     """Set the replicas of an RC, RS, Deployment or StatefulSet in its manifest file.
 
     `--state` is accepted as by every command; scaling itself only edits the folder.
@@ -67,11 +73,15 @@ def scale(kind: str, name: str, replicas: int, namespace: str, commit: bool, des
     if resolved not in SCALABLE:
         raise click.ClickException(f'the server doesn\'t have a resource type "{kind}" that scales')
     root = Path(desired)
-    found = [o for o in load_folder(root).objects
-             if o.key.kind == resolved and o.key.name == name and o.key.namespace == namespace]
+    found = [
+        o
+        for o in load_folder(root).objects
+        if o.key.kind == resolved and o.key.name == name and o.key.namespace == namespace
+    ]
     if not found:
         raise click.ClickException(
-            f'{resolved.lower()}s "{name}" not found in {root} (namespace {namespace})')
+            f'{resolved.lower()}s "{name}" not found in {root} (namespace {namespace})'
+        )
     path = root / found[0].position.file
     text = path.read_text(encoding="utf-8")
     try:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from reconciler.api.records import EventRecord, NodeRecord, PodRecord
-from reconciler.api.types import Key
 from reconciler.control.loop import WorkKey
 from reconciler.control.queue import WorkQueue
 from reconciler.planning.expectations import Expectations
@@ -102,7 +101,9 @@ class Context:
         """The agent of `node`, created on first use and rebuilt when its engine changed."""
         with self._agents_lock:
             agent = self._agents.get(node.name)
-            if agent is not None and (agent.node.engine_url != node.engine_url or agent.node.tls != node.tls):
+            if agent is not None and (
+                agent.node.engine_url != node.engine_url or agent.node.tls != node.tls
+            ):
                 agent.close()
                 agent = None
             if agent is None:
@@ -135,13 +136,25 @@ class Context:
     ) -> None:
         """Record an event (aggregated by the store) and ship it to the sinks."""
         ev = EventRecord(
-            namespace=namespace, kind=kind, name=name, type=type_, reason=reason,
-            message=message, source=source, uid=uid, host=host,
+            namespace=namespace,
+            kind=kind,
+            name=name,
+            type=type_,
+            reason=reason,
+            message=message,
+            source=source,
+            uid=uid,
+            host=host,
         )
         recorded = self.store.record_event(ev, self.clock())
         log.log(
             logging.WARNING if type_ == "Warning" else logging.INFO,
-            "%s %s/%s: %s %s", kind, namespace, name, reason, message,
+            "%s %s/%s: %s %s",
+            kind,
+            namespace,
+            name,
+            reason,
+            message,
         )
         for sink in self.sinks:
             sink.event(recorded, revision=self.revision)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from reconciler.api.records import PodRecord
@@ -40,7 +41,9 @@ def spec_hash(spec: JSON) -> str:
     return container_hash(spec)
 
 
-def pod_from_manifest(obj: DesiredObject, uid: str, revision: str, now_: object) -> PodRecord:
+def pod_from_manifest(
+    obj: DesiredObject, uid: str, revision: str, now_: datetime
+) -> PodRecord:
     meta = obj.body.get("metadata", {})
     spec = obj.body.get("spec", {})
     return PodRecord(
@@ -49,7 +52,7 @@ def pod_from_manifest(obj: DesiredObject, uid: str, revision: str, now_: object)
         name=obj.key.name,
         spec=spec,
         spec_hash=spec_hash(spec),
-        created_at=now_,  # type: ignore[arg-type]
+        created_at=now_,
         labels=dict(meta.get("labels") or {}),
         annotations=dict(meta.get("annotations") or {}),
         source="manifest",
@@ -96,9 +99,14 @@ class DesiredController:
         for obj in self.ctx.store.objects():
             if obj.source_file in by_file:
                 self.ctx.event(
-                    obj.key.kind, obj.key.namespace, obj.key.name, "Warning", "InvalidManifest",
+                    obj.key.kind,
+                    obj.key.namespace,
+                    obj.key.name,
+                    "Warning",
+                    "InvalidManifest",
                     "last valid version kept: " + "; ".join(by_file[obj.source_file][:3]),
-                    "reconciler", uid=obj.uid,
+                    "reconciler",
+                    uid=obj.uid,
                 )
 
     def _sync_manifest_pods(self, plan: Plan) -> None:
@@ -126,8 +134,12 @@ class DesiredController:
             assert change.desired is not None
             if existing is not None and existing.deletion_timestamp is not None:
                 continue  # declared again once the old one is gone
-            fresh = pod_from_manifest(change.desired, existing.uid if existing else str(uuid.uuid4()),
-                                      ctx.revision, existing.created_at if existing else now_)
+            fresh = pod_from_manifest(
+                change.desired,
+                existing.uid if existing else str(uuid.uuid4()),
+                ctx.revision,
+                existing.created_at if existing else now_,
+            )
             if existing is None:
                 ctx.store.upsert_pod(fresh)
                 ctx.enqueue_pod(fresh.uid)

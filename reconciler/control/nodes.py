@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from reconciler.api.quantity import parse_cpu, parse_memory
 from reconciler.api.records import NodeRecord, Resources
 from reconciler.api.types import JSON
-from reconciler.control.context import NODE, NODE_GC, Context
+from reconciler.control.context import NODE_GC, Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.runtime.types import HostUnreachable
 
@@ -32,7 +32,7 @@ SOURCE = "node-controller"
 DEFAULT_NODE = "local"
 
 
-def node_from_object(body: JSON, existing: NodeRecord | None, now_: object) -> NodeRecord:
+def node_from_object(body: JSON, existing: NodeRecord | None, now_: datetime) -> NodeRecord:
     """A node record from a `Node` manifest, keeping what was observed."""
     meta, spec = body.get("metadata", {}), body.get("spec", {})
     override = None
@@ -43,8 +43,11 @@ def node_from_object(body: JSON, existing: NodeRecord | None, now_: object) -> N
             parse_memory(cap["memory"]) if "memory" in cap else 0,
         )
     # A copy: the caller compares the result with what the store holds.
-    node = (dataclasses.replace(existing) if existing is not None
-            else NodeRecord(name=meta["name"], engine_url=spec["engine"], created_at=now_))  # type: ignore[arg-type]
+    node = (
+        dataclasses.replace(existing)
+        if existing is not None
+        else NodeRecord(name=meta["name"], engine_url=spec["engine"], created_at=now_)
+    )
     node.engine_url = spec["engine"]
     node.labels = dict(meta.get("labels") or {})
     node.address = spec.get("address", "")
@@ -73,9 +76,16 @@ class NodeController:
             wanted.append(node_from_object(obj.body, existing.get(name), now_))
         if not declared:
             found = existing.get(DEFAULT_NODE)
-            local = dataclasses.replace(found) if found is not None else NodeRecord(
-                name=DEFAULT_NODE, engine_url=ctx.settings.default_engine, created_at=now_,
-                declared=False, labels={"kubernetes.io/hostname": DEFAULT_NODE},
+            local = (
+                dataclasses.replace(found)
+                if found is not None
+                else NodeRecord(
+                    name=DEFAULT_NODE,
+                    engine_url=ctx.settings.default_engine,
+                    created_at=now_,
+                    declared=False,
+                    labels={"kubernetes.io/hostname": DEFAULT_NODE},
+                )
             )
             local.engine_url = ctx.settings.default_engine
             wanted.append(local)
@@ -114,19 +124,37 @@ class NodeController:
             node.ready, node.reason, node.message = False, "NodeUnreachable", e.reason
             ctx.store.upsert_node(node)
             if was_ready:
-                ctx.event("Node", "", node.name, "Warning", "NodeNotReady",
-                          f"Node {node.name} status is now: NodeNotReady ({e.reason})", SOURCE)
+                ctx.event(
+                    "Node",
+                    "",
+                    node.name,
+                    "Warning",
+                    "NodeNotReady",
+                    f"Node {node.name} status is now: NodeNotReady ({e.reason})",
+                    SOURCE,
+                )
             self._evict_if_due(node)
             return
         node.capacity = Resources(info.cpus * 1000, info.memory)
-        node.engine_version, node.os_image, node.kernel_version = info.engine_version, info.os, info.kernel
+        node.engine_version, node.os_image, node.kernel_version = (
+            info.engine_version,
+            info.os,
+            info.kernel,
+        )
         node.ready, node.reason = True, "KubeletReady"
         node.message = "Docker engine is answering"
         node.last_heartbeat = now_
         ctx.store.upsert_node(node)
         if not was_ready:
-            ctx.event("Node", "", node.name, "Normal", "NodeReady",
-                      f"Node {node.name} status is now: NodeReady", SOURCE)
+            ctx.event(
+                "Node",
+                "",
+                node.name,
+                "Normal",
+                "NodeReady",
+                f"Node {node.name} status is now: NodeReady",
+                SOURCE,
+            )
             # Pending pods may fit now; the host's containers need adopting or cleaning.
             for pod in ctx.store.list_pods():
                 if not pod.node_name or pod.node_name == node.name:
@@ -144,8 +172,16 @@ class NodeController:
                 pod.reason = "NodeLost"
                 pod.message = f"Node {node.name} which was running pod {pod.name} is unresponsive"
                 ctx.store.patch_pod(pod, "deletion")
-                ctx.event("Pod", pod.namespace, pod.name, "Warning", "NodeNotReady",
-                          pod.message, SOURCE, uid=pod.uid)
+                ctx.event(
+                    "Pod",
+                    pod.namespace,
+                    pod.name,
+                    "Warning",
+                    "NodeNotReady",
+                    pod.message,
+                    SOURCE,
+                    uid=pod.uid,
+                )
             ctx.enqueue_pod(pod.uid)
 
     def _gc(self, name: str) -> Result:

@@ -28,12 +28,25 @@ KUBELET = "kubelet"
 
 def _visible(pod: PodRecord) -> tuple[object, ...]:
     """What others depend on: owners count phases and readiness, services need IPs and ports."""
-    return (pod.phase, pod.ready, pod.pod_ip, pod.host_ip, tuple(sorted(pod.ports.items())),
-            pod.node_name, pod.restarts)
+    return (
+        pod.phase,
+        pod.ready,
+        pod.pod_ip,
+        pod.host_ip,
+        tuple(sorted(pod.ports.items())),
+        pod.node_name,
+        pod.restarts,
+    )
 
 
-def set_condition(pod: PodRecord, type_: str, status: bool, reason: str = "", message: str = "",
-                  at: datetime | None = None) -> None:
+def set_condition(
+    pod: PodRecord,
+    type_: str,
+    status: bool,
+    reason: str = "",
+    message: str = "",
+    at: datetime | None = None,
+) -> None:
     for c in pod.conditions:
         if c.type == type_:
             if c.status != status:
@@ -83,20 +96,37 @@ class PodController:
             placement = place(current, nodes, ctx.store.list_pods())
             now_ = ctx.clock()
             if placement.node is None:
-                set_condition(current, "PodScheduled", False, "Unschedulable", placement.message, now_)
+                set_condition(
+                    current, "PodScheduled", False, "Unschedulable", placement.message, now_
+                )
                 current.phase = "Pending"
                 ctx.store.patch_pod(current, "schedule")
-                ctx.event("Pod", current.namespace, current.name, "Warning", "FailedScheduling",
-                          placement.message, SCHEDULER, uid=current.uid)
+                ctx.event(
+                    "Pod",
+                    current.namespace,
+                    current.name,
+                    "Warning",
+                    "FailedScheduling",
+                    placement.message,
+                    SCHEDULER,
+                    uid=current.uid,
+                )
                 return None
             chosen = next(n for n in nodes if n.name == placement.node)
             current.node_name = chosen.name
             current.host_ip = chosen.address
             set_condition(current, "PodScheduled", True, at=now_)
             ctx.store.patch_pod(current, "schedule")
-        ctx.event("Pod", current.namespace, current.name, "Normal", "Scheduled",
-                  f"Successfully assigned {current.namespace}/{current.name} to {chosen.name}",
-                  SCHEDULER, uid=current.uid)
+        ctx.event(
+            "Pod",
+            current.namespace,
+            current.name,
+            "Normal",
+            "Scheduled",
+            f"Successfully assigned {current.namespace}/{current.name} to {chosen.name}",
+            SCHEDULER,
+            uid=current.uid,
+        )
         return current
 
     # -- running --
@@ -108,8 +138,11 @@ class PodController:
             env = tuple(service_env(services, pod.namespace))
         dns_policy = pod.spec.get("dnsPolicy", "ClusterFirst")
         if dns_policy in ("ClusterFirst", "ClusterFirstWithHostNet") and s.dns_ip:
-            search = (f"{pod.namespace}.svc.{s.cluster_domain}", f"svc.{s.cluster_domain}",
-                      s.cluster_domain)
+            search = (
+                f"{pod.namespace}.svc.{s.cluster_domain}",
+                f"svc.{s.cluster_domain}",
+                s.cluster_domain,
+            )
             return PodEnv(env=env, dns_servers=(s.dns_ip,), dns_search=search)
         return PodEnv(env=env)
 
@@ -128,8 +161,17 @@ class PodController:
             ctx.enqueue("node", node.name)
             return Result.after(ctx.settings.heartbeat_interval)
         for ev in sync.events:
-            ctx.event("Pod", pod.namespace, pod.name, ev.type, ev.reason, ev.message, KUBELET,
-                      uid=pod.uid, host=node.name)
+            ctx.event(
+                "Pod",
+                pod.namespace,
+                pod.name,
+                ev.type,
+                ev.reason,
+                ev.message,
+                KUBELET,
+                uid=pod.uid,
+                host=node.name,
+            )
         before = _visible(pod)
         self._apply(pod, sync)
         # Only the status is ours: labels, owner or deletion may have changed meanwhile.
@@ -142,11 +184,16 @@ class PodController:
     def _creating(self, pod: PodRecord) -> None:
         inits = pod.spec.get("initContainers") or []
         first = "PodInitializing" if inits else "ContainerCreating"
-        pod.init_containers = [ContainerStatus(str(c["name"]), str(c.get("image", "")),
-                                               reason="PodInitializing", init=True)
-                               for c in inits]
-        pod.containers = [ContainerStatus(str(c["name"]), str(c.get("image", "")), reason=first)
-                          for c in pod.spec.get("containers") or []]
+        pod.init_containers = [
+            ContainerStatus(
+                str(c["name"]), str(c.get("image", "")), reason="PodInitializing", init=True
+            )
+            for c in inits
+        ]
+        pod.containers = [
+            ContainerStatus(str(c["name"]), str(c.get("image", "")), reason=first)
+            for c in pod.spec.get("containers") or []
+        ]
         self.ctx.store.patch_pod(pod, "status")
 
     def _apply(self, pod: PodRecord, sync: PodSync) -> None:
@@ -169,13 +216,24 @@ class PodController:
             grace = int(pod.spec.get("terminationGracePeriodSeconds", 30))
             for c in pod.containers:
                 if c.state == "running":
-                    ctx.event("Pod", pod.namespace, pod.name, "Normal", "Killing",
-                              f"Stopping container {c.name}", KUBELET, uid=pod.uid, host=node.name)
+                    ctx.event(
+                        "Pod",
+                        pod.namespace,
+                        pod.name,
+                        "Normal",
+                        "Killing",
+                        f"Stopping container {c.name}",
+                        KUBELET,
+                        uid=pod.uid,
+                        host=node.name,
+                    )
             try:
                 ctx.agent(node).kill_pod(pod.uid, grace)
             except HostUnreachable:
                 timeout = timedelta(seconds=ctx.settings.eviction_timeout)
-                if node.ready or (node.last_heartbeat and ctx.clock() - node.last_heartbeat < timeout):
+                if node.ready or (
+                    node.last_heartbeat and ctx.clock() - node.last_heartbeat < timeout
+                ):
                     return Result.after(ctx.settings.heartbeat_interval)
                 # The host is gone for good as far as we know; its containers are removed
                 # as orphans when it comes back (node-gc).

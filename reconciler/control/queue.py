@@ -25,7 +25,10 @@ class ShutDown(Exception):
 
 
 class ExponentialBackoff(Generic[K]):
-    """Per-key failure backoff: base * 2**failures, capped (client-go's ItemExponentialFailureRateLimiter)."""
+    """Per-key failure backoff: base * 2**failures, capped.
+
+    client-go's ItemExponentialFailureRateLimiter.
+    """
 
     def __init__(self, base: float = 0.05, cap: float = 60.0) -> None:
         self._base = base

@@ -94,8 +94,16 @@ class ReplicationController:
             ctx.store.patch_pods(plan.delete, ["deletion"])
             for pod in plan.delete:
                 ctx.enqueue_pod(pod.uid)
-                ctx.event(k.kind, k.namespace, k.name, "Normal", "SuccessfulDelete",
-                          f"Deleted pod: {pod.name}", SOURCE, uid=obj.uid)
+                ctx.event(
+                    k.kind,
+                    k.namespace,
+                    k.name,
+                    "Normal",
+                    "SuccessfulDelete",
+                    f"Deleted pod: {pod.name}",
+                    SOURCE,
+                    uid=obj.uid,
+                )
 
         for pod in plan.garbage:
             if pod.deletion_timestamp is None:
@@ -112,8 +120,14 @@ class ReplicationController:
             return Result.after(plan.requeue_after.total_seconds() if plan.requeue_after else 0.0)
         return Result.done()
 
-    def _create(self, uid: str, owner: ReplicaOwner, pods: list[PodRecord], batches: list[int],
-                now_: datetime) -> None:
+    def _create(
+        self,
+        uid: str,
+        owner: ReplicaOwner,
+        pods: list[PodRecord],
+        batches: list[int],
+        now_: datetime,
+    ) -> None:
         """Create in slow-start batches (1, 2, 4, ...): a batch that fails stops the rest."""
         ctx = self.ctx
         taken = {p.name for p in pods}
@@ -129,16 +143,29 @@ class ReplicationController:
             for pod in fresh:
                 ctx.expectations.creation_observed(owner.key, pod.name)
                 ctx.enqueue_pod(pod.uid)
-                ctx.event(owner.kind, owner.namespace, owner.name, "Normal", "SuccessfulCreate",
-                          f"Created pod: {pod.name}", SOURCE, uid=uid)
+                ctx.event(
+                    owner.kind,
+                    owner.namespace,
+                    owner.name,
+                    "Normal",
+                    "SuccessfulCreate",
+                    f"Created pod: {pod.name}",
+                    SOURCE,
+                    uid=uid,
+                )
 
     def _collect(self, k: Key) -> Result:
         """The owner is gone: delete the pods it controlled (garbage collection by owner)."""
         ctx = self.ctx
         now_ = ctx.clock()
-        doomed = [p for p in ctx.store.list_pods(namespace=k.namespace)
-                  if p.owner is not None and p.owner.kind == k.kind and p.owner.name == k.name
-                  and p.deletion_timestamp is None]
+        doomed = [
+            p
+            for p in ctx.store.list_pods(namespace=k.namespace)
+            if p.owner is not None
+            and p.owner.kind == k.kind
+            and p.owner.name == k.name
+            and p.deletion_timestamp is None
+        ]
         for pod in doomed:
             pod.deletion_timestamp = now_
         ctx.store.patch_pods(doomed, ["deletion"])

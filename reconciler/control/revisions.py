@@ -63,8 +63,9 @@ class GitDesired:
         return self.source.checkout_dir
 
     def start(self, stop: threading.Event) -> None:
-        threading.Thread(target=self.source.run, args=(self._on_revision, stop),
-                         name="git-source", daemon=True).start()
+        threading.Thread(
+            target=self.source.run, args=(self._on_revision, stop), name="git-source", daemon=True
+        ).start()
 
     def request_sync(self) -> None:
         self.source.request_sync()
@@ -94,7 +95,8 @@ class GatedDesired:
             if head not in self.git.refused:
                 self.git.refused.add(head)
                 first = "; ".join(d.render() for d in result.errors[:3])
-                message = f"revision {head[:12]} refused, {ctx.revision[:12] or 'nothing'} stays applied: {first}"
+                kept = ctx.revision[:12] or "nothing"
+                message = f"revision {head[:12]} refused, {kept} stays applied: {first}"
                 log.error("%s", message)
                 ctx.event("Revision", "", head[:12], "Warning", "InvalidRevision", message, SOURCE)
             return Result.done()

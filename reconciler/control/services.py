@@ -84,8 +84,9 @@ class ServiceController:
                 store.release_allocations(owner, kind="node-port")
         except AllocationError as e:
             status["error"] = str(e)
-            self.ctx.event("Service", key.namespace, key.name, "Warning", "FailedAllocation",
-                           str(e), SOURCE)
+            self.ctx.event(
+                "Service", key.namespace, key.name, "Warning", "FailedAllocation", str(e), SOURCE
+            )
         return status
 
     def _endpoints(self, key: Key, body: JSON) -> None:

@@ -43,12 +43,17 @@ class HealthBoard:
     def publish(self, store: Store, fluent: HasHealth | None) -> None:
         """Gather what other parts report, then write every component in one transaction."""
         for node in store.list_nodes():
-            self.set(f"node/{node.name}",
-                     Health(node.ready, node.message or ("Ready" if node.ready else node.reason)))
+            self.set(
+                f"node/{node.name}",
+                Health(node.ready, node.message or ("Ready" if node.ready else node.reason)),
+            )
         self.set("store", Health(True, store.engine.url.render_as_string(hide_password=True)))
         if fluent is None:
             self.set("fluentd", Health(True, "not configured: logs go to stderr (journald)"))
         else:
             h = fluent.health()
-            self.set("fluentd", Health(bool(getattr(h, "healthy", False)), str(getattr(h, "message", ""))))
+            self.set(
+                "fluentd",
+                Health(bool(getattr(h, "healthy", False)), str(getattr(h, "message", ""))),
+            )
         store.set_components({k: (v.healthy, v.message) for k, v in self.snapshot().items()})

@@ -19,7 +19,9 @@ from reconciler.store.records import ComponentRecord
 class ComponentsMixin(StoreBase):
     """Component health."""
 
-    def set_components(self, health: dict[str, tuple[bool, str]], now: datetime | None = None) -> None:
+    def set_components(
+        self, health: dict[str, tuple[bool, str]], now: datetime | None = None
+    ) -> None:
         """Replace every component's health in one transaction."""
         now = now or utcnow()
         with self._write() as s:

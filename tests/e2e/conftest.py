@@ -12,8 +12,9 @@ from tests.e2e.service import ServiceRun, remove_all
 
 
 @pytest.fixture
-def svc_factory(tmp_path: Path, docker_client: docker.DockerClient,
-                local_images: None) -> Iterator[list[ServiceRun]]:
+def svc_factory(
+    tmp_path: Path, docker_client: docker.DockerClient, local_images: None
+) -> Iterator[list[ServiceRun]]:
     """A list the test appends ServiceRuns to; all are stopped and their containers removed."""
     runs: list[ServiceRun] = []
     yield runs

@@ -29,19 +29,35 @@ ROOT = Path(__file__).resolve().parents[2]
 RECONCILER = str(Path(sys.executable).with_name("reconciler"))
 
 
-def cli(*args: str, state: Path, check: bool = True, timeout: float = 30,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str,
+    state: Path,
+    check: bool = True,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run `reconciler ARGS --state STATE` as a user would."""
-    run = subprocess.run([RECONCILER, *args, "--state", str(state)], capture_output=True,
-                         text=True, timeout=timeout, check=False, env=env)
+    run = subprocess.run(
+        [RECONCILER, *args, "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
     if check and run.returncode != 0:
-        raise AssertionError(f"reconciler {' '.join(args)} failed ({run.returncode}):\n"
-                             f"{run.stdout}\n{run.stderr}")
+        raise AssertionError(
+            f"reconciler {' '.join(args)} failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
+        )
     return run
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,
-               what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 30.0,
+    interval: float = 0.2,
+    what: str = "condition",
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -56,8 +72,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: fl
 class ServiceRun:
     """One `reconciler run` subprocess on `desired` and `state`."""
 
-    def __init__(self, tmp: Path, desired: Path | None = None, *, prefix: str | None = None,
-                 extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        desired: Path | None = None,
+        *,
+        prefix: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.tmp = tmp
         self.desired = desired or tmp / "desired"
         self.desired.mkdir(parents=True, exist_ok=True)
@@ -82,8 +105,10 @@ class ServiceRun:
     @property
     def uses_proxy(self) -> bool:
         args = " ".join(self.args)
-        return (self.env.get("RECONCILER_NETWORK_PROXY_MODE", "iptables") != "off"
-                and "--proxy-mode off" not in args)
+        return (
+            self.env.get("RECONCILER_NETWORK_PROXY_MODE", "iptables") != "off"
+            and "--proxy-mode off" not in args
+        )
 
     def _take_machine_lock(self) -> None:
         """One service with a proxy per machine: its chains and DNS address are machine-wide."""
@@ -105,11 +130,19 @@ class ServiceRun:
         self.notify.bind(str(self.notify_path))
         self.notify.settimeout(0.2)
         env = {**self.env, "NOTIFY_SOCKET": str(self.notify_path)}
-        cmd = [RECONCILER, "run", "--desired", str(self.desired), "--state", str(self.state),
-               *self.args]
+        cmd = [
+            RECONCILER,
+            "run",
+            "--desired",
+            str(self.desired),
+            "--state",
+            str(self.state),
+            *self.args,
+        ]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         cwd=self.tmp)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.tmp
+            )
         if wait_ready:
             self.wait_notify("READY=1", timeout)
         return self
@@ -155,8 +188,9 @@ class ServiceRun:
         self.stop(signal.SIGKILL)
 
     # -- the CLI beside it --
-    def cli(self, *args: str, check: bool = True,
-            timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
         return cli(*args, state=self.state, check=check, timeout=timeout)
 
     def get_json(self, *args: str) -> Any:
@@ -171,10 +205,13 @@ class ServiceRun:
 
     def running(self, namespace: str = "default") -> list[dict[str, Any]]:
         """Pods that run, are ready and are not being deleted."""
-        return [p for p in self.pods(namespace)
-                if p["status"].get("phase") == "Running"
-                and not p["metadata"].get("deletionTimestamp")
-                and all(c.get("ready") for c in p["status"].get("containerStatuses", []))]
+        return [
+            p
+            for p in self.pods(namespace)
+            if p["status"].get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp")
+            and all(c.get("ready") for c in p["status"].get("containerStatuses", []))
+        ]
 
     def write(self, name: str, text: str) -> Path:
         path = self.desired / name
@@ -186,16 +223,23 @@ class ServiceRun:
 
 def containers(prefix: str, docker_host: str | None = None) -> list[str]:
     """Names of the containers a service with `prefix` created on an engine."""
-    cmd = ["docker"] + (["-H", docker_host] if docker_host else []) + [
-        "ps", "-a", "--filter", f"label=io.reconciler.prefix={prefix}", "--format", "{{.Names}}"]
+    cmd = (
+        ["docker"]
+        + (["-H", docker_host] if docker_host else [])
+        + ["ps", "-a", "--filter", f"label=io.reconciler.prefix={prefix}", "--format", "{{.Names}}"]
+    )
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return [n for n in out.split() if n]
 
 
 def remove_all(prefix: str, docker_host: str | None = None) -> None:
     base = ["docker"] + (["-H", docker_host] if docker_host else [])
-    ids = subprocess.run([*base, "ps", "-aq", "--filter", f"label=io.reconciler.prefix={prefix}"],
-                         capture_output=True, text=True, check=False).stdout.split()
+    ids = subprocess.run(
+        [*base, "ps", "-aq", "--filter", f"label=io.reconciler.prefix={prefix}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
     if ids:
         subprocess.run([*base, "rm", "-f", "-v", *ids], capture_output=True, check=False)
 

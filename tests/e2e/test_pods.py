@@ -100,13 +100,15 @@ spec:
         pending = run.get_json("pods", "huge")
         assert pending["status"]["phase"] == "Pending"
         described = run.cli("describe", "pod", "huge").stdout
-        assert ("0/2 nodes are available: 2 Insufficient memory." in described), described
+        assert "0/2 nodes are available: 2 Insufficient memory." in described, described
         assert "FailedScheduling" in described
 
         nodes = run.cli("get", "nodes").stdout.splitlines()
         assert nodes[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
         assert {line.split()[0]: line.split()[1] for line in nodes[1:]} == {
-            "hostb": "Ready", "local": "Ready"}
+            "hostb": "Ready",
+            "local": "Ready",
+        }
 
     def test_host_down_then_back(self, two_hosts: ServiceRun) -> None:
         """A hung host goes NotReady; its pods move; once back, its stale containers go."""
@@ -122,21 +124,25 @@ spec:
         try:
             # The selector is the only thing keeping them there; let them go anywhere.
             run.write("spread.yaml", rc("spread", 2))
-            wait_until(lambda: "NotReady" in run.cli("get", "nodes").stdout, 30,
-                       what="hostb NotReady")
+            wait_until(
+                lambda: "NotReady" in run.cli("get", "nodes").stdout, 30, what="hostb NotReady"
+            )
             wait_until(lambda: by_node(run) == {"local": 2}, 60, what="2 pods moved to local")
         finally:
             subprocess.run(["kill", "-CONT", pid], check=True)
         # hostb is back: its stale containers are removed as orphans.
-        wait_until(lambda: "NotReady" not in run.cli("get", "nodes").stdout, 30,
-                   what="hostb Ready again")
-        wait_until(lambda: not containers(run.prefix, HOSTB_URL), 30,
-                   what="no stale containers on hostb")
+        wait_until(
+            lambda: "NotReady" not in run.cli("get", "nodes").stdout, 30, what="hostb Ready again"
+        )
+        wait_until(
+            lambda: not containers(run.prefix, HOSTB_URL), 30, what="no stale containers on hostb"
+        )
 
 
 class TestRestartSafety:
-    def test_kill9_while_creating_ten_pods(self, svc_factory: list[ServiceRun],
-                                           tmp_path: Path) -> None:
+    def test_kill9_while_creating_ten_pods(
+        self, svc_factory: list[ServiceRun], tmp_path: Path
+    ) -> None:
         """kill -9 during the creation of 10 pods; after a restart exactly 10 pods, no orphans."""
         run = ServiceRun(tmp_path, args=("--proxy-mode", "off"))
         svc_factory.append(run)
@@ -151,9 +157,22 @@ class TestRestartSafety:
         assert len(pods) == 10
         uids = {p["metadata"]["uid"] for p in pods}
         out = subprocess.run(
-            ["docker", "ps", "-a", "--filter", f"label=io.reconciler.prefix={run.prefix}",
-             "--format", "{{json .Labels}}"], capture_output=True, text=True, check=True).stdout
-        labels = [dict(kv.split("=", 1) for kv in json.loads(line).split(","))
-                  for line in out.splitlines()]
+            [
+                "docker",
+                "ps",
+                "-a",
+                "--filter",
+                f"label=io.reconciler.prefix={run.prefix}",
+                "--format",
+                "{{json .Labels}}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        labels = [
+            dict(kv.split("=", 1) for kv in json.loads(line).split(","))
+            for line in out.splitlines()
+        ]
         assert len(labels) == 20, "one infra and one app container per pod"
         assert {lab["io.reconciler.pod.uid"] for lab in labels} == uids, "no orphan containers"

@@ -43,8 +43,14 @@ class TestSetReplicas:
 
     def test_json_stays_json(self) -> None:
         """A JSON manifest is edited in place and still parses as JSON."""
-        text = json.dumps({"apiVersion": "v1", "kind": "ReplicationController",
-                           "metadata": {"name": "web"}, "spec": {"template": {}}})
+        text = json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "ReplicationController",
+                "metadata": {"name": "web"},
+                "spec": {"template": {}},
+            }
+        )
         out = set_replicas(text, "ReplicationController", "default", "web", 4)
         assert json.loads(out)["spec"]["replicas"] == 4
 
@@ -61,5 +67,8 @@ class TestSetReplicas:
 
     def test_list_items(self) -> None:
         """Objects inside a kind: List are found."""
-        text = "kind: List\nitems:\n- kind: ReplicaSet\n  metadata: {name: a}\n  spec:\n    replicas: 1\n"
+        text = (
+            "kind: List\nitems:\n- kind: ReplicaSet\n"
+            "  metadata: {name: a}\n  spec:\n    replicas: 1\n"
+        )
         assert "replicas: 9" in set_replicas(text, "ReplicaSet", "default", "a", 9)

@@ -98,7 +98,7 @@ class TestLoop:
 
     def test_error_requeues_with_backoff(self) -> None:
         """An exception puts the key back after its backoff."""
-        loop, flaky, q, clock = self._loop([RuntimeError("boom"), Result.done()])
+        loop, _flaky, q, clock = self._loop([RuntimeError("boom"), Result.done()])
         key = WorkKey("x", 1)
         loop.process(key)
         assert q.failures(key) == 1
@@ -107,7 +107,7 @@ class TestLoop:
 
     def test_requeue_after(self) -> None:
         """requeue_after brings the key back after that delay and resets failures."""
-        loop, flaky, q, clock = self._loop([Result.after(3)])
+        loop, _flaky, q, clock = self._loop([Result.after(3)])
         key = WorkKey("x", 1)
         loop.process(key)
         assert q.get(timeout=0) is None
@@ -117,7 +117,7 @@ class TestLoop:
     @pytest.mark.parametrize("outcome", [Terminal("bad"), Result.done()])
     def test_terminal_and_success_forget(self, outcome: object) -> None:
         """A terminal error and a success both leave nothing queued."""
-        loop, flaky, q, clock = self._loop([outcome])
+        loop, _flaky, q, clock = self._loop([outcome])
         key = WorkKey("x", 1)
         loop.process(key)
         clock.now = 1000
