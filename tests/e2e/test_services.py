@@ -67,6 +67,11 @@ def two_host_web(svc_factory: list[ServiceRun], tmp_path: Path, proxies: list[Ho
     wait_until(lambda: len(pods_by_node(run, "web-")) == replicas
                and len(pods_by_node(run, "client-")) == 2, 90, what="web replicas and clients")
     wait_until(lambda: len(endpoint_ips(run, "web")) == replicas, 10, what="all endpoints")
+    # The proxies read the store every 0.5 s (0.2 s for hostb's here): the first answer
+    # may lag the Endpoints by that much.
+    for client in ("client-a", "client-b"):
+        wait_until(lambda c=client: requests_from(run, c, "web 80", 1)["FAIL"] == 0, 15,  # type: ignore[misc]
+                   what=f"a first answer from web in {client}")
     return run
 
 
