@@ -27,6 +27,10 @@ T = TypeVar("T")
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
 
+# Observers of every Docker API response: (node name, response), e.g. the service's
+# latency metrics. Registered by the composition root before any Engine is built.
+RESPONSE_OBSERVERS: list[Callable[[str, requests.Response], None]] = []
+
 
 def client_for(
     node: NodeRecord, *, timeout: float | None = 10.0, api_version: str = "1.41",
@@ -66,6 +70,9 @@ class Engine:
         self.requests: Counter[str] = Counter()  # "GET /containers/json" -> count
         self._count_lock = threading.Lock()
         self.api.hooks["response"].append(self._count)
+        for observer in RESPONSE_OBSERVERS:
+            self.api.hooks["response"].append(
+                lambda response, *a, _o=observer, **k: _o(node.name, response))
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         path = urlsplit(response.request.url or "").path

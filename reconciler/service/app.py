@@ -45,12 +45,13 @@ from reconciler.control.replication import ReplicationController
 from reconciler.control.revisions import GitDesired
 from reconciler.control.services import ServiceController
 from reconciler.network.embedded import EmbeddedProxy
+from reconciler.runtime import engine
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.service.config import Config, changed_keys, reload_config
 from reconciler.service.fluent import FluentShipper
 from reconciler.service.health import Health, HealthBoard
 from reconciler.service.logs import set_log_level, setup_logging
-from reconciler.service.metrics import Metrics, start_metrics_server
+from reconciler.service.metrics import Metrics, observe_docker_response, start_metrics_server
 from reconciler.service.systemd import Notifier
 from reconciler.sources.folder import FolderSource
 from reconciler.sources.trigger import SyncListener
@@ -175,6 +176,7 @@ class Service:
         if fluent is not None:
             fluent.on_drop = lambda n: metrics.fluentd_dropped.inc(n)
         metrics.pods_by_phase(lambda: _phase_counts(store))
+        engine.RESPONSE_OBSERVERS[:] = [observe_docker_response(metrics)]
         metrics_server = (
             start_metrics_server(config.metrics.address, metrics)
             if config.metrics.address

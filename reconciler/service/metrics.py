@@ -13,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -116,6 +118,40 @@ class Metrics:
             raise
         finally:
             self.docker_latency.labels(host, operation).observe(time.perf_counter() - start)
+
+
+# First path segments whose second segment names an object (an id or image name).
+_OBJECT_COLLECTIONS = {"containers", "images", "exec", "networks", "volumes"}
+_COLLECTION_VERBS = {"json", "create", "prune", "load", "get", "search", "build"}
+
+
+def docker_operation(method: str, path: str) -> str:
+    """"POST /containers/{id}/start" from a request path: ids would explode the label set."""
+    parts = path.strip("/").split("/")
+    if parts and parts[0].startswith("v1."):
+        parts = parts[1:]
+    if len(parts) >= 2 and parts[0] in _OBJECT_COLLECTIONS and parts[1] not in _COLLECTION_VERBS:
+        # Image names hold slashes: keep only the verb after the name, if any.
+        tail = [parts[-1]] if parts[0] == "images" and len(parts) > 2 else parts[2:]
+        parts = [parts[0], "{id}", *tail]
+    return f"{method} /{'/'.join(parts)}"
+
+
+def observe_docker_response(metrics: Metrics) -> Callable[[str, Any], None]:
+    """An observer for reconciler.runtime.engine.RESPONSE_OBSERVERS: latency and errors.
+
+    A response's `elapsed` runs from sending to the headers, which is the call's
+    latency for everything but streams; 404 and 304 are answers, not failures.
+    """
+
+    def observe(host: str, response: Any) -> None:
+        request = response.request
+        operation = docker_operation(request.method or "", urlsplit(request.url or "").path)
+        metrics.docker_latency.labels(host, operation).observe(response.elapsed.total_seconds())
+        if response.status_code >= 400 and response.status_code not in (404, 304):
+            metrics.docker_errors.labels(host, operation).inc()
+
+    return observe
 
 
 class MetricsServer:
