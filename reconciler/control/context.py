@@ -2,7 +2,8 @@
 
 Built once by the composition root (`reconciler.service.app`) and handed to
 each controller. Controllers decide with the pure core and act only through
-this context: the store for records, a node's `NodeAgent` for Docker.
+this context: the store for records, a node's `HostAgent` for Docker
+(`reconciler.runtime.port`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from reconciler.api.records import EventRecord, NodeRecord, PodRecord
 from reconciler.control.loop import WorkKey
 from reconciler.control.queue import WorkQueue
 from reconciler.planning.expectations import Expectations
-from reconciler.runtime.agent import NodeAgent
+from reconciler.runtime.port import AgentFactory, HostAgent, docker_agent
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.store import Store
 
@@ -74,7 +75,8 @@ class Context:
     expectations: Expectations = field(default_factory=Expectations)
     revision: str = ""
     clock: Callable[[], datetime] = now
-    _agents: dict[str, NodeAgent] = field(default_factory=dict)
+    agent_factory: AgentFactory = docker_agent
+    _agents: dict[str, HostAgent] = field(default_factory=dict)
     _agents_lock: threading.Lock = field(default_factory=threading.Lock)
     # Scheduling reads every node's usage; one decision at a time keeps two workers
     # from placing onto the same free capacity.
@@ -97,7 +99,7 @@ class Context:
                 self.enqueue(SERVICE, obj.key)
 
     # -- node agents --
-    def agent(self, node: NodeRecord) -> NodeAgent:
+    def agent(self, node: NodeRecord) -> HostAgent:
         """The agent of `node`, created on first use and rebuilt when its engine changed."""
         with self._agents_lock:
             agent = self._agents.get(node.name)
@@ -107,11 +109,11 @@ class Context:
                 agent.close()
                 agent = None
             if agent is None:
-                agent = NodeAgent(node, self.runtime, self.enqueue_pod)
+                agent = self.agent_factory(node, self.runtime, self.enqueue_pod)
                 self._agents[node.name] = agent
             return agent
 
-    def agents(self) -> dict[str, NodeAgent]:
+    def agents(self) -> dict[str, HostAgent]:
         with self._agents_lock:
             return dict(self._agents)
 
