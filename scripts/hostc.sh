@@ -1,0 +1,136 @@
+#!/bin/sh
+# A third Docker host, for the TLS engine tests only: network namespace `hostc` (10.251.0.2,
+# reached from the root namespace over a veth at 10.251.0.1) with its own dockerd on
+# unix:///var/run/docker-hostc.sock and on tcp://10.251.0.2:2376 with --tlsverify, using
+# certificates this script makes (a CA, a server cert for IP 10.251.0.2, a client cert)
+# in /var/lib/reconciler-test/hostc-tls/. Loaded with the local images. Idempotent.
+# Follows scripts/hostb.sh; never touches hostb or the local engine.
+# Usage: scripts/hostc.sh start|stop|status
+set -e
+NS=hostc
+ADDR=10.251.0.2
+PEER=10.251.0.1
+SOCK=/var/run/docker-hostc.sock
+URL=unix://$SOCK
+TCP=tcp://$ADDR:2376
+PIDFILE=/var/run/docker-hostc.pid
+LOG=/tmp/dockerd-hostc.log
+TLS=${HOSTC_TLS_DIR:-/var/lib/reconciler-test/hostc-tls}
+IMAGES="${HOSTC_IMAGES:-reconciler/busybox:1 reconciler/pause:1}"
+
+answers() { docker -H "$URL" version >/dev/null 2>&1; }
+
+running_pid() {
+  [ -f "$PIDFILE" ] || return 1
+  pid=$(cat "$PIDFILE")
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+netns_up() {
+  if ! ip netns list | grep -qw "$NS"; then
+    ip netns add "$NS"
+  fi
+  if ! ip link show vc0 >/dev/null 2>&1; then
+    ip link add vc0 type veth peer name vc1
+    ip link set vc1 netns "$NS"
+  fi
+  ip addr show dev vc0 | grep -q "$PEER/24" || ip addr add "$PEER/24" dev vc0
+  ip link set vc0 up
+  ip netns exec "$NS" sh -c "
+    ip addr show dev vc1 | grep -q $ADDR/24 || ip addr add $ADDR/24 dev vc1
+    ip link set vc1 up; ip link set lo up
+    ip route show | grep -q '^default' || ip route add default via $PEER"
+}
+
+# sign NAME USAGE SAN: a key and a certificate signed by the CA.
+sign() {
+  openssl ecparam -name prime256v1 -genkey -noout -out "$TLS/$1-key.pem" 2>/dev/null
+  openssl req -new -key "$TLS/$1-key.pem" -subj "/CN=$1" -out "$TLS/$1.csr" 2>/dev/null
+  {
+    echo "extendedKeyUsage=$2"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    [ -n "$3" ] && echo "subjectAltName=$3"
+  } >"$TLS/$1.ext"
+  openssl x509 -req -in "$TLS/$1.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca-key.pem" \
+    -CAcreateserial -days 3650 -sha256 -extfile "$TLS/$1.ext" -out "$TLS/$1.pem" 2>/dev/null
+  rm -f "$TLS/$1.csr" "$TLS/$1.ext"
+}
+
+certs() {
+  command -v openssl >/dev/null 2>&1 || { echo "hostc: no openssl" >&2; exit 2; }
+  if [ -s "$TLS/ca.pem" ] && [ -s "$TLS/server.pem" ] && [ -s "$TLS/client.pem" ] \
+     && [ -s "$TLS/client-key.pem" ]; then
+    return 0
+  fi
+  mkdir -p "$TLS"
+  chmod 0700 "$TLS"
+  (
+    umask 077
+    openssl ecparam -name prime256v1 -genkey -noout -out "$TLS/ca-key.pem" 2>/dev/null
+    openssl req -x509 -new -key "$TLS/ca-key.pem" -subj "/CN=reconciler-test hostc CA" \
+      -days 3650 -sha256 -out "$TLS/ca.pem" 2>/dev/null
+    sign server serverAuth "IP:$ADDR"
+    sign client clientAuth ""
+  )
+  chmod 0600 "$TLS"/*
+}
+
+load_images() {
+  for image in $IMAGES; do
+    docker image inspect "$image" >/dev/null 2>&1 || continue
+    want=$(docker image inspect -f '{{.Id}}' "$image")
+    have=$(docker -H "$URL" image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+    [ "$want" = "$have" ] || docker save "$image" | docker -H "$URL" load -q >/dev/null
+  done
+}
+
+start() {
+  command -v ip >/dev/null 2>&1 || { echo "hostc: no ip command (iproute2)" >&2; exit 2; }
+  command -v nsenter >/dev/null 2>&1 || { echo "hostc: no nsenter (util-linux)" >&2; exit 2; }
+  certs
+  netns_up
+  if ! answers; then
+    if [ -z "$(running_pid)" ]; then
+      rm -f "$PIDFILE" "$SOCK"
+      # nsenter, not `ip netns exec`: the latter remounts /sys and dockerd then fails
+      # with "Devices cgroup isn't mounted".
+      nohup nsenter --net=/var/run/netns/$NS dockerd --data-root /var/lib/docker-hostc \
+        --exec-root /var/run/docker-hostc --pidfile "$PIDFILE" -H "$URL" -H "$TCP" \
+        --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/server.pem" \
+        --tlskey "$TLS/server-key.pem" --bip 172.31.0.1/24 >"$LOG" 2>&1 &
+    fi
+    i=0
+    until answers; do
+      i=$((i + 1))
+      if [ "$i" -gt 60 ]; then echo "hostc: dockerd did not answer; see $LOG" >&2; exit 1; fi
+      sleep 0.5
+    done
+  fi
+  load_images
+  echo "$TCP $ADDR $TLS"
+}
+
+stop() {
+  pid=$(running_pid || true)
+  if [ -n "$pid" ]; then
+    kill "$pid"
+    i=0
+    while kill -0 "$pid" 2>/dev/null; do
+      i=$((i + 1)); [ "$i" -gt 40 ] && { kill -9 "$pid" 2>/dev/null || true; break; }
+      sleep 0.5
+    done
+  fi
+  ip link del vc0 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
+}
+
+status() {
+  if answers; then echo "running $TCP $ADDR $TLS"; else echo "stopped"; exit 3; fi
+}
+
+case "$1" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 64 ;;
+esac
