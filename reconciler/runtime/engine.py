@@ -53,7 +53,12 @@ def client_for(
         # docker-py switches tcp:// to https:// itself when given a TLSConfig.
         kwargs["tls"] = TLSConfig(client_cert=cert, ca_cert=tls.get("ca") if verify else None,
                                   verify=verify)
-    return docker.DockerClient(**kwargs)
+    client = docker.DockerClient(**kwargs)
+    if "tls" in kwargs:
+        # requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment replace a
+        # session's own CA (psf/requests#3829): the node's CA (or verify=False) was ignored.
+        client.api.trust_env = False
+    return client
 
 
 class Engine:
