@@ -9,6 +9,7 @@ only ties up its own callers.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -61,6 +62,20 @@ def client_for(
     return client
 
 
+def _tls_reason(e: Exception) -> str:
+    """What went wrong in a TLS handshake with an engine, in words an operator can act on."""
+    found = re.findall(r"\[SSL: ([A-Z0-9_]+)\] ([^'\")(]+)", str(e))
+    code, text = found[-1] if found else ("", str(e))
+    if "VERIFY_FAILED" in code:
+        hint = "the engine's certificate does not verify against the node's tls.ca"
+    elif "CERTIFICATE" in code:
+        hint = "the engine refused the client certificate (tls.cert/tls.key missing or not " \
+               "signed by the engine's CA)"
+    else:
+        hint = "handshake failed"
+    return f"TLS: {hint}: {text.strip()}"
+
+
 class Engine:
     """The Docker client of one host behind a semaphore; counts the HTTP requests it makes."""
 
@@ -98,9 +113,15 @@ class Engine:
         a grace period would stall every other call to this host."""
         try:
             return fn(*args, **kwargs)
+        except requests.exceptions.SSLError as e:
+            raise HostUnreachable(f"{self.node.name}: {_tls_reason(e)}") from e
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
             raise HostUnreachable(f"{self.node.name}: {type(e).__name__}: {e}") from e
         except DockerException as e:
+            if "HTTP request to an HTTPS server" in str(e):
+                # A --tlsverify engine answers plain HTTP with a 400: not an API error.
+                raise HostUnreachable(f"{self.node.name}: TLS: the engine requires TLS; give the "
+                                    "node tls (ca, cert, key)") from e
             if "Connection" in str(e) or "Error while fetching server API" in str(e):
                 raise HostUnreachable(f"{self.node.name}: {e}") from e
             raise
