@@ -108,3 +108,46 @@ def test_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
     for url in (LOCAL_URL, HOSTB_URL):
         if Path(url[len("unix://"):]).exists():
             remove_labelled(url, [f"{TEST_LABEL}=1", f"io.reconciler.prefix={prefix}"])
+
+
+HOSTC_SOCKET_URL = "unix:///var/run/docker-hostc.sock"
+HOSTC_TLS_URL = "tcp://10.251.0.2:2376"
+HOSTC_ADDRESS = "10.251.0.2"
+HOSTC_TLS_DIR = Path("/var/lib/reconciler-test/hostc-tls")
+
+
+@dataclass(frozen=True)
+class TlsHost:
+    """The third Docker host: its TLS engine URL, its address, its unix socket, the certs."""
+
+    url: str
+    address: str
+    socket_url: str
+    ca: str
+    cert: str
+    key: str
+
+    def tls(self) -> dict[str, object]:
+        """The NodeRecord.tls of a client holding the client certificate."""
+        return {"ca": self.ca, "cert": self.cert, "key": self.key, "verify": True}
+
+
+@pytest.fixture(scope="session")
+def hostc(docker_client: docker.DockerClient, local_images: None) -> Iterator[TlsHost]:
+    """The TLS host (network namespace hostc, tcp://10.251.0.2:2376 with --tlsverify);
+    started by the suite for the TLS tests only, stopped at the session's end."""
+    script = str(ROOT / "scripts" / "hostc.sh")
+    run = subprocess.run([script, "start"], capture_output=True, text=True, timeout=90,
+                         check=False)
+    if run.returncode != 0:
+        pytest.skip(f"TLS Docker host unavailable: {run.stderr.strip() or run.stdout.strip()}")
+    try:
+        client = _client(HOSTC_SOCKET_URL)
+        if client is None:
+            pytest.skip("TLS Docker host started but does not answer")
+        client.close()
+        yield TlsHost(HOSTC_TLS_URL, HOSTC_ADDRESS, HOSTC_SOCKET_URL,
+                      str(HOSTC_TLS_DIR / "ca.pem"), str(HOSTC_TLS_DIR / "client.pem"),
+                      str(HOSTC_TLS_DIR / "client-key.pem"))
+    finally:
+        subprocess.run([script, "stop"], capture_output=True, timeout=60, check=False)
