@@ -4,6 +4,11 @@
 # unix:///var/run/docker-hostc.sock and on tcp://10.251.0.2:2376 with --tlsverify, using
 # certificates this script makes (a CA, a server cert for IP 10.251.0.2, a client cert)
 # in /var/lib/reconciler-test/hostc-tls/. Loaded with the local images. Idempotent.
+# When openssh-server is installed, an sshd in the namespace too (10.251.0.2:22, its own
+# host key; a generated client key whose authorized_keys entry forces
+# `docker -H unix:///var/run/docker-hostc.sock system dial-stdio`) for ssh:// engine URLs;
+# the client side (ssh config, key, known_hosts, and an `ssh` wrapper that uses that
+# config) is in /var/lib/reconciler-test/hostc-ssh/.
 # Follows scripts/hostb.sh; never touches hostb or the local engine.
 # Usage: scripts/hostc.sh start|stop|status
 set -e
@@ -16,6 +21,8 @@ TCP=tcp://$ADDR:2376
 PIDFILE=/var/run/docker-hostc.pid
 LOG=/tmp/dockerd-hostc.log
 TLS=${HOSTC_TLS_DIR:-/var/lib/reconciler-test/hostc-tls}
+SSHDIR=${HOSTC_SSH_DIR:-/var/lib/reconciler-test/hostc-ssh}
+SSHD_PID=/var/run/sshd-hostc.pid
 IMAGES="${HOSTC_IMAGES:-reconciler/busybox:1 reconciler/pause:1}"
 
 answers() { docker -H "$URL" version >/dev/null 2>&1; }
@@ -75,6 +82,38 @@ certs() {
   chmod 0600 "$TLS"/*
 }
 
+ssh_up() {
+  [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null 2>&1 || return 0
+  [ -n "$SSHDIR" ] || return 1
+  mkdir -p "$SSHDIR/bin" /run/sshd
+  chmod 0700 "$SSHDIR"
+  [ -s "$SSHDIR/host_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C hostc-host \
+    -f "$SSHDIR/host_ed25519"
+  [ -s "$SSHDIR/client_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C hostc-client \
+    -f "$SSHDIR/client_ed25519"
+  printf 'command="docker -H %s system dial-stdio",restrict %s\n' "$URL" \
+    "$(cat "$SSHDIR/client_ed25519.pub")" >"$SSHDIR/authorized_keys"
+  printf '%s %s\n' "$ADDR" "$(cut -d' ' -f1,2 "$SSHDIR/host_ed25519.pub")" \
+    >"$SSHDIR/known_hosts"
+  printf '%s\n' "ListenAddress $ADDR:22" "HostKey $SSHDIR/host_ed25519" \
+    "AuthorizedKeysFile $SSHDIR/authorized_keys" "PidFile $SSHD_PID" \
+    "PermitRootLogin prohibit-password" "PasswordAuthentication no" \
+    "KbdInteractiveAuthentication no" "UsePAM no" >"$SSHDIR/sshd_config"
+  printf '%s\n' "Host $ADDR" "  User root" "  IdentityFile $SSHDIR/client_ed25519" \
+    "  IdentitiesOnly yes" "  UserKnownHostsFile $SSHDIR/known_hosts" \
+    "  StrictHostKeyChecking yes" "  BatchMode yes" "  ConnectTimeout 5" \
+    >"$SSHDIR/ssh_config"
+  # The docker SDK runs plain `ssh HOST ...`: this wrapper, first on PATH, adds the config.
+  printf '#!/bin/sh\nexec /usr/bin/ssh -F %s "$@"\n' "$SSHDIR/ssh_config" >"$SSHDIR/bin/ssh"
+  chmod 0700 "$SSHDIR/bin/ssh"
+  chmod 0600 "$SSHDIR/sshd_config" "$SSHDIR/ssh_config" "$SSHDIR/authorized_keys" \
+    "$SSHDIR/known_hosts"
+  if ! { [ -f "$SSHD_PID" ] && kill -0 "$(cat "$SSHD_PID")" 2>/dev/null; }; then
+    nsenter --net=/var/run/netns/$NS /usr/sbin/sshd -f "$SSHDIR/sshd_config" \
+      -E /tmp/sshd-hostc.log
+  fi
+}
+
 load_images() {
   for image in $IMAGES; do
     docker image inspect "$image" >/dev/null 2>&1 || continue
@@ -107,10 +146,15 @@ start() {
     done
   fi
   load_images
+  ssh_up
   echo "$TCP $ADDR $TLS"
 }
 
 stop() {
+  if [ -f "$SSHD_PID" ]; then
+    kill "$(cat "$SSHD_PID")" 2>/dev/null || true
+    rm -f "$SSHD_PID"
+  fi
   pid=$(running_pid || true)
   if [ -n "$pid" ]; then
     kill "$pid"
