@@ -114,11 +114,13 @@ HOSTC_SOCKET_URL = "unix:///var/run/docker-hostc.sock"
 HOSTC_TLS_URL = "tcp://10.251.0.2:2376"
 HOSTC_ADDRESS = "10.251.0.2"
 HOSTC_TLS_DIR = Path("/var/lib/reconciler-test/hostc-tls")
+HOSTC_SSH_BIN = Path("/var/lib/reconciler-test/hostc-ssh/bin")
 
 
 @dataclass(frozen=True)
 class TlsHost:
-    """The third Docker host: its TLS engine URL, its address, its unix socket, the certs."""
+    """The third Docker host: its TLS engine URL, its address, its unix socket, the certs,
+    and the folder of an `ssh` configured for ssh://root@ADDRESS ("" without an sshd)."""
 
     url: str
     address: str
@@ -126,6 +128,7 @@ class TlsHost:
     ca: str
     cert: str
     key: str
+    ssh_bin: str = ""
 
     def tls(self) -> dict[str, object]:
         """The NodeRecord.tls of a client holding the client certificate."""
@@ -148,6 +151,7 @@ def hostc(docker_client: docker.DockerClient, local_images: None) -> Iterator[Tl
         client.close()
         yield TlsHost(HOSTC_TLS_URL, HOSTC_ADDRESS, HOSTC_SOCKET_URL,
                       str(HOSTC_TLS_DIR / "ca.pem"), str(HOSTC_TLS_DIR / "client.pem"),
-                      str(HOSTC_TLS_DIR / "client-key.pem"))
+                      str(HOSTC_TLS_DIR / "client-key.pem"),
+                      str(HOSTC_SSH_BIN) if (HOSTC_SSH_BIN / "ssh").exists() else "")
     finally:
         subprocess.run([script, "stop"], capture_output=True, timeout=60, check=False)

@@ -1,7 +1,8 @@
-"""Docker hosts behind tcp:// with TLS client certificates: the runtime, the service, the CLI.
+"""Docker hosts behind tcp:// with TLS client certificates (and ssh://): runtime, service, CLI.
 
 The engine is the third test host (scripts/hostc.sh, fixture `hostc`): a dockerd
-in network namespace hostc listening on tcp://10.251.0.2:2376 with --tlsverify.
+in network namespace hostc listening on tcp://10.251.0.2:2376 with --tlsverify,
+and an sshd there whose key runs `docker system dial-stdio` on that engine.
 Every client here is built from a NodeRecord (or a Node manifest), as the
 service builds them.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -33,6 +35,19 @@ HTTPD = ["sh", "-c", "mkdir -p /www; hostname > /www/index.html; exec httpd -f -
 def tls_node(host: TlsHost, tls: dict[str, Any] | None = None) -> NodeRecord:
     return NodeRecord(name="tlshost", engine_url=host.url, address=host.address,
                       created_at=datetime.now(UTC), tls=host.tls() if tls is None else tls)
+
+
+def transport_node(host: TlsHost, transport: str, monkeypatch: pytest.MonkeyPatch
+                   ) -> NodeRecord:
+    """The TLS host as a NodeRecord over tcp:// with TLS, or over ssh:// (skipped without sshd)."""
+    if transport == "tls":
+        return tls_node(host)
+    if not host.ssh_bin:
+        pytest.skip("no sshd in hostc: install openssh-server (scripts/hostc.sh starts it)")
+    # docker-py runs plain `ssh`: the one first on PATH carries the key and known_hosts.
+    monkeypatch.setenv("PATH", f"{host.ssh_bin}:{os.environ['PATH']}")
+    return NodeRecord(name="sshhost", engine_url=f"ssh://root@{host.address}",
+                      address=host.address, created_at=datetime.now(UTC))
 
 
 def running(result: PodSync) -> bool:
@@ -65,12 +80,17 @@ def rogue(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"ca": str(d / "ca.pem"), "cert": str(d / "cert.pem"), "key": str(d / "key.pem")}
 
 
+TRANSPORTS = ["tls", "ssh"]
+
+
 class TestTlsEngine:
+    @pytest.mark.parametrize("transport", TRANSPORTS)
     def test_heartbeat_reports_the_engines_facts(
-        self, hostc_clean: TlsHost, harness_factory: Callable[..., Harness]
+        self, transport: str, hostc_clean: TlsHost, harness_factory: Callable[..., Harness],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """Over TLS the heartbeat reports what the engine's own socket reports."""
-        h = harness_factory(tls_node(hostc_clean))
+        """Over TLS (or ssh) the heartbeat reports what the engine's own socket reports."""
+        h = harness_factory(transport_node(hostc_clean, transport, monkeypatch))
         info = h.agent.heartbeat()
         truth = docker.DockerClient(base_url=hostc_clean.socket_url, version="1.41")
         try:
@@ -79,13 +99,16 @@ class TestTlsEngine:
             truth.close()
         assert (info.cpus, info.memory, info.engine_version, info.kernel) == (
             facts["NCPU"], facts["MemTotal"], facts["ServerVersion"], facts["KernelVersion"])
-        assert h.agent.engine.api.base_url == "https://10.251.0.2:2376"
+        assert h.agent.engine.api.base_url == {"tls": "https://10.251.0.2:2376",
+                                               "ssh": "http+docker://ssh"}[transport]
 
+    @pytest.mark.parametrize("transport", TRANSPORTS)
     def test_pod_runs_and_its_port_answers_at_the_hosts_address(
-        self, hostc_clean: TlsHost, harness_factory: Callable[..., Harness]
+        self, transport: str, hostc_clean: TlsHost, harness_factory: Callable[..., Harness],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """sync_pod over TLS runs busybox httpd; its published port answers at 10.251.0.2."""
-        h = harness_factory(tls_node(hostc_clean))
+        """sync_pod over TLS (or ssh) runs busybox httpd; its port answers at 10.251.0.2."""
+        h = harness_factory(transport_node(hostc_clean, transport, monkeypatch))
         pod = make_pod("tlsweb", {"containers": [{
             "name": "web", "image": BUSYBOX, "command": HTTPD,
             "ports": [{"containerPort": 8080}],
