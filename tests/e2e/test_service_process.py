@@ -208,7 +208,7 @@ class TestGitSource:
         for bad in (pod_yaml("a", command="sleep 3601") + "  oops: [\n", BAD_SCHEMA):
             t = time.time()
             sha = repo.commit({"a.yaml": bad}, "a bad change")
-            wait_until(lambda sha=sha: sha[:12] in run.output() and "refused" in run.output(),
+            wait_until(lambda: f"revision {sha[:12]} refused" in run.output(),  # noqa: B023
                        15, what=f"revision {sha[:12]} refused in the log")
             refused = time.time() - t
             refusal = [ln for ln in events_text(run).splitlines() if "InvalidRevision" in ln]
@@ -468,6 +468,6 @@ class TestMetrics:
         time.sleep(6)  # one resync period (5 s in the harness) adds passes
         later = scrape(address)
         assert metric(later, "reconciler_reconcile_passes_total") > passes
+        phases = {p: metric(later, "reconciler_pods", phase=p) for p in ("Running", "Succeeded")}
         print(f"\nmetrics: {passes:.0f} reconcile passes at convergence, queue depth {depth:.0f},"
-              f" {docker:.0f} docker calls timed; pods by phase "
-              f"{ {p: metric(later, 'reconciler_pods', phase=p) for p in ('Running', 'Succeeded')} }")
+              f" {docker:.0f} docker calls timed; pods by phase {phases}")
