@@ -9,13 +9,17 @@ inside hostb's network namespace with nsenter, as a user would run it there.
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import dnslib
 
 from tests.e2e.service import RECONCILER, ServiceRun, wait_until
 
@@ -131,14 +135,19 @@ def tally(stdout: str) -> Counter[str]:
     return seen
 
 
-def exec_out(run: ServiceRun, pod: str, script: str, timeout: float = 30) -> str:
-    """`reconciler exec POD -- sh -c SCRIPT` (--state before `--`, or it is the command's)."""
-    done = subprocess.run([RECONCILER, "exec", "--state", str(run.state), pod, "--", "sh", "-c",
-                           script], capture_output=True, text=True, timeout=timeout, check=False)
+def exec_argv(run: ServiceRun, pod: str, *argv: str, timeout: float = 30) -> str:
+    """`reconciler exec POD -- ARGV` (--state before `--`, or it is the command's); stdout."""
+    done = subprocess.run([RECONCILER, "exec", "--state", str(run.state), pod, "--", *argv],
+                          capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode != 0:
-        raise AssertionError(f"exec {pod} {script!r} failed ({done.returncode}):\n"
+        raise AssertionError(f"exec {pod} {argv!r} failed ({done.returncode}):\n"
                              f"{done.stdout}\n{done.stderr}")
     return done.stdout
+
+
+def exec_out(run: ServiceRun, pod: str, script: str, timeout: float = 30) -> str:
+    """`reconciler exec POD -- sh -c SCRIPT`; stdout."""
+    return exec_argv(run, pod, "sh", "-c", script, timeout=timeout)
 
 
 def service_json(run: ServiceRun, name: str) -> dict[str, Any]:
@@ -219,3 +228,189 @@ def timed(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> floa
     started = time.monotonic()
     wait_until(predicate, timeout, interval)
     return time.monotonic() - started
+
+
+# Serves like a web replica, but is ready only while /tmp/ready exists.
+LAZY_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: lazy, labels: {app: web}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: reconciler/busybox:1
+    command: ["sh", "-c",
+              "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: [{containerPort: 8080, name: http}]
+    readinessProbe:
+      exec: {command: ["test", "-f", "/tmp/ready"]}
+      periodSeconds: 1
+      failureThreshold: 1
+"""
+
+
+def pod_ready(run: ServiceRun, name: str) -> bool | None:
+    """The pod's readiness from `get pods`; None when the pod is not listed."""
+    for p in run.pods():
+        if p["metadata"]["name"] == name:
+            return all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])
+    return None
+
+
+def pod_ip(run: ServiceRun, name: str) -> str:
+    for p in run.pods():
+        if p["metadata"]["name"] == name:
+            return str(p["status"].get("podIP") or "")
+    return ""
+
+
+def lag(first: Any, second: Any, timeout: float = 15.0) -> tuple[float, float]:
+    """Seconds until `first()` holds and until `second()` holds, polling both every 20 ms.
+
+    Measures e.g. a pod turning ready in `get pods` (first) and its address in
+    `get endpoints` (second) as a user watching both would see them.
+    """
+    started = time.monotonic()
+    t1 = t2 = None
+    while time.monotonic() - started < timeout and (t1 is None or t2 is None):
+        now = time.monotonic() - started
+        if t1 is None and first():
+            t1 = now
+        if t2 is None and second():
+            t2 = now
+        time.sleep(0.02)
+    if t1 is None or t2 is None:
+        raise AssertionError(f"timed out after {timeout}s: first at {t1}, second at {t2}")
+    return t1, t2
+
+
+DEMO_BASE = "reconciler-demo/base:bookworm"
+
+# A UDP echo server: answers each datagram with "HOSTNAME PAYLOAD".
+UDP_ECHO_RC = """\
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: echo}
+spec:
+  replicas: 2
+  selector: {app: echo}
+  template:
+    metadata:
+      labels: {app: echo}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: echo
+        image: IMAGE
+        command:
+        - python3
+        - -c
+        - |
+          import socket
+          s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+          s.bind(("0.0.0.0", 5300))
+          me = socket.gethostname().encode()
+          while True:
+              data, peer = s.recvfrom(2048)
+              s.sendto(me + b" " + data, peer)
+        ports: [{containerPort: 5300, protocol: UDP, name: echo}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports:
+  - {name: echo, port: 9053, protocol: UDP, targetPort: echo}
+"""
+
+# From inside a pod: one datagram per new socket (a new source port, so a new flow).
+UDP_CLIENT = (
+    "import os, socket, sys\n"
+    "host = os.environ['ECHO_SERVICE_HOST'] if sys.argv[1] == 'env' else sys.argv[1]\n"
+    "for i in range(int(sys.argv[2])):\n"
+    "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)\n"
+    "    s.sendto(b'ping%d' % i, (host, 9053))\n"
+    "    try: print(s.recvfrom(2048)[0].decode())\n"
+    "    except OSError: print('FAIL')\n"
+    "    s.close()\n"
+)
+
+
+def udp_echo(host: str, port: int, payload: bytes, timeout: float = 3.0) -> str:
+    """One datagram from the test process on a fresh socket; the answer ('' on none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(payload, (host, port))
+        try:
+            return s.recvfrom(2048)[0].decode()
+        except OSError:
+            return ""
+
+
+# The shape of kubernetes-in-action's Chapter05/external-service*.yaml, pointing at a
+# server the test runs on the root namespace's end of hostb's veth (an address we own).
+EXTERNAL = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: external-service
+spec:
+  ports:
+  - port: 80
+---
+apiVersion: v1
+kind: Endpoints
+metadata:
+  name: external-service
+subsets:
+  - addresses:
+    - ip: ADDRESS
+    ports:
+    - port: PORT
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ext-name
+spec:
+  type: ExternalName
+  externalName: external-service.default.svc.cluster.local
+  ports:
+  - port: 80
+"""
+
+
+class TextServer:
+    """A threaded HTTP server on `address` answering every GET with `text`; `close()` ends it."""
+
+    def __init__(self, address: str, text: str) -> None:
+        body = text.encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((address, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.requests = 0
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def dns_query(name: str, qtype: str, server: str = "10.96.0.10") -> list[tuple[str, str]]:
+    """(type, value) of the answers of the cluster DNS for `name`, asked over UDP."""
+    q = dnslib.DNSRecord.question(name, qtype)
+    reply = dnslib.DNSRecord.parse(q.send(server, 53, timeout=3))
+    return [(dnslib.QTYPE[rr.rtype], str(rr.rdata)) for rr in reply.rr]

@@ -10,25 +10,44 @@ root namespace.
 from __future__ import annotations
 
 import re
+import subprocess
+import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.conftest import Host
-from tests.e2e.service import ServiceRun, wait_until
+from tests.e2e.service import RECONCILER, ServiceRun, wait_until
 from tests.e2e.services_kit import (
+    DEMO_BASE,
+    EXTERNAL,
     HOSTB_ADDRESS,
+    LAZY_POD,
+    LOCAL_ADDRESS,
     NODES,
+    UDP_CLIENT,
+    UDP_ECHO_RC,
     HostbProxy,
+    TextServer,
     client_pod,
     cluster_ip,
+    dns_query,
     endpoint_ips,
+    exec_argv,
     exec_out,
+    http_loop,
+    lag,
+    pod_ip,
+    pod_ready,
     pods_by_node,
     requests_from,
     service_json,
+    tally,
     tcp_get,
+    udp_echo,
     web_rc,
     web_svc,
 )
@@ -43,7 +62,7 @@ def start(svc_factory: list[ServiceRun], tmp_path: Path, mode: str = "iptables")
 
 
 @pytest.fixture
-def hostb_proxy(tmp_path: Path) -> object:
+def hostb_proxy() -> Iterator[list[HostbProxy]]:
     """A list to append the HostbProxy to; stopped after the test."""
     proxies: list[HostbProxy] = []
     yield proxies
@@ -122,3 +141,155 @@ class TestTwoHostService:
             answers = Counter(tcp_get(host, node_port) for _ in range(12))
             print(f"{mode}: NodePort {host}:{node_port} -> {dict(answers)}")
             assert "" not in answers and set(answers) <= set(placed), answers
+
+
+class TestReadinessAndDeletion:
+    def test_unready_pod_gets_no_traffic_and_deletion_under_load(
+        self, svc_factory: list[ServiceRun], tmp_path: Path,
+    ) -> None:
+        """Unready: no traffic, not in endpoints; scale-down under a request stream fails none."""
+        run = start(svc_factory, tmp_path)
+        run.write("web-svc.yaml", web_svc())
+        run.start()
+        cip = cluster_ip(run, "web")
+        run.write("web-rc.yaml", web_rc(3))
+        run.write("lazy.yaml", LAZY_POD)
+        run.write("client.yaml", client_pod("client"))
+        wait_until(lambda: len(pods_by_node(run, "web-")) == 3 and pods_by_node(run, "client"),
+                   60, what="3 replicas and the client")
+        wait_until(lambda: pod_ip(run, "lazy"), 30, what="the lazy pod's address")
+        lazy_ip = pod_ip(run, "lazy")
+        wait_until(lambda: len(endpoint_ips(run, "web")) == 3, 10, what="3 endpoints")
+        wait_until(lambda: requests_from(run, "client", "web 80", 1)["FAIL"] == 0, 15,
+                   what="a first answer")
+        assert pod_ready(run, "lazy") is False
+        assert lazy_ip not in endpoint_ips(run, "web")
+        assert lazy_ip not in run.cli("get", "endpoints", "web").stdout
+        got = requests_from(run, "client", "web 80", 30)
+        assert got["FAIL"] == 0 and "lazy" not in got and len(got) == 3, got
+
+        # The CLI: get svc as kubectl prints it, describe svc with its endpoints.
+        lines = run.cli("get", "svc").stdout.splitlines()
+        assert lines[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+        row = next(line.split() for line in lines[1:] if line.startswith("web "))
+        assert row[:5] == ["web", "ClusterIP", cip, "<none>", "80/TCP"]
+        described = run.cli("describe", "svc", "web").stdout
+        print("\n" + described)
+        assert re.search(rf"^IPs?:\s+{re.escape(cip)}$", described, re.M), described
+        assert re.search(r"^Port:\s+http\s+80/TCP$", described, re.M), described
+        assert re.search(r"^TargetPort:\s+http/TCP$", described, re.M), described
+        eps = re.search(r"^Endpoints:\s+(\S+)$", described, re.M)
+        assert eps is not None and len(eps.group(1).split(",")) == 3, described
+        assert lazy_ip not in described
+
+        # Ready: in endpoints (timed against `get pods`), then it gets traffic.
+        exec_out(run, "lazy", "touch /tmp/ready")
+        t_pod, t_eps = lag(lambda: pod_ready(run, "lazy"),
+                           lambda: lazy_ip in endpoint_ips(run, "web"))
+        print(f"ready:   get pods {t_pod:.2f}s, get endpoints {t_eps:.2f}s after touch "
+              f"(endpoints {t_eps - t_pod:+.2f}s after the pod)")
+        wait_until(lambda: "lazy" in requests_from(run, "client", "web 80", 12), 10,
+                   what="traffic to the pod once ready")
+        # Unready again: out of endpoints, and no more traffic.
+        exec_out(run, "lazy", "rm /tmp/ready")
+        t_pod, t_eps = lag(lambda: pod_ready(run, "lazy") is False,
+                           lambda: lazy_ip not in endpoint_ips(run, "web"))
+        print(f"unready: get pods {t_pod:.2f}s, get endpoints {t_eps:.2f}s after rm "
+              f"(endpoints {t_eps - t_pod:+.2f}s after the pod)")
+        time.sleep(1)  # the proxy's feed interval, twice
+        got = requests_from(run, "client", "web 80", 20)
+        assert got["FAIL"] == 0 and "lazy" not in got, got
+        # Deleted: out of endpoints.
+        (run.desired / "lazy.yaml").unlink()
+        t_pod, t_eps = lag(lambda: pod_ready(run, "lazy") is None,
+                           lambda: lazy_ip not in endpoint_ips(run, "web") and len(
+                               endpoint_ips(run, "web")) == 3)
+        print(f"deleted: gone from get pods {t_pod:.2f}s, endpoints without it {t_eps:.2f}s "
+              "after the manifest's removal")
+
+        # Scale 3 -> 1 under a steady stream of sequential requests: at most the
+        # request in flight on each deleted pod may fail.
+        stream = subprocess.Popen(
+            [RECONCILER, "exec", "--state", str(run.state), "client", "--", "sh", "-c",
+             http_loop("web 80", 150, pause="20000")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        run.write("web-rc.yaml", web_rc(1))
+        out, err = stream.communicate(timeout=90)
+        got = tally(out)
+        print(f"scale 3 -> 1 under load: {dict(got)}")
+        assert sum(got.values()) == 150, (out, err)
+        assert got["FAIL"] <= 2, f"only requests in flight on the 2 deleted pods may fail: {got}"
+        assert len(pods_by_node(run, "web-")) == 1
+
+
+class TestUdp:
+    @pytest.mark.parametrize("mode", ["iptables", "userspace"])
+    def test_udp_echo_through_the_proxy(self, svc_factory: list[ServiceRun], tmp_path: Path,
+                                        docker_client: docker.DockerClient, mode: str) -> None:
+        """Datagrams to the cluster IP reach both echo replicas, from the host and from a pod."""
+        try:
+            docker_client.images.get(DEMO_BASE)
+        except docker.errors.ImageNotFound:
+            pytest.skip(f"{DEMO_BASE} not built (scripts/build-demo-images.sh)")
+        run = start(svc_factory, tmp_path, mode)
+        run.write("echo.yaml", UDP_ECHO_RC.replace("IMAGE", DEMO_BASE))
+        run.start()
+        cip = cluster_ip(run, "echo")
+        run.write("client.yaml", client_pod("client", image=DEMO_BASE))
+        wait_until(lambda: len(pods_by_node(run, "echo-")) == 2 and pods_by_node(run, "client"),
+                   60, what="2 echo replicas and the client")
+        wait_until(lambda: len(endpoint_ips(run, "echo")) == 2, 10, what="2 endpoints")
+        wait_until(lambda: udp_echo(cip, 9053, b"hello"), 15, what="a first echo")
+        # From the host: each fresh socket is a new flow, so replicas alternate.
+        answers = [udp_echo(cip, 9053, b"x%d" % i) for i in range(20)]
+        senders = Counter(a.split()[0] for a in answers if a)
+        print(f"\n{mode}: UDP from the host -> {dict(senders)}")
+        assert all(a.endswith(f" x{i}") for i, a in enumerate(answers)), answers
+        assert set(senders) == set(pods_by_node(run, "echo-")), senders
+        # From a pod, by the env var and by the DNS name.
+        for target in ("env", "echo"):
+            lines = exec_argv(run, "client", "python3", "-c", UDP_CLIENT, target, "12").split("\n")
+            lines = [line for line in lines if line.strip()]
+            got = Counter(line.split()[0] for line in lines)
+            print(f"{mode}: UDP from a pod via {target} -> {dict(got)}")
+            assert "FAIL" not in got and sum(got.values()) == 12, lines
+            assert set(got) == set(pods_by_node(run, "echo-")), got
+
+
+class TestOutsideEndpoints:
+    def test_selectorless_service_and_external_name(self, svc_factory: list[ServiceRun],
+                                                    tmp_path: Path, hostb: Host) -> None:
+        """A manual Endpoints to a server on the host works from a pod; ExternalName is a CNAME."""
+        server = TextServer(LOCAL_ADDRESS, "outside the cluster")
+        try:
+            run = start(svc_factory, tmp_path)
+            run.write("external.yaml", EXTERNAL.replace("ADDRESS", LOCAL_ADDRESS)
+                      .replace("PORT", str(server.port)))
+            run.write("client.yaml", client_pod("client"))
+            run.start()
+            cip = cluster_ip(run, "external-service")
+            wait_until(lambda: pods_by_node(run, "client"), 60, what="the client pod")
+            assert endpoint_ips(run, "external-service") == {LOCAL_ADDRESS}
+            eps = run.cli("get", "endpoints", "external-service").stdout
+            assert f"{LOCAL_ADDRESS}:{server.port}" in eps, eps
+            wait_until(lambda: requests_from(run, "client", "external-service 80", 1)["FAIL"] == 0,
+                       15, what="a first answer through the selectorless service")
+            got = requests_from(run, "client", "external-service 80", 5)
+            assert got == Counter({"outside the cluster": 5}), got
+
+            # ExternalName: a CNAME, followed by the pod's resolver to the service above.
+            answers = dns_query("ext-name.default.svc.cluster.local", "A")
+            print(f"\nDNS ext-name.default.svc.cluster.local A -> {answers}")
+            assert answers[0] == ("CNAME", "external-service.default.svc.cluster.local.")
+            assert ("A", cip) in answers
+            looked_up = exec_out(run, "client", "nslookup ext-name")
+            assert "canonical name = external-service.default.svc.cluster.local" in looked_up, (
+                looked_up)
+            got = requests_from(run, "client", "ext-name 80", 3)
+            assert got == Counter({"outside the cluster": 3}), got
+            svc = run.cli("get", "svc", "ext-name").stdout.splitlines()[1].split()
+            assert svc[:4] == ["ext-name", "ExternalName", "<none>",
+                               "external-service.default.svc.cluster.local"], svc
+        finally:
+            server.close()
