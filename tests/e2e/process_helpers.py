@@ -87,7 +87,7 @@ def engine_containers(prefix: str, docker_host: str | None = None) -> list[Ctr]:
                          capture_output=True, text=True, check=True).stdout.split()
     if not ids:
         return []
-    raw = subprocess.run([*base, "inspect", *ids], capture_output=True, text=True,
+    raw = subprocess.run([*base, "container", "inspect", *ids], capture_output=True, text=True,
                          check=False).stdout
     out = []
     for c in json.loads(raw or "[]"):
