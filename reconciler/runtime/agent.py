@@ -72,7 +72,7 @@ class NodeAgent:
 
     def heartbeat(self) -> HostInfo:
         """The engine's CPUs, memory and versions; HostUnreachable when it does not answer."""
-        info = self.engine.call(self.engine.api.info)
+        info = self.engine.probe(self.engine.api.info)
         return HostInfo(cpus=int(info.get("NCPU", 0)), memory=int(info.get("MemTotal", 0)),
                         engine_version=str(info.get("ServerVersion", "")),
                         os=str(info.get("OperatingSystem", "")),

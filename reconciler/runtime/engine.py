@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -88,6 +89,10 @@ class Engine:
                                  api_version=config.api_version, pool=config.concurrency)
         self.api = self.client.api
         self.requests: Counter[str] = Counter()  # "GET /containers/json" -> count
+        # After a connection failure, calls fail fast until this monotonic time, so the
+        # reconcile workers do not each wait out a timeout on a dead host.
+        self._down_until = 0.0
+        self._down_reason = ""
         self._count_lock = threading.Lock()
         self.api.hooks["response"].append(self._count)
         for observer in RESPONSE_OBSERVERS:
@@ -104,9 +109,21 @@ class Engine:
             self.requests[f"{response.request.method} {path}"] += 1
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """One Docker SDK call inside this host's bound; connection failures: HostUnreachable."""
+        """One Docker SDK call inside this host's bound; connection failures: HostUnreachable.
+
+        Within `unreachable_cooldown` seconds of a failure the call is not tried at all.
+        """
+        if time.monotonic() < self._down_until:
+            raise HostUnreachable(f"{self._down_reason} (failing fast after a recent failure)")
         with self._gate:
             return self.call_unbounded(fn, *args, **kwargs)
+
+    def probe(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A call that always reaches the engine (the heartbeat); success closes the breaker."""
+        with self._gate:
+            result = self.call_unbounded(fn, *args, **kwargs)
+        self._down_until = 0.0
+        return result
 
     def call_unbounded(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A call that mostly waits (a graceful stop), outside the bound: holding a slot for
@@ -114,17 +131,22 @@ class Engine:
         try:
             return fn(*args, **kwargs)
         except requests.exceptions.SSLError as e:
-            raise HostUnreachable(f"{self.node.name}: {_tls_reason(e)}") from e
+            raise self._unreachable(f"{self.node.name}: {_tls_reason(e)}") from e
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
-            raise HostUnreachable(f"{self.node.name}: {type(e).__name__}: {e}") from e
+            raise self._unreachable(f"{self.node.name}: {type(e).__name__}: {e}") from e
         except DockerException as e:
             if "HTTP request to an HTTPS server" in str(e):
                 # A --tlsverify engine answers plain HTTP with a 400: not an API error.
-                raise HostUnreachable(f"{self.node.name}: TLS: the engine requires TLS; give the "
+                raise self._unreachable(f"{self.node.name}: TLS: the engine requires TLS; give the "
                                     "node tls (ca, cert, key)") from e
             if "Connection" in str(e) or "Error while fetching server API" in str(e):
-                raise HostUnreachable(f"{self.node.name}: {e}") from e
+                raise self._unreachable(f"{self.node.name}: {e}") from e
             raise
+
+    def _unreachable(self, reason: str) -> HostUnreachable:
+        self._down_reason = reason
+        self._down_until = time.monotonic() + self._config.unreachable_cooldown
+        return HostUnreachable(reason)
 
     def streaming_client(self) -> docker.DockerClient:
         """A client without a read timeout, for log follows and the event stream."""

@@ -40,6 +40,7 @@ class RuntimeConfig:
     concurrency: int = 8  # Docker calls in flight per host
     stop_timeout: int = 30  # default grace seconds when a pod does not say
     api_timeout: float = 10.0  # seconds for one Docker API call
+    unreachable_cooldown: float = 3.0  # after a failure, fail fast this long (not the heartbeat)
     api_version: str = "1.41"  # fixed, so that building a client never calls the engine
     # There is no registry on these machines, and a pull would send traffic off the
     # machine: pulls are off unless the deployment has a registry.
