@@ -41,6 +41,7 @@ netns_up() {
     ip link add vc0 type veth peer name vc1
     ip link set vc1 netns "$NS"
   fi
+  ip route del unreachable 10.251.0.0/24 2>/dev/null || true
   ip addr show dev vc0 | grep -q "$PEER/24" || ip addr add "$PEER/24" dev vc0
   ip link set vc0 up
   ip netns exec "$NS" sh -c "
@@ -166,6 +167,8 @@ stop() {
   fi
   ip link del vc0 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
+  # Without the veth, 10.251.0.2 would go out the default route: to another machine.
+  ip route replace unreachable 10.251.0.0/24 2>/dev/null || true
 }
 
 status() {
