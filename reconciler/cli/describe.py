@@ -189,7 +189,11 @@ def describe_pod(store: ReadStore, pod: PodRecord, now: datetime) -> str:
     d.table(1, ("Type", "Status"), [[c.type, str(c.status)] for c in pod.conditions])
     selector = pod.spec.get("nodeSelector") or {}
     d.pair(0, "Node-Selectors", output.labels_text(selector, "\n") if selector else output.NONE)
-    events_section(d, store.list_events(pod.namespace, "Pod", pod.name), now)
+    # As kubectl, by uid too: a pod deleted and declared again under the same name is a
+    # new object, and the old one's events (Killing...) are not its own.
+    events = [e for e in store.list_events(pod.namespace, "Pod", pod.name)
+              if e.uid in ("", pod.uid)]
+    events_section(d, events, now)
     return d.render()
 
 
