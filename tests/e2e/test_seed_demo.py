@@ -62,10 +62,10 @@ class Demo:
     first_converge: float
     replay: float
 
-    def step(self, title_word: str) -> str:
-        """The output of the one step whose title contains `title_word`."""
-        found = [text for text in self.steps.values() if title_word in text.split("\n")[0]]
-        assert len(found) == 1, f"one step titled with {title_word!r} in:\n{self.output}"
+    def step(self, title: str) -> str:
+        """The output of the one step whose title starts with `title`."""
+        found = [text for text in self.steps.values() if text.startswith(title)]
+        assert len(found) == 1, f"one step titled {title!r}... in:\n{self.output}"
         return found[0]
 
 
@@ -78,7 +78,7 @@ def table(text: str, command: str, nth: int = 0) -> list[list[str]]:
     """The rows (split on blanks) printed by the `nth` occurrence of `$ reconciler COMMAND`."""
     blocks = text.split(f"$ reconciler {command}\n")
     assert len(blocks) > nth + 1, f"no {command!r} #{nth} in:\n{text}"
-    lines = blocks[nth + 1].split("\n$ ")[0].strip().split("\n")
+    lines = blocks[nth + 1].split("\n$ ")[0].split("\n\n")[0].strip().split("\n")
     return [line.split() for line in lines if line.strip()]
 
 
@@ -131,19 +131,19 @@ def fetch(url: str) -> tuple[int, str]:
 class TestSeedSession:
     def test_starts_from_a_clean_environment(self, demo: Demo) -> None:
         """The demo's manifests are removed first, and nothing of the demo is left."""
-        text = demo.step("clean environment")
+        text = demo.step("a clean environment")
         assert "$ rm db-pod.yaml db-svc.yaml web-pod.yaml web-rc.yaml web-svc.yaml" in text
         assert text.count("No resources found in default namespace.") == 3
 
     def test_redis_pod_created_and_running(self, demo: Demo) -> None:
         """kubectl create -f db-pod.yaml: pod "redis" created, then 1/1 Running."""
-        text = demo.step("redis pod")
+        text = demo.step("the redis pod")
         assert 'pod "redis" created' in text
         assert statuses(table(text, "get pods")) == {"redis": ("1/1", "Running")}
 
     def test_redis_service_has_a_cluster_ip(self, demo: Demo) -> None:
         """get svc lists redis, a ClusterIP service on 6379/TCP with an address in 10.96/12."""
-        text = demo.step("redis service")
+        text = demo.step("the redis service")
         assert 'service "redis" created' in text
         rows = table(text, "get svc")
         assert rows[0] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
@@ -153,7 +153,7 @@ class TestSeedSession:
 
     def test_web_pod_goes_container_creating_then_running(self, demo: Demo) -> None:
         """The web pod is shown 0/1 ContainerCreating before 1/1 Running."""
-        text = demo.step("ContainerCreating")
+        text = demo.step("the web pod:")
         assert 'pod "web" created' in text
         views = [statuses(table(text, "get pods", i))["web"]
                  for i in range(text.count("$ reconciler get pods\n"))]
@@ -163,7 +163,7 @@ class TestSeedSession:
 
     def test_exec_env_has_the_redis_service_variables(self, demo: Demo) -> None:
         """env in the web pod: the REDIS_* docker-links variables, HOSTNAME=web, the app's files."""
-        text = demo.step("files and environment")
+        text = demo.step("inside the web pod")
         assert table(text, "exec web -- ls /app") == [["app.py"]]
         env = dict(line.split("=", 1) for line in text.split("$ reconciler exec web -- env\n")[1]
                    .strip().split("\n"))
@@ -177,18 +177,18 @@ class TestSeedSession:
 
     def test_redis_resolves_to_its_cluster_ip(self, demo: Demo) -> None:
         """getent hosts redis in the pod: the service's cluster IP, under its full DNS name."""
-        ip = demo.step("files and environment").split("REDIS_SERVICE_HOST=")[1].split()[0]
-        rows = table(demo.step("resolve"), "exec web -- getent hosts redis")
+        ip = demo.step("inside the web pod").split("REDIS_SERVICE_HOST=")[1].split()[0]
+        rows = table(demo.step("resolve redis"), "exec web -- getent hosts redis")
         assert rows == [[ip, "redis.default.svc.cluster.local"]]
 
     def test_app_answers_inside_the_pod(self, demo: Demo) -> None:
         """localhost:5000 in the pod: the first hit counted in redis."""
-        text = demo.step("answers inside")
+        text = demo.step("the app answers")
         assert "Hello Container World! I have been seen 1 times." in text
 
     def test_describe_pod_web(self, demo: Demo) -> None:
         """describe pod web: node, labels, Running, the container, conditions and events."""
-        text = demo.step("describe")
+        text = demo.step("describe pod web")
         for line in ("Name:         web", "Namespace:    default", "Status:       Running",
                      "Image:          janakiramm/web:latest", "Port:           5000/TCP",
                      "Ready:          True", "Restart Count:  0"):
@@ -203,7 +203,7 @@ class TestSeedSession:
 
     def test_rc_adopts_the_web_pod(self, demo: Demo) -> None:
         """The RC of 2: DESIRED/CURRENT/READY 2, the web pod adopted and one new replica."""
-        text = demo.step("replication controller")
+        text = demo.step("the replication controller")
         assert 'replicationcontroller "web" created' in text
         assert table(text, "get rc")[1][:4] == ["web", "2", "2", "2"]
         pods = statuses(table(text, "get po"))
@@ -213,8 +213,8 @@ class TestSeedSession:
 
     def test_deleted_replica_is_replaced(self, demo: Demo) -> None:
         """delete pod web-xxxxx: another replica under a new name; web and redis untouched."""
-        before = {n for n in statuses(table(demo.step("replication controller"), "get po"))}
-        text = demo.step("deleted and replaced")
+        before = {n for n in statuses(table(demo.step("the replication controller"), "get po"))}
+        text = demo.step("a replica deleted")
         victim = next(n for n in before if n.startswith("web-"))
         assert f'pod "{victim}" deleted' in text
         after = statuses(table(text, "get po"))
@@ -223,7 +223,7 @@ class TestSeedSession:
 
     def test_web_service_gets_a_node_port(self, demo: Demo) -> None:
         """web is a NodePort service: 80:3xxxx/TCP."""
-        rows = table(demo.step("web service"), "get svc")
+        rows = table(demo.step("the web service"), "get svc")
         web = next(r for r in rows if r[0] == "web")
         assert web[1] == "NodePort" and re.fullmatch(r"80:3\d{4}/TCP", web[4])
 
@@ -236,12 +236,12 @@ class TestSeedSession:
         assert len(first) == 11 and ("0/1", "ContainerCreating") in first.values()
         last = statuses(table(text, "get po", 1))
         assert len(last) == 11 and set(last.values()) == {("1/1", "Running")}
-        kept = set(statuses(table(demo.step("deleted and replaced"), "get po")))
+        kept = set(statuses(table(demo.step("a replica deleted"), "get po")))
         assert kept <= set(last), "scaling up keeps the replicas that ran"
 
     def test_nodes_cluster_info_and_component_status(self, demo: Demo) -> None:
         """get nodes: local Ready; cluster-info: store, DNS, folder; get cs: all Healthy."""
-        text = demo.step("control plane")
+        text = demo.step("the nodes and")
         nodes = table(text, "get nodes")
         assert nodes[0] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
         assert nodes[1][:2] == ["local", "Ready"]
