@@ -36,9 +36,13 @@ def cli(
     timeout: float = 30,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `reconciler ARGS --state STATE` as a user would."""
+    """Run `reconciler ARGS --state STATE` as a user would.
+
+    `--state` goes before a `--`: after it, it would be part of an exec'd command.
+    """
+    at = args.index("--") if "--" in args else len(args)
     run = subprocess.run(
-        [RECONCILER, *args, "--state", str(state)],
+        [RECONCILER, *args[:at], "--state", str(state), *args[at:]],
         capture_output=True,
         text=True,
         timeout=timeout,
