@@ -11,6 +11,7 @@ whenever a pod's phase, readiness or address changes.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from reconciler.api.records import Condition, ContainerStatus, NodeRecord, PodRecord
@@ -23,6 +24,9 @@ from reconciler.scheduling.scheduler import place
 log = logging.getLogger(__name__)
 
 SCHEDULER = "default-scheduler"
+# How long a deleted pod keeps serving after it left its services' Endpoints: the
+# proxies read the store every 0.5 s (reconciler.network.embedded), twice that.
+ENDPOINT_DRAIN = 1.0
 KUBELET = "kubelet"
 
 
@@ -61,6 +65,9 @@ class PodController:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # uid -> monotonic time a deleted pod was seen out of every Endpoints (see _drain)
+        self._left_endpoints: dict[str, float] = {}
+        self._was_routed: set[str] = set()
 
     def reconcile(self, key: WorkKey) -> Result:
         uid = str(key.id)
@@ -214,6 +221,9 @@ class PodController:
         node = ctx.store.get_node(pod.node_name) if pod.node_name else None
         if node is not None:
             grace = int(pod.spec.get("terminationGracePeriodSeconds", 30))
+            wait = self._drain(pod, grace)
+            if wait > 0:
+                return Result.after(wait)
             for c in pod.containers:
                 if c.state == "running":
                     ctx.event(
@@ -242,6 +252,49 @@ class PodController:
             ctx.expectations.deletion_observed(self._owner_key(pod), pod.name)
         ctx.enqueue_related(pod)
         return Result.done()
+
+    def _drain(self, pod: PodRecord, grace: int) -> float:
+        """Seconds to wait before stopping a deleted pod that a service still routes to.
+
+        Stopping a pod the moment it is marked fails every request the proxies send
+        it until they read the new Endpoints (0.5 s polls). So a serving pod is first
+        taken out of its services' Endpoints (terminating pods are not endpoints),
+        then keeps running ENDPOINT_DRAIN seconds more, the preStop sleep Kubernetes
+        users add by hand; all within the grace period, and not at all with grace 0.
+        """
+        uid = pod.uid
+        running = pod.pod_ip and any(c.state == "running" for c in pod.containers)
+        marked = pod.deletion_timestamp
+        overdue = marked is None or self.ctx.clock() - marked >= timedelta(seconds=grace)
+        if not running or grace <= 0 or overdue:
+            self._was_routed.discard(uid)
+            self._left_endpoints.pop(uid, None)
+            return 0.0
+        if self._routed(pod):
+            self._was_routed.add(uid)
+            self.ctx.enqueue_related(pod)  # the service controller drops it
+            return 0.1
+        if uid not in self._was_routed:
+            return 0.0
+        since = self._left_endpoints.setdefault(uid, time.monotonic())
+        left = ENDPOINT_DRAIN - (time.monotonic() - since)
+        if left > 0:
+            return left
+        self._was_routed.discard(uid)
+        self._left_endpoints.pop(uid, None)
+        return 0.0
+
+    def _routed(self, pod: PodRecord) -> bool:
+        """Whether any Endpoints of the pod's namespace lists the pod as ready."""
+        for eps in self.ctx.store.list_endpoints(pod.namespace):
+            for subset in eps.subsets:
+                for addr in subset.get("addresses") or []:
+                    ref = addr.get("targetRef") or {}
+                    if ref.get("name") == pod.name or (
+                        not ref and addr.get("ip") == pod.pod_ip
+                    ):
+                        return True
+        return False
 
     @staticmethod
     def _owner_key(pod: PodRecord) -> str:
