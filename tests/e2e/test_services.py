@@ -199,7 +199,9 @@ class TestReadinessAndDeletion:
         time.sleep(1)  # the proxy's feed interval, twice
         got = requests_from(run, "client", "web 80", 20)
         assert got["FAIL"] == 0 and "lazy" not in got, got
-        # Deleted: out of endpoints.
+        # Deleted while ready: out of endpoints.
+        exec_out(run, "lazy", "touch /tmp/ready")
+        wait_until(lambda: lazy_ip in endpoint_ips(run, "web"), 10, what="lazy ready again")
         (run.desired / "lazy.yaml").unlink()
         t_pod, t_eps = lag(lambda: pod_ready(run, "lazy") is None,
                            lambda: lazy_ip not in endpoint_ips(run, "web") and len(
