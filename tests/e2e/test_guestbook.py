@@ -88,8 +88,12 @@ class TestGuestbook2016:
         assert "Guestbook" in page
 
         # The slaves replicate from redis-master, found by DNS as the manifests ask.
-        first, _ = guestbook(ip, cmd="set", key="messages", value="hello")
-        assert first == {"message": "Updated"}
+        # Right after the pods run, the master may not listen yet (no readiness probe in
+        # the manifests): the frontend answers 503 until it does.
+        set_url = f"http://{ip}/guestbook.php?cmd=set&key=messages&value=hello"
+        body = wait_until(lambda: (a := get(set_url))[0] == 200 and a, 20,
+                          what="the first entry stored on the master")[1]
+        assert json.loads(body) == {"message": "Updated"}
         wait_until(lambda: guestbook(ip, cmd="get", key="messages")[0] == {"data": "hello"}, 20,
                    what="the entry replicated to the slaves")
         served: set[str] = set()
