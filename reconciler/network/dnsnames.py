@@ -19,6 +19,7 @@ from reconciler.network.model import CLUSTER_DOMAIN, ServiceEntry, ServiceTable
 Outcome = Literal["answer", "nxdomain", "forward"]
 DEFAULT_NAMESPACE = "default"
 TTL = 5
+MAX_CHAIN = 8  # ExternalName services pointing at each other: stop a loop
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,19 @@ def _addresses(svc: ServiceEntry, fqdn: str) -> list[Record]:
     return [Record(fqdn, "A", svc.cluster_ip)] if svc.cluster_ip else []
 
 
-def _service_answer(svc: ServiceEntry, qname: str, qtype: str, domain: str) -> Resolution:
+def _service_answer(
+    svc: ServiceEntry, qname: str, qtype: str, domain: str, table: ServiceTable, depth: int
+) -> Resolution:
     records = _addresses(svc, qname)
-    if qtype in ("A", "ANY") or (records and records[0].type == "CNAME"):
+    if records and records[0].type == "CNAME":
+        # Pods' stub resolvers do not ask again for a CNAME's target: as CoreDNS does,
+        # follow it when it is a cluster name (dns.py forwards for names outside).
+        target = records[0].value
+        if _labels(target)[-len(_labels(domain)):] == _labels(domain) and depth < MAX_CHAIN:
+            chased = resolve(table, target, qtype, domain, _depth=depth + 1)
+            return Resolution("answer", (*records, *chased.answers), chased.additional)
+        return Resolution("answer", tuple(records))
+    if qtype in ("A", "ANY"):
         return Resolution("answer", tuple(records))
     return Resolution("answer")  # the name exists, not with this type
 
@@ -94,7 +105,7 @@ def _pod_of_headless(svc: ServiceEntry, host: str, qname: str) -> Resolution:
 
 
 def resolve(
-    table: ServiceTable, qname: str, qtype: str, domain: str = CLUSTER_DOMAIN
+    table: ServiceTable, qname: str, qtype: str, domain: str = CLUSTER_DOMAIN, _depth: int = 0
 ) -> Resolution:
     """The answer to (qname, qtype) from the cluster, or "forward" for names outside it."""
     labels = _labels(qname)
@@ -106,7 +117,7 @@ def resolve(
             ns = labels[1] if len(labels) == 2 else DEFAULT_NAMESPACE
             svc = table.get(ns, labels[0])
             if svc is not None:
-                return _service_answer(svc, name, qtype, domain)
+                return _service_answer(svc, name, qtype, domain, table, _depth)
         return Resolution("forward")
     rest = labels[: -len(dom)]
     # rest is [..., NAME, NS, "svc"] for services; anything else inside the domain is unknown.
@@ -122,7 +133,7 @@ def resolve(
         return Resolution("nxdomain")
     prefix = rest[:-3]
     if not prefix:
-        return _service_answer(svc, name, qtype, domain)
+        return _service_answer(svc, name, qtype, domain, table, _depth)
     if len(prefix) == 2 and prefix[0].startswith("_") and prefix[1].startswith("_"):
         if qtype not in ("SRV", "ANY"):
             return Resolution("answer")
