@@ -87,13 +87,20 @@ class TestGuestbook2016:
         page = get(f"http://{ip}/")[1]
         assert "Guestbook" in page
 
-        # The slaves replicate from redis-master, found by DNS as the manifests ask.
-        # Right after the pods run, the master may not listen yet (no readiness probe in
-        # the manifests): the frontend answers 503 until it does.
-        set_url = f"http://{ip}/guestbook.php?cmd=set&key=messages&value=hello"
-        body = wait_until(lambda: (a := get(set_url))[0] == 200 and a, 20,
-                          what="the first entry stored on the master")[1]
-        assert json.loads(body) == {"message": "Updated"}
+        # The slaves replicate from redis-master, found by DNS as the manifests ask. Right
+        # after the pods run, redis may not listen yet (the manifests have no readiness
+        # probes): wait until both slaves are linked to the master, which also listens then.
+        names = [p["metadata"]["name"] for p in pods]
+        slaves = [n for n in names if n.startswith("redis-slave-")]
+
+        def linked(slave: str) -> bool:
+            out = run.cli("exec", slave, "--", "redis-cli", "info", "replication", check=False)
+            return "role:slave" in out.stdout and "master_link_status:up" in out.stdout
+
+        wait_until(lambda: all(linked(s) for s in slaves), 30, 0.5,
+                   what="both slaves linked to redis-master")
+        first, _ = guestbook(ip, cmd="set", key="messages", value="hello")
+        assert first == {"message": "Updated"}
         wait_until(lambda: guestbook(ip, cmd="get", key="messages")[0] == {"data": "hello"}, 20,
                    what="the entry replicated to the slaves")
         served: set[str] = set()
@@ -107,15 +114,12 @@ class TestGuestbook2016:
                 lambda: (a := guestbook(ip, cmd="get", key="messages"))[0]["data"]
                 == ",".join(entries) and a, 10, 0.05, what=f"{len(entries)} entries read back")
             served.add(read[1])
-        names = [p["metadata"]["name"] for p in pods]
         frontends = {n for n in names if n.startswith("frontend-")}
         print(f"\nguestbook: 6 pods running {converged:.1f}s after start; "
               f"{len(served)} frontends answered: {sorted(served)}")
         assert served <= frontends and len(served) >= 2
 
         # Both slaves hold the entries (each replica synced from the master).
-        for slave in (n for n in names if n.startswith("redis-slave-")):
+        for slave in slaves:
             out = run.cli("exec", slave, "--", "redis-cli", "get", "messages").stdout.strip()
             assert out == ",".join(entries)
-            role = run.cli("exec", slave, "--", "redis-cli", "info", "replication").stdout
-            assert "role:slave" in role and "master_link_status:up" in role
