@@ -94,6 +94,7 @@ def two_host_web(svc_factory: list[ServiceRun], tmp_path: Path, proxies: list[Ho
     return run
 
 
+@pytest.mark.twohosts
 class TestTwoHostService:
     @pytest.mark.parametrize("mode", ["iptables", "userspace"])
     def test_names_env_and_spread_from_both_hosts(
@@ -259,6 +260,7 @@ class TestUdp:
             assert set(got) == set(pods_by_node(run, "echo-")), got
 
 
+@pytest.mark.twohosts  # the server listens on the root end of hostb's veth
 class TestOutsideEndpoints:
     def test_selectorless_service_and_external_name(self, svc_factory: list[ServiceRun],
                                                     tmp_path: Path, hostb: Host) -> None:
