@@ -18,8 +18,6 @@ from typing import Any, TypeVar
 import docker
 import pytest
 from docker.models.containers import Container
-from docker.models.networks import Network
-from docker.types import EndpointConfig
 
 BASE_IMAGE = "reconciler-demo/base:bookworm"
 TEST_LABELS = {"reconciler.test": "1"}
@@ -37,34 +35,44 @@ class Response:
 
 
 @dataclass
+class Names:
+    """Names that containers started later resolve: alias -> container name.
+
+    Legacy links on the default bridge, not a user-defined network: Docker
+    20.10.24's embedded DNS can deadlock the daemon when containers on such
+    networks come and go while names are looked up (moby/moby#46661, fixed in
+    20.10.27, which Debian 12 does not ship). Containers must start after the
+    ones they name.
+    """
+
+    links: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Sandbox:
-    """Containers and networks one test creates, all removed at teardown."""
+    """Containers one test creates, all removed at teardown."""
 
     client: docker.DockerClient
     containers: list[Container] = field(default_factory=list)
-    networks: list[Network] = field(default_factory=list)
 
-    def network(self) -> Network:
-        """Create a user-defined bridge network (its embedded DNS resolves aliases)."""
-        net = self.client.networks.create(f"reconciler-test-{uuid.uuid4().hex[:10]}",
-                                          driver="bridge", labels=TEST_LABELS)
-        self.networks.append(net)
-        return net
+    def network(self) -> Names:
+        """A set of names for the containers of one test."""
+        return Names()
 
-    def run(self, image: str, *, network: Network | None = None, aliases: tuple[str, ...] = (),
+    def run(self, image: str, *, network: Names | None = None, aliases: tuple[str, ...] = (),
             env: dict[str, str] | None = None, publish: int | None = None) -> Container:
         """Start IMAGE detached; PUBLISH maps a container port to a free 127.0.0.1 port."""
-        kwargs: dict[str, Any] = {}
-        if network is not None:
-            kwargs["network"] = network.name
-            kwargs["networking_config"] = {
-                network.name: EndpointConfig(self.client.api.api_version, aliases=list(aliases)),
-            }
+        kwargs: dict[str, Any] = {"name": f"reconciler-test-{uuid.uuid4().hex[:10]}"}
+        if network is not None and network.links:
+            kwargs["links"] = {name: alias for alias, name in network.links.items()}
         if publish is not None:
             kwargs["ports"] = {f"{publish}/tcp": ("127.0.0.1", None)}
         container = self.client.containers.run(
             image, detach=True, labels=TEST_LABELS, environment=env or {}, **kwargs)
         self.containers.append(container)
+        if network is not None:
+            for alias in aliases:
+                network.links[alias] = kwargs["name"]
         return container
 
     def host_port(self, container: Container, port: int) -> int:
@@ -73,16 +81,14 @@ class Sandbox:
         bindings = container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"]
         return int(bindings[0]["HostPort"])
 
-    def ip(self, container: Container, network: Network) -> str:
-        """CONTAINER's address on NETWORK."""
+    def ip(self, container: Container, network: Names) -> str:
+        """CONTAINER's address on the default bridge."""
         container.reload()
-        return str(container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"])
+        return str(container.attrs["NetworkSettings"]["IPAddress"])
 
     def close(self) -> None:
         for container in self.containers:
             container.remove(force=True)
-        for net in self.networks:
-            net.remove()
 
 
 def eventually(probe: Callable[[], T], timeout: float = 30.0, interval: float = 0.2) -> T:

@@ -1,6 +1,6 @@
 """The demo's local images, run on a real Docker engine: the seed's redis and web, the guestbook.
 
-Each test starts its containers on its own user-defined network (aliases stand
+Each test starts its containers on the default bridge with links (aliases stand
 in for the service DNS names the manifests use) and reaches them only through
 ports published on 127.0.0.1.
 """
