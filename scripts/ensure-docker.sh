@@ -7,6 +7,8 @@ missing=""
 command -v iptables-restore >/dev/null 2>&1 || missing="$missing iptables"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v git >/dev/null 2>&1 || missing="$missing git"
+# The tests' ssh:// engine host (scripts/hostc.sh) needs an sshd binary; nothing starts it here.
+[ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
 if [ -n "$missing" ]; then
   echo "ensure-docker: installing$missing" >&2
   apt-get update -qq && apt-get install -y -qq $missing >/dev/null

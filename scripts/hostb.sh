@@ -27,6 +27,7 @@ netns_up() {
     ip link add vb0 type veth peer name vb1
     ip link set vb1 netns "$NS"
   fi
+  ip route del unreachable 10.250.0.0/24 2>/dev/null || true
   ip addr show dev vb0 | grep -q 10.250.0.1/24 || ip addr add 10.250.0.1/24 dev vb0
   ip link set vb0 up
   ip netns exec "$NS" sh -c '
@@ -80,6 +81,8 @@ stop() {
   fi
   ip link del vb0 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
+  # With the veth gone, 10.250.0.0/24 would follow the default route off the machine.
+  ip route replace unreachable 10.250.0.0/24 2>/dev/null || true
 }
 
 status() {
