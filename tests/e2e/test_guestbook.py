@@ -35,12 +35,14 @@ IMAGES = ("gcr.io/google_containers/redis:e2e", "gcr.io/google_samples/gb-rediss
 
 
 def get(url: str) -> tuple[int, str, str]:
-    """GET `url`: status, body, X-Served-By."""
+    """GET `url`: status, body, X-Served-By; status 0 when nothing listens yet."""
     try:
         with urllib.request.urlopen(url, timeout=5) as answer:
             return answer.status, answer.read().decode(), answer.headers.get("X-Served-By", "")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(), e.headers.get("X-Served-By", "")
+    except urllib.error.URLError as e:
+        return 0, str(e.reason), ""
 
 
 def guestbook(ip: str, **query: str) -> tuple[dict[str, Any], str]:
