@@ -98,6 +98,11 @@ class DesiredController:
             by_file.setdefault(d.position.file, []).append(d.render())
         for obj in self.ctx.store.objects():
             if obj.source_file in by_file:
+                uid = obj.uid
+                if obj.key.kind == "Pod":
+                    # `describe pod` matches events by the pod's uid, not the manifest's.
+                    pod = self.ctx.store.get_pod(obj.key.namespace, obj.key.name)
+                    uid = pod.uid if pod is not None else ""
                 self.ctx.event(
                     obj.key.kind,
                     obj.key.namespace,
@@ -106,7 +111,7 @@ class DesiredController:
                     "InvalidManifest",
                     "last valid version kept: " + "; ".join(by_file[obj.source_file][:3]),
                     "reconciler",
-                    uid=obj.uid,
+                    uid=uid,
                 )
 
     def _sync_manifest_pods(self, plan: Plan) -> None:

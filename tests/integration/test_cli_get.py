@@ -52,6 +52,10 @@ def rc_body(name: str) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Ages are printed against the real clock: take "now" when the store is filled,
+    # not when the module was imported (the suite may run minutes in between).
+    global NOW
+    NOW = datetime.now(UTC)
     path = tmp_path_factory.mktemp("cli") / "state.db"
     store = Store.open(str(path))
     svc = {

@@ -87,7 +87,8 @@ class TestFluentShipper:
             shipper.close()
         (ev,) = receiver.tagged("reconciler.event")
         assert ev.record == {
-            "kind": "Pod", "namespace": "default", "name": "web-1", "uid": "", "type": "Normal",
+            "object": "pod/web-1", "kind": "Pod", "namespace": "default", "name": "web-1",
+            "uid": "", "type": "Normal",
             "reason": "Scheduled", "message": "Successfully assigned default/web-1 to local",
             "source": "scheduler", "node": "local", "revision": "abc123", "count": 2,
         }
