@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +37,10 @@ def _engine_version() -> str:
     return run.stdout.strip() or "unknown"
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
@@ -48,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    # A SIGTERM (timeout, Ctrl-C's cousin) unwinds like an error: services stop, containers go.
+    signal.signal(signal.SIGTERM, _terminate)
     rows: list[Row] = []
     failed: list[str] = []
     durations: dict[str, float] = {}
