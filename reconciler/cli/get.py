@@ -258,7 +258,12 @@ def _nodes(store: ReadStore, q: Query) -> list[Row]:
 
 def _events(store: ReadStore, q: Query) -> list[Row]:
     rows = []
-    for ev in store.list_events(q.namespace):
+    events = store.list_events(q.namespace)
+    if q.namespace is not None:
+        # Events of cluster-scoped objects (nodes, revisions) belong to no namespace;
+        # show them with any namespace's, as kubectl files node events under default.
+        events = sorted(events + store.list_events(""), key=lambda e: e.last_seen or q.now)
+    for ev in events:
         obj = f"{ev.kind.lower()}/{ev.name}"
         rows.append(
             Row(

@@ -63,9 +63,21 @@ def config() -> None:
 
 @config.command("show")
 @config_option
-def config_show(config_path: Path | None) -> None:
-    """Print the effective configuration, each value with where it came from."""
-    click.echo(render(_load(config_path)), nl=False)
+@click.option("--state", default=None, help="Show the configuration with this state store.")
+@click.option("--desired", default=None, help="Show the configuration with this folder.")
+@click.pass_context
+def config_show(ctx: click.Context, config_path: Path | None, state: str | None,
+                desired: str | None) -> None:
+    """Print the effective configuration, each value with where it came from.
+
+    `--state` and `--desired` count as flags, as they would for `reconciler run`.
+    """
+    flags = {k: v for k, v in (("state", state), ("desired", desired)) if v is not None}
+    try:
+        config = load_config(config_path, os.environ, flags)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(render(config), nl=False)
 
 
 def default_config_text() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.options import desired_option
+from reconciler.cli.options import desired_option, state_option
 
 
 @click.command("validate")
@@ -21,8 +21,13 @@ from reconciler.cli.options import desired_option
 @click.option("--summary/--no-summary", default=True, show_default=True,
               help="End with a line counting objects, errors and warnings (on stderr).")
 @desired_option
-def validate(paths: tuple[Path, ...], quiet: bool, summary: bool, desired: str) -> None:
-    """Validate manifests: PATH... are files or folders (default: the desired folder)."""
+@state_option
+def validate(paths: tuple[Path, ...], quiet: bool, summary: bool, desired: str,
+             state: str) -> None:
+    """Validate manifests: PATH... are files or folders (default: the desired folder).
+
+    Offline: `--state` is accepted as by every command, and not read.
+    """
     from reconciler.manifests.loader import load_paths
 
     targets = list(paths) or [Path(desired)]
