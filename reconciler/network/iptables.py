@@ -54,6 +54,10 @@ class Iptables:
             return str(exc)
         return None
 
+    def connection_counts(self) -> dict[str, int]:
+        """New connections per service port ("ns/name:port/PROTO") since the rules were made."""
+        return rules.connection_counts(_run([self._save, "-c", "-t", "nat"]))
+
     def saved(self) -> rules.Saved:
         text = _run([self._save, "-t", "nat"]) + _run([self._save, "-t", "filter"])
         return rules.parse_save(text)

@@ -85,6 +85,20 @@ class ServiceProxy:
         """Userspace counters per service port; empty in iptables mode (the kernel counts)."""
         return self._userspace.stats() if self._userspace is not None else {}
 
+    def counters(self) -> dict[str, tuple[int, int | None, int | None]]:
+        """(connections, bytes in, bytes out) per service port ("ns/name:port/PROTO").
+
+        Userspace mode counts everything itself; in iptables mode the kernel's nat
+        counters give connections, and bytes are not known (None).
+        """
+        if self.mode == "userspace":
+            return {k: (s.connections, s.bytes_in, s.bytes_out)
+                    for k, s in self.stats().items()}
+        try:
+            return {k: (n, None, None) for k, n in self._iptables.connection_counts().items()}
+        except (IptablesError, OSError):
+            return {}
+
     def close(self) -> None:
         """Remove our rules, listeners and addresses, and restore route_localnet."""
         with self._lock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -43,6 +44,25 @@ JUMPS: tuple[tuple[str, str, str], ...] = (
 def _hash(*parts: str) -> str:
     digest = hashlib.sha256("/".join(parts).encode()).digest()
     return base64.b32encode(digest).decode()[:12]
+
+
+_COUNTED = re.compile(
+    rf'^\[(\d+):\d+\] -A (?:{SERVICES}|{NODEPORTS}) .*--comment "?([^" ]+)"? .*-j {PREFIX}SVC-'
+)
+
+
+def connection_counts(save_c: str) -> dict[str, int]:
+    """New connections per service port, from `iptables-save -c -t nat` output.
+
+    The nat table sees only the first packet of each connection, so the packet
+    counter of a service's jump rules counts its connections (bytes it cannot).
+    """
+    counts: dict[str, int] = {}
+    for line in save_c.splitlines():
+        m = _COUNTED.match(line)
+        if m:
+            counts[m.group(2)] = counts.get(m.group(2), 0) + int(m.group(1))
+    return counts
 
 
 def port_id(svc: ServiceEntry, port: ServicePort) -> str:

@@ -51,7 +51,12 @@ from reconciler.service.config import Config, changed_keys, reload_config
 from reconciler.service.fluent import FluentShipper
 from reconciler.service.health import Health, HealthBoard
 from reconciler.service.logs import set_log_level, setup_logging
-from reconciler.service.metrics import Metrics, observe_docker_response, start_metrics_server
+from reconciler.service.metrics import (
+    Metrics,
+    ProxyCounts,
+    observe_docker_response,
+    start_metrics_server,
+)
 from reconciler.service.systemd import Notifier
 from reconciler.sources.folder import FolderSource
 from reconciler.sources.trigger import SyncListener
@@ -224,6 +229,9 @@ class Service:
         sync_listener.install()
 
         proxy = self._start_proxy(ctx)
+        if proxy is not None:
+            metrics.proxy_stats(lambda: {
+                k: ProxyCounts(*c) for k, c in proxy.proxy.counters().items()})
         scheduler = BackgroundScheduler(daemon=True)
         scheduler.add_job(
             lambda: enqueue_everything(ctx),

@@ -13,12 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 NAMESPACE = "reconciler"
@@ -49,6 +50,49 @@ class _PodsByPhase(Collector):
         yield family
 
 
+@dataclass(frozen=True)
+class ProxyCounts:
+    """One service port's counters; bytes are None where the kernel forwards (iptables)."""
+
+    connections: int
+    bytes_in: int | None = None  # client -> backend
+    bytes_out: int | None = None
+
+
+class _ProxyStats(Collector):
+    """`reconciler_proxy_connections_total{service,protocol}` and `..._bytes_total{direction}`.
+
+    Keys are "ns/name:port/PROTO" as the proxy names service ports.
+    """
+
+    def __init__(self, source: Callable[[], Mapping[str, ProxyCounts]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        conns = CounterMetricFamily(
+            f"{NAMESPACE}_proxy_connections",
+            "Connections (TCP) or flows (UDP) the service proxy handled",
+            labels=["service", "protocol"],
+        )
+        data = CounterMetricFamily(
+            f"{NAMESPACE}_proxy_bytes", "Bytes relayed by the userspace service proxy",
+            labels=["service", "protocol", "direction"],
+        )
+        try:
+            stats = dict(self.source())
+        except Exception:
+            return
+        for key, c in sorted(stats.items()):
+            service, _, proto = key.rpartition("/")
+            conns.add_metric([service, proto], c.connections)
+            if c.bytes_in is not None:
+                data.add_metric([service, proto, "in"], c.bytes_in)
+            if c.bytes_out is not None:
+                data.add_metric([service, proto, "out"], c.bytes_out)
+        yield conns
+        yield data
+
+
 class Metrics:
     """The service's instruments, on a registry of their own (tests can make many)."""
 
@@ -74,19 +118,19 @@ class Metrics:
             "docker_call_errors", "Docker API calls that failed, by host and operation",
             ["host", "operation"], namespace=NAMESPACE, registry=r,
         )
-        self.proxy_connections = Counter(
-            "proxy_connections", "Connections (TCP) or flows (UDP) the service proxy handled",
-            ["service", "protocol"], namespace=NAMESPACE, registry=r,
-        )
-        self.proxy_bytes = Counter(
-            "proxy_bytes", "Bytes relayed by the service proxy, by direction",
-            ["service", "protocol", "direction"], namespace=NAMESPACE, registry=r,
-        )
         self.fluentd_dropped = Counter(
             "fluentd_dropped_records", "Log and event records dropped while fluentd was away",
             namespace=NAMESPACE, registry=r,
         )
         self._phase_collector: _PodsByPhase | None = None
+        self._proxy_collector: _ProxyStats | None = None
+
+    def proxy_stats(self, source: Callable[[], Mapping[str, ProxyCounts]]) -> None:
+        """Serve the proxy's connections and bytes from `source()`, read at each scrape."""
+        if self._proxy_collector is not None:
+            self.registry.unregister(self._proxy_collector)
+        self._proxy_collector = _ProxyStats(source)
+        self.registry.register(self._proxy_collector)
 
     def pods_by_phase(self, source: Callable[[], Mapping[str, int]]) -> None:
         """Serve `reconciler_pods{phase}` from `source()` (e.g. a store count query)."""

@@ -9,7 +9,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.service.fluent import FluentShipper
-from reconciler.service.metrics import Metrics, MetricsServer, start_metrics_server
+from reconciler.service.metrics import (
+    Metrics,
+    MetricsServer,
+    ProxyCounts,
+    start_metrics_server,
+)
 from tests.support.fluent_receiver import free_port
 
 
@@ -47,8 +52,8 @@ class TestMetricsEndpoint:
             raise OSError("unreachable")
         with metrics.docker_call("local", "create"):
             pass
-        metrics.proxy_connections.labels("default/redis", "TCP").inc()
-        metrics.proxy_bytes.labels("default/redis", "TCP", "in").inc(512)
+        metrics.proxy_stats(lambda: {"default/redis:6379/TCP": ProxyCounts(3, 512, 100),
+                                     "default/dns:53/UDP": ProxyCounts(2)})
 
         got = scrape(server)
         rp = "reconciler_reconcile_passes_total"
@@ -64,8 +69,10 @@ class TestMetricsEndpoint:
         assert (errors, (("host", "local"), ("operation", "create"))) not in got
         latency = "reconciler_docker_call_duration_seconds_count"
         assert got[(latency, (("host", "local"), ("operation", "create")))] == 1
-        key = (("direction", "in"), ("protocol", "TCP"), ("service", "default/redis"))
+        key = (("direction", "in"), ("protocol", "TCP"), ("service", "default/redis:6379"))
         assert got[("reconciler_proxy_bytes_total", key)] == 512
+        conns = (("protocol", "UDP"), ("service", "default/dns:53"))
+        assert got[("reconciler_proxy_connections_total", conns)] == 2
 
     def test_fluentd_drops_are_counted(self, served: tuple[Metrics, MetricsServer]) -> None:
         """A shipper wired with on_drop feeds reconciler_fluentd_dropped_records_total."""
