@@ -1,10 +1,13 @@
+"""Tests of reading the proxy's own counters back from iptables-save."""
+
+from __future__ import annotations
+
+from reconciler.network.rules import connection_counts
 
 
 class TestConnectionCounts:
     def test_sums_the_jump_rules_of_each_service_port(self) -> None:
         """Cluster IP and NodePort jumps of one port add up; other chains are ignored."""
-        from reconciler.network.rules import connection_counts
-
         save = (
             '[7:420] -A RECONCILER-SERVICES -d 10.96.0.5/32 -p tcp -m comment --comment '
             '"default/web:80/TCP" -m tcp --dport 80 -j RECONCILER-SVC-ABC\n'
