@@ -271,3 +271,48 @@ spec:
         ip = cluster.store.get_status(Key("Service", "default", "web"))["clusterIP"]  # type: ignore[index]
         assert env["WEB_SERVICE_HOST"] == ip
         assert env["WEB_PORT"] == f"tcp://{ip}:80"
+
+
+class TestLabels:
+    def test_label_edit_moves_a_pod_out_of_its_controller_and_service(
+        self, cluster: Cluster
+    ) -> None:
+        """Relabelling a manifest pod releases it and drops it from endpoints, without a restart."""
+        pod = ("apiVersion: v1\nkind: Pod\nmetadata: {{name: solo, labels: {{app: {app}}}}}\n"
+               "spec: {{containers: [{{name: web, image: x, ports: [{{containerPort: 8080, "
+               "name: http}}]}}]}}\n")
+        cluster.write("svc.yaml", TestServices.SVC)
+        cluster.write("solo.yaml", pod.format(app="web"))
+        cluster.write("web.yaml", rc(2))
+        converge_twice(cluster)
+        solo = cluster.store.get_pod("default", "solo")
+        assert solo is not None and solo.owner is not None  # adopted
+        creates = cluster.hosts.creates()
+
+        cluster.write("solo.yaml", pod.format(app="other"))
+        cluster.converge()
+        solo = cluster.store.get_pod("default", "solo")
+        assert solo is not None and solo.owner is None and solo.labels == {"app": "other"}
+        owned = [p for p in cluster.store.list_pods() if p.owner is not None]
+        assert len(owned) == 2, "the RC made a replacement for the released pod"
+        assert cluster.hosts.creates() == creates + 1, "only the replacement; solo kept running"
+        eps = cluster.store.get_endpoints("default", "web")
+        assert eps is not None
+        ips = {a["ip"] for s in eps.subsets for a in s["addresses"]}
+        assert solo.pod_ip not in ips and len(ips) == 2
+
+
+class TestSuspend:
+    def test_suspended_controller_is_left_alone(self, cluster: Cluster) -> None:
+        """An RC annotated reconciler.dev/suspend: "true" neither creates nor deletes."""
+        cluster.write("web.yaml", rc(1))
+        converge_twice(cluster)
+        suspended = rc(3).replace("metadata: {name: web}",
+                                  'metadata: {name: web, annotations: '
+                                  '{"reconciler.dev/suspend": "true"}}')
+        cluster.write("web.yaml", suspended)
+        cluster.converge()
+        assert len(cluster.running()) == 1
+        cluster.write("web.yaml", rc(3))
+        cluster.converge()
+        assert len(cluster.running()) == 3
