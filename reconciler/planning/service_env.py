@@ -110,18 +110,20 @@ class _ServiceObject(Protocol):
 
 
 class ServiceSource(Protocol):
-    """The store's reads that `services_for_env` needs (objects and allocations)."""
+    """The store's reads that `services_for_env` needs (objects and cluster IPs)."""
 
     def objects(
         self, kind: str | None = None, namespace: str | None = None
     ) -> Sequence[_ServiceObject]: ...
 
-    def allocations(self, owner: str) -> dict[str, str]: ...
+    def cluster_ips(self) -> dict[str, str]: ...
 
 
 def services_for_env(store: ServiceSource, namespace: str) -> list[ServiceInfo]:
     """The services a pod of `namespace` may be told about, with their allocated cluster IPs."""
     found: list[ServiceInfo] = []
+    # One read of all cluster IPs, not one per Service: this runs on every pod sync.
+    ips: dict[str, str] | None = None
     for ns in dict.fromkeys((namespace, "default")):
         for obj in store.objects("Service", ns):
             body = obj.body
@@ -132,6 +134,8 @@ def services_for_env(store: ServiceSource, namespace: str) -> list[ServiceInfo]:
             allocated = None
             if not spec.get("clusterIP") and spec.get("type") != "ExternalName":
                 owner = f"{meta.get('namespace') or ns}/{meta.get('name', '')}"
-                allocated = store.allocations(owner).get("cluster-ip")
+                if ips is None:
+                    ips = store.cluster_ips()
+                allocated = ips.get(owner)
             found.append(service_info(body, allocated))
     return found

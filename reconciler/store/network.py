@@ -136,6 +136,14 @@ class NetworkMixin(StoreBase):
                 for kind, slot, value in s.execute(query)
             }
 
+    def cluster_ips(self) -> dict[str, str]:
+        """Every owner's cluster IP in one read: {"ns/name": "10.96.0.20"}."""
+        query = select(AllocationRow.owner, AllocationRow.value).where(
+            AllocationRow.kind == CLUSTER_IP
+        )
+        with self._read() as s:
+            return {owner: value for owner, value in s.execute(query)}
+
     def release_allocations(
         self, owner: str, kind: str | None = None, slot: str | None = None
     ) -> int:

@@ -127,8 +127,8 @@ class _Store:
         return [_Obj(b) for b in self.bodies
                 if b["kind"] == kind and b["metadata"]["namespace"] == namespace]
 
-    def allocations(self, owner: str) -> dict[str, str]:
-        return {"cluster-ip": self.allocated[owner]} if owner in self.allocated else {}
+    def cluster_ips(self) -> dict[str, str]:
+        return dict(self.allocated)
 
 
 class TestServicesForEnv:
