@@ -182,6 +182,10 @@ class PodsMixin(StoreBase):
             pod_rows = list(s.execute(pod_query).mappings())
             if selector is not None:
                 pod_rows = [r for r in pod_rows if selector(r["labels"])]
+                # Containers of the selected pods only (SQLite's variable limit is 32,766).
+                if len(pod_rows) < 30000:
+                    container_query = container_query.where(
+                        _C.pod_uid.in_([r["uid"] for r in pod_rows]))
             if not pod_rows:
                 return []
             containers: dict[str, list[ContainerStatus]] = defaultdict(list)
