@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+from reconciler.api.selectors import from_map
 from reconciler.api.types import JSON, Key
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
@@ -96,7 +97,10 @@ class ServiceController:
             store.delete_endpoints(key.namespace, key.name)
             return
         if spec.get("selector"):
-            pods = store.list_pods(namespace=key.namespace)
+            # Only the selected pods are loaded: a Service that selects a few of many pods
+            # should not read every pod's containers on each reconcile.
+            selector = from_map({str(k): str(v) for k, v in spec["selector"].items()})
+            pods = store.list_pods(namespace=key.namespace, selector=selector.matches)
             subsets = compute_endpoints(body, pods).to_subsets()
         else:
             # No selector: the Endpoints object of the same name from the folder, the
