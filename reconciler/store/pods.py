@@ -179,13 +179,20 @@ class PodsMixin(StoreBase):
             .order_by(_C.pod_uid, _C.init.desc(), _C.position)
         )
         with self._read() as s:
+            if selector is not None:
+                # Labels first, whole rows and containers of the selected pods only: a
+                # Service selecting 1 of 1,000 pods should not decode 1,000 specs.
+                # Past SQLite's limit of 32,766 variables, everything is read and filtered.
+                label_query = select(_P.uid, _P.labels).where(*conditions)
+                chosen = [uid for uid, labels in s.execute(label_query) if selector(labels)]
+                if not chosen:
+                    return []
+                if len(chosen) < 30000:
+                    pod_query = pod_query.where(_P.uid.in_(chosen))
+                    container_query = container_query.where(_C.pod_uid.in_(chosen))
             pod_rows = list(s.execute(pod_query).mappings())
             if selector is not None:
                 pod_rows = [r for r in pod_rows if selector(r["labels"])]
-                # Containers of the selected pods only (SQLite's variable limit is 32,766).
-                if len(pod_rows) < 30000:
-                    container_query = container_query.where(
-                        _C.pod_uid.in_([r["uid"] for r in pod_rows]))
             if not pod_rows:
                 return []
             containers: dict[str, list[ContainerStatus]] = defaultdict(list)
