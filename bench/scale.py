@@ -14,19 +14,16 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-from docker.errors import NotFound
 
 from bench.harness import (
     BUSYBOX,
     HOSTB,
     LOCAL,
-    PREFIX_LABEL,
     app_containers,
     client,
     hostb_up,
+    remove_prefix,
     service,
     status_kb,
     wait_for,
@@ -63,19 +60,6 @@ spec:
       containers:
       - {{name: main, image: {image}, command: ["sleep", "86400"]}}
 """
-
-
-def remove_prefix(url: str, prefix: str) -> None:
-    """Force-remove a service's containers on one engine, 8 at a time."""
-    with contextlib.closing(client(url)) as dc:
-        ids = [c["Id"] for c in dc.api.containers(all=True,
-                                                  filters={"label": f"{PREFIX_LABEL}={prefix}"})]
-
-        def rm(cid: str) -> None:
-            with contextlib.suppress(NotFound):
-                dc.api.remove_container(cid, force=True, v=True)
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(rm, ids))
 
 
 def run(args: Any = None) -> list[Row]:
