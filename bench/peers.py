@@ -59,11 +59,16 @@ def container_ip(dc: docker.DockerClient, cid: str) -> str:
 
 # -- docker-compose --
 
+# Compose's default is a project network with embedded DNS; on Docker 20.10.24 churn on such
+# a network deadlocks the engine (moby/moby#46661). The default bridge is also what pods use.
+
+
 def compose_pods(n: int) -> dict[str, Any]:
     """A compose file with `n` pods made the same way: a pause service + an httpd joined to it."""
     services: dict[str, Any] = {}
     for i in range(n):
-        services[f"infra{i}"] = {"image": PAUSE, "labels": {LABEL: "1"}, "ipc": "shareable"}
+        services[f"infra{i}"] = {"image": PAUSE, "labels": {LABEL: "1"}, "ipc": "shareable",
+                                 "network_mode": "bridge"}
         services[f"app{i}"] = {"image": BUSYBOX, "labels": {LABEL: "1"},
                                "command": ["httpd", "-f", "-p", str(HTTP_PORT)],
                                "network_mode": f"service:infra{i}",
@@ -75,7 +80,7 @@ def compose_pods(n: int) -> dict[str, Any]:
 def compose_replicas() -> dict[str, Any]:
     """One scalable service: a busybox httpd (as the RC's template runs it)."""
     return {"version": "2.4", "services": {"web": {
-        "image": BUSYBOX, "labels": {LABEL: "1"},
+        "image": BUSYBOX, "labels": {LABEL: "1"}, "network_mode": "bridge",
         "command": ["httpd", "-f", "-p", str(HTTP_PORT)]}}}
 
 
