@@ -13,17 +13,30 @@ if [ -n "$missing" ]; then
   echo "ensure-docker: installing$missing" >&2
   apt-get update -qq && apt-get install -y -qq $missing >/dev/null
 fi
-if docker info >/dev/null 2>&1; then exit 0; fi
+answers() { timeout 20 docker info >/dev/null 2>&1; }
+if answers; then exit 0; fi
+# A dockerd that runs but does not answer is hung (Docker 20.10.24 can deadlock in
+# libnetwork, moby/moby#46661): restart it. Its containers are lost; pods come back.
+for pid in $(pgrep -x dockerd); do
+  if ! grep -q -- "--pidfile" "/proc/$pid/cmdline" 2>/dev/null; then
+    echo "ensure-docker: dockerd $pid does not answer; restarting it" >&2
+    kill "$pid" 2>/dev/null || true
+    sleep 5
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f /var/run/docker.pid
+  fi
+done
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "ensure-docker: installing docker.io" >&2
   apt-get update -qq
   apt-get install -y -qq docker.io >/dev/null
 fi
-if ! docker info >/dev/null 2>&1; then
+if ! answers; then
+  rm -f /var/run/docker.pid
   echo "ensure-docker: starting dockerd (log: /var/log/dockerd.log)" >&2
   nohup dockerd >/var/log/dockerd.log 2>&1 &
   i=0
-  until docker info >/dev/null 2>&1; do
+  until timeout 5 docker info >/dev/null 2>&1; do
     i=$((i + 1))
     if [ "$i" -gt 60 ]; then echo "ensure-docker: dockerd did not answer; see /var/log/dockerd.log" >&2; exit 1; fi
     sleep 1
