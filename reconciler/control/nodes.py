@@ -20,11 +20,11 @@ import logging
 from datetime import datetime, timedelta
 
 from reconciler.api.quantity import parse_cpu, parse_memory
-from reconciler.api.records import NodeRecord, Resources
+from reconciler.api.records import NodeRecord, PodRecord, Resources
 from reconciler.api.types import JSON
 from reconciler.control.context import NODE_GC, Context
 from reconciler.control.loop import Result, WorkKey
-from reconciler.runtime.types import HostUnreachable
+from reconciler.runtime.types import HostUnreachable, ObservedPod
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,27 @@ def node_from_object(body: JSON, existing: NodeRecord | None, now_: datetime) ->
     node.unschedulable = bool(spec.get("unschedulable", False))
     node.declared = True
     return node
+
+
+def needs_sync(record: PodRecord, seen: ObservedPod | None) -> bool:
+    """Whether one list call's view of a pod disagrees with its record.
+
+    The periodic resync looks at every pod through this instead of syncing each
+    one (an inspect per container): a pod whose containers all run as recorded
+    costs nothing. Pods being deleted, waiting, or with a due probe or back-off
+    come back through their own requeue.
+    """
+    if record.deletion_timestamp is not None or record.phase not in ("Running",):
+        return True
+    if seen is None:
+        return True
+    running = {c.container for c in seen.containers if c.state == "running"}
+    if "POD" not in running:
+        return True
+    for status in record.containers:
+        if (status.state == "running") != (status.name in running):
+            return True
+    return len(record.containers) != len(record.spec.get("containers", []))
 
 
 class NodeController:
@@ -202,7 +223,6 @@ class NodeController:
                 log.info("removing orphan pod %s/%s (%s) on %s", pod.namespace, pod.name, uid, name)
                 agent.kill_pod(uid, 0)
         for uid, record in records.items():
-            seen = observed.get(uid)
-            if seen is None or len(seen.containers) < 1 + len(record.spec.get("containers", [])):
+            if needs_sync(record, observed.get(uid)):
                 ctx.enqueue_pod(uid)
         return Result.done()

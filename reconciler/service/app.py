@@ -209,7 +209,7 @@ class Service:
         started = time.monotonic()
         self._first_pass(ctx, controllers)
         loop.start()
-        enqueue_everything(ctx)
+        enqueue_everything(ctx, all_pods=True)
 
         watchers = self._start_watchers(ctx)
         source: FolderSource | None = None
@@ -413,8 +413,15 @@ def local_node_name(ctx: Context) -> str:
     return nodes[0].name if nodes else "local"
 
 
-def enqueue_everything(ctx: Context) -> None:
-    """The periodic resync: every key, so whatever an event missed is seen."""
+def enqueue_everything(ctx: Context, all_pods: bool = False) -> None:
+    """The periodic resync: every key, so whatever an event missed is seen.
+
+    Pods are not synced one by one (an inspect per container each): each node's
+    GC lists its containers in one call and requeues only the pods whose
+    containers disagree with their records (`control.nodes.needs_sync`), plus
+    pods that are not bound to a node yet. At start (`all_pods`) every pod is synced
+    once, which also starts its probes in this process.
+    """
     ctx.enqueue(DESIRED, "all")
     store = ctx.store
     for node in store.list_nodes():
@@ -426,7 +433,8 @@ def enqueue_everything(ctx: Context) -> None:
         elif obj.key.kind == "Service":
             ctx.enqueue(SERVICE, obj.key)
     for pod in store.list_pods():
-        ctx.enqueue(POD, pod.uid)
+        if all_pods or not pod.node_name:
+            ctx.enqueue(POD, pod.uid)
 
 
 def _phase_counts(store: Store) -> dict[str, int]:
