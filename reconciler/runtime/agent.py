@@ -279,7 +279,7 @@ class NodeAgent:
             self.prober.forget(latest.id)
             return [*insts[:-1], self._inspect(latest.id)]
         if action.kind == "start" and latest is not None:
-            self.engine.call(api.start, latest.id)
+            self._start(latest.id)
             ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
             return [*insts[:-1], self._inspect(latest.id)]
         image, waiting = self.builder.image(ctx.pod, c, ctx.out)
@@ -295,9 +295,19 @@ class NodeAgent:
             ctx.out.events.append(PodEvent("Warning", "Failed", f"Error: {e}"))
             return ("CreateContainerConfigError", str(e))
         ctx.out.events.append(PodEvent("Normal", "Created", f"Created container {name}"))
-        self.engine.call(api.start, cid)
+        self._start(cid)
         ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
         return [*insts[-1:], self._inspect(cid)]
+
+    def _start(self, cid: str) -> None:
+        try:
+            self.engine.call(self.engine.api.start, cid)
+        except NotFound:
+            # The sandbox it joins was removed between our listing and this start (a
+            # `docker rm -f` of the pod): it can never start. Without removing it, every
+            # retry would try to start it again; the next sync creates a new one.
+            self._remove(cid, grace=0)
+            raise
 
     def _inspect(self, cid: str) -> Instance:
         return Instance.from_inspect(self.engine.call(self.engine.api.inspect_container, cid))
