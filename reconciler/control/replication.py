@@ -71,7 +71,12 @@ class ReplicationController:
         owner = owner_from_body(obj.body, obj.uid, obj.generation)
         exp_key = owner.key
         now_ = ctx.clock()
-        pods = ctx.store.list_pods(namespace=k.namespace)
+        # Only the pods this owner may claim (its selector's) or holds (to release those that
+        # stopped matching), not every pod of the namespace with its containers.
+        selected = ctx.store.list_pods(namespace=k.namespace, selector=owner.selector.matches)
+        held = ctx.store.list_pods(namespace=k.namespace, owner_uid=owner.uid)
+        pods = sorted({p.uid: p for p in [*selected, *held]}.values(),
+                      key=lambda p: (p.namespace, p.name))
         plan = plan_replicas(owner, pods, ctx.expectations, now_)
 
         changed: list[PodRecord] = []
