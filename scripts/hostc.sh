@@ -13,8 +13,12 @@
 # Usage: scripts/hostc.sh start|stop|status
 set -e
 NS=hostc
+VETH=vc0
 ADDR=10.251.0.2
 PEER=10.251.0.1
+SUBNET=10.251.0.0/24
+DATA=hostc
+BIP=172.31.0.1/24
 SOCK=/var/run/docker-hostc.sock
 URL=unix://$SOCK
 TCP=tcp://$ADDR:2376
@@ -24,31 +28,7 @@ TLS=${HOSTC_TLS_DIR:-/var/lib/reconciler-test/hostc-tls}
 SSHDIR=${HOSTC_SSH_DIR:-/var/lib/reconciler-test/hostc-ssh}
 SSHD_PID=/var/run/sshd-hostc.pid
 IMAGES="${HOSTC_IMAGES:-reconciler/busybox:1 reconciler/pause:1}"
-
-answers() { docker -H "$URL" version >/dev/null 2>&1; }
-
-running_pid() {
-  [ -f "$PIDFILE" ] || return 1
-  pid=$(cat "$PIDFILE")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
-
-netns_up() {
-  if ! ip netns list | grep -qw "$NS"; then
-    ip netns add "$NS"
-  fi
-  if ! ip link show vc0 >/dev/null 2>&1; then
-    ip link add vc0 type veth peer name vc1
-    ip link set vc1 netns "$NS"
-  fi
-  ip route del unreachable 10.251.0.0/24 2>/dev/null || true
-  ip addr show dev vc0 | grep -q "$PEER/24" || ip addr add "$PEER/24" dev vc0
-  ip link set vc0 up
-  ip netns exec "$NS" sh -c "
-    ip addr show dev vc1 | grep -q $ADDR/24 || ip addr add $ADDR/24 dev vc1
-    ip link set vc1 up; ip link set lo up
-    ip route show | grep -q '^default' || ip route add default via $PEER"
-}
+. "$(dirname "$0")/netns-host.sh"
 
 # sign NAME USAGE SAN: a key and a certificate signed by the CA.
 sign() {
@@ -115,38 +95,10 @@ ssh_up() {
   fi
 }
 
-load_images() {
-  for image in $IMAGES; do
-    docker image inspect "$image" >/dev/null 2>&1 || continue
-    want=$(docker image inspect -f '{{.Id}}' "$image")
-    have=$(docker -H "$URL" image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
-    [ "$want" = "$have" ] || docker save "$image" | docker -H "$URL" load -q >/dev/null
-  done
-}
-
 start() {
-  command -v ip >/dev/null 2>&1 || { echo "hostc: no ip command (iproute2)" >&2; exit 2; }
-  command -v nsenter >/dev/null 2>&1 || { echo "hostc: no nsenter (util-linux)" >&2; exit 2; }
   certs
-  netns_up
-  if ! answers; then
-    if [ -z "$(running_pid)" ]; then
-      rm -f "$PIDFILE" "$SOCK"
-      # nsenter, not `ip netns exec`: the latter remounts /sys and dockerd then fails
-      # with "Devices cgroup isn't mounted".
-      nohup nsenter --net=/var/run/netns/$NS dockerd --data-root /var/lib/docker-hostc \
-        --exec-root /var/run/docker-hostc --pidfile "$PIDFILE" -H "$URL" -H "$TCP" \
-        --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/server.pem" \
-        --tlskey "$TLS/server-key.pem" --bip 172.31.0.1/24 >"$LOG" 2>&1 &
-    fi
-    i=0
-    until answers; do
-      i=$((i + 1))
-      if [ "$i" -gt 60 ]; then echo "hostc: dockerd did not answer; see $LOG" >&2; exit 1; fi
-      sleep 0.5
-    done
-  fi
-  load_images
+  host_up -H "$TCP" --tlsverify --tlscacert "$TLS/ca.pem" --tlscert "$TLS/server.pem" \
+    --tlskey "$TLS/server-key.pem"
   ssh_up
   echo "$TCP $ADDR $TLS"
 }
@@ -156,19 +108,7 @@ stop() {
     kill "$(cat "$SSHD_PID")" 2>/dev/null || true
     rm -f "$SSHD_PID"
   fi
-  pid=$(running_pid || true)
-  if [ -n "$pid" ]; then
-    kill "$pid"
-    i=0
-    while kill -0 "$pid" 2>/dev/null; do
-      i=$((i + 1)); [ "$i" -gt 40 ] && { kill -9 "$pid" 2>/dev/null || true; break; }
-      sleep 0.5
-    done
-  fi
-  ip link del vc0 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
-  # Without the veth, 10.251.0.2 would go out the default route: to another machine.
-  ip route replace unreachable 10.251.0.0/24 2>/dev/null || true
+  host_down
 }
 
 status() {
