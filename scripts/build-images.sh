@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build the local images offline (reconciler/busybox:1, reconciler/pause:1); skips existing ones.
+# Build the local images offline (reconciler/busybox:1, reconciler/pause:1, and
+# reconciler/nginx-slim:1 standing in for registry.k8s.io/nginx-slim:0.8); skips existing ones.
 # Installs Debian's busybox-static (and catatonit, a static pause binary) when missing.
 # Usage: scripts/build-images.sh [--host DOCKER_URL]
 set -e
@@ -18,4 +19,28 @@ if [ -n "$need" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; t
 fi
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
-exec "$PY" -m reconciler.runtime.images "$@"
+"$PY" -m reconciler.runtime.images "$@"
+
+host=""
+[ "$1" = "--host" ] && host="$2"
+[ -n "$host" ] || host="${DOCKER_HOST:-}"
+docker_() { if [ -n "$host" ]; then docker -H "$host" "$@"; else docker "$@"; fi; }
+
+# The StatefulSet example (kubernetes-website application/web/web.yaml) runs
+# registry.k8s.io/nginx-slim:0.8, mapped to this image with runtime.image_map: busybox httpd
+# serving the same folder on the same port. Built FROM the busybox image with an empty
+# context, so no registry is asked. The folder is empty, as the tutorial's freshly
+# provisioned volumes are: a page is there once something writes index.html.
+NGINX=reconciler/nginx-slim:1
+if docker_ image inspect "$NGINX" >/dev/null 2>&1; then
+  echo "$NGINX: present"
+else
+  printf '%s\n' \
+    'FROM reconciler/busybox:1' \
+    'RUN mkdir -p /usr/share/nginx/html' \
+    'EXPOSE 80' \
+    'STOPSIGNAL SIGTERM' \
+    'CMD ["httpd", "-f", "-p", "80", "-h", "/usr/share/nginx/html"]' \
+    | { out=$(DOCKER_BUILDKIT=0 docker_ build -q -t "$NGINX" - 2>&1) || { echo "$out" >&2; exit 1; }; }
+  echo "$NGINX: built"
+fi
