@@ -1,4 +1,4 @@
-"""Plain records of actual state: pods, containers, nodes, events.
+"""Plain records of actual state: pods, containers, nodes, claims, events.
 
 The store persists these, the runtime fills their status from Docker, the
 scheduler and controllers decide from them, the CLI prints them. They carry no
@@ -144,6 +144,37 @@ class NodeRecord:
     @property
     def allocatable(self) -> Resources:
         return self.capacity_override or self.capacity
+
+
+@dataclass
+class ClaimRecord:
+    """A persistent volume claim: one Docker named volume on one host, outliving its pods.
+
+    StatefulSets make one per volumeClaimTemplates entry and ordinal; the first pod
+    bound to a node binds its unbound claims there, and from then on the claim's
+    pods can only run on that node, because a Docker volume is local to its host.
+    """
+
+    namespace: str
+    name: str
+    uid: str
+    owner: OwnerRef | None  # the StatefulSet that made it
+    storage: str = ""  # the template's resources.requests.storage, e.g. "1Gi"
+    access_modes: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    node_name: str = ""  # the Docker host holding the volume; "" until first bound
+    volume: str = ""  # the Docker volume name
+    deletion_timestamp: datetime | None = None  # marked for removal (retention policy)
+    created_at: datetime | None = None
+
+
+def claim_volume_name(namespace: str, claim: str) -> str:
+    """The Docker volume of a claim: `www-web-0` in default, `www-web-0.<namespace>` elsewhere.
+
+    Docker volume names are global to a host, so the namespace is kept in the name;
+    default stays bare so that volumes read as in Kubernetes' StatefulSet examples.
+    """
+    return claim if namespace == "default" else f"{claim}.{namespace}"
 
 
 @dataclass

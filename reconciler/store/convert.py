@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.api.records import (
+    ClaimRecord,
     Condition,
     ContainerStatus,
     EventRecord,
@@ -122,17 +123,33 @@ def to_container(row: Row) -> ContainerStatus:
     )
 
 
+def owner_values(owner: OwnerRef | None) -> dict[str, Any]:
+    """The owner_* columns of the pods and claims tables."""
+    return {
+        "owner_kind": owner.kind if owner else None,
+        "owner_name": owner.name if owner else None,
+        "owner_uid": owner.uid if owner else None,
+        "owner_api_version": owner.api_version if owner else None,
+        "owner_controller": owner.controller if owner else None,
+    }
+
+
+def to_owner(row: Row) -> OwnerRef | None:
+    """The owner reference stored in a row's owner_* columns."""
+    if row["owner_uid"] is None:
+        return None
+    return OwnerRef(
+        kind=row["owner_kind"] or "",
+        name=row["owner_name"] or "",
+        uid=row["owner_uid"],
+        api_version=row["owner_api_version"] or "v1",
+        controller=bool(row["owner_controller"]),
+    )
+
+
 def to_pod(row: Row, containers: list[ContainerStatus]) -> PodRecord:
     """A PodRecord from a pods row and its container statuses in spec order."""
-    owner = None
-    if row["owner_uid"] is not None:
-        owner = OwnerRef(
-            kind=row["owner_kind"] or "",
-            name=row["owner_name"] or "",
-            uid=row["owner_uid"],
-            api_version=row["owner_api_version"] or "v1",
-            controller=bool(row["owner_controller"]),
-        )
+    owner = to_owner(row)
     return PodRecord(
         uid=row["uid"],
         namespace=row["namespace"],
@@ -234,4 +251,37 @@ def to_event(row: Row) -> EventRecord:
         count=row["count"],
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
+    )
+
+
+def claim_values(claim: ClaimRecord) -> dict[str, Any]:
+    """Column values of the claims table for a record."""
+    return {
+        "uid": claim.uid,
+        "namespace": claim.namespace,
+        "name": claim.name,
+        **owner_values(claim.owner),
+        "storage": claim.storage,
+        "access_modes": list(claim.access_modes),
+        "labels": dict(claim.labels),
+        "node_name": claim.node_name,
+        "volume": claim.volume,
+        "deletion_timestamp": claim.deletion_timestamp,
+        "created_at": claim.created_at,
+    }
+
+
+def to_claim(row: Row) -> ClaimRecord:
+    return ClaimRecord(
+        namespace=row["namespace"],
+        name=row["name"],
+        uid=row["uid"],
+        owner=to_owner(row),
+        storage=row["storage"],
+        access_modes=list(row["access_modes"]),
+        labels=dict(row["labels"]),
+        node_name=row["node_name"],
+        volume=row["volume"],
+        deletion_timestamp=row["deletion_timestamp"],
+        created_at=row["created_at"],
     )

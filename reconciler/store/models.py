@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 table models of the state store: desired objects, pods, nodes, events and more.
+"""SQLAlchemy 2 table models of the state store: desired objects, pods, claims, nodes, events.
 
 Sits under `reconciler.store.store`, which converts these rows to and from the
 plain records of `reconciler.api`; nothing outside the store imports this module.
@@ -115,6 +115,32 @@ class PodRow(Base):
     conditions: Mapped[list[Any]]
     deletion_timestamp: Mapped[datetime | None]
     revision: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+
+
+class ClaimRow(Base):
+    """A persistent volume claim: a Docker named volume that outlives its pods (StatefulSets)."""
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        UniqueConstraint("namespace", "name", name="uq_claims_name"),
+        Index("ix_claims_owner", "owner_uid"),
+    )
+
+    uid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(253))
+    name: Mapped[str] = mapped_column(String(253))
+    owner_kind: Mapped[str | None] = mapped_column(String(63))
+    owner_name: Mapped[str | None] = mapped_column(String(253))
+    owner_uid: Mapped[str | None] = mapped_column(String(36))
+    owner_api_version: Mapped[str | None] = mapped_column(String(63))
+    owner_controller: Mapped[bool | None] = mapped_column(Boolean)
+    storage: Mapped[str] = mapped_column(String(63), default="")
+    access_modes: Mapped[list[Any]]
+    labels: Mapped[dict[str, Any]]
+    node_name: Mapped[str] = mapped_column(String(253), default="")
+    volume: Mapped[str] = mapped_column(String(512), default="")
+    deletion_timestamp: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 

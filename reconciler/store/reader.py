@@ -5,7 +5,7 @@ not pay ~250 ms importing SQLAlchemy: `open_reader(url_or_path)` returns a
 `Reader` for a SQLite file already at the head schema revision, or the full
 `Store` otherwise (another database, or a file that needs migrating). Both
 satisfy the `ReadStore` protocol; an integration test checks they return equal
-records. The queries mirror `reconciler.store.objects/pods/network/events`.
+records. The queries mirror `reconciler.store.objects/pods/claims/network/events`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler.api.records import ContainerStatus, EventRecord, NodeRecord, PodRecord
+from reconciler.api.records import (
+    ClaimRecord,
+    ContainerStatus,
+    EventRecord,
+    NodeRecord,
+    PodRecord,
+)
 from reconciler.api.types import Key
 from reconciler.planning.diff import RecordedView
 from reconciler.store import convert
@@ -30,10 +36,13 @@ from reconciler.store.records import (
 )
 
 # The head of migrations/versions; `engine.migrate` and a unit test rely on it.
-HEAD = "0003"
+HEAD = "0004"
 LabelPredicate = Callable[[dict[str, str]], bool]
 
-_JSON = {"body", "status", "spec", "labels", "annotations", "ports", "conditions", "tls", "subsets"}
+_JSON = {
+    "body", "status", "spec", "labels", "annotations", "ports", "conditions", "tls", "subsets",
+    "access_modes",
+}  # fmt: skip
 _TIMES = {
     "created_at", "updated_at", "start_time", "deletion_timestamp", "started_at", "finished_at",
     "last_started_at", "last_finished_at", "last_heartbeat", "first_seen", "last_seen",
@@ -78,6 +87,11 @@ class ReadStore(Protocol):
         limit: int | None = None,
     ) -> list[EventRecord]: ...
     def list_components(self) -> list[ComponentRecord]: ...
+    def claims(self, namespace: str | None = None) -> list[ClaimRecord]: ...
+    def list_claims(
+        self, namespace: str | None = None, owner_uid: str | None = None
+    ) -> list[ClaimRecord]: ...
+    def get_claim(self, namespace: str, name: str) -> ClaimRecord | None: ...
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
@@ -221,6 +235,21 @@ class Reader:
             ComponentRecord(r["name"], bool(r["healthy"]), r["message"], r["updated_at"])
             for r in rows
         ]
+
+    def claims(self, namespace: str | None = None) -> list[ClaimRecord]:
+        return self.list_claims(namespace)
+
+    def list_claims(
+        self, namespace: str | None = None, owner_uid: str | None = None
+    ) -> list[ClaimRecord]:
+        where, args = _where(namespace=namespace, owner_uid=owner_uid)
+        sql = f"SELECT * FROM claims{where} ORDER BY namespace, name"
+        return [convert.to_claim(r) for r in self._rows(sql, args)]
+
+    def get_claim(self, namespace: str, name: str) -> ClaimRecord | None:
+        where, args = _where(namespace=namespace, name=name)
+        rows = self._rows(f"SELECT * FROM claims{where}", args)
+        return convert.to_claim(rows[0]) if rows else None
 
 
 def open_reader(url_or_path: str) -> ReadStore:

@@ -8,6 +8,8 @@ live in mixins by subject:
   set_status(), get_status(), set_revision(), revision(), revisions()
 - `pods.PodsMixin`: list_pods(), get_pod(), get_pod_by_uid(), upsert_pod(s)(),
   delete_pod(), upsert_node(), list_nodes(), get_node(), delete_node()
+- `claims.ClaimsMixin`: ensure_claims(), list_claims(), get_claim(), bind_claim(),
+  mark_claims_deleted(), delete_claim()
 - `network.NetworkMixin`: set/get/list/delete_endpoints(), allocate_cluster_ip(),
   allocate_node_port(), allocations(), release_allocations()
 - `components.ComponentsMixin`: set_components(), list_components()
@@ -21,6 +23,7 @@ timestamps returned are aware UTC; naive datetimes passed in are taken as UTC.
 from __future__ import annotations
 
 from reconciler.store import engine as engines
+from reconciler.store.claims import ClaimsMixin
 from reconciler.store.components import ComponentsMixin
 from reconciler.store.events import EventsMixin
 from reconciler.store.network import NetworkMixin
@@ -28,7 +31,7 @@ from reconciler.store.objects import ObjectsMixin
 from reconciler.store.pods import PodsMixin
 
 
-class Store(ObjectsMixin, PodsMixin, NetworkMixin, EventsMixin, ComponentsMixin):
+class Store(ObjectsMixin, PodsMixin, ClaimsMixin, NetworkMixin, EventsMixin, ComponentsMixin):
     """The state store; open it with `Store.open`."""
 
     @classmethod
