@@ -208,7 +208,7 @@ class NodeAgent:
                 self._remember(pod.uid, inst)
                 self._remove(inst.id, grace=0)
                 self.prober.forget(inst.id)
-        self.builder.create_volumes(pod)
+        self.builder.create_volumes(pod, env)
         self.builder.create_infra(pod, env, attempt)
         return True
 
@@ -368,6 +368,7 @@ class NodeAgent:
                               apps))
         for cid in infras:
             self._remove(cid, grace=0)
+        # Only the pod's emptyDirs carry its uid; claim volumes outlive it (remove_volume).
         for vol in self.engine.call(self.engine.api.volumes,
                                     filters=self._filters(uid)).get("Volumes") or []:
             with contextlib.suppress(NotFound):
@@ -379,6 +380,10 @@ class NodeAgent:
         gone = {v[0] for k, v in self._known.items() if k[0] == uid}
         self._known = {k: v for k, v in self._known.items() if k[0] != uid}
         self._removed -= gone | set(apps) | set(infras)
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a claim's Docker volume (the claim controller's); gone already is fine."""
+        self.builder.remove_volume(name)
 
     # Watch, exec, logs -------------------------------------------------------
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reconciler.api.records import Condition, ContainerStatus, NodeRecord, PodRecord
+from reconciler.runtime.spec import claim_volumes
 from reconciler.runtime.types import (
     HostInfo,
     HostUnreachable,
@@ -43,6 +44,7 @@ class FakeAgent:
     ips: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     envs: dict[str, PodEnv] = field(default_factory=dict)
+    volumes: set[str] = field(default_factory=set)  # claim volumes made by sync_pod
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _check(self) -> None:
@@ -64,6 +66,7 @@ class FakeAgent:
         events: list[PodEvent] = []
         with self._lock:
             self.envs[pod.uid] = env
+            self.volumes.update(claim_volumes(pod.namespace, pod.spec).values())
             if pod.uid not in self.pods:
                 self.calls.append(("create", pod.name))
                 names = ["POD"] + [c["name"] for c in pod.spec.get("containers", [])]
@@ -92,6 +95,12 @@ class FakeAgent:
             gone = self.pods.pop(uid, None)
             if gone is not None:
                 self.calls.append(("kill", gone.name))
+
+    def remove_volume(self, name: str) -> None:
+        self._check()
+        with self._lock:
+            self.calls.append(("remove_volume", name))
+            self.volumes.discard(name)
 
     def watch(self, stop: threading.Event) -> None:
         stop.wait()

@@ -29,6 +29,11 @@ POD_HASH = L + "pod.spec-hash"
 OWNER_KIND = L + "owner.kind"
 OWNER_NAME = L + "owner.name"
 VOLUME = L + "volume.name"
+# A claim's volume carries these instead of the pod labels: removing a pod removes the
+# volumes labelled with its uid, and a claim's volume must outlive every pod using it.
+CLAIM_NAME = L + "claim.name"
+CLAIM_NAMESPACE = L + "claim.namespace"
+CLAIM_UID = L + "claim.uid"
 INFRA = "POD"
 
 
@@ -45,6 +50,17 @@ def container_name(prefix: str, container: str, pod: PodRecord, restart: int) ->
 def volume_name(prefix: str, pod: PodRecord, volume: str) -> str:
     """The Docker volume backing one emptyDir of one pod."""
     return f"{prefix}_{pod.namespace}_{pod.name}_{pod.uid}_{volume}"
+
+
+def claim_labels(
+    prefix: str, namespace: str, claim: str, uid: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Labels of a claim's Docker volume: the prefix and the claim, never a pod uid."""
+    labels = dict(extra or {})
+    labels.update({PREFIX: prefix, CLAIM_NAMESPACE: namespace, CLAIM_NAME: claim})
+    if uid:
+        labels[CLAIM_UID] = uid
+    return labels
 
 
 def container_hash(spec: dict[str, Any]) -> str:

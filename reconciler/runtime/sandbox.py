@@ -10,6 +10,7 @@ every container of the pod reports the pod's name (docs/runtime.md).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.types import LogConfig
 
-from reconciler.api.records import PodRecord
+from reconciler.api.records import PodRecord, claim_volume_name
 from reconciler.runtime import images, naming, spec
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.types import PodEnv, PodEvent, PodSync, RuntimeConfig
@@ -117,7 +118,7 @@ class Builder:
 
     # Objects -----------------------------------------------------------------
 
-    def volume_names(self, pod: PodRecord) -> dict[str, str]:
+    def empty_dirs(self, pod: PodRecord) -> dict[str, str]:
         """The Docker volume of each emptyDir of the pod (tmpfs ones have none)."""
         return {
             str(vol["name"]): naming.volume_name(self.config.prefix, pod, str(vol["name"]))
@@ -125,12 +126,35 @@ class Builder:
             if "emptyDir" in vol and (vol.get("emptyDir") or {}).get("medium") != "Memory"
         }
 
-    def create_volumes(self, pod: PodRecord) -> None:
-        """Create the pod's emptyDir volumes (idempotent: Docker returns an existing one)."""
+    def volume_names(self, pod: PodRecord) -> dict[str, str]:
+        """The Docker volume behind each emptyDir and persistentVolumeClaim volume of the pod."""
+        return {**self.empty_dirs(pod), **spec.claim_volumes(pod.namespace, pod.spec)}
+
+    def create_volumes(self, pod: PodRecord, env: PodEnv) -> None:
+        """Create the pod's volumes (idempotent: Docker returns an existing one).
+
+        An emptyDir volume carries the pod's labels and goes with the pod; a claim's
+        volume carries only the claim's, so removing the pod leaves it in place.
+        """
         labels = naming.pod_labels(self.config.prefix, pod, self.config.extra_labels)
-        for vol, name in self.volume_names(pod).items():
+        for vol, name in self.empty_dirs(pod).items():
             self.engine.call(self.engine.api.create_volume, name=name,
                              labels={**labels, naming.VOLUME: vol})
+        uids = dict(env.claim_uids)
+        for vol in pod.spec.get("volumes") or []:
+            claim = str((vol.get("persistentVolumeClaim") or {}).get("claimName") or "")
+            if not claim:
+                continue
+            claim_labels = naming.claim_labels(
+                self.config.prefix, pod.namespace, claim, uids.get(claim, ""),
+                self.config.extra_labels)
+            self.engine.call(self.engine.api.create_volume,
+                             name=claim_volume_name(pod.namespace, claim), labels=claim_labels)
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a named volume; one already gone is fine, one still in use raises APIError."""
+        with contextlib.suppress(NotFound):
+            self.engine.call(self.engine.api.remove_volume, name)
 
     def create_infra(self, pod: PodRecord, env: PodEnv, attempt: int) -> str:
         """Create and start the infrastructure container; its id."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from reconciler.api.records import PodRecord
+from reconciler.api.records import PodRecord, claim_volume_name
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
@@ -202,15 +202,33 @@ def check_volumes(pod_spec: dict[str, Any], allow: tuple[str, ...]) -> None:
                 raise SpecError(
                     f"volume {name}: hostPath {path} is not under an allowed path ({allowed})"
                 )
+        elif "persistentVolumeClaim" in vol:
+            if not (vol["persistentVolumeClaim"] or {}).get("claimName"):
+                raise SpecError(f"volume {name}: persistentVolumeClaim.claimName is required")
         elif "emptyDir" not in vol:
             kinds = sorted(k for k in vol if k != "name")
             raise SpecError(f"volume {name}: {', '.join(kinds) or 'no source'} is not supported")
 
 
+def claim_volumes(namespace: str, pod_spec: dict[str, Any]) -> dict[str, str]:
+    """The Docker volume of each persistentVolumeClaim volume of a pod, by volume name.
+
+    Named after the claim, not the pod: a re-created pod with the same claim
+    mounts the same volume (`claim_volume_name`).
+    """
+    out: dict[str, str] = {}
+    for vol in pod_spec.get("volumes") or []:
+        claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+        if claim:
+            out[str(vol["name"])] = claim_volume_name(namespace, str(claim))
+    return out
+
+
 def container_mounts(
     container: dict[str, Any], pod_spec: dict[str, Any], volume_names: dict[str, str]
 ) -> Mounts:
-    """Mounts for one container: emptyDir -> the pod's Docker volume, hostPath -> a bind."""
+    """Mounts for one container: emptyDir and persistentVolumeClaim -> the named Docker volume
+    in `volume_names`, hostPath -> a bind, emptyDir of medium Memory -> tmpfs."""
     volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
     binds: dict[str, Mapping[str, str]] = {}
     tmpfs: dict[str, str] = {}
@@ -220,7 +238,9 @@ def container_mounts(
             raise SpecError(f"volumeMount {mount['name']}: no such volume")
         if mount.get("subPath"):
             raise SpecError(f"volumeMount {mount['name']}: subPath is not supported")
-        mode = "ro" if mount.get("readOnly") else "rw"
+        claim = vol.get("persistentVolumeClaim") or {}
+        read_only = mount.get("readOnly") or claim.get("readOnly")
+        mode = "ro" if read_only else "rw"
         target = str(mount["mountPath"])
         if "hostPath" in vol:
             binds[str(vol["hostPath"]["path"])] = {"bind": target, "mode": mode}

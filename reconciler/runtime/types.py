@@ -53,12 +53,14 @@ class RuntimeConfig:
 
 @dataclass(frozen=True)
 class PodEnv:
-    """What the caller adds to one pod: service-link env vars and the cluster DNS."""
+    """What the caller adds to one pod: service-link env vars, the cluster DNS, claim uids."""
 
     env: tuple[tuple[str, str], ...] = ()  # before the container's own env, as kubelet does
     dns_servers: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()  # <ns>.svc.cluster.local svc.cluster.local cluster.local
     dns_options: tuple[str, ...] = ("ndots:5",)
+    # (claim name, claim uid) of the pod's persistentVolumeClaims: labels of their volumes.
+    claim_uids: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,32 @@ class TestVolumes:
                              "/srv": {"bind": "/h", "mode": "ro"}}
         assert got.tmpfs == {"/m": ""}
 
+    def test_claim_volume_names(self) -> None:
+        """A claim's volume is named after the claim (and namespace outside default)."""
+        pvc = {"claimName": "www-web-0"}
+        pod_spec = {"volumes": [{"name": "www", "persistentVolumeClaim": pvc},
+                                {"name": "e", "emptyDir": {}}]}
+        assert spec.claim_volumes("default", pod_spec) == {"www": "www-web-0"}
+        assert spec.claim_volumes("shop", pod_spec) == {"www": "www-web-0.shop"}
+
+    def test_claim_volume_checked(self) -> None:
+        """persistentVolumeClaim is accepted with a claimName and refused without one."""
+        pvc = {"claimName": "c"}
+        spec.check_volumes({"volumes": [{"name": "w", "persistentVolumeClaim": pvc}]}, ())
+        with pytest.raises(spec.SpecError, match="claimName is required"):
+            spec.check_volumes({"volumes": [{"name": "w", "persistentVolumeClaim": {}}]}, ())
+
+    def test_claim_mounts(self) -> None:
+        """A claim volume binds its named volume; the source's readOnly makes the mount ro."""
+        pod_spec = {"volumes": [
+            {"name": "w", "persistentVolumeClaim": {"claimName": "www-web-0"}},
+            {"name": "r", "persistentVolumeClaim": {"claimName": "data", "readOnly": True}}]}
+        container = {"volumeMounts": [{"name": "w", "mountPath": "/w"},
+                                      {"name": "r", "mountPath": "/r"}]}
+        got = spec.container_mounts(container, pod_spec, spec.claim_volumes("default", pod_spec))
+        assert got.binds == {"www-web-0": {"bind": "/w", "mode": "rw"},
+                             "data": {"bind": "/r", "mode": "ro"}}
+
     def test_fluentd_log_config(self) -> None:
         """The fluentd driver is async and tags namespace, pod and container."""
         assert spec.log_config(None, pod(), "c") is None
