@@ -120,11 +120,12 @@ def check_pod_spec(spec: JSON, path: Path_) -> list[Finding]:
             else:
                 seen_names[c["name"]] = where
             out += _check_container(c, where, volumes, seen_ports)
-    hostname = spec.get("hostname")
-    if isinstance(hostname, str):
-        problem = names.dns1123_label(hostname)
-        if problem:
-            out.append(Finding("error", (*path, "hostname"), f"hostname {problem}"))
+    for key in ("hostname", "subdomain"):
+        value = spec.get(key)
+        if isinstance(value, str) and value:
+            problem = names.dns1123_label(value)
+            if problem:
+                out.append(Finding("error", (*path, key), f"{key} {problem}"))
     for key, value in (spec.get("nodeSelector") or {}).items():
         problem = names.label_key(key) or names.label_value(value)
         if problem:

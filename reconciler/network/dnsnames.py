@@ -6,7 +6,7 @@ format and the sockets. Names follow Kubernetes' DNS spec for services:
 service), `_PORT._PROTO.NAME.NS.svc.cluster.local` (SRV of named ports),
 `HOSTNAME.NAME.NS.svc.cluster.local` (a headless service's pod), CNAME for
 ExternalName; and, for people typing short names on the host, `NAME` (namespace
-default) and `NAME.NS`.
+default) and `NAME.NS`, and `HOSTNAME.NAME` for a headless service's pod in default.
 """
 
 from __future__ import annotations
@@ -104,6 +104,25 @@ def _pod_of_headless(svc: ServiceEntry, host: str, qname: str) -> Resolution:
     return Resolution("nxdomain")
 
 
+def _short_pod_name(
+    table: ServiceTable, host: str, svc_name: str, qname: str, qtype: str
+) -> Resolution:
+    """HOSTNAME.SVC sent as is: a headless service's pod in namespace default, or not ours.
+
+    A resolver that follows ndots tries HOSTNAME.SVC.NS.svc.cluster.local first, so
+    this only answers clients that send a dotted name without the search list: busybox's
+    own nslookup (after 1.28) does, so `nslookup web-0.nginx` from a pod, the check of
+    Kubernetes' StatefulSet tutorial, would otherwise be NXDOMAIN.
+    """
+    svc = table.get(DEFAULT_NAMESPACE, svc_name)
+    if svc is None or not svc.headless:
+        return Resolution("forward")
+    res = _pod_of_headless(svc, host, qname)
+    if res.outcome != "answer":
+        return Resolution("forward")
+    return res if qtype in ("A", "ANY") else Resolution("answer")
+
+
 def resolve(
     table: ServiceTable, qname: str, qtype: str, domain: str = CLUSTER_DOMAIN, _depth: int = 0
 ) -> Resolution:
@@ -118,6 +137,8 @@ def resolve(
             svc = table.get(ns, labels[0])
             if svc is not None:
                 return _service_answer(svc, name, qtype, domain, table, _depth)
+        if len(labels) == 2:
+            return _short_pod_name(table, labels[0], labels[1], name, qtype)
         return Resolution("forward")
     rest = labels[: -len(dom)]
     # rest is [..., NAME, NS, "svc"] for services; anything else inside the domain is unknown.

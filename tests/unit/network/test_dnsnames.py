@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.api.types import Key
-from reconciler.network.dnsnames import resolve
+from reconciler.network.dnsnames import Resolution, resolve
 from reconciler.network.feed import build_table
 from reconciler.network.model import Endpoint, ServiceEntry, ServicePort, ServiceTable
 
@@ -54,6 +54,17 @@ class TestResolve:
         """HOSTNAME.headless-service resolves to that pod."""
         res = resolve(TABLE, "redis-0.redis.default.svc.cluster.local", "A")
         assert [r.value for r in res.answers] == ["172.17.0.5"]
+
+    def test_short_headless_pod_name(self) -> None:
+        """HOSTNAME.SVC without the search list (busybox nslookup) answers that pod in default."""
+        res = resolve(TABLE, "redis-0.redis.", "A")
+        assert res.outcome == "answer" and [r.value for r in res.answers] == ["172.17.0.5"]
+        assert resolve(TABLE, "redis-0.redis", "AAAA") == Resolution("answer")
+
+    @pytest.mark.parametrize("name", ["redis-9.redis", "web-0.web", "redis-0.nope"])
+    def test_short_name_not_a_headless_pod_is_forwarded(self, name: str) -> None:
+        """An unknown pod, a service that is not headless, or no such service: not ours."""
+        assert resolve(TABLE, name, "A").outcome == "forward"
 
     def test_srv_for_named_port(self) -> None:
         """_http._tcp.NAME gives the port and the service name as target."""
