@@ -14,12 +14,13 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from reconciler.api.records import Condition, ContainerStatus, NodeRecord, PodRecord
+from reconciler.api.records import ClaimRecord, Condition, ContainerStatus, NodeRecord, PodRecord
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.service_env import service_env, services_for_env
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
 from reconciler.scheduling.scheduler import place
+from reconciler.scheduling.volume_binding import claim_names
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ class PodController:
             if current is None or current.node_name:
                 return current
             nodes = ctx.store.list_nodes()
-            placement = place(current, nodes, ctx.store.list_pods())
+            claims = self._claims(current)
+            placement = place(current, nodes, ctx.store.list_pods(), claims)
             now_ = ctx.clock()
             if placement.node is None:
                 set_condition(
@@ -123,7 +125,12 @@ class PodController:
             current.node_name = chosen.name
             current.host_ip = chosen.address
             set_condition(current, "PodScheduled", True, at=now_)
-            ctx.store.patch_pod(current, "schedule")
+            with ctx.store.batch():
+                # The claims' volumes are created on the chosen host, so they stay there.
+                for claim in claims.values():
+                    if not claim.node_name:
+                        ctx.store.bind_claim(claim.namespace, claim.name, chosen.name)
+                ctx.store.patch_pod(current, "schedule")
         ctx.event(
             "Pod",
             current.namespace,
@@ -136,6 +143,11 @@ class PodController:
         )
         return current
 
+    def _claims(self, pod: PodRecord) -> dict[str, ClaimRecord]:
+        """The pod's persistentVolumeClaims that exist, by claim name."""
+        found = (self.ctx.store.get_claim(pod.namespace, n) for n in claim_names(pod.spec))
+        return {c.name: c for c in found if c is not None}
+
     # -- running --
     def _env(self, pod: PodRecord) -> PodEnv:
         s = self.ctx.settings
@@ -143,6 +155,7 @@ class PodController:
         if pod.spec.get("enableServiceLinks", True):
             services = services_for_env(self.ctx.store, pod.namespace)
             env = tuple(service_env(services, pod.namespace))
+        claim_uids = tuple((c.name, c.uid) for c in self._claims(pod).values())
         dns_policy = pod.spec.get("dnsPolicy", "ClusterFirst")
         if dns_policy in ("ClusterFirst", "ClusterFirstWithHostNet") and s.dns_ip:
             search = (
@@ -150,8 +163,9 @@ class PodController:
                 f"svc.{s.cluster_domain}",
                 s.cluster_domain,
             )
-            return PodEnv(env=env, dns_servers=(s.dns_ip,), dns_search=search)
-        return PodEnv(env=env)
+            return PodEnv(env=env, dns_servers=(s.dns_ip,), dns_search=search,
+                          claim_uids=claim_uids)
+        return PodEnv(env=env, claim_uids=claim_uids)
 
     def _sync(self, pod: PodRecord, node: NodeRecord) -> Result:
         ctx = self.ctx

@@ -18,14 +18,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.api.records import NodeRecord, PodRecord
-from reconciler.scheduling import host_ports, node_name, node_ready, node_selector, resources
+from reconciler.scheduling import (
+    host_ports,
+    node_name,
+    node_ready,
+    node_selector,
+    resources,
+    volume_binding,
+)
 from reconciler.scheduling.nodeinfo import NodeInfo, build_node_infos
 from reconciler.scheduling.scores import total_scores
 
 Filter = Callable[[PodRecord, NodeInfo], list[str]]
 
 # The default profile's order: NodeUnschedulable, NodeName, TaintToleration,
-# NodeAffinity, NodePorts, NodeResourcesFit.
+# NodeAffinity, NodePorts, NodeResourcesFit; then VolumeBinding, which needs the
+# pod's claims and so is run by `filter_node` with them.
 FILTERS: tuple[tuple[str, Filter], ...] = (
     ("NodeUnschedulable", node_ready.fits_schedulable),
     ("NodeName", node_name.fits),
@@ -65,22 +73,30 @@ def fit_error(total_nodes: int, reasons: Mapping[str, Sequence[str]]) -> str:
     return message
 
 
-def filter_node(pod: PodRecord, info: NodeInfo) -> list[str]:
+def filter_node(
+    pod: PodRecord, info: NodeInfo, claims: volume_binding.Claims | None = None
+) -> list[str]:
     """The reasons the first failing filter gives; empty when the node fits."""
     for _name, fits in FILTERS:
         reasons = fits(pod, info)
         if reasons:
             return reasons
-    return []
+    return volume_binding.fits(pod, info, claims or {})
 
 
-def _place(pod: PodRecord, infos: Mapping[str, NodeInfo]) -> Placement:
+def _place(
+    pod: PodRecord, infos: Mapping[str, NodeInfo], claims: volume_binding.Claims
+) -> Placement:
     if not infos:
         return Placement(None, NO_NODES_MESSAGE)
+    unresolvable = volume_binding.prefilter(pod, claims)
+    if unresolvable:
+        # FitError.Error() with a PreFilter message: no node was even tried.
+        return Placement(None, f"0/{len(infos)} nodes are available: {unresolvable}.")
     rejected: dict[str, tuple[str, ...]] = {}
     feasible: list[NodeInfo] = []
     for name in sorted(infos):
-        reasons = filter_node(pod, infos[name])
+        reasons = filter_node(pod, infos[name], claims)
         if reasons:
             rejected[name] = tuple(reasons)
         else:
@@ -99,19 +115,31 @@ def _place(pod: PodRecord, infos: Mapping[str, NodeInfo]) -> Placement:
     )
 
 
-def place(pod: PodRecord, nodes: Sequence[NodeRecord], placed: Sequence[PodRecord]) -> Placement:
-    """Choose a node for `pod` given the pods already on the nodes; never mutates its inputs."""
-    return _place(pod, build_node_infos(nodes, placed))
+def place(
+    pod: PodRecord,
+    nodes: Sequence[NodeRecord],
+    placed: Sequence[PodRecord],
+    claims: volume_binding.Claims | None = None,
+) -> Placement:
+    """Choose a node for `pod` given the pods already on the nodes and the pod's claims
+    (by claim name; `volume_binding`); never mutates its inputs."""
+    return _place(pod, build_node_infos(nodes, placed), claims or {})
 
 
 def place_many(
-    pods: Sequence[PodRecord], nodes: Sequence[NodeRecord], placed: Sequence[PodRecord]
+    pods: Sequence[PodRecord],
+    nodes: Sequence[NodeRecord],
+    placed: Sequence[PodRecord],
+    claims: volume_binding.Claims | None = None,
 ) -> list[Placement]:
-    """Place a batch in order; each placed pod uses resources and ports seen by the next."""
+    """Place a batch in order; each placed pod uses resources and ports seen by the next.
+
+    `claims` holds the claims of every pod of the batch (one namespace per name).
+    """
     infos = build_node_infos(nodes, placed)
     results: list[Placement] = []
     for pod in pods:
-        placement = _place(pod, infos)
+        placement = _place(pod, infos, claims or {})
         if placement.node is not None:
             infos[placement.node].add(dataclasses.replace(pod, node_name=placement.node))
         results.append(placement)
