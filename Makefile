@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit setup venv docker images bench clean
+.PHONY: run test lint unit setup venv docker images browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
@@ -22,7 +22,10 @@ images: docker
 	./scripts/build-images.sh
 	./scripts/build-demo-images.sh
 
-setup: venv images
+browser:
+	./scripts/ensure-browser.sh
+
+setup: venv images browser
 
 run: setup
 	$(BIN)/reconciler run --desired desired --state state.db

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "install": "reconciler.cli.service:install",
     "cluster-info": "reconciler.cli.service:cluster_info",
     "proxy": "reconciler.cli.proxy:proxy",
+    "ui": "reconciler.cli.ui:ui",
 }
 
 

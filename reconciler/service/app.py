@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -62,12 +63,15 @@ from reconciler.sources.folder import FolderSource
 from reconciler.sources.trigger import SyncListener
 from reconciler.store import Store
 
+if TYPE_CHECKING:
+    from reconciler.ui.server import UiServer
+
 log = logging.getLogger("reconciler.service")
 
 LEASE = "reconciler-controller"
 # What SIGHUP cannot apply to a running instance (built once at start).
 RESTART_KEYS = frozenset({"desired", "state"})
-RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime"})
+RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime", "ui"})
 
 
 def runtime_config(config: Config) -> RuntimeConfig:
@@ -187,6 +191,7 @@ class Service:
             if config.metrics.address
             else None
         )
+        ui_server = self._start_ui()
 
         git = GitDesired.from_config(config, ctx) if config.git.url else None
         desired_ctl = DesiredController(ctx, root=git.root if git else desired)
@@ -295,12 +300,30 @@ class Service:
             proxy.close()
         if metrics_server is not None:
             metrics_server.close()
+        if ui_server is not None:
+            ui_server.close()
         for agent in ctx.agents().values():
             agent.close()
         return exit_code
 
     _lost_lease = False
     _scheduler: BackgroundScheduler | None = None
+
+    def _start_ui(self) -> UiServer | None:
+        if not self.config.ui.address:
+            return None
+        from reconciler.ui.server import start_ui_server
+
+        # The dashboard is an addon: a port already taken is an error in the log, never a
+        # reason to stop converging.
+        try:
+            server = start_ui_server(self.config.ui.address, self.config.state)
+        except (OSError, ValueError) as exc:
+            log.error("web dashboard not started: %s", exc)
+            return None
+        if server is not None:
+            log.info("web dashboard on http://%s/", server.address)
+        return server
 
     def _renew(self, store: Store) -> None:
         if not store.renew(LEASE, self.holder, self.config.lease.ttl):

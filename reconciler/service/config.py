@@ -88,6 +88,13 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class UiConfig:
+    """The read-only web dashboard (reconciler/ui); loopback unless configured otherwise."""
+
+    address: str = _f("127.0.0.1:8080", "address", "host:port of the web dashboard; empty: off")
+
+
+@dataclass(frozen=True)
 class LeaseConfig:
     """The one-active-instance lease in the store."""
 
@@ -113,6 +120,7 @@ class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     fluentd: FluentdConfig = field(default_factory=FluentdConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     lease: LeaseConfig = field(default_factory=LeaseConfig)
     # Provenance, kept so SIGHUP can re-read the same sources; not part of equality.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -133,6 +141,7 @@ SECTIONS: dict[str, type[Any]] = {
     "network": NetworkConfig,
     "fluentd": FluentdConfig,
     "metrics": MetricsConfig,
+    "ui": UiConfig,
     "lease": LeaseConfig,
 }
 

@@ -56,6 +56,14 @@ def cli(
     return run
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now, on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def wait_until(
     predicate: Callable[[], Any],
     timeout: float = 30.0,
@@ -84,6 +92,7 @@ class ServiceRun:
         prefix: str | None = None,
         extra_env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
+        ui: bool = False,
     ) -> None:
         self.tmp = tmp
         self.desired = desired or tmp / "desired"
@@ -96,6 +105,8 @@ class ServiceRun:
             **os.environ,
             "RECONCILER_RUNTIME_NAME_PREFIX": self.prefix,
             "RECONCILER_METRICS_ADDRESS": "",
+            # Off unless asked for, else on a port of its own: parallel runs never collide.
+            "RECONCILER_UI_ADDRESS": f"127.0.0.1:{free_port()}" if ui else "",
             "RECONCILER_RESYNC_INTERVAL": "5s",
             "RECONCILER_HEARTBEAT_INTERVAL": "1s",
             **(extra_env or {}),
@@ -126,6 +137,11 @@ class ServiceRun:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    @property
+    def ui_url(self) -> str:
+        """The dashboard's base URL (a run started with ui=True)."""
+        return f"http://{self.env['RECONCILER_UI_ADDRESS']}"
 
     # -- lifecycle --
     def start(self, wait_ready: bool = True, timeout: float = 60) -> ServiceRun:

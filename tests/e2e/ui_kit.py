@@ -1,0 +1,127 @@
+"""Helpers of the dashboard's end-to-end tests (test_ui.py): Chromium, HTTP, manifests.
+
+Chromium is Debian's (/usr/bin/chromium, scripts/ensure-browser.sh), driven by
+Playwright with its `executable_path` (no browser download), in a fresh
+profile and with the flags the UI issue lists. Screenshots go to
+tests/artifacts/ui/ (gitignored), one per page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts" / "ui"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-quic",
+]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A Playwright browser context of headless Chromium in a throwaway profile."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium (scripts/ensure-browser.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    profile = tempfile.mkdtemp(prefix="ui-chromium-")
+    try:
+        with sync_api.sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
+                viewport={"width": 1280, "height": 900})
+            try:
+                yield context
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+class Watched:
+    """A page whose console errors and uncaught exceptions are kept (a CSP violation is one)."""
+
+    def __init__(self, context: Any) -> None:
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def shot(self, name: str) -> Path:
+        """Save a full-page screenshot as tests/artifacts/ui/NAME.png."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def http(method: str, url: str) -> tuple[int, str]:
+    """(status, body) of one request; error statuses are returned, not raised."""
+    req = urllib.request.Request(url, method=method, data=b"{}" if method != "GET" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def get_json(url: str) -> Any:
+    status, body = http("GET", url)
+    assert status == 200, f"{url}: {status} {body}"
+    return json.loads(body)
+
+
+def rc_yaml(name: str, replicas: int, command: str, annotations: str = "{}",
+            namespace: str = "default") -> str:
+    """A replication controller of busybox pods labelled app=NAME running `sh -c COMMAND`."""
+    return f"""\
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: {name}
+  namespace: {namespace}
+  annotations: {annotations}
+spec:
+  replicas: {replicas}
+  selector: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: reconciler/busybox:1
+        command: ["sh", "-c", {json.dumps(command)}]
+"""
+
+
+def pod_yaml(name: str, command: str, labels: str = "{app: talker}",
+             namespace: str = "default") -> str:
+    """A busybox pod running `sh -c COMMAND`."""
+    return f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: {namespace}
+  labels: {labels}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: reconciler/busybox:1
+    command: ["sh", "-c", {json.dumps(command)}]
+"""
