@@ -61,7 +61,7 @@ def pod_spec(spec: JSON) -> None:
         _container(c)
     for volume in spec.get("volumes") or []:
         # Kubernetes makes a volume without a source an emptyDir.
-        if "emptyDir" not in volume and "hostPath" not in volume:
+        if not {"emptyDir", "hostPath", "persistentVolumeClaim"} & volume.keys():
             volume["emptyDir"] = {}
 
 

@@ -88,7 +88,8 @@ REFUSED: dict[tuple[str, str], Refusal] = {
     ("StatefulSetSpec", "volumeClaimTemplates"): Refusal(
         "volumeClaimTemplates are not supported: persistent volumes are not available"),
 }
-# Any volume source but emptyDir and hostPath: the containers would start without their files.
+# Any volume source but emptyDir, hostPath and persistentVolumeClaim: the containers would
+# start without their files.
 VOLUME_TYPE = "Volume"
 
 # Fields written by the server, not by the user: ignored without a warning when empty.
@@ -123,7 +124,8 @@ def _classify(root: str | None, path: Path_, key: str, value: Any,
         short = _short(node.type_name)
         if short == VOLUME_TYPE:
             return Finding("error", field_path, at_key=True, message=
-                           f"volume type {key} is not supported (only emptyDir and hostPath)")
+                           f"volume type {key} is not supported "
+                           "(only emptyDir, hostPath and persistentVolumeClaim)")
         refusal = REFUSED.get((short, key))
         if refusal is not None:
             if refusal.active(value):

@@ -105,9 +105,15 @@ def check_pod_spec(spec: JSON, path: Path_) -> list[Finding]:
             out.append(Finding("error", (*path, "volumes", i, "name"),
                                f"duplicate volume name {name!r}"))
         volumes.add(name)
-        if "emptyDir" in volume and "hostPath" in volume:
+        sources = [k for k in ("emptyDir", "hostPath", "persistentVolumeClaim") if k in volume]
+        if len(sources) > 1:
             out.append(Finding("error", (*path, "volumes", i),
-                               "a volume has one source: emptyDir or hostPath, not both"))
+                               f"a volume has one source: {' and '.join(sources)} given"))
+        claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+        if isinstance(claim, str) and claim and names.dns1123_subdomain(claim):
+            out.append(Finding("error", (*path, "volumes", i, "persistentVolumeClaim",
+                                         "claimName"),
+                               f"claimName {names.dns1123_subdomain(claim)}"))
     seen_names: dict[str, Path_] = {}
     seen_ports: dict[tuple[int, str], Path_] = {}
     for group in ("initContainers", "containers"):

@@ -59,8 +59,8 @@ class TestUnsupportedFields:
         ("", "lifecycle: {preStop: {exec: {command: [x]}}}", "lifecycle hooks"),
         ("", "securityContext: {capabilities: {add: [NET_ADMIN]}}",
          "adding capabilities is not supported"),
-        ("volumes: [{name: v, persistentVolumeClaim: {claimName: c}}]", "",
-         "volume type persistentVolumeClaim is not supported"),
+        ("volumes: [{name: v, nfs: {server: s, path: /}}]", "",
+         "volume type nfs is not supported (only emptyDir, hostPath and persistentVolumeClaim)"),
     ])
     def test_refused_where_ignoring_changes_what_runs(self, tmp_path: Path, pod_field: str,
                                                      container_field: str, expected: str) -> None:
