@@ -12,19 +12,27 @@ ordered scaling and the rolling update. Requests come from a client pod
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.service import ROOT, ServiceRun, wait_until
+from tests.e2e.service import ROOT, ServiceRun, remove_all, wait_until
 from tests.e2e.services_kit import (
     client_pod,
     dns_query,
     endpoint_ips,
     exec_out,
+    http_loop,
     pod_ip,
     pods_by_node,
+    tally,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
@@ -46,7 +54,7 @@ spec:
   containers:
   - name: nginx
     image: reconciler/busybox:1
-    command: ["sh", "-c", "READY exec httpd -f -p 80 -h /tmp"]
+    command: ["sh", "-c", "READY hostname > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
     ports: [{containerPort: 80, name: web}]
     readinessProbe:
       exec: {command: ["cat", "/tmp/ready"]}
@@ -106,6 +114,8 @@ class TestHeadlessPodDns:
             got = nslookup(run, "client", f"{name}.nginx")
             print(f"\nnslookup {name}.nginx -> {got}")
             assert got == {ips[name]}, got
+            # The pod's libc resolver applies the search list: traffic by name reaches it.
+            assert http_get(run, "client", f"{name}.nginx") == name
         fqdn = nslookup(run, "client", "web-0.nginx.default.svc.cluster.local")
         assert fqdn == {ips["web-0"]}, fqdn
         headless = nslookup(run, "client", "nginx")
@@ -127,3 +137,253 @@ class TestHeadlessPodDns:
         wait_until(lambda: nslookup(run, "client", "web-2.nginx") == {ips["web-2"]}, 5,
                    what="web-2.nginx answered once ready")
         assert nslookup(run, "client", "nginx") == set(ips.values())
+
+
+class PodWatch:
+    """Polls the store (the CLI's own reader) every 0.1 s in a thread: when each pod
+    (by uid) was first seen, first ready, and first marked deleted or gone."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.seen: dict[str, tuple[str, float]] = {}  # uid -> (name, first seen)
+        self.ready: dict[str, float] = {}
+        self.deleted: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from reconciler.store.reader import open_reader
+
+        while not self._stop.is_set():
+            try:
+                store = open_reader(str(self.state))
+                try:
+                    pods = store.list_pods()
+                finally:
+                    store.close()
+            except Exception:  # the file appears when the service starts
+                time.sleep(0.1)
+                continue
+            now = time.monotonic()
+            alive = set()
+            for p in pods:
+                if p.owner is None or p.owner.kind != "StatefulSet":
+                    continue
+                self.seen.setdefault(p.uid, (p.name, now))
+                if p.deletion_timestamp is not None:
+                    self.deleted.setdefault(p.uid, now)
+                else:
+                    alive.add(p.uid)
+                    if p.phase == "Running" and p.ready:
+                        self.ready.setdefault(p.uid, now)
+            for uid in self.seen:
+                if uid not in alive:
+                    self.deleted.setdefault(uid, now)
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def uids(self, name: str) -> list[str]:
+        """The uids a pod name had, oldest first."""
+        return sorted((u for u, (n, _) in self.seen.items() if n == name),
+                      key=lambda u: self.seen[u][1])
+
+    def created(self, name: str, nth: int = -1) -> float:
+        return self.seen[self.uids(name)[nth]][1]
+
+    def ready_at(self, name: str, nth: int = -1) -> float:
+        return self.ready[self.uids(name)[nth]]
+
+    def deleted_at(self, name: str, nth: int = -1) -> float:
+        return self.deleted[self.uids(name)[nth]]
+
+    def timeline(self) -> str:
+        rows = []
+        for uid, (name, t) in self.seen.items():
+            rows.append((t, f"{name} ({uid[:8]}) created"))
+            if uid in self.ready:
+                rows.append((self.ready[uid], f"{name} ({uid[:8]}) ready"))
+            if uid in self.deleted:
+                rows.append((self.deleted[uid], f"{name} ({uid[:8]}) deleted"))
+        t0 = min((t for t, _ in rows), default=0.0)
+        return "\n".join(f"  {t - t0:6.2f}s {what}" for t, what in sorted(rows))
+
+
+def volumes(prefix: str) -> set[str]:
+    """Names of the Docker volumes a service with `prefix` made for claims."""
+    out = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
+                          f"label=io.reconciler.prefix={prefix}"],
+                         capture_output=True, text=True, check=True).stdout
+    return {v for v in out.split() if v.startswith("www-")}
+
+
+def http_get(run: ServiceRun, pod: str, host: str) -> str:
+    """The body's last line of GET / on HOST:80, from inside `pod` ('' on failure)."""
+    got = tally(exec_out(run, pod, http_loop(f"{host} 80", 1)))
+    return next(iter(got)) if got and "FAIL" not in got else ""
+
+
+def running_members(run: ServiceRun) -> list[str]:
+    return sorted(n for n in pods_by_node(run, "web-"))
+
+
+@pytest.fixture
+def web(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[tuple[ServiceRun, PodWatch]]:
+    """The service on a folder holding web.yaml as published, plus a client pod; afterwards
+    the service is stopped, its containers and the claims' volumes removed."""
+    if not WEB_YAML.exists():
+        pytest.skip(f"{WEB_YAML} not found (the shared Kubernetes corpus)")
+    build = subprocess.run([str(ROOT / "scripts" / "build-images.sh")], capture_output=True,
+                           text=True, timeout=120, check=False)
+    if build.returncode != 0:
+        pytest.skip(f"cannot build {NGINX_IMAGE}: {build.stderr}")
+    run = ServiceRun(tmp_path, extra_env={
+        "RECONCILER_RUNTIME_IMAGE_MAP": f"registry.k8s.io/nginx-slim:0.8={NGINX_IMAGE}"})
+    svc_factory.append(run)
+    # Claim volumes are named as Kubernetes names PVCs, not by the run's prefix: one a
+    # crashed run left behind would be adopted. Those no container uses are removed.
+    stale = [f"www-web-{i}" for i in range(5)]
+    subprocess.run(["docker", "volume", "rm", *stale], capture_output=True, check=False)
+    shutil.copyfile(WEB_YAML, run.desired / "web.yaml")
+    run.write("client.yaml", client_pod("client"))
+    watch = PodWatch(run.state)
+    try:
+        run.start()
+        yield run, watch
+    finally:
+        watch.stop()
+        print("\npods of the StatefulSet:\n" + watch.timeline())
+        if run.proc is not None and run.proc.poll() is None:
+            run.stop()
+        remove_all(run.prefix)
+        left = volumes(run.prefix)
+        if left:
+            subprocess.run(["docker", "volume", "rm", "-f", *left], capture_output=True,
+                           check=False)
+
+
+def set_replicas(run: ServiceRun, n: int) -> None:
+    """Edit `replicas:` of the StatefulSet in web.yaml, as a user would."""
+    path = run.desired / "web.yaml"
+    text, count = re.subn(r"(?m)^  replicas: \d+$", f"  replicas: {n}", path.read_text())
+    assert count == 1
+    run.write("web.yaml", text)
+
+
+def members_are(run: ServiceRun, names: list[str]) -> bool:
+    """Exactly `names` run and are ready, and no other member of the set exists."""
+    return running_members(run) == names and sorted(
+        p["metadata"]["name"] for p in run.pods() if p["metadata"]["name"].startswith("web-")
+    ) == names
+
+
+@pytest.mark.skipif(importlib.util.find_spec("reconciler.control.statefulsets") is None,
+                    reason="the StatefulSet controller (reconciler/control/statefulsets.py) "
+                           "is not there yet")
+class TestWebExample:
+    def test_ordered_start_dns_and_stable_storage(
+        self, web: tuple[ServiceRun, PodWatch]
+    ) -> None:
+        """web-0 is ready before web-1 exists; web-0.nginx answers; its file survives deletion."""
+        run, watch = web
+        wait_until(lambda: members_are(run, ["web-0", "web-1"]) and pods_by_node(run, "client"),
+                   90, what="web-0, web-1 and the client running")
+        print("\n" + watch.timeline())
+        assert watch.created("web-1") >= watch.ready_at("web-0"), watch.timeline()
+
+        pod = run.get_json("pods", "web-1")
+        assert pod["spec"]["hostname"] == "web-1" and pod["spec"]["subdomain"] == "nginx"
+        labels = pod["metadata"]["labels"]
+        assert labels["statefulset.kubernetes.io/pod-name"] == "web-1", labels
+        assert labels["apps.kubernetes.io/pod-index"] == "1", labels
+        assert labels["controller-revision-hash"].startswith("web-"), labels
+        assert {"name": "www", "persistentVolumeClaim": {"claimName": "www-web-1"}} in \
+            pod["spec"]["volumes"], pod["spec"]["volumes"]
+        assert volumes(run.prefix) == {"www-web-0", "www-web-1"}
+
+        ips = {n: pod_ip(run, n) for n in ("web-0", "web-1")}
+        wait_until(lambda: endpoint_ips(run, "nginx") == set(ips.values()), 10,
+                   what="both members in the headless service")
+        for name, ip in ips.items():
+            got = nslookup(run, "client", f"{name}.nginx")
+            print(f"nslookup {name}.nginx -> {got}")
+            assert got == {ip}, got
+        assert nslookup(run, "client", "nginx") == set(ips.values())
+        assert exec_out(run, "web-0", "hostname").strip() == "web-0"
+
+        # Stable storage: a page written into web-0's volume is served by the new web-0.
+        exec_out(run, "web-0", "echo stored-in-web-0 > /usr/share/nginx/html/index.html")
+        assert http_get(run, "client", "web-0.nginx") == "stored-in-web-0"
+        first = watch.uids("web-0")[0]
+        run.cli("delete", "pod", "web-0")
+        wait_until(lambda: len(watch.uids("web-0")) == 2 and members_are(run, ["web-0", "web-1"]),
+                   60, what="web-0 recreated and running")
+        assert watch.uids("web-0")[0] == first
+        new_ip = pod_ip(run, "web-0")
+        wait_until(lambda: nslookup(run, "client", "web-0.nginx") == {new_ip}, 10,
+                   what="web-0.nginx answering the new pod")
+        assert http_get(run, "client", "web-0.nginx") == "stored-in-web-0"
+        assert volumes(run.prefix) == {"www-web-0", "www-web-1"}
+
+    def test_scaling_orders_creations_up_and_deletions_down(
+        self, web: tuple[ServiceRun, PodWatch]
+    ) -> None:
+        """2 -> 4 creates web-2 then web-3; 4 -> 1 deletes web-3, web-2, web-1; claims stay."""
+        run, watch = web
+        wait_until(lambda: members_are(run, ["web-0", "web-1"]), 90, what="web-0 and web-1")
+        set_replicas(run, 4)
+        wait_until(lambda: members_are(run, ["web-0", "web-1", "web-2", "web-3"]), 90,
+                   what="4 members")
+        assert watch.created("web-2") >= watch.ready_at("web-1"), watch.timeline()
+        assert watch.created("web-3") >= watch.ready_at("web-2"), watch.timeline()
+        assert volumes(run.prefix) == {f"www-web-{i}" for i in range(4)}
+
+        set_replicas(run, 1)
+        wait_until(lambda: members_are(run, ["web-0"]), 90, what="web-0 alone")
+        print("\n" + watch.timeline())
+        # OrderedReady: each deletion starts once the higher ordinal is gone.
+        t3, t2, t1 = (watch.deleted_at(n) for n in ("web-3", "web-2", "web-1"))
+        assert t3 <= t2 <= t1, watch.timeline()
+        assert watch.created("web-0") == watch.created("web-0", 0)  # web-0 untouched
+
+        # Scaling down keeps the claims and their volumes, as Kubernetes keeps PVCs.
+        assert volumes(run.prefix) == {f"www-web-{i}" for i in range(4)}
+        pvc = run.cli("get", "pvc").stdout
+        print(pvc)
+        lines = pvc.splitlines()
+        assert lines[0].split()[:2] == ["NAME", "STATUS"], pvc
+        assert sorted(line.split()[0] for line in lines[1:]) == \
+            [f"www-web-{i}" for i in range(4)], pvc
+        assert all(line.split()[1] == "Bound" for line in lines[1:]), pvc
+
+    def test_rolling_update_from_the_highest_ordinal(
+        self, web: tuple[ServiceRun, PodWatch]
+    ) -> None:
+        """A template change replaces web-2, web-1, then web-0, each once the last is ready."""
+        run, watch = web
+        set_replicas(run, 3)
+        wait_until(lambda: members_are(run, ["web-0", "web-1", "web-2"]), 90,
+                   what="3 members")
+        old = {n: watch.uids(n)[0] for n in ("web-0", "web-1", "web-2")}
+        path = run.desired / "web.yaml"
+        text = path.read_text().replace(
+            "      - name: nginx\n",
+            "      - name: nginx\n        env: [{name: VERSION, value: \"2\"}]\n", 1)
+        run.write("web.yaml", text)
+        wait_until(lambda: all(len(watch.uids(n)) == 2 for n in old)
+                   and members_are(run, ["web-0", "web-1", "web-2"]), 120,
+                   what="every member replaced")
+        print("\n" + watch.timeline())
+        for name in old:
+            assert exec_out(run, name, "echo $VERSION").strip() == "2"
+        # Highest ordinal first, the next only once the replacement is ready.
+        assert watch.deleted_at("web-2", 0) <= watch.deleted_at("web-1", 0) \
+            <= watch.deleted_at("web-0", 0), watch.timeline()
+        assert watch.deleted_at("web-1", 0) >= watch.ready_at("web-2"), watch.timeline()
+        assert watch.deleted_at("web-0", 0) >= watch.ready_at("web-1"), watch.timeline()
+        revisions = {p["metadata"]["labels"]["controller-revision-hash"]
+                     for p in run.pods() if p["metadata"]["name"].startswith("web-")}
+        assert len(revisions) == 1, revisions
