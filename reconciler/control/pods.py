@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timedelta
 
 from reconciler.api.records import ClaimRecord, Condition, ContainerStatus, NodeRecord, PodRecord
+from reconciler.control.claims import CLAIM
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.service_env import service_env, services_for_env
@@ -262,6 +263,9 @@ class PodController:
                 # The host is gone for good as far as we know; its containers are removed
                 # as orphans when it comes back (node-gc).
         ctx.store.delete_pod(pod.uid)
+        for claim in self._claims(pod).values():
+            if claim.deletion_timestamp is not None:
+                ctx.enqueue(CLAIM, (claim.namespace, claim.name))
         if pod.owner is not None:
             ctx.expectations.deletion_observed(self._owner_key(pod), pod.name)
         ctx.enqueue_related(pod)
