@@ -110,7 +110,7 @@ def overview(store: ReadStore, f: Filter) -> dict[str, Any]:
     return {
         "nodes": views.node_cards(nodes, all_pods, {n.name: output.node_status(n) for n in nodes}),
         "phases": views.phase_counts(pods),
-        "pod_rows": views.table("Pod", LISTINGS["Pod"].headers[1:], [
+        "pod_rows": views.table("Pod", ("READY", "STATUS", "RESTARTS", "NODE"), [
             (p.namespace, p.name, [output.pod_ready(p), output.pod_status(p), str(p.restarts),
                                    p.node_name or output.NONE]) for p in pods
         ], with_namespace=not f.namespace),
@@ -154,8 +154,12 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
         ctx["text"] = describe.describe_pod(store, pod, now)
         ctx["events"] = [e for e in ctx["events"] if e.uid in ("", pod.uid)]
         ctx["containers"] = pod.init_containers + pod.containers
-        if not ctx["source"] and pod.revision:
-            ctx["source"] = {"revision": pod.revision}
+        if not ctx["source"] and pod.owner is not None:
+            # A replica has no manifest of its own: its template is in its controller's.
+            ctx["source"] = {**_source(store, pod.owner.kind, ns, pod.owner.name),
+                             "via": f"{pod.owner.kind}/{pod.owner.name}", "generation": 0}
+        if pod.revision:
+            ctx["source"] = {**ctx["source"], "revision": pod.revision}
         if logs:
             ctx["logs"] = pod_logs(store, pod)
     elif lst.kind in ("ReplicationController", "ReplicaSet"):

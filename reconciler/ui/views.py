@@ -174,7 +174,8 @@ def table(kind: str, headers: Sequence[str], rows: Iterable[tuple[str, str, list
           with_namespace: bool, extra: Sequence[str] = ()) -> Table:
     """A Table from (namespace, name, cells) triples as `reconciler get` computes them."""
     named = kind != "Event"
-    out = Table(([("NAMESPACE")] if with_namespace else []) + list(headers) + list(extra))
+    out = Table((["NAMESPACE"] if with_namespace else []) + (["NAME"] if named else [])
+                + list(headers) + list(extra))
     for ns, name, cells in rows:
         row = [Cell(ns)] if with_namespace else []
         if named:

@@ -161,6 +161,31 @@ class TestDetailPages:
         assert w.page.evaluate("window.pwned") is None
         assert w.page.locator("main img").count() == 0
 
+    @pytest.mark.parametrize("path", [
+        "/pods/default/%3Cimg%20src%3Dx%20onerror%3D%22window.pwned%3D1%22%3E",
+        "/pods?selector=%3Cimg%20src%3Dx%20onerror%3D%22window.pwned%3D1%22%3E",
+        "/%3Cimg%20src%3Dx%20onerror%3D%22window.pwned%3D1%22%3E",
+    ])
+    def test_hostile_url_is_escaped(self, cluster: ServiceRun, browser: Any, path: str) -> None:
+        """A name, resource or selector in the URL holding markup is echoed as text only."""
+        w = Watched(browser)
+        w.page.goto(cluster.ui_url + path)
+        shown = w.page.locator(".error").inner_text()
+        shown += w.page.locator("input[name=selector]").input_value()
+        assert "<img" in shown
+        assert w.page.evaluate("window.pwned") is None
+        assert w.page.locator("main img").count() == 0
+
+    def test_replica_shows_its_controllers_manifest(self, cluster: ServiceRun,
+                                                    browser: Any) -> None:
+        """A replica's source is the file of the RC whose template made it."""
+        w = Watched(browser)
+        replica = next(p["metadata"]["name"] for p in cluster.running()
+                       if p["metadata"]["name"].startswith("web-"))
+        w.page.goto(cluster.ui_url + f"/pods/default/{replica}")
+        source = w.page.locator(".source-file").inner_text()
+        assert source.startswith("web-rc.yaml") and "ReplicationController/web" in source
+
 
 class TestFilters:
     def test_label_selector_and_namespace(self, cluster: ServiceRun, browser: Any) -> None:
@@ -244,26 +269,29 @@ class TestReadOnly:
 
 
 class TestStandalone:
-    def test_ui_command_on_a_stopped_service(self, cluster: ServiceRun, browser: Any,
-                                             tmp_path: Path) -> None:
-        """`reconciler ui --state` serves a copy of the store while no service runs on it."""
-        import shutil
-        import sqlite3
-
-        copy = tmp_path / "copy.db"
-        # A consistent copy through SQLite's backup API: the service is still writing.
-        with sqlite3.connect(cluster.state) as src, sqlite3.connect(copy) as dst:
-            src.backup(dst)
-        assert shutil.which(RECONCILER) or Path(RECONCILER).exists()
+    def test_ui_command_on_a_stopped_service(self, svc_factory: list[ServiceRun],
+                                             browser: Any, tmp_path: Path) -> None:
+        """`reconciler ui --state` serves the store of a service that has stopped."""
+        run = ServiceRun(tmp_path, extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
+        svc_factory.append(run)
+        run.write("lonely.yaml", pod_yaml("lonely", "echo lonely-log; sleep 3600", "{app: l}"))
+        run.start()
+        wait_until(lambda: run.running(), timeout=60, what="lonely running")
+        assert run.stop() == 0
         address = f"127.0.0.1:{free_port()}"
-        proc = subprocess.Popen([RECONCILER, "ui", "--state", str(copy), "--address", address],
+        proc = subprocess.Popen([RECONCILER, "ui", "--state", str(run.state),
+                                 "--address", address],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_until(lambda: _up(f"http://{address}/healthz"), timeout=15, what="ui up")
             w = Watched(browser)
-            w.page.goto(f"http://{address}/pods?namespace=default")
-            assert "default/talker" in _table_keys(w.page)
-            w.shot("standalone-pods")
+            w.page.goto(f"http://{address}/")
+            assert "default/lonely" in _table_keys(w.page, "main section tr[data-key]")
+            w.page.goto(f"http://{address}/pods/default/lonely")
+            # Pods outlive the service, so their logs are still there to show.
+            assert "lonely-log" in w.page.locator("pre.logs").inner_text()
+            w.shot("standalone-pod")
+            assert w.errors == []
         finally:
             proc.terminate()
             proc.wait(10)

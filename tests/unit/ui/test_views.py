@@ -111,14 +111,14 @@ class TestTable:
     def test_names_linked_and_namespace_column(self) -> None:
         """With all namespaces, NAMESPACE leads and the name links to the detail page."""
         t = views.table("Pod", ("READY",), [("default", "a", ["1/1"])], with_namespace=True)
-        assert t.headers == ["NAMESPACE", "READY"]
+        assert t.headers == ["NAMESPACE", "NAME", "READY"]
         assert [c.text for c in t.rows[0]] == ["default", "a", "1/1"]
         assert t.rows[0][1].link == "/pods/default/a" and t.keys == ["default/a"]
 
     def test_events_have_no_name_column(self) -> None:
         """Event rows are their cells only, as `get events` prints them."""
         t = views.table("Event", ("TYPE",), [("default", "", ["Warning"])], with_namespace=False)
-        assert [c.text for c in t.rows[0]] == ["Warning"]
+        assert [c.text for c in t.rows[0]] == ["Warning"] and t.headers == ["TYPE"]
 
 
 class TestOwnerLinks:
