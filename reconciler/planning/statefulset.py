@@ -1,0 +1,476 @@
+"""plan_statefulset: what a StatefulSet must do now, as plain data.
+
+Called by the StatefulSet controller (`reconciler.control.statefulsets`) on each
+sync of a set's key; it applies the returned `StatefulSetPlan` (ensure claims,
+create pods, delete pods, release claims, write status). Mirrors Kubernetes'
+pkg/controller/statefulset: updateStatefulSet and processReplica in
+stateful_set_control.go (ordinals, monotonic OrderedReady vs Parallel bursts,
+condemned pods from the highest ordinal down, rolling update down to the
+partition, completeRollingUpdate) and stateful_set_utils.go (pod identity,
+claim names, newVersionedStatefulSetPod). Documented differences: the revision
+is a hash of the template, not a stored ControllerRevision, so a pod below the
+partition is recreated from a sibling still at the current revision, or at the
+update revision when none is left.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from reconciler.api.records import ClaimRecord, OwnerRef, PodRecord
+from reconciler.api.selectors import Selector, from_label_selector
+from reconciler.api.types import JSON
+from reconciler.planning.replicas import controller_of, is_available
+
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+REVISION_LABEL = "controller-revision-hash"
+ORDERED_READY = "OrderedReady"
+PARALLEL = "Parallel"
+ROLLING_UPDATE = "RollingUpdate"
+ON_DELETE = "OnDelete"
+RETAIN = "Retain"
+DELETE = "Delete"
+
+
+@dataclass(frozen=True)
+class ClaimTemplate:
+    """One volumeClaimTemplates entry: the claim every ordinal gets."""
+
+    name: str
+    storage: str = ""
+    access_modes: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class StatefulSetSpec:
+    """The parts of a StatefulSet the planner needs, from its defaulted body and status."""
+
+    namespace: str
+    name: str
+    uid: str
+    selector: Selector
+    replicas: int
+    template: JSON
+    service_name: str = ""
+    pod_management: str = ORDERED_READY
+    update_type: str = ROLLING_UPDATE
+    partition: int = 0
+    min_ready_seconds: int = 0
+    claim_templates: tuple[ClaimTemplate, ...] = ()
+    when_deleted: str = RETAIN
+    when_scaled: str = RETAIN
+    generation: int = 1
+    current_revision: str = ""  # status.currentRevision of the last sync; "" before the first
+    api_version: str = "apps/v1"
+
+    @property
+    def owner_ref(self) -> OwnerRef:
+        """The controller reference its pods and claims carry."""
+        return OwnerRef("StatefulSet", self.name, self.uid, self.api_version, controller=True)
+
+    @property
+    def update_revision(self) -> str:
+        """`<set>-<hash of the template>`: the revision new pods are made at."""
+        text = json.dumps(self.template, sort_keys=True, separators=(",", ":"))
+        return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+
+    @property
+    def monotonic(self) -> bool:
+        """OrderedReady: one pod at a time, each after its predecessors are Running and Ready."""
+        return self.pod_management != PARALLEL
+
+    def pod_name(self, ordinal: int) -> str:
+        return f"{self.name}-{ordinal}"
+
+    def claim_name(self, template: str, ordinal: int) -> str:
+        """getPersistentVolumeClaimName: `<template>-<set>-<ordinal>`."""
+        return f"{template}-{self.name}-{ordinal}"
+
+
+def set_from_body(
+    body: JSON, uid: str, generation: int | None = None, status: JSON | None = None
+) -> StatefulSetSpec:
+    """A StatefulSetSpec from a defaulted body; `generation` from the store wins."""
+    meta: dict[str, Any] = body.get("metadata") or {}
+    spec: dict[str, Any] = body.get("spec") or {}
+    strategy: dict[str, Any] = spec.get("updateStrategy") or {}
+    retention: dict[str, Any] = spec.get("persistentVolumeClaimRetentionPolicy") or {}
+    match_labels = (spec.get("selector") or {}).get("matchLabels") or {}
+    templates: list[ClaimTemplate] = []
+    for t in spec.get("volumeClaimTemplates") or []:
+        tmeta = t.get("metadata") or {}
+        tspec = t.get("spec") or {}
+        # Claims carry the template's labels and the set's matchLabels (updateClaimLabels).
+        labels = {**(tmeta.get("labels") or {}), **match_labels}
+        templates.append(ClaimTemplate(
+            name=str(tmeta.get("name", "")),
+            storage=str(((tspec.get("resources") or {}).get("requests") or {})
+                        .get("storage", "")),
+            access_modes=tuple(str(m) for m in tspec.get("accessModes") or ()),
+            labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        ))
+    replicas = spec.get("replicas")
+    return StatefulSetSpec(
+        namespace=str(meta.get("namespace") or "default"),
+        name=str(meta.get("name", "")),
+        uid=uid,
+        selector=from_label_selector(spec.get("selector")),
+        replicas=1 if replicas is None else int(replicas),
+        template=spec.get("template") or {},
+        service_name=str(spec.get("serviceName") or ""),
+        pod_management=str(spec.get("podManagementPolicy") or ORDERED_READY),
+        update_type=str(strategy.get("type") or ROLLING_UPDATE),
+        partition=int((strategy.get("rollingUpdate") or {}).get("partition") or 0),
+        min_ready_seconds=int(spec.get("minReadySeconds") or 0),
+        claim_templates=tuple(templates),
+        when_deleted=str(retention.get("whenDeleted") or RETAIN),
+        when_scaled=str(retention.get("whenScaled") or RETAIN),
+        generation=generation or int(meta.get("generation") or 1),
+        current_revision=str((status or {}).get("currentRevision") or ""),
+        api_version=str(body.get("apiVersion", "apps/v1")),
+    )
+
+
+@dataclass(frozen=True)
+class NewPod:
+    """A pod to create: everything but its uid and creation time (the controller's)."""
+
+    ordinal: int
+    name: str
+    spec: JSON
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    revision: str  # the controller-revision-hash it is made at
+
+
+@dataclass(frozen=True)
+class StatefulSetStatus:
+    """StatefulSetStatus, as computeReplicaStatus and completeRollingUpdate leave it."""
+
+    observed_generation: int
+    replicas: int
+    ready_replicas: int
+    current_replicas: int
+    updated_replicas: int
+    available_replicas: int
+    current_revision: str
+    update_revision: str
+
+    def to_json(self) -> JSON:
+        """Kubernetes' field names, for `status` in the store and `-o yaml`."""
+        return {
+            "observedGeneration": self.observed_generation,
+            "replicas": self.replicas,
+            "readyReplicas": self.ready_replicas,
+            "currentReplicas": self.current_replicas,
+            "updatedReplicas": self.updated_replicas,
+            "availableReplicas": self.available_replicas,
+            "currentRevision": self.current_revision,
+            "updateRevision": self.update_revision,
+            "collisionCount": 0,
+        }
+
+
+@dataclass(frozen=True)
+class StatefulSetPlan:
+    """What to do for one set; empty buckets mean nothing to do."""
+
+    adopt: tuple[PodRecord, ...]  # orphans named like our members: give them our reference
+    claims: tuple[ClaimRecord, ...]  # claims the created pods need: ensure them first
+    create: tuple[NewPod, ...]  # in ordinal order
+    delete: tuple[PodRecord, ...]  # in deletion order
+    release_claims: tuple[ClaimRecord, ...]  # whenScaled Delete: claims of removed ordinals
+    status: StatefulSetStatus
+    waiting: str = ""  # why no progress was made (OrderedReady blocked), for logs and tests
+    requeue_after: timedelta | None = None
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.adopt or self.create or self.delete or self.release_claims)
+
+
+def ordinal_of(set_: StatefulSetSpec, pod_name: str) -> int | None:
+    """getParentNameAndOrdinal: N for `<set>-N`, None for a name that is not a member's."""
+    m = re.fullmatch(re.escape(set_.name) + r"-(0|[1-9][0-9]*)", pod_name)
+    return int(m.group(1)) if m else None
+
+
+def is_running_and_ready(pod: PodRecord) -> bool:
+    return pod.phase == "Running" and pod.ready
+
+
+def is_terminating(pod: PodRecord) -> bool:
+    return pod.deletion_timestamp is not None
+
+
+def is_finished(pod: PodRecord) -> bool:
+    return pod.phase in ("Succeeded", "Failed")
+
+
+def is_healthy(pod: PodRecord, min_ready_seconds: int, now: datetime) -> bool:
+    """Running, Ready (for minReadySeconds) and not being deleted."""
+    return (
+        is_running_and_ready(pod)
+        and not is_terminating(pod)
+        and is_available(pod, min_ready_seconds, now)
+    )
+
+
+def pod_revision(pod: PodRecord) -> str:
+    return pod.labels.get(REVISION_LABEL, "")
+
+
+def new_pod(set_: StatefulSetSpec, ordinal: int, template: JSON, revision: str) -> NewPod:
+    """newStatefulSetPod: the template with the ordinal's identity and storage."""
+    name = set_.pod_name(ordinal)
+    spec: JSON = copy.deepcopy(template.get("spec") or {})
+    spec["hostname"] = name
+    if set_.service_name:
+        spec["subdomain"] = set_.service_name
+    claimed = {t.name for t in set_.claim_templates}
+    volumes = [v for v in spec.get("volumes") or [] if v.get("name") not in claimed]
+    volumes += [
+        {"name": t.name, "persistentVolumeClaim": {"claimName": set_.claim_name(t.name, ordinal)}}
+        for t in set_.claim_templates
+    ]
+    if volumes:
+        spec["volumes"] = volumes
+    meta = template.get("metadata") or {}
+    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    labels.update({
+        POD_NAME_LABEL: name,
+        POD_INDEX_LABEL: str(ordinal),
+        REVISION_LABEL: revision,
+    })
+    annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+    return NewPod(ordinal, name, spec, labels, annotations, revision)
+
+
+def _template_of(pod: PodRecord) -> JSON:
+    """The template a member was made from: its spec and labels without the identity."""
+    labels = {k: v for k, v in pod.labels.items()
+              if k not in (POD_NAME_LABEL, POD_INDEX_LABEL, REVISION_LABEL)}
+    return {"metadata": {"labels": labels, "annotations": dict(pod.annotations)},
+            "spec": copy.deepcopy(pod.spec)}
+
+
+def _versioned_pod(
+    set_: StatefulSetSpec, ordinal: int, current: str, update: str,
+    members: dict[int, PodRecord],
+) -> NewPod:
+    """newVersionedStatefulSetPod: below the partition a pod is made at the current revision."""
+    if set_.update_type == ROLLING_UPDATE and ordinal < set_.partition and current != update:
+        for pod in members.values():
+            if pod_revision(pod) == current:
+                return new_pod(set_, ordinal, _template_of(pod), current)
+    return new_pod(set_, ordinal, set_.template, update)
+
+
+def claims_for(set_: StatefulSetSpec, ordinal: int) -> list[ClaimRecord]:
+    """The claims of one ordinal, as the store should hold them (uid and volume left to it)."""
+    return [
+        ClaimRecord(
+            namespace=set_.namespace,
+            name=set_.claim_name(t.name, ordinal),
+            uid="",
+            owner=set_.owner_ref,
+            storage=t.storage,
+            access_modes=list(t.access_modes),
+            labels=dict(t.labels),
+        )
+        for t in set_.claim_templates
+    ]
+
+
+def compute_status(
+    set_: StatefulSetSpec, pods: Sequence[PodRecord], current: str, update: str,
+    now: datetime,
+) -> StatefulSetStatus:
+    """computeReplicaStatus, then completeRollingUpdate."""
+    ready = [p for p in pods if is_running_and_ready(p)]
+    live = [p for p in pods if not is_terminating(p)]
+    status = StatefulSetStatus(
+        observed_generation=set_.generation,
+        replicas=len(pods),
+        ready_replicas=len(ready),
+        current_replicas=sum(1 for p in live if pod_revision(p) == current),
+        updated_replicas=sum(1 for p in live if pod_revision(p) == update),
+        available_replicas=sum(1 for p in ready
+                               if is_available(p, set_.min_ready_seconds, now)),
+        current_revision=current,
+        update_revision=update,
+    )
+    if (
+        set_.update_type == ROLLING_UPDATE
+        and status.updated_replicas == status.replicas
+        and status.ready_replicas == status.replicas
+    ):
+        status = dataclasses.replace(status, current_revision=update,
+                                     current_replicas=status.updated_replicas)
+    return status
+
+
+@dataclass
+class _Builder:
+    """The buckets as updateStatefulSet fills them, before they are frozen into the plan."""
+
+    create: list[NewPod] = field(default_factory=list)
+    claims: list[ClaimRecord] = field(default_factory=list)
+    delete: list[PodRecord] = field(default_factory=list)
+    waiting: str = ""
+
+
+def plan_statefulset(
+    set_: StatefulSetSpec,
+    pods: Sequence[PodRecord],
+    claims: Sequence[ClaimRecord],
+    now: datetime,
+) -> StatefulSetPlan:
+    """The plan for `set_` given the pods it may own and the claims of its namespace."""
+    adopt: list[PodRecord] = []
+    members: dict[int, PodRecord] = {}
+    for pod in pods:
+        if pod.namespace != set_.namespace:
+            continue
+        ordinal = ordinal_of(set_, pod.name)
+        ref = controller_of(pod)
+        if ordinal is None or (ref is not None and ref.uid != set_.uid):
+            continue
+        if ref is None:
+            # ClaimPods: an orphan that is a member by name and selector is adopted.
+            if is_terminating(pod) or not set_.selector.matches(pod.labels):
+                continue
+            adopt.append(pod)
+        members[ordinal] = pod
+
+    update = set_.update_revision
+    current = set_.current_revision or update
+    status = compute_status(set_, list(members.values()), current, update, now)
+    by_name = {(c.namespace, c.name): c for c in claims}
+    b = _Builder()
+    _update(set_, members, by_name, current, update, now, b)
+    release = _released_claims(set_, members, by_name, b)
+    requeue = None
+    if set_.min_ready_seconds and any(
+        is_running_and_ready(p) and not is_available(p, set_.min_ready_seconds, now)
+        for p in members.values()
+    ):
+        requeue = timedelta(seconds=set_.min_ready_seconds)
+    return StatefulSetPlan(
+        adopt=tuple(sorted(adopt, key=lambda p: p.name)),
+        claims=tuple(b.claims),
+        create=tuple(b.create),
+        delete=tuple(b.delete),
+        release_claims=tuple(release),
+        status=status,
+        waiting=b.waiting,
+        requeue_after=requeue,
+    )
+
+
+def _update(
+    set_: StatefulSetSpec,
+    members: dict[int, PodRecord],
+    claims: dict[tuple[str, str], ClaimRecord],
+    current: str,
+    update: str,
+    now: datetime,
+    b: _Builder,
+) -> None:
+    """updateStatefulSet's walk: replicas up, condemned down, then the rolling update."""
+    monotonic = set_.monotonic
+    healthy = {i: is_healthy(p, set_.min_ready_seconds, now) for i, p in members.items()}
+    condemned = sorted(i for i in members if i >= set_.replicas)
+    unhealthy = sorted(i for i in members if not healthy[i])
+    first_unhealthy = unhealthy[0] if unhealthy else None
+
+    for ordinal in range(set_.replicas):
+        pod = members.get(ordinal)
+        if pod is not None and is_finished(pod) and not is_terminating(pod):
+            # A failed or succeeded member is deleted, then recreated under the same name.
+            b.delete.append(pod)
+            if monotonic:
+                b.waiting = f"waiting for {pod.name} ({pod.phase}) to be deleted"
+                return
+            continue
+        if pod is None:
+            wanted = claims_for(set_, ordinal)
+            doomed = [c.name for c in wanted if (c.namespace, c.name) in claims
+                      and claims[(c.namespace, c.name)].deletion_timestamp is not None]
+            if doomed:
+                # A claim being removed would hand the new pod a volume about to go.
+                b.waiting = f"waiting for claim {doomed[0]} to be removed"
+                if monotonic:
+                    return
+                continue
+            b.claims.extend(wanted)
+            b.create.append(_versioned_pod(set_, ordinal, current, update, members))
+            if monotonic:
+                return
+            continue
+        if monotonic and not healthy[ordinal]:
+            state = "terminating" if is_terminating(pod) else "not Running and Ready"
+            b.waiting = f"waiting for {pod.name} ({state})"
+            return
+
+    for ordinal in reversed(condemned):
+        pod = members[ordinal]
+        if is_terminating(pod):
+            if monotonic:
+                b.waiting = f"waiting for {pod.name} to terminate"
+                return
+            continue
+        if monotonic and not is_running_and_ready(pod) and ordinal != first_unhealthy:
+            blocker = members[first_unhealthy].name if first_unhealthy is not None else "?"
+            b.waiting = f"waiting for {blocker} before removing {pod.name}"
+            return
+        b.delete.append(pod)
+        if monotonic:
+            return
+
+    if set_.update_type == ON_DELETE:
+        return
+    for ordinal in range(set_.replicas - 1, set_.partition - 1, -1):
+        pod = members.get(ordinal)
+        if pod is None or pod in b.delete:
+            return  # being made again in this pass: not Ready yet
+        if pod_revision(pod) != update and not is_terminating(pod):
+            b.delete.append(pod)
+            return
+        if not healthy[ordinal]:
+            b.waiting = f"waiting for {pod.name} to be updated and Ready"
+            return
+
+
+def _released_claims(
+    set_: StatefulSetSpec,
+    members: dict[int, PodRecord],
+    claims: dict[tuple[str, str], ClaimRecord],
+    b: _Builder,
+) -> list[ClaimRecord]:
+    """whenScaled Delete: the claims of ordinals at or above replicas whose pod is gone."""
+    if set_.when_scaled != DELETE or not set_.claim_templates:
+        return []
+    out: list[ClaimRecord] = []
+    for claim in claims.values():
+        if claim.namespace != set_.namespace or claim.deletion_timestamp is not None:
+            continue
+        for t in set_.claim_templates:
+            prefix = f"{t.name}-{set_.name}-"
+            rest = claim.name[len(prefix):] if claim.name.startswith(prefix) else ""
+            if re.fullmatch(r"0|[1-9][0-9]*", rest):
+                ordinal = int(rest)
+                if ordinal >= set_.replicas and ordinal not in members:
+                    out.append(claim)
+                break
+    return sorted(out, key=lambda c: c.name)
