@@ -49,6 +49,9 @@ KIND_ALIASES: dict[str, str] = {
     "ev": "Event",
     "event": "Event",
     "events": "Event",
+    "pvc": "PersistentVolumeClaim",
+    "persistentvolumeclaim": "PersistentVolumeClaim",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
 }
 
 # The apiVersion of the kind that declares a Docker host (see schemas/node.json).

@@ -18,6 +18,7 @@ from functools import partial
 import click
 
 from reconciler.api import k8s
+from reconciler.api.records import ClaimRecord
 from reconciler.api.types import JSON, KIND_ALIASES
 from reconciler.cli import output
 from reconciler.cli.options import state_option
@@ -256,6 +257,58 @@ def _nodes(store: ReadStore, q: Query) -> list[Row]:
     return rows
 
 
+# kubectl's short names of access modes, as its PVC printer shows them.
+_ACCESS_MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
+                 "ReadWriteOncePod": "RWOP"}
+# Claims are Docker named volumes on one host; "local" names that one kind of storage.
+STORAGE_CLASS = "local"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+
+
+def _claim_phase(c: ClaimRecord) -> str:
+    if c.deletion_timestamp is not None:
+        return "Terminating"
+    return "Bound" if c.node_name else "Pending"
+
+
+def claim_to_k8s(c: ClaimRecord) -> JSON:
+    """A v1 PersistentVolumeClaim; its node is the selected-node annotation, as in Kubernetes."""
+    metadata: JSON = {"name": c.name, "namespace": c.namespace, "uid": c.uid,
+                      "labels": dict(c.labels), "creationTimestamp": k8s.timestamp(c.created_at)}
+    if c.node_name:
+        metadata["annotations"] = {SELECTED_NODE: c.node_name}
+    if c.deletion_timestamp is not None:
+        metadata["deletionTimestamp"] = k8s.timestamp(c.deletion_timestamp)
+    if c.owner is not None:
+        metadata["ownerReferences"] = [{
+            "apiVersion": c.owner.api_version, "kind": c.owner.kind, "name": c.owner.name,
+            "uid": c.owner.uid, "controller": c.owner.controller, "blockOwnerDeletion": True}]
+    bound = bool(c.node_name)
+    status: JSON = {"phase": "Bound" if bound else "Pending"}
+    if bound:
+        status["accessModes"] = list(c.access_modes)
+        status["capacity"] = {"storage": c.storage} if c.storage else {}
+    spec: JSON = {"accessModes": list(c.access_modes), "storageClassName": STORAGE_CLASS,
+                  "volumeMode": "Filesystem", "volumeName": c.volume}
+    if c.storage:
+        spec["resources"] = {"requests": {"storage": c.storage}}
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata,
+            "spec": spec, "status": status}
+
+
+def _claims(store: ReadStore, q: Query) -> list[Row]:
+    rows = []
+    for c in store.claims(q.namespace):
+        if q.selector is not None and not q.selector(c.labels):
+            continue
+        bound = bool(c.node_name)
+        modes = ",".join(_ACCESS_MODES.get(m, m) for m in c.access_modes)
+        cells = [_claim_phase(c), c.volume if bound else "", c.storage if bound else "",
+                 modes if bound else "", STORAGE_CLASS, output.age(c.created_at, q.now)]
+        rows.append(Row(c.namespace, c.name, cells, partial(claim_to_k8s, c), ["Filesystem"]))
+    return rows
+
+
 def _events(store: ReadStore, q: Query) -> list[Row]:
     rows = []
     events = store.list_events(q.namespace)
@@ -382,6 +435,14 @@ LISTINGS: dict[str, Listing] = {
         ("NAME", "AGE"),
         (),
         _generic("StatefulSet"),
+    ),
+    "PersistentVolumeClaim": Listing(
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        ("NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "AGE"),
+        ("VOLUMEMODE",),
+        _claims,
     ),
     "ComponentStatus": Listing(
         "ComponentStatus",
