@@ -104,7 +104,7 @@ def overview(store: ReadStore, f: Filter) -> dict[str, Any]:
     nodes = store.list_nodes()
     all_pods = store.list_pods()
     pods = store.list_pods(q.namespace, q.selector)
-    controllers = [r.build() for kind in ("ReplicationController", "ReplicaSet")
+    controllers = [_with_namespace(r) for kind in ("ReplicationController", "ReplicaSet")
                    for r in LISTINGS[kind].load(store, q)]
     events = store.list_events(q.namespace) + (store.list_events("") if q.namespace else [])
     return {
@@ -118,6 +118,13 @@ def overview(store: ReadStore, f: Filter) -> dict[str, Any]:
         "warnings": views.recent_warnings(events),
         "now": q.now,
     }
+
+
+def _with_namespace(row: Row) -> JSON:
+    # A body recorded without metadata.namespace is still in the row's namespace.
+    obj = row.build()
+    obj.setdefault("metadata", {}).setdefault("namespace", row.namespace)
+    return obj
 
 
 def known_namespaces(store: ReadStore) -> list[str]:

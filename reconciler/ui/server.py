@@ -8,6 +8,7 @@ unless the configuration says otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -49,6 +50,13 @@ class UiServer:
         self.thread.join(timeout)
 
 
+def _run(server: uvicorn.Server) -> None:
+    # uvicorn calls sys.exit when it cannot bind; in a thread that is only an ending, which
+    # start_ui_server turns into an OSError for the caller.
+    with contextlib.suppress(SystemExit):
+        server.run()
+
+
 def start_ui_server(address: str, state: str, timeout: float = 10.0) -> UiServer | None:
     """Serve the dashboard of `state` on `address` in a daemon thread; None when it is empty.
 
@@ -58,7 +66,7 @@ def start_ui_server(address: str, state: str, timeout: float = 10.0) -> UiServer
         return None
     server = uvicorn.Server(_config(state, address))
     # uvicorn installs no signal handlers outside the main thread: the service keeps its own.
-    thread = threading.Thread(target=server.run, name="ui", daemon=True)
+    thread = threading.Thread(target=_run, args=(server,), name="ui", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
     while not server.started:

@@ -1,0 +1,128 @@
+"""The dashboard's server on a real SQLite store filled through the Store API (no Docker).
+
+`start_ui_server` as `reconciler run` calls it: a thread, port 0, closed at
+the end. The store holds a Secret object written straight into it (the
+manifest loader refuses the kind), to show the dashboard never serves one.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.api.types import DesiredObject, Key, LoadResult, Position
+from reconciler.planning.diff import diff
+from reconciler.store import Store
+from reconciler.ui.server import UiServer, split_address, start_ui_server
+
+SECRET_VALUE = "c3VwZXJzZWNyZXQ="
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ui") / "state.db"
+    rc = {"apiVersion": "v1", "kind": "ReplicationController",
+          "metadata": {"name": "web", "labels": {"app": "web"}},
+          "spec": {"replicas": 2, "selector": {"app": "web"}, "template": {
+              "metadata": {"labels": {"app": "web"}},
+              "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+              "data": {"password": SECRET_VALUE}}
+    objs = [DesiredObject(Key("ReplicationController", "default", "web"), rc,
+                          Position("web-rc.yaml", 3), "h1"),
+            DesiredObject(Key("Secret", "default", "creds"), secret, Position("creds.yaml"), "h2")]
+    with Store.open(str(path)) as store:
+        store.apply_plan(diff(objs, {}), "folder")
+        # web-rc.yaml then fails to load: its RC stays, marked stale.
+        store.apply_plan(diff(LoadResult(objs[1:], [], frozenset({"web-rc.yaml"})),
+                              store.recorded()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(state: Path) -> Iterator[UiServer]:
+    ui = start_ui_server("127.0.0.1:0", str(state))
+    assert ui is not None
+    yield ui
+    ui.close()
+
+
+class TestStartUiServer:
+    def test_serves_pages_and_api(self, server: UiServer) -> None:
+        """The overview and the API answer from the store, on the port it picked."""
+        base = f"http://{server.address}"
+        status, body = _get(base + "/")
+        assert status == 200 and "/replicationcontrollers/default/web" in body
+        status, body = _get(base + "/api/replicationcontrollers")
+        assert status == 200
+        assert [o["metadata"]["name"] for o in json.loads(body)["items"]] == ["web"]
+
+    def test_stale_manifest_is_marked(self, server: UiServer) -> None:
+        """An object whose file fails to load shows its file, line and that it is stale."""
+        status, body = _get(f"http://{server.address}/replicationcontrollers/default/web")
+        assert status == 200 and "web-rc.yaml:3" in body and "stale" in body
+
+    def test_secret_objects_are_never_served(self, server: UiServer) -> None:
+        """A Secret in the store has no page, no API and leaves no value anywhere."""
+        base = f"http://{server.address}"
+        assert _get(base + "/api/secrets")[0] == 404
+        assert _get(base + "/secrets/default/creds")[0] == 404
+        for path in ("/", "/api/events", "/events", "/replicationcontrollers"):
+            status, body = _get(base + path)
+            assert status == 200 and SECRET_VALUE not in body and "creds" not in body
+
+    def test_empty_address_is_off(self, state: Path) -> None:
+        """No address, no server."""
+        assert start_ui_server("", str(state)) is None
+
+    def test_taken_port_raises(self, state: Path) -> None:
+        """A port another socket holds is an OSError naming the address, not a hang."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            address = f"127.0.0.1:{s.getsockname()[1]}"
+            with pytest.raises(OSError, match=address):
+                start_ui_server(address, str(state))
+
+    def test_close_stops_listening(self, state: Path) -> None:
+        """After close() the port refuses connections."""
+        ui = start_ui_server("127.0.0.1:0", str(state))
+        assert ui is not None
+        host, port = split_address(ui.address)
+        ui.close()
+        with socket.socket() as s, pytest.raises(OSError):
+            s.connect((host, port))
+
+
+class TestSplitAddress:
+    @pytest.mark.parametrize(("text", "pair"), [
+        ("127.0.0.1:8080", ("127.0.0.1", 8080)),
+        (":8080", ("127.0.0.1", 8080)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("0.0.0.0:80", ("0.0.0.0", 80)),
+    ])
+    def test_host_and_port(self, text: str, pair: tuple[str, int]) -> None:
+        """host:port splits; a missing host means loopback, never all interfaces."""
+        assert split_address(text) == pair
+
+    @pytest.mark.parametrize("text", ["8080", "localhost", "host:http"])
+    def test_not_an_address(self, text: str) -> None:
+        """Text without a numeric port is refused."""
+        with pytest.raises(ValueError, match="host:port"):
+            split_address(text)
+
+
