@@ -116,7 +116,8 @@ class TestClaimOnSecondHost:
         cluster.write("db.yaml", DB.format(claim=claim))
         settle(cluster, lambda: db_pod(cluster, "Running", "hostb"))
         (pod,) = cluster.store.list_pods()
-        assert hostb_agent(cluster).exec(pod.uid, "db", ["sh", "-c", "echo kept > /data/f"]).exit_code == 0
+        wrote = hostb_agent(cluster).exec(pod.uid, "db", ["sh", "-c", "echo kept > /data/f"])
+        assert wrote.exit_code == 0
         remote = docker.DockerClient(base_url=hostb.url)
         try:
             labels = remote.api.inspect_volume(claim)["Labels"]
