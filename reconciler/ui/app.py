@@ -125,9 +125,14 @@ def create_app(state: str, *, interval_ms: int = 1500) -> Starlette:
     def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
+    def favicon(request: Request) -> Response:
+        # Browsers ask for it on every page, JSON ones too; a 404 each time is only noise.
+        return Response(status_code=204)
+
     routes = [
         Route("/", overview),
         Route("/healthz", healthz),
+        Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         Route("/api/{resource}", api),
         Route("/api/{resource}/{name}", api),

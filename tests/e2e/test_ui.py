@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,9 @@ class TestOverview:
         w.shot("overview")
         assert w.errors == []
 
-    def test_scaling_in_the_folder_updates_without_reload(self, cluster: ServiceRun,
-                                                         browser: Any) -> None:
+    def test_scaling_in_the_folder_updates_without_reload(
+            self, cluster: ServiceRun, browser: Any,
+            record_property: Callable[[str, object], None]) -> None:
         """Editing grow's replicas 1 -> 3 shows 3/3/3 within seconds; window state survives."""
         w = Watched(browser)
         w.page.goto(cluster.ui_url + "/")
@@ -104,6 +105,7 @@ class TestOverview:
                 return r && ['.desired', '.current', '.ready'].every(
                     c => r.querySelector(c).textContent === '3'); }}""", timeout=30_000)
         took = time.monotonic() - started
+        record_property("seconds_from_edit_to_page", round(took, 2))
         assert w.page.evaluate("window.notReloaded") == "still here"
         assert w.page.evaluate("window.reconcilerRefreshes") > 0
         assert took < 30, took
@@ -143,9 +145,11 @@ class TestDetailPages:
                            ("/replicasets", "rss"), ("/services", "services"),
                            ("/endpoints", "endpoints"), ("/nodes", "nodes"),
                            ("/events", "events"), ("/nodes/local", "node"),
-                           ("/services/default/web", "service")]:
-            w.page.goto(cluster.ui_url + path)
-            assert w.page.locator("main").count() == 1
+                           ("/services/default/web", "service"),
+                           ("/namespaces", "namespaces"), ("/namespaces/team", "namespace"),
+                           ("/api/pods/default/talker", "api-pod")]:
+            response = w.page.goto(cluster.ui_url + path)
+            assert response is not None and response.status == 200, path
             w.shot(name)
         w.page.goto(cluster.ui_url + "/services")
         row = w.page.locator("tr[data-key='default/web']").inner_text()
