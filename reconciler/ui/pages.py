@@ -199,6 +199,10 @@ def pod_logs(store: ReadStore, pod: PodRecord, lines: int = LOG_LINES) -> dict[s
     node = store.get_node(pod.node_name)
     if node is None:
         return {}
+    if not node.ready:
+        # Each refresh would wait out the engine timeout on a host that does not answer.
+        return {c.name: f"(logs unavailable: node {node.name} is not Ready)"
+                for c in pod.containers}
     from reconciler.runtime.access import PodAccess
     from reconciler.runtime.engine import Engine
     from reconciler.runtime.types import RuntimeConfig
