@@ -96,6 +96,10 @@ class TestOverview:
         w = Watched(browser)
         w.page.goto(cluster.ui_url + "/")
         w.page.evaluate("window.notReloaded = 'still here'")
+        # Tags on DOM nodes survive only where nothing was replaced: the live part itself,
+        # and the warnings section, which has nothing new to show.
+        w.page.evaluate("""() => { document.getElementById('live').tag = 'kept';
+            document.querySelectorAll('#live > section')[3].tag = 'kept'; }""")
         row = "tr[data-key='ReplicationController/default/grow']"
         assert w.page.locator(f"{row} .desired").inner_text() == "1"
         started = time.monotonic()
@@ -108,6 +112,8 @@ class TestOverview:
         record_property("seconds_from_edit_to_page", round(took, 2))
         assert w.page.evaluate("window.notReloaded") == "still here"
         assert w.page.evaluate("window.reconcilerRefreshes") > 0
+        assert w.page.evaluate("""() => [document.getElementById('live').tag,
+            document.querySelectorAll('#live > section')[3].tag]""") == ["kept", "kept"]
         assert took < 30, took
         w.shot("overview-scaled")
         assert w.errors == []
