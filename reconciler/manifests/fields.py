@@ -85,8 +85,6 @@ REFUSED: dict[tuple[str, str], Refusal] = {
         "env from secretKeyRef is not supported: Secrets are not available"),
     ("EnvVarSource", "resourceFieldRef"): Refusal("env from resourceFieldRef is not supported"),
     ("EnvVarSource", "fileKeyRef"): Refusal("env from fileKeyRef is not supported"),
-    ("StatefulSetSpec", "volumeClaimTemplates"): Refusal(
-        "volumeClaimTemplates are not supported: persistent volumes are not available"),
 }
 # Any volume source but emptyDir, hostPath and persistentVolumeClaim: the containers would
 # start without their files.

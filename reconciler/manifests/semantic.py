@@ -131,8 +131,34 @@ def _check_workload(kind: str, body: JSON) -> list[Finding]:
     if pod.get("restartPolicy") != "Always":
         out.append(Finding("error", ("spec", "template", "spec", "restartPolicy"),
                            f"must be Always in a {kind} template (got {pod.get('restartPolicy')})"))
+    if kind == "StatefulSet":
+        claims, out_claims = _claim_templates(spec)
+        out += out_claims
+        # Each claim template becomes a volume of every pod (a claim per ordinal), so the
+        # template's volumeMounts may name it, as in Kubernetes' web.yaml example.
+        declared = {v.get("name") for v in pod.get("volumes") or []}
+        pod = {**pod, "volumes": [*(pod.get("volumes") or []),
+                                  *({"name": c, "persistentVolumeClaim": {"claimName": c}}
+                                    for c in claims if c not in declared)]}
     out += check_pod_spec(pod, ("spec", "template", "spec"))
     return out
+
+
+def _claim_templates(spec: JSON) -> tuple[list[str], list[Finding]]:
+    """The claim template names, and what is wrong with them (names, duplicates)."""
+    names_: list[str] = []
+    out: list[Finding] = []
+    for i, claim in enumerate(spec.get("volumeClaimTemplates") or []):
+        where = ("spec", "volumeClaimTemplates", i, "metadata", "name")
+        name = str((claim.get("metadata") or {}).get("name", ""))
+        problem = names.dns1123_label(name)
+        if problem:
+            out.append(Finding("error", where, f"claim template name {problem}"))
+        elif name in names_:
+            out.append(Finding("error", where, f"duplicate claim template name {name!r}"))
+        else:
+            names_.append(name)
+    return names_, out
 
 
 def check_object(body: JSON) -> list[Finding]:

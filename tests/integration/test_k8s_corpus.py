@@ -37,14 +37,10 @@ REFUSED: dict[str, list[str]] = {
         "configMapKeyRef is not supported",
         "38:5: error: spec.volumes[1].configMap: volume type configMap is not supported",
     ],
-    "kubernetes-in-action/Chapter10/kubia-statefulset.yaml": [
-        "25:3: error: spec.volumeClaimTemplates: volumeClaimTemplates are not supported"],
     "kubernetes-kubernetes/cluster/addons/dns/kubedns-svc.yaml.sed": [
         "31:14: error: spec.clusterIP: clusterIP 'VAR_DNS_SERVER_IP' is not an IP address"],
     "kubernetes-website-docs-snippets/service-md-endpointslice.yaml": [
         "2:7: error: kind: kind EndpointSlice is not supported"],
-    "kubernetes-website/application/web/web.yaml": [
-        "39:3: error: spec.volumeClaimTemplates: volumeClaimTemplates are not supported"],
     "kubernetes-website/pods/pod-configmap-volume.yaml": [
         "15:7: error: spec.volumes[0].configMap: volume type configMap is not supported"],
 }

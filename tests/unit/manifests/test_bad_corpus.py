@@ -63,7 +63,7 @@ CASES: list[tuple[str, str, int, int, str]] = [
     ("secret-env", "pod.yaml", 12, 9, "env from secretKeyRef is not supported"),
     ("service-name-digit", "svc.yaml", 4, 9, "must start with a letter"),
     ("service-ports-unnamed", "svc.yaml", 8, 5, "every port needs a name when there are several"),
-    ("statefulset-claims", "sts.yaml", 15, 3, "volumeClaimTemplates are not supported"),
+    ("statefulset-claims", "sts.yaml", 16, 22, "claim template name 'Data' is not a valid DNS-1123"),
     ("tab-indent", "pod.yaml", 4, 1, "invalid YAML: found character that cannot start any token"),
     ("too-deep", "deep.yaml", 6, 0, "nesting is too deep (limit 64 levels)"),
     ("typo-container-field", "pod.yaml", 9, 5, "unknown field 'imagePulPolicy' (did you mean 'imagePullPolicy'?)"),

@@ -99,3 +99,23 @@ class TestDefaults:
         """Defaulting a defaulted body changes nothing (same hash)."""
         once = apply_defaults(rc())
         assert content_hash(apply_defaults(once)) == content_hash(once)
+
+
+class TestStatefulSetDefaults:
+    def test_statefulset(self) -> None:
+        """replicas 1, OrderedReady, RollingUpdate partition 0, history 10, Retain/Retain."""
+        body = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web"},
+                "spec": {"selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web"}},
+                                      "spec": {"containers": [{"name": "c", "image": "i"}]}},
+                         "volumeClaimTemplates": [{"metadata": {"name": "www"}}]}}
+        spec = apply_defaults(body)["spec"]
+        assert spec["replicas"] == 1 and spec["podManagementPolicy"] == "OrderedReady"
+        assert spec["updateStrategy"] == {"type": "RollingUpdate",
+                                          "rollingUpdate": {"partition": 0}}
+        assert spec["revisionHistoryLimit"] == 10
+        assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain",
+                                                                "whenScaled": "Retain"}
+        claim = spec["volumeClaimTemplates"][0]
+        assert (claim["kind"], claim["spec"]["volumeMode"]) == ("PersistentVolumeClaim",
+                                                                "Filesystem")
