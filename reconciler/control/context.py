@@ -32,6 +32,7 @@ REPLICATION = "replication"
 SERVICE = "service"
 NODE = "node"
 NODE_GC = "node-gc"
+STATEFULSET = "statefulset"
 
 REPLICATED_KINDS = frozenset({"ReplicationController", "ReplicaSet"})
 SUSPEND_ANNOTATION = "reconciler.dev/suspend"
@@ -95,6 +96,8 @@ class Context:
             kind = obj.key.kind
             if kind in REPLICATED_KINDS and (pod.owner is None or obj.uid == pod.owner.uid):
                 self.enqueue(REPLICATION, obj.key)
+            elif kind == "StatefulSet" and (pod.owner is None or obj.uid == pod.owner.uid):
+                self.enqueue(STATEFULSET, obj.key)
             elif kind == "Service":
                 self.enqueue(SERVICE, obj.key)
 

@@ -24,6 +24,7 @@ from reconciler.control.context import (
     REPLICATED_KINDS,
     REPLICATION,
     SERVICE,
+    STATEFULSET,
     Context,
 )
 from reconciler.control.loop import Result, WorkKey
@@ -168,6 +169,8 @@ class DesiredController:
             k = change.key
             if k.kind in REPLICATED_KINDS:
                 ctx.enqueue(REPLICATION, k)
+            elif k.kind == "StatefulSet":
+                ctx.enqueue(STATEFULSET, k)
             elif k.kind in ("Service", "Endpoints"):
                 ctx.enqueue(SERVICE, Key("Service", k.namespace, k.name))
             elif k.kind == "Node":

@@ -39,6 +39,7 @@ ROLLING_UPDATE = "RollingUpdate"
 ON_DELETE = "OnDelete"
 RETAIN = "Retain"
 DELETE = "Delete"
+CLAIM_POLL = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,7 @@ class _Builder:
     claims: list[ClaimRecord] = field(default_factory=list)
     delete: list[PodRecord] = field(default_factory=list)
     waiting: str = ""
+    claim_pending: bool = False  # nothing wakes the set when a claim is removed: poll
 
 
 def plan_statefulset(
@@ -366,6 +368,8 @@ def plan_statefulset(
         for p in members.values()
     ):
         requeue = timedelta(seconds=set_.min_ready_seconds)
+    if b.claim_pending:
+        requeue = min(requeue or CLAIM_POLL, CLAIM_POLL)
     return StatefulSetPlan(
         adopt=tuple(sorted(adopt, key=lambda p: p.name)),
         claims=tuple(b.claims),
@@ -410,6 +414,7 @@ def _update(
             if doomed:
                 # A claim being removed would hand the new pod a volume about to go.
                 b.waiting = f"waiting for claim {doomed[0]} to be removed"
+                b.claim_pending = True
                 if monotonic:
                     return
                 continue

@@ -34,6 +34,7 @@ from reconciler.control.context import (
     REPLICATED_KINDS,
     REPLICATION,
     SERVICE,
+    STATEFULSET,
     Context,
     Settings,
 )
@@ -45,6 +46,7 @@ from reconciler.control.queue import WorkQueue
 from reconciler.control.replication import ReplicationController
 from reconciler.control.revisions import GitDesired
 from reconciler.control.services import ServiceController
+from reconciler.control.statefulsets import StatefulSetController
 from reconciler.network.embedded import EmbeddedProxy
 from reconciler.runtime import engine
 from reconciler.runtime.types import RuntimeConfig
@@ -200,6 +202,7 @@ class Service:
             DESIRED: git.controller(desired_ctl) if git else desired_ctl,
             POD: PodController(ctx),
             REPLICATION: ReplicationController(ctx),
+            STATEFULSET: StatefulSetController(ctx),
             SERVICE: ServiceController(ctx),
             NODE: nodes_ctl,
             NODE_GC: nodes_ctl,
@@ -453,6 +456,8 @@ def enqueue_everything(ctx: Context, all_pods: bool = False) -> None:
     for obj in store.objects():
         if obj.key.kind in REPLICATED_KINDS:
             ctx.enqueue(REPLICATION, obj.key)
+        elif obj.key.kind == "StatefulSet":
+            ctx.enqueue(STATEFULSET, obj.key)
         elif obj.key.kind == "Service":
             ctx.enqueue(SERVICE, obj.key)
     for pod in store.list_pods():

@@ -327,6 +327,7 @@ class TestClaims:
         """A pod whose claim is marked deleted is not created until the claim is gone."""
         p = plan(sts(1), [], [claim("www-web-0", deleting=True)])
         assert not p.create and "www-web-0" in p.waiting
+        assert p.requeue_after == timedelta(seconds=2)
 
     def test_retain_on_scale(self) -> None:
         """whenScaled Retain (default): claims of removed ordinals stay."""

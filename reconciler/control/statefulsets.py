@@ -1,0 +1,181 @@
+"""The StatefulSet controller: pods with stable names, ordered start and stop, stable claims.
+
+Keyed by the set's Key under STATEFULSET. Mirrors Kubernetes' StatefulSet
+controller: the pure planner (`reconciler.planning.statefulset.plan_statefulset`)
+decides which ordinals to create or delete and which claims to release; this
+module ensures the claims (`store.ensure_claims`), writes the pod records
+(run by the pod controller, scheduled onto the node holding their claims),
+marks deleted pods and claims, and writes the set's status. Pod records are
+written synchronously, so the next sync sees them: no expectations needed.
+A deleted set takes its pods with it; its claims stay unless its
+persistentVolumeClaimRetentionPolicy.whenDeleted said Delete (the claim
+controller, `reconciler.control.claims`, removes the volumes). An owner annotated
+`reconciler.dev/suspend: "true"` is left alone, as in the replication controller.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from reconciler.api.records import ClaimRecord, PodRecord
+from reconciler.api.types import Key
+from reconciler.control.claims import CLAIM
+from reconciler.control.context import SUSPEND_ANNOTATION, Context
+from reconciler.control.desired import spec_hash
+from reconciler.control.loop import Result, WorkKey
+from reconciler.planning.statefulset import (
+    DELETE,
+    NewPod,
+    StatefulSetSpec,
+    plan_statefulset,
+    set_from_body,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCE = "statefulset-controller"
+KIND = "StatefulSet"
+
+
+class StatefulSetController:
+    """Reconciles one StatefulSet; see the module docstring."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        # whenDeleted of each set as last seen: the body is gone when the set is deleted.
+        # After a restart an unknown set counts as Retain, which never loses data.
+        self._when_deleted: dict[Key, str] = {}
+
+    def reconcile(self, key: WorkKey) -> Result:
+        assert isinstance(key.id, Key)
+        k = key.id
+        ctx = self.ctx
+        obj = ctx.store.get_object(k)
+        if obj is None:
+            return self._collect(k)
+        annotations = obj.body.get("metadata", {}).get("annotations") or {}
+        if str(annotations.get(SUSPEND_ANNOTATION, "")).lower() == "true":
+            return Result.done()
+        set_ = set_from_body(obj.body, obj.uid, obj.generation, obj.status)
+        self._when_deleted[k] = set_.when_deleted
+        now_ = ctx.clock()
+        owned = ctx.store.list_pods(namespace=k.namespace, owner_uid=obj.uid)
+        orphans = [p for p in ctx.store.list_pods(namespace=k.namespace,
+                                                  selector=set_.selector.matches)
+                   if p.owner is None]
+        pods = sorted({p.uid: p for p in [*owned, *orphans]}.values(), key=lambda p: p.name)
+        claims = ctx.store.list_claims(namespace=k.namespace)
+        plan = plan_statefulset(set_, pods, claims, now_)
+        if plan.waiting:
+            log.debug("StatefulSet %s/%s: %s", k.namespace, k.name, plan.waiting)
+
+        if plan.adopt:
+            for pod in plan.adopt:
+                pod.owner = set_.owner_ref
+            ctx.store.patch_pods(plan.adopt, ["owner"])
+        if plan.claims:
+            self._ensure_claims(set_, plan.create, plan.claims, claims)
+        for new in plan.create:
+            self._create(set_, new, now_)
+        if plan.delete:
+            for pod in plan.delete:
+                pod.deletion_timestamp = now_
+            ctx.store.patch_pods(plan.delete, ["deletion"])
+            for pod in plan.delete:
+                ctx.enqueue_pod(pod.uid)
+                self._event(set_, "Normal", "SuccessfulDelete",
+                            f"delete Pod {pod.name} in StatefulSet {set_.name} successful")
+        if plan.release_claims:
+            self._release(plan.release_claims, now_)
+
+        status = plan.status.to_json()
+        if status != (obj.status or {}):
+            ctx.store.set_status(k, status)
+        if plan.requeue_after is not None:
+            return Result.after(plan.requeue_after.total_seconds())
+        return Result.done()
+
+    def _ensure_claims(
+        self,
+        set_: StatefulSetSpec,
+        new: tuple[NewPod, ...],
+        wanted: tuple[ClaimRecord, ...],
+        known: list[ClaimRecord],
+    ) -> None:
+        """Claims first, as createPersistentVolumeClaims does before creating the pod."""
+        before = {c.name for c in known}
+        self.ctx.store.ensure_claims(wanted)
+        for pod in new:
+            for volume in pod.spec.get("volumes") or []:
+                name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+                if name and name not in before:
+                    self._event(set_, "Normal", "SuccessfulCreate",
+                                f"create Claim {name} Pod {pod.name} in StatefulSet "
+                                f"{set_.name} success")
+
+    def _create(self, set_: StatefulSetSpec, new: NewPod, now_: datetime) -> None:
+        ctx = self.ctx
+        holder = ctx.store.get_pod(set_.namespace, new.name)
+        if holder is not None:
+            # Names are unique per namespace: someone else's pod holds this ordinal's name.
+            self._event(set_, "Warning", "FailedCreate",
+                        f"create Pod {new.name} in StatefulSet {set_.name} failed error: "
+                        f'pods "{new.name}" already exists')
+            return
+        pod = PodRecord(
+            uid=str(uuid.uuid4()),
+            namespace=set_.namespace,
+            name=new.name,
+            spec=new.spec,
+            spec_hash=spec_hash(new.spec),
+            created_at=now_,
+            labels=new.labels,
+            annotations=new.annotations,
+            owner=set_.owner_ref,
+            source="controller",
+            revision=ctx.revision,
+        )
+        ctx.store.upsert_pods([pod])
+        ctx.enqueue_pod(pod.uid)
+        self._event(set_, "Normal", "SuccessfulCreate",
+                    f"create Pod {pod.name} in StatefulSet {set_.name} successful")
+
+    def _release(self, claims: tuple[ClaimRecord, ...] | list[ClaimRecord],
+                 now_: datetime) -> None:
+        """Mark claims for removal; the claim controller removes each once no pod uses it."""
+        self.ctx.store.mark_claims_deleted(claims, now_)
+        for claim in claims:
+            self.ctx.enqueue(CLAIM, (claim.namespace, claim.name))
+
+    def _event(self, set_: StatefulSetSpec, type_: Literal["Normal", "Warning"], reason: str,
+               message: str) -> None:
+        self.ctx.event(KIND, set_.namespace, set_.name, type_, reason, message, SOURCE,
+                       uid=set_.uid)
+
+    def _collect(self, k: Key) -> Result:
+        """The set is gone: delete its pods; its claims too if whenDeleted said Delete."""
+        ctx = self.ctx
+        now_ = ctx.clock()
+        doomed = [
+            p
+            for p in ctx.store.list_pods(namespace=k.namespace)
+            if p.owner is not None
+            and p.owner.kind == KIND
+            and p.owner.name == k.name
+            and p.deletion_timestamp is None
+        ]
+        doomed.sort(key=lambda p: p.name, reverse=True)
+        for pod in doomed:
+            pod.deletion_timestamp = now_
+        ctx.store.patch_pods(doomed, ["deletion"])
+        for pod in doomed:
+            ctx.enqueue_pod(pod.uid)
+        if self._when_deleted.pop(k, None) == DELETE:
+            claims = [c for c in ctx.store.list_claims(namespace=k.namespace)
+                      if c.owner is not None and c.owner.kind == KIND
+                      and c.owner.name == k.name and c.deletion_timestamp is None]
+            self._release(claims, now_)
+        return Result.done()
