@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reconciler.cli import output
+from reconciler.cli.get import LISTINGS
 from reconciler.ui import pages, views
 
 HERE = Path(__file__).parent
@@ -69,7 +70,10 @@ def create_app(state: str, *, interval_ms: int = 1500) -> Starlette:
     """The dashboard of the store at `state` (a SQLite path or SQLAlchemy URL)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     templates = Jinja2Templates(env=env)
-    templates.env.globals.update(pages=views.PAGES, interval_ms=interval_ms,
+    # The navigation offers what `reconciler get` can list here.
+    known = {lst.resource for lst in LISTINGS.values()}
+    nav = {k: v for k, v in views.PAGES.items() if k in known}
+    templates.env.globals.update(pages=nav, interval_ms=interval_ms,
                                  age=output.age, href=views.href)
 
     def filters(request: Request) -> pages.Filter:

@@ -24,6 +24,8 @@ from reconciler.store.reader import ReadStore, open_reader
 from reconciler.ui import views
 
 LOG_LINES = 50
+# The workload controllers the overview lists with desired / current / ready replicas.
+CONTROLLER_KINDS = ("ReplicationController", "ReplicaSet", "StatefulSet")
 
 
 class NotFound(LookupError):
@@ -104,7 +106,7 @@ def overview(store: ReadStore, f: Filter) -> dict[str, Any]:
     nodes = store.list_nodes()
     all_pods = store.list_pods()
     pods = store.list_pods(q.namespace, q.selector)
-    controllers = [_with_namespace(r) for kind in ("ReplicationController", "ReplicaSet")
+    controllers = [_with_namespace(r) for kind in CONTROLLER_KINDS if kind in LISTINGS
                    for r in LISTINGS[kind].load(store, q)]
     events = store.list_events(q.namespace) + (store.list_events("") if q.namespace else [])
     return {
@@ -181,6 +183,8 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
             for p in store.list_pods(node=name)], with_namespace=True)
     else:
         ctx["text"] = output.dump(obj, "yaml")
+        if lst.kind in CONTROLLER_KINDS:
+            ctx["pods"] = _owned_pods(store, obj)
     return ctx
 
 

@@ -21,6 +21,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "pods": ("Pod", "Pods"),
     "replicationcontrollers": ("ReplicationController", "Replication controllers"),
     "replicasets": ("ReplicaSet", "Replica sets"),
+    "statefulsets": ("StatefulSet", "Stateful sets"),
+    "persistentvolumeclaims": ("PersistentVolumeClaim", "Volume claims"),
     "services": ("Service", "Services"),
     "endpoints": ("Endpoints", "Endpoints"),
     "nodes": ("Node", "Nodes"),

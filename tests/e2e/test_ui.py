@@ -153,6 +153,7 @@ class TestDetailPages:
                            ("/events", "events"), ("/nodes/local", "node"),
                            ("/services/default/web", "service"),
                            ("/namespaces", "namespaces"), ("/namespaces/team", "namespace"),
+                           ("/statefulsets", "statefulsets"),
                            ("/api/pods/default/talker", "api-pod")]:
             response = w.page.goto(cluster.ui_url + path)
             assert response is not None and response.status == 200, path
