@@ -320,3 +320,52 @@ def _up(url: str) -> bool:
         return http("GET", url)[0] == 200
     except OSError:
         return False
+
+
+NODES = """\
+apiVersion: reconciler.dev/v1
+kind: Node
+metadata: {name: local}
+spec:
+  engine: unix:///var/run/docker.sock
+  address: 10.250.0.1
+  capacity: {cpu: "2", memory: 2Gi}
+---
+apiVersion: reconciler.dev/v1
+kind: Node
+metadata: {name: hostb, labels: {disk: ssd}}
+spec:
+  engine: unix:///var/run/docker-hostb.sock
+  address: 10.250.0.2
+  capacity: {cpu: "2", memory: 2Gi}
+"""
+
+
+@pytest.mark.twohosts
+class TestTwoHosts:
+    def test_overview_bars_and_logs_across_hosts(self, svc_factory: list[ServiceRun],
+                                                tmp_path: Path, hostb: Any,
+                                                browser: Any) -> None:
+        """Both nodes show Ready with their pods' CPU requests; a pod on hostb shows its logs."""
+        run = ServiceRun(tmp_path, ui=True, extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
+        svc_factory.append(run)
+        run.write("nodes.yaml", NODES)
+        rc = rc_yaml("spread", 4, "echo spread-on-$(hostname); sleep 3600").replace(
+            "        command:", "        resources: {requests: {cpu: 250m, memory: 64Mi}}\n"
+                               "        command:")
+        run.write("spread.yaml", rc)
+        run.start()
+        wait_until(lambda: len(run.running()) == 4, timeout=60, what="4 pods running")
+        on_b = next(p["metadata"]["name"] for p in run.running()
+                    if p["spec"]["nodeName"] == "hostb")
+        w = Watched(browser)
+        w.page.goto(run.ui_url + "/")
+        cards = {n: w.page.locator(f"[data-node={n}]").inner_text() for n in ("local", "hostb")}
+        for text in cards.values():
+            assert "Ready" in text and "500m / 2000m" in text and "128Mi / 2048Mi" in text, cards
+        assert w.page.locator(".fill.w25").count() == 2
+        w.shot("overview-two-hosts")
+        w.page.goto(run.ui_url + f"/pods/default/{on_b}")
+        assert f"spread-on-{on_b}" in w.page.locator("pre.logs").inner_text()
+        w.shot("pod-on-hostb")
+        assert w.errors == []
