@@ -1,4 +1,4 @@
-"""`reconciler describe pod|rc|rs|svc|node NAME`: kubectl's describe layout, from the store only.
+"""`reconciler describe pod|rc|rs|sts|svc|node NAME`: kubectl's describe layout, from the store.
 
 Part of the CLI read side. Text is built with `Describer`, which aligns
 consecutive `Key:  value` lines as kubectl's tabwriter does, and ends with the
@@ -336,11 +336,12 @@ def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
 @click.option("-n", "--namespace", default="default", show_default=True)
 @state_option
 def describe(resource: str, name: str | None, namespace: str, state: str) -> None:
-    """Show one pod, rc, rs, svc or node in detail, with its events."""
+    """Show one pod, rc, rs, sts, svc or node in detail, with its events."""
     if "/" in resource and name is None:
         resource, name = resource.split("/", 1)
     kind = KIND_ALIASES.get(resource.lower())
-    if kind not in ("Pod", "ReplicationController", "ReplicaSet", "Service", "Node"):
+    if kind not in ("Pod", "ReplicationController", "ReplicaSet", "StatefulSet", "Service",
+                    "Node"):
         raise click.ClickException(f'the server doesn\'t have a resource type "{resource}"')
     if not name:
         raise click.ClickException("describe needs a NAME")
@@ -355,6 +356,11 @@ def describe(resource: str, name: str | None, namespace: str, state: str) -> Non
             text = describe_service(store, Key(kind, namespace, name), now)
         elif kind == "Node":
             text = describe_node(store, name, now)
+        elif kind == "StatefulSet":
+            # Imported here: that module builds on this one's Describer.
+            from reconciler.cli.describe_statefulset import describe_statefulset
+
+            text = describe_statefulset(store, Key(kind, namespace, name), now)
         else:
             text = describe_replicated(store, Key(kind, namespace, name), now)
     finally:

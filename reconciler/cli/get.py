@@ -361,6 +361,23 @@ def _components(store: ReadStore, q: Query) -> list[Row]:
     return rows
 
 
+def _statefulsets(store: ReadStore, q: Query) -> list[Row]:
+    """kubectl's StatefulSet columns: READY is ready replicas / desired replicas."""
+    rows = []
+    for o in _objects(store, "StatefulSet", q):
+        spec = o.body.get("spec") or {}
+        containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+        ready = f"{(o.status or {}).get('readyReplicas', 0)}/{spec.get('replicas', 1)}"
+        rows.append(Row(
+            o.key.namespace, o.key.name, [ready, output.age(o.created_at, q.now)],
+            partial(_object_json, o),
+            [",".join(c.get("name", "") for c in containers),
+             ",".join(c.get("image", "") for c in containers)],
+            o.stale,
+        ))
+    return rows
+
+
 def _generic(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
     def load(store: ReadStore, q: Query) -> list[Row]:
         return [
@@ -432,9 +449,9 @@ LISTINGS: dict[str, Listing] = {
         "StatefulSet",
         "statefulsets",
         "statefulset.apps",
-        ("NAME", "AGE"),
-        (),
-        _generic("StatefulSet"),
+        ("NAME", "READY", "AGE"),
+        ("CONTAINERS", "IMAGES"),
+        _statefulsets,
     ),
     "PersistentVolumeClaim": Listing(
         "PersistentVolumeClaim",

@@ -1,0 +1,103 @@
+"""`reconciler describe statefulset NAME`: kubectl's describeStatefulSet layout, from the store.
+
+Part of the CLI read side, called by `reconciler.cli.describe`; its own module
+because a StatefulSet adds an update strategy and volume claim templates to
+what `describe rc` prints. Pods Status counts the set's own pods (selected and
+controlled by it), as kubectl's getPodStatusForController does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from reconciler.api.selectors import from_label_selector
+from reconciler.api.types import JSON, Key
+from reconciler.cli import output
+from reconciler.cli.describe import Describer, _env, _ports, events_section, when
+from reconciler.store.reader import ReadStore
+
+
+def describe_statefulset(store: ReadStore, key: Key, now: datetime) -> str | None:
+    """The text of `kubectl describe statefulset`, or None when the set is not recorded."""
+    o = store.get_object(key)
+    if o is None:
+        return None
+    spec = o.body.get("spec") or {}
+    meta = o.body.get("metadata") or {}
+    status = o.status or {}
+    selector = from_label_selector(spec.get("selector"))
+    pods = [p for p in store.list_pods(key.namespace, selector.matches)
+            if p.owner is not None and p.owner.uid == o.uid]
+    d = Describer()
+    d.pair(0, "Name", key.name)
+    d.pair(0, "Namespace", key.namespace)
+    d.pair(0, "CreationTimestamp", when(o.created_at))
+    d.pair(0, "Selector", str(selector) or output.NONE)
+    d.multi(0, "Labels", [f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())])
+    d.multi(0, "Annotations",
+            [f"{k}: {v}" for k, v in sorted((meta.get("annotations") or {}).items())])
+    d.pair(0, "Replicas", f"{spec.get('replicas', 1)} desired | {status.get('replicas', 0)} total")
+    strategy = spec.get("updateStrategy") or {}
+    d.pair(0, "Update Strategy", strategy.get("type", "RollingUpdate"))
+    rolling = strategy.get("rollingUpdate")
+    if rolling is not None and "partition" in rolling:
+        d.pair(1, "Partition", rolling["partition"])
+    phases = [p.phase for p in pods]
+    counts = [phases.count(x) for x in ("Running", "Pending", "Succeeded", "Failed")]
+    d.pair(0, "Pods Status", "{} Running / {} Waiting / {} Succeeded / {} Failed".format(*counts))
+    if o.stale:
+        d.pair(0, "Stale", f"yes: {o.source_file} has errors; this is the last valid version")
+    _template(d, spec.get("template") or {})
+    _claim_templates(d, spec.get("volumeClaimTemplates") or [])
+    events_section(d, store.list_events(key.namespace, key.kind, key.name), now)
+    return d.render()
+
+
+def _template(d: Describer, template: JSON) -> None:
+    """DescribePodTemplate: labels, containers with their mounts, volumes."""
+    d.line(0, "Pod Template:")
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    d.multi(1, "Labels", [f"{k}={v}" for k, v in sorted(labels.items())])
+    pod = template.get("spec") or {}
+    d.line(1, "Containers:")
+    for c in pod.get("containers") or []:
+        d.line(2, f"{c.get('name')}:")
+        d.pair(3, "Image", c.get("image", ""))
+        d.pair(3, "Port", _ports(c))
+        _env(d, 3, c)
+        mounts = c.get("volumeMounts") or []
+        if not mounts:
+            d.pair(3, "Mounts", output.NONE)
+        else:
+            d.line(3, "Mounts:")
+            for m in mounts:
+                mode = "ro" if m.get("readOnly") else "rw"
+                d.line(4, f"{m.get('mountPath')} from {m.get('name')} ({mode})")
+    volumes = pod.get("volumes") or []
+    if not volumes:
+        d.pair(1, "Volumes", output.NONE)
+        return
+    d.line(1, "Volumes:")
+    for v in volumes:
+        d.line(2, f"{v.get('name')}:")
+        source = next((k for k in v if k != "name"), "")
+        d.pair(3, "Type", source)
+
+
+def _claim_templates(d: Describer, templates: list[JSON]) -> None:
+    """describeVolumeClaimTemplates: one block per template."""
+    if not templates:
+        d.pair(0, "Volume Claims", output.NONE)
+        return
+    d.line(0, "Volume Claims:")
+    for t in templates:
+        meta = t.get("metadata") or {}
+        tspec = t.get("spec") or {}
+        d.pair(1, "Name", meta.get("name", ""))
+        d.pair(1, "StorageClass", tspec.get("storageClassName", ""))
+        d.multi(1, "Labels", [f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())])
+        d.multi(1, "Annotations",
+                [f"{k}: {v}" for k, v in sorted((meta.get("annotations") or {}).items())])
+        storage = ((tspec.get("resources") or {}).get("requests") or {}).get("storage")
+        d.pair(1, "Capacity", storage if storage is not None else "<default>")
+        d.pair(1, "Access Modes", "[" + " ".join(tspec.get("accessModes") or []) + "]")
