@@ -279,6 +279,29 @@ class TestReadOnly:
         assert local == [f"127.0.0.1:{port}"], out
 
 
+class TestWarnings:
+    def test_broken_manifest_shows_as_warning_and_stale(self, cluster: ServiceRun,
+                                                        browser: Any) -> None:
+        """A bad edit to grow's file appears live among recent warnings; its page says stale."""
+        w = Watched(browser)
+        w.page.goto(cluster.ui_url + "/")
+        path = cluster.write("grow-rc.yaml", rc_yaml("grow", 3, "sleep 3600").replace(
+            "replicas: 3", "replicas: many"))
+        try:
+            w.page.wait_for_function(
+                """() => [...document.querySelectorAll('tr.event-warning')].some(
+                    r => r.textContent.includes('InvalidManifest')
+                         && r.textContent.includes('replicationcontroller/grow'))""",
+                timeout=30_000)
+            w.shot("overview-warning")
+            w.page.goto(cluster.ui_url + "/replicationcontrollers/default/grow")
+            assert "stale" in w.page.locator(".source-file").inner_text()
+            w.shot("replicationcontroller-stale")
+            assert w.errors == []
+        finally:
+            path.write_text(rc_yaml("grow", 3, "sleep 3600"))
+
+
 class TestStandalone:
     def test_ui_command_on_a_stopped_service(self, svc_factory: list[ServiceRun],
                                              browser: Any, tmp_path: Path) -> None:
