@@ -19,12 +19,14 @@ from reconciler.cli.options import state_option
 def ui(address: str, state: str) -> None:
     """Serve the read-only web dashboard of the state store."""
     from reconciler.cli.get import open_store
-    from reconciler.ui.server import serve_forever, split_address
+    from reconciler.ui.server import exposure_warning, serve_forever
 
     try:
-        split_address(address)
+        warning = exposure_warning(address)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--address") from None
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     open_store(state).close()  # a missing store is an error here, not at the first request
     click.echo(f"serving the dashboard of {state} on http://{address}/", err=True)
     serve_forever(address, state)

@@ -9,12 +9,16 @@ unless the configuration says otherwise.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import logging
 import threading
 import time
 
 import uvicorn
 
 from reconciler.ui.app import create_app
+
+log = logging.getLogger("reconciler.ui")
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -23,6 +27,19 @@ def split_address(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"{address!r} is not host:port")
     return (host.strip("[]") or "127.0.0.1"), int(port)
+
+
+def exposure_warning(address: str) -> str:
+    """A warning when `address` is reachable from other machines; "" on loopback."""
+    host, _ = split_address(address)
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return ""
+    except ValueError:
+        if host == "localhost":
+            return ""
+    return (f"the dashboard listens on {address}, beyond loopback: it has no login, and "
+            "anyone who reaches it reads the cluster's state")
 
 
 def _config(state: str, address: str) -> uvicorn.Config:
@@ -64,6 +81,9 @@ def start_ui_server(address: str, state: str, timeout: float = 10.0) -> UiServer
     """
     if not address:
         return None
+    warning = exposure_warning(address)
+    if warning:
+        log.warning("%s", warning)
     server = uvicorn.Server(_config(state, address))
     # uvicorn installs no signal handlers outside the main thread: the service keeps its own.
     thread = threading.Thread(target=_run, args=(server,), name="ui", daemon=True)

@@ -19,7 +19,7 @@ import pytest
 from reconciler.api.types import DesiredObject, Key, LoadResult, Position
 from reconciler.planning.diff import diff
 from reconciler.store import Store
-from reconciler.ui.server import UiServer, split_address, start_ui_server
+from reconciler.ui.server import UiServer, exposure_warning, split_address, start_ui_server
 
 SECRET_VALUE = "c3VwZXJzZWNyZXQ="
 
@@ -126,3 +126,16 @@ class TestSplitAddress:
             split_address(text)
 
 
+
+
+class TestExposureWarning:
+    @pytest.mark.parametrize("address", ["127.0.0.1:8080", "[::1]:8080", "localhost:8080",
+                                         ":8080"])
+    def test_loopback_is_quiet(self, address: str) -> None:
+        """Loopback addresses need no warning."""
+        assert exposure_warning(address) == ""
+
+    @pytest.mark.parametrize("address", ["0.0.0.0:8080", "10.0.0.5:8080", "[::]:8080"])
+    def test_other_addresses_warn(self, address: str) -> None:
+        """All interfaces or a routable address: a warning that names it and says no login."""
+        assert address in exposure_warning(address) and "no login" in exposure_warning(address)
