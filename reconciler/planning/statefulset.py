@@ -70,6 +70,7 @@ class StatefulSetSpec:
     claim_templates: tuple[ClaimTemplate, ...] = ()
     when_deleted: str = RETAIN
     when_scaled: str = RETAIN
+    start: int = 0  # spec.ordinals.start: the first ordinal
     generation: int = 1
     current_revision: str = ""  # status.currentRevision of the last sync; "" before the first
     api_version: str = "apps/v1"
@@ -89,6 +90,11 @@ class StatefulSetSpec:
     def monotonic(self) -> bool:
         """OrderedReady: one pod at a time, each after its predecessors are Running and Ready."""
         return self.pod_management != PARALLEL
+
+    @property
+    def ordinals(self) -> range:
+        """The ordinals the set wants: [start, start + replicas)."""
+        return range(self.start, self.start + self.replicas)
 
     def pod_name(self, ordinal: int) -> str:
         return f"{self.name}-{ordinal}"
@@ -136,6 +142,7 @@ def set_from_body(
         claim_templates=tuple(templates),
         when_deleted=str(retention.get("whenDeleted") or RETAIN),
         when_scaled=str(retention.get("whenScaled") or RETAIN),
+        start=int((spec.get("ordinals") or {}).get("start") or 0),
         generation=generation or int(meta.get("generation") or 1),
         current_revision=str((status or {}).get("currentRevision") or ""),
         api_version=str(body.get("apiVersion", "apps/v1")),
@@ -270,7 +277,8 @@ def _versioned_pod(
     members: dict[int, PodRecord],
 ) -> NewPod:
     """newVersionedStatefulSetPod: below the partition a pod is made at the current revision."""
-    if set_.update_type == ROLLING_UPDATE and ordinal < set_.partition and current != update:
+    below = ordinal < set_.start + set_.partition
+    if set_.update_type == ROLLING_UPDATE and below and current != update:
         for pod in members.values():
             if pod_revision(pod) == current:
                 return new_pod(set_, ordinal, _template_of(pod), current)
@@ -394,11 +402,11 @@ def _update(
     """updateStatefulSet's walk: replicas up, condemned down, then the rolling update."""
     monotonic = set_.monotonic
     healthy = {i: is_healthy(p, set_.min_ready_seconds, now) for i, p in members.items()}
-    condemned = sorted(i for i in members if i >= set_.replicas)
+    condemned = sorted(i for i in members if i not in set_.ordinals)
     unhealthy = sorted(i for i in members if not healthy[i])
     first_unhealthy = unhealthy[0] if unhealthy else None
 
-    for ordinal in range(set_.replicas):
+    for ordinal in set_.ordinals:
         pod = members.get(ordinal)
         if pod is not None and is_finished(pod) and not is_terminating(pod):
             # A failed or succeeded member is deleted, then recreated under the same name.
@@ -445,7 +453,8 @@ def _update(
 
     if set_.update_type == ON_DELETE:
         return
-    for ordinal in range(set_.replicas - 1, set_.partition - 1, -1):
+    # The partition counts from the first ordinal, as getStartOrdinal + partition does.
+    for ordinal in range(set_.ordinals.stop - 1, set_.start + set_.partition - 1, -1):
         pod = members.get(ordinal)
         if pod is None or pod in b.delete:
             return  # being made again in this pass: not Ready yet
@@ -463,7 +472,7 @@ def _released_claims(
     claims: dict[tuple[str, str], ClaimRecord],
     b: _Builder,
 ) -> list[ClaimRecord]:
-    """whenScaled Delete: the claims of ordinals at or above replicas whose pod is gone."""
+    """whenScaled Delete: the claims of ordinals the set no longer wants whose pod is gone."""
     if set_.when_scaled != DELETE or not set_.claim_templates:
         return []
     out: list[ClaimRecord] = []
@@ -475,7 +484,7 @@ def _released_claims(
             rest = claim.name[len(prefix):] if claim.name.startswith(prefix) else ""
             if re.fullmatch(r"0|[1-9][0-9]*", rest):
                 ordinal = int(rest)
-                if ordinal >= set_.replicas and ordinal not in members:
+                if ordinal not in set_.ordinals and ordinal not in members:
                     out.append(claim)
                 break
     return sorted(out, key=lambda c: c.name)

@@ -386,3 +386,19 @@ class TestProperties:
         gone = {int(d.name.split("-")[1]) for d in p.delete}
         assert {i for i, x in by_ord.items()
                 if i >= replicas and x.deletion_timestamp is None} <= gone
+
+
+class TestStartOrdinal:
+    def test_names_from_start(self) -> None:
+        """ordinals.start 1: pods web-1, web-2; web-0 is condemned."""
+        s = sts(2, ordinals={"start": 1}, podManagementPolicy="Parallel")
+        assert created(plan(s, [])) == ["web-1", "web-2"]
+        assert deleted(plan(s, [member(0), member(1), member(2)])) == ["web-0"]
+
+    def test_partition_counts_from_start(self) -> None:
+        """partition 1 with start 5: web-5 keeps the old revision, web-6 is updated."""
+        s = sts(2, ordinals={"start": 5}, status={"currentRevision": "web-old"},
+                updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 1}})
+        pods = [member(5, revision="web-old"), member(6, revision="web-old")]
+        assert deleted(plan(s, pods)) == ["web-6"]
+        assert not plan(s, [pods[0], member(6)]).changes
