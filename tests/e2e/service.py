@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.support.fluent_receiver import free_port
 from tests.support.machine_lock import PROXY_LOCK
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,14 +55,6 @@ def cli(
             f"reconciler {' '.join(args)} failed ({run.returncode}):\n{run.stdout}\n{run.stderr}"
         )
     return run
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now, on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_until(
