@@ -9,7 +9,7 @@ covered by tests/e2e/test_statefulsets.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -103,7 +103,8 @@ class Cluster:
         self.hosts = FakeHosts()
         self.queue: WorkQueue[WorkKey] = WorkQueue()
         self.ctx = Context(store=self.store, queue=self.queue, runtime=RuntimeConfig(),
-                           settings=Settings(desired=str(self.desired)),
+                           settings=Settings(desired=str(self.desired), eviction_timeout=0,
+                                             not_ready_timeout=0),
                            agent_factory=self.hosts)
         nodes = NodeController(self.ctx)
         controllers: dict[str, Reconciler] = {
@@ -324,3 +325,28 @@ class TestStatefulSetController:
         cluster.write(text)
         cluster.converge()
         assert cluster.store.list_pods() == []
+
+    def test_lost_host_pod_waits_for_its_volume(self, cluster: Cluster) -> None:
+        """A member's host lost: it is recreated, Pending on its claim's node, and runs there
+        again when the host returns."""
+        cluster.write(web(2))
+        cluster.converge()
+        node = cluster.pods()["web-0"]
+        before = cluster.store.get_pod("default", "web-0")
+        assert before is not None
+        cluster.hosts.agents[node].down = True
+        record = cluster.store.get_node(node)
+        assert record is not None and record.last_heartbeat is not None
+        record.last_heartbeat -= timedelta(minutes=5)
+        cluster.store.upsert_node(record)
+        cluster.converge(3)
+        pod = cluster.store.get_pod("default", "web-0")
+        assert pod is not None and pod.uid != before.uid, "evicted and made again"
+        assert pod.phase == "Pending" and pod.node_name == ""
+        events = cluster.store.list_events("default", "Pod", "web-0")
+        assert any("volume node affinity conflict" in e.message for e in events), \
+            [e.message for e in events]
+        cluster.hosts.agents[node].down = False
+        cluster.converge(3)
+        pod = cluster.store.get_pod("default", "web-0")
+        assert pod is not None and pod.phase == "Running" and pod.node_name == node
