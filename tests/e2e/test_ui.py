@@ -214,6 +214,9 @@ class TestFilters:
         w.page.click("button[type=submit]")
         w.page.wait_for_url("**namespace=team*")
         assert _table_keys(w.page) == ["team/teamer"]
+        w.page.goto(cluster.ui_url + "/pods?namespace=default&selector=app+in+(web,talker),!tier")
+        keys = _table_keys(w.page)
+        assert len(keys) == 3 and "default/talker" in keys and all("grow" not in k for k in keys)
         w.page.goto(cluster.ui_url + "/pods?selector=app+in+(web")
         assert "selector" in w.page.locator(".error").inner_text()
         assert w.errors == [] or all("400" in e for e in w.errors)
@@ -243,6 +246,11 @@ class TestApi:
         mine = get_json(cluster.ui_url + "/api/nodes")
         theirs = json.loads(cluster.cli("get", "nodes", "-o", "json").stdout)
         assert [n["metadata"] for n in mine["items"]] == [n["metadata"] for n in theirs["items"]]
+
+    def test_bad_selector_is_a_status(self, cluster: ServiceRun) -> None:
+        """A selector that does not parse answers 400 with the parser's message."""
+        status, body = http("GET", cluster.ui_url + "/api/pods?selector=app+in+(web")
+        assert status == 400 and json.loads(body)["reason"] == "BadRequest"
 
     def test_missing_object_is_a_status(self, cluster: ServiceRun) -> None:
         """An unknown name answers 404 with a Kubernetes Status, as the API server does."""
