@@ -76,6 +76,8 @@ class StatefulSetController:
             for pod in plan.adopt:
                 pod.owner = set_.owner_ref
             ctx.store.patch_pods(plan.adopt, ["owner"])
+        if plan.relabel:
+            ctx.store.patch_pods(plan.relabel, ["metadata"])
         if plan.claims:
             self._ensure_claims(set_, plan.create, plan.claims, claims)
         for new in plan.create:

@@ -194,6 +194,7 @@ class StatefulSetPlan:
     """What to do for one set; empty buckets mean nothing to do."""
 
     adopt: tuple[PodRecord, ...]  # orphans named like our members: give them our reference
+    relabel: tuple[PodRecord, ...]  # members with their identity labels put right (copies)
     claims: tuple[ClaimRecord, ...]  # claims the created pods need: ensure them first
     create: tuple[NewPod, ...]  # in ordinal order
     delete: tuple[PodRecord, ...]  # in deletion order
@@ -204,7 +205,8 @@ class StatefulSetPlan:
 
     @property
     def changes(self) -> bool:
-        return bool(self.adopt or self.create or self.delete or self.release_claims)
+        return bool(self.adopt or self.relabel or self.create or self.delete
+                    or self.release_claims)
 
 
 def ordinal_of(set_: StatefulSetSpec, pod_name: str) -> int | None:
@@ -380,6 +382,7 @@ def plan_statefulset(
         requeue = min(requeue or CLAIM_POLL, CLAIM_POLL)
     return StatefulSetPlan(
         adopt=tuple(sorted(adopt, key=lambda p: p.name)),
+        relabel=tuple(_relabelled(members)),
         claims=tuple(b.claims),
         create=tuple(b.create),
         delete=tuple(b.delete),
@@ -464,6 +467,16 @@ def _update(
         if not healthy[ordinal]:
             b.waiting = f"waiting for {pod.name} to be updated and Ready"
             return
+
+
+def _relabelled(members: dict[int, PodRecord]) -> list[PodRecord]:
+    """identityMatches / updateIdentity: members whose pod-name or pod-index label is off."""
+    out = []
+    for ordinal, pod in sorted(members.items()):
+        want = {POD_NAME_LABEL: pod.name, POD_INDEX_LABEL: str(ordinal)}
+        if any(pod.labels.get(k) != v for k, v in want.items()) and not is_terminating(pod):
+            out.append(dataclasses.replace(pod, labels={**pod.labels, **want}))
+    return out
 
 
 def _released_claims(

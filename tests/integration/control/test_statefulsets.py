@@ -350,3 +350,20 @@ class TestStatefulSetController:
         cluster.converge(3)
         pod = cluster.store.get_pod("default", "web-0")
         assert pod is not None and pod.phase == "Running" and pod.node_name == node
+
+    def test_adopts_orphan_member(self, cluster: Cluster) -> None:
+        """A standalone pod named web-0 with the set's labels is adopted and given its identity."""
+        (cluster.desired / "pod.yaml").write_text(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web-0, labels: {app: nginx}}\n"
+            "spec: {containers: [{name: nginx, image: reconciler/nginx-slim:1}]}\n")
+        cluster.converge()
+        uid = cluster.store.get_pod("default", "web-0")
+        # OnDelete: under RollingUpdate the orphan, having no revision label, would be
+        # replaced next, as in Kubernetes.
+        cluster.write(web(2, strategy="{type: OnDelete}"))
+        cluster.converge()
+        pod = cluster.store.get_pod("default", "web-0")
+        assert pod is not None and uid is not None and pod.uid == uid.uid
+        assert pod.owner is not None and pod.owner.kind == "StatefulSet"
+        assert pod.labels["statefulset.kubernetes.io/pod-name"] == "web-0"
+        assert sorted(cluster.pods()) == ["web-0", "web-1"]

@@ -57,7 +57,8 @@ def member(ordinal: int, *, phase: str = "Running", ready: bool = True,
     n = name or f"web-{ordinal}"
     return PodRecord(
         uid=f"uid-{n}", namespace="default", name=n, spec={}, spec_hash="h", created_at=T0,
-        labels={**LABELS, REVISION_LABEL: REV if revision is None else revision},
+        labels={**LABELS, REVISION_LABEL: REV if revision is None else revision,
+                POD_NAME_LABEL: n, POD_INDEX_LABEL: str(ordinal)},
         owner=OwnerRef("StatefulSet", "web", owner_uid, "apps/v1") if owner_uid else None,
         node_name="n1", phase=phase,  # type: ignore[arg-type]
         conditions=[Condition("Ready", True, last_transition=T0 + timedelta(seconds=ready_at))]
@@ -320,6 +321,16 @@ class TestMembership:
         orphan = member(0, owner_uid=None)
         p = plan(sts(1), [orphan])
         assert [a.name for a in p.adopt] == ["web-0"] and not p.create
+
+    def test_identity_labels_put_right(self) -> None:
+        """A member without its pod-name and pod-index labels gets them (a copy is planned)."""
+        orphan = member(1, owner_uid=None)
+        del orphan.labels[POD_NAME_LABEL]
+        orphan.labels[POD_INDEX_LABEL] = "7"
+        p = plan(sts(2), [member(0), orphan])
+        (fixed,) = p.relabel
+        assert fixed.labels[POD_NAME_LABEL] == "web-1" and fixed.labels[POD_INDEX_LABEL] == "1"
+        assert POD_NAME_LABEL not in orphan.labels
 
 
 class TestClaims:
