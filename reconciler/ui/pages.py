@@ -95,8 +95,8 @@ def list_page(store: ReadStore, resource: str, f: Filter) -> dict[str, Any]:
         extra = ["ENDPOINTS"]
         cells = [(ns, n, [*c, output.format_endpoints(eps.get((ns, n), []))])
                  for ns, n, c in cells]
-    table = views.table(lst.kind, list(lst.headers[1:] if lst.kind != "Event" else lst.headers)
-                        + list(lst.wide), cells, lst.namespaced and not f.namespace, extra)
+    headers = [h for h in lst.headers if h != "NAME"] + list(lst.wide)  # views adds NAME
+    table = views.table(lst.kind, headers, cells, lst.namespaced and not f.namespace, extra)
     return {"resource": resource, "kind": lst.kind, "table": table}
 
 
