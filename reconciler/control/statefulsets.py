@@ -26,11 +26,11 @@ from reconciler.control.claims import CLAIM
 from reconciler.control.context import SUSPEND_ANNOTATION, Context
 from reconciler.control.desired import spec_hash
 from reconciler.control.loop import Result, WorkKey
-from reconciler.planning.statefulset import (
+from reconciler.planning.statefulset import plan_statefulset
+from reconciler.planning.statefulset_identity import (
     DELETE,
     NewPod,
     StatefulSetSpec,
-    plan_statefulset,
     set_from_body,
 )
 

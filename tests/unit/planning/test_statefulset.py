@@ -9,14 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.api.records import ClaimRecord, Condition, OwnerRef, PodRecord
-from reconciler.planning.statefulset import (
+from reconciler.planning.statefulset import StatefulSetPlan, plan_statefulset
+from reconciler.planning.statefulset_identity import (
     POD_INDEX_LABEL,
     POD_NAME_LABEL,
     REVISION_LABEL,
-    StatefulSetPlan,
     StatefulSetSpec,
     ordinal_of,
-    plan_statefulset,
     set_from_body,
 )
 
