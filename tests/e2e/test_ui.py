@@ -13,14 +13,13 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
-from tests.e2e.service import RECONCILER, ServiceRun, free_port, remove_all, wait_until
-from tests.e2e.ui_kit import Watched, chromium, get_json, http, pod_yaml, rc_yaml
+from tests.e2e.service import ServiceRun, remove_all, wait_until
+from tests.e2e.ui_kit import Watched, chromium, get_json, http, pod_yaml, rc_yaml, table_keys
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -63,12 +62,6 @@ def browser() -> Iterator[Any]:
         yield context
 
 
-def _table_keys(page: Any, selector: str = "main table tbody tr[data-key]") -> list[str]:
-    keys: list[str] = page.eval_on_selector_all(
-        selector, "rows => rows.map(r => r.getAttribute('data-key'))")
-    return keys
-
-
 class TestOverview:
     def test_shows_nodes_and_pods(self, cluster: ServiceRun, browser: Any) -> None:
         """The overview lists node `local` as Ready with bars, pods by phase and every pod."""
@@ -80,7 +73,7 @@ class TestOverview:
         running = int(w.page.locator("[data-phase=Running] b").inner_text())
         assert running == 5
         pods = {p["metadata"]["name"] for p in cluster.running()} | {"team/teamer"}
-        keys = {k.split("/", 1)[1] if k.startswith("default/") else k for k in _table_keys(
+        keys = {k.split("/", 1)[1] if k.startswith("default/") else k for k in table_keys(
             w.page, "main section:nth-of-type(2) tr[data-key]")}
         assert keys == pods
         rc = w.page.locator("tr[data-key='ReplicationController/default/web']")
@@ -145,7 +138,7 @@ class TestDetailPages:
         w.page.goto(cluster.ui_url + f"/pods/default/{replica}")
         w.page.click(".owners a")
         w.page.wait_for_url("**/replicationcontrollers/default/web")
-        assert replica in _table_keys(w.page)[0] or f"default/{replica}" in _table_keys(w.page)
+        assert replica in table_keys(w.page)[0] or f"default/{replica}" in table_keys(w.page)
         w.shot("replicationcontroller")
         for path, name in [("/pods", "pods"), ("/replicationcontrollers", "rcs"),
                            ("/replicasets", "rss"), ("/services", "services"),
@@ -206,16 +199,16 @@ class TestFilters:
         w.page.fill("input[name=selector]", "app=web")
         w.page.click("button[type=submit]")
         w.page.wait_for_url("**selector=app%3Dweb*")
-        keys = _table_keys(w.page)
+        keys = table_keys(w.page)
         assert len(keys) == 2 and all(k.startswith("default/web-") for k in keys), keys
         w.shot("pods-selector")
         w.page.fill("input[name=selector]", "")
         w.page.select_option("select[name=namespace]", "team")
         w.page.click("button[type=submit]")
         w.page.wait_for_url("**namespace=team*")
-        assert _table_keys(w.page) == ["team/teamer"]
+        assert table_keys(w.page) == ["team/teamer"]
         w.page.goto(cluster.ui_url + "/pods?namespace=default&selector=app+in+(web,talker),!tier")
-        keys = _table_keys(w.page)
+        keys = table_keys(w.page)
         assert len(keys) == 3 and "default/talker" in keys and all("grow" not in k for k in keys)
         w.page.goto(cluster.ui_url + "/pods?selector=app+in+(web")
         assert "selector" in w.page.locator(".error").inner_text()
@@ -308,95 +301,3 @@ class TestWarnings:
             assert w.errors == []
         finally:
             path.write_text(rc_yaml("grow", 3, "sleep 3600"))
-
-
-class TestStandalone:
-    def test_ui_command_on_a_stopped_service(self, svc_factory: list[ServiceRun],
-                                             browser: Any, tmp_path: Path) -> None:
-        """`reconciler ui --state` serves the store of a service that has stopped."""
-        run = ServiceRun(tmp_path, extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
-        svc_factory.append(run)
-        run.write("lonely.yaml", pod_yaml("lonely", "echo lonely-log; sleep 3600", "{app: l}"))
-        run.start()
-        wait_until(lambda: run.running(), timeout=60, what="lonely running")
-        assert run.stop() == 0
-        address = f"127.0.0.1:{free_port()}"
-        proc = subprocess.Popen([RECONCILER, "ui", "--state", str(run.state),
-                                 "--address", address],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_until(lambda: _up(f"http://{address}/healthz"), timeout=15, what="ui up")
-            w = Watched(browser)
-            w.page.goto(f"http://{address}/")
-            assert "default/lonely" in _table_keys(w.page, "main section tr[data-key]")
-            w.page.goto(f"http://{address}/pods/default/lonely")
-            # Pods outlive the service, so their logs are still there to show.
-            assert "lonely-log" in w.page.locator("pre.logs").inner_text()
-            w.shot("standalone-pod")
-            assert w.errors == []
-        finally:
-            proc.terminate()
-            proc.wait(10)
-
-    def test_missing_store_is_an_error(self, tmp_path: Path) -> None:
-        """`reconciler ui` on a store that does not exist fails at once, naming it."""
-        run = subprocess.run([RECONCILER, "ui", "--state", str(tmp_path / "none.db"),
-                              "--address", f"127.0.0.1:{free_port()}"],
-                             capture_output=True, text=True, timeout=20, check=False)
-        assert run.returncode != 0 and "none.db" in run.stderr
-
-
-def _up(url: str) -> bool:
-    try:
-        return http("GET", url)[0] == 200
-    except OSError:
-        return False
-
-
-NODES = """\
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: local}
-spec:
-  engine: unix:///var/run/docker.sock
-  address: 10.250.0.1
-  capacity: {cpu: "2", memory: 2Gi}
----
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: hostb, labels: {disk: ssd}}
-spec:
-  engine: unix:///var/run/docker-hostb.sock
-  address: 10.250.0.2
-  capacity: {cpu: "2", memory: 2Gi}
-"""
-
-
-@pytest.mark.twohosts
-class TestTwoHosts:
-    def test_overview_bars_and_logs_across_hosts(self, svc_factory: list[ServiceRun],
-                                                tmp_path: Path, hostb: Any,
-                                                browser: Any) -> None:
-        """Both nodes show Ready with their pods' CPU requests; a pod on hostb shows its logs."""
-        run = ServiceRun(tmp_path, ui=True, extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
-        svc_factory.append(run)
-        run.write("nodes.yaml", NODES)
-        rc = rc_yaml("spread", 4, "echo spread-on-$(hostname); sleep 3600").replace(
-            "        command:", "        resources: {requests: {cpu: 250m, memory: 64Mi}}\n"
-                               "        command:")
-        run.write("spread.yaml", rc)
-        run.start()
-        wait_until(lambda: len(run.running()) == 4, timeout=60, what="4 pods running")
-        on_b = next(p["metadata"]["name"] for p in run.running()
-                    if p["spec"]["nodeName"] == "hostb")
-        w = Watched(browser)
-        w.page.goto(run.ui_url + "/")
-        cards = {n: w.page.locator(f"[data-node={n}]").inner_text() for n in ("local", "hostb")}
-        for text in cards.values():
-            assert "Ready" in text and "500m / 2000m" in text and "128Mi / 2048Mi" in text, cards
-        assert w.page.locator(".fill.w25").count() == 2
-        w.shot("overview-two-hosts")
-        w.page.goto(run.ui_url + f"/pods/default/{on_b}")
-        assert f"spread-on-{on_b}" in w.page.locator("pre.logs").inner_text()
-        w.shot("pod-on-hostb")
-        assert w.errors == []

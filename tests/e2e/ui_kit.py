@@ -125,3 +125,18 @@ spec:
     image: reconciler/busybox:1
     command: ["sh", "-c", {json.dumps(command)}]
 """
+
+
+def table_keys(page: Any, selector: str = "main table tbody tr[data-key]") -> list[str]:
+    """The data-key ("namespace/name") of each table row the selector finds."""
+    keys: list[str] = page.eval_on_selector_all(
+        selector, "rows => rows.map(r => r.getAttribute('data-key'))")
+    return keys
+
+
+def is_up(url: str) -> bool:
+    """The URL answers 200 (a server still starting refuses the connection)."""
+    try:
+        return http("GET", url)[0] == 200
+    except OSError:
+        return False
