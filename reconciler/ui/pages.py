@@ -181,10 +181,13 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
         ctx["pods"] = views.table("Pod", ("READY", "STATUS", "RESTARTS"), [
             (p.namespace, p.name, [output.pod_ready(p), output.pod_status(p), str(p.restarts)])
             for p in store.list_pods(node=name)], with_namespace=True)
+    elif lst.kind == "StatefulSet":
+        from reconciler.cli.describe_statefulset import describe_statefulset
+
+        ctx["text"] = describe_statefulset(store, Key(lst.kind, ns, name), now) or ""
+        ctx["pods"] = _owned_pods(store, obj)
     else:
         ctx["text"] = output.dump(obj, "yaml")
-        if lst.kind in CONTROLLER_KINDS:
-            ctx["pods"] = _owned_pods(store, obj)
     return ctx
 
 

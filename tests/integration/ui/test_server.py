@@ -42,8 +42,14 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
               "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
               "data": {"password": SECRET_VALUE}}
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet",
+           "metadata": {"name": "db", "namespace": "default"},
+           "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                    "template": {"metadata": {"labels": {"app": "db"}},
+                                 "spec": {"containers": [{"name": "db", "image": "db:1"}]}}}}
     objs = [DesiredObject(Key("ReplicationController", "default", "web"), rc,
                           Position("web-rc.yaml", 3), "h1"),
+            DesiredObject(Key("StatefulSet", "default", "db"), sts, Position("db.yaml"), "h3"),
             DesiredObject(Key("Secret", "default", "creds"), secret, Position("creds.yaml"), "h2")]
     with Store.open(str(path)) as store:
         store.apply_plan(diff(objs, {}), "folder")
@@ -75,6 +81,14 @@ class TestStartUiServer:
         """An object whose file fails to load shows its file, line and that it is stale."""
         status, body = _get(f"http://{server.address}/replicationcontrollers/default/web")
         assert status == 200 and "web-rc.yaml:3" in body and "stale" in body
+
+    def test_statefulset_page_and_overview(self, server: UiServer) -> None:
+        """A stateful set has describe's page and a row among the overview's controllers."""
+        base = f"http://{server.address}"
+        status, body = _get(base + "/statefulsets/default/db")
+        assert status == 200 and "Name:" in body and "db.yaml" in body
+        status, body = _get(base + "/")
+        assert "StatefulSet/default/db" in body
 
     def test_secret_objects_are_never_served(self, server: UiServer) -> None:
         """A Secret in the store has no page, no API and leaves no value anywhere."""
