@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from reconciler.control.claims import CLAIM, ClaimController
 from reconciler.control.context import (
     DESIRED,
     NODE,
@@ -203,6 +204,7 @@ class Service:
             POD: PodController(ctx),
             REPLICATION: ReplicationController(ctx),
             STATEFULSET: StatefulSetController(ctx),
+            CLAIM: ClaimController(ctx),
             SERVICE: ServiceController(ctx),
             NODE: nodes_ctl,
             NODE_GC: nodes_ctl,
@@ -463,6 +465,10 @@ def enqueue_everything(ctx: Context, all_pods: bool = False) -> None:
     for pod in store.list_pods():
         if all_pods or not pod.node_name:
             ctx.enqueue(POD, pod.uid)
+    # A claim marked for deletion whose last pod went while no one listened (a restart).
+    for claim in store.list_claims():
+        if claim.deletion_timestamp is not None:
+            ctx.enqueue(CLAIM, (claim.namespace, claim.name))
 
 
 def _phase_counts(store: Store) -> dict[str, int]:
