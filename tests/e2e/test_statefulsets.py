@@ -344,6 +344,11 @@ class TestWebExample:
             assert got == {ip}, got
         assert nslookup(run, "client", "nginx") == set(ips.values())
         assert exec_out(run, "web-0", "hostname").strip() == "web-0"
+        assert exec_out(run, "web-0", "hostname -f").strip() == \
+            "web-0.nginx.default.svc.cluster.local"
+        srv = dns_query("_web._tcp.nginx.default.svc.cluster.local", "SRV")
+        assert sorted(v for t, v in srv if t == "SRV") == [
+            f"0 100 80 {n}.nginx.default.svc.cluster.local." for n in ("web-0", "web-1")], srv
 
         # Stable storage: a page written into web-0's volume is served by the new web-0.
         exec_out(run, "web-0", "echo stored-in-web-0 > /usr/share/nginx/html/index.html")
