@@ -521,3 +521,34 @@ class TestWebExample:
         assert exec_out(run, "web-2", "echo $VERSION").strip() == "2"
         assert exec_out(run, "web-0", "echo $VERSION").strip() == ""
         print("\n" + watch.timeline())
+
+    def test_in_another_namespace(self, web: tuple[ServiceRun, PodWatch]) -> None:
+        """In namespace db: volumes www-web-N.db, names under db.svc, a client of db finds web-0."""
+        run, _ = web
+        text = WEB_YAML.read_text()
+        for name in ("nginx", "web"):
+            text = text.replace(f"metadata:\n  name: {name}\n",
+                                f"metadata:\n  name: {name}\n  namespace: db\n", 1)
+        (run.desired / "web.yaml").unlink()
+        (run.desired / "client.yaml").unlink()
+        run.write("db.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: db}\n---\n"
+                  + client_pod("client").replace("{name: client,", "{name: client, namespace: db,"))
+        run.write("web.yaml", text)
+        run.start()
+        wait_until(lambda: sorted(p["metadata"]["name"] for p in run.running("db"))
+                   == ["client", "web-0", "web-1"], 90, what="web-0, web-1 and a client in db")
+        assert volumes(run.prefix) == {"www-web-0.db", "www-web-1.db"}
+        pvc = run.cli("get", "pvc", "-n", "db").stdout.splitlines()
+        assert [line.split()[:3] for line in pvc[1:]] == [
+            ["www-web-0", "Bound", "www-web-0.db"], ["www-web-1", "Bound", "www-web-1.db"]], pvc
+
+        def in_db(script: str) -> str:
+            return run.cli("exec", "-n", "db", "client", "--", "sh", "-c", script).stdout
+
+        ip = next(p["status"]["podIP"] for p in run.pods("db") if p["metadata"]["name"] == "web-0")
+        looked_up = in_db("nslookup web-0.nginx.db.svc.cluster.local 2>&1; true")
+        assert re.search(rf"Address(?: \d+)?:\s+{re.escape(ip)}$", looked_up, re.M), looked_up
+        # Through the pod's resolver: the search list starts with db.svc.cluster.local.
+        got = tally(in_db(http_loop("web-0.nginx 80", 1)))
+        assert "FAIL" not in got, got
+        assert dns_query("web-0.nginx.default.svc.cluster.local", "A") == []
