@@ -83,7 +83,7 @@ class DnsServer:
         class Udp(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 data, sock = self.request
-                reply = server.answer(data)
+                reply = server.answer(data, client=self.client_address[0])
                 if reply:
                     sock.sendto(reply, self.client_address)
 
@@ -98,7 +98,7 @@ class DnsServer:
                     body = _recv_exact(conn, struct.unpack("!H", head)[0])
                     if body is None:
                         return
-                    reply = server.answer(body, tcp=True)
+                    reply = server.answer(body, tcp=True, client=self.client_address[0])
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
 
         socketserver.ThreadingUDPServer.allow_reuse_address = True
@@ -125,8 +125,9 @@ class DnsServer:
             s.shutdown()
             s.server_close()
 
-    def answer(self, data: bytes, tcp: bool = False) -> bytes:
-        """The reply to one query message (b"" for garbage that does not parse)."""
+    def answer(self, data: bytes, tcp: bool = False, client: str = "") -> bytes:
+        """The reply to one query message (b"" for garbage that does not parse); `client`
+        is the asker's address."""
         try:
             request = DNSRecord.parse(data)
         except Exception:  # dnslib raises several types on malformed input
@@ -137,7 +138,8 @@ class DnsServer:
             reply.header.rcode = RCODE.FORMERR
             return bytes(reply.pack())
         q = request.questions[0]
-        res = resolve(self._table, str(q.qname), QTYPE.get(q.qtype), self.domain)
+        res = resolve(self._table, str(q.qname), QTYPE.get(q.qtype), self.domain,
+                      client_ip=client)
         if res.outcome == "forward":
             return self._forward(data, request, tcp)
         reply.header.aa = 1

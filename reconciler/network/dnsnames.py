@@ -6,7 +6,8 @@ format and the sockets. Names follow Kubernetes' DNS spec for services:
 service), `_PORT._PROTO.NAME.NS.svc.cluster.local` (SRV of named ports),
 `HOSTNAME.NAME.NS.svc.cluster.local` (a headless service's pod), CNAME for
 ExternalName; and, for people typing short names on the host, `NAME` (namespace
-default) and `NAME.NS`, and `HOSTNAME.NAME` for a headless service's pod in default.
+default) and `NAME.NS`, and `HOSTNAME.NAME` for a headless service's pod in the asking
+pod's namespace (default for any other asker).
 """
 
 from __future__ import annotations
@@ -105,16 +106,17 @@ def _pod_of_headless(svc: ServiceEntry, host: str, qname: str) -> Resolution:
 
 
 def _short_pod_name(
-    table: ServiceTable, host: str, svc_name: str, qname: str, qtype: str
+    table: ServiceTable, host: str, svc_name: str, qname: str, qtype: str, client_ip: str
 ) -> Resolution:
-    """HOSTNAME.SVC sent as is: a headless service's pod in namespace default, or not ours.
+    """HOSTNAME.SVC sent as is: a headless service's pod in the asking pod's namespace
+    (default when the asker is not a known pod), or not ours.
 
     A resolver that follows ndots tries HOSTNAME.SVC.NS.svc.cluster.local first, so
     this only answers clients that send a dotted name without the search list: busybox's
     own nslookup (after 1.28) does, so `nslookup web-0.nginx` from a pod, the check of
     Kubernetes' StatefulSet tutorial, would otherwise be NXDOMAIN.
     """
-    svc = table.get(DEFAULT_NAMESPACE, svc_name)
+    svc = table.get(table.namespace_of(client_ip) or DEFAULT_NAMESPACE, svc_name)
     if svc is None or not svc.headless:
         return Resolution("forward")
     res = _pod_of_headless(svc, host, qname)
@@ -124,9 +126,18 @@ def _short_pod_name(
 
 
 def resolve(
-    table: ServiceTable, qname: str, qtype: str, domain: str = CLUSTER_DOMAIN, _depth: int = 0
+    table: ServiceTable,
+    qname: str,
+    qtype: str,
+    domain: str = CLUSTER_DOMAIN,
+    _depth: int = 0,
+    *,
+    client_ip: str = "",
 ) -> Resolution:
-    """The answer to (qname, qtype) from the cluster, or "forward" for names outside it."""
+    """The answer to (qname, qtype) from the cluster, or "forward" for names outside it.
+
+    `client_ip` is the asker's address, for the one form read relative to its namespace.
+    """
     labels = _labels(qname)
     dom = _labels(domain)
     name = ".".join(labels) + "."
@@ -138,7 +149,7 @@ def resolve(
             if svc is not None:
                 return _service_answer(svc, name, qtype, domain, table, _depth)
         if len(labels) == 2:
-            return _short_pod_name(table, labels[0], labels[1], name, qtype)
+            return _short_pod_name(table, labels[0], labels[1], name, qtype, client_ip)
         return Resolution("forward")
     rest = labels[: -len(dom)]
     # rest is [..., NAME, NS, "svc"] for services; anything else inside the domain is unknown.

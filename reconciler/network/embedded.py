@@ -9,6 +9,7 @@ addresses that someone else removed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -82,7 +83,10 @@ class EmbeddedProxy:
                 self._last_resync = time.monotonic()
                 self.proxy.resync()
             return False
-        self.proxy.update(table)
+        # Pods come and go far more often than services: their addresses matter to DNS
+        # only, so a pod start alone does not rewrite the rules.
+        if self.table is None or _services(table) != _services(self.table):
+            self.proxy.update(table)
         if self.dns is not None:
             self.dns.update(table)
         self.table = table
@@ -102,3 +106,8 @@ class EmbeddedProxy:
         if self.dns is not None:
             self.dns.close()
         self.proxy.close()
+
+
+def _services(table: ServiceTable) -> ServiceTable:
+    """The table without what only DNS reads."""
+    return dataclasses.replace(table, pod_namespaces=())

@@ -9,6 +9,7 @@ pick the pod address (same host) or the node address and published port (elsewhe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, cast
 
 from reconciler.api.records import PodRecord
@@ -126,4 +127,15 @@ def build_table(store: Any, node_name: str, dns_ip: str = "") -> ServiceTable:
             continue  # no address allocated: nothing to serve yet
         subsets = endpoints.get((rec.key.namespace, rec.key.name), [])
         entries.append(service_entry(rec.body, status, subsets, pods, nodes))
-    return ServiceTable.of(entries, (dns_ip,) if dns_ip else ())
+    return ServiceTable.of(entries, (dns_ip,) if dns_ip else (), pod_namespaces(pods.values()))
+
+
+def pod_namespaces(pods: Iterable[PodRecord]) -> dict[str, str]:
+    """Pod IP -> namespace. Pod IPs are private to their host and two hosts may hand out
+    the same one: an address held in two namespaces is left out (its short names then
+    resolve in default, as they do from the host)."""
+    seen: dict[str, set[str]] = {}
+    for pod in pods:
+        if pod.pod_ip and pod.deletion_timestamp is None:
+            seen.setdefault(pod.pod_ip, set()).add(pod.namespace)
+    return {ip: next(iter(nss)) for ip, nss in seen.items() if len(nss) == 1}

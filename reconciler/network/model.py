@@ -120,17 +120,30 @@ class ServiceTable:
     services: tuple[ServiceEntry, ...] = ()
     # The DNS service's own address (it must stay on lo even with no Service for it).
     extra_addresses: tuple[str, ...] = field(default=())
+    # (pod IP, namespace): DNS reads a short name relative to the asking pod's namespace.
+    pod_namespaces: tuple[tuple[str, str], ...] = field(default=())
 
     @classmethod
     def of(
-        cls, services: list[ServiceEntry], extra_addresses: tuple[str, ...] = ()
+        cls,
+        services: list[ServiceEntry],
+        extra_addresses: tuple[str, ...] = (),
+        pod_namespaces: dict[str, str] | None = None,
     ) -> ServiceTable:
-        return cls(tuple(sorted(services, key=lambda s: (s.namespace, s.name))), extra_addresses)
+        return cls(tuple(sorted(services, key=lambda s: (s.namespace, s.name))), extra_addresses,
+                   tuple(sorted((pod_namespaces or {}).items())))
 
     def get(self, namespace: str, name: str) -> ServiceEntry | None:
         for s in self.services:
             if s.namespace == namespace and s.name == name:
                 return s
+        return None
+
+    def namespace_of(self, ip: str) -> str | None:
+        """The namespace of the pod with address `ip`, None when no (single) pod has it."""
+        for pod_ip, namespace in self.pod_namespaces:
+            if pod_ip == ip:
+                return namespace
         return None
 
     def proxied(self) -> tuple[ServiceEntry, ...]:

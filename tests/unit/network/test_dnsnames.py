@@ -11,7 +11,7 @@ import pytest
 from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.api.types import Key
 from reconciler.network.dnsnames import Resolution, resolve
-from reconciler.network.feed import build_table
+from reconciler.network.feed import build_table, pod_namespaces
 from reconciler.network.model import Endpoint, ServiceEntry, ServicePort, ServiceTable
 
 EP = Endpoint("172.17.0.5", 6379, "local", hostname="redis-0")
@@ -60,6 +60,18 @@ class TestResolve:
         res = resolve(TABLE, "redis-0.redis.", "A")
         assert res.outcome == "answer" and [r.value for r in res.answers] == ["172.17.0.5"]
         assert resolve(TABLE, "redis-0.redis", "AAAA") == Resolution("answer")
+
+    def test_short_headless_pod_name_in_the_askers_namespace(self) -> None:
+        """HOSTNAME.SVC from a pod of namespace db answers db's pod, not default's."""
+        ep = Endpoint("172.17.0.9", 80, "local", hostname="redis-0")
+        db = ServiceEntry("db", "redis", cluster_ip="None", addresses=(ep,))
+        table = ServiceTable.of([*TABLE.services, db], (),
+                                {"172.17.0.3": "db", "172.17.0.4": "default"})
+        asked = {ip: [r.value for r in resolve(table, "redis-0.redis", "A",
+                                                client_ip=ip).answers]
+                 for ip in ("172.17.0.3", "172.17.0.4", "10.250.0.1")}
+        assert asked == {"172.17.0.3": ["172.17.0.9"], "172.17.0.4": ["172.17.0.5"],
+                         "10.250.0.1": ["172.17.0.5"]}
 
     @pytest.mark.parametrize("name", ["redis-9.redis", "web-0.web", "redis-0.nope"])
     def test_short_name_not_a_headless_pod_is_forwarded(self, name: str) -> None:
@@ -197,3 +209,13 @@ class TestFeed:
         assert port.endpoints == (Endpoint("172.30.0.2", 8080, "b", "10.250.0.2", 32101, "web-1"),)
         assert str(port.backends("a")[0]) == "10.250.0.2:32101"
         assert table.extra_addresses == ("10.96.0.10",)
+        assert table.pod_namespaces == (("172.30.0.2", "default"),)
+
+    def test_pod_namespaces_leave_out_shared_addresses(self) -> None:
+        """An address two hosts gave pods of two namespaces maps to neither."""
+        now = datetime(2024, 1, 1)
+        pods = [PodRecord("u1", "a", "p", {}, "h", now, pod_ip="172.17.0.2"),
+                PodRecord("u2", "b", "q", {}, "h", now, pod_ip="172.17.0.2"),
+                PodRecord("u3", "b", "r", {}, "h", now, pod_ip="172.17.0.3"),
+                PodRecord("u4", "b", "s", {}, "h", now)]
+        assert pod_namespaces(pods) == {"172.17.0.3": "b"}
