@@ -462,15 +462,15 @@ class TestWebExample:
         print(watch.timeline())
         assert abs(watch.deleted_at("web-2") - watch.deleted_at("web-1")) < 0.5, watch.timeline()
 
-    @pytest.mark.xfail(reason="the ClaimController (reconciler/control/claims.py) is not "
-                              "registered in the service yet: marked claims are never removed",
-                       strict=False)
     def test_claims_deleted_on_scale_down_when_asked(
         self, web: tuple[ServiceRun, PodWatch]
     ) -> None:
-        """whenScaled: Delete removes the claims of the removed ordinals, and their volumes."""
+        """whenScaled: Delete removes the removed ordinals' claims and volumes; whenDeleted:
+        Delete removes the rest with the manifest."""
         run, _ = web
-        text = web_yaml(persistentVolumeClaimRetentionPolicy="{whenScaled: Delete}").replace(
+        text = web_yaml(
+            persistentVolumeClaimRetentionPolicy="{whenScaled: Delete, whenDeleted: Delete}"
+        ).replace(
             "  replicas: 2\n", "  replicas: 3\n", 1)
         run.write("web.yaml", text)
         run.start()
@@ -482,6 +482,11 @@ class TestWebExample:
                    what="the claims of web-1 and web-2 removed with their volumes")
         pvc = run.cli("get", "pvc").stdout.splitlines()
         assert [line.split()[0] for line in pvc[1:]] == ["www-web-0"], pvc
+
+        (run.desired / "web.yaml").unlink()
+        wait_until(lambda: not volumes(run.prefix), 60, what="www-web-0 removed with the set")
+        wait_until(lambda: len(run.cli("get", "pvc").stdout.splitlines()) <= 1, 10,
+                   what="no claims left")
 
     def test_partition_then_on_delete(self, web: tuple[ServiceRun, PodWatch]) -> None:
         """partition: 2 updates web-2 only; OnDelete replaces a pod only when it is deleted."""
