@@ -8,8 +8,10 @@ module ensures the claims (`store.ensure_claims`), writes the pod records
 marks deleted pods and claims, and writes the set's status. Pod records are
 written synchronously, so the next sync sees them: no expectations needed.
 A deleted set takes its pods with it; its claims stay unless its
-persistentVolumeClaimRetentionPolicy.whenDeleted said Delete (the claim
-controller, `reconciler.control.claims`, removes the volumes). An owner annotated
+persistentVolumeClaimRetentionPolicy.whenDeleted says Delete: then the claims
+carry the set as their owner (kept in step with the policy on every sync), so
+they are collected even when the set went while the service was down (the
+claim controller, `reconciler.control.claims`, removes the volumes). An owner annotated
 `reconciler.dev/suspend: "true"` is left alone, as in the replication controller.
 """
 
@@ -28,9 +30,9 @@ from reconciler.control.desired import spec_hash
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.statefulset import plan_statefulset
 from reconciler.planning.statefulset_identity import (
-    DELETE,
     NewPod,
     StatefulSetSpec,
+    claims_to_reown,
     set_from_body,
 )
 
@@ -45,9 +47,6 @@ class StatefulSetController:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        # whenDeleted of each set as last seen: the body is gone when the set is deleted.
-        # After a restart an unknown set counts as Retain, which never loses data.
-        self._when_deleted: dict[Key, str] = {}
 
     def reconcile(self, key: WorkKey) -> Result:
         assert isinstance(key.id, Key)
@@ -60,7 +59,6 @@ class StatefulSetController:
         if str(annotations.get(SUSPEND_ANNOTATION, "")).lower() == "true":
             return Result.done()
         set_ = set_from_body(obj.body, obj.uid, obj.generation, obj.status)
-        self._when_deleted[k] = set_.when_deleted
         now_ = ctx.clock()
         owned = ctx.store.list_pods(namespace=k.namespace, owner_uid=obj.uid)
         orphans = [p for p in ctx.store.list_pods(namespace=k.namespace,
@@ -80,6 +78,9 @@ class StatefulSetController:
             ctx.store.patch_pods(plan.relabel, ["metadata"])
         if plan.claims:
             self._ensure_claims(set_, plan.create, plan.claims, claims)
+        reown = claims_to_reown(set_, claims)
+        if reown:  # whenDeleted changed: the set owns its claims only under Delete
+            ctx.store.ensure_claims(reown)
         for new in plan.create:
             self._create(set_, new, now_)
         if plan.delete:
@@ -175,9 +176,10 @@ class StatefulSetController:
         ctx.store.patch_pods(doomed, ["deletion"])
         for pod in doomed:
             ctx.enqueue_pod(pod.uid)
-        if self._when_deleted.pop(k, None) == DELETE:
-            claims = [c for c in ctx.store.list_claims(namespace=k.namespace)
-                      if c.owner is not None and c.owner.kind == KIND
-                      and c.owner.name == k.name and c.deletion_timestamp is None]
+        # Claims owned by the set are those of whenDeleted Delete (see claim_owner).
+        claims = [c for c in ctx.store.list_claims(namespace=k.namespace)
+                  if c.owner is not None and c.owner.kind == KIND
+                  and c.owner.name == k.name and c.deletion_timestamp is None]
+        if claims:
             self._release(claims, now_)
         return Result.done()

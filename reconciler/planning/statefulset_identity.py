@@ -12,6 +12,7 @@ The revision is `<set>-<hash of the template>`, not a stored ControllerRevision.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import re
@@ -70,6 +71,16 @@ class StatefulSetSpec:
     def owner_ref(self) -> OwnerRef:
         """The controller reference its pods and claims carry."""
         return OwnerRef("StatefulSet", self.name, self.uid, self.api_version, controller=True)
+
+    @property
+    def claim_owner(self) -> OwnerRef | None:
+        """Who owns its claims: the set under whenDeleted Delete (they go with it), else none.
+
+        As Kubernetes' updateClaimOwnerRefForSetAndPod: the owner reference is what
+        collects the claims when the set is deleted, so the policy survives the set's
+        body (a manifest removed while the service was down).
+        """
+        return self.owner_ref if self.when_deleted == DELETE else None
 
     @property
     def update_revision(self) -> str:
@@ -217,7 +228,7 @@ def claims_for(set_: StatefulSetSpec, ordinal: int) -> list[ClaimRecord]:
             namespace=set_.namespace,
             name=set_.claim_name(t.name, ordinal),
             uid="",
-            owner=set_.owner_ref,
+            owner=set_.claim_owner,
             storage=t.storage,
             access_modes=list(t.access_modes),
             labels=dict(t.labels),
@@ -225,3 +236,15 @@ def claims_for(set_: StatefulSetSpec, ordinal: int) -> list[ClaimRecord]:
         for t in set_.claim_templates
     ]
 
+
+
+def claims_to_reown(set_: StatefulSetSpec, claims: list[ClaimRecord]) -> list[ClaimRecord]:
+    """The claims of the set's ordinals whose owner disagrees with its whenDeleted policy."""
+    wanted = set_.claim_owner
+    names = {set_.claim_name(t.name, i) for i in set_.ordinals for t in set_.claim_templates}
+    return [
+        dataclasses.replace(c, owner=wanted)
+        for c in claims
+        if c.name in names and c.deletion_timestamp is None
+        and (c.owner.uid if c.owner else None) != (wanted.uid if wanted else None)
+    ]

@@ -37,7 +37,8 @@ class ClaimsMixin(StoreBase):
         """Insert the claims not stored yet (by namespace/name); return the stored records.
 
         A stored claim keeps its uid, node and volume; only its owner moves to the
-        given one, so that a re-created StatefulSet adopts the claims of the old one.
+        given one (none included), so that a re-created StatefulSet adopts the claims
+        of the old one and a changed retention policy moves the owner reference.
         Missing uid, volume name and creation time are filled in.
         """
         wanted = list(claims)
@@ -60,7 +61,7 @@ class ClaimsMixin(StoreBase):
                     )
                     values["created_at"] = claim.created_at or now
                     s.execute(insert(ClaimRow).values(**values))
-                elif claim.owner is not None and claim.owner.uid != row.owner_uid:
+                elif (claim.owner.uid if claim.owner else None) != row.owner_uid:
                     s.execute(
                         update(ClaimRow)
                         .where(*_named(claim.namespace, claim.name))

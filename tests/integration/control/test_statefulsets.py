@@ -98,7 +98,7 @@ class Cluster:
 
     def __init__(self, tmp: Path) -> None:
         self.desired = tmp / "desired"
-        self.desired.mkdir()
+        self.desired.mkdir(exist_ok=True)
         self.store = Store.open(str(tmp / "state.db"))
         self.hosts = FakeHosts()
         self.queue: WorkQueue[WorkKey] = WorkQueue()
@@ -307,6 +307,32 @@ class TestStatefulSetController:
         assert cluster.store.list_pods() == []
         assert cluster.store.list_claims("default") == []
         assert sorted(cluster.calls("remove_volume")) == ["www-web-0", "www-web-1"]
+
+    def test_when_deleted_delete_survives_a_restart(self, tmp_path: Path,
+                                                     cluster: Cluster) -> None:
+        """whenDeleted Delete, the file removed while the service is down: claims still go."""
+        cluster.write(web(2, retention="{whenDeleted: Delete}"))
+        cluster.converge()
+        (cluster.desired / "web.yaml").unlink()
+        restarted = Cluster(tmp_path)  # a new process: nothing remembered but the store
+        restarted.hosts = cluster.hosts
+        restarted.ctx.agent_factory = cluster.hosts
+        restarted.converge()
+        assert restarted.store.list_pods() == []
+        assert restarted.store.list_claims("default") == []
+        assert sorted(restarted.calls("remove_volume")) == ["www-web-0", "www-web-1"]
+        restarted.store.close()
+
+    def test_retention_change_moves_claim_owner(self, cluster: Cluster) -> None:
+        """Retain -> whenDeleted Delete on a running set: its claims go with it after all."""
+        cluster.write(web(2))
+        cluster.converge()
+        assert [c.owner for c in cluster.store.list_claims("default")] == [None, None]
+        cluster.write(web(2, retention="{whenDeleted: Delete}"))
+        cluster.converge()
+        (cluster.desired / "web.yaml").unlink()
+        cluster.converge()
+        assert cluster.store.list_claims("default") == []
 
     def test_when_scaled_delete(self, cluster: Cluster) -> None:
         """whenScaled Delete: scaling 3 -> 1 removes the claims of web-1 and web-2."""

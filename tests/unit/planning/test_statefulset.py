@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from reconciler.planning.statefulset_identity import (
     POD_NAME_LABEL,
     REVISION_LABEL,
     StatefulSetSpec,
+    claims_to_reown,
     ordinal_of,
     set_from_body,
 )
@@ -142,7 +144,7 @@ class TestIdentity:
         assert [c.name for c in p.claims] == ["www-web-0"]
         c = p.claims[0]
         assert (c.storage, c.access_modes, c.labels) == ("1Gi", ["ReadWriteOnce"], LABELS)
-        assert c.owner == SET.owner_ref
+        assert c.owner is None  # Retain: the claim is not collected with the set
 
     def test_template_volume_replaced(self) -> None:
         """A template volume named like a claim template is replaced by the claim."""
@@ -412,3 +414,25 @@ class TestStartOrdinal:
         pods = [member(5, revision="web-old"), member(6, revision="web-old")]
         assert deleted(plan(s, pods)) == ["web-6"]
         assert not plan(s, [pods[0], member(6)]).changes
+
+
+class TestClaimOwner:
+    def test_retain_claims_have_no_owner(self) -> None:
+        """whenDeleted Retain: claims carry no owner, so deleting the set never collects them."""
+        assert SET.claim_owner is None
+
+    def test_delete_claims_are_owned_by_the_set(self) -> None:
+        """whenDeleted Delete: new claims name the set as their owner."""
+        s = sts(persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete"})
+        assert [c.owner for c in plan(s, []).claims] == [s.owner_ref]
+
+    def test_policy_change_reowns_the_ordinals_claims(self) -> None:
+        """A changed whenDeleted moves the owner of the set's claims, not of others."""
+        s = sts(persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete"})
+        claims = [claim("www-web-0"), claim("www-web-1"), claim("www-web-5"),
+                  claim("data-other-0")]
+        assert [(c.name, c.owner) for c in claims_to_reown(s, claims)] == [
+            ("www-web-0", s.owner_ref), ("www-web-1", s.owner_ref)]
+        owned = [dataclasses.replace(c, owner=s.owner_ref) for c in claims[:2]]
+        assert claims_to_reown(s, owned) == []
+        assert [c.owner for c in claims_to_reown(SET, owned)] == [None, None]
