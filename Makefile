@@ -25,8 +25,9 @@ images: docker
 browser:
 	./scripts/ensure-browser.sh
 
-setup: venv images browser
+setup: venv images
 
+# The dashboard needs no browser; only its tests do.
 run: setup
 	$(BIN)/reconciler run --desired desired --state state.db
 
@@ -38,7 +39,7 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-test: setup lint
+test: setup browser lint
 	$(BIN)/pytest -q tests
 
 bench: setup
