@@ -94,6 +94,8 @@ class TestHeadlessPodDns:
         run = ServiceRun(tmp_path)
         svc_factory.append(run)
         run.write("nginx.yaml", HEADLESS)
+        run.write("everyone.yaml", HEADLESS.replace("{name: nginx,", "{name: everyone,").replace(
+            "  clusterIP: None\n", "  clusterIP: None\n  publishNotReadyAddresses: true\n"))
         run.write("members.yaml", "---\n".join(
             [member("web-0"), member("web-1"), member("web-2", ready=False)]))
         run.write("client.yaml", client_pod("client"))
@@ -122,9 +124,13 @@ class TestHeadlessPodDns:
         headless = nslookup(run, "client", "nginx")
         print(f"nslookup nginx -> {headless}")
         assert headless == {ips["web-0"], ips["web-1"]}, headless
-        # Not ready: in no answer, as CoreDNS serves only ready addresses.
+        # Not ready: in no answer, as CoreDNS serves only ready addresses...
         assert nslookup(run, "client", "web-2.nginx") == set()
         assert dns_query("web-2.nginx.default.svc.cluster.local", "A") == []
+        # ...unless the service publishes not-ready addresses (peer discovery).
+        wait_until(lambda: endpoint_ips(run, "everyone") == set(ips.values()), 10,
+                   what="every member in the publishNotReadyAddresses service")
+        assert nslookup(run, "client", "everyone") == set(ips.values())
         # The pod's own hostname and FQDN.
         for name in ("web-0", "web-2"):
             assert exec_out(run, name, "hostname").strip() == name
