@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dnslib import (
     CNAME,
+    PTR,
     QTYPE,
     RCODE,
     RR,
@@ -54,6 +55,8 @@ def _rr(r: Record) -> RR:
         return RR(r.name, QTYPE.A, rdata=A(r.value), ttl=r.ttl)
     if r.type == "CNAME":
         return RR(r.name, QTYPE.CNAME, rdata=CNAME(r.value), ttl=r.ttl)
+    if r.type == "PTR":
+        return RR(r.name, QTYPE.PTR, rdata=PTR(r.value), ttl=r.ttl)
     return RR(r.name, QTYPE.SRV, rdata=SRV(0, 100, r.port, r.value), ttl=r.ttl)
 
 

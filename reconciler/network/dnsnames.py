@@ -5,9 +5,10 @@ format and the sockets. Names follow Kubernetes' DNS spec for services:
 `NAME.NS.svc.cluster.local` (A of the cluster IP, or of every ready pod of a headless
 service), `_PORT._PROTO.NAME.NS.svc.cluster.local` (SRV of named ports),
 `HOSTNAME.NAME.NS.svc.cluster.local` (a headless service's pod), CNAME for
-ExternalName; and, for people typing short names on the host, `NAME` (namespace
-default) and `NAME.NS`, and `HOSTNAME.NAME` for a headless service's pod in the asking
-pod's namespace (default for any other asker).
+ExternalName, PTR (`D.C.B.A.in-addr.arpa`) for cluster IPs and headless services'
+pods; and, for people typing short names on the host, `NAME` (namespace default) and
+`NAME.NS`, and `HOSTNAME.NAME` for a headless service's pod in the asking pod's
+namespace (default for any other asker).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ class Record:
     """One resource record: name, type and its data (rdata as text fields)."""
 
     name: str
-    type: Literal["A", "SRV", "CNAME"]
-    value: str  # the address, the CNAME target or the SRV target
+    type: Literal["A", "SRV", "CNAME", "PTR"]
+    value: str  # the address, or the CNAME, SRV or PTR target
     port: int = 0  # SRV only
     ttl: int = TTL
 
@@ -125,6 +126,25 @@ def _short_pod_name(
     return res if qtype in ("A", "ANY") else Resolution("answer")
 
 
+def _reverse(table: ServiceTable, labels: list[str], qname: str, qtype: str,
+             domain: str) -> Resolution:
+    """D.C.B.A.in-addr.arpa: a cluster IP names its service, a headless service's ready
+    pod its per-pod name (the DNS spec's PTR records); other addresses are not ours."""
+    ip = ".".join(reversed(labels[:4]))
+    targets: list[str] = []
+    for svc in table.services:
+        if svc.proxied and svc.cluster_ip == ip:
+            targets.append(svc.fqdn(domain) + ".")
+        elif svc.headless:
+            targets.extend(f"{(ep.hostname or ip.replace('.', '-')).lower()}."
+                           f"{svc.fqdn(domain)}." for ep in svc.addresses if ep.ip == ip)
+    if not targets:
+        return Resolution("forward")
+    if qtype not in ("PTR", "ANY"):
+        return Resolution("answer")
+    return Resolution("answer", tuple(Record(qname, "PTR", t) for t in dict.fromkeys(targets)))
+
+
 def resolve(
     table: ServiceTable,
     qname: str,
@@ -141,6 +161,8 @@ def resolve(
     labels = _labels(qname)
     dom = _labels(domain)
     name = ".".join(labels) + "."
+    if len(labels) == 6 and labels[4:] == ["in-addr", "arpa"]:
+        return _reverse(table, labels, name, qtype, domain)
     if labels[-len(dom):] != dom or len(labels) < len(dom):
         # Short names, as a person on the host types them; anything else is not ours.
         if len(labels) in (1, 2):

@@ -109,6 +109,21 @@ class TestResolve:
         """Names outside the cluster are forwarded to the host's resolver."""
         assert resolve(TABLE, name, "A").outcome == "forward"
 
+    @pytest.mark.parametrize(("address", "target"), [
+        ("20.0.96.10.in-addr.arpa.", "web.default.svc.cluster.local."),
+        ("5.0.17.172.in-addr.arpa", "redis-0.redis.default.svc.cluster.local."),
+    ])
+    def test_ptr_of_cluster_ip_and_headless_pod(self, address: str, target: str) -> None:
+        """A cluster IP names its service, a headless service's pod its per-pod name."""
+        res = resolve(TABLE, address, "PTR")
+        assert [(r.type, r.value) for r in res.answers] == [("PTR", target)]
+        assert resolve(TABLE, address, "A") == Resolution("answer")
+
+    def test_ptr_of_other_addresses_is_forwarded(self) -> None:
+        """A non-headless pod's or an unknown address's reverse name is not ours."""
+        for address in ("2.0.17.172.in-addr.arpa", "1.1.168.192.in-addr.arpa"):
+            assert resolve(TABLE, address, "PTR").outcome == "forward"
+
     def test_aaaa_is_nodata(self) -> None:
         """An existing name asked for AAAA: no records, but no NXDOMAIN either."""
         res = resolve(TABLE, "web.default.svc.cluster.local", "AAAA")
