@@ -16,7 +16,6 @@ import importlib.util
 import re
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,56 +33,22 @@ from tests.e2e.services_kit import (
     pods_by_node,
     tally,
 )
+from tests.e2e.statefulsets_kit import (
+    HEADLESS,
+    NGINX_IMAGE,
+    WEB_YAML,
+    PodWatch,
+    http_get,
+    member,
+    members_are,
+    nslookup,
+    set_events,
+    set_replicas,
+    volumes,
+    web_yaml,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
-
-NGINX_IMAGE = "reconciler/nginx-slim:1"
-WEB_YAML = (ROOT.parent / "shared" / "k8s-corpus" / "real" / "kubernetes-website"
-            / "application" / "web" / "web.yaml")
-
-# A pod as a StatefulSet makes it: hostname and subdomain set, under the headless
-# service `nginx`. READY decides whether its readiness probe can pass.
-MEMBER = """\
-apiVersion: v1
-kind: Pod
-metadata: {name: NAME, labels: {app: nginx}}
-spec:
-  hostname: NAME
-  subdomain: nginx
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: nginx
-    image: reconciler/busybox:1
-    command: ["sh", "-c", "READY hostname > /tmp/index.html; exec httpd -f -p 80 -h /tmp"]
-    ports: [{containerPort: 80, name: web}]
-    readinessProbe:
-      exec: {command: ["cat", "/tmp/ready"]}
-      periodSeconds: 1
-"""
-
-HEADLESS = """\
-apiVersion: v1
-kind: Service
-metadata: {name: nginx, labels: {app: nginx}}
-spec:
-  clusterIP: None
-  selector: {app: nginx}
-  ports: [{port: 80, name: web}]
-"""
-
-
-def member(name: str, ready: bool = True) -> str:
-    return MEMBER.replace("NAME", name).replace(
-        "READY", "touch /tmp/ready &&" if ready else "")
-
-
-def nslookup(run: ServiceRun, pod: str, name: str, namespace: str = "default") -> set[str]:
-    """The addresses busybox nslookup prints for `name` inside `pod` (server lines left out)."""
-    # busybox nslookup exits 1 when any search-list candidate is NXDOMAIN.
-    out = run.cli("exec", "-n", namespace, pod, "--", "sh", "-c",
-                  f"nslookup {name} 2>&1; true").stdout
-    answer = out.split("Name:", 1)[1] if "Name:" in out else ""
-    return set(re.findall(r"Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)", answer))
 
 
 class TestHeadlessPodDns:
@@ -149,97 +114,6 @@ class TestHeadlessPodDns:
         assert nslookup(run, "client", "nginx") == set(ips.values())
 
 
-class PodWatch:
-    """Polls the store (the CLI's own reader) every 0.1 s in a thread: when each pod
-    (by uid) was first seen, first ready, and first marked deleted or gone."""
-
-    def __init__(self, state: Path) -> None:
-        self.state = state
-        self.seen: dict[str, tuple[str, float]] = {}  # uid -> (name, first seen)
-        self.ready: dict[str, float] = {}
-        self.deleted: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from reconciler.store.reader import open_reader
-
-        while not self._stop.is_set():
-            try:
-                store = open_reader(str(self.state))
-                try:
-                    pods = store.list_pods()
-                finally:
-                    store.close()
-            except Exception:  # the file appears when the service starts
-                time.sleep(0.1)
-                continue
-            now = time.monotonic()
-            alive = set()
-            for p in pods:
-                if p.owner is None or p.owner.kind != "StatefulSet":
-                    continue
-                self.seen.setdefault(p.uid, (p.name, now))
-                if p.deletion_timestamp is not None:
-                    self.deleted.setdefault(p.uid, now)
-                else:
-                    alive.add(p.uid)
-                    if p.phase == "Running" and p.ready:
-                        self.ready.setdefault(p.uid, now)
-            for uid in self.seen:
-                if uid not in alive:
-                    self.deleted.setdefault(uid, now)
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def uids(self, name: str) -> list[str]:
-        """The uids a pod name had, oldest first."""
-        return sorted((u for u, (n, _) in self.seen.items() if n == name),
-                      key=lambda u: self.seen[u][1])
-
-    def created(self, name: str, nth: int = -1) -> float:
-        return self.seen[self.uids(name)[nth]][1]
-
-    def ready_at(self, name: str, nth: int = -1) -> float:
-        return self.ready[self.uids(name)[nth]]
-
-    def deleted_at(self, name: str, nth: int = -1) -> float:
-        return self.deleted[self.uids(name)[nth]]
-
-    def timeline(self) -> str:
-        rows = []
-        for uid, (name, t) in self.seen.items():
-            rows.append((t, f"{name} ({uid[:8]}) created"))
-            if uid in self.ready:
-                rows.append((self.ready[uid], f"{name} ({uid[:8]}) ready"))
-            if uid in self.deleted:
-                rows.append((self.deleted[uid], f"{name} ({uid[:8]}) deleted"))
-        t0 = min((t for t, _ in rows), default=0.0)
-        return "\n".join(f"  {t - t0:6.2f}s {what}" for t, what in sorted(rows))
-
-
-def volumes(prefix: str) -> set[str]:
-    """Names of the Docker volumes a service with `prefix` made for claims."""
-    out = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
-                          f"label=io.reconciler.prefix={prefix}"],
-                         capture_output=True, text=True, check=True).stdout
-    return {v for v in out.split() if v.startswith("www-")}
-
-
-def http_get(run: ServiceRun, pod: str, host: str) -> str:
-    """The body's last line of GET / on HOST:80, from inside `pod` ('' on failure)."""
-    got = tally(exec_out(run, pod, http_loop(f"{host} 80", 1)))
-    return next(iter(got)) if got and "FAIL" not in got else ""
-
-
-def running_members(run: ServiceRun) -> list[str]:
-    return sorted(n for n in pods_by_node(run, "web-"))
-
-
 @pytest.fixture
 def web(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[tuple[ServiceRun, PodWatch]]:
     """The service (not started yet) on a folder holding web.yaml as published and a client
@@ -272,42 +146,6 @@ def web(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[tuple[Service
         if left:
             subprocess.run(["docker", "volume", "rm", "-f", *left], capture_output=True,
                            check=False)
-
-
-def set_events(run: ServiceRun, verb: str) -> list[str]:
-    """Pods named in the StatefulSet's `create Pod` / `delete Pod` events, oldest first."""
-    from reconciler.store.reader import open_reader
-
-    store = open_reader(str(run.state))
-    try:
-        events = store.list_events("default", kind="StatefulSet", name="web")
-    finally:
-        store.close()
-    found = (re.match(rf"{verb} Pod (\S+) in StatefulSet web successful", e.message)
-             for e in events)
-    return [m.group(1) for m in found if m]
-
-
-def web_yaml(**fields: str) -> str:
-    """web.yaml with spec fields (YAML flow text) added after serviceName."""
-    extra = "".join(f"  {k}: {v}\n" for k, v in fields.items())
-    return WEB_YAML.read_text().replace('  serviceName: "nginx"\n',
-                                        '  serviceName: "nginx"\n' + extra, 1)
-
-
-def set_replicas(run: ServiceRun, n: int) -> None:
-    """Edit `replicas:` of the StatefulSet in web.yaml, as a user would."""
-    path = run.desired / "web.yaml"
-    text, count = re.subn(r"(?m)^  replicas: \d+$", f"  replicas: {n}", path.read_text())
-    assert count == 1
-    run.write("web.yaml", text)
-
-
-def members_are(run: ServiceRun, names: list[str]) -> bool:
-    """Exactly `names` run and are ready, and no other member of the set exists."""
-    return running_members(run) == names and sorted(
-        p["metadata"]["name"] for p in run.pods() if p["metadata"]["name"].startswith("web-")
-    ) == names
 
 
 @pytest.mark.skipif(importlib.util.find_spec("reconciler.control.statefulsets") is None,
@@ -474,8 +312,7 @@ class TestWebExample:
     def test_claims_deleted_on_scale_down_when_asked(
         self, web: tuple[ServiceRun, PodWatch]
     ) -> None:
-        """whenScaled: Delete removes the removed ordinals' claims and volumes; whenDeleted:
-        Delete removes the rest with the manifest."""
+        """whenScaled/whenDeleted Delete: claims and volumes go on scale-down, then with the set."""
         run, _ = web
         text = web_yaml(
             persistentVolumeClaimRetentionPolicy="{whenScaled: Delete, whenDeleted: Delete}"
