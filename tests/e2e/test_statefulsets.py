@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.service import ROOT, ServiceRun, remove_all, wait_until
+from tests.e2e.service import ROOT, ServiceRun, containers, remove_all, wait_until
 from tests.e2e.services_kit import (
     client_pod,
     dns_query,
@@ -406,3 +406,25 @@ class TestWebExample:
         got = tally(in_db(http_loop("web-0.nginx 80", 1)))
         assert "FAIL" not in got, got
         assert dns_query("web-0.nginx.default.svc.cluster.local", "A") == []
+
+    def test_kill9_mid_scale_up_then_restart(self, web: tuple[ServiceRun, PodWatch]) -> None:
+        """kill -9 while scaling up: the restart finishes in order, no member made twice."""
+        run, watch = web
+        run.start()
+        wait_until(lambda: members_are(run, ["web-0", "web-1"]) and pods_by_node(run, "client"),
+                   90, what="web-0, web-1 and the client")
+        exec_out(run, "web-1", "echo kept > /usr/share/nginx/html/index.html")
+        set_replicas(run, 4)
+        wait_until(lambda: watch.uids("web-2"), 30, what="web-2 created")
+        run.kill9()
+        run.start()
+        wait_until(lambda: members_are(run, [f"web-{i}" for i in range(4)]), 90,
+                   what="4 members after the restart")
+        time.sleep(2)  # a few more syncs: nothing may be made again
+        print("\n" + watch.timeline())
+        assert [len(watch.uids(f"web-{i}")) for i in range(4)] == [1, 1, 1, 1], watch.timeline()
+        assert watch.created("web-3") >= watch.ready_at("web-2"), watch.timeline()
+        # Two containers (sandbox and nginx) per member and for the client: none left over.
+        assert len(containers(run.prefix)) == 10, containers(run.prefix)
+        assert volumes(run.prefix) == {f"www-web-{i}" for i in range(4)}
+        assert http_get(run, "client", "web-1.nginx") == "kept"
