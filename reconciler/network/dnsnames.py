@@ -6,9 +6,9 @@ format and the sockets. Names follow Kubernetes' DNS spec for services:
 service), `_PORT._PROTO.NAME.NS.svc.cluster.local` (SRV of named ports),
 `HOSTNAME.NAME.NS.svc.cluster.local` (a headless service's pod), CNAME for
 ExternalName, PTR (`D.C.B.A.in-addr.arpa`) for cluster IPs and headless services'
-pods; and, for people typing short names on the host, `NAME` (namespace default) and
-`NAME.NS`, and `HOSTNAME.NAME` for a headless service's pod in the asking pod's
-namespace (default for any other asker).
+pods, `A-B-C-D.NS.pod.cluster.local` for the pods of NS; and, for people typing short
+names on the host, `NAME` (namespace default) and `NAME.NS`, and `HOSTNAME.NAME` for a
+headless service's pod in the asking pod's namespace (default for any other asker).
 """
 
 from __future__ import annotations
@@ -126,6 +126,15 @@ def _short_pod_name(
     return res if qtype in ("A", "ANY") else Resolution("answer")
 
 
+def _pod_address(table: ServiceTable, dashed: str, ns: str, qname: str, qtype: str) -> Resolution:
+    """A-B-C-D.NS.pod.cluster.local: the pod's A record, when a pod of NS has that address
+    (CoreDNS' `pods verified`; `pods insecure` would answer any address)."""
+    ip = dashed.replace("-", ".")
+    if table.namespace_of(ip) != ns:
+        return Resolution("nxdomain")
+    return Resolution("answer", (Record(qname, "A", ip),) if qtype in ("A", "ANY") else ())
+
+
 def _reverse(table: ServiceTable, labels: list[str], qname: str, qtype: str,
              domain: str) -> Resolution:
     """D.C.B.A.in-addr.arpa: a cluster IP names its service, a headless service's ready
@@ -174,6 +183,8 @@ def resolve(
             return _short_pod_name(table, labels[0], labels[1], name, qtype, client_ip)
         return Resolution("forward")
     rest = labels[: -len(dom)]
+    if len(rest) == 3 and rest[-1] == "pod":
+        return _pod_address(table, rest[0], rest[1], name, qtype)
     # rest is [..., NAME, NS, "svc"] for services; anything else inside the domain is unknown.
     if len(rest) < 3 or rest[-1] != "svc":
         # "svc.cluster.local", "ns.svc.cluster.local" and "cluster.local" exist as

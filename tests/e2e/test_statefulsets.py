@@ -84,6 +84,8 @@ class TestHeadlessPodDns:
             assert got == {ips[name]}, got
             # The pod's libc resolver applies the search list: traffic by name reaches it.
             assert http_get(run, "client", f"{name}.nginx") == name
+        dashed = ips["web-1"].replace(".", "-")
+        assert nslookup(run, "client", f"{dashed}.default.pod.cluster.local") == {ips["web-1"]}
         # Reverse: the pod's address names it (the DNS spec's PTR record).
         reverse = exec_out(run, "client", f"nslookup {ips['web-0']} 2>&1; true")
         assert "name = web-0.nginx.default.svc.cluster.local" in reverse, reverse

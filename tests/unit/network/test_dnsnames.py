@@ -124,6 +124,14 @@ class TestResolve:
         for address in ("2.0.17.172.in-addr.arpa", "1.1.168.192.in-addr.arpa"):
             assert resolve(TABLE, address, "PTR").outcome == "forward"
 
+    def test_pod_address_records_of_known_pods_only(self) -> None:
+        """A-B-C-D.NS.pod answers when a pod of NS has the address (CoreDNS' pods verified)."""
+        table = ServiceTable.of(list(TABLE.services), (), {"172.17.0.3": "db"})
+        res = resolve(table, "172-17-0-3.db.pod.cluster.local", "A")
+        assert [(r.type, r.value) for r in res.answers] == [("A", "172.17.0.3")]
+        for name in ("172-17-0-3.default.pod.cluster.local", "172-17-0-4.db.pod.cluster.local"):
+            assert resolve(table, name, "A").outcome == "nxdomain"
+
     def test_aaaa_is_nodata(self) -> None:
         """An existing name asked for AAAA: no records, but no NXDOMAIN either."""
         res = resolve(TABLE, "web.default.svc.cluster.local", "AAAA")
