@@ -124,7 +124,9 @@ def web(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[tuple[Service
         pytest.skip(f"{WEB_YAML} not found (the shared Kubernetes corpus)")
     build = subprocess.run([str(ROOT / "scripts" / "build-images.sh")], capture_output=True,
                            text=True, timeout=120, check=False)
-    if build.returncode != 0:
+    present = subprocess.run(["docker", "image", "inspect", NGINX_IMAGE], capture_output=True,
+                             check=False).returncode == 0
+    if build.returncode != 0 or not present:
         pytest.skip(f"cannot build {NGINX_IMAGE}: {build.stderr}")
     run = ServiceRun(tmp_path, extra_env={
         "RECONCILER_RUNTIME_IMAGE_MAP": f"registry.k8s.io/nginx-slim:0.8={NGINX_IMAGE}"})
