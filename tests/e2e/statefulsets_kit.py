@@ -139,12 +139,21 @@ class PodWatch:
         return "\n".join(f"  {t - t0:6.2f}s {what}" for t, what in sorted(rows))
 
 
-def volumes(prefix: str) -> set[str]:
-    """Names of the Docker volumes a service with `prefix` made for claims."""
-    out = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
+def volumes(prefix: str, host: str = "") -> set[str]:
+    """Names of the Docker volumes a service with `prefix` made for claims on an engine."""
+    base = ["docker", *(["-H", host] if host else [])]
+    out = subprocess.run([*base, "volume", "ls", "-q", "--filter",
                           f"label=io.reconciler.prefix={prefix}"],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=False).stdout
     return {v for v in out.split() if v.startswith("www-")}
+
+
+def remove_volumes(prefix: str, host: str = "") -> None:
+    """Remove the claims' volumes a service with `prefix` made on an engine."""
+    left = volumes(prefix, host)
+    if left:
+        subprocess.run(["docker", *(["-H", host] if host else []), "volume", "rm", "-f", *left],
+                       capture_output=True, check=False)
 
 
 def http_get(run: ServiceRun, pod: str, host: str) -> str:

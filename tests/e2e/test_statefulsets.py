@@ -22,8 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Host
 from tests.e2e.service import ROOT, ServiceRun, containers, remove_all, wait_until
 from tests.e2e.services_kit import (
+    HOSTB_ADDRESS,
+    HOSTB_URL,
+    NODES,
     client_pod,
     dns_query,
     endpoint_ips,
@@ -42,6 +46,7 @@ from tests.e2e.statefulsets_kit import (
     member,
     members_are,
     nslookup,
+    remove_volumes,
     set_events,
     set_replicas,
     volumes,
@@ -146,10 +151,10 @@ def web(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[tuple[Service
         if run.proc is not None and run.proc.poll() is None:
             run.stop()
         remove_all(run.prefix)
-        left = volumes(run.prefix)
-        if left:
-            subprocess.run(["docker", "volume", "rm", "-f", *left], capture_output=True,
-                           check=False)
+        remove_volumes(run.prefix)
+        if Path(HOSTB_URL[len("unix://"):]).exists():
+            remove_all(run.prefix, HOSTB_URL)
+            remove_volumes(run.prefix, HOSTB_URL)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("reconciler.control.statefulsets") is None,
@@ -432,3 +437,48 @@ class TestWebExample:
         assert len(containers(run.prefix)) == 10, containers(run.prefix)
         assert volumes(run.prefix) == {f"www-web-{i}" for i in range(4)}
         assert http_get(run, "client", "web-1.nginx") == "kept"
+
+
+@pytest.mark.twohosts
+class TestTwoHosts:
+    def test_a_member_comes_back_to_its_volumes_host(
+        self, web: tuple[ServiceRun, PodWatch], hostb: Host
+    ) -> None:
+        """Members spread on both hosts; a deleted one waits for, and returns to, its volume's."""
+        run, watch = web
+        build = subprocess.run([str(ROOT / "scripts" / "build-images.sh"), "--host", hostb.url],
+                               capture_output=True, text=True, timeout=120, check=False)
+        assert build.returncode == 0, build.stderr
+        run.write("nodes.yaml", NODES)
+        set_replicas(run, 4)
+        run.start()
+        names = [f"web-{i}" for i in range(4)]
+        wait_until(lambda: members_are(run, names), 120, what="4 members")
+        placed = pods_by_node(run, "web-")
+        print(f"\nplacement: {placed}")
+        assert set(placed.values()) == {"local", "hostb"}, placed
+        on = {node: {f"www-{n}" for n, at in placed.items() if at == node}
+              for node in ("local", "hostb")}
+        assert volumes(run.prefix) == on["local"]
+        assert volumes(run.prefix, hostb.url) == on["hostb"]
+
+        moved = sorted(n for n, at in placed.items() if at == "hostb")[0]
+        exec_out(run, moved, "echo kept-on-hostb > /usr/share/nginx/html/index.html")
+        # hostb cordoned: the new pod may not move to local, where its volume is not.
+        cordoned = NODES.replace(f"address: {HOSTB_ADDRESS}}}",
+                                 f"address: {HOSTB_ADDRESS}, unschedulable: true}}")
+        assert cordoned != NODES
+        run.write("nodes.yaml", cordoned)
+        wait_until(lambda: "SchedulingDisabled" in run.cli("get", "nodes").stdout, 15,
+                   what="hostb cordoned")
+        run.cli("delete", "pod", moved)
+        described = wait_until(lambda: len(watch.uids(moved)) == 2 and "volume node affinity"
+                               in (d := run.cli("describe", "pod", moved).stdout) and d, 60,
+                               what=f"{moved} Pending for its volume")
+        print(described)
+        assert re.search(r"^Status:\s+Pending$", described, re.M), described
+        run.write("nodes.yaml", NODES)
+        wait_until(lambda: members_are(run, names), 60, what=f"{moved} running again")
+        assert pods_by_node(run, "web-")[moved] == "hostb"
+        assert exec_out(run, moved, "cat /usr/share/nginx/html/index.html").strip() == \
+            "kept-on-hostb"
