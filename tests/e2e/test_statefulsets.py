@@ -71,7 +71,10 @@ def web(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[tuple[Service
     # Claim volumes are named as Kubernetes names PVCs, not by the run's prefix: one a
     # crashed run left behind would be adopted. Those no container uses are removed.
     stale = [f"www-web-{i}" for i in range(5)]
-    subprocess.run(["docker", "volume", "rm", *stale], capture_output=True, check=False)
+    hostb_up = Path(HOSTB_URL[len("unix://"):]).exists()
+    for host in (["-H", HOSTB_URL], []) if hostb_up else ([],):
+        subprocess.run(["docker", *host, "volume", "rm", *stale], capture_output=True,
+                       check=False)
     shutil.copyfile(WEB_YAML, run.desired / "web.yaml")
     run.write("client.yaml", client_pod("client"))
     watch = PodWatch(run.state)
@@ -84,7 +87,7 @@ def web(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[tuple[Service
             run.stop()
         remove_all(run.prefix)
         remove_volumes(run.prefix)
-        if Path(HOSTB_URL[len("unix://"):]).exists():
+        if Path(HOSTB_URL[len("unix://"):]).exists():  # the hostb fixture may start it later
             remove_all(run.prefix, HOSTB_URL)
             remove_volumes(run.prefix, HOSTB_URL)
 
