@@ -69,7 +69,10 @@ def web(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[tuple[Service
         "RECONCILER_RUNTIME_IMAGE_MAP": f"registry.k8s.io/nginx-slim:0.8={NGINX_IMAGE}"})
     svc_factory.append(run)
     # Claim volumes are named as Kubernetes names PVCs, not by the run's prefix: one a
-    # crashed run left behind would be adopted. Those no container uses are removed.
+    # crashed run left behind would be adopted. Those no container uses are removed,
+    # under the machine lock that `start` takes anyway: another checkout running these
+    # tests keeps a scaled-down member's volume unused but not stale.
+    run._take_machine_lock()
     stale = [f"www-web-{i}" for i in range(5)]
     hostb_up = Path(HOSTB_URL[len("unix://"):]).exists()
     for host in (["-H", HOSTB_URL], []) if hostb_up else ([],):
@@ -90,6 +93,7 @@ def web(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[tuple[Service
         if Path(HOSTB_URL[len("unix://"):]).exists():  # the hostb fixture may start it later
             remove_all(run.prefix, HOSTB_URL)
             remove_volumes(run.prefix, HOSTB_URL)
+        run._release_machine_lock()  # stop() released it, unless the test never started
 
 
 @pytest.mark.skipif(importlib.util.find_spec("reconciler.control.statefulsets") is None,
