@@ -15,7 +15,8 @@ import click
 from reconciler.api.records import ContainerStatus, EventRecord, PodRecord
 from reconciler.api.types import JSON, KIND_ALIASES, Key
 from reconciler.cli import output
-from reconciler.cli.get import LISTINGS, open_store, service_spec
+from reconciler.cli.get import open_store
+from reconciler.cli.listings import LISTINGS, service_spec
 from reconciler.cli.options import state_option
 from reconciler.store.reader import ReadStore
 

@@ -23,7 +23,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reconciler.cli import output
-from reconciler.cli.get import LISTINGS
+from reconciler.cli.listings import LISTINGS
 from reconciler.ui import pages, views
 
 HERE = Path(__file__).parent

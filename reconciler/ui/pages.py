@@ -1,7 +1,7 @@
 """What each dashboard page shows, read from the state store through the CLI's read path.
 
 Between `reconciler.ui.app` (routes) and the store: `reconciler get`'s
-listings (`reconciler.cli.get.LISTINGS`) give the rows and the Kubernetes JSON,
+listings (`reconciler.cli.listings.LISTINGS`) give the rows and the Kubernetes JSON,
 `reconciler describe`'s functions give the detail text, and
 `reconciler.ui.views` turns records into template rows. Nothing here writes.
 """
@@ -19,7 +19,7 @@ from reconciler.api.records import PodRecord
 from reconciler.api.selectors import SelectorError, parse
 from reconciler.api.types import JSON, Key
 from reconciler.cli import describe, output
-from reconciler.cli.get import LISTINGS, Listing, Query, Row
+from reconciler.cli.listings import LISTINGS, Listing, Query, Row
 from reconciler.store.reader import ReadStore, open_reader
 from reconciler.ui import views
 
