@@ -23,6 +23,30 @@ from tests.e2e.ui_kit import Watched, chromium, get_json, http, pod_yaml, rc_yam
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
+STATEFULSET = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: uidb, namespace: team}
+spec:
+  serviceName: uidb
+  replicas: 2
+  selector: {matchLabels: {app: uidb}}
+  template:
+    metadata: {labels: {app: uidb}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: reconciler/busybox:1
+        command: [sh, -c, "hostname > /data/who; sleep 3600"]
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+"""
+
 HOSTILE = '<img src=x onerror="window.pwned=1">'
 SECRET_B64 = "c3VwZXJzZWNyZXQtdmFsdWU="  # "supersecret-value"
 SECRET_PLAIN = "plain-token-value"
@@ -43,17 +67,24 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Dock
                               "spec:\n  selector: {app: web}\n  ports: [{port: 80}]\n")
     run.write("team.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\n"
               + pod_yaml("teamer", "sleep 3600", "{app: teamer}", "team"))
+    run.write("uidb-sts.yaml", STATEFULSET)
     run.write("secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
               f"data: {{password: {SECRET_B64}}}\nstringData: {{token: {SECRET_PLAIN}}}\n")
     try:
         run.start()
-        wait_until(lambda: len(run.running()) == 4 and len(run.running("team")) == 1,
-                   timeout=60, what="4 pods in default and 1 in team running")
+        wait_until(lambda: len(run.running()) == 4 and len(run.running("team")) == 3,
+                   timeout=60, what="4 pods in default and 3 in team running")
         yield run
     finally:
         if run.proc is not None:
             run.stop()
         remove_all(run.prefix)
+        volumes = subprocess.run(
+            ["docker", "volume", "ls", "-q", "--filter",
+             f"label=io.reconciler.prefix={run.prefix}"],
+            capture_output=True, text=True, check=False).stdout.split()
+        if volumes:  # the claims' volumes outlive their pods by design
+            subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +102,9 @@ class TestOverview:
         assert "Ready" in card.inner_text() and "CPU" in card.inner_text()
         assert w.page.locator(".bar .fill").count() == 2
         running = int(w.page.locator("[data-phase=Running] b").inner_text())
-        assert running == 5
-        pods = {p["metadata"]["name"] for p in cluster.running()} | {"team/teamer"}
+        assert running == 7
+        pods = {p["metadata"]["name"] for p in cluster.running()} | {
+            "team/teamer", "team/uidb-0", "team/uidb-1"}
         keys = {k.split("/", 1)[1] if k.startswith("default/") else k for k in table_keys(
             w.page, "main section:nth-of-type(2) tr[data-key]")}
         assert keys == pods
@@ -156,6 +188,24 @@ class TestDetailPages:
         assert "80/TCP" in row and "10.96." in row
         assert w.errors == []
 
+    def test_statefulset_and_its_claims(self, cluster: ServiceRun, browser: Any) -> None:
+        """A StatefulSet's page lists uidb-0 and uidb-1, which link back; its claims are Bound."""
+        w = Watched(browser)
+        w.page.goto(cluster.ui_url + "/statefulsets/team/uidb")
+        body = w.page.locator("main").inner_text()
+        assert "uidb-0" in body and "uidb-1" in body and "data" in body
+        w.shot("statefulset")
+        w.page.goto(cluster.ui_url + "/pods/team/uidb-1")
+        w.page.click(".owners a")
+        w.page.wait_for_url("**/statefulsets/team/uidb")
+        w.page.goto(cluster.ui_url + "/persistentvolumeclaims?namespace=team")
+        rows = {k: w.page.locator(f"tr[data-key='{k}']").inner_text()
+                for k in table_keys(w.page)}
+        assert set(rows) == {"team/data-uidb-0", "team/data-uidb-1"}
+        assert all("Bound" in r and "1Gi" in r for r in rows.values())
+        w.shot("claims")
+        assert w.errors == []
+
     def test_hostile_annotation_is_escaped(self, cluster: ServiceRun, browser: Any) -> None:
         """An annotation holding markup shows as text on the RC's page and never runs."""
         w = Watched(browser)
@@ -193,7 +243,7 @@ class TestDetailPages:
 
 class TestFilters:
     def test_label_selector_and_namespace(self, cluster: ServiceRun, browser: Any) -> None:
-        """The selector keeps app=web pods only; the namespace filter shows team's pod only."""
+        """The selector keeps app=web pods only; the namespace filter shows team's pods only."""
         w = Watched(browser)
         w.page.goto(cluster.ui_url + "/pods")
         w.page.fill("input[name=selector]", "app=web")
@@ -206,7 +256,7 @@ class TestFilters:
         w.page.select_option("select[name=namespace]", "team")
         w.page.click("button[type=submit]")
         w.page.wait_for_url("**namespace=team*")
-        assert table_keys(w.page) == ["team/teamer"]
+        assert table_keys(w.page) == ["team/teamer", "team/uidb-0", "team/uidb-1"]
         w.page.goto(cluster.ui_url + "/pods?namespace=default&selector=app+in+(web,talker),!tier")
         keys = table_keys(w.page)
         assert len(keys) == 3 and "default/talker" in keys and all("grow" not in k for k in keys)
