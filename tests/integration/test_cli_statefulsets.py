@@ -88,3 +88,18 @@ class TestDescribeStatefulSet:
                               capture_output=True, text=True, timeout=60, check=False)
         assert proc.returncode == 1
         assert 'statefulsets "nope" not found' in proc.stderr
+
+
+class TestDescribeMember:
+    def test_volumes(self, state: Path) -> None:
+        """describe pod web-1 names its claim in kubectl's Volumes section."""
+        out = run("describe", "pod", "web-1", state=state)
+        volumes = out.split("\nVolumes:\n", 1)[1].split("\nNode-Selectors:", 1)[0]
+        assert [" ".join(line.split()) for line in volumes.splitlines()] == [
+            "www:",
+            "Type: PersistentVolumeClaim (a reference to a PersistentVolumeClaim in the same "
+            "namespace)",
+            "ClaimName: www-web-1",
+            "ReadOnly: false",
+        ]
+        assert "StatefulSet/web" in out
