@@ -3,8 +3,9 @@
 What `reconciler run` starts for the local host (reconciler/service/app.py) and what
 `reconciler proxy --node NAME` runs on another host: every `interval` seconds it
 builds the table (`feed.build_table`) and, when it changed, hands it to
-`ServiceProxy.update` and `DnsServer.update`. A periodic resync repairs rules or
-addresses that someone else removed.
+`ServiceProxy.update` and `DnsServer.update`, and keeps the routes to other hosts'
+pods (`podroutes`). A periodic resync repairs rules, addresses or routes that
+someone else removed.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import threading
 import time
 from typing import Any, Protocol
 
+from reconciler.network import hostnet
 from reconciler.network.dns import DnsServer
 from reconciler.network.feed import build_table
 from reconciler.network.model import CLUSTER_DOMAIN, ServiceTable
+from reconciler.network.podroutes import PodRoutes
 from reconciler.network.proxy import Mode, ServiceProxy
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ class EmbeddedProxy:
         self.dns_ip = dns_ip
         self.interval = interval
         self.proxy = ServiceProxy(node_name, mode)
+        self.routes = PodRoutes(node_name)
         self.dns: DnsServer | None = None
         self.table: ServiceTable | None = None
         self.errors = 0
@@ -82,15 +86,24 @@ class EmbeddedProxy:
             if time.monotonic() - self._last_resync > RESYNC_EVERY:
                 self._last_resync = time.monotonic()
                 self.proxy.resync()
+                self._sync_routes(table)
             return False
         # Pods come and go far more often than services: their addresses matter to DNS
         # only, so a pod start alone does not rewrite the rules.
         if self.table is None or _services(table) != _services(self.table):
             self.proxy.update(table)
+        if self.table is None or table.pod_hosts != self.table.pod_hosts:
+            self._sync_routes(table)
         if self.dns is not None:
             self.dns.update(table)
         self.table = table
         return True
+
+    def _sync_routes(self, table: ServiceTable) -> None:
+        try:
+            self.routes.sync(table.pod_hosts, hostnet.local_addresses())
+        except (OSError, ValueError) as exc:  # no `ip`, or a namespace without routes
+            log.warning("proxy %s: pod routes not synced: %s", self.node_name, exc)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -106,8 +119,12 @@ class EmbeddedProxy:
         if self.dns is not None:
             self.dns.close()
         self.proxy.close()
+        try:
+            self.routes.close()
+        except (OSError, ValueError) as exc:
+            log.warning("proxy %s: pod routes not removed: %s", self.node_name, exc)
 
 
 def _services(table: ServiceTable) -> ServiceTable:
     """The table without what only DNS reads."""
-    return dataclasses.replace(table, pod_namespaces=())
+    return dataclasses.replace(table, pod_namespaces=(), pod_hosts=())

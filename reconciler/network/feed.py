@@ -127,7 +127,8 @@ def build_table(store: Any, node_name: str, dns_ip: str = "") -> ServiceTable:
             continue  # no address allocated: nothing to serve yet
         subsets = endpoints.get((rec.key.namespace, rec.key.name), [])
         entries.append(service_entry(rec.body, status, subsets, pods, nodes))
-    return ServiceTable.of(entries, (dns_ip,) if dns_ip else (), pod_namespaces(pods.values()))
+    return ServiceTable.of(entries, (dns_ip,) if dns_ip else (), pod_namespaces(pods.values()),
+                           pod_hosts(pods.values(), nodes))
 
 
 def pod_namespaces(pods: Iterable[PodRecord]) -> dict[str, str]:
@@ -139,3 +140,13 @@ def pod_namespaces(pods: Iterable[PodRecord]) -> dict[str, str]:
         if pod.pod_ip and pod.deletion_timestamp is None:
             seen.setdefault(pod.pod_ip, set()).add(pod.namespace)
     return {ip: next(iter(nss)) for ip, nss in seen.items() if len(nss) == 1}
+
+
+def pod_hosts(pods: Iterable[PodRecord], addresses: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(pod IP, node, node address) of live pods; an address two nodes hand out is left out."""
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for pod in pods:
+        if pod.pod_ip and pod.node_name and pod.deletion_timestamp is None:
+            seen.setdefault(pod.pod_ip, set()).add(
+                (pod.node_name, addresses.get(pod.node_name, "")))
+    return [(ip, *next(iter(at))) for ip, at in seen.items() if len(at) == 1]

@@ -8,6 +8,7 @@ from hand-made tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -122,6 +123,8 @@ class ServiceTable:
     extra_addresses: tuple[str, ...] = field(default=())
     # (pod IP, namespace): DNS reads a short name relative to the asking pod's namespace.
     pod_namespaces: tuple[tuple[str, str], ...] = field(default=())
+    # (pod IP, node, node address) of every live pod: hosts route to each other's pods.
+    pod_hosts: tuple[tuple[str, str, str], ...] = field(default=())
 
     @classmethod
     def of(
@@ -129,9 +132,10 @@ class ServiceTable:
         services: list[ServiceEntry],
         extra_addresses: tuple[str, ...] = (),
         pod_namespaces: dict[str, str] | None = None,
+        pod_hosts: Iterable[tuple[str, str, str]] = (),
     ) -> ServiceTable:
         return cls(tuple(sorted(services, key=lambda s: (s.namespace, s.name))), extra_addresses,
-                   tuple(sorted((pod_namespaces or {}).items())))
+                   tuple(sorted((pod_namespaces or {}).items())), tuple(sorted(pod_hosts)))
 
     def get(self, namespace: str, name: str) -> ServiceEntry | None:
         for s in self.services:

@@ -135,6 +135,15 @@ class TestTwoHostService:
                              r"cluster\.local$", resolv, re.M), resolv
             assert re.search(r"^options ndots:5$", resolv, re.M), resolv
 
+        # Pod to pod across hosts, by pod IP (what headless names answer): each host's
+        # proxy routes to the other host's pods via that host's address.
+        ips = {p["metadata"]["name"]: p["status"]["podIP"] for p in run.running()
+               if p["metadata"]["name"].startswith("web-")}
+        for client, other in (("client-a", "hostb"), ("client-b", "local")):
+            for name in sorted(n for n, at in placed.items() if at == other):
+                got = requests_from(run, client, f"{ips[name]} 8080", 2)
+                assert got == Counter({name: 2}), f"{client} -> {name} at {ips[name]}: {got}"
+
         # NodePort: the local proxy on 127.0.0.1, hostb's proxy on hostb's address.
         node_port = int(service_json(run, "web")["spec"]["ports"][0]["nodePort"])
         assert 30000 <= node_port <= 32767
