@@ -421,3 +421,6 @@ class TestTwoHosts:
         assert pods_by_node(run, "web-")[moved] == "hostb"
         assert exec_out(run, moved, "cat /usr/share/nginx/html/index.html").strip() == \
             "kept-on-hostb"
+        # Its per-pod name from a member on the other host: the host routes carry it.
+        here = sorted(n for n, at in placed.items() if at == "local")[0]
+        assert http_get(run, here, f"{moved}.nginx") == "kept-on-hostb"
