@@ -1,11 +1,14 @@
-"""`reconciler delete pod NAME`: ask for a pod's deletion, as `kubectl delete pod` does.
+"""`reconciler delete pod|pvc NAME`: ask for a pod's or a claim's deletion, as kubectl does.
 
-The one imperative write of the CLI, and it adds no hidden state: the pod is
-marked for deletion in the store and the running service (nudged through
-`reconciler sync`'s signal) stops its containers and removes its record. A pod
-of a replication controller is then replaced under a new name, a pod declared
-in a manifest is declared again from its file (as a static pod would be). To
-remove a workload for good, remove its manifest.
+The CLI's imperative writes, and they add no hidden state: the object is marked
+for deletion in the store and the running service (nudged through `reconciler
+sync`'s signal) does the rest. A pod's containers are stopped and its record
+removed; a pod of a controller is then replaced (a StatefulSet's under the same
+name), a pod declared in a manifest is declared again from its file (as a static
+pod would be). To remove a workload for good, remove its manifest. A claim goes
+once no scheduled pod uses it, its Docker volume with it (as Kubernetes'
+pvc-protection waits); a StatefulSet member waiting for a lost host's volume then
+gets a new, empty claim wherever it can run.
 """
 
 from __future__ import annotations
@@ -20,21 +23,32 @@ from reconciler.sources.trigger import SyncError, request_sync
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(["pod", "pods", "po"]))
+@click.argument("kind", type=click.Choice(["pod", "pods", "po", "pvc", "pvcs",
+                                            "persistentvolumeclaim", "persistentvolumeclaims"]))
 @click.argument("names", nargs=-1, required=True)
 @click.option("-n", "--namespace", default="default", show_default=True)
 @state_option
 def delete(kind: str, names: tuple[str, ...], namespace: str, state: str) -> None:
-    """Delete pods: their controller (or their manifest) brings them back."""
+    """Delete pods (their controller or manifest brings them back) or volume claims."""
     from reconciler.store import Store, StoreMissing
 
     try:
         store = Store.open(state, create=False)
     except StoreMissing as e:
         raise click.ClickException(str(e)) from None
+    claims = not kind.startswith("po")
+    resource = "persistentvolumeclaims" if claims else "pods"
     missing = []
     try:
         for name in names:
+            if claims:
+                claim = store.get_claim(namespace, name)
+                if claim is None:
+                    missing.append(name)
+                    continue
+                store.mark_claims_deleted([claim], datetime.now(UTC))
+                click.echo(f'persistentvolumeclaim "{name}" deleted')
+                continue
             pod = store.get_pod(namespace, name)
             if pod is None:
                 missing.append(name)
@@ -49,6 +63,6 @@ def delete(kind: str, names: tuple[str, ...], namespace: str, state: str) -> Non
     with contextlib.suppress(SyncError):
         request_sync(state)
     for name in missing:
-        click.echo(f'Error from server (NotFound): pods "{name}" not found', err=True)
+        click.echo(f'Error from server (NotFound): {resource} "{name}" not found', err=True)
     if missing:
         raise SystemExit(1)

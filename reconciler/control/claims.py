@@ -3,13 +3,14 @@
 Keyed by (namespace, name) under CLAIM. Claims are made by the StatefulSet
 controller and kept when their pods and even their set go, as Kubernetes keeps
 PVCs; when a set's persistentVolumeClaimRetentionPolicy says Delete, that
-controller marks them (`store.mark_claims_deleted`) and enqueues them here.
-Like Kubernetes' pvc-protection finalizer, a marked claim stays while any pod
-record still mounts it; then its volume is removed from the host that holds it
-and the record deleted. A host that cannot be reached is retried later; a host
-no longer registered (removed from the desired folder) cannot be asked, so only
-the record goes and the volume stays on that machine. The pod controller
-enqueues a pod's marked claims when it deletes the pod record.
+controller marks them (`store.mark_claims_deleted`) and enqueues them here, as
+does `reconciler delete pvc`. Like Kubernetes' pvc-protection finalizer, a
+marked claim stays while a scheduled pod record mounts it (a pod not placed yet
+never mounted it); then its volume is removed from the host that holds it and
+the record deleted. A Ready host that fails the call is retried later; a host
+that is NotReady or no longer registered cannot be asked, so only the record
+goes and the volume stays on that machine (a warning event says so). The pod
+controller enqueues a pod's marked claims when it deletes the pod record.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from reconciler.scheduling.volume_binding import claim_names
 log = logging.getLogger(__name__)
 
 CLAIM = "claim"
+SOURCE = "persistentvolumeclaim-protection-controller"
 # A marked claim still mounted is looked at again after this long, in case the
 # pod controller's enqueue was missed (level-based: the re-read decides).
 IN_USE_RETRY = 5.0
@@ -47,7 +49,13 @@ class ClaimController:
             return Result.after(IN_USE_RETRY)
         if claim.node_name:
             node = ctx.store.get_node(claim.node_name)
-            if node is not None:
+            if node is not None and not node.ready:
+                # Asked to go while its host is down (the way to let a member whose host is
+                # lost start elsewhere): the record goes now, the volume stays on that host.
+                ctx.event("PersistentVolumeClaim", claim.namespace, claim.name, "Warning",
+                          "VolumeLeftOnNode", f"node {node.name} is not ready: Docker volume "
+                          f"{claim.volume} is left on it", SOURCE, uid=claim.uid)
+            elif node is not None:
                 try:
                     ctx.agent(node).remove_volume(claim.volume)
                 except HostUnreachable as e:
@@ -61,5 +69,6 @@ class ClaimController:
         return Result.done()
 
     def _in_use(self, claim: ClaimRecord) -> bool:
-        return any(claim.name in claim_names(p.spec)
+        """Used by a scheduled pod: one not placed yet never mounted it (as pvc-protection)."""
+        return any(p.node_name and claim.name in claim_names(p.spec)
                    for p in self.ctx.store.list_pods(claim.namespace))

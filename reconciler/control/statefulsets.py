@@ -33,6 +33,7 @@ from reconciler.planning.statefulset_identity import (
     NewPod,
     StatefulSetSpec,
     claims_to_reown,
+    missing_member_claims,
     set_from_body,
 )
 
@@ -78,6 +79,15 @@ class StatefulSetController:
             ctx.store.patch_pods(plan.relabel, ["metadata"])
         if plan.claims:
             self._ensure_claims(set_, plan.create, plan.claims, claims)
+        missing = missing_member_claims(set_, pods, claims)
+        if missing:
+            ctx.store.ensure_claims(missing)
+            for claim in missing:
+                self._event(set_, "Normal", "SuccessfulCreate",
+                            f"create Claim {claim.name} in StatefulSet {set_.name} success")
+            for pod in pods:  # a member waiting for its claim can be placed now
+                if pod.deletion_timestamp is None and not pod.node_name:
+                    ctx.enqueue_pod(pod.uid)
         reown = claims_to_reown(set_, claims)
         if reown:  # whenDeleted changed: the set owns its claims only under Delete
             ctx.store.ensure_claims(reown)

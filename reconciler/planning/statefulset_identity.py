@@ -248,3 +248,16 @@ def claims_to_reown(set_: StatefulSetSpec, claims: list[ClaimRecord]) -> list[Cl
         if c.name in names and c.deletion_timestamp is None
         and (c.owner.uid if c.owner else None) != (wanted.uid if wanted else None)
     ]
+
+
+def missing_member_claims(set_: StatefulSetSpec, pods: list[PodRecord],
+                          claims: list[ClaimRecord]) -> list[ClaimRecord]:
+    """createMissingPersistentVolumeClaims for members that exist: a claim deleted under a
+    member (`reconciler delete pvc`, its host lost) is made again, new and empty."""
+    have = {c.name for c in claims}  # one still being removed counts: wait for it to go
+    out: list[ClaimRecord] = []
+    for pod in pods:
+        ordinal = ordinal_of(set_, pod.name)
+        if pod.deletion_timestamp is None and ordinal is not None and ordinal in set_.ordinals:
+            out += [c for c in claims_for(set_, ordinal) if c.name not in have]
+    return out

@@ -8,6 +8,7 @@ the service writes.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -103,3 +104,19 @@ class TestDescribeMember:
             "ReadOnly: false",
         ]
         assert "StatefulSet/web" in out
+
+
+class TestDeleteClaim:
+    def test_marks_the_claim(self, state: Path, tmp_path: Path) -> None:
+        """delete pvc marks the claim (Terminating in get pvc); an unknown one is NotFound."""
+        copy = tmp_path / "state.db"
+        shutil.copy(state, copy)
+        assert run("delete", "pvc", "www-web-1", state=copy) == \
+            'persistentvolumeclaim "www-web-1" deleted\n'
+        rows = {line.split()[0]: line.split()[1]
+                for line in run("get", "pvc", state=copy).splitlines()[1:]}
+        assert rows == {"www-web-0": "Bound", "www-web-1": "Terminating"}
+        proc = subprocess.run([CLI, "delete", "pvc", "nope", "--state", str(copy)],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 1
+        assert 'persistentvolumeclaims "nope" not found' in proc.stderr

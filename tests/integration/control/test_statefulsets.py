@@ -377,6 +377,34 @@ class TestStatefulSetController:
         pod = cluster.store.get_pod("default", "web-0")
         assert pod is not None and pod.phase == "Running" and pod.node_name == node
 
+    def test_deleting_a_lost_hosts_claim_lets_the_member_move(self, cluster: Cluster) -> None:
+        """Host lost for good: `delete pvc` drops the claim (volume left there) and the member
+        runs on the other node with a new, empty claim bound there."""
+        cluster.write(web(2))
+        cluster.converge()
+        lost = cluster.pods()["web-0"]
+        cluster.hosts.agents[lost].down = True
+        record = cluster.store.get_node(lost)
+        assert record is not None and record.last_heartbeat is not None
+        record.last_heartbeat -= timedelta(minutes=5)
+        cluster.store.upsert_node(record)
+        cluster.converge(3)
+        pod = cluster.store.get_pod("default", "web-0")
+        assert pod is not None and pod.phase == "Pending"
+        old = cluster.store.get_claim("default", "www-web-0")
+        assert old is not None and old.node_name == lost
+        cluster.store.mark_claims_deleted([old], datetime.now(UTC))  # reconciler delete pvc
+        cluster.queue.add(WorkKey(CLAIM, ("default", "www-web-0")))
+        cluster.converge(3)
+        new = cluster.store.get_claim("default", "www-web-0")
+        assert new is not None and new.uid != old.uid and new.deletion_timestamp is None
+        pod = cluster.store.get_pod("default", "web-0")
+        assert pod is not None and pod.phase == "Running" and pod.node_name not in ("", lost)
+        assert new.node_name == pod.node_name
+        assert "www-web-0" not in cluster.calls("remove_volume")  # its host could not be asked
+        warnings = cluster.store.list_events("default", "PersistentVolumeClaim", "www-web-0")
+        assert [e.reason for e in warnings] == ["VolumeLeftOnNode"]
+
     def test_adopts_orphan_member(self, cluster: Cluster) -> None:
         """A standalone pod named web-0 with the set's labels is adopted and given its identity."""
         (cluster.desired / "pod.yaml").write_text(

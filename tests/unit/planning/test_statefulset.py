@@ -17,6 +17,7 @@ from reconciler.planning.statefulset_identity import (
     REVISION_LABEL,
     StatefulSetSpec,
     claims_to_reown,
+    missing_member_claims,
     ordinal_of,
     set_from_body,
 )
@@ -436,3 +437,15 @@ class TestClaimOwner:
         owned = [dataclasses.replace(c, owner=s.owner_ref) for c in claims[:2]]
         assert claims_to_reown(s, owned) == []
         assert [c.owner for c in claims_to_reown(SET, owned)] == [None, None]
+
+
+class TestMissingMemberClaims:
+    def test_a_members_deleted_claim_is_made_again(self) -> None:
+        """web-1 lost its claim: a new one; web-0's exists, web-5 is no member, deleting waits."""
+        pods = [member(0), member(1), member(5), member(2, deleting=True)]
+        made = missing_member_claims(sts(3), pods, [claim("www-web-0")])
+        assert [c.name for c in made] == ["www-web-1"]
+
+    def test_a_claim_being_removed_is_waited_for(self) -> None:
+        """A claim still marked for deletion is not made again until it is gone."""
+        assert missing_member_claims(SET, [member(0)], [claim("www-web-0", deleting=True)]) == []
