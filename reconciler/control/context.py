@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from reconciler.api.records import EventRecord, NodeRecord, PodRecord
+from reconciler.api.types import JSON, Key
 from reconciler.control.loop import WorkKey
 from reconciler.control.queue import WorkQueue
 from reconciler.planning.expectations import Expectations
@@ -36,6 +37,12 @@ STATEFULSET = "statefulset"
 
 REPLICATED_KINDS = frozenset({"ReplicationController", "ReplicaSet"})
 SUSPEND_ANNOTATION = "reconciler.dev/suspend"
+
+
+def suspended(body: JSON) -> bool:
+    """Annotated `reconciler.dev/suspend: "true"`: its controller leaves it alone."""
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(SUSPEND_ANNOTATION, "")).lower() == "true"
 
 
 class EventSink(Protocol):
@@ -100,6 +107,21 @@ class Context:
                 self.enqueue(STATEFULSET, obj.key)
             elif kind == "Service":
                 self.enqueue(SERVICE, obj.key)
+
+    def collect_pods(self, owner: Key) -> None:
+        """`owner` is gone: mark the pods it controlled deleted (garbage collection by owner).
+
+        Found by the owner's kind and name, since its uid went with its record.
+        """
+        now_ = self.clock()
+        doomed = [p for p in self.store.list_pods(namespace=owner.namespace)
+                  if p.owner is not None and p.owner.kind == owner.kind
+                  and p.owner.name == owner.name and p.deletion_timestamp is None]
+        for pod in doomed:
+            pod.deletion_timestamp = now_
+        self.store.patch_pods(doomed, ["deletion"])
+        for pod in doomed:
+            self.enqueue_pod(pod.uid)
 
     # -- node agents --
     def agent(self, node: NodeRecord) -> HostAgent:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
-from reconciler.control.context import SUSPEND_ANNOTATION, Context
+from reconciler.control.context import Context, suspended
 from reconciler.control.desired import spec_hash
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.names import generate_name
@@ -65,8 +65,7 @@ class ReplicationController:
         obj = ctx.store.get_object(k)
         if obj is None:
             return self._collect(k)
-        annotations = obj.body.get("metadata", {}).get("annotations") or {}
-        if str(annotations.get(SUSPEND_ANNOTATION, "")).lower() == "true":
+        if suspended(obj.body):
             return Result.done()
         owner = owner_from_body(obj.body, obj.uid, obj.generation)
         exp_key = owner.key
@@ -162,19 +161,6 @@ class ReplicationController:
     def _collect(self, k: Key) -> Result:
         """The owner is gone: delete the pods it controlled (garbage collection by owner)."""
         ctx = self.ctx
-        now_ = ctx.clock()
-        doomed = [
-            p
-            for p in ctx.store.list_pods(namespace=k.namespace)
-            if p.owner is not None
-            and p.owner.kind == k.kind
-            and p.owner.name == k.name
-            and p.deletion_timestamp is None
-        ]
-        for pod in doomed:
-            pod.deletion_timestamp = now_
-        ctx.store.patch_pods(doomed, ["deletion"])
-        for pod in doomed:
-            ctx.enqueue_pod(pod.uid)
+        ctx.collect_pods(k)
         ctx.expectations.forget(f"{k.kind}/{k.namespace}/{k.name}")
         return Result.done()

@@ -25,7 +25,7 @@ from typing import Literal
 from reconciler.api.records import ClaimRecord, PodRecord
 from reconciler.api.types import Key
 from reconciler.control.claims import CLAIM
-from reconciler.control.context import SUSPEND_ANNOTATION, Context
+from reconciler.control.context import Context, suspended
 from reconciler.control.desired import spec_hash
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.statefulset import plan_statefulset
@@ -56,8 +56,7 @@ class StatefulSetController:
         obj = ctx.store.get_object(k)
         if obj is None:
             return self._collect(k)
-        annotations = obj.body.get("metadata", {}).get("annotations") or {}
-        if str(annotations.get(SUSPEND_ANNOTATION, "")).lower() == "true":
+        if suspended(obj.body):
             return Result.done()
         set_ = set_from_body(obj.body, obj.uid, obj.generation, obj.status)
         now_ = ctx.clock()
@@ -172,20 +171,7 @@ class StatefulSetController:
         """The set is gone: delete its pods; its claims too if whenDeleted said Delete."""
         ctx = self.ctx
         now_ = ctx.clock()
-        doomed = [
-            p
-            for p in ctx.store.list_pods(namespace=k.namespace)
-            if p.owner is not None
-            and p.owner.kind == KIND
-            and p.owner.name == k.name
-            and p.deletion_timestamp is None
-        ]
-        doomed.sort(key=lambda p: p.name, reverse=True)
-        for pod in doomed:
-            pod.deletion_timestamp = now_
-        ctx.store.patch_pods(doomed, ["deletion"])
-        for pod in doomed:
-            ctx.enqueue_pod(pod.uid)
+        ctx.collect_pods(k)
         # Claims owned by the set are those of whenDeleted Delete (see claim_owner).
         claims = [c for c in ctx.store.list_claims(namespace=k.namespace)
                   if c.owner is not None and c.owner.kind == KIND
