@@ -165,32 +165,46 @@ def _containers(
             d.pair(2, "Ready", "False")
             d.pair(2, "Restart Count", 0)
         _env(d, 2, spec)
+        mounts_section(d, 2, spec)
 
 
-def _volumes(d: Describer, volumes: list[JSON]) -> None:
+def mounts_section(d: Describer, level: int, spec: JSON) -> None:
+    """A container's Mounts, as kubectl prints them: `PATH from VOLUME (rw|ro)`."""
+    mounts = spec.get("volumeMounts") or []
+    if not mounts:
+        d.pair(level, "Mounts", output.NONE)
+        return
+    d.line(level, "Mounts:")
+    for m in mounts:
+        mode = "ro" if m.get("readOnly") else "rw"
+        d.line(level + 1, f"{m.get('mountPath')} from {m.get('name')} ({mode})")
+
+
+def volumes_section(d: Describer, level: int, volumes: list[JSON]) -> None:
     """kubectl's Volumes section for the sources we run: claims, emptyDir, hostPath."""
     if not volumes:
-        d.pair(0, "Volumes", output.NONE)
+        d.pair(level, "Volumes", output.NONE)
         return
-    d.line(0, "Volumes:")
+    d.line(level, "Volumes:")
     for vol in volumes:
-        d.line(1, f"{vol.get('name')}:")
+        d.line(level + 1, f"{vol.get('name')}:")
+        at = level + 2
         if "persistentVolumeClaim" in vol:
             claim = vol["persistentVolumeClaim"] or {}
-            d.pair(2, "Type", "PersistentVolumeClaim (a reference to a PersistentVolumeClaim "
-                              "in the same namespace)")
-            d.pair(2, "ClaimName", claim.get("claimName", ""))
-            d.pair(2, "ReadOnly", str(bool(claim.get("readOnly", False))).lower())
+            d.pair(at, "Type", "PersistentVolumeClaim (a reference to a PersistentVolumeClaim "
+                               "in the same namespace)")
+            d.pair(at, "ClaimName", claim.get("claimName", ""))
+            d.pair(at, "ReadOnly", str(bool(claim.get("readOnly", False))).lower())
         elif "hostPath" in vol:
             host = vol["hostPath"] or {}
-            d.pair(2, "Type", "HostPath (bare host directory volume)")
-            d.pair(2, "Path", host.get("path", ""))
-            d.pair(2, "HostPathType", host.get("type", ""))
+            d.pair(at, "Type", "HostPath (bare host directory volume)")
+            d.pair(at, "Path", host.get("path", ""))
+            d.pair(at, "HostPathType", host.get("type", ""))
         else:
             empty = vol.get("emptyDir") or {}
-            d.pair(2, "Type", "EmptyDir (a temporary directory that shares a pod's lifetime)")
-            d.pair(2, "Medium", empty.get("medium", ""))
-            d.pair(2, "SizeLimit", empty.get("sizeLimit", "<unset>"))
+            d.pair(at, "Type", "EmptyDir (a temporary directory that shares a pod's lifetime)")
+            d.pair(at, "Medium", empty.get("medium", ""))
+            d.pair(at, "SizeLimit", empty.get("sizeLimit", "<unset>"))
 
 
 def describe_pod(store: ReadStore, pod: PodRecord, now: datetime) -> str:
@@ -214,7 +228,7 @@ def describe_pod(store: ReadStore, pod: PodRecord, now: datetime) -> str:
     _containers(d, "Containers", pod.spec.get("containers") or [], pod.containers)
     d.line(0, "Conditions:")
     d.table(1, ("Type", "Status"), [[c.type, str(c.status)] for c in pod.conditions])
-    _volumes(d, pod.spec.get("volumes") or [])
+    volumes_section(d, 0, pod.spec.get("volumes") or [])
     selector = pod.spec.get("nodeSelector") or {}
     d.pair(0, "Node-Selectors", output.labels_text(selector, "\n") if selector else output.NONE)
     # As kubectl, by uid too: a pod deleted and declared again under the same name is a

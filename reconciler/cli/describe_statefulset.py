@@ -13,7 +13,15 @@ from datetime import datetime
 from reconciler.api.selectors import from_label_selector
 from reconciler.api.types import JSON, Key
 from reconciler.cli import output
-from reconciler.cli.describe import Describer, _env, _ports, events_section, when
+from reconciler.cli.describe import (
+    Describer,
+    _env,
+    _ports,
+    events_section,
+    mounts_section,
+    volumes_section,
+    when,
+)
 from reconciler.store.reader import ReadStore
 
 
@@ -65,23 +73,8 @@ def _template(d: Describer, template: JSON) -> None:
         d.pair(3, "Image", c.get("image", ""))
         d.pair(3, "Port", _ports(c))
         _env(d, 3, c)
-        mounts = c.get("volumeMounts") or []
-        if not mounts:
-            d.pair(3, "Mounts", output.NONE)
-        else:
-            d.line(3, "Mounts:")
-            for m in mounts:
-                mode = "ro" if m.get("readOnly") else "rw"
-                d.line(4, f"{m.get('mountPath')} from {m.get('name')} ({mode})")
-    volumes = pod.get("volumes") or []
-    if not volumes:
-        d.pair(1, "Volumes", output.NONE)
-        return
-    d.line(1, "Volumes:")
-    for v in volumes:
-        d.line(2, f"{v.get('name')}:")
-        source = next((k for k in v if k != "name"), "")
-        d.pair(3, "Type", source)
+        mounts_section(d, 3, c)
+    volumes_section(d, 1, pod.get("volumes") or [])
 
 
 def _claim_templates(d: Describer, templates: list[JSON]) -> None:

@@ -33,7 +33,7 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("sts-cli")
     c = Cluster(tmp)
     (c.desired / "nodes.yaml").write_text(NODES)
-    c.write(web(2))
+    c.write("web.yaml", web(2))
     c.converge(3)
     c.store.close()
     yield tmp / "state.db"
@@ -93,7 +93,7 @@ class TestDescribeStatefulSet:
 
 class TestDescribeMember:
     def test_volumes(self, state: Path) -> None:
-        """describe pod web-1 names its claim in kubectl's Volumes section."""
+        """describe pod web-1: its claim under Volumes, its mount under the container's Mounts."""
         out = run("describe", "pod", "web-1", state=state)
         volumes = out.split("\nVolumes:\n", 1)[1].split("\nNode-Selectors:", 1)[0]
         assert [" ".join(line.split()) for line in volumes.splitlines()] == [
@@ -104,6 +104,7 @@ class TestDescribeMember:
             "ReadOnly: false",
         ]
         assert "StatefulSet/web" in out
+        assert "/usr/share/nginx/html from www (rw)" in out  # the container's Mounts
 
 
 class TestDeleteClaim:
