@@ -26,15 +26,21 @@ POD_UID = "io.reconciler.pod.uid"
 CONTAINER = "io.reconciler.container.name"
 
 
-def pod_yaml(name: str, command: str = "sleep 3600", labels: str = "app: sleeper",
-             image: str = "reconciler/busybox:1") -> str:
+def _argv(command: str | list[str]) -> str:
+    """A command's JSON argv: text split on spaces, a list (["sh", "-c", ...]) as it is."""
+    return json.dumps(command.split() if isinstance(command, str) else command)
+
+
+def pod_yaml(name: str, command: str | list[str] = "sleep 3600", labels: str = "app: sleeper",
+             image: str = "reconciler/busybox:1", namespace: str = "default") -> str:
     """A one-container busybox pod that stops within a second."""
-    argv = json.dumps(command.split())
+    argv = _argv(command)
     return f"""\
 apiVersion: v1
 kind: Pod
 metadata:
   name: {name}
+  namespace: {namespace}
   labels: {{{labels}}}
 spec:
   terminationGracePeriodSeconds: 1
@@ -45,14 +51,17 @@ spec:
 """
 
 
-def rc_yaml(name: str, replicas: int, command: str = "sleep 3600") -> str:
+def rc_yaml(name: str, replicas: int, command: str | list[str] = "sleep 3600",
+            annotations: str = "{}", namespace: str = "default") -> str:
     """A replication controller of busybox sleepers labelled app=<name>."""
-    argv = json.dumps(command.split())
+    argv = _argv(command)
     return f"""\
 apiVersion: v1
 kind: ReplicationController
 metadata:
   name: {name}
+  namespace: {namespace}
+  annotations: {annotations}
 spec:
   replicas: {replicas}
   selector: {{app: {name}}}

@@ -18,8 +18,9 @@ from typing import Any
 import docker
 import pytest
 
+from tests.e2e.process_helpers import pod_yaml, rc_yaml
 from tests.e2e.service import ServiceRun, remove_all, wait_until
-from tests.e2e.ui_kit import Watched, chromium, get_json, http, pod_yaml, rc_yaml, table_keys
+from tests.e2e.ui_kit import Watched, chromium, get_json, http, table_keys
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -58,15 +59,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Dock
     """The running service with its dashboard, every pod Running."""
     run = ServiceRun(tmp_path_factory.mktemp("ui"), ui=True,
                      extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
-    run.write("web-rc.yaml", rc_yaml("web", 2, "sleep 3600",
+    run.write("web-rc.yaml", rc_yaml("web", 2,
                                      annotations=json.dumps({"note": HOSTILE})))
-    run.write("grow-rc.yaml", rc_yaml("grow", 1, "sleep 3600"))
+    run.write("grow-rc.yaml", rc_yaml("grow", 1))
     run.write("talker.yaml", pod_yaml(
-        "talker", "echo hello-from-talker; echo '<b id=hostile>not bold</b>'; sleep 3600"))
+        "talker", ["sh", "-c", "echo hello-from-talker; echo '<b id=hostile>not bold</b>'; "
+                   "sleep 3600"], "app: talker"))
     run.write("web-svc.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
                               "spec:\n  selector: {app: web}\n  ports: [{port: 80}]\n")
     run.write("team.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\n"
-              + pod_yaml("teamer", "sleep 3600", "{app: teamer}", "team"))
+              + pod_yaml("teamer", labels="app: teamer", namespace="team"))
     run.write("uidb-sts.yaml", STATEFULSET)
     run.write("secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
               f"data: {{password: {SECRET_B64}}}\nstringData: {{token: {SECRET_PLAIN}}}\n")
@@ -128,7 +130,7 @@ class TestOverview:
         row = "tr[data-key='ReplicationController/default/grow']"
         assert w.page.locator(f"{row} .desired").inner_text() == "1"
         started = time.monotonic()
-        cluster.write("grow-rc.yaml", rc_yaml("grow", 3, "sleep 3600"))
+        cluster.write("grow-rc.yaml", rc_yaml("grow", 3))
         w.page.wait_for_function(
             f"""() => {{ const r = document.querySelector("{row}");
                 return r && ['.desired', '.current', '.ready'].every(
@@ -336,7 +338,7 @@ class TestWarnings:
         """A bad edit to grow's file appears live among recent warnings; its page says stale."""
         w = Watched(browser)
         w.page.goto(cluster.ui_url + "/")
-        path = cluster.write("grow-rc.yaml", rc_yaml("grow", 3, "sleep 3600").replace(
+        path = cluster.write("grow-rc.yaml", rc_yaml("grow", 3).replace(
             "replicas: 3", "replicas: many"))
         try:
             w.page.wait_for_function(
@@ -350,4 +352,4 @@ class TestWarnings:
             w.shot("replicationcontroller-stale")
             assert w.errors == []
         finally:
-            path.write_text(rc_yaml("grow", 3, "sleep 3600"))
+            path.write_text(rc_yaml("grow", 3))

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.process_helpers import pod_yaml, rc_yaml
 from tests.e2e.service import RECONCILER, ServiceRun, free_port, wait_until
-from tests.e2e.ui_kit import Watched, chromium, is_up, pod_yaml, rc_yaml, table_keys
+from tests.e2e.ui_kit import Watched, chromium, is_up, table_keys
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -32,7 +33,8 @@ class TestStandalone:
         """`reconciler ui --state` serves the store of a service that has stopped."""
         run = ServiceRun(tmp_path, extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
         svc_factory.append(run)
-        run.write("lonely.yaml", pod_yaml("lonely", "echo lonely-log; sleep 3600", "{app: l}"))
+        run.write("lonely.yaml",
+                  pod_yaml("lonely", ["sh", "-c", "echo lonely-log; sleep 3600"], "app: l"))
         run.start()
         wait_until(lambda: run.running(), timeout=60, what="lonely running")
         assert run.stop() == 0
@@ -90,7 +92,7 @@ class TestTwoHosts:
         run = ServiceRun(tmp_path, ui=True, extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
         svc_factory.append(run)
         run.write("nodes.yaml", NODES)
-        rc = rc_yaml("spread", 4, "echo spread-on-$(hostname); sleep 3600").replace(
+        rc = rc_yaml("spread", 4, ["sh", "-c", "echo spread-on-$(hostname); sleep 3600"]).replace(
             "        command:", "        resources: {requests: {cpu: 250m, memory: 64Mi}}\n"
                                "        command:")
         run.write("spread.yaml", rc)

@@ -83,50 +83,6 @@ def get_json(url: str) -> Any:
     return json.loads(body)
 
 
-def rc_yaml(name: str, replicas: int, command: str, annotations: str = "{}",
-            namespace: str = "default") -> str:
-    """A replication controller of busybox pods labelled app=NAME running `sh -c COMMAND`."""
-    return f"""\
-apiVersion: v1
-kind: ReplicationController
-metadata:
-  name: {name}
-  namespace: {namespace}
-  annotations: {annotations}
-spec:
-  replicas: {replicas}
-  selector: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: main
-        image: reconciler/busybox:1
-        command: ["sh", "-c", {json.dumps(command)}]
-"""
-
-
-def pod_yaml(name: str, command: str, labels: str = "{app: talker}",
-             namespace: str = "default") -> str:
-    """A busybox pod running `sh -c COMMAND`."""
-    return f"""\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  namespace: {namespace}
-  labels: {labels}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: reconciler/busybox:1
-    command: ["sh", "-c", {json.dumps(command)}]
-"""
-
-
 def table_keys(page: Any, selector: str = "main table tbody tr[data-key]") -> list[str]:
     """The data-key ("namespace/name") of each table row the selector finds."""
     keys: list[str] = page.eval_on_selector_all(

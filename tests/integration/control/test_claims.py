@@ -13,7 +13,8 @@ from reconciler.control.claims import CLAIM, ClaimController
 from reconciler.control.context import POD
 from reconciler.control.loop import WorkKey
 from reconciler.scheduling.volume_binding import REASON_CONFLICT
-from tests.integration.control.test_controllers import NODES, Cluster, converge_twice
+from tests.integration.control.harness import Cluster
+from tests.integration.control.test_controllers import NODES, converge_twice
 
 POD_WITH_CLAIM = """\
 apiVersion: v1
@@ -29,7 +30,6 @@ T0 = datetime(2024, 5, 1, tzinfo=UTC)
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     c = Cluster(tmp_path)
-    c.controllers[CLAIM] = ClaimController(c.ctx)
     c.write("nodes.yaml", NODES)
     yield c
     c.store.close()

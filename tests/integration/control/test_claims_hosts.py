@@ -25,7 +25,7 @@ from reconciler.runtime.agent import NodeAgent
 from reconciler.runtime.port import docker_agent
 from reconciler.runtime.types import RuntimeConfig
 from tests.conftest import LOCAL_URL, TEST_LABEL, Host
-from tests.integration.control.test_controllers import Cluster
+from tests.integration.control.harness import Cluster
 
 pytestmark = pytest.mark.docker
 

@@ -14,26 +14,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.api.types import Key
-from reconciler.control.context import (
-    DESIRED,
-    NODE,
-    NODE_GC,
-    POD,
-    REPLICATION,
-    SERVICE,
-    Context,
-    Settings,
-)
-from reconciler.control.desired import DesiredController
-from reconciler.control.loop import Loop, Reconciler, WorkKey
-from reconciler.control.nodes import NodeController
-from reconciler.control.pods import PodController
-from reconciler.control.queue import WorkQueue
-from reconciler.control.replication import ReplicationController
-from reconciler.control.services import ServiceController
-from reconciler.runtime.fake import FakeHosts
-from reconciler.runtime.types import ObservedPod, RuntimeConfig
-from reconciler.store import Store
+from reconciler.control.context import NODE_GC
+from reconciler.control.loop import WorkKey
+from reconciler.runtime.types import ObservedPod
+from tests.integration.control.harness import Cluster
 
 NODES = """\
 apiVersion: reconciler.dev/v1
@@ -63,57 +47,6 @@ spec:
         image: reconciler/busybox:1
         ports: [{{containerPort: 8080, name: http}}]
 """
-
-
-class Cluster:
-    """Controllers, a store and fake hosts, converged by draining the queue."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.desired = tmp / "desired"
-        self.desired.mkdir()
-        self.store = Store.open(str(tmp / "state.db"))
-        self.hosts = FakeHosts()
-        self.queue: WorkQueue[WorkKey] = WorkQueue()
-        self.ctx = Context(
-            store=self.store,
-            queue=self.queue,
-            runtime=RuntimeConfig(),
-            settings=Settings(desired=str(self.desired), eviction_timeout=0,
-                              not_ready_timeout=0),
-            agent_factory=self.hosts,
-        )
-        nodes = NodeController(self.ctx)
-        self.controllers: dict[str, Reconciler] = {
-            DESIRED: DesiredController(self.ctx, self.desired),
-            POD: PodController(self.ctx),
-            REPLICATION: ReplicationController(self.ctx),
-            SERVICE: ServiceController(self.ctx),
-            NODE: nodes,
-            NODE_GC: nodes,
-        }
-        self.loop = Loop(self.queue, self.controllers)
-
-    def write(self, name: str, text: str) -> None:
-        (self.desired / name).write_text(text)
-
-    def converge(self, rounds: int = 400) -> None:
-        """Reconcile until nothing is due now (delayed requeues are left for later)."""
-        self.queue.add(WorkKey(DESIRED, "all"))
-        for node in self.store.list_nodes():
-            self.queue.add(WorkKey(NODE, node.name))
-        for _ in range(rounds):
-            key = self.queue.get(timeout=0)
-            if key is None:
-                return
-            try:
-                self.loop.process(key)
-            finally:
-                self.queue.done(key)
-        raise AssertionError("did not settle")
-
-    def running(self) -> list[str]:
-        return sorted(p.name for p in self.store.list_pods()
-                      if p.phase == "Running" and p.deletion_timestamp is None)
 
 
 @pytest.fixture

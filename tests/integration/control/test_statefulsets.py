@@ -15,29 +15,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.api.types import Key
-from reconciler.control.claims import CLAIM, ClaimController
-from reconciler.control.context import (
-    DESIRED,
-    NODE,
-    NODE_GC,
-    POD,
-    REPLICATION,
-    SERVICE,
-    STATEFULSET,
-    Context,
-    Settings,
-)
-from reconciler.control.desired import DesiredController
-from reconciler.control.loop import Loop, Reconciler, WorkKey
-from reconciler.control.nodes import NodeController
-from reconciler.control.pods import PodController
-from reconciler.control.queue import WorkQueue
-from reconciler.control.replication import ReplicationController
-from reconciler.control.services import ServiceController
-from reconciler.control.statefulsets import StatefulSetController
-from reconciler.runtime.fake import FakeHosts
-from reconciler.runtime.types import RuntimeConfig
-from reconciler.store import Store
+from reconciler.control.claims import CLAIM
+from reconciler.control.context import DESIRED, POD, STATEFULSET
+from reconciler.control.loop import WorkKey
+from tests.integration.control import harness
 
 NODES = """\
 apiVersion: reconciler.dev/v1
@@ -93,52 +74,11 @@ spec:
 """
 
 
-class Cluster:
-    """Controllers, a store and fake hosts, converged by draining the queue."""
+class Cluster(harness.Cluster):
+    """The shared harness, two passes a converge, with the set's views."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.desired = tmp / "desired"
-        self.desired.mkdir(exist_ok=True)
-        self.store = Store.open(str(tmp / "state.db"))
-        self.hosts = FakeHosts()
-        self.queue: WorkQueue[WorkKey] = WorkQueue()
-        self.ctx = Context(store=self.store, queue=self.queue, runtime=RuntimeConfig(),
-                           settings=Settings(desired=str(self.desired), eviction_timeout=0,
-                                             not_ready_timeout=0),
-                           agent_factory=self.hosts)
-        nodes = NodeController(self.ctx)
-        controllers: dict[str, Reconciler] = {
-            DESIRED: DesiredController(self.ctx, self.desired),
-            POD: PodController(self.ctx),
-            REPLICATION: ReplicationController(self.ctx),
-            STATEFULSET: StatefulSetController(self.ctx),
-            CLAIM: ClaimController(self.ctx),
-            SERVICE: ServiceController(self.ctx),
-            NODE: nodes,
-            NODE_GC: nodes,
-        }
-        self.loop = Loop(self.queue, controllers)
-
-    def write(self, text: str) -> None:
-        (self.desired / "web.yaml").write_text(text)
-
-    def converge(self, times: int = 2) -> None:
-        """Reconcile until nothing is due now, `times` over (nodes register on the first)."""
-        for _ in range(times):
-            self.queue.add(WorkKey(DESIRED, "all"))
-            for node in self.store.list_nodes():
-                self.queue.add(WorkKey(NODE, node.name))
-            self.queue.add(WorkKey(STATEFULSET, KEY))
-            for _ in range(1000):
-                key = self.queue.get(timeout=0)
-                if key is None:
-                    break
-                try:
-                    self.loop.process(key)
-                finally:
-                    self.queue.done(key)
-            else:
-                raise AssertionError("did not settle")
+    def converge(self, passes: int = 2) -> None:
+        super().converge(passes)
 
     def pods(self) -> dict[str, str]:
         """Live pods: name -> node."""
@@ -175,7 +115,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 class TestStatefulSetController:
     def test_ordered_creation_identity_and_claims(self, cluster: Cluster) -> None:
         """web-0 then web-1, with hostname, subdomain, labels and a claim bound to its node."""
-        cluster.write(web(2))
+        cluster.write("web.yaml", web(2))
         cluster.converge()
         assert cluster.messages("SuccessfulCreate") == [
             "create Claim www-web-0 Pod web-0 in StatefulSet web success",
@@ -199,7 +139,7 @@ class TestStatefulSetController:
 
     def test_status(self, cluster: Cluster) -> None:
         """The set's status counts its ready pods and names its revisions."""
-        cluster.write(web(2))
+        cluster.write("web.yaml", web(2))
         cluster.converge()
         status = cluster.store.get_status(KEY)
         assert status is not None
@@ -209,7 +149,7 @@ class TestStatefulSetController:
 
     def test_deleted_pod_comes_back_on_its_claims_node(self, cluster: Cluster) -> None:
         """web-0 deleted: a new web-0 (new uid) on the node holding www-web-0."""
-        cluster.write(web(2))
+        cluster.write("web.yaml", web(2))
         cluster.converge()
         old = cluster.store.get_pod("default", "web-0")
         assert old is not None
@@ -224,14 +164,14 @@ class TestStatefulSetController:
 
     def test_scaling_orders_up_and_down_and_keeps_claims(self, cluster: Cluster) -> None:
         """2 -> 4 creates web-2 then web-3; 4 -> 1 deletes web-3, web-2, web-1; claims stay."""
-        cluster.write(web(2))
+        cluster.write("web.yaml", web(2))
         cluster.converge()
-        cluster.write(web(4))
+        cluster.write("web.yaml", web(4))
         cluster.converge()
         assert [m for m in cluster.messages("SuccessfulCreate") if "Claim" not in m] == [
             f"create Pod web-{i} in StatefulSet web successful" for i in range(4)]
         assert sorted(cluster.pods()) == ["web-0", "web-1", "web-2", "web-3"]
-        cluster.write(web(1))
+        cluster.write("web.yaml", web(1))
         cluster.converge()
         assert cluster.messages("SuccessfulDelete") == [
             f"delete Pod web-{i} in StatefulSet web successful" for i in (3, 2, 1)]
@@ -241,7 +181,7 @@ class TestStatefulSetController:
 
     def test_parallel(self, cluster: Cluster) -> None:
         """Parallel creates every pod in one sync of the set."""
-        cluster.write(web(3, policy="Parallel"))
+        cluster.write("web.yaml", web(3, policy="Parallel"))
         cluster.queue.add(WorkKey(DESIRED, "all"))
         cluster.loop.process(cluster.queue.get(timeout=0) or WorkKey(DESIRED, "all"))
         cluster.loop.process(WorkKey(STATEFULSET, KEY))
@@ -249,10 +189,10 @@ class TestStatefulSetController:
 
     def test_rolling_update_from_highest(self, cluster: Cluster) -> None:
         """A new template replaces web-2, web-1, web-0 in that order."""
-        cluster.write(web(3))
+        cluster.write("web.yaml", web(3))
         cluster.converge()
         first = cluster.store.get_status(KEY)
-        cluster.write(web(3, env="two"))
+        cluster.write("web.yaml", web(3, env="two"))
         cluster.converge()
         assert cluster.messages("SuccessfulDelete") == [
             f"delete Pod web-{i} in StatefulSet web successful" for i in (2, 1, 0)]
@@ -264,10 +204,10 @@ class TestStatefulSetController:
 
     def test_partition(self, cluster: Cluster) -> None:
         """partition 2 of 3: only web-2 is replaced."""
-        cluster.write(web(3))
+        cluster.write("web.yaml", web(3))
         cluster.converge()
         part = "{type: RollingUpdate, rollingUpdate: {partition: 2}}"
-        cluster.write(web(3, env="two", strategy=part))
+        cluster.write("web.yaml", web(3, env="two", strategy=part))
         cluster.converge()
         assert cluster.messages("SuccessfulDelete") == [
             "delete Pod web-2 in StatefulSet web successful"]
@@ -277,9 +217,9 @@ class TestStatefulSetController:
 
     def test_on_delete(self, cluster: Cluster) -> None:
         """OnDelete: nothing replaced until the user deletes a pod, which returns updated."""
-        cluster.write(web(2, strategy="{type: OnDelete}"))
+        cluster.write("web.yaml", web(2, strategy="{type: OnDelete}"))
         cluster.converge()
-        cluster.write(web(2, env="two", strategy="{type: OnDelete}"))
+        cluster.write("web.yaml", web(2, env="two", strategy="{type: OnDelete}"))
         cluster.converge()
         assert cluster.messages("SuccessfulDelete") == []
         cluster.delete_pod("web-1")
@@ -290,7 +230,7 @@ class TestStatefulSetController:
 
     def test_removed_manifest_keeps_claims(self, cluster: Cluster) -> None:
         """The set's file removed: pods deleted, claims and volumes kept (Retain)."""
-        cluster.write(web(2))
+        cluster.write("web.yaml", web(2))
         cluster.converge()
         (cluster.desired / "web.yaml").unlink()
         cluster.converge()
@@ -300,7 +240,7 @@ class TestStatefulSetController:
 
     def test_when_deleted_delete(self, cluster: Cluster) -> None:
         """whenDeleted Delete: the set's file removed takes its claims and volumes too."""
-        cluster.write(web(2, retention="{whenDeleted: Delete}"))
+        cluster.write("web.yaml", web(2, retention="{whenDeleted: Delete}"))
         cluster.converge()
         (cluster.desired / "web.yaml").unlink()
         cluster.converge()
@@ -311,7 +251,7 @@ class TestStatefulSetController:
     def test_when_deleted_delete_survives_a_restart(self, tmp_path: Path,
                                                      cluster: Cluster) -> None:
         """whenDeleted Delete, the file removed while the service is down: claims still go."""
-        cluster.write(web(2, retention="{whenDeleted: Delete}"))
+        cluster.write("web.yaml", web(2, retention="{whenDeleted: Delete}"))
         cluster.converge()
         (cluster.desired / "web.yaml").unlink()
         restarted = Cluster(tmp_path)  # a new process: nothing remembered but the store
@@ -325,10 +265,10 @@ class TestStatefulSetController:
 
     def test_retention_change_moves_claim_owner(self, cluster: Cluster) -> None:
         """Retain -> whenDeleted Delete on a running set: its claims go with it after all."""
-        cluster.write(web(2))
+        cluster.write("web.yaml", web(2))
         cluster.converge()
         assert [c.owner for c in cluster.store.list_claims("default")] == [None, None]
-        cluster.write(web(2, retention="{whenDeleted: Delete}"))
+        cluster.write("web.yaml", web(2, retention="{whenDeleted: Delete}"))
         cluster.converge()
         (cluster.desired / "web.yaml").unlink()
         cluster.converge()
@@ -336,9 +276,9 @@ class TestStatefulSetController:
 
     def test_when_scaled_delete(self, cluster: Cluster) -> None:
         """whenScaled Delete: scaling 3 -> 1 removes the claims of web-1 and web-2."""
-        cluster.write(web(3, retention="{whenScaled: Delete}"))
+        cluster.write("web.yaml", web(3, retention="{whenScaled: Delete}"))
         cluster.converge()
-        cluster.write(web(1, retention="{whenScaled: Delete}"))
+        cluster.write("web.yaml", web(1, retention="{whenScaled: Delete}"))
         cluster.converge()
         assert [c.name for c in cluster.store.list_claims("default")] == ["www-web-0"]
         assert sorted(cluster.calls("remove_volume")) == ["www-web-1", "www-web-2"]
@@ -348,14 +288,14 @@ class TestStatefulSetController:
         text = web(2).replace("metadata: {name: web}",
                               "metadata: {name: web, annotations: "
                               "{reconciler.dev/suspend: \"true\"}}")
-        cluster.write(text)
+        cluster.write("web.yaml", text)
         cluster.converge()
         assert cluster.store.list_pods() == []
 
     def test_lost_host_pod_waits_for_its_volume(self, cluster: Cluster) -> None:
         """A member's host lost: it is recreated, Pending on its claim's node, and runs there
         again when the host returns."""
-        cluster.write(web(2))
+        cluster.write("web.yaml", web(2))
         cluster.converge()
         node = cluster.pods()["web-0"]
         before = cluster.store.get_pod("default", "web-0")
@@ -380,7 +320,7 @@ class TestStatefulSetController:
     def test_deleting_a_lost_hosts_claim_lets_the_member_move(self, cluster: Cluster) -> None:
         """Host lost for good: `delete pvc` drops the claim (volume left there) and the member
         runs on the other node with a new, empty claim bound there."""
-        cluster.write(web(2))
+        cluster.write("web.yaml", web(2))
         cluster.converge()
         lost = cluster.pods()["web-0"]
         cluster.hosts.agents[lost].down = True
@@ -414,7 +354,7 @@ class TestStatefulSetController:
         uid = cluster.store.get_pod("default", "web-0")
         # OnDelete: under RollingUpdate the orphan, having no revision label, would be
         # replaced next, as in Kubernetes.
-        cluster.write(web(2, strategy="{type: OnDelete}"))
+        cluster.write("web.yaml", web(2, strategy="{type: OnDelete}"))
         cluster.converge()
         pod = cluster.store.get_pod("default", "web-0")
         assert pod is not None and uid is not None and pod.uid == uid.uid
