@@ -85,7 +85,10 @@ class TestGuestbook2016:
         svc = run.get_json("svc", "frontend")
         ip = svc["spec"]["clusterIP"]
         assert svc["spec"]["type"] == "ClusterIP" and svc["spec"]["ports"][0]["port"] == 80
-        wait_until(lambda: get(f"http://{ip}/")[0] == 200, 30, what="the frontend's cluster IP")
+        # No readiness probes in these manifests: a replica is an endpoint as soon as it runs,
+        # before Apache listens. Wait until every replica answers (12 in a row, 3 replicas).
+        wait_until(lambda: all(get(f"http://{ip}/")[0] == 200 for _ in range(12)), 30,
+                   what="every frontend replica behind the cluster IP")
         page = get(f"http://{ip}/")[1]
         assert "Guestbook" in page
 
