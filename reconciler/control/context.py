@@ -86,6 +86,9 @@ class Context:
     agent_factory: AgentFactory = docker_agent
     _agents: dict[str, HostAgent] = field(default_factory=dict)
     _agents_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Called after an Endpoints change is written: the in-process proxy reads the store now
+    # rather than at its next poll, so a deleted pod's drain is not spent waiting for it.
+    endpoints_listeners: list[Callable[[], None]] = field(default_factory=list)
     # Scheduling reads every node's usage; one decision at a time keeps two workers
     # from placing onto the same free capacity.
     schedule_lock: threading.Lock = field(default_factory=threading.Lock)

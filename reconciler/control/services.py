@@ -110,3 +110,5 @@ class ServiceController:
         current = store.get_endpoints(key.namespace, key.name)
         if current is None or current.subsets != subsets:
             store.set_endpoints(key.namespace, key.name, subsets, self.ctx.clock())
+            for listener in self.ctx.endpoints_listeners:
+                listener()

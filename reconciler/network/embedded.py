@@ -58,6 +58,7 @@ class EmbeddedProxy:
         self.table: ServiceTable | None = None
         self.errors = 0
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._last_resync = time.monotonic()
         # The DNS address must be on lo before the server can bind it.
         self.sync_once()
@@ -105,8 +106,16 @@ class EmbeddedProxy:
         except (OSError, ValueError) as exc:  # no `ip`, or a namespace without routes
             log.warning("proxy %s: pod routes not synced: %s", self.node_name, exc)
 
+    def wake(self) -> None:
+        """Read the store now (the control plane wrote Endpoints) instead of at the next poll."""
+        self._wake.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.sync_once()
             except Exception as exc:  # a store hiccup must not end the data path
@@ -115,6 +124,7 @@ class EmbeddedProxy:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
         if self.dns is not None:
             self.dns.close()

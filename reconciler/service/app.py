@@ -380,7 +380,9 @@ class Service:
             return None
         node = local_node_name(ctx)
         try:
-            return EmbeddedProxy.start(ctx.store, node, self.config)
+            proxy = EmbeddedProxy.start(ctx.store, node, self.config)
+            ctx.endpoints_listeners.append(proxy.wake)
+            return proxy
         except Exception as e:  # the control plane keeps working without a data path
             log.error("service proxy and DNS not started: %s", e)
             self.health.set("proxy", Health(False, str(e)))
