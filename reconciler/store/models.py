@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -275,6 +276,18 @@ class LeaseRow(Base):
     acquired_at: Mapped[datetime]
     renewed_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    # Rises on each takeover and is never reset (the row outlives a release), so a
+    # paused former holder can always be told apart from the current one.
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class ClusterRow(Base):
+    """The store's identity: one row, made when the store was created."""
+
+    __tablename__ = "cluster"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime]
 
 
 class ComponentRow(Base):
