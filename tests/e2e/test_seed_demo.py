@@ -127,6 +127,16 @@ def fetch(url: str) -> tuple[int, str]:
     return int(m.group(1)), served_by
 
 
+def answers_in_a_row(url: str, times: int) -> bool:
+    """`times` GETs of `url` in a row all answered with a count (none refused or failed)."""
+    try:
+        for _ in range(times):
+            fetch(url)
+    except (OSError, AssertionError):
+        return False
+    return True
+
+
 @pytest.mark.timeout(420)
 class TestSeedSession:
     def test_starts_from_a_clean_environment(self, demo: Demo) -> None:
@@ -266,6 +276,11 @@ class TestWebServiceCounts:
         """GET 127.0.0.1:NODEPORT again and again: counts rise by one, several replicas answer."""
         svc = json.loads(demo.run.cli("get", "svc", "web", "-o", "json").stdout)
         port = svc["spec"]["ports"][0]["nodePort"]
+        # No readiness probes in the demo: a replica is an endpoint as soon as it runs, before
+        # its app listens (the first request was refused once on a fresh machine). Wait until
+        # the replicas answer: 30 in a row over 10 replicas, as the guestbook test does.
+        wait_until(lambda: answers_in_a_row(f"http://127.0.0.1:{port}/", 30), 60, 0.5,
+                   what="every web replica behind the NodePort")
         answers = [fetch(f"http://127.0.0.1:{port}/") for _ in range(40)]
         counts = [c for c, _ in answers]
         served = {s for _, s in answers}
@@ -278,6 +293,8 @@ class TestWebServiceCounts:
         """From the redis pod, http://web/ (DNS, cluster IP, port 80): counts rise on."""
         svc = json.loads(demo.run.cli("get", "svc", "web", "-o", "json").stdout)
         port = svc["spec"]["ports"][0]["nodePort"]
+        wait_until(lambda: answers_in_a_row(f"http://127.0.0.1:{port}/", 30), 60, 0.5,
+                   what="every web replica behind the NodePort")
         before, _ = fetch(f"http://127.0.0.1:{port}/")
         code = ("import urllib.request\n"
                 "for _ in range(30):\n"
