@@ -140,6 +140,8 @@ class NodeRecord:
     kernel_version: str = ""
     last_heartbeat: datetime | None = None
     declared: bool = True  # False for the embedded default node `local`
+    # Conditions besides Ready (which is ready/reason/message), e.g. ForeignContainers.
+    conditions: list[Condition] = field(default_factory=list)
 
     @property
     def allocatable(self) -> Resources:

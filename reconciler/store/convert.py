@@ -58,16 +58,7 @@ def pod_values(pod: PodRecord) -> dict[str, Any]:
         "host_ip": pod.host_ip,
         "ports": dict(pod.ports),
         "start_time": pod.start_time,
-        "conditions": [
-            {
-                "type": c.type,
-                "status": c.status,
-                "reason": c.reason,
-                "message": c.message,
-                "last_transition": _iso(c.last_transition),
-            }
-            for c in pod.conditions
-        ],
+        "conditions": conditions_values(pod.conditions),
         "deletion_timestamp": pod.deletion_timestamp,
         "revision": pod.revision,
         "created_at": pod.created_at,
@@ -169,21 +160,39 @@ def to_pod(row: Row, containers: list[ContainerStatus]) -> PodRecord:
         host_ip=row["host_ip"],
         ports=row["ports"],
         start_time=row["start_time"],
-        conditions=[
-            Condition(
-                type=c["type"],
-                status=bool(c["status"]),
-                reason=c.get("reason", ""),
-                message=c.get("message", ""),
-                last_transition=_from_iso(c.get("last_transition")),
-            )
-            for c in row["conditions"]
-        ],
+        conditions=to_conditions(row["conditions"]),
         containers=[c for c in containers if not c.init],
         init_containers=[c for c in containers if c.init],
         deletion_timestamp=row["deletion_timestamp"],
         revision=row["revision"],
     )
+
+
+def conditions_values(conditions: list[Condition]) -> list[dict[str, Any]]:
+    """A pod's or node's conditions as the JSON column holds them."""
+    return [
+        {
+            "type": c.type,
+            "status": c.status,
+            "reason": c.reason,
+            "message": c.message,
+            "last_transition": _iso(c.last_transition),
+        }
+        for c in conditions
+    ]
+
+
+def to_conditions(values: list[dict[str, Any]]) -> list[Condition]:
+    return [
+        Condition(
+            type=c["type"],
+            status=bool(c["status"]),
+            reason=c.get("reason", ""),
+            message=c.get("message", ""),
+            last_transition=_from_iso(c.get("last_transition")),
+        )
+        for c in values
+    ]
 
 
 def node_values(node: NodeRecord) -> dict[str, Any]:
@@ -209,6 +218,7 @@ def node_values(node: NodeRecord) -> dict[str, Any]:
         "kernel_version": node.kernel_version,
         "last_heartbeat": node.last_heartbeat,
         "declared": node.declared,
+        "conditions": conditions_values(node.conditions),
     }
 
 
@@ -234,6 +244,7 @@ def to_node(row: Row) -> NodeRecord:
         kernel_version=row["kernel_version"],
         last_heartbeat=row["last_heartbeat"],
         declared=bool(row["declared"]),
+        conditions=to_conditions(row["conditions"] or []),
     )
 
 

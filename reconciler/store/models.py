@@ -198,6 +198,7 @@ class NodeRow(Base):
     kernel_version: Mapped[str] = mapped_column(String(253), default="")
     last_heartbeat: Mapped[datetime | None]
     declared: Mapped[bool] = mapped_column(Boolean, default=True)
+    conditions: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class EventRow(Base):
