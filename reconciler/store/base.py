@@ -4,6 +4,12 @@ Every query module of `reconciler.store` is a mixin over `StoreBase`; `Store`
 in `reconciler.store.store` combines them. Writes run in `BEGIN IMMEDIATE`
 transactions on SQLite; `batch()` groups many writes of one thread into a
 single transaction, as the control loop does when it records a reconcile pass.
+
+A fenced store (`fence(name, holder, epoch)`, set by the service once it holds
+the lease) opens every write transaction with one conditional read of the lease
+row, judged by the database's clock; when the lease has passed to another epoch
+or expired, the transaction raises `LeaseLost` before anything is written, so a
+paused leader that wakes up cannot overwrite its successor's state.
 """
 
 from __future__ import annotations
@@ -11,15 +17,58 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from reconciler.store.models import LeaseRow
+
+_L = LeaseRow.__table__.c
+# SQLite's own clock, in the text form SQLAlchemy stores DATETIME in ("%f" is SS.mmm), so
+# comparisons with stored timestamps are plain string comparisons in SQL.
+_SQLITE_NOW = "%Y-%m-%d %H:%M:%f"
 
 
 def utcnow() -> datetime:
     """Aware UTC now: every timestamp the store hands out is aware UTC."""
     return datetime.now(UTC)
+
+
+class LeaseLost(RuntimeError):
+    """A write of a fenced store refused: the lease is no longer ours at our epoch."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease a fenced store's writes are conditional on."""
+
+    name: str
+    holder: str
+    epoch: int
+
+
+def db_now_sql(dialect: str) -> ColumnElement[Any]:
+    """The database's clock as a SQL expression comparable with stored (naive UTC) timestamps.
+
+    PostgreSQL's `clock_timestamp()`, not `now()`: `now()` is frozen at the start of a
+    transaction, and a batch can be long.
+    """
+    if dialect == "sqlite":
+        return func.strftime(_SQLITE_NOW, "now")
+    return func.timezone("UTC", func.clock_timestamp())
+
+
+def db_now(session: Session) -> datetime:
+    """The database's clock (aware UTC), read inside the caller's transaction."""
+    value = session.execute(select(db_now_sql(session.get_bind().dialect.name))).scalar_one()
+    if isinstance(value, str):
+        value = datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f")
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class StoreBase:
@@ -29,27 +78,66 @@ class StoreBase:
         self.engine = engine
         self._writer = engine.execution_options(immediate=True)
         self._local = threading.local()
+        self._fence: Fence | None = None
 
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
+
+    def fence(self, name: str, holder: str, epoch: int) -> None:
+        """Make every later write conditional on holding lease `name` at `epoch`."""
+        self._fence = Fence(name, holder, epoch)
+
+    def unfence(self) -> None:
+        """Writes are unconditional again (the CLI's and a standby's store)."""
+        self._fence = None
 
     @contextmanager
     def batch(self) -> Iterator[Session]:
         """Run every write of this thread inside the block in one transaction.
 
         Nested batches join the outer one. An exception rolls the whole batch back.
+        A fenced store raises `LeaseLost` here when the lease is no longer ours.
         """
+        with self._transaction(fenced=True) as session:
+            yield session
+
+    @contextmanager
+    def _transaction(self, *, fenced: bool) -> Iterator[Session]:
         current: Session | None = getattr(self._local, "session", None)
         if current is not None:
             yield current
             return
         with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            fence = self._fence if fenced else None
+            if fence is not None:
+                self._check_fence(session, fence)
             self._local.session = session
             try:
                 yield session
             finally:
                 self._local.session = None
+
+    @staticmethod
+    def _check_fence(session: Session, fence: Fence) -> None:
+        # On SQLite the transaction already holds the write lock (BEGIN IMMEDIATE), so no
+        # takeover can commit before ours does; on PostgreSQL FOR SHARE makes a takeover's
+        # UPDATE of the row wait for our commit. Either way the write happens under the lease.
+        now = db_now_sql(session.get_bind().dialect.name)
+        held = session.execute(
+            select(_L.epoch)
+            .where(
+                _L.name == fence.name,
+                _L.holder == fence.holder,
+                _L.epoch == fence.epoch,
+                _L.expires_at > now,
+            )
+            .with_for_update(read=True)
+        ).first()
+        if held is None:
+            raise LeaseLost(
+                f"lease {fence.name} is no longer held by {fence.holder} at epoch {fence.epoch}"
+            )
 
     @contextmanager
     def _write(self) -> Iterator[Session]:

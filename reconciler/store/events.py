@@ -1,33 +1,29 @@
-"""Events (aggregated as Kubernetes does) and leases (one acting service instance) in the store.
+"""Events in the store, aggregated as Kubernetes does.
 
 Mixin of `Store`. Every component records `record_event(EventRecord)`; a repeat
 of the same object, type, reason, message and source bumps `count` and
 `last_seen` instead of adding a row, so `describe` can show "3m (x4 over 10m)".
-The service calls `try_acquire(name, holder, ttl)` before acting and `renew`
-every few seconds; the update is one conditional statement inside a
-`BEGIN IMMEDIATE` transaction, so two processes on one SQLite file never both hold it.
+The lease lives in `leases.LeasesMixin`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, insert, select, update
 
 from reconciler.api.records import EventRecord
 from reconciler.store import convert
 from reconciler.store.base import StoreBase, utcnow
-from reconciler.store.models import EventRow, LeaseRow
-from reconciler.store.records import LeaseRecord
+from reconciler.store.models import EventRow
 
 _E = EventRow.__table__.c
 
 
 class EventsMixin(StoreBase):
-    """Events and leases."""
+    """Events."""
 
     def record_event(self, event: EventRecord, now: datetime | None = None) -> EventRecord:
         """Add an event, or count a repeat of an identical one; returns the stored event."""
@@ -117,64 +113,3 @@ class EventsMixin(StoreBase):
         with self._write() as s:
             result = s.execute(delete(EventRow).where(_E.last_seen < older_than))
             return int(getattr(result, "rowcount", 0))
-
-    def try_acquire(self, name: str, holder: str, ttl: float, now: datetime | None = None) -> bool:
-        """Take the lease when free, expired or already ours; True when we hold it now."""
-        now = now or utcnow()
-        expires = now + timedelta(seconds=ttl)
-        table = LeaseRow.__table__.c
-        with self._write() as s:
-            current = s.execute(select(table.holder).where(table.name == name)).scalar()
-            if current is None:
-                try:
-                    with s.begin_nested():
-                        s.execute(
-                            insert(LeaseRow).values(
-                                name=name,
-                                holder=holder,
-                                acquired_at=now,
-                                renewed_at=now,
-                                expires_at=expires,
-                            )
-                        )
-                    return True
-                except IntegrityError:
-                    return False
-            values: dict[str, object] = {"holder": holder, "renewed_at": now, "expires_at": expires}
-            if current != holder:
-                values["acquired_at"] = now
-            result = s.execute(
-                update(LeaseRow)
-                .where(table.name == name, or_(table.holder == holder, table.expires_at <= now))
-                .values(**values)
-            )
-            return bool(getattr(result, "rowcount", 0))
-
-    def renew(self, name: str, holder: str, ttl: float, now: datetime | None = None) -> bool:
-        """Extend our lease; False when someone else holds it (we must stop acting)."""
-        now = now or utcnow()
-        table = LeaseRow.__table__.c
-        with self._write() as s:
-            result = s.execute(
-                update(LeaseRow)
-                .where(table.name == name, table.holder == holder)
-                .values(renewed_at=now, expires_at=now + timedelta(seconds=ttl))
-            )
-            return bool(getattr(result, "rowcount", 0))
-
-    def release(self, name: str, holder: str) -> bool:
-        """Give the lease up (on shutdown) so another instance takes over at once."""
-        table = LeaseRow.__table__.c
-        with self._write() as s:
-            result = s.execute(delete(LeaseRow).where(table.name == name, table.holder == holder))
-            return bool(getattr(result, "rowcount", 0))
-
-    def get_lease(self, name: str) -> LeaseRecord | None:
-        """The lease's current record, or None when nobody holds it."""
-        with self._read() as s:
-            row = s.execute(select(LeaseRow.__table__).where(LeaseRow.name == name)).first()
-            if row is None:
-                return None
-            return LeaseRecord(
-                row.name, row.holder, row.acquired_at, row.renewed_at, row.expires_at
-            )

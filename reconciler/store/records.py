@@ -67,13 +67,14 @@ class EndpointsRecord:
 
 @dataclass(frozen=True)
 class LeaseRecord:
-    """Who holds a lease and until when."""
+    """Who holds a lease, until when (by the database's clock), and at which epoch."""
 
     name: str
-    holder: str
+    holder: str  # "" once released
     acquired_at: datetime
     renewed_at: datetime
     expires_at: datetime
+    epoch: int = 0  # rises on each takeover, never reset
 
 
 @dataclass(frozen=True)

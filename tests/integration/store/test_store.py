@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -285,58 +282,6 @@ class TestAllocations:
             "node-port/http": str(a),
             "node-port/https": str(b),
         }
-
-
-LEASE_RACE = """
-import sys, time
-from reconciler.store import Store
-store = Store.open(sys.argv[1])
-start = float(sys.argv[3])
-while time.time() < start:
-    time.sleep(0.001)
-won = sum(store.try_acquire(f"lease-{i}", sys.argv[2], 60) for i in range(200))
-print(won)
-"""
-
-
-class TestLeases:
-    def test_acquire_renew_release(self, store: Store) -> None:
-        """Only one holder at a time; expiry and release let another take over."""
-        assert store.try_acquire("leader", "a", 10, now=T0)
-        assert not store.try_acquire("leader", "b", 10, now=T0 + timedelta(seconds=5))
-        assert store.renew("leader", "a", 10, now=T0 + timedelta(seconds=5))
-        assert not store.renew("leader", "b", 10, now=T0)
-        assert store.try_acquire("leader", "b", 10, now=T0 + timedelta(seconds=16))
-        lease = store.get_lease("leader")
-        assert lease is not None and (lease.holder, lease.acquired_at) == (
-            "b",
-            T0 + timedelta(seconds=16),
-        )
-        assert not store.release("leader", "a") and store.release("leader", "b")
-
-    def test_two_processes_never_both_win(self, tmp_path: Path) -> None:
-        """Two processes racing for 200 leases on one file win each exactly once in total."""
-        import time
-
-        path = str(tmp_path / "state.db")
-        Store.open(path).close()
-        start = str(time.time() + 1.0)
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", LEASE_RACE, path, holder, start],
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            for holder in ("a", "b")
-        ]
-        wins = [int(p.communicate(timeout=60)[0]) for p in procs]
-        assert sum(wins) == 200, wins
-        store = Store.open(path)
-        holders = {store.get_lease(f"lease-{i}").holder for i in range(200)}  # type: ignore[union-attr]
-        store.close()
-        assert holders <= {"a", "b"}
 
 
 class TestReader:
