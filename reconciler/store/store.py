@@ -13,10 +13,12 @@ live in mixins by subject:
 - `network.NetworkMixin`: set/get/list/delete_endpoints(), allocate_cluster_ip(),
   allocate_node_port(), allocations(), release_allocations()
 - `components.ComponentsMixin`: set_components(), list_components()
-- `events.EventsMixin`: record_event(s)(), list_events(), prune_events(),
-  try_acquire(), renew(), release(), get_lease()
+- `cluster.ClusterMixin`: cluster_id(), the store's identity on the Docker hosts
+- `events.EventsMixin`: record_event(s)(), list_events(), prune_events()
+- `leases.LeasesMixin`: try_acquire(), renew(), release(), get_lease(), lease_expired()
 
-`batch()` (from `base.StoreBase`) groups writes into one transaction. All
+`batch()` (from `base.StoreBase`) groups writes into one transaction; after
+`fence(name, holder, epoch)` every write transaction first checks the lease. All
 timestamps returned are aware UTC; naive datetimes passed in are taken as UTC.
 """
 
@@ -24,14 +26,19 @@ from __future__ import annotations
 
 from reconciler.store import engine as engines
 from reconciler.store.claims import ClaimsMixin
+from reconciler.store.cluster import ClusterMixin
 from reconciler.store.components import ComponentsMixin
 from reconciler.store.events import EventsMixin
+from reconciler.store.leases import LeasesMixin
 from reconciler.store.network import NetworkMixin
 from reconciler.store.objects import ObjectsMixin
 from reconciler.store.pods import PodsMixin
 
 
-class Store(ObjectsMixin, PodsMixin, ClaimsMixin, NetworkMixin, EventsMixin, ComponentsMixin):
+class Store(
+    ObjectsMixin, PodsMixin, ClaimsMixin, NetworkMixin, EventsMixin, ComponentsMixin,
+    ClusterMixin, LeasesMixin,
+):
     """The state store; open it with `Store.open`."""
 
     @classmethod
