@@ -4,8 +4,9 @@ First stage of the control flow. One key (`desired`) stands for the whole
 folder: a burst of file events, a new git revision or the periodic resync all
 enqueue it, and the queue coalesces them into one pass. A pass loads the folder
 (re-parsing only changed files), diffs it with what the store recorded, applies
-the plan in one transaction, turns Pod manifests into pod records, and enqueues
-the controllers of every object that changed. Objects of a file that fails to
+the plan and turns Pod manifests into pod records in one transaction (a pass
+killed half-way leaves nothing behind), and then enqueues the controllers of
+every object that changed. Objects of a file that fails to
 load stay as they were (marked stale): a typo never prunes a running workload.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from reconciler.control.context import (
     Context,
 )
 from reconciler.control.loop import Result, WorkKey
+from reconciler.control.sourceguard import hold_partial
 from reconciler.manifests.loader import FolderLoader
 from reconciler.planning.diff import Plan, diff
 from reconciler.runtime.naming import container_hash
@@ -61,6 +64,14 @@ def pod_from_manifest(
     )
 
 
+@dataclass
+class _Wake:
+    """What a pass wakes once its transaction has committed."""
+
+    pods: list[str] = field(default_factory=list)
+    related: list[PodRecord] = field(default_factory=list)
+
+
 class DesiredController:
     """Reconciles the folder as a whole; see the module docstring."""
 
@@ -80,13 +91,26 @@ class DesiredController:
 
     def apply(self, result: LoadResult) -> Result:
         ctx = self.ctx
+        # A partial read (folder gone, EIO, a file vanished) applies nothing: see sourceguard.
+        if (held := hold_partial(ctx, result)) is not None:
+            return held
         for d in result.diagnostics:
             if d.severity == "error":
                 log.error("%s", d.render())
-        plan = diff(result, ctx.store.recorded(), result.failed_files)
-        ctx.store.apply_plan(plan, revision=ctx.revision or "folder", now=ctx.clock())
-        self._report_failures(result)
-        self._sync_manifest_pods(plan)
+        # One transaction for the objects and the pod records derived from them: a pass
+        # that fails or is killed half-way leaves the store as it was, and the next pass
+        # sees the same changes again (never "unchanged" with the pods not yet written).
+        wake = _Wake()
+        with ctx.store.batch():
+            plan = diff(result, ctx.store.recorded(), result.failed_files)
+            ctx.store.apply_plan(plan, revision=ctx.revision or "folder", now=ctx.clock())
+            self._report_failures(result)
+            self._sync_manifest_pods(plan, wake)
+        # Only once committed: a worker woken earlier would read the store without the pass.
+        for uid in wake.pods:
+            ctx.enqueue_pod(uid)
+        for pod in wake.related:
+            ctx.enqueue_related(pod)
         self._wake(plan)
         return Result.done()
 
@@ -115,29 +139,36 @@ class DesiredController:
                     uid=uid,
                 )
 
-    def _sync_manifest_pods(self, plan: Plan) -> None:
+    def _sync_manifest_pods(self, plan: Plan, wake: _Wake) -> None:
         """Pod manifests become pod records; labels change in place, a new spec replaces containers.
 
-        Unchanged manifests are looked at too: a pod record that is gone (evicted,
-        removed by hand from the store) is declared again.
+        Idempotent by construction: every declared Pod is compared with its pod record
+        on every pass, not only the changed ones, so a record that is missing (evicted,
+        removed from the store), behind its manifest, or left undeleted is put right by
+        the next pass whatever happened before. A name held by another pod (a
+        controller's) is not taken over: the first holder keeps it, and the manifest
+        gets a FailedCreate event, as the API server answers AlreadyExists.
         """
         ctx = self.ctx
-        changes = [c for c in plan.changes if c.key.kind == "Pod"]
-        if not changes:
-            return
         now_ = ctx.clock()
-        pods = {(p.namespace, p.name): p for p in ctx.store.list_pods() if p.source == "manifest"}
-        for change in changes:
-            existing = pods.get((change.key.namespace, change.key.name))
-            if change.action == "delete":
-                if existing is not None and existing.deletion_timestamp is None:
-                    existing.deletion_timestamp = now_
-                    ctx.store.patch_pod(existing, "deletion")
-                    ctx.enqueue_pod(existing.uid)
-                continue
-            if change.action == "unchanged" and existing is not None:
-                continue
+        declared = {c.key: c for c in plan.changes if c.key.kind == "Pod" and c.action != "delete"}
+        kept = {r.key for r in plan.stale if r.key.kind == "Pod"}  # a failed file keeps its pods
+        pods = ctx.store.list_pods(containers=False)
+        by_name = {(p.namespace, p.name): p for p in pods}
+        for pod in pods:
+            key = Key("Pod", pod.namespace, pod.name)
+            if (pod.source == "manifest" and pod.deletion_timestamp is None
+                    and key not in declared and key not in kept):
+                pod.deletion_timestamp = now_
+                ctx.store.patch_pod(pod, "deletion")
+                wake.pods.append(pod.uid)
+        for key, change in declared.items():
             assert change.desired is not None
+            existing = by_name.get((key.namespace, key.name))
+            if existing is not None and existing.source != "manifest":
+                if existing.deletion_timestamp is None:
+                    self._name_taken(change.desired, existing)
+                continue
             if existing is not None and existing.deletion_timestamp is not None:
                 continue  # declared again once the old one is gone
             fresh = pod_from_manifest(
@@ -147,9 +178,16 @@ class DesiredController:
                 existing.created_at if existing else now_,
             )
             if existing is None:
-                ctx.store.upsert_pod(fresh)
-                ctx.enqueue_pod(fresh.uid)
-                ctx.enqueue_related(fresh)
+                for holder in ctx.store.create_pods([fresh]):
+                    self._name_taken(change.desired, holder)
+                    break
+                else:
+                    wake.pods.append(fresh.uid)
+                    wake.related.append(fresh)
+                continue
+            same = (existing.labels == fresh.labels and existing.annotations == fresh.annotations
+                    and existing.spec_hash == fresh.spec_hash)
+            if same and (change.action == "unchanged" or existing.revision == fresh.revision):
                 continue
             existing.labels = fresh.labels
             existing.annotations = fresh.annotations
@@ -158,8 +196,18 @@ class DesiredController:
                 existing.spec = fresh.spec
                 existing.spec_hash = fresh.spec_hash
             ctx.store.patch_pod(existing, "metadata", "spec")
-            ctx.enqueue_pod(existing.uid)
-            ctx.enqueue_related(existing)
+            wake.pods.append(existing.uid)
+            wake.related.append(existing)
+
+    def _name_taken(self, obj: DesiredObject, holder: PodRecord) -> None:
+        """A Pod manifest whose name another pod holds: an error, never a replacement."""
+        by = f" by {holder.owner.kind} {holder.owner.name}" if holder.owner else ""
+        self.ctx.event(
+            "Pod", obj.key.namespace, obj.key.name, "Warning", "FailedCreate",
+            f"create Pod {obj.key.name} from {obj.position.file} failed error: "
+            f'pods "{obj.key.name}" already exists (held{by})',
+            "reconciler",
+        )
 
     def _wake(self, plan: Plan) -> None:
         ctx = self.ctx

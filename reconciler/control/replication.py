@@ -139,11 +139,18 @@ class ReplicationController:
             fresh = [new_pod(owner, taken, ctx.revision, now_) for _ in range(size)]
             ctx.expectations.expect_creations(owner.key, [p.name for p in fresh], now_)
             try:
-                ctx.store.upsert_pods(fresh)
+                held = {(p.namespace, p.name) for p in ctx.store.create_pods(fresh)}
             except Exception:
                 for pod in fresh:  # never created: stop waiting for them
                     ctx.expectations.creation_observed(owner.key, pod.name)
                 raise
+            for pod in [p for p in fresh if (p.namespace, p.name) in held]:
+                # Another pod held the generated name first: it keeps it; the next sync
+                # generates another (Kubernetes' generateName retries the same way).
+                ctx.expectations.creation_observed(owner.key, pod.name)
+                ctx.event(owner.kind, owner.namespace, owner.name, "Warning", "FailedCreate",
+                          f'Error creating: pods "{pod.name}" already exists', SOURCE, uid=uid)
+            fresh = [p for p in fresh if (p.namespace, p.name) not in held]
             for pod in fresh:
                 ctx.expectations.creation_observed(owner.key, pod.name)
                 ctx.enqueue_pod(pod.uid)

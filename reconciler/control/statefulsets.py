@@ -130,13 +130,6 @@ class StatefulSetController:
 
     def _create(self, set_: StatefulSetSpec, new: NewPod, now_: datetime) -> None:
         ctx = self.ctx
-        holder = ctx.store.get_pod(set_.namespace, new.name)
-        if holder is not None:
-            # Names are unique per namespace: someone else's pod holds this ordinal's name.
-            self._event(set_, "Warning", "FailedCreate",
-                        f"create Pod {new.name} in StatefulSet {set_.name} failed error: "
-                        f'pods "{new.name}" already exists')
-            return
         pod = PodRecord(
             uid=str(uuid.uuid4()),
             namespace=set_.namespace,
@@ -150,7 +143,13 @@ class StatefulSetController:
             source="controller",
             revision=ctx.revision,
         )
-        ctx.store.upsert_pods([pod])
+        if ctx.store.create_pods([pod]):
+            # Names are unique per namespace: another pod (a manifest Pod, another owner's)
+            # held this ordinal's name first and keeps it, as the API server answers.
+            self._event(set_, "Warning", "FailedCreate",
+                        f"create Pod {new.name} in StatefulSet {set_.name} failed error: "
+                        f'pods "{new.name}" already exists')
+            return
         ctx.enqueue_pod(pod.uid)
         self._event(set_, "Normal", "SuccessfulCreate",
                     f"create Pod {pod.name} in StatefulSet {set_.name} successful")

@@ -2,9 +2,11 @@
 
 Mixin of `Store`. The runtime and controllers write `upsert_pod(s)` and
 `upsert_node`; the scheduler, controllers and CLI read `list_pods(...)`,
-`get_pod(...)`, `list_nodes()`. A pod is keyed by uid; writing a pod whose
-namespace/name is held by another uid replaces that older pod (a re-created
-pod). Label filtering takes a plain predicate, so callers pass
+`get_pod(...)`, `list_nodes()`. A pod is keyed by uid; `upsert_pod(s)` of a pod
+whose namespace/name is held by another uid replaces that older pod (a
+re-created pod), while controllers create with `create_pods`, which refuses a
+name another pod holds (as the API server answers AlreadyExists: who held the
+name first keeps it). Label filtering takes a plain predicate, so callers pass
 `reconciler.api.selectors.parse(text).matches` without the store knowing selectors.
 """
 
@@ -50,8 +52,13 @@ class PodsMixin(StoreBase):
         *,
         node: str | None = None,
         owner_uid: str | None = None,
+        containers: bool = True,
     ) -> list[PodRecord]:
-        """Pods sorted by namespace and name, filtered by namespace, labels, node, owner."""
+        """Pods sorted by namespace and name, filtered by namespace, labels, node, owner.
+
+        `containers=False` leaves the container statuses out (empty lists): for
+        callers that read only metadata and spec of many pods.
+        """
         conditions: list[Any] = []
         if namespace is not None:
             conditions.append(_P.namespace == namespace)
@@ -59,7 +66,7 @@ class PodsMixin(StoreBase):
             conditions.append(_P.node_name == node)
         if owner_uid is not None:
             conditions.append(_P.owner_uid == owner_uid)
-        return self._pods(conditions, selector)
+        return self._pods(conditions, selector, containers=containers)
 
     def get_pod(self, namespace: str, name: str) -> PodRecord | None:
         """One pod by namespace and name, or None."""
@@ -92,6 +99,35 @@ class PodsMixin(StoreBase):
             ]
             if rows:
                 s.execute(insert(ContainerRow), rows)
+
+    def create_pods(self, pods: Iterable[PodRecord]) -> list[PodRecord]:
+        """Insert the pods whose namespace/name is free; return the pods that hold the others.
+
+        One transaction: a name is checked and taken at once, so two controllers
+        (or a manifest Pod and a controller) can never replace each other's pod.
+        The caller reports each refused name (`pods "x" already exists`).
+        """
+        wanted = list(pods)
+        if not wanted:
+            return []
+        names = {(p.namespace, p.name) for p in wanted}
+        with self._write() as s:
+            taken = [r for r in s.execute(select(_P.uid, _P.namespace, _P.name).where(
+                or_(*[and_(_P.namespace == ns, _P.name == n) for ns, n in names])))]
+            held = {(r.namespace, r.name) for r in taken}
+            fresh = [p for p in wanted if (p.namespace, p.name) not in held]
+            if fresh:
+                s.execute(insert(PodRow), [convert.pod_values(p) for p in fresh])
+                rows = [
+                    convert.container_values(p.uid, i, c)
+                    for p in fresh
+                    for group in (p.init_containers, p.containers)
+                    for i, c in enumerate(group)
+                ]
+                if rows:
+                    s.execute(insert(ContainerRow), rows)
+            holders = [r.uid for r in taken]
+        return [p for uid in holders if (p := self.get_pod_by_uid(uid)) is not None]
 
     def patch_pods(self, pods: Iterable[PodRecord], fields: Iterable[str]) -> int:
         """Write only some field groups of existing pods; returns how many pods were found.
@@ -170,7 +206,8 @@ class PodsMixin(StoreBase):
         s.execute(delete(ContainerRow).where(_C.pod_uid.in_(select(_P.uid).where(same))))
         s.execute(delete(PodRow).where(same))
 
-    def _pods(self, conditions: list[Any], selector: LabelPredicate | None) -> list[PodRecord]:
+    def _pods(self, conditions: list[Any], selector: LabelPredicate | None, *,
+              containers: bool = True) -> list[PodRecord]:
         pod_query = select(PodRow.__table__).where(*conditions).order_by(_P.namespace, _P.name)
         container_query = (
             select(ContainerRow.__table__)
@@ -195,7 +232,8 @@ class PodsMixin(StoreBase):
                 pod_rows = [r for r in pod_rows if selector(r["labels"])]
             if not pod_rows:
                 return []
-            containers: dict[str, list[ContainerStatus]] = defaultdict(list)
-            for row in s.execute(container_query).mappings():
-                containers[row["pod_uid"]].append(convert.to_container(row))
-        return [convert.to_pod(r, containers.get(r["uid"], [])) for r in pod_rows]
+            statuses: dict[str, list[ContainerStatus]] = defaultdict(list)
+            if containers:
+                for row in s.execute(container_query).mappings():
+                    statuses[row["pod_uid"]].append(convert.to_container(row))
+        return [convert.to_pod(r, statuses.get(r["uid"], [])) for r in pod_rows]
