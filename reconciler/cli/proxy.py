@@ -4,6 +4,10 @@ Runs on each extra host (for tests: inside the host's network namespace via
 `nsenter --net=/var/run/netns/hostb`), as kube-proxy runs on every node; the
 local host's proxy is embedded in `reconciler run`. The work is
 `reconciler.network.embedded.EmbeddedProxy`; this is its command line.
+
+Stopping it (SIGTERM, SIGINT, or a kill) leaves the rules, cluster IPs, pod routes
+and the DNS server in place: the next `reconciler proxy` on the host takes them
+over. `reconciler proxy --cleanup` removes them, as `kube-proxy --cleanup`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from reconciler.cli.options import state_option
 
 
 @click.command()
-@click.option("--node", "node_name", required=True, help="Name of the node this host is.")
+@click.option("--node", "node_name", default="", help="Name of the node this host is.")
 @click.option("--mode", type=click.Choice(["iptables", "userspace"]), default="iptables",
               show_default=True, help="iptables (falls back to userspace when it cannot).")
 @click.option("--dns-ip", default="10.96.0.10", show_default=True,
@@ -26,14 +30,28 @@ from reconciler.cli.options import state_option
 @click.option("--dns-port", default=53, show_default=True, type=int)
 @click.option("--interval", default=0.5, show_default=True, type=float,
               help="Seconds between reads of the store.")
+@click.option("--cleanup", is_flag=True,
+              help="Remove every rule, cluster IP, pod route and DNS server a proxy left "
+                   "on this host (network namespace), then exit.")
 @state_option
 def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, interval: float,
-          state: str) -> None:
-    """Serve cluster IPs, NodePorts and DNS on this host until SIGTERM or SIGINT."""
-    from reconciler.network.embedded import EmbeddedProxy
+          cleanup: bool, state: str) -> None:
+    """Serve cluster IPs, NodePorts and DNS on this host until SIGTERM or SIGINT.
+
+    What it installed stays in force after it stops, until the next proxy on this
+    host replaces it or `--cleanup` removes it.
+    """
+    from reconciler.network.embedded import EmbeddedProxy, cleanup_host
     from reconciler.store import Store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if cleanup:
+        cleanup_host()
+        click.echo("removed the service proxy's rules, addresses, routes and DNS servers",
+                   err=True)
+        return
+    if not node_name:
+        raise click.UsageError("--node is required (except with --cleanup)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -46,5 +64,5 @@ def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, interval: float
     try:
         stop.wait()
     finally:
-        embedded.close()
+        embedded.close()  # leaves the data plane in force for the next proxy
         store.close()

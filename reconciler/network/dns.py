@@ -8,6 +8,7 @@ this module is the wire format (dnslib) and sockets. Pods get it through Docker'
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import socketserver
@@ -70,6 +71,7 @@ class DnsServer:
         upstreams: list[tuple[str, int]] | None = None,
         domain: str = CLUSTER_DOMAIN,
         forward_timeout: float = 1.0,
+        reuse_port: bool = False,
     ) -> None:
         self.address = address
         self.domain = domain
@@ -104,12 +106,20 @@ class DnsServer:
                     reply = server.answer(body, tcp=True, client=self.client_address[0])
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
 
-        socketserver.ThreadingUDPServer.allow_reuse_address = True
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self._udp = socketserver.ThreadingUDPServer((address, port), Udp)
+        # SO_REUSEPORT (the detached server, dnsd.py): a successor binds beside a running
+        # server and takes over without a moment in which the address answers nothing.
+        class UdpServer(socketserver.ThreadingUDPServer):
+            allow_reuse_address = True
+            allow_reuse_port = reuse_port
+
+        class TcpServer(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            allow_reuse_port = reuse_port
+
+        self._udp = UdpServer((address, port), Udp)
         self._udp.daemon_threads = True
         bound = self._udp.server_address[1]
-        self._tcp = socketserver.ThreadingTCPServer((address, bound), Tcp)
+        self._tcp = TcpServer((address, bound), Tcp)
         self._tcp.daemon_threads = True
         self.port = bound
         self._threads = [
@@ -123,10 +133,28 @@ class DnsServer:
         """Answer from `table` from now on (a reference swap: readers never see half a table)."""
         self._table = table
 
-    def close(self) -> None:
+    def close(self, drain: bool = False) -> None:
+        """Stop serving; with `drain`, first answer the datagrams already queued (a successor
+        bound beside us with SO_REUSEPORT gets the new ones, so none is dropped)."""
         for s in (self._udp, self._tcp):
             s.shutdown()
+        if drain:
+            self._drain_udp()
+        for s in (self._udp, self._tcp):
             s.server_close()
+
+    def _drain_udp(self) -> None:
+        sock = self._udp.socket
+        sock.setblocking(False)
+        while True:
+            try:
+                data, client = sock.recvfrom(65535)
+            except OSError:  # BlockingIOError: the queue is empty
+                return
+            reply = self.answer(data, client=client[0])
+            if reply:
+                with contextlib.suppress(OSError):
+                    sock.sendto(reply, client)
 
     def answer(self, data: bytes, tcp: bool = False, client: str = "") -> bytes:
         """The reply to one query message (b"" for garbage that does not parse); `client`

@@ -3,9 +3,15 @@
 What `reconciler run` starts for the local host (reconciler/service/app.py) and what
 `reconciler proxy --node NAME` runs on another host: every `interval` seconds it
 builds the table (`feed.build_table`) and, when it changed, hands it to
-`ServiceProxy.update` and `DnsServer.update`, and keeps the routes to other hosts'
-pods (`podroutes`). A periodic resync repairs rules, addresses or routes that
-someone else removed.
+`ServiceProxy.update` and the DNS server (`dnsproc.DetachedDns`, a process of
+its own), and keeps the routes to other hosts' pods (`podroutes`). A periodic
+resync repairs rules, addresses, routes or a DNS server that someone else removed.
+
+What it installs outlives it: `close()` stops the loop and leaves rules, cluster
+IPs, routes and the DNS server in place for a successor, which takes them over
+with its first sync (an unchanged table is replaced in one atomic restore, so no
+packet meets a missing rule). `cleanup()` (and `cleanup_host`, behind
+`reconciler proxy --cleanup`) removes everything.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ import time
 from typing import Any, Protocol
 
 from reconciler.network import hostnet
-from reconciler.network.dns import DnsServer
+from reconciler.network.dnsproc import DetachedDns, stop_all
 from reconciler.network.feed import build_table
 from reconciler.network.model import CLUSTER_DOMAIN, ServiceTable
 from reconciler.network.podroutes import PodRoutes
-from reconciler.network.proxy import Mode, ServiceProxy
+from reconciler.network.proxy import Mode, ServiceProxy, remove_host_state
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +42,7 @@ class _NetworkSettings(Protocol):
 
 
 class EmbeddedProxy:
-    """ServiceProxy + DnsServer + the loop feeding them; `close()` removes all they installed."""
+    """ServiceProxy + DNS server + the loop feeding them; `close()` leaves what they installed."""
 
     def __init__(
         self,
@@ -54,7 +60,7 @@ class EmbeddedProxy:
         self.interval = interval
         self.proxy = ServiceProxy(node_name, mode)
         self.routes = PodRoutes(node_name)
-        self.dns: DnsServer | None = None
+        self.dns: DetachedDns | None = None
         self.table: ServiceTable | None = None
         self.errors = 0
         self._stop = threading.Event()
@@ -63,7 +69,7 @@ class EmbeddedProxy:
         # The DNS address must be on lo before the server can bind it.
         self.sync_once()
         if dns_ip:
-            self.dns = DnsServer(dns_ip, dns_port, domain=domain)
+            self.dns = DetachedDns(dns_ip, dns_port, domain=domain)
             if self.table is not None:
                 self.dns.update(self.table)
         self._thread = threading.Thread(target=self._run, name=f"proxy-{node_name}", daemon=True)
@@ -88,6 +94,8 @@ class EmbeddedProxy:
                 self._last_resync = time.monotonic()
                 self.proxy.resync()
                 self._sync_routes(table)
+                if self.dns is not None:
+                    self.dns.ensure()
             return False
         # Pods come and go far more often than services: their addresses matter to DNS
         # only, so a pod start alone does not rewrite the rules.
@@ -123,16 +131,37 @@ class EmbeddedProxy:
                 log.warning("proxy %s: sync failed: %s", self.node_name, exc)
 
     def close(self) -> None:
+        """Stop reading the store; rules, addresses, routes and DNS stay for a successor."""
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=5)
         if self.dns is not None:
             self.dns.close()
         self.proxy.close()
-        try:
-            self.routes.close()
-        except (OSError, ValueError) as exc:
-            log.warning("proxy %s: pod routes not removed: %s", self.node_name, exc)
+
+    def cleanup(self) -> None:
+        """Stop, then remove everything this host's proxy installed (rules, addresses,
+        routes, the DNS server)."""
+        self.close()
+        if self.dns is not None:
+            self.dns.stop()
+        self.proxy.cleanup()
+        _remove_routes(self.routes)
+
+
+def cleanup_host() -> None:
+    """Remove what any proxy of this network namespace left: `reconciler proxy --cleanup`,
+    as `kube-proxy --cleanup`. Only what carries our names, labels and route protocol."""
+    stop_all()
+    remove_host_state()
+    _remove_routes(PodRoutes(""))
+
+
+def _remove_routes(routes: PodRoutes) -> None:
+    try:
+        routes.cleanup()
+    except (OSError, ValueError) as exc:
+        log.warning("pod routes not removed: %s", exc)
 
 
 def _services(table: ServiceTable) -> ServiceTable:

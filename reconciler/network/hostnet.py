@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 LABEL = "lo:reconciler"
 ROUTE_LOCALNET = Path("/proc/sys/net/ipv4/conf/all/route_localnet")
+DEFAULT_RUN_DIR = "/run/reconciler"
 
 
 def _ip(*args: str) -> str:
@@ -79,25 +81,52 @@ def set_hairpin(bridge: str = "docker0") -> int:
     return count
 
 
+def run_dir() -> Path:
+    """Where the network layer keeps what must outlive one process (RECONCILER_RUN_DIR)."""
+    path = Path(os.environ.get("RECONCILER_RUN_DIR") or DEFAULT_RUN_DIR)
+    path.mkdir(parents=True, exist_ok=True, mode=0o755)
+    return path
+
+
 class RouteLocalnet:
     """net.ipv4.conf.all.route_localnet=1 while NodePorts are served, then the old value back.
 
     DNAT of 127.0.0.1:NODEPORT to a pod address needs it, as kube-proxy sets it;
-    RECONCILER-FIREWALL drops what it would otherwise let in from outside.
+    RECONCILER-FIREWALL drops what it would otherwise let in from outside. The value
+    found before we first set it is kept in a file: the rules (and the need) outlive
+    the process, and only an explicit cleanup puts the old value back.
     """
 
-    def __init__(self, path: Path = ROUTE_LOCALNET) -> None:
+    def __init__(self, path: Path = ROUTE_LOCALNET, saved: Path | None = None) -> None:
         self._path = path
-        self._original: str | None = None
+        self._saved = saved
+
+    @property
+    def saved(self) -> Path:
+        return self._saved or run_dir() / f"route_localnet-{netns_id()}.orig"
 
     def enable(self) -> None:
-        if self._original is None:
-            self._original = self._path.read_text().strip()
-        if self._path.read_text().strip() != "1":
-            self._path.write_text("1")
+        if self._path.read_text().strip() == "1":
+            return
+        if not self.saved.exists():
+            self.saved.write_text(self._path.read_text().strip())
+        self._path.write_text("1")
 
     def restore(self) -> None:
-        if self._original is not None:
-            with contextlib.suppress(OSError):
-                self._path.write_text(self._original)
-            self._original = None
+        """Put back the value found before we set it (nothing when we never set it)."""
+        try:
+            original = self.saved.read_text().strip()
+        except OSError:
+            return
+        with contextlib.suppress(OSError):
+            self._path.write_text(original)
+        with contextlib.suppress(OSError):
+            self.saved.unlink()
+
+
+def netns_id() -> int:
+    """This process's network namespace: one /run is seen from every namespace."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return 0

@@ -10,7 +10,8 @@ host by the rule Docker keeps for the pod's published port (every container
 port is published). Each host's Docker bridge must use its own subnet (`bip`):
 a remote pod address inside a subnet this host reaches directly is skipped
 (with a warning), since a route to it would take a local pod's address away.
-Our routes carry their own protocol number, so nothing else is ever removed.
+Our routes carry their own protocol number, so nothing else is ever removed;
+they stay when the proxy stops (`cleanup()` removes them).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def wanted_routes(
 
 
 class PodRoutes:
-    """The routes of this host to other hosts' pods; `close()` removes them all."""
+    """The routes of this host to other hosts' pods; `cleanup()` removes them all."""
 
     def __init__(self, node_name: str) -> None:
         self.node_name = node_name
@@ -84,7 +85,9 @@ class PodRoutes:
         for ip in sorted(set(current) - set(wanted)):
             self._delete(ip)
 
-    def close(self) -> None:
+    def cleanup(self) -> None:
+        """Remove all our routes. Not done when the proxy stops: pods keep reaching each
+        other while the service restarts, and the successor's first sync corrects them."""
         for ip in sorted(self._current()):
             self._delete(ip)
 

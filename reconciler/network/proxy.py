@@ -27,7 +27,7 @@ Mode = Literal["iptables", "userspace"]
 
 
 class ServiceProxy:
-    """Serves a `ServiceTable` on this host; call `close()` to remove everything it installed."""
+    """Serves a `ServiceTable` on this host; `close()` leaves it installed, `cleanup()` not."""
 
     def __init__(
         self,
@@ -48,6 +48,7 @@ class ServiceProxy:
         self._localnet = hostnet.RouteLocalnet()
         self._userspace: UserspaceProxier | None = None
         self._table: ServiceTable | None = None
+        self._cleared = False
         self._lock = threading.Lock()
         if mode == "iptables":
             reason = self._iptables.available()
@@ -74,6 +75,7 @@ class ServiceProxy:
                         self.node_name, udp_idle_timeout=self.udp_idle_timeout
                     )
                 self._userspace.update(table, local)
+                self._clear_predecessor_rules()
             self._table = table
 
     def resync(self) -> None:
@@ -100,22 +102,23 @@ class ServiceProxy:
             return {}
 
     def close(self) -> None:
-        """Remove our rules, listeners and addresses, and restore route_localnet."""
+        """Stop this process's part (userspace listeners); rules and addresses stay in force.
+
+        As kube-proxy's rules outlive kube-proxy: a successor (the service restarted,
+        or the instance that took the lease) takes them over with its first update,
+        which replaces them in one transaction. `cleanup()` removes them.
+        """
         with self._lock:
             if self._userspace is not None:
                 self._userspace.close()
                 self._userspace = None
-            if self.requested_mode == "iptables":
-                try:
-                    self._iptables.cleanup()
-                except (IptablesError, OSError) as exc:
-                    log.warning("could not remove iptables rules: %s", exc)
-            self._localnet.restore()
-            try:
-                hostnet.sync_addresses(set())
-            except OSError as exc:
-                log.warning("could not remove cluster addresses: %s", exc)
             self._table = None
+
+    def cleanup(self) -> None:
+        """Remove our rules, listeners and addresses, and restore route_localnet."""
+        self.close()
+        with self._lock:
+            remove_host_state(self._iptables, self._localnet)
 
     def _sync_iptables(self, table: ServiceTable, local: set[str]) -> None:
         if any(p.node_port for s in table.proxied() for p in s.ports):
@@ -123,9 +126,39 @@ class ServiceProxy:
         self._iptables.sync(table, self.node_name, local)
         hostnet.set_hairpin(self.bridge)
 
+    def _clear_predecessor_rules(self) -> None:
+        # A predecessor in iptables mode left its DNAT rules: they would catch the
+        # traffic before our listeners see it. Removed once our listeners are up.
+        if self._cleared:
+            return
+        self._cleared = True
+        if self._iptables.available() is None:
+            with contextlib.suppress(IptablesError, OSError):
+                self._iptables.cleanup()
+
     def _fall_back(self, reason: str) -> None:
         log.warning("iptables mode unavailable (%s): using the userspace proxy", reason)
         self.fallback_reason = reason
         self.mode = "userspace"
         with contextlib.suppress(IptablesError, OSError):
             self._iptables.cleanup()
+
+
+def remove_host_state(iptables: Iptables | None = None,
+                      localnet: hostnet.RouteLocalnet | None = None) -> None:
+    """Remove every RECONCILER-* chain and our cluster addresses, restore route_localnet.
+
+    What `reconciler proxy --cleanup` and `ServiceProxy.cleanup` do; touches only what
+    carries our names and labels.
+    """
+    iptables = iptables or Iptables()
+    if iptables.available() is None:
+        try:
+            iptables.cleanup()
+        except (IptablesError, OSError) as exc:
+            log.warning("could not remove iptables rules: %s", exc)
+    (localnet or hostnet.RouteLocalnet()).restore()
+    try:
+        hostnet.sync_addresses(set())
+    except OSError as exc:
+        log.warning("could not remove cluster addresses: %s", exc)

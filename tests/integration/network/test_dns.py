@@ -15,6 +15,7 @@ from reconciler.network.dns import DnsServer
 from reconciler.network.model import Endpoint, ServiceEntry, ServicePort, ServiceTable
 from reconciler.network.proxy import ServiceProxy
 from tests.integration.network.conftest import Box
+from tests.support.machine_lock import proxy_lock
 
 HEADLESS_EP = Endpoint("172.17.0.9", 6379, "local", hostname="redis-0")
 TABLE = ServiceTable.of([
@@ -109,6 +110,11 @@ DNS_IP = "10.96.200.53"
 
 def test_pod_resolves_service_names(boxes: Callable[..., Box]) -> None:
     """A container with the cluster DNS and Kubernetes' search list resolves `web` and its FQDN."""
+    with proxy_lock():
+        _pod_resolves(boxes)
+
+
+def _pod_resolves(boxes: Callable[..., Box]) -> None:
     proxy = ServiceProxy("local", "userspace")
     proxy.update(ServiceTable(TABLE.services, (DNS_IP,)))
     server = DnsServer(DNS_IP, 53, upstreams=[])
@@ -123,5 +129,5 @@ def test_pod_resolves_service_names(boxes: Callable[..., Box]) -> None:
             assert "10.96.200.20" in out, out
     finally:
         server.close()
-        proxy.close()
+        proxy.cleanup()
     assert DNS_IP not in hostnet.owned_addresses()

@@ -30,5 +30,5 @@ class TestWake:
                     time.sleep(0.02)
                 assert embedded.table.pod_hosts == (("172.17.0.99", "local", ""),)
             finally:
-                embedded.close()
+                embedded.cleanup()
                 store.close()

@@ -34,7 +34,7 @@ def link() -> Iterator[None]:
         try:
             yield
         finally:
-            PodRoutes("local").close()
+            PodRoutes("local").cleanup()
             subprocess.run(["ip", "link", "del", LINK], capture_output=True, check=False)
 
 
@@ -51,7 +51,7 @@ class TestPodRoutes:
         routes.sync([("10.253.0.3", "hostc", "10.254.0.3")], local)
         assert ours() == {"10.253.0.3": "10.254.0.3"}
         kernel_routes = ip("route", "show")
-        routes.close()
+        routes.cleanup()
         assert ours() == {}
         assert "10.254.0.0/24 dev rtest0" in kernel_routes  # the link's own route stays
 

@@ -58,7 +58,7 @@ def _proxy(request: pytest.FixtureRequest) -> Iterator[ServiceProxy]:
     if request.param == "iptables" and p.mode != "iptables":
         pytest.skip(f"iptables unavailable: {p.fallback_reason}")
     yield p
-    p.close()
+    p.cleanup()
     assert hostnet.owned_addresses() == before - {CIP}
     save = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
     assert "RECONCILER-" not in save, "rules left behind"
@@ -136,7 +136,7 @@ class TestUserspaceOnly:
             assert p.stats()["default/web:p/TCP"].refused >= 1
             assert p.stats()["default/web:p/TCP"].bytes_out > 0
         finally:
-            p.close()
+            p.cleanup()
 
 
 @pytest.fixture

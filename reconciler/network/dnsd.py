@@ -1,0 +1,125 @@
+"""The detached cluster DNS server: `python -m reconciler.network.dnsd`, a process of its own.
+
+Started (or adopted) by `reconciler.network.dnsproc.DetachedDns`, which the embedded
+proxy of `reconciler run` and `reconciler proxy` use, so that DNS answers keep coming
+while the service restarts, as CoreDNS runs apart from the control plane. It serves
+`reconciler.network.dns.DnsServer` from the last table the service wrote
+(`snapshot.py`), reloads when the file changes (SIGHUP asks for it at once) and
+writes a pidfile once its sockets are bound. Its sockets use SO_REUSEPORT: a newer
+server binds beside it before it is told to stop (SIGTERM), and it answers the
+datagrams already queued before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.network import snapshot
+from reconciler.network.dns import DnsServer
+
+log = logging.getLogger("reconciler.dnsd")
+
+RELOAD_EVERY = 0.5  # seconds between looks at the snapshot when no SIGHUP came
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m reconciler.network.dnsd")
+    p.add_argument("--address", required=True)
+    p.add_argument("--port", type=int, default=53)
+    p.add_argument("--domain", default="cluster.local")
+    p.add_argument("--snapshot", type=Path, required=True)
+    p.add_argument("--pidfile", type=Path, required=True)
+    p.add_argument("--version", default="")
+    return p.parse_args(argv)
+
+
+def write_pidfile(path: Path, pid: int, port: int, version: str) -> None:
+    tmp = path.with_name(f".{path.name}.{pid}.tmp")
+    tmp.write_text(json.dumps({"pid": pid, "port": port, "version": version}))
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class PidInfo:
+    """What a running server announces in its pidfile."""
+
+    pid: int
+    port: int
+    version: str
+
+
+def read_pidfile(path: Path) -> PidInfo | None:
+    try:
+        data = json.loads(path.read_text())
+        return PidInfo(int(data["pid"]), int(data["port"]), str(data["version"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _reload(server: DnsServer, path: Path,
+            seen: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+    """Load the snapshot when it changed since `seen`; the stamp of what is served now."""
+    stamp = _stamp(path)
+    if stamp is None or stamp == seen:
+        return seen
+    try:
+        server.update(snapshot.load(path))
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a torn or foreign file
+        log.warning("snapshot %s not loaded: %s", path, exc)
+        return seen
+    return stamp
+
+
+def serve(args: argparse.Namespace) -> int:
+    server = DnsServer(args.address, args.port, domain=args.domain, reuse_port=True)
+    stop = threading.Event()
+    reload = threading.Event()
+
+    def on_stop(*_: object) -> None:
+        stop.set()
+        reload.set()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    pid = os.getpid()
+    # Load before announcing: whoever waits for the pidfile then gets a server with answers.
+    seen = _reload(server, args.snapshot, None)
+    write_pidfile(args.pidfile, pid, server.port, args.version)
+    log.info("DNS on %s:%d (pid %d)", args.address, server.port, pid)
+    while not stop.is_set():
+        reload.wait(RELOAD_EVERY)
+        reload.clear()
+        seen = _reload(server, args.snapshot, seen)
+    server.close(drain=True)
+    data = read_pidfile(args.pidfile)
+    if data is not None and data.pid == pid:
+        with contextlib.suppress(OSError):
+            args.pidfile.unlink()
+    log.info("DNS on %s:%d stopped", args.address, server.port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return serve(_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
