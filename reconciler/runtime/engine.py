@@ -5,6 +5,12 @@ only through `Engine.call`, which holds the host's semaphore (so many worker
 threads share a bounded number of calls in flight) and turns connection errors
 into `HostUnreachable`. Each host has its own Engine, so a slow or dead host
 only ties up its own callers.
+
+Every mutating request (POST, PUT, DELETE) of every Engine first asks the
+`ACTION_GUARDS` the composition root registered; the service registers its
+lease's local clock, so a leader paused past its lease (SIGSTOP, a VM freeze)
+sends nothing to any engine when it resumes. The check is in-memory: no store
+round trip per Docker call.
 """
 
 from __future__ import annotations
@@ -28,6 +34,14 @@ from reconciler.runtime.types import HostUnreachable, RuntimeConfig
 T = TypeVar("T")
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
+MUTATING = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+
+# Asked before every mutating request to any engine; one saying False refuses it.
+ACTION_GUARDS: list[Callable[[], bool]] = []
+
+
+class ActionRefused(RuntimeError):
+    """A Docker action refused by a guard: this instance may not act now (its lease)."""
 
 # Observers of every Docker API response: (node name, response), e.g. the service's
 # latency metrics. Registered by the composition root before any Engine is built.
@@ -95,9 +109,22 @@ class Engine:
         self._down_reason = ""
         self._count_lock = threading.Lock()
         self.api.hooks["response"].append(self._count)
+        # Guarded at the last step before the socket, so no SDK helper can go around it.
+        self.api.send = self._guarded(self.api.send)  # type: ignore[method-assign]
         for observer in RESPONSE_OBSERVERS:
             self.api.hooks["response"].append(
                 lambda response, *a, _o=observer, **k: _o(node.name, response))
+
+    def _guarded(self, send: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
+        def guarded_send(request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            if request.method in MUTATING and not all(guard() for guard in ACTION_GUARDS):
+                raise ActionRefused(
+                    f"{self.node.name}: {request.method} {urlsplit(request.url or '').path} "
+                    "refused: this instance's lease is not confirmed"
+                )
+            return send(request, **kwargs)
+
+        return guarded_send
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         path = urlsplit(response.request.url or "").path

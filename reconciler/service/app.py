@@ -5,7 +5,11 @@ per store), registers the nodes, adopts what the Docker hosts already run,
 applies the desired folder (or git revision) once, then starts the reactors
 (folder watch or git poll, Docker event streams, timers) that only enqueue
 keys, the reconcile workers, the embedded service proxy and DNS of the local
-host, fluentd shipping and metrics. SIGTERM/SIGINT stop it gracefully and
+host, fluentd shipping and metrics. While active it renews the lease on a
+thread of its own; every store write checks the lease's epoch in the database
+and every Docker action the lease's local clock, so an instance that lost the
+lease (or could not confirm it within the ttl) stops acting and exits 1.
+SIGTERM/SIGINT stop it gracefully and
 leave every pod running; SIGHUP reloads the configuration; SIGUSR1 asks the
 git source for an immediate fetch.
 """
@@ -65,6 +69,7 @@ from reconciler.service.systemd import Notifier
 from reconciler.sources.folder import FolderSource
 from reconciler.sources.trigger import SyncListener
 from reconciler.store import Store
+from reconciler.store.leases import LeaseClock, LeaseLost
 
 if TYPE_CHECKING:
     from reconciler.ui.server import UiServer
@@ -136,7 +141,7 @@ class Service:
                 return 0
             return self._run_active(store, fluent, notifier)
         finally:
-            store.release(LEASE, self.holder)
+            self._release(store)
             store.close()
             if fluent is not None:
                 fluent.close()
@@ -160,8 +165,20 @@ class Service:
         ttl = self.config.lease.ttl
         announced = False
         while not self.stop_event.is_set():
-            if store.try_acquire(LEASE, self.holder, ttl):
-                log.info("lease %s acquired by %s", LEASE, self.holder)
+            started = LeaseClock.now()
+            lease = store.try_acquire(LEASE, self.holder, ttl)
+            if lease is not None:
+                log.info("lease %s acquired by %s at epoch %d", LEASE, self.holder, lease.epoch)
+                self._epoch = lease.epoch
+                self._clock = LeaseClock(ttl, lease_margin(ttl))
+                self._clock.renewed(started)
+                store.fence(LEASE, self.holder, lease.epoch)
+                engine.ACTION_GUARDS[:] = [self._clock.valid]
+                # Renewed from now on, not from when the timers start: the first pass
+                # can outlast the ttl, and must not lose the lease half-way.
+                threading.Thread(
+                    target=self._renew_loop, args=(store,), name="lease", daemon=True
+                ).start()
                 return True
             if not announced:
                 lease = store.get_lease(LEASE)
@@ -252,14 +269,6 @@ class Service:
             coalesce=True,
         )
         scheduler.add_job(
-            lambda: self._renew(store),
-            "interval",
-            seconds=config.lease.renew,
-            id="lease",
-            max_instances=1,
-            coalesce=True,
-        )
-        scheduler.add_job(
             lambda: metrics.queue_depth.set(queue.depth()),
             "interval",
             seconds=1,
@@ -283,13 +292,16 @@ class Service:
         exit_code = 0
         while not self.stop_event.wait(1.0):
             if self._lost_lease:
-                log.error("lease lost to another instance; stopping")
+                log.error("%s; stopping", self._lost_lease)
                 exit_code = 1
                 break
             if self._reload_requested:
                 self._reload_requested = False
                 self._reload(ctx, notifier)
-            self._publish_health(store, fluent, proxy)
+            try:
+                self._publish_health(store, fluent, proxy)
+            except LeaseLost:
+                continue  # the lease thread decides: renewed, or stand down
             notifier.status(_summary(store))
 
         notifier.stopping()
@@ -311,7 +323,9 @@ class Service:
             agent.close()
         return exit_code
 
-    _lost_lease = False
+    _lost_lease = ""  # why this instance stood down, once it has
+    _epoch = 0
+    _clock = LeaseClock(0.0, 0.0)
     _scheduler: BackgroundScheduler | None = None
 
     def _start_ui(self) -> UiServer | None:
@@ -330,10 +344,40 @@ class Service:
             log.info("web dashboard on http://%s/", server.address)
         return server
 
+    def _renew_loop(self, store: Store) -> None:
+        while not self.stop_event.wait(self.config.lease.renew):
+            self._renew(store)
+
     def _renew(self, store: Store) -> None:
-        if not store.renew(LEASE, self.holder, self.config.lease.ttl):
-            self._lost_lease = True
-            self.stop_event.set()
+        """One renewal; a lost lease, or none confirmed within the ttl, stands the instance down."""
+        started = LeaseClock.now()
+        try:
+            held = store.renew(LEASE, self.holder, self.config.lease.ttl, self._epoch)
+        except Exception as e:  # locked, unreachable, disk full: the hold runs out meanwhile
+            if self._clock.valid():
+                log.warning("lease %s not renewed (%s); retrying", LEASE, e)
+            else:
+                self._stand_down(f"lease {LEASE} not renewed within its ttl: {e}")
+            return
+        if not held:
+            self._stand_down(f"lease {LEASE} lost to another instance (epoch {self._epoch})")
+        elif not self._lost_lease:
+            self._clock.renewed(started)
+
+    def _stand_down(self, reason: str) -> None:
+        # Refuse Docker actions at once; the store's fence already refuses writes.
+        self._clock.revoke()
+        self._lost_lease = reason
+        self.stop_event.set()
+
+    def _release(self, store: Store) -> None:
+        if not self._epoch:
+            return
+        self._clock.revoke()
+        try:
+            store.release(LEASE, self.holder, self._epoch)
+        except Exception as e:  # the successor then waits out the ttl instead
+            log.warning("lease %s not released: %s", LEASE, e)
 
     def _first_pass(self, ctx: Context, controllers: dict[str, Reconciler]) -> None:
         """The desired state (Node objects included), then nodes and adoption, before workers.
@@ -424,14 +468,18 @@ class Service:
             if "resync_interval" in changed:
                 self._scheduler.reschedule_job("resync", trigger="interval",
                                                seconds=new.resync_interval)
-            if "lease.renew" in changed:
-                self._scheduler.reschedule_job("lease", trigger="interval", seconds=new.lease.renew)
         # Sources, store, listeners and node agents are built once: say so, not apply silently.
         restart = [k for k in changed if k in RESTART_KEYS or k.split(".")[0] in RESTART_SECTIONS]
         log.info("configuration reloaded: %s%s", ", ".join(changed) or "nothing changed",
                  f"; these take effect on restart only: {', '.join(restart)}" if restart else "")
         notifier.ready()
         enqueue_everything(ctx)
+
+
+def lease_margin(ttl: float) -> float:
+    """How long before the ttl the holder stops acting: room for clock drift and a call in
+    flight, so a successor never acts while the old holder's last call lands."""
+    return min(2.0, ttl / 5)
 
 
 def local_node_name(ctx: Context) -> str:
