@@ -180,7 +180,11 @@ class ServiceRun:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30,
+             keep_network: bool = False) -> int:
+        """Stop the service. Its rules, cluster IPs and DNS server outlive it (as in
+        production); unless `keep_network`, they are removed before the machine lock
+        is released, so the next test starts clean."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -189,7 +193,11 @@ class ServiceRun:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        self._release_machine_lock()
+        if self._lock_fd is not None and not keep_network:
+            subprocess.run([RECONCILER, "proxy", "--cleanup"], capture_output=True,
+                           timeout=60, check=False)
+        if not keep_network:
+            self._release_machine_lock()
         if self.notify is not None:
             self.notify.close()
             self.notify = None
@@ -197,8 +205,8 @@ class ServiceRun:
                 self.notify_path.unlink()
         return self.proc.returncode
 
-    def kill9(self) -> None:
-        self.stop(signal.SIGKILL)
+    def kill9(self, keep_network: bool = False) -> None:
+        self.stop(signal.SIGKILL, keep_network=keep_network)
 
     # -- the CLI beside it --
     def cli(

@@ -213,6 +213,7 @@ class HostbProxy:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def stop(self) -> None:
+        """Stop it, then remove what it installed in hostb (a stopped proxy leaves it)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -220,6 +221,8 @@ class HostbProxy:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        subprocess.run(["nsenter", f"--net={HOSTB_NETNS}", RECONCILER, "proxy", "--cleanup"],
+                       capture_output=True, timeout=60, check=False)
         self._out.close()
 
 
