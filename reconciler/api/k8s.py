@@ -180,6 +180,18 @@ def node_to_k8s(node: NodeRecord, api_version: str = "v1") -> JSON:
                             "lastHeartbeatTime": heartbeat,
                         }
                     )
+                ]
+                + [
+                    _drop_none(
+                        {
+                            "type": c.type,
+                            "status": "True" if c.status else "False",
+                            "reason": c.reason or None,
+                            "message": c.message or None,
+                            "lastTransitionTime": timestamp(c.last_transition),
+                        }
+                    )
+                    for c in node.conditions
                 ],
                 "addresses": [{"type": "InternalIP", "address": node.address}]
                 if node.address

@@ -347,7 +347,9 @@ def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
     d.table(
         1,
         ("Type", "Status", "LastHeartbeatTime", "Reason", "Message"),
-        [["Ready", ready, when(n.last_heartbeat), n.reason, n.message]],
+        [["Ready", ready, when(n.last_heartbeat), n.reason, n.message]]
+        + [[c.type, str(c.status), when(c.last_transition), c.reason, c.message]
+           for c in n.conditions],
     )
     d.line(0, "Addresses:")
     d.pair(1, "InternalIP", n.address or output.NONE)

@@ -234,7 +234,10 @@ def _nodes(store: ReadStore, q: Query) -> list[Row]:
                 "",
                 n.name,
                 [
-                    output.node_status(n),
+                    # Conditions besides Ready that hold (ForeignContainers) follow the
+                    # status, as SchedulingDisabled does: a user sees them in the list.
+                    output.node_status(n) + "".join(f",{c.type}" for c in n.conditions
+                                                    if c.status),
                     output.NONE,
                     output.age(n.created_at, q.now),
                     n.engine_version or output.NONE,

@@ -10,7 +10,13 @@ them elsewhere (manifest pods are declared again and rescheduled).
 
 `node-gc` lists a host's containers in one call and compares them with the
 pod records: containers of pods that no longer exist (or that now live on
-another node) are removed; pods whose containers vanished are requeued.
+another node) are removed; pods whose containers vanished are requeued. Only
+containers of this store's cluster id are ever removed: another cluster's on
+the same engine (another service with its own state file and the same name
+prefix) are left alone and reported by the node's `ForeignContainers`
+condition and a Warning event. Containers made before cluster ids carry none:
+they are adopted when their pod uid is one of this store's, and otherwise
+left alone and reported too (see docs/runtime.md).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import logging
 from datetime import datetime, timedelta
 
 from reconciler.api.quantity import parse_cpu, parse_memory
-from reconciler.api.records import NodeRecord, PodRecord, Resources
+from reconciler.api.records import Condition, NodeRecord, PodRecord, Resources
 from reconciler.api.types import JSON
 from reconciler.control.context import NODE_GC, Context
 from reconciler.control.loop import Result, WorkKey
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "node-controller"
 DEFAULT_NODE = "local"
+FOREIGN = "ForeignContainers"  # the node condition's type, and its event's reason
 
 
 def node_from_object(body: JSON, existing: NodeRecord | None, now_: datetime) -> NodeRecord:
@@ -58,6 +65,28 @@ def node_from_object(body: JSON, existing: NodeRecord | None, now_: datetime) ->
     return node
 
 
+def foreign_condition(
+    foreign: dict[str, int], unclaimed: int, since: datetime
+) -> Condition | None:
+    """The `ForeignContainers` condition for what a gc pass left alone, or None when nothing.
+
+    `foreign`: container counts by the other cluster's id; `unclaimed`: containers with
+    no cluster id whose pod this store does not know.
+    """
+    parts = []
+    if foreign:
+        ids = ", ".join(sorted(foreign))
+        count = sum(foreign.values())
+        which = "another cluster" if len(foreign) == 1 else "other clusters"
+        parts.append(f"{count} containers of {which} (id {ids}) on this engine are left alone")
+    if unclaimed:
+        parts.append(f"{unclaimed} containers with no cluster id and no pod in this store "
+                     "are left alone (remove them by hand if no other service runs them)")
+    if not parts:
+        return None
+    return Condition(FOREIGN, True, FOREIGN, "; ".join(parts), since)
+
+
 def needs_sync(record: PodRecord, seen: ObservedPod | None) -> bool:
     """Whether one list call's view of a pod disagrees with its record.
 
@@ -84,6 +113,9 @@ class NodeController:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # Per node, what its last gc pass left alone: the heartbeat, which rewrites the
+        # node record, carries it over, so the two never undo each other's writes.
+        self._conditions: dict[str, list[Condition]] = {}
 
     def sync_registrations(self) -> list[str]:
         """Node records for every declared Node (or the local default); returns their names."""
@@ -165,6 +197,7 @@ class NodeController:
         node.ready, node.reason = True, "KubeletReady"
         node.message = "Docker engine is answering"
         node.last_heartbeat = now_
+        node.conditions = self._conditions.get(node.name, node.conditions)
         ctx.store.upsert_node(node)
         if not was_ready:
             ctx.event(
@@ -218,6 +251,19 @@ class NodeController:
             # Unreachable is not empty: never treat a silent host as having no containers.
             return Result.after(ctx.settings.heartbeat_interval)
         records = {p.uid: p for p in ctx.store.list_pods(node=name)}
+        own = ctx.runtime.cluster_id
+        foreign: dict[str, int] = {}
+        unclaimed = 0
+        for uid, pod in list(observed.items()):
+            if own and pod.cluster and pod.cluster != own:
+                foreign[pod.cluster] = foreign.get(pod.cluster, 0) + len(pod.containers)
+                del observed[uid]
+            elif own and not pod.cluster and uid not in records \
+                    and ctx.store.get_pod_by_uid(uid) is None:
+                # Made before cluster ids, and not a pod of ours: perhaps another
+                # service's of the same age. Deleting it could not be undone.
+                unclaimed += len(pod.containers)
+                del observed[uid]
         for uid, pod in observed.items():
             if uid not in records:
                 log.info("removing orphan pod %s/%s (%s) on %s", pod.namespace, pod.name, uid, name)
@@ -225,4 +271,23 @@ class NodeController:
         for uid, record in records.items():
             if needs_sync(record, observed.get(uid)):
                 ctx.enqueue_pod(uid)
+        self._report(name, foreign, unclaimed)
         return Result.done()
+
+    def _report(self, name: str, foreign: dict[str, int], unclaimed: int) -> None:
+        """Set the node's ForeignContainers condition; a Warning event when it changes."""
+        ctx = self.ctx
+        node = ctx.store.get_node(name)
+        if node is None:
+            return
+        before = next((c for c in node.conditions if c.type == FOREIGN), None)
+        cond = foreign_condition(foreign, unclaimed, ctx.clock())
+        if cond is not None and before is not None and before.message == cond.message:
+            cond = before  # unchanged: keep its transition time
+        wanted = [c for c in node.conditions if c.type != FOREIGN] + ([cond] if cond else [])
+        self._conditions[name] = wanted
+        if wanted != node.conditions:
+            node.conditions = wanted
+            ctx.store.upsert_node(node)
+        if cond is not None and cond is not before:
+            ctx.event("Node", "", name, "Warning", FOREIGN, cond.message, SOURCE)

@@ -85,17 +85,26 @@ class NodeAgent:
             labels.append(f"{naming.POD_UID}={uid}")
         return {"label": labels}
 
-    def list_pods(self) -> dict[str, ObservedPod]:
-        """Every pod this service runs on the host, from ONE sparse list call (no inspects)."""
+    def list_pods(self, *, foreign: bool = False) -> dict[str, ObservedPod]:
+        """Every pod this service runs on the host, from ONE sparse list call (no inspects).
+
+        Pods under our prefix that carry another cluster's id are someone else's and
+        left out, unless `foreign` (the node controller counts them to report them).
+        Pods with no cluster id (made before ids) are in, with `cluster` "": only the
+        caller knows whether their uid is one of its store's.
+        """
         found = self.engine.call(self.engine.client.containers.list, all=True, sparse=True,
                                  filters=self._filters())
         pods: dict[str, ObservedPod] = {}
         for c in found:
             observed = naming.observed_from_list(c.attrs)
             labels = observed.labels
+            if not foreign and not self.config.owns(labels):
+                continue
             uid = labels.get(naming.POD_UID, "")
             pod = pods.setdefault(uid, ObservedPod(uid, labels.get(naming.POD_NAME, ""),
-                                                   labels.get(naming.POD_NAMESPACE, "")))
+                                                   labels.get(naming.POD_NAMESPACE, ""),
+                                                   cluster=naming.cluster_of(labels)))
             pod.containers.append(observed)
         return pods
 
@@ -357,8 +366,11 @@ class NodeAgent:
 
     def kill_pod(self, uid: str, grace_seconds: int) -> None:
         """Stop the pod's containers gracefully (all at once), then remove them and its volumes."""
-        entries = self.engine.call(self.engine.api.containers, all=True,
-                                   filters=self._filters(uid))
+        # A uid is unique, so these are ours; the ownership check guards against a
+        # caller's mistake ever reaching another cluster's containers.
+        entries = [e for e in self.engine.call(self.engine.api.containers, all=True,
+                                               filters=self._filters(uid))
+                   if self.config.owns(e.get("Labels") or {})]
         apps = [e["Id"] for e in entries
                 if (e.get("Labels") or {}).get(naming.CONTAINER) != naming.INFRA]
         infras = [e["Id"] for e in entries if e["Id"] not in apps]
@@ -371,6 +383,8 @@ class NodeAgent:
         # Only the pod's emptyDirs carry its uid; claim volumes outlive it (remove_volume).
         for vol in self.engine.call(self.engine.api.volumes,
                                     filters=self._filters(uid)).get("Volumes") or []:
+            if not self.config.owns(vol.get("Labels") or {}):
+                continue
             with contextlib.suppress(NotFound):
                 self.engine.call(self.engine.api.remove_volume, vol["Name"], force=True)
         self.prober.forget_pod(uid)
@@ -382,7 +396,19 @@ class NodeAgent:
         self._removed -= gone | set(apps) | set(infras)
 
     def remove_volume(self, name: str) -> None:
-        """Remove a claim's Docker volume (the claim controller's); gone already is fine."""
+        """Remove a claim's Docker volume (the claim controller's); gone already is fine.
+
+        Claim volumes are named by namespace and claim only, so another cluster on this
+        engine may hold one of the same name: that one is left alone, with a warning.
+        """
+        try:
+            labels = self.engine.call(self.engine.api.inspect_volume, name).get("Labels") or {}
+        except NotFound:
+            return
+        if not self.config.owns(labels):
+            log.warning("volume %s on %s belongs to cluster %s, not ours: left alone", name,
+                        self.node.name, naming.cluster_of(labels))
+            return
         self.builder.remove_volume(name)
 
     # Watch, exec, logs -------------------------------------------------------
@@ -394,7 +420,7 @@ class NodeAgent:
     def _on_event(self, ev: dict[str, Any]) -> None:
         attrs = (ev.get("Actor") or {}).get("Attributes") or {}
         uid = attrs.get(naming.POD_UID)
-        if not uid:
+        if not uid or not self.config.owns(attrs):
             return
         if ev.get("Action") in ("die", "destroy"):
             self.prober.forget(str(ev.get("id") or (ev.get("Actor") or {}).get("ID", "")))

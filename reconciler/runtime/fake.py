@@ -55,8 +55,8 @@ class FakeAgent:
         self._check()
         return HostInfo(self.cpus, self.memory, "fake-1.0", "FakeOS", "0.0")
 
-    def list_pods(self) -> dict[str, ObservedPod]:
-        self._check()
+    def list_pods(self, *, foreign: bool = False) -> dict[str, ObservedPod]:
+        self._check()  # one cluster only: `foreign` finds nothing more
         with self._lock:
             return dict(self.pods)
 

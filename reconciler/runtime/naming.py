@@ -13,10 +13,11 @@ import json
 from typing import Any
 
 from reconciler.api.records import PodRecord
-from reconciler.runtime.types import ObservedContainer
+from reconciler.runtime.types import CLUSTER_LABEL, ObservedContainer
 
 L = "io.reconciler."
 PREFIX = L + "prefix"  # every object the driver creates: the label it lists by
+CLUSTER = CLUSTER_LABEL  # the store's id (RuntimeConfig.labels): whose objects these are
 POD_UID = L + "pod.uid"
 POD_NAME = L + "pod.name"
 POD_NAMESPACE = L + "pod.namespace"
@@ -100,6 +101,11 @@ def container_labels(
         BACKOFF: str(backoff),
         HASH: spec_hash,
     }
+
+
+def cluster_of(labels: dict[str, str]) -> str:
+    """The cluster id an object carries; "" when it was made before cluster ids."""
+    return labels.get(CLUSTER, "")
 
 
 def _int(value: str | None) -> int:

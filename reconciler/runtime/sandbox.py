@@ -136,7 +136,7 @@ class Builder:
         An emptyDir volume carries the pod's labels and goes with the pod; a claim's
         volume carries only the claim's, so removing the pod leaves it in place.
         """
-        labels = naming.pod_labels(self.config.prefix, pod, self.config.extra_labels)
+        labels = naming.pod_labels(self.config.prefix, pod, self.config.labels)
         for vol, name in self.empty_dirs(pod).items():
             self.engine.call(self.engine.api.create_volume, name=name,
                              labels={**labels, naming.VOLUME: vol})
@@ -147,7 +147,7 @@ class Builder:
                 continue
             claim_labels = naming.claim_labels(
                 self.config.prefix, pod.namespace, claim, uids.get(claim, ""),
-                self.config.extra_labels)
+                self.config.labels)
             self.engine.call(self.engine.api.create_volume,
                              name=claim_volume_name(pod.namespace, claim), labels=claim_labels)
 
@@ -165,7 +165,7 @@ class Builder:
         bindings: dict[int | str, Any] = {
             f"{p}/{proto.lower()}": (self.engine.address, host) for p, proto, host in ports
         }
-        base = naming.pod_labels(self.config.prefix, pod, self.config.extra_labels)
+        base = naming.pod_labels(self.config.prefix, pod, self.config.labels)
         labels = naming.container_labels(base, naming.INFRA, init=False, restart=attempt,
                                          spec_hash=pod.spec_hash)
         host_config = api.create_host_config(
@@ -201,7 +201,7 @@ class Builder:
         mounts = spec.container_mounts(c, pod.spec, volumes)
         res = spec.limits(c)
         logs = spec.log_config(self.config.fluentd_address, pod, name)
-        base = naming.pod_labels(self.config.prefix, pod, self.config.extra_labels)
+        base = naming.pod_labels(self.config.prefix, pod, self.config.labels)
         labels = naming.container_labels(base, name, init=init, restart=restart,
                                          spec_hash=naming.container_hash(c), backoff=backoff)
         host_config = api.create_host_config(

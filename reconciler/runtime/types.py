@@ -16,6 +16,7 @@ from reconciler.api.records import Condition, ContainerStatus, PodPhase
 
 DEFAULT_PREFIX = "rk8s"
 DEFAULT_INFRA_IMAGE = "reconciler/pause:1"
+CLUSTER_LABEL = "io.reconciler.cluster"  # naming.CLUSTER
 
 
 class HostUnreachable(Exception):
@@ -49,6 +50,22 @@ class RuntimeConfig:
     backoff_max: float = 300.0  # ... to 5 min ...
     backoff_reset: float = 600.0  # ... forgotten after 10 min of running
     extra_labels: dict[str, str] = field(default_factory=dict)  # added to everything created
+    # The store's id (`Store.cluster_id`): everything created carries it, and the driver
+    # only ever removes what carries it. "" (tools without a store): no label, and every
+    # container under the prefix counts as this service's, as before cluster ids.
+    cluster_id: str = ""
+
+    def owns(self, labels: dict[str, str]) -> bool:
+        """Whether an object under our prefix is not another cluster's (none: made before ids)."""
+        theirs = labels.get(CLUSTER_LABEL, "")
+        return not self.cluster_id or not theirs or theirs == self.cluster_id
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels everything the driver creates carries besides its own facts."""
+        if not self.cluster_id:
+            return dict(self.extra_labels)
+        return {**self.extra_labels, CLUSTER_LABEL: self.cluster_id}
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,8 @@ class ObservedPod:
     name: str
     namespace: str
     containers: list[ObservedContainer] = field(default_factory=list)
+    # The cluster id its containers carry; "" for containers made before cluster ids.
+    cluster: str = ""
 
     @property
     def infra(self) -> ObservedContainer | None:

@@ -340,6 +340,7 @@ def load_config(
         except ValueError as e:
             raise ConfigError(f"{origin}: {key}: {e}") from None
         origins[key] = origin
+    _anchor_paths(values, origins, path, env)
     top = {k: v for k, v in values.items() if "." not in k}
     for section, cls in SECTIONS.items():
         prefix = section + "."
@@ -350,6 +351,60 @@ def load_config(
     )
     _check(config)
     return config
+
+
+# Keys holding a local path that a relative value would tie to the working directory.
+PATH_KEYS = ("desired", "state", "git.checkout_dir")
+_SQLITE = "sqlite:///"
+
+
+def _relative_path(key: str, value: str) -> str | None:
+    """The relative local path inside `value`, or None (absolute, empty, a server URL)."""
+    if key == "state" and value.startswith(_SQLITE):
+        value = value[len(_SQLITE):]
+    elif key == "state" and "://" in value:
+        return None  # PostgreSQL and the like: no local path
+    return value if value and value != ":memory:" and not Path(value).is_absolute() else None
+
+
+def _anchor_paths(
+    values: dict[str, object], origins: dict[str, str], path: Path | None,
+    env: Mapping[str, str],
+) -> None:
+    """Make the store and the desired folder independent of the working directory.
+
+    A relative path in a config file is taken against that file's folder, as a
+    compose file's are: the same file always means the same store. Under systemd
+    (a unit with StateDirectory=, as ours: INVOCATION_ID and STATE_DIRECTORY are
+    set; a shell inside a desktop's terminal unit has only the first) the defaults
+    become absolute under the StateDirectory, and a relative path from the
+    environment or a flag is refused: a store opened in the wrong folder is a new,
+    empty cluster. Anything else is taken against the working directory at load.
+    """
+    state_dir = env.get("STATE_DIRECTORY", "").split(":")[0]
+    systemd = bool(env.get("INVOCATION_ID")) and bool(state_dir)
+    for key in PATH_KEYS:
+        value = str(values.get(key, _field(key).default))
+        rel = _relative_path(key, value)
+        if rel is None:
+            continue
+        origin = origins[key]
+        if path is not None and origin == str(path):
+            absolute = str(Path(path).resolve().parent / rel)
+        elif systemd and origin == "default":
+            absolute = str(Path(state_dir) / rel)
+            origins[key] = "default (systemd StateDirectory)"
+        elif systemd:
+            raise ConfigError(
+                f"{origin}: {key}: {rel!r} is a relative path and the service runs under "
+                "systemd, where it would depend on the unit's working directory: give an "
+                "absolute path (or set it in the config file, relative to that file)"
+            )
+        else:
+            # Run from a shell: where the user is, as usual, but fixed now, so that
+            # `config show` prints (and a reload keeps) the store actually used.
+            absolute = str(Path.cwd() / rel)
+        values[key] = _SQLITE + absolute if value.startswith(_SQLITE) else absolute
 
 
 def _check(c: Config) -> None:

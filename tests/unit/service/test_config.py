@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -49,7 +50,10 @@ class TestLoadConfig:
     def test_defaults(self) -> None:
         """With no sources the documented defaults apply, each with origin 'default'."""
         c = load_config()
-        assert c == Config()
+        # The relative defaults are fixed against the working directory at load.
+        here = Path.cwd()
+        assert c == dataclasses.replace(
+            Config(), state=str(here / "state.db"), desired=str(here / "desired"))
         assert (c.resync_interval, c.heartbeat_interval, c.node_eviction_timeout) == (30, 5, 60)
         assert c.runtime.name_prefix == "rk8s" and c.runtime.infra_image == "reconciler/pause:1"
         assert c.network.service_cidr == "10.96.0.0/16" and c.network.dns_ip == "10.96.0.10"
