@@ -82,7 +82,7 @@ RESTART_KEYS = frozenset({"desired", "state"})
 RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime", "ui"})
 
 
-def runtime_config(config: Config) -> RuntimeConfig:
+def runtime_config(config: Config, cluster_id: str = "") -> RuntimeConfig:
     r = config.runtime
     return RuntimeConfig(
         prefix=r.name_prefix,
@@ -92,6 +92,7 @@ def runtime_config(config: Config) -> RuntimeConfig:
         fluentd_address=config.fluentd.address or None,
         concurrency=r.concurrency_per_host,
         stop_timeout=int(r.stop_timeout),
+        cluster_id=cluster_id,  # the store's: orphan collection only touches its own
     )
 
 
@@ -196,7 +197,7 @@ class Service:
         ctx = Context(
             store=store,
             queue=queue,
-            runtime=runtime_config(config),
+            runtime=runtime_config(config, store.cluster_id()),
             settings=settings(config, str(desired)),
         )
         if fluent is not None:
@@ -461,7 +462,7 @@ class Service:
         changed = changed_keys(self.config, new)
         self.config = new
         set_log_level(new.log_level)
-        ctx.runtime = runtime_config(new)
+        ctx.runtime = runtime_config(new, ctx.store.cluster_id())
         ctx.settings = settings(new, new.desired)
         # The timers were built with the old periods; without this a reload changed nothing.
         if self._scheduler is not None:
