@@ -7,6 +7,8 @@ Nothing here does I/O.
 
 from __future__ import annotations
 
+import errno as _errno
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -113,6 +115,32 @@ class DesiredObject:
     content_hash: str  # sha256 of the canonical JSON of `body`: unchanged hash, nothing to do
 
 
+@dataclass(frozen=True)
+class ReadFailure:
+    """A folder or file the source could not read: display path ("" is the root) and errno."""
+
+    path: str
+    errno: int | None
+    message: str
+
+    def render(self) -> str:
+        """`cannot read team/web.yaml: ENOENT (No such file or directory)`."""
+        code = errno_name(self.errno)
+        what = self.path or "the desired folder (root)"
+        return f"cannot read {what}: {code} ({self.message})" if code else \
+            f"cannot read {what}: {self.message}"
+
+
+def errno_name(number: int | None) -> str:
+    """`ENOENT` for 2; "" when unknown."""
+    return _errno.errorcode.get(number, f"errno {number}") if number is not None else ""
+
+
+def held_by(file: str, failures: Iterable[ReadFailure]) -> bool:
+    """True when `file` is, or lies under, a path that could not be read."""
+    return any(f.path == "" or file == f.path or file.startswith(f.path + "/") for f in failures)
+
+
 @dataclass
 class LoadResult:
     """What loading and validating a desired folder gave."""
@@ -122,6 +150,14 @@ class LoadResult:
     # Files with at least one error. Objects last recorded from these files stay in
     # force: a typo must never prune a running workload.
     failed_files: frozenset[str] = frozenset()
+    # Folders and files that could not be read at all (root gone, EIO, a file that
+    # vanished after it was listed). A load with any is partial: it applies nothing,
+    # since what is absent from it may only be unread, not removed.
+    unreadable: tuple[ReadFailure, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.unreadable
 
     @property
     def errors(self) -> list[Diagnostic]:

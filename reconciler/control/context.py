@@ -89,6 +89,9 @@ class Context:
     # Called after an Endpoints change is written: the in-process proxy reads the store now
     # rather than at its next poll, so a deleted pod's drain is not spent waiting for it.
     endpoints_listeners: list[Callable[[], None]] = field(default_factory=list)
+    # Health the controllers know (name -> healthy, message), e.g. "desired-source";
+    # the service publishes it with the rest for `reconciler get cs`.
+    components: dict[str, tuple[bool, str]] = field(default_factory=dict)
     # Scheduling reads every node's usage; one decision at a time keeps two workers
     # from placing onto the same free capacity.
     schedule_lock: threading.Lock = field(default_factory=threading.Lock)

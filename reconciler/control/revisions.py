@@ -1,11 +1,14 @@
 """Git revisions as units of change: a new commit is applied whole, or not at all.
 
-Sits between the git source (`reconciler.sources.git.GitSource`, which keeps a
-checkout at the branch head) and the desired controller. Each new head is
-loaded and validated; a revision with any error is refused (an event and a
-log line name the commit) and the previously applied revision stays in force,
-even across the periodic resync. The applied SHA is recorded in the store
-(`reconciler get revision`) and on every object it applied.
+Sits between the git source (`reconciler.sources.git.GitSource`, which fetches
+the branch and writes each head into an immutable snapshot folder) and the
+desired controller. Each new head is loaded from its own snapshot, never from
+a working tree another step rewrites, and validated; a snapshot that cannot be
+read whole applies nothing (`reconciler.control.sourceguard`), and a revision
+with any error is refused (an event and a log line name the commit), so the
+previously applied revision stays in force, even across the periodic resync.
+The applied SHA is recorded in the store (`reconciler get revision`, with any
+credentials in the URL redacted) and on every object it applied.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from reconciler.control.context import DESIRED, Context
 from reconciler.control.desired import DesiredController
 from reconciler.control.loop import Result, WorkKey
+from reconciler.control.sourceguard import COMPONENT, hold_partial
 from reconciler.service.config import Config
 from reconciler.sources.git import GitError, GitSource, Revision
 
@@ -60,6 +64,7 @@ class GitDesired:
 
     @property
     def root(self) -> Path:
+        """Where the loader starts; each pass points it at the snapshot of the head it loads."""
         return self.source.checkout_dir
 
     def start(self, stop: threading.Event) -> None:
@@ -90,7 +95,22 @@ class GatedDesired:
         head = self.git.head
         if not head:
             return Result.after(5.0)  # no checkout yet; the source keeps trying
-        result = self.inner.loader.load()
+        try:
+            # Usually made by the source thread already; otherwise made now, from the SHA.
+            snapshot = self.git.source.snapshot(head)
+        except GitError as e:
+            message = f"cannot read revision {head[:12]}, last good state kept: {e}"
+            log.error("%s", message)
+            ctx.components[COMPONENT] = (False, message)
+            return Result.after(5.0)
+        loader = self.inner.loader
+        loader.root = snapshot
+        result = loader.load()
+        self.inner.last = result
+        # The reader is the only one that prunes: a snapshot is never removed under a load.
+        self.git.source.prune_snapshots({head})
+        if (held := hold_partial(ctx, result, subject=head[:12])) is not None:
+            return held
         if result.errors:
             if head not in self.git.refused:
                 self.git.refused.add(head)
@@ -102,6 +122,6 @@ class GatedDesired:
             return Result.done()
         if head != ctx.revision:
             ctx.revision = head
-            ctx.store.set_revision(head, self.git.source.url, ctx.clock())
+            ctx.store.set_revision(head, self.git.source.display_url, ctx.clock())
             log.info("applying revision %s", head[:12])
         return self.inner.apply(result)

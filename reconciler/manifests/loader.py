@@ -6,6 +6,13 @@ hash) are unchanged are not parsed again, while the cross-file rules
 (reconciler.manifests.crossfile) run over the whole set every time. `load_folder`
 and `load_paths` (for `reconciler validate PATH...`) are one-shot loads.
 Never raises for bad input: every problem is a Diagnostic.
+
+Read whole or not at all: a folder or file that cannot be read (root gone, a
+subfolder's scandir failing, a file vanishing between listing and reading) is
+a `ReadFailure` in `LoadResult.unreadable`, as well as an error diagnostic; the
+desired controller applies nothing from such a load, since a file it does not
+list may be unread rather than removed. A file that parses badly is not a read
+failure: its objects are kept, stale, and the rest applies.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.api.types import Diagnostic, LoadResult, Position
+from reconciler.api.types import Diagnostic, LoadResult, Position, ReadFailure
 from reconciler.manifests.crossfile import check_all
 from reconciler.manifests.document import (
     DocumentValidator,
@@ -68,14 +75,26 @@ def _inside(target: Path, folder: Path) -> bool:
 _File = tuple[str, str, os.stat_result | None]
 
 
-def _discover(folder: Path, display: str) -> tuple[list[_File], list[Diagnostic]]:
-    """Manifest files under `folder`, and refusals (symlinks leaving it, unreadable folders)."""
+def _failure(path: str, e: OSError | RuntimeError, what: str = "") -> ReadFailure:
+    number = e.errno if isinstance(e, OSError) else None
+    text = (e.strerror if isinstance(e, OSError) else None) or str(e)
+    return ReadFailure(path, number, f"{what}{text}")
+
+
+def _failure_diagnostic(failure: ReadFailure) -> Diagnostic:
+    return Diagnostic("error", Position(failure.path or "."), "", failure.render())
+
+
+def _discover(folder: Path, display: str
+              ) -> tuple[list[_File], list[Diagnostic], list[ReadFailure]]:
+    """Manifest files under `folder`, refusals (symlinks leaving it), and what could not be read."""
     files: list[_File] = []
     problems: list[Diagnostic] = []
+    failures: list[ReadFailure] = []
     try:
         real_root = folder.resolve()
-    except OSError as e:
-        return [], [Diagnostic("error", Position(display), "", f"cannot read folder: {e}")]
+    except (OSError, RuntimeError) as e:
+        return [], [], [_failure(display, e)]
     visited = {real_root}
     stack: list[tuple[str, str]] = [(str(folder), display)]
     while stack:
@@ -83,41 +102,53 @@ def _discover(folder: Path, display: str) -> tuple[list[_File], list[Diagnostic]
         try:
             entries = sorted(os.scandir(here), key=lambda e: e.name)
         except OSError as e:
-            problems.append(Diagnostic("error", Position(shown), "", f"cannot read folder: {e}"))
+            # Recorded against the folder: every file under it is unread, not removed.
+            failures.append(_failure(shown, e))
             continue
         for entry in entries:
             if ignored(entry.name):
                 continue
             name = f"{shown}/{entry.name}" if shown else entry.name
-            is_manifest = entry.name.endswith(MANIFEST_SUFFIXES)
-            if entry.is_symlink():
-                target = Path(entry.path).resolve()
-                if not target.exists():
-                    if is_manifest:
-                        problems.append(Diagnostic("error", Position(name), "",
-                                                   "broken symlink; refused"))
-                    continue
-                if not _inside(target, real_root):
-                    if is_manifest or target.is_dir():
-                        problems.append(Diagnostic(
-                            "error", Position(name), "",
-                            f"symlink leaves the folder (points to {target}); refused"))
-                    continue
-                if target.is_dir():
-                    if target not in visited:
-                        visited.add(target)
-                        stack.append((entry.path, name))
-                    continue
-            if entry.is_dir(follow_symlinks=False):
-                visited.add(Path(entry.path).resolve())
-                stack.append((entry.path, name))
-            elif is_manifest:
-                try:
-                    files.append((name, entry.path, entry.stat()))
-                except OSError:
-                    files.append((name, entry.path, None))
+            try:
+                _visit(entry, name, real_root, visited, stack, files, problems)
+            except (OSError, RuntimeError) as e:
+                failures.append(_failure(name, e))
     files.sort()
-    return files, problems
+    return files, problems, failures
+
+
+def _visit(entry: os.DirEntry[str], name: str, real_root: Path, visited: set[Path],
+           stack: list[tuple[str, str]], files: list[_File], problems: list[Diagnostic]) -> None:
+    """Sort one directory entry into a folder to descend, a manifest file, or a refusal."""
+    is_manifest = entry.name.endswith(MANIFEST_SUFFIXES)
+    if entry.is_symlink():
+        target = Path(entry.path).resolve()
+        if not target.exists():
+            if is_manifest:
+                problems.append(Diagnostic("error", Position(name), "", "broken symlink; refused"))
+            return
+        if not _inside(target, real_root):
+            if is_manifest or target.is_dir():
+                problems.append(Diagnostic(
+                    "error", Position(name), "",
+                    f"symlink leaves the folder (points to {target}); refused"))
+            return
+        if target.is_dir():
+            if target not in visited:
+                visited.add(target)
+                stack.append((entry.path, name))
+            return
+    if entry.is_dir(follow_symlinks=False):
+        visited.add(Path(entry.path).resolve())
+        stack.append((entry.path, name))
+    elif is_manifest:
+        # A stat that fails here is retried when the file is read (it may have been replaced).
+        st: os.stat_result | None
+        try:
+            st = entry.stat()
+        except OSError:
+            st = None
+        files.append((name, entry.path, st))
 
 
 def _file_error(name: str, e: ParseError) -> Diagnostic:
@@ -135,23 +166,31 @@ class FolderLoader:
         self._last_problems: list[Diagnostic] = []
 
     def load(self) -> LoadResult:
-        """Objects, diagnostics and failed files of the folder as it is now."""
-        files, problems = _discover(self.root, "")
-        return self.load_files(files, problems)
+        """Objects, diagnostics, failed files and unreadable paths of the folder as it is now.
 
-    def load_files(self, files: list[_File], problems: Iterable[Diagnostic] = ()) -> LoadResult:
+        `root` may be reassigned between loads (a git snapshot per commit): the cache
+        is by display name and content hash, so unchanged files are still not parsed.
+        """
+        files, problems, failures = _discover(self.root, "")
+        return self.load_files(files, problems, failures)
+
+    def load_files(self, files: list[_File], problems: Iterable[Diagnostic] = (),
+                   failures: Iterable[ReadFailure] = ()) -> LoadResult:
         """Like `load`, over given (display name, path, stat or None) files."""
         entries: list[tuple[str, str, _Entry]] = []
         fresh: dict[str, _Entry] = {}
+        unreadable = list(failures)
         unchanged = True
         for name, path, st in files:
             cached = self._cache.get(name)
             entry = self._entry(name, path, st, cached)
-            if entry is not None:
-                fresh[name] = entry
-                entries.append((name, path, entry))
-                unchanged = unchanged and entry is cached and entry.reused
-        problems = list(problems)
+            if isinstance(entry, ReadFailure):
+                unreadable.append(entry)
+                continue
+            fresh[name] = entry
+            entries.append((name, path, entry))
+            unchanged = unchanged and entry is cached and entry.reused
+        problems = [*problems, *(_failure_diagnostic(f) for f in unreadable)]
         # Nothing changed: the cross-file rules would find what they found last time.
         if (unchanged and self._last is not None and fresh.keys() == self._cache.keys()
                 and problems == self._last_problems):
@@ -159,19 +198,20 @@ class FolderLoader:
         self._cache = fresh
         self._last_problems = problems
         self._last = self._combine(entries, problems)
+        self._last.unreadable = tuple(unreadable)
         return self._last
 
     def _entry(self, name: str, path: str, st: os.stat_result | None,
-               cached: _Entry | None) -> _Entry | None:
+               cached: _Entry | None) -> _Entry | ReadFailure:
         if cached is not None:
             cached.reused = False
         try:
             st = st or os.stat(path)
-        except FileNotFoundError:
-            return None  # removed since it was listed
+        except FileNotFoundError as e:
+            # Listed, then gone: removed, or replaced mid-way. Only a later listing says which.
+            return _failure(name, e, "vanished after it was listed: ")
         except OSError as e:
-            return _Entry(0, 0, "", False, diagnostics=[
-                Diagnostic("error", Position(name), "", f"cannot read file: {e}")])
+            return _failure(name, e)
         if (cached is not None and cached.settled and cached.size == st.st_size
                 and cached.mtime_ns == st.st_mtime_ns):
             cached.reused = True
@@ -184,9 +224,10 @@ class FolderLoader:
         try:
             with open(path, "rb") as f:
                 data = f.read()
+        except FileNotFoundError as e:
+            return _failure(name, e, "vanished after it was listed: ")
         except OSError as e:
-            return _Entry(0, 0, "", False, diagnostics=[
-                Diagnostic("error", Position(name), "", f"cannot read file: {e}")])
+            return _failure(name, e)
         digest = hashlib.sha256(data).hexdigest()
         if cached is not None and cached.digest == digest:
             cached.size, cached.mtime_ns, cached.settled = st.st_size, st.st_mtime_ns, settled
@@ -282,14 +323,16 @@ def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = Non
     root = Path(root)
     files: list[_File] = []
     problems: list[Diagnostic] = []
+    failures: list[ReadFailure] = []
     for given in paths:
         given = Path(given)
         path = given if given.is_absolute() else root / given
         shown = _display(path, given, root)
         if path.is_dir():
-            found, refused = _discover(path, "" if shown == "." else shown)
+            found, refused, unread = _discover(path, "" if shown == "." else shown)
             files += found
             problems += refused
+            failures += unread
         elif path.exists():
             files.append((shown, str(path), None))
         else:
@@ -300,4 +343,4 @@ def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = Non
         if file[0] not in seen:
             seen.add(file[0])
             unique.append(file)
-    return FolderLoader(root, limits).load_files(unique, problems)
+    return FolderLoader(root, limits).load_files(unique, problems, failures)

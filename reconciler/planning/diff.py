@@ -11,6 +11,10 @@ Rules:
 - A recorded object missing from the desired set is deleted, unless the file it
   was recorded from failed to load: then it is kept as it was, marked stale. A
   typo must never prune a running workload.
+- A recorded object whose file lies in a folder (or is a file) that could not be
+  read is kept too: absence from a partial listing is not removal. (The
+  desired controller applies nothing from a partial load at all; this keeps
+  `reconciler plan` and any other caller just as safe.)
 - Desired objects that come from a failed file are ignored (the last valid
   version stays in force), as Flux treats a file that fails to build.
 - When a key is declared twice (validation reports it), the first by file and
@@ -23,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.api.types import JSON, DesiredObject, Key, LoadResult
+from reconciler.api.types import JSON, DesiredObject, Key, LoadResult, ReadFailure, held_by
 
 Action = Literal["create", "update", "delete", "unchanged"]
 
@@ -94,7 +98,7 @@ class Plan:
             f"{len(self.deletes)} to delete, {len(self.unchanged)} unchanged."
         )
         if self.stale:
-            text += f" {len(self.stale)} kept stale (their files have errors)."
+            text += f" {len(self.stale)} kept stale (their files have errors or are unreadable)."
         return text
 
 
@@ -104,9 +108,11 @@ def diff(
     failed_files: frozenset[str] = frozenset(),
 ) -> Plan:
     """Compare desired objects with recorded ones; see the module docstring for the rules."""
+    unreadable: tuple[ReadFailure, ...] = ()
     if isinstance(desired, LoadResult):
         failed = failed_files | desired.failed_files
         objects: Iterable[DesiredObject] = desired.objects
+        unreadable = desired.unreadable
     else:
         failed = failed_files
         objects = desired
@@ -134,7 +140,7 @@ def diff(
     for key, rec in recorded.items():
         if key in wanted:
             continue
-        if rec.source_file in failed:
+        if rec.source_file in failed or held_by(rec.source_file, unreadable):
             stale.append(rec)
         else:
             changes.append(Change("delete", key, recorded=rec))

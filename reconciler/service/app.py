@@ -121,6 +121,8 @@ class Service:
     )
     stop_event: threading.Event = field(default_factory=threading.Event)
     health: HealthBoard = field(default_factory=HealthBoard)
+    # What controllers report of their own health (Context.components), e.g. desired-source.
+    components: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
     def run(self) -> int:
         config = self.config
@@ -199,6 +201,7 @@ class Service:
             queue=queue,
             runtime=runtime_config(config, store.cluster_id()),
             settings=settings(config, str(desired)),
+            components=self.components,
         )
         if fluent is not None:
             ctx.sinks.append(fluent)
@@ -449,6 +452,8 @@ class Service:
                     f"{self.config.network.dns_ip}:{self.config.network.dns_port}",
                 ),
             )
+        for name, (healthy, message) in dict(self.components).items():
+            self.health.set(name, Health(healthy, message))
         self.health.publish(store, fluent)
 
     def _reload(self, ctx: Context, notifier: Notifier) -> None:
