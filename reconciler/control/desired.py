@@ -31,7 +31,6 @@ from reconciler.control.context import (
 )
 from reconciler.control.loop import Result, WorkKey
 from reconciler.control.sourceguard import hold_partial
-from reconciler.control.sourceguard import hold_partial
 from reconciler.manifests.loader import FolderLoader
 from reconciler.planning.diff import Plan, diff
 from reconciler.runtime.naming import container_hash
@@ -92,9 +91,6 @@ class DesiredController:
 
     def apply(self, result: LoadResult) -> Result:
         ctx = self.ctx
-        # A partial read (folder gone, EIO, a file vanished) applies nothing: see sourceguard.
-        if (held := hold_partial(ctx, result)) is not None:
-            return held
         # A partial read (folder gone, EIO, a file vanished) applies nothing: see sourceguard.
         if (held := hold_partial(ctx, result)) is not None:
             return held
