@@ -22,8 +22,8 @@ import dnslib
 import docker
 import pytest
 
-from reconciler.network.dnsd import read_pidfile
 from reconciler.network import hostnet
+from reconciler.network.dnsd import read_pidfile
 from reconciler.network.hostnet import netns_id, run_dir
 from tests.e2e.service import ServiceRun, remove_all, wait_until
 from tests.e2e.services_kit import cluster_ip, endpoint_ips, tcp_get, web_rc, web_svc
