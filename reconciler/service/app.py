@@ -169,7 +169,12 @@ class Service:
         announced = False
         while not self.stop_event.is_set():
             started = LeaseClock.now()
-            lease = store.try_acquire(LEASE, self.holder, ttl)
+            try:
+                lease = store.try_acquire(LEASE, self.holder, ttl)
+            except Exception as e:  # a busy or unreachable store: keep waiting, never crash
+                log.warning("lease %s not readable: %s", LEASE, e)
+                self.stop_event.wait(min(1.0, self.config.lease.renew))
+                continue
             if lease is not None:
                 log.info("lease %s acquired by %s at epoch %d", LEASE, self.holder, lease.epoch)
                 self._epoch = lease.epoch
@@ -293,12 +298,7 @@ class Service:
         self.health.set("scheduler", Health(True, "ok"))
         self._publish_health(store, fluent, proxy)
 
-        exit_code = 0
         while not self.stop_event.wait(1.0):
-            if self._lost_lease:
-                log.error("%s; stopping", self._lost_lease)
-                exit_code = 1
-                break
             if self._reload_requested:
                 self._reload_requested = False
                 self._reload(ctx, notifier)
@@ -308,6 +308,10 @@ class Service:
                 continue  # the lease thread decides: renewed, or stand down
             notifier.status(_summary(store))
 
+        exit_code = 0
+        if self._lost_lease:  # set with stop_event by the lease thread
+            log.error("%s; stopping", self._lost_lease)
+            exit_code = 1
         notifier.stopping()
         log.info("stopping: finishing reconciles in flight; pods keep running")
         scheduler.shutdown(wait=False)
@@ -355,8 +359,9 @@ class Service:
     def _renew(self, store: Store) -> None:
         """One renewal; a lost lease, or none confirmed within the ttl, stands the instance down."""
         started = LeaseClock.now()
+        ttl = self.config.lease.ttl  # SIGHUP may change it: the local hold follows
         try:
-            held = store.renew(LEASE, self.holder, self.config.lease.ttl, self._epoch)
+            held = store.renew(LEASE, self.holder, ttl, self._epoch)
         except Exception as e:  # locked, unreachable, disk full: the hold runs out meanwhile
             if self._clock.valid():
                 log.warning("lease %s not renewed (%s); retrying", LEASE, e)
@@ -366,6 +371,7 @@ class Service:
         if not held:
             self._stand_down(f"lease {LEASE} lost to another instance (epoch {self._epoch})")
         elif not self._lost_lease:
+            self._clock.ttl, self._clock.margin = ttl, lease_margin(ttl)
             self._clock.renewed(started)
 
     def _stand_down(self, reason: str) -> None:
@@ -470,10 +476,9 @@ class Service:
         ctx.runtime = runtime_config(new, ctx.store.cluster_id())
         ctx.settings = settings(new, new.desired)
         # The timers were built with the old periods; without this a reload changed nothing.
-        if self._scheduler is not None:
-            if "resync_interval" in changed:
-                self._scheduler.reschedule_job("resync", trigger="interval",
-                                               seconds=new.resync_interval)
+        if self._scheduler is not None and "resync_interval" in changed:
+            self._scheduler.reschedule_job("resync", trigger="interval",
+                                           seconds=new.resync_interval)
         # Sources, store, listeners and node agents are built once: say so, not apply silently.
         restart = [k for k in changed if k in RESTART_KEYS or k.split(".")[0] in RESTART_SECTIONS]
         log.info("configuration reloaded: %s%s", ", ".join(changed) or "nothing changed",
