@@ -1,0 +1,146 @@
+"""Cheap detection that another connection (another process, mostly) wrote the store.
+
+Used by `reconciler.control.follow` to keep the cache (`reconciler.control.
+cache`) current when the CLI (`delete`, `scale`), another host's agent or any
+other process writes the store: the follower waits on a `ChangeDetector` and
+relists when it fires. A detector only says "something may have changed";
+the relist finds what.
+
+- `DataVersionDetector` (SQLite): `PRAGMA data_version` on a dedicated
+  connection kept open. SQLite changes the value a connection sees whenever
+  another connection committed; it costs a few microseconds and no I/O, so
+  polling it every 50 ms is free. It cannot tell this process's own pooled
+  connections from other processes: the store's own commits fire it too
+  (a counter with writer ids is what tells them apart, see below).
+- `TokenDetector`: the general form, any cheap token read (a revision
+  counter row bumped by every write transaction, the portable fallback once
+  the store has one; a detector that also learns the revisions this process
+  committed can then ignore its own writes exactly).
+- `PeriodicDetector`: fires every `period` seconds; for databases without a
+  cheap signal yet (PostgreSQL today: a `LISTEN` connection whose `wait`
+  blocks on the socket for a `NOTIFY` sent by each write is the later fit).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Protocol
+
+from sqlalchemy.engine import URL
+
+from reconciler.store.engine import sqlite_file, to_url
+
+POLL_INTERVAL = 0.05  # seconds between two reads of the token
+FALLBACK_PERIOD = 5.0  # seconds between two "maybe changed" of PeriodicDetector
+
+
+class ChangeDetector(Protocol):
+    """Says whether the store may have been written by another connection since last asked."""
+
+    def changed(self) -> bool:
+        """True once per change seen since the previous call (or since opening); never blocks."""
+        ...
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` seconds until `changed()` would be True; returns it (consumed)."""
+        ...
+
+    def close(self) -> None:
+        """Release the detector's connection; a `wait` in progress returns False."""
+        ...
+
+
+class TokenDetector:
+    """Polls a cheap token; a different value than last time means a write happened.
+
+    The token is read when the detector opens, so only later writes count. Read
+    it before listing the store: a write during the list then shows next time.
+    """
+
+    def __init__(self, read: Callable[[], Hashable], interval: float = POLL_INTERVAL) -> None:
+        self._read = read
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._last = read()
+
+    def changed(self) -> bool:
+        with self._lock:
+            if self._closed.is_set():
+                return False
+            token = self._read()
+            if token == self._last:
+                return False
+            self._last = token
+            return True
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._closed.is_set():
+            if self.changed():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._closed.wait(min(self._interval, left))
+        return False
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+class DataVersionDetector(TokenDetector):
+    """SQLite's `PRAGMA data_version` on one connection kept open for nothing else."""
+
+    def __init__(self, path: str, interval: float = POLL_INTERVAL) -> None:
+        # Autocommit (isolation_level None): each PRAGMA runs outside any transaction, so
+        # the connection never holds a read snapshot that would pin the WAL.
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        super().__init__(self._data_version, interval)
+
+    def _data_version(self) -> int:
+        row = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            super().close()
+            self._conn.close()
+
+
+class PeriodicDetector:
+    """Says "maybe changed" every `period` seconds: a timed relist where no signal exists."""
+
+    def __init__(self, period: float = FALLBACK_PERIOD) -> None:
+        self._period = period
+        self._closed = threading.Event()
+        self._next = time.monotonic() + period
+
+    def changed(self) -> bool:
+        if self._closed.is_set() or time.monotonic() < self._next:
+            return False
+        self._next = time.monotonic() + self._period
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        left = self._next - time.monotonic()
+        if left > timeout:
+            self._closed.wait(timeout)
+            return False
+        self._closed.wait(max(left, 0.0))
+        return self.changed()
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def detector_for(url: str | URL, *, interval: float = POLL_INTERVAL) -> ChangeDetector:
+    """The cheapest detector the store's database offers (a store's `engine.url` or its path)."""
+    parsed = url if isinstance(url, URL) else to_url(url)
+    path = sqlite_file(parsed)
+    if path is not None:
+        return DataVersionDetector(str(path), interval)
+    return PeriodicDetector()
