@@ -246,7 +246,7 @@ class NodeController:
             return Result.done()
         agent = ctx.agent(node)
         try:
-            observed = agent.list_pods()
+            observed = agent.list_pods(foreign=True)
         except HostUnreachable:
             # Unreachable is not empty: never treat a silent host as having no containers.
             return Result.after(ctx.settings.heartbeat_interval)
