@@ -304,9 +304,14 @@ class Service:
                 self._reload(ctx, notifier)
             try:
                 self._publish_health(store, fluent, proxy)
+                notifier.status(_summary(store))
             except LeaseLost:
                 continue  # the lease thread decides: renewed, or stand down
-            notifier.status(_summary(store))
+            except Exception as e:
+                # Health and status are bookkeeping: a store that cannot be written for now
+                # (disk full, locked past the busy timeout) must not end the service and
+                # its work in flight. The controllers retry their own writes.
+                log.warning("health and status not published: %s", str(e).split("\n")[0])
 
         exit_code = 0
         if self._lost_lease:  # set with stop_event by the lease thread
