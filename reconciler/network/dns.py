@@ -72,6 +72,7 @@ class DnsServer:
         domain: str = CLUSTER_DOMAIN,
         forward_timeout: float = 1.0,
         reuse_port: bool = False,
+        table: ServiceTable | None = None,
     ) -> None:
         self.address = address
         self.domain = domain
@@ -79,7 +80,9 @@ class DnsServer:
         if upstreams is None:
             upstreams = [(ip, 53) for ip in host_resolvers(exclude=address)]
         self.upstreams = upstreams
-        self._table = ServiceTable()
+        # Answers from the first query on: a server taking over from another must not
+        # answer a single query from an empty table.
+        self._table = table or ServiceTable()
         self.queries = 0
         self.forwarded = 0
         self.failed_forwards = 0

@@ -87,7 +87,14 @@ def _reload(server: DnsServer, path: Path,
 
 
 def serve(args: argparse.Namespace) -> int:
-    server = DnsServer(args.address, args.port, domain=args.domain, reuse_port=True)
+    seen = _stamp(args.snapshot)
+    try:
+        table = snapshot.load(args.snapshot) if seen is not None else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("snapshot %s not loaded: %s", args.snapshot, exc)
+        table, seen = None, None
+    server = DnsServer(args.address, args.port, domain=args.domain, reuse_port=True,
+                       table=table)
     stop = threading.Event()
     reload = threading.Event()
 
@@ -99,8 +106,6 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, lambda *_: reload.set())
     pid = os.getpid()
-    # Load before announcing: whoever waits for the pidfile then gets a server with answers.
-    seen = _reload(server, args.snapshot, None)
     write_pidfile(args.pidfile, pid, server.port, args.version)
     log.info("DNS on %s:%d (pid %d)", args.address, server.port, pid)
     while not stop.is_set():
