@@ -327,6 +327,8 @@ class Service:
             stop.set()
         loop.stop(timeout=10.0)
         if proxy is not None:
+            # Rules, cluster IPs, pod routes and the DNS server stay in force (as
+            # kube-proxy's rules outlive kube-proxy): the successor takes them over.
             proxy.close()
         if metrics_server is not None:
             metrics_server.close()
