@@ -360,26 +360,42 @@ class Service:
         return server
 
     def _renew_loop(self, store: Store) -> None:
-        while not self.stop_event.wait(self.config.lease.renew):
-            self._renew(store)
+        period = self.config.lease.renew
+        while not self.stop_event.wait(period):
+            # After an error, retry within a second: the hold is running out.
+            period = self.config.lease.renew if self._renew(store) else min(1.0, period)
 
-    def _renew(self, store: Store) -> None:
-        """One renewal; a lost lease, or none confirmed within the ttl, stands the instance down."""
+    def _renew(self, store: Store) -> bool:
+        """One renewal: False when the store failed.
+
+        A lease lost to another holder or epoch stands the instance down at once. A store
+        that fails (locked, unreachable, full) stops all acting once the local hold runs
+        out, through the clock; the instance exits only when the store has confirmed
+        nothing for two ttls. A renewal at our epoch after a shorter outage proves nobody
+        else acted meanwhile, so the instance carries on: a restart would gain nothing.
+        """
         started = LeaseClock.now()
         ttl = self.config.lease.ttl  # SIGHUP may change it: the local hold follows
         try:
             held = store.renew(LEASE, self.holder, ttl, self._epoch)
-        except Exception as e:  # locked, unreachable, disk full: the hold runs out meanwhile
-            if self._clock.valid():
+        except Exception as e:  # locked, unreachable, disk full
+            unconfirmed = LeaseClock.now() - self._clock.confirmed
+            if unconfirmed > 2 * ttl:
+                self._stand_down(f"lease {LEASE} not renewed for {unconfirmed:.0f}s: {e}")
+            elif self._clock.valid():
                 log.warning("lease %s not renewed (%s); retrying", LEASE, e)
             else:
-                self._stand_down(f"lease {LEASE} not renewed within its ttl: {e}")
-            return
+                log.error("lease %s not renewed within its ttl (%s): not acting until it is",
+                          LEASE, e)
+            return False
         if not held:
             self._stand_down(f"lease {LEASE} lost to another instance (epoch {self._epoch})")
         elif not self._lost_lease:
+            if not self._clock.valid():
+                log.warning("lease %s confirmed again at epoch %d; acting", LEASE, self._epoch)
             self._clock.ttl, self._clock.margin = ttl, lease_margin(ttl)
             self._clock.renewed(started)
+        return True
 
     def _stand_down(self, reason: str) -> None:
         # Refuse Docker actions at once; the store's fence already refuses writes.

@@ -145,6 +145,7 @@ class LeaseClock:
         self.ttl = ttl
         self.margin = margin
         self._deadline = 0.0
+        self.confirmed = 0.0  # monotonic start of the last renew that succeeded
         self._lock = threading.Lock()
 
     @staticmethod
@@ -156,6 +157,7 @@ class LeaseClock:
         """A renew (or acquire) that started at monotonic `started` succeeded."""
         with self._lock:
             self._deadline = max(self._deadline, started + self.ttl - self.margin)
+            self.confirmed = max(self.confirmed, started)
 
     def revoke(self) -> None:
         """Stop acting at once (lease lost, or the store unreachable past the ttl)."""

@@ -6,13 +6,16 @@ socket (tests/support/docker_proxy.py) that records each request with the pid
 that sent it. The active one is stopped past its ttl, the standby takes over,
 then the old one is resumed with work waiting for it: a scale-up in the
 desired folder and a container removed behind its back. It must send no
-mutating request (POST, PUT, DELETE) to the engine and exit 1.
+mutating request (POST, PUT, DELETE) to the engine and exit 1. A second
+scenario takes the store away instead (another process holds SQLite's write
+lock): once the hold runs out the active one sends nothing, then it exits 1.
 """
 
 from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +109,48 @@ class TestPausedLeader:
         assert "lost to another instance" in a.output()
 
         wait_until(lambda: len(b.running()) == 3, 60, what="B still running 3 pods")
+
+
+HOLDER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("ROLLBACK")
+"""
+
+
+class TestStoreOutage:
+    @pytest.mark.timeout(240)
+    def test_unrenewable_lease_stops_acting_then_exits(
+        self, tmp_path: Path, proxy: DockerProxy, runs: list[ServiceRun]
+    ) -> None:
+        """The store's write lock held past two ttls: no Docker action after the hold, exit 1."""
+        a = ServiceRun(tmp_path, args=OFF, extra_env={"DOCKER_HOST": proxy.url, **LEASE})
+        runs.append(a)
+        a.write("rc.yaml", rc_yaml("web", 1))
+        a.start()
+        assert a.proc is not None
+        wait_until(lambda: len(a.running()) == 1, 60, what="1 pod running")
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(a.state), "40"], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            wait_until(lambda: "not renewed" in a.output(), 30, what="a failed renewal")
+            # The hold (ttl 3 s) has run out by now: a container removed behind its back is
+            # work the instance must not do.
+            expired = time.monotonic()
+            victim = next(iter(main_containers(a.prefix).values()))
+            subprocess.run(["docker", "rm", "-f", victim], check=True, capture_output=True)
+            code = a.proc.wait(90)
+        finally:
+            holder.kill()
+            holder.wait(30)
+        seen = proxy.since(expired, a.proc.pid)
+        mutating = [str(r) for r in seen if r.mutating]
+        print(f"\nstore outage: {len(seen)} requests after the hold ran out, mutating: "
+              f"{mutating}; exit {code}")
+        assert mutating == [], f"acted without a confirmed lease: {mutating}"
+        assert code == 1 and "not renewed for" in a.output(), a.output()[-3000:]

@@ -1,0 +1,71 @@
+"""The Docker action guard against the real engine: a stale lease sends no mutating request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import docker
+import pytest
+
+from reconciler.api.records import NodeRecord
+from reconciler.runtime import engine
+from reconciler.runtime.engine import ActionRefused, Engine
+from reconciler.runtime.types import RuntimeConfig
+from reconciler.store.leases import LeaseClock
+from tests.conftest import LOCAL_URL, TEST_LABEL
+
+
+@pytest.fixture
+def clock(docker_client: docker.DockerClient) -> Iterator[LeaseClock]:
+    """A lease clock registered as the only action guard, removed afterwards."""
+    c = LeaseClock(ttl=30, margin=1)
+    engine.ACTION_GUARDS[:] = [c.valid]
+    yield c
+    engine.ACTION_GUARDS[:] = []
+
+
+@pytest.fixture
+def local(test_prefix: str) -> Iterator[Engine]:
+    e = Engine(NodeRecord("local", LOCAL_URL, datetime.now(UTC)), RuntimeConfig(prefix=test_prefix))
+    yield e
+    e.close()
+
+
+def create(e: Engine, prefix: str) -> str:
+    ctr = e.call(
+        e.client.containers.create,
+        "reconciler/busybox:1",
+        ["sleep", "1"],
+        labels={TEST_LABEL: "1", "io.reconciler.prefix": prefix},
+    )
+    return str(ctr.id)
+
+
+class TestActionGuard:
+    def test_stale_hold_refuses_mutating_calls(
+        self, clock: LeaseClock, local: Engine, test_prefix: str,
+        docker_client: docker.DockerClient,
+    ) -> None:
+        """Past the local hold a create is refused before it reaches the engine; reads go on."""
+        clock.renewed(clock.now() - clock.ttl)  # last renew started a ttl ago: a paused process
+        with pytest.raises(ActionRefused):
+            create(local, test_prefix)
+        assert local.call(local.client.containers.list, all=True) is not None
+        assert "POST /containers/create" not in local.requests
+        assert docker_client.containers.list(
+            all=True, filters={"label": f"io.reconciler.prefix={test_prefix}"}
+        ) == []
+
+    def test_confirmed_hold_lets_calls_through(
+        self, clock: LeaseClock, local: Engine, test_prefix: str
+    ) -> None:
+        """Within the hold the same create reaches the engine."""
+        clock.renewed(clock.now())
+        cid = create(local, test_prefix)
+        assert local.requests["POST /containers/create"] == 1
+        clock.revoke()
+        with pytest.raises(ActionRefused):
+            local.call(local.api.remove_container, cid, force=True)
+        clock.renewed(clock.now())
+        local.call(local.api.remove_container, cid, force=True)
