@@ -50,6 +50,8 @@ WorkingDirectory=/var/lib/reconciler
 StateDirectory=reconciler
 ConfigurationDirectory=reconciler
 RuntimeDirectory=reconciler
+# The DNS server's pidfile and table live there and outlive a restart (docs/network.md).
+RuntimeDirectoryPreserve=yes
 
 # Hardening that still allows what the service is for: root talking to the
 # Docker socket, iptables and cluster addresses (CAP_NET_ADMIN), the state
