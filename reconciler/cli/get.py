@@ -143,7 +143,9 @@ def _print(
     for listing in listings:
         rows = listing.load(store, q)
         if names:
-            by_name = {r.name: r for r in rows if r.namespace == (q.namespace or r.namespace)}
+            # Cluster-scoped rows (nodes) have no namespace: `-n` does not filter them.
+            by_name = {r.name: r for r in rows if not listing.namespaced
+                       or r.namespace == (q.namespace or r.namespace)}
             missing = [n for n in names if n not in by_name]
             if missing:
                 for n in missing:
