@@ -6,7 +6,7 @@ scheduler reads a node's requested cpu/memory, pod count, host ports and
 owners without summing every pod per placement (today `scheduling.nodeinfo.
 build_node_infos` does that sum; `node_info` gives the same `NodeInfo` from
 the running totals). Which pods count, and how much, is the scheduler's own
-rule: `counts_against_node`, `pod_requests`, `nonzero_requests`, `host_ports`.
+rule: `counts_against_node`, `pod_requests` and its defaults, `host_ports`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from typing import Any
 from reconciler.api.quantity import pod_requests
 from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.scheduling.nodeinfo import (
+    DEFAULT_MEMORY_REQUEST,
+    DEFAULT_MILLI_CPU_REQUEST,
     HostPort,
     NodeInfo,
     counts_against_node,
     host_ports,
     node_labels,
-    nonzero_requests,
 )
 
 
@@ -50,12 +51,12 @@ def contribution(pod: PodRecord) -> Contribution:
         return ZERO
     try:
         cpu, memory = pod_requests(pod.spec)
-        nz_cpu, nz_memory = nonzero_requests(pod.spec)
     except ValueError:
         # A quantity the validator should have refused: the cache must not fail a
         # write-through over it; the scheduler's own parse reports it.
         cpu = memory = 0
-        nz_cpu, nz_memory = nonzero_requests({})
+    # nonzero_requests, without parsing the spec a second time.
+    nz_cpu, nz_memory = cpu or DEFAULT_MILLI_CPU_REQUEST, memory or DEFAULT_MEMORY_REQUEST
     owner = pod.owner.uid if pod.owner is not None and pod.deletion_timestamp is None else ""
     return Contribution(
         pod.node_name, cpu, memory, nz_cpu, nz_memory, tuple(host_ports(pod.spec)), owner, 1
