@@ -1,4 +1,9 @@
-"""The lease on a real SQLite file: the database's clock, the epoch, the fence."""
+"""The lease on a real SQLite file: the database's clock, the epoch, the fence.
+
+With RECONCILER_TEST_POSTGRES set to a PostgreSQL URL (a role that may create
+databases), the lease and fence tests also run on PostgreSQL, each in a database
+of its own (driver: psycopg 3).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from reconciler.api.records import NodeRecord
 from reconciler.store import Store
@@ -21,11 +29,38 @@ from reconciler.store.leases import LeaseClock, LeaseLost
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
+POSTGRES = os.environ.get("RECONCILER_TEST_POSTGRES", "")
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     s = Store.open(str(tmp_path / "state.db"))
     yield s
     s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store on SQLite, and on PostgreSQL when RECONCILER_TEST_POSTGRES names a server."""
+    if request.param == "sqlite":
+        s = Store.open(str(tmp_path / "state.db"))
+        yield s
+        s.close()
+        return
+    if not POSTGRES:
+        pytest.skip("RECONCILER_TEST_POSTGRES is not set")
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"lease_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    s = Store.open(make_url(POSTGRES).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield s
+    finally:
+        s.close()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}"'))
+        admin.dispose()
 
 
 def skew_local_clock(monkeypatch: pytest.MonkeyPatch, to: datetime) -> None:
@@ -45,57 +80,57 @@ def wait_expired(store: Store, name: str) -> None:
 
 
 class TestLeases:
-    def test_acquire_renew_release(self, store: Store) -> None:
+    def test_acquire_renew_release(self, any_store: Store) -> None:
         """Only one holder at a time; renewal keeps it, release lets another take over."""
-        assert store.try_acquire("leader", "a", 10)
-        assert not store.try_acquire("leader", "b", 10)
-        assert store.renew("leader", "a", 10)
-        assert not store.renew("leader", "b", 10)
-        assert not store.release("leader", "b") and store.release("leader", "a")
-        assert store.try_acquire("leader", "b", 10)
-        lease = store.get_lease("leader")
+        assert any_store.try_acquire("leader", "a", 10)
+        assert not any_store.try_acquire("leader", "b", 10)
+        assert any_store.renew("leader", "a", 10)
+        assert not any_store.renew("leader", "b", 10)
+        assert not any_store.release("leader", "b") and any_store.release("leader", "a")
+        assert any_store.try_acquire("leader", "b", 10)
+        lease = any_store.get_lease("leader")
         assert lease is not None and lease.holder == "b"
 
-    def test_expiry_lets_another_take_over(self, store: Store) -> None:
+    def test_expiry_lets_another_take_over(self, any_store: Store) -> None:
         """A hold not renewed within its ttl is taken by the next instance."""
-        assert store.try_acquire("leader", "a", 0.05)
-        wait_expired(store, "leader")
-        lease = store.try_acquire("leader", "b", 10)
+        assert any_store.try_acquire("leader", "a", 0.05)
+        wait_expired(any_store, "leader")
+        lease = any_store.try_acquire("leader", "b", 10)
         assert lease is not None and lease.holder == "b"
-        assert not store.renew("leader", "a", 10)
+        assert not any_store.renew("leader", "a", 10)
 
-    def test_epoch_rises_on_each_takeover(self, store: Store) -> None:
+    def test_epoch_rises_on_each_takeover(self, any_store: Store) -> None:
         """The epoch starts at 1, stays on renewal, and rises with each new holder."""
-        first = store.try_acquire("leader", "a", 0.05)
+        first = any_store.try_acquire("leader", "a", 0.05)
         assert first is not None and first.epoch == 1
-        again = store.try_acquire("leader", "a", 0.05)
+        again = any_store.try_acquire("leader", "a", 0.05)
         assert again is not None and again.epoch == 1
-        wait_expired(store, "leader")
-        second = store.try_acquire("leader", "b", 0.05)
+        wait_expired(any_store, "leader")
+        second = any_store.try_acquire("leader", "b", 0.05)
         assert second is not None and second.epoch == 2
-        wait_expired(store, "leader")
-        third = store.try_acquire("leader", "a", 10)
+        wait_expired(any_store, "leader")
+        third = any_store.try_acquire("leader", "a", 10)
         assert third is not None and third.epoch == 3
 
-    def test_release_keeps_the_epoch(self, store: Store) -> None:
+    def test_release_keeps_the_epoch(self, any_store: Store) -> None:
         """Release clears the holder but keeps the row, so the next holder's epoch is higher."""
-        taken = store.try_acquire("leader", "a", 10)
-        assert taken is not None and store.release("leader", "a", taken.epoch)
-        released = store.get_lease("leader")
+        taken = any_store.try_acquire("leader", "a", 10)
+        assert taken is not None and any_store.release("leader", "a", taken.epoch)
+        released = any_store.get_lease("leader")
         assert released is not None and (released.holder, released.epoch) == ("", 1)
-        assert store.lease_expired("leader")
-        nxt = store.try_acquire("leader", "b", 10)
+        assert any_store.lease_expired("leader")
+        nxt = any_store.try_acquire("leader", "b", 10)
         assert nxt is not None and nxt.epoch == 2
 
-    def test_renew_with_a_stale_epoch_fails(self, store: Store) -> None:
+    def test_renew_with_a_stale_epoch_fails(self, any_store: Store) -> None:
         """A holder that re-took its own expired lease cannot renew with the old epoch."""
-        old = store.try_acquire("leader", "a", 0.05)
+        old = any_store.try_acquire("leader", "a", 0.05)
         assert old is not None
-        wait_expired(store, "leader")
-        new = store.try_acquire("leader", "a", 10)
+        wait_expired(any_store, "leader")
+        new = any_store.try_acquire("leader", "a", 10)
         assert new is not None and new.epoch == old.epoch + 1
-        assert not store.renew("leader", "a", 10, old.epoch)
-        assert store.renew("leader", "a", 10, new.epoch)
+        assert not any_store.renew("leader", "a", 10, old.epoch)
+        assert any_store.renew("leader", "a", 10, new.epoch)
 
 
 class TestDatabaseClock:
@@ -111,75 +146,75 @@ class TestDatabaseClock:
         assert lease.expires_at - lease.renewed_at == timedelta(seconds=7)
 
     def test_skewed_local_clock_does_not_take_a_live_lease(
-        self, store: Store, monkeypatch: pytest.MonkeyPatch
+        self, any_store: Store, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A standby whose local clock runs 1 h ahead does not take a lease renewed 0 s before."""
-        assert store.try_acquire("leader", "a", 10)
-        assert store.renew("leader", "a", 10)
+        assert any_store.try_acquire("leader", "a", 10)
+        assert any_store.renew("leader", "a", 10)
         ahead = datetime.now(UTC) + timedelta(hours=1)
         skew_local_clock(monkeypatch, ahead)
         assert store_base.utcnow() == ahead
-        assert store.try_acquire("leader", "b", 10) is None
-        lease = store.get_lease("leader")
+        assert any_store.try_acquire("leader", "b", 10) is None
+        lease = any_store.get_lease("leader")
         assert lease is not None and lease.holder == "a" and lease.expires_at < ahead
 
     def test_skewed_local_clock_does_not_keep_an_expired_lease(
-        self, store: Store, monkeypatch: pytest.MonkeyPatch
+        self, any_store: Store, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A holder whose local clock runs 1 h behind cannot stop its lease from expiring."""
         behind = datetime.now(UTC) - timedelta(hours=1)
         skew_local_clock(monkeypatch, behind)
-        assert store.try_acquire("leader", "a", 0.05)
-        wait_expired(store, "leader")
-        assert store.try_acquire("leader", "b", 10)
+        assert any_store.try_acquire("leader", "a", 0.05)
+        wait_expired(any_store, "leader")
+        assert any_store.try_acquire("leader", "b", 10)
 
 
 class TestFence:
-    def test_writes_pass_while_held(self, store: Store) -> None:
+    def test_writes_pass_while_held(self, any_store: Store) -> None:
         """A fenced store writes as usual while its lease is live at its epoch."""
-        lease = store.try_acquire("leader", "a", 10)
+        lease = any_store.try_acquire("leader", "a", 10)
         assert lease is not None
-        store.fence("leader", "a", lease.epoch)
-        store.upsert_node(NodeRecord("n1", "unix://", T0))
-        assert store.get_node("n1") is not None
+        any_store.fence("leader", "a", lease.epoch)
+        any_store.upsert_node(NodeRecord("n1", "unix://", T0))
+        assert any_store.get_node("n1") is not None
 
-    def test_stale_epoch_is_refused_and_rolled_back(self, store: Store) -> None:
+    def test_stale_epoch_is_refused_and_rolled_back(self, any_store: Store) -> None:
         """After a takeover the old holder's writes raise LeaseLost and write nothing."""
-        old = store.try_acquire("leader", "a", 0.05)
+        old = any_store.try_acquire("leader", "a", 0.05)
         assert old is not None
-        store.fence("leader", "a", old.epoch)
-        wait_expired(store, "leader")
+        any_store.fence("leader", "a", old.epoch)
+        wait_expired(any_store, "leader")
         with pytest.raises(LeaseLost):
-            store.upsert_node(NodeRecord("n1", "unix://", T0))
-        assert store.try_acquire("leader", "b", 10)
+            any_store.upsert_node(NodeRecord("n1", "unix://", T0))
+        assert any_store.try_acquire("leader", "b", 10)
         # Even a renew of the holder name at the old epoch cannot reopen the fence.
-        assert not store.renew("leader", "a", 10, old.epoch)
-        with pytest.raises(LeaseLost), store.batch():
-            store.upsert_node(NodeRecord("n2", "unix://", T0))
-        assert store.get_node("n1") is None and store.get_node("n2") is None
+        assert not any_store.renew("leader", "a", 10, old.epoch)
+        with pytest.raises(LeaseLost), any_store.batch():
+            any_store.upsert_node(NodeRecord("n2", "unix://", T0))
+        assert any_store.get_node("n1") is None and any_store.get_node("n2") is None
 
-    def test_expired_hold_is_refused_until_renewed(self, store: Store) -> None:
+    def test_expired_hold_is_refused_until_renewed(self, any_store: Store) -> None:
         """A hold past its expiry (nobody took it) refuses writes until a renewal succeeds."""
-        lease = store.try_acquire("leader", "a", 0.05)
+        lease = any_store.try_acquire("leader", "a", 0.05)
         assert lease is not None
-        store.fence("leader", "a", lease.epoch)
-        wait_expired(store, "leader")
+        any_store.fence("leader", "a", lease.epoch)
+        wait_expired(any_store, "leader")
         with pytest.raises(LeaseLost):
-            store.upsert_node(NodeRecord("n1", "unix://", T0))
-        assert store.renew("leader", "a", 10, lease.epoch)
-        store.upsert_node(NodeRecord("n1", "unix://", T0))
-        assert store.get_node("n1") is not None
+            any_store.upsert_node(NodeRecord("n1", "unix://", T0))
+        assert any_store.renew("leader", "a", 10, lease.epoch)
+        any_store.upsert_node(NodeRecord("n1", "unix://", T0))
+        assert any_store.get_node("n1") is not None
 
-    def test_released_lease_is_refused(self, store: Store) -> None:
+    def test_released_lease_is_refused(self, any_store: Store) -> None:
         """After its own release a fenced store writes nothing."""
-        lease = store.try_acquire("leader", "a", 10)
+        lease = any_store.try_acquire("leader", "a", 10)
         assert lease is not None
-        store.fence("leader", "a", lease.epoch)
-        assert store.release("leader", "a", lease.epoch)
+        any_store.fence("leader", "a", lease.epoch)
+        assert any_store.release("leader", "a", lease.epoch)
         with pytest.raises(LeaseLost):
-            store.upsert_node(NodeRecord("n1", "unix://", T0))
-        store.unfence()
-        store.upsert_node(NodeRecord("n1", "unix://", T0))
+            any_store.upsert_node(NodeRecord("n1", "unix://", T0))
+        any_store.unfence()
+        any_store.upsert_node(NodeRecord("n1", "unix://", T0))
 
 
 class TestLeaseClock:
