@@ -516,3 +516,38 @@ class TestSelecting:
         found = cache.selecting(make_pod("u1", labels={"app": "web"}))
         assert [str(o.key) for o in found] == [
             "ReplicaSet/default/any", "ReplicationController/default/web"]
+
+
+class TestThreadSafety:
+    def test_readers_see_consistent_answers_during_writes(self) -> None:
+        """While writers relabel pods, every selector answer holds only pods that match it."""
+        cache = Cache()
+        cache.replace([], [make_pod(f"u{i}", labels={"app": "a"}) for i in range(50)])
+        stop = threading.Event()
+        wrong: list[str] = []
+
+        def writer() -> None:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                cache.upsert_pod(make_pod(f"u{i % 50}", labels={"app": "ab"[i % 2]}))
+
+        def reader() -> None:
+            for _ in range(300):
+                for pod in cache.pods(selector=parse("app=b")):
+                    if pod.labels.get("app") != "b":
+                        wrong.append(pod.uid)
+
+        writers = [threading.Thread(target=writer) for _ in range(2)]
+        for t in writers:
+            t.start()
+        readers = [threading.Thread(target=reader) for _ in range(2)]
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join()
+        stop.set()
+        for t in writers:
+            t.join()
+        assert wrong == []
+        assert len(cache.pods()) == 50
