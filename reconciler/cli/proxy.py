@@ -28,14 +28,17 @@ from reconciler.cli.options import state_option
 @click.option("--dns-ip", default="10.96.0.10", show_default=True,
               help="Address of the cluster DNS on this host; empty: no DNS.")
 @click.option("--dns-port", default=53, show_default=True, type=int)
+@click.option("--service-cidr", default="10.96.0.0/16", show_default=True,
+              help="The cluster IP range (the service's network.service_cidr): routed "
+                   "`unreachable`, so a cluster IP not on lo never leaves the host.")
 @click.option("--interval", default=0.5, show_default=True, type=float,
               help="Seconds between reads of the store.")
 @click.option("--cleanup", is_flag=True,
               help="Remove every rule, cluster IP, pod route and DNS server a proxy left "
                    "on this host (network namespace), then exit.")
 @state_option
-def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, interval: float,
-          cleanup: bool, state: str) -> None:
+def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, service_cidr: str,
+          interval: float, cleanup: bool, state: str) -> None:
     """Serve cluster IPs, NodePorts and DNS on this host until SIGTERM or SIGINT.
 
     What it installed stays in force after it stops, until the next proxy on this
@@ -57,7 +60,7 @@ def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, interval: float
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     store = Store.open(state, create=False)
     embedded = EmbeddedProxy(store, node_name, "userspace" if mode == "userspace" else "iptables",
-                             dns_ip, dns_port, interval=interval)
+                             dns_ip, dns_port, interval=interval, service_cidr=service_cidr)
     click.echo(f"proxy for node {node_name}: mode {embedded.mode}"
                + (f" ({embedded.proxy.fallback_reason})" if embedded.proxy.fallback_reason else "")
                + (f", DNS on {dns_ip}:{embedded.dns.port}" if embedded.dns else ""), err=True)

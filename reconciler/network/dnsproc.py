@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.network import dnsd, snapshot
@@ -85,6 +86,10 @@ class DetachedDns:
                 self.adopted = True
             self.pid, self.port = old, data.port
             return
+        if not old:
+            # A pidfile lost (a run folder wiped) must not leave an unknown server
+            # answering beside ours from a stale table: replace it like any other.
+            old = next(iter(servers_of(self.pidfile)), 0)
         self._spawn(old)
 
     def update(self, table: ServiceTable) -> None:
@@ -171,17 +176,38 @@ def terminate(pid: int, timeout: float = 5.0) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def servers_of(pidfile: Path) -> list[int]:
+    """Running DNS servers of this network namespace started for `pidfile` (from /proc)."""
+    return _servers(lambda arg: arg == str(pidfile))
+
+
+def _servers(match: Callable[[str], bool]) -> list[int]:
+    ns = netns_id()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            same_ns = os.stat(entry / "ns" / "net").st_ino == ns
+        except OSError:
+            continue
+        if same_ns and "--pidfile" in args and any(match(a) for a in args) \
+                and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def stop_all(folder: Path | None = None) -> list[int]:
-    """End every DNS server of this network namespace (cleanup); the pids ended."""
+    """End every DNS server of this network namespace with its files in `folder` (cleanup),
+    found by their command lines (a lost pidfile hides none); the pids ended."""
     folder = folder or run_dir()
-    ended = []
-    for pidfile in sorted(folder.glob(f"dns-{netns_id()}-*.pid")):
-        data = dnsd.read_pidfile(pidfile)
-        pid = data.pid if data is not None else 0
-        if pid and alive(pid):
-            terminate(pid)
-            ended.append(pid)
-        for path in (pidfile, pidfile.with_suffix(".json")):
+    prefix = f"{folder}/dns-"
+    ended = _servers(lambda arg: arg.startswith(prefix))
+    for pid in ended:
+        terminate(pid)
+    for path in folder.glob(f"dns-{netns_id()}-*"):
+        if path.suffix in (".pid", ".json"):
             with contextlib.suppress(OSError):
                 path.unlink()
     return ended

@@ -39,6 +39,7 @@ class _NetworkSettings(Protocol):
     dns_ip: str
     dns_port: int
     cluster_domain: str
+    service_cidr: str
 
 
 class EmbeddedProxy:
@@ -53,6 +54,7 @@ class EmbeddedProxy:
         dns_port: int = 53,
         domain: str = CLUSTER_DOMAIN,
         interval: float = 0.5,
+        service_cidr: str = "",
     ) -> None:
         self.store = store
         self.node_name = node_name
@@ -66,6 +68,8 @@ class EmbeddedProxy:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._last_resync = time.monotonic()
+        self.service_cidr = service_cidr
+        self._guard()
         # The DNS address must be on lo before the server can bind it.
         self.sync_once()
         if dns_ip:
@@ -80,7 +84,8 @@ class EmbeddedProxy:
         """From the service's Config (its `network` section)."""
         net: _NetworkSettings = config.network
         mode: Mode = "userspace" if net.proxy_mode == "userspace" else "iptables"
-        return cls(store, node_name, mode, net.dns_ip, net.dns_port, net.cluster_domain)
+        return cls(store, node_name, mode, net.dns_ip, net.dns_port, net.cluster_domain,
+                   service_cidr=net.service_cidr)
 
     @property
     def mode(self) -> str:
@@ -93,6 +98,7 @@ class EmbeddedProxy:
             if time.monotonic() - self._last_resync > RESYNC_EVERY:
                 self._last_resync = time.monotonic()
                 self.proxy.resync()
+                self._guard()
                 self._sync_routes(table)
                 if self.dns is not None:
                     self.dns.ensure()
@@ -107,6 +113,13 @@ class EmbeddedProxy:
             self.dns.update(table)
         self.table = table
         return True
+
+    def _guard(self) -> None:
+        try:
+            hostnet.guard_service_range(self.service_cidr)
+        except OSError as exc:  # no `ip`, or no right to add routes
+            log.warning("proxy %s: no unreachable route over %s: %s", self.node_name,
+                        self.service_cidr, exc)
 
     def _sync_routes(self, table: ServiceTable) -> None:
         try:

@@ -64,6 +64,30 @@ def sync_addresses(wanted: set[str]) -> tuple[set[str], set[str]]:
     return added, removed
 
 
+GUARD_PROTO = "95"  # the `proto` of our unreachable route over the service range
+
+
+def guard_service_range(cidr: str) -> None:
+    """An `unreachable` route over the whole service range: a cluster IP that is not (or no
+    longer) on lo fails here at once instead of following the default route off the
+    machine. Addresses on lo live in the local table, which wins over this route."""
+    if not cidr:
+        return
+    current = {str(r.get("dst")) for r in json.loads(_ip("-j", "route", "show", "proto",
+                                                         GUARD_PROTO) or "[]")}
+    if cidr not in current:
+        _ip("route", "replace", "unreachable", cidr, "proto", GUARD_PROTO)
+    for other in current - {cidr}:  # the range was changed
+        with contextlib.suppress(OSError):
+            _ip("route", "del", "unreachable", other, "proto", GUARD_PROTO)
+
+
+def remove_guards() -> None:
+    for r in json.loads(_ip("-j", "route", "show", "proto", GUARD_PROTO) or "[]"):
+        with contextlib.suppress(OSError):
+            _ip("route", "del", "unreachable", str(r.get("dst")), "proto", GUARD_PROTO)
+
+
 def set_hairpin(bridge: str = "docker0") -> int:
     """Turn on hairpin mode on every port of `bridge`, so a pod reaches itself via its service."""
     count = 0

@@ -146,7 +146,8 @@ class ServiceProxy:
 
 def remove_host_state(iptables: Iptables | None = None,
                       localnet: hostnet.RouteLocalnet | None = None) -> None:
-    """Remove every RECONCILER-* chain and our cluster addresses, restore route_localnet.
+    """Remove every RECONCILER-* chain, our cluster addresses and the service range's
+    unreachable route; restore route_localnet.
 
     What `reconciler proxy --cleanup` and `ServiceProxy.cleanup` do; touches only what
     carries our names and labels.
@@ -160,5 +161,6 @@ def remove_host_state(iptables: Iptables | None = None,
     (localnet or hostnet.RouteLocalnet()).restore()
     try:
         hostnet.sync_addresses(set())
+        hostnet.remove_guards()
     except OSError as exc:
         log.warning("could not remove cluster addresses: %s", exc)

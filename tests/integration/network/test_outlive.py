@@ -162,6 +162,14 @@ class TestDetachedDns:
         assert not dnsproc.alive(old.pid)
         assert probes > 10 and failures == 0
 
+    def test_server_whose_pidfile_was_lost_is_replaced(self, rundir: Path) -> None:
+        """A server whose pidfile is gone is found by its command line and replaced."""
+        old = DetachedDns(DNS_ADDR, DNS_PORT)
+        old.pidfile.unlink()
+        new = DetachedDns(DNS_ADDR, DNS_PORT)
+        assert new.pid != old.pid and not dnsproc.alive(old.pid)
+        assert dnsproc.servers_of(new.pidfile) == [new.pid]
+
     def test_a_killed_server_is_started_again(self, rundir: Path) -> None:
         """The next update after the server died starts a new one with the table."""
         dns = DetachedDns(DNS_ADDR, DNS_PORT)
@@ -173,14 +181,31 @@ class TestDetachedDns:
         wait_for(lambda: ask() == [CIP])
 
 
+class TestServiceRangeGuard:
+    def test_unconfigured_cluster_ip_is_unreachable(self, rundir: Path) -> None:
+        """Over the service range, an address not on lo is unreachable; one on lo is local."""
+        hostnet.guard_service_range("10.96.0.0/16")
+        try:
+            hostnet.sync_addresses({CIP})
+            other = route_get("10.96.254.254")
+            assert other.returncode != 0 and "No route to host" in other.stderr
+            assert route_get(CIP).stdout.startswith(f"local {CIP}")
+        finally:
+            hostnet.sync_addresses(set())
+            hostnet.remove_guards()
+        assert subprocess.run(["ip", "-j", "route", "show", "proto", hostnet.GUARD_PROTO],
+                              capture_output=True, text=True).stdout.strip() in ("", "[]")
+
+
 class TestCleanupCommand:
     def test_cleanup_removes_rules_addresses_and_dns(self, rundir: Path) -> None:
-        """`reconciler proxy --cleanup` removes our chains, our lo addresses and DNS servers."""
+        """`reconciler proxy --cleanup` removes our chains, lo addresses, range route, DNS."""
         proxy = ServiceProxy("local", "iptables")
         if proxy.mode != "iptables":
             pytest.skip(f"iptables unavailable: {proxy.fallback_reason}")
         proxy.update(TABLE)
         proxy.close()
+        hostnet.guard_service_range("10.96.0.0/16")
         dns = DetachedDns(DNS_ADDR, DNS_PORT)
         exe = Path(sys.executable).with_name("reconciler")
         out = subprocess.run([str(exe), "proxy", "--cleanup"], capture_output=True, text=True,
@@ -189,6 +214,13 @@ class TestCleanupCommand:
         assert "RECONCILER-" not in iptables_save()
         assert CIP not in hostnet.owned_addresses()
         assert not dnsproc.alive(dns.pid) and not dns.pidfile.exists()
+        assert "10.96.0.0/16" not in subprocess.run(
+            ["ip", "route", "show", "proto", hostnet.GUARD_PROTO], capture_output=True,
+            text=True).stdout
+
+
+def route_get(ip: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "route", "get", ip], capture_output=True, text=True)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> None:
