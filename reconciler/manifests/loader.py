@@ -17,6 +17,7 @@ failure: its objects are kept, stale, and the rest applies.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import time
@@ -124,9 +125,8 @@ def _visit(entry: os.DirEntry[str], name: str, real_root: Path, visited: set[Pat
     if entry.is_symlink():
         target = Path(entry.path).resolve()
         if not target.exists():
-            if is_manifest:
-                problems.append(Diagnostic("error", Position(name), "", "broken symlink; refused"))
-            return
+            # Maybe a folder on a mount that is gone: unread, never taken as empty.
+            raise FileNotFoundError(errno.ENOENT, f"dangling symlink to {target}")
         if not _inside(target, real_root):
             if is_manifest or target.is_dir():
                 problems.append(Diagnostic(

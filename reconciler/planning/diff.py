@@ -12,7 +12,8 @@ Rules:
   was recorded from failed to load: then it is kept as it was, marked stale. A
   typo must never prune a running workload.
 - A recorded object whose file lies in a folder (or is a file) that could not be
-  read is kept too: absence from a partial listing is not removal. (The
+  read, or in a folder refused with an error, is kept too: absence from a
+  partial listing is not removal. (The
   desired controller applies nothing from a partial load at all; this keeps
   `reconciler plan` and any other caller just as safe.)
 - Desired objects that come from a failed file are ignored (the last valid
@@ -140,13 +141,19 @@ def diff(
     for key, rec in recorded.items():
         if key in wanted:
             continue
-        if rec.source_file in failed or held_by(rec.source_file, unreadable):
+        if _under(rec.source_file, failed) or held_by(rec.source_file, unreadable):
             stale.append(rec)
         else:
             changes.append(Change("delete", key, recorded=rec))
     changes.sort(key=lambda c: c.key)
     stale.sort(key=lambda r: r.key)
     return Plan(tuple(changes), tuple(stale), failed)
+
+
+def _under(file: str, failed: frozenset[str]) -> bool:
+    """`file` failed, or lies in a failed folder (a symlinked folder refused, say)."""
+    parts = file.split("/")
+    return any("/".join(parts[:i]) in failed for i in range(1, len(parts) + 1))
 
 
 def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:

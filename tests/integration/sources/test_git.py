@@ -66,7 +66,7 @@ class TestGitSource:
     def test_unchanged_head_gives_none_then_new_commit_gives_revision(
         self, upstream: Upstream, tmp_path: Path
     ) -> None:
-        """Polling an unchanged branch returns None; a pushed commit is returned with its snapshot."""
+        """An unchanged branch gives None; a pushed commit is returned with its snapshot."""
         upstream.commit({"a.yaml": "v: 1\n"}, "one")
         source = GitSource(str(upstream.bare), "main", tmp_path / "co")
         source.poll()
@@ -161,7 +161,7 @@ class TestSnapshots:
         assert (old / "sub" / "b.yaml").exists()
 
     def test_prune_keeps_the_named_and_the_newest(self, upstream: Upstream, tmp_path: Path) -> None:
-        """prune_snapshots removes all but the kept SHAs and the newest made, and partial leftovers."""
+        """Pruning keeps the named SHAs and the newest made; the rest and leftovers go."""
         one = upstream.commit({"a.yaml": "v: 1\n"}, "one")
         two = upstream.commit({"a.yaml": "v: 2\n"}, "two")
         three = upstream.commit({"a.yaml": "v: 3\n"}, "three")
@@ -173,7 +173,9 @@ class TestSnapshots:
         source.prune_snapshots({one})
         assert sorted(p.name for p in source.snapshots_dir.iterdir()) == sorted([one, three])
 
-    def test_repository_index_lock_does_not_matter(self, upstream: Upstream, tmp_path: Path) -> None:
+    def test_repository_index_lock_does_not_matter(
+        self, upstream: Upstream, tmp_path: Path
+    ) -> None:
         """A fresh index.lock (a live git's) stops neither a fetch nor a snapshot."""
         upstream.commit({"a.yaml": "v: 1\n"}, "one")
         co = tmp_path / "co"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.api.types import DesiredObject, Key, LoadResult, Position
+from reconciler.api.types import DesiredObject, Key, LoadResult, Position, ReadFailure
 from reconciler.planning.diff import RecordedView, changed_paths, diff
 
 
@@ -149,3 +150,30 @@ class TestDiffProperties:
         again = diff(desired, after, failed)
         assert not again.has_changes
         assert not any(c.refresh for c in again.changes)
+
+
+class TestPartialLoads:
+    """Absence from a partial listing is not removal."""
+
+    @pytest.mark.parametrize(("unread", "kept", "deleted"), [
+        ("team", ["b", "c"], ["a"]),
+        ("team/deep", ["c"], ["a", "b"]),
+        ("", ["a", "b", "c"], []),
+        ("team/b.yaml", ["b"], ["a", "c"]),
+        ("tea", [], ["a", "b", "c"]),
+    ])
+    def test_objects_under_unread_paths_are_kept(
+        self, unread: str, kept: list[str], deleted: list[str]
+    ) -> None:
+        """A recorded object whose file lies in (or is) an unread path is kept stale."""
+        old = [obj("a", 1, "a.yaml"), obj("b", 1, "team/b.yaml"), obj("c", 1, "team/deep/c.yaml")]
+        result = LoadResult(unreadable=(ReadFailure(unread, errno.EIO, "Input/output error"),))
+        plan = diff(result, {o.key: rec(o) for o in old})
+        assert [r.key.name for r in plan.stale] == kept
+        assert [c.key.name for c in plan.deletes] == deleted
+
+    def test_objects_under_a_refused_folder_are_kept(self) -> None:
+        """A folder refused with an error (a symlink leaving the folder) keeps its objects."""
+        old = obj("b", 1, "team/b.yaml")
+        plan = diff(LoadResult(failed_files=frozenset({"team"})), {old.key: rec(old)})
+        assert [r.key.name for r in plan.stale] == ["b"] and plan.deletes == []
