@@ -46,6 +46,11 @@ TimeoutStopSec=30
 Restart=always
 RestartSec=2
 WatchdogSec=30
+# The store and the desired folder never depend on this working directory: the
+# config file gives absolute paths (relative ones are taken against the file's
+# folder), the defaults are under StateDirectory (/var/lib/reconciler/state.db,
+# /var/lib/reconciler/desired), and a relative --state/--desired or RECONCILER_STATE
+# is refused. A store opened elsewhere would be a new cluster (docs/runtime.md).
 WorkingDirectory=/var/lib/reconciler
 StateDirectory=reconciler
 ConfigurationDirectory=reconciler
