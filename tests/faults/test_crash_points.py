@@ -1,0 +1,260 @@
+"""Crash-point tests: a fault at every store write and Docker call of each controller, then restart.
+
+Each scenario is two desired folders, X and Y, and the controller under test
+(its scope). A run switches the folder to the other state and starts a control
+plane (tests/faults/crash_harness.py) whose scoped controller fails at its Nth
+store write or Docker call: an exception (in this process) or SIGKILL (in a
+child process). Then a fresh plane restarts on the same state.db and engine,
+adopts, converges, and the shared invariants (tests/faults/invariants.py) must
+hold. N loops over every point a dry run of that direction reached; the kill
+variant takes every point of the desired pass and every KILL_STRIDE-th point of
+the controllers, the exception variant every point but for the pod controller
+(EXCEPTION_STRIDE): each point costs real container work. The total is printed at the
+end of the session (conftest.py).
+
+`TestDesiredPassAtomic` is issue 14's problem 3 on its own: killed between the
+object records and the pod records, the next pass saw "unchanged" and kept the
+old spec and a removed Pod.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from reconciler.store import Store
+from tests.conftest import ROOT
+from tests.faults import crash_harness as harness
+from tests.faults.invariants import assert_invariants
+
+pytestmark = pytest.mark.docker
+
+KILL_STRIDE = 3  # the kill variant of a controller scenario: points 1, 4, 7, ...
+EXERCISED: list[str] = []  # every point exercised ("scope mode direction N"), for the summary
+
+
+def pod(name: str, arg: str = "3600", labels: str = "{app: solo}") -> str:
+    return f"""\
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {labels}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  volumes: [{{name: scratch, emptyDir: {{}}}}]
+  containers:
+  - name: main
+    image: reconciler/busybox:1
+    command: [sleep, "{arg}"]
+    volumeMounts: [{{name: scratch, mountPath: /scratch}}]
+"""
+
+
+def rc(replicas: int) -> str:
+    return f"""\
+apiVersion: v1
+kind: ReplicationController
+metadata: {{name: rc}}
+spec:
+  replicas: {replicas}
+  selector: {{app: rc}}
+  template:
+    metadata: {{labels: {{app: rc}}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{{name: main, image: reconciler/busybox:1, command: [sleep, "3600"]}}]
+"""
+
+
+def sts(prefix: str, replicas: int) -> str:
+    # Claim volumes are named after the set, not the prefix: the set's name keeps them apart.
+    return f"""\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: s{prefix}}}
+spec:
+  serviceName: s{prefix}
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: db}}}}
+  template:
+    metadata: {{labels: {{app: db}}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: db
+        image: reconciler/busybox:1
+        command: [sleep, "3600"]
+        volumeMounts: [{{name: data, mountPath: /data}}]
+  volumeClaimTemplates:
+  - metadata: {{name: data}}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {{requests: {{storage: 1Gi}}}}
+"""
+
+
+SVC = """\
+apiVersion: v1
+kind: Service
+metadata: {name: solo}
+spec:
+  selector: {app: solo}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+Folder = dict[str, str]  # file name -> text
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The controller whose writes and calls fail, and the two folder states it moves between."""
+
+    scope: str
+    x: Folder
+    y: Folder
+
+
+def scenarios(prefix: str) -> dict[str, Scenario]:
+    return {
+        # A spec edit, a removed Pod, a scale-up and a new Service in one pass, and back.
+        "desired": Scenario(
+            "desired",
+            {"solo.yaml": pod("solo"), "gone.yaml": pod("gone"), "rc.yaml": rc(1)},
+            {"solo.yaml": pod("solo", "3601"), "rc.yaml": rc(2), "svc.yaml": SVC},
+        ),
+        "replication": Scenario("replication", {"rc.yaml": rc(0)}, {"rc.yaml": rc(2)}),
+        "statefulset": Scenario("statefulset", {"db.yaml": sts(prefix, 0)},
+                                {"db.yaml": sts(prefix, 2)}),
+        "pod": Scenario("pod", {"db.yaml": sts(prefix, 0)},
+                        {"db.yaml": sts(prefix, 1), "solo.yaml": pod("solo")}),
+        "service": Scenario("service", {"solo.yaml": pod("solo")},
+                            {"solo.yaml": pod("solo"), "svc.yaml": SVC}),
+        "node": Scenario("node", {}, {"solo.yaml": pod("solo")}),
+    }
+
+
+class Bench:
+    """One scenario's folder, store and prefix; switches state with or without a fault."""
+
+    def __init__(self, tmp: Path, prefix: str, client: docker.DockerClient,
+                 scenario: Scenario) -> None:
+        self.desired = tmp / "desired"
+        self.desired.mkdir()
+        self.state = tmp / "state.db"
+        self.prefix = prefix
+        self.client = client
+        self.scenario = scenario
+        self.current: Folder | None = None
+
+    def write(self, folder: Folder) -> None:
+        for path in self.desired.iterdir():
+            if path.name not in folder:
+                path.unlink()
+        for name, text in folder.items():
+            path = self.desired / name
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+        self.current = folder
+
+    def settle(self, context: str) -> None:
+        """Restart (a fresh plane on the same store), converge, and check the invariants."""
+        assert harness.run(self.state, self.desired, self.prefix, harness.Faults(""), self.client)
+        with Store.open(str(self.state)) as store:
+            assert_invariants(store, self.client, self.prefix, self.desired, context=context)
+
+    def count(self, target: Folder) -> int:
+        """Switch to `target` with no fault; how many points the scope reached."""
+        self.write(target)
+        faults = harness.Faults(self.scenario.scope)
+        assert harness.run(self.state, self.desired, self.prefix, faults, self.client)
+        self.settle("after a dry run")
+        return faults.count
+
+    def crash(self, target: Folder, at: int, mode: harness.Mode) -> bool:
+        """Switch to `target` with a fault at point `at`, restart, check; True if it fired."""
+        self.write(target)
+        scope = self.scenario.scope
+        if mode == "raise":
+            faults = harness.Faults(scope, at, "raise")
+            fired = not harness.run(self.state, self.desired, self.prefix, faults, self.client)
+            where = faults.fired
+        else:
+            child = subprocess.run(
+                [sys.executable, "-m", "tests.faults.crash_harness", str(self.state),
+                 str(self.desired), self.prefix, scope, str(at)],
+                cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+                env={**os.environ, "PYTHONPATH": str(ROOT)})
+            fired = child.returncode == -9
+            assert fired or child.returncode == 0, child.stderr[-2000:]
+            where = f"{scope} point {at} (SIGKILL)"
+        self.settle(f"after {mode} at {where}")
+        return fired
+
+
+def exercise(bench: Bench, mode: harness.Mode, stride: int) -> int:
+    """Every `stride`-th point of both directions, alternating; the number that fired."""
+    s = bench.scenario
+    bench.write(s.x)
+    bench.settle("at the start")
+    counts = {"x->y": bench.count(s.y), "y->x": bench.count(s.x)}
+    targets = {"x->y": s.y, "y->x": s.x}
+    sources = {"x->y": s.x, "y->x": s.y}
+    fired = 0
+    for at in range(1, max(counts.values()) + 1, stride):
+        for direction, n in counts.items():
+            if at > n:
+                continue
+            if bench.current != sources[direction]:
+                bench.write(sources[direction])
+                bench.settle("resetting")
+            if bench.crash(targets[direction], at, mode):
+                fired += 1
+                EXERCISED.append(f"{s.scope} {mode} {direction} {at}")
+    return fired
+
+
+@pytest.fixture
+def bench_for(tmp_path: Path, test_prefix: str, docker_client: docker.DockerClient,
+              local_images: None) -> Iterator[Callable[[str], Bench]]:
+    def make(name: str) -> Bench:
+        return Bench(tmp_path, test_prefix, docker_client, scenarios(test_prefix)[name])
+    yield make
+
+
+SCOPES = ["desired", "replication", "statefulset", "pod", "service", "node"]
+# Every point, except where a scenario has many and each costs real container work: the
+# pod controller's exceptions every 2nd point, the controllers' kills every 4th (a kill
+# also costs a child's Python start-up). The desired pass is killed at every point.
+EXCEPTION_STRIDE = {"pod": 2}
+KILL_STRIDE = 4
+
+
+class TestCrashPoints:
+    @pytest.mark.parametrize("scope", SCOPES)
+    def test_exception_at_every_point(self, bench_for: Callable[[str], Bench],
+                                      scope: str) -> None:
+        """An exception at each store write and Docker call of the controller: restart converges."""
+        fired = exercise(bench_for(scope), "raise", EXCEPTION_STRIDE.get(scope, 1))
+        print(f"\n{scope}: {fired} exception points, 0 violations")
+        assert fired > 0
+
+    @pytest.mark.parametrize("scope", SCOPES[1:])
+    def test_kill_at_points(self, bench_for: Callable[[str], Bench], scope: str) -> None:
+        """SIGKILL at every KILL_STRIDE-th point of the controller: the restart converges."""
+        fired = exercise(bench_for(scope), "kill", KILL_STRIDE)
+        print(f"\n{scope}: {fired} kill points, 0 violations")
+        assert fired > 0
+
+
+class TestDesiredPassAtomic:
+    def test_kill_at_every_point_of_the_pass(self, bench_for: Callable[[str], Bench]) -> None:
+        """SIGKILL at each write of the desired pass: spec edit applied, removed Pod deleted."""
+        fired = exercise(bench_for("desired"), "kill", 1)
+        print(f"\ndesired: {fired} kill points, 0 violations")
+        assert fired > 0
