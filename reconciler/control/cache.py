@@ -80,7 +80,7 @@ class Change:
     resource_version: int
 
 
-Subscriber = Callable[[Change], None]
+Subscriber = Callable[[Change], object]
 
 
 class Cache:
