@@ -8,6 +8,8 @@ control loop requeues the pod. Pod IPs of a host in another network namespace ar
 not reachable from here: httpGet and tcpSocket go to the node address and the
 published port when the port is published, and otherwise run `nc` inside the
 pod's infrastructure container (which has busybox for that; see docs/runtime.md).
+A probe the engine did not take (unreachable, not answering) has no result: only a
+probe that ran counts towards a failure threshold.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reconciler.runtime.engine import Engine
-from reconciler.runtime.types import PodEvent
+from reconciler.runtime.types import HostUnreachable, PodEvent
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +171,32 @@ class Prober:
         if target is None:
             return
         timeout = float(st.spec.get("timeoutSeconds", 1))
+        accepted = threading.Event()
         try:
-            future = self._exec_pool.submit(self.run_once, target, st.spec, timeout)
+            future = self._exec_pool.submit(self.run_once, target, st.spec, timeout, accepted)
             ok, detail = future.result(timeout=timeout + 2)
-        except FutureTimeout:
-            ok, detail = False, f"timeout after {timeout:g}s"
-        except Exception as e:  # a probe that cannot run is a failed probe
+        except (FutureTimeout, HostUnreachable) as e:
+            if not accepted.is_set():
+                # The engine did not take the probe (unreachable, or not answering): that
+                # says nothing of the container, which keeps running meanwhile. As kubelet
+                # throws away the result of a probe that errored, this is no failure: an
+                # engine restart or outage must not have every live container killed.
+                self._discard(cid, st, e)
+                return
+            ok, detail = False, (f"timeout after {timeout:g}s" if isinstance(e, FutureTimeout)
+                                 else str(e))
+        except Exception as e:  # a probe that ran and broke is a failed probe
             ok, detail = False, str(e)
         flipped = self._record(cid, target, st, ok, detail)
         if flipped:
             self._on_change(target.uid)
+
+    def _discard(self, cid: str, st: _State, why: Exception) -> None:
+        """No result this period: the probe comes back after its period, counts unchanged."""
+        log.debug("%s probe of %s not run: %s", st.kind, cid[:12], str(why) or "no answer")
+        with self._lock:
+            st.running = False
+            st.due = time.time() + int(st.spec.get("periodSeconds", 10))
 
     def _record(self, cid: str, target: Target, st: _State, ok: bool, detail: str) -> bool:
         with self._lock:
@@ -202,21 +220,31 @@ class Prober:
                     st.result = False
             return st.result != before and (st.result is not None)
 
-    def run_once(self, target: Target, spec: dict[str, Any], timeout: float) -> tuple[bool, str]:
-        """Run one probe now: (success, detail in Kubernetes' words)."""
+    def run_once(self, target: Target, spec: dict[str, Any], timeout: float,
+                 accepted: threading.Event | None = None) -> tuple[bool, str]:
+        """Run one probe now: (success, detail in Kubernetes' words).
+
+        `accepted` is set once the probe really runs: the engine created its exec, or
+        it goes to a published port without the engine. Until then a failure is the
+        engine's, not the container's.
+        """
+        accepted = accepted or threading.Event()
         if "exec" in spec:
             cmd = [str(c) for c in (spec["exec"] or {}).get("command") or []]
-            code, out = self._exec(target.container_id, cmd)
+            code, out = self._exec(target.container_id, cmd, accepted)
             return code == 0, out.strip() or f"command exited with {code}"
         if "httpGet" in spec:
-            return self._http(target, spec["httpGet"] or {}, timeout)
+            return self._http(target, spec["httpGet"] or {}, timeout, accepted)
         if "tcpSocket" in spec:
-            return self._tcp(target, spec["tcpSocket"] or {}, timeout)
+            return self._tcp(target, spec["tcpSocket"] or {}, timeout, accepted)
+        accepted.set()
         return False, "no probe handler (exec, httpGet or tcpSocket)"
 
-    def _exec(self, container_id: str, cmd: list[str]) -> tuple[int, str]:
+    def _exec(self, container_id: str, cmd: list[str],
+              accepted: threading.Event) -> tuple[int, str]:
         api = self._engine.api
         exec_id = self._engine.call(api.exec_create, container_id, cmd)["Id"]
+        accepted.set()
         out = self._engine.call(api.exec_start, exec_id)
         code = self._engine.call(api.exec_inspect, exec_id).get("ExitCode")
         return int(code if code is not None else -1), bytes(out).decode(errors="replace")
@@ -228,12 +256,14 @@ class Prober:
             return target.named[port]
         return int(port)
 
-    def _http(self, target: Target, get: dict[str, Any], timeout: float) -> tuple[bool, str]:
+    def _http(self, target: Target, get: dict[str, Any], timeout: float,
+              accepted: threading.Event) -> tuple[bool, str]:
         port = self._port(target, get.get("port"))
         path = str(get.get("path") or "/")
         headers = {str(h["name"]): str(h["value"]) for h in get.get("httpHeaders") or []}
         host_port = target.published.get(f"{port}/TCP")
         if host_port is not None:
+            accepted.set()
             conn = http.client.HTTPConnection(self._engine.address, host_port, timeout=timeout)
             try:
                 conn.request("GET", path, headers={"User-Agent": "kube-probe/1.0", **headers})
@@ -247,7 +277,7 @@ class Prober:
             request = f"GET {path} HTTP/1.0\r\nUser-Agent: kube-probe/1.0\r\n{lines}\r\n"
             script = (f"printf %s {shlex.quote(request)} | nc -w {max(1, int(timeout))} "
                       f"127.0.0.1 {port} | head -n 1")
-            _, out = self._exec(target.infra_id, ["sh", "-c", script])
+            _, out = self._exec(target.infra_id, ["sh", "-c", script], accepted)
             parts = out.split()
             if len(parts) < 2 or not parts[1].isdigit():
                 return False, f'Get "http://127.0.0.1:{port}{path}": no HTTP response'
@@ -256,16 +286,19 @@ class Prober:
             return True, ""
         return False, f"HTTP probe failed with statuscode: {code}"
 
-    def _tcp(self, target: Target, tcp: dict[str, Any], timeout: float) -> tuple[bool, str]:
+    def _tcp(self, target: Target, tcp: dict[str, Any], timeout: float,
+             accepted: threading.Event) -> tuple[bool, str]:
         port = self._port(target, tcp.get("port"))
         host_port = target.published.get(f"{port}/TCP")
         if host_port is not None:
+            accepted.set()
             try:
                 socket.create_connection((self._engine.address, host_port), timeout).close()
                 return True, ""
             except OSError as e:
                 return False, f"dial tcp {self._engine.address}:{host_port}: {e}"
         code, out = self._exec(target.infra_id, ["sh", "-c",
-                               f"nc -w {max(1, int(timeout))} 127.0.0.1 {port} </dev/null"])
+                               f"nc -w {max(1, int(timeout))} 127.0.0.1 {port} </dev/null"],
+                               accepted)
         return code == 0, "" if code == 0 else f"dial tcp 127.0.0.1:{port}: {out.strip()}"
 

@@ -19,7 +19,17 @@ from tests.e2e.service import ServiceRun, wait_until
 from tests.faults.invariants import assert_invariants, check
 
 
-def rc(name: str, replicas: int) -> str:
+# An exec liveness probe every second: an engine outage longer than 3 s must not count
+# against it (a probe that cannot run is not a failed probe, as kubelet throws such a result away).
+LIVENESS = """\
+        livenessProbe:
+          exec: {command: [sh, -c, "true"]}
+          periodSeconds: 1
+          failureThreshold: 3
+"""
+
+
+def rc(name: str, replicas: int, probe: bool = False) -> str:
     """A ReplicationController of busybox sleepers (quick to stop: grace 1 s)."""
     return f"""\
 apiVersion: v1
@@ -35,7 +45,7 @@ spec:
       - name: main
         image: reconciler/busybox:1
         command: ["sleep", "3600"]
-"""
+{LIVENESS if probe else ""}"""
 
 
 def running_containers(client: docker.DockerClient, prefix: str) -> dict[str, str]:

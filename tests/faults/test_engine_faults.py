@@ -128,7 +128,7 @@ class TestEngineUnreachable:
         """Engine socket gone 30 s: no pod removed or evicted, edit applied after, none twice."""
         run = service_on_hostf(RECONCILER_NODE_NOT_READY_TIMEOUT="5s",
                                RECONCILER_NODE_EVICTION_TIMEOUT="120s").start()
-        run.write("web.yaml", rc("web", 3))
+        run.write("web.yaml", rc("web", 3, probe=True))
         pods = assert_converged(run, hostf, 3)
         before_pods, before_running = uids(pods), running_containers(hostf, run.prefix)
         away = HOSTF_SOCK.with_name(HOSTF_SOCK.name + ".away")
@@ -139,7 +139,7 @@ class TestEngineUnreachable:
         os.kill(pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
-            run.write("web.yaml", rc("web", 4))  # an edit made during the fault
+            run.write("web.yaml", rc("web", 4, probe=True))  # an edit made during the fault
             went_not_ready = False
             while time.monotonic() - started < 30:
                 listed = run.pods()
