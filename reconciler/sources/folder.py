@@ -5,12 +5,20 @@ only collect paths; after a quiet `debounce` (or at most `max_wait` into a
 burst) `on_change(paths)` is called once from this source's own thread, and the
 caller (the service) reloads those files and enqueues the affected keys. An
 editor save or a `git checkout` of 100 files gives one call.
+
+The root itself is looked at every `ROOT_CHECK` seconds: inotify watches an
+inode, so a folder deleted and made again, a symlink re-pointed to another
+release, or a mount coming back would otherwise go unwatched. When the root's
+identity changes (or it goes), the watch is made again on what the path names
+now and the root is reported as changed, so a pass runs at once (and, when the
+root is unreadable, the desired controller reports it rather than apply).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +39,7 @@ log = logging.getLogger(__name__)
 # pass reports it. Capped so a file appended to forever is still reported.
 SETTLE = 0.05
 MAX_DEFER = 5.0
+ROOT_CHECK = 1.0
 
 
 def ignored(root: Path, path: Path) -> bool:
@@ -53,6 +62,10 @@ class _Handler(FileSystemEventHandler):
         # Opening, reading and a directory's mtime say nothing about content.
         if isinstance(event, FileOpenedEvent | FileClosedNoWriteEvent | DirModifiedEvent):
             return
+        if event.event_type in ("deleted", "moved") and \
+                _as_path(event.src_path) == self._source.root:
+            # The watched inode left the path: watch again even if a new folder gets its number.
+            self._source.root_lost = True
         if event.event_type == "moved":
             # An atomic save (write temp, rename over) is a change of the destination;
             # the source path is gone, which the loader treats as a deletion.
@@ -62,6 +75,15 @@ class _Handler(FileSystemEventHandler):
 
 def _as_path(p: bytes | str) -> Path:
     return Path(os.fsdecode(p))
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the folder `path` names now, following symlinks; None if none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 class FolderSource:
@@ -74,7 +96,12 @@ class FolderSource:
         debounce: float = 0.1,
         max_wait: float = 0.5,
     ) -> None:
-        self.root = Path(root).resolve()
+        self.given = Path(root)  # as configured: maybe a symlink that is re-pointed later
+        self.root = self.given.resolve()
+        self._identity: tuple[int, int] | None = None
+        self.root_lost = False
+        self._root_thread: threading.Thread | None = None
+        self._root_stop = threading.Event()
         self.on_change = on_change
         self.debounce = debounce
         self.max_wait = max_wait
@@ -104,17 +131,60 @@ class FolderSource:
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="folder-source", daemon=True)
         self._thread.start()
+        self._identity = _identity(self.given)
+        self._watch()
+        self._root_stop.clear()
+        self._root_thread = threading.Thread(target=self._check_root_loop,
+                                             name="folder-source-root", daemon=True)
+        self._root_thread.start()
+
+    def _watch(self) -> None:
         observer = Observer()
         observer.schedule(_Handler(self), str(self.root), recursive=True)
         observer.start()
         self._observer = observer
 
-    def stop(self) -> None:
-        """Stop watching and wait for the delivery thread; pending paths are dropped."""
+    def _unwatch(self) -> None:
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
             self._observer = None
+
+    def check_root(self) -> bool:
+        """Watch again when the root path now names another folder (or none); True if it did."""
+        now = _identity(self.given)
+        if now == self._identity and not (self.root_lost and now is not None):
+            return False
+        self._identity = now
+        if now is not None:
+            self.root_lost = False
+        self._unwatch()
+        if now is not None:
+            self.root = self.given.resolve()
+            try:
+                self._watch()
+            except OSError as e:  # gone again already: the next check retries
+                log.warning("folder source: cannot watch %s: %s", self.root, e)
+                self._identity = None
+        log.warning("folder source: %s %s; reloading", self.given,
+                    "is back (watched again)" if now is not None else "is gone")
+        self.add(self.root)
+        return True
+
+    def _check_root_loop(self) -> None:
+        while not self._root_stop.wait(ROOT_CHECK):
+            try:
+                self.check_root()
+            except Exception:
+                log.exception("folder source: checking %s failed", self.given)
+
+    def stop(self) -> None:
+        """Stop watching and wait for the delivery thread; pending paths are dropped."""
+        self._root_stop.set()
+        if self._root_thread is not None and self._root_thread is not threading.current_thread():
+            self._root_thread.join(timeout=5)
+        self._root_thread = None
+        self._unwatch()
         with self._lock:
             self._stopped = True
             self._lock.notify_all()

@@ -1,4 +1,4 @@
-"""FolderSource against a real folder and real inotify events: coalescing, latency, renames."""
+"""FolderSource on a real folder with real inotify events: coalescing, latency, renames, root."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -195,5 +195,61 @@ class TestFolderSource:
             time.sleep(0.4)
             (tmp_path / "b.yaml").write_text("x")
             assert done.wait(3)
+        finally:
+            source.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class TestRootReplaced:
+    """The root path naming another folder (or none) is noticed and watched again."""
+
+    def test_root_deleted_then_made_again(self, tmp_path: Path) -> None:
+        """Root removed: reported; made again: its new files are seen (a new inode is watched)."""
+        root = tmp_path / "desired"
+        root.mkdir()
+        rec = Recorder()
+        source = FolderSource(root, rec)
+        source.start()
+        try:
+            root.rmdir()
+            assert wait_for(lambda: root in rec.all_paths())
+            root.mkdir()
+
+            def edit_seen() -> bool:
+                (root / "pod.yaml").write_text(f"kind: Pod\n# {time.monotonic()}\n")
+                return rec.wait(len(rec.calls) + 1, timeout=0.5) is not None and \
+                    root / "pod.yaml" in rec.all_paths()
+
+            assert wait_for(edit_seen)
+        finally:
+            source.stop()
+
+    def test_symlink_root_repointed(self, tmp_path: Path) -> None:
+        """A root symlink switched to another release: the new target is watched."""
+        (tmp_path / "v1").mkdir()
+        (tmp_path / "v2").mkdir()
+        link = tmp_path / "desired"
+        link.symlink_to(tmp_path / "v1")
+        rec = Recorder()
+        source = FolderSource(link, rec)
+        source.start()
+        try:
+            tmp_link = tmp_path / "desired.new"
+            tmp_link.symlink_to(tmp_path / "v2")
+            os.replace(tmp_link, link)
+            assert wait_for(lambda: source.root == tmp_path / "v2")
+            (tmp_path / "v2" / "pod.yaml").write_text("kind: Pod\n")
+            assert wait_for(lambda: tmp_path / "v2" / "pod.yaml" in rec.all_paths())
+            (tmp_path / "v1" / "old.yaml").write_text("kind: Pod\n")
+            time.sleep(0.5)
+            assert tmp_path / "v1" / "old.yaml" not in rec.all_paths()
         finally:
             source.stop()
