@@ -340,7 +340,8 @@ class Cache:
 
     def _put_pod(self, uid: str, pod: PodRecord | None) -> None:
         old = self._pods.remove(uid) if pod is None else self._pods.put(uid, pod)
-        if old is None and pod is None:
+        if old == pod:
+            # Nothing gone and nothing new, or the same pod written again: no change to tell.
             return
         new_share = ZERO if pod is None else contribution(pod)
         self._usage.apply(self._contributions.pop(uid, ZERO), new_share)
@@ -357,6 +358,8 @@ class Cache:
         else:
             self._selectors[key] = object_selector(obj)
             old = self._objects.put(key, obj)
+            if old == obj:
+                return
         self._emit(key.kind, key, old, obj)
 
     def _emit(self, kind: str, key: str | Key, old: Record | None, new: Record | None) -> None:

@@ -86,10 +86,14 @@ class Follower:
         next_resync = time.monotonic() + self.resync
         retry = False
         while not self._stop.is_set():
-            left = next_resync - time.monotonic()
-            fired = self.detector.wait(max(0.0, min(_TICK, left)))
+            timeout = max(0.0, min(_TICK, next_resync - time.monotonic()))
+            started = time.monotonic()
+            fired = self.detector.wait(timeout)
             if self._stop.is_set():
                 return
+            if not fired and timeout and time.monotonic() - started < timeout / 2:
+                # A closed or broken detector answers at once: do not spin on it.
+                self._stop.wait(timeout)
             if not (fired or retry or time.monotonic() >= next_resync):
                 continue
             try:

@@ -437,6 +437,18 @@ class TestWriteThrough:
 
 
 class TestFeed:
+    def test_same_record_again_is_no_change(self) -> None:
+        """Writing through a pod or object equal to the cached one tells subscribers nothing."""
+        cache = Cache()
+        cache.upsert_pod(make_pod("u1"))
+        cache.upsert_object(make_object("Service", "s"))
+        seen: list[Change] = []
+        cache.subscribe(seen.append)
+        cache.upsert_pod(make_pod("u1"))
+        cache.upsert_object(make_object("Service", "s"))
+        cache.delete_pod("nobody")
+        assert seen == [] and cache.resource_version == 2
+
     def test_failing_subscriber_does_not_stop_others(self) -> None:
         """One subscriber raising is logged; the next still gets the change, the write stands."""
         cache = Cache()
