@@ -52,6 +52,7 @@ from reconciler.control.cache_records import (
 )
 from reconciler.control.indexer import Indexer
 from reconciler.control.usage import ZERO, Contribution, NodeUsage, UsageTotals, contribution
+from reconciler.planning.diff import RecordedView
 from reconciler.scheduling.nodeinfo import NodeInfo
 from reconciler.store.records import ObjectRecord
 
@@ -190,6 +191,11 @@ class Cache:
                 keys = self._objects.keys()
             found = [copy_object(self._objects.get(k)) for k in sorted(keys)]  # type: ignore[arg-type]
         return found
+
+    def recorded(self) -> dict[Key, RecordedView]:
+        """Every object as the planner sees it (the store's `recorded()`), bodies copied."""
+        with self._lock:
+            return {k: copy_object(o).view() for k, o in self._objects.items()}
 
     def objects_by_index(self, name: str, value: str) -> list[ObjectRecord]:
         """client-go's ByIndex over objects: copies of the objects filed under `value`."""

@@ -224,6 +224,7 @@ def check(cache: Cache, model: Model, selectors: list[Selector]) -> None:
     """Every index, query and total of the cache against a full scan of the model."""
     assert {p.uid: p for p in cache.pods()} == model.pods
     assert cache.objects() == sorted(model.objects.values(), key=lambda o: o.key)
+    assert cache.recorded() == {k: o.view() for k, o in model.objects.items()}
     for index, scan in POD_SCANS.items():
         expected: dict[str, set[str]] = {}
         for uid, pod in model.pods.items():
@@ -341,6 +342,13 @@ class TestReads:
         obj.body["spec"]["selector"]["app"] = "db"
         again = cache.object(Key("Service", "default", "s"))
         assert again is not None and again.body["spec"]["selector"] == {"app": "web"}
+
+    def test_recorded_view(self) -> None:
+        """recorded() gives the planner's view of every object, as the store's recorded() does."""
+        cache = Cache()
+        svc = make_object("Service", "s", selector={"app": "web"})
+        cache.replace([svc], [])
+        assert cache.recorded() == {svc.key: svc.view()}
 
     def test_sorted_as_the_store_lists(self) -> None:
         """Pods come sorted by namespace and name; objects by key."""
