@@ -95,7 +95,14 @@ class ReplicationController:
             ctx.expectations.expect_deletions(exp_key, [p.name for p in plan.delete], now_)
             for pod in plan.delete:
                 pod.deletion_timestamp = now_
-            ctx.store.patch_pods(plan.delete, ["deletion"])
+            try:
+                ctx.store.patch_pods(plan.delete, ["deletion"])
+            except Exception:
+                # Never marked (a store error: busy, disk full): stop waiting for these
+                # deletions, or the retry would wait out the expectations' timeout (5 min).
+                for pod in plan.delete:
+                    ctx.expectations.deletion_observed(exp_key, pod.name)
+                raise
             for pod in plan.delete:
                 ctx.enqueue_pod(pod.uid)
                 ctx.event(

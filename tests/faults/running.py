@@ -18,7 +18,6 @@ from reconciler.store import Store
 from tests.e2e.service import ServiceRun, wait_until
 from tests.faults.invariants import assert_invariants, check
 
-
 # An exec liveness probe every second: an engine outage longer than 3 s must not count
 # against it (a probe that cannot run is not a failed probe, as kubelet throws such a result away).
 LIVENESS = """\

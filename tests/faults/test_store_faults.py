@@ -6,6 +6,9 @@ the file system holding `state.db` is full, or another process holds the write
 lock past the busy timeout. Each test then checks that no running container was
 removed, that the service kept running, that an edit made during the fault is
 applied once it ends, and the suite's invariants (tests/faults/invariants.py).
+`TestTransientStoreError` fails one store write at a time inside one control
+plane (tests/faults/crash_harness.py) that retries as the service's loop does,
+without the restart that would clear what controllers keep in memory.
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
+from reconciler.control.context import REPLICATION
+from reconciler.service.app import enqueue_everything
 from reconciler.store.engine import BUSY_TIMEOUT_MS
 from tests.e2e.service import ServiceRun, remove_all, wait_until
+from tests.faults import crash_harness as harness
 from tests.faults.running import assert_converged, rc, running_containers, watch_fault
 
 pytestmark = [pytest.mark.docker]
@@ -128,3 +135,56 @@ class TestBusyStore:
         kept = running_containers(docker_client, run.prefix)
         assert before.items() <= kept.items(), "a container that ran was removed"
         assert run.proc is not None and run.proc.poll() is None, "the service keeps running"
+
+
+def drain_retrying(plane: harness.Plane, until: Callable[[], bool], timeout: float) -> bool:
+    """The service's loop on one plane: a failed reconcile is retried with backoff, in this
+    process (no restart clears what the controllers keep in memory); a resync every second."""
+    deadline = time.monotonic() + timeout
+    resync = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        key = plane.queue.get(timeout=0.05)
+        if key is not None:
+            try:
+                with plane.faults.active(key.controller):
+                    plane.loop.process(key)
+            finally:
+                plane.queue.done(key)
+            continue
+        if until():
+            return True
+        if time.monotonic() > resync:
+            enqueue_everything(plane.ctx)
+            resync = time.monotonic() + 1
+    return until()
+
+
+class TestTransientStoreError:
+    @pytest.mark.timeout(240)
+    def test_one_failed_write_of_a_scale_down(self, tmp_path: Path, test_prefix: str,
+                                              docker_client: docker.DockerClient,
+                                              local_images: None) -> None:
+        """One store write of the RC controller fails (as SQLITE_BUSY), at each point in turn:
+        the scale-down 3 -> 1 still converges by retry, without a restart."""
+        desired, state = tmp_path / "desired", tmp_path / "state.db"
+        desired.mkdir()
+        points, at = 0, 1
+        while True:
+            (desired / "web.yaml").write_text(rc("web", 3))
+            with contextlib.closing(harness.Plane(state, desired, test_prefix)) as plane:
+                plane.start()
+                assert drain_retrying(plane, lambda: not plane.violations(docker_client), 60)
+            (desired / "web.yaml").write_text(rc("web", 1))
+            faults = harness.Faults(REPLICATION, at)
+            with faults.installed(), contextlib.closing(
+                    harness.Plane(state, desired, test_prefix, faults)) as plane:
+                plane.start()
+                done = drain_retrying(plane, lambda: not plane.violations(docker_client), 30)
+                found = [str(v) for v in plane.violations(docker_client)]
+            if not faults.fired:
+                break
+            points += 1
+            assert done and not found, f"after a failed {faults.fired}: {found}"
+            at += 1
+        print(f"\nscale-down 3 -> 1: {points} store writes of the RC controller failed in turn")
+        assert points >= 2, f"only {points} store writes of the scale-down were exercised"
