@@ -78,9 +78,11 @@ class GitSource:
         self.interval = interval
         self._last: str = ""
         self._wake = threading.Event()
-        # Every git command of ours on this repository runs under this lock, so
-        # while we hold it, a lock file in .git is nobody's of ours.
-        self._lock = threading.RLock()
+        # Held by every command of ours that takes locks in .git (clone, remote, fetch):
+        # while we hold it, a lock file there is nobody's of ours. Snapshot builds use a
+        # private index and take no lock in .git, so they need not wait for a fetch.
+        self._fetch_lock = threading.RLock()
+        self._snap_lock = threading.Lock()
         self._newest = ""  # the snapshot made last: never pruned, a reader may be about to use it
 
     @property
@@ -97,19 +99,18 @@ class GitSource:
         }
         if index is not None:
             env["GIT_INDEX_FILE"] = str(index)
-        with self._lock:
-            try:
-                done = subprocess.run(
-                    ["git", *args],
-                    cwd=cwd or self.checkout_dir,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=GIT_TIMEOUT,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise GitError(f"git {args[0]} timed out after {GIT_TIMEOUT:.0f}s") from None
+        try:
+            done = subprocess.run(
+                ["git", *args],
+                cwd=cwd or self.checkout_dir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=GIT_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise GitError(f"git {args[0]} timed out after {GIT_TIMEOUT:.0f}s") from None
         if done.returncode != 0:
             detail = done.stderr.strip() or done.stdout.strip()
             raise GitError(redact(f"git {' '.join(args)}: {detail}"))
@@ -130,7 +131,7 @@ class GitSource:
 
     def update(self) -> str:
         """Fetch the branch; returns its head SHA. No working tree is touched."""
-        with self._lock:
+        with self._fetch_lock:
             self.recover_stale_locks()
             self._ensure_clone()
             remote_ref = f"refs/remotes/origin/{self.branch}"
@@ -144,7 +145,7 @@ class GitSource:
         Built beside its final name and renamed into place, so a reader sees it
         whole or not at all; a folder of that name is never written again.
         """
-        with self._lock:
+        with self._snap_lock:
             final = self.snapshots_dir / sha
             self._newest = sha
             if final.is_dir():
@@ -166,7 +167,7 @@ class GitSource:
 
     def prune_snapshots(self, keep: Iterable[str]) -> None:
         """Remove snapshots but `keep` and the newest one made (and leftovers of killed builds)."""
-        with self._lock:
+        with self._snap_lock:
             wanted = {*keep, self._newest}
             try:
                 children = list(self.snapshots_dir.iterdir())
@@ -182,13 +183,13 @@ class GitSource:
     def recover_stale_locks(self) -> list[Path]:
         """Remove lock files a killed git left in .git; returns those removed.
 
-        Only while none of our git commands runs (the caller holds our lock) and only
-        locks older than STALE_LOCK_AGE that no process holds open: a user's git
-        working in the same repository is left alone.
+        Only while none of our commands that lock in .git runs (we hold the fetch
+        lock) and only locks older than STALE_LOCK_AGE that no process holds open:
+        a user's git working in the same repository is left alone.
         """
         removed: list[Path] = []
         git_dir = self.checkout_dir / ".git"
-        with self._lock:
+        with self._fetch_lock:
             for lock in _lock_files(git_dir):
                 try:
                     age = time.time() - lock.stat().st_mtime

@@ -108,6 +108,7 @@ def assert_reported(c: Cluster, *words: str) -> None:
     assert not healthy
     events = [e for e in c.store.list_events(kind="Source") if e.reason == "SourceUnreadable"]
     assert events and events[-1].type == "Warning"
+    assert sum(e.count for e in events) == 1  # once per distinct fault, not once per retry
     for word in words:
         assert word in message and word in events[-1].message
 
