@@ -18,6 +18,7 @@ import click
 from reconciler.cli.options import state_option
 from reconciler.service.config import Config, ConfigError, load_config, render
 from reconciler.service.systemd import DEFAULT_CONFIG, DEFAULT_ENVFILE, unit_text
+from reconciler.sources.git import redact
 from reconciler.sources.trigger import SyncError, request_sync
 
 STATE_DIR = "/var/lib/reconciler"
@@ -180,6 +181,8 @@ def cluster_info(ctx: click.Context, state: str, config_path: Path | None) -> No
     revision = ""
     try:
         with Store.open(cfg.state, create=False) as store:
+            # The id its containers carry: what a ForeignContainers condition names.
+            lines[0] += f" (cluster id {store.cluster_id()})"
             nodes = [
                 f"{n.name} ({'Ready' if n.ready else 'NotReady'}, {n.engine_url})"
                 for n in store.list_nodes()
@@ -197,7 +200,8 @@ def cluster_info(ctx: click.Context, state: str, config_path: Path | None) -> No
     if cfg.fluentd.address:
         lines.append(f"{bold('fluentd', fg='green')} receives logs at "
                      f"{bold(cfg.fluentd.address, fg='yellow')}")
-    source = f"git {cfg.git.url} ({cfg.git.branch})" if cfg.git.url else f"folder {cfg.desired}"
+    source = (f"git {redact(cfg.git.url)} ({cfg.git.branch})" if cfg.git.url
+              else f"folder {cfg.desired}")
     lines.append(f"{bold('Desired state', fg='green')} comes from {bold(source, fg='yellow')}")
     if revision:
         lines.append(f"{bold('Applied revision', fg='green')}: {revision}")
