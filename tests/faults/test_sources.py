@@ -343,7 +343,7 @@ class TestGitFaults:
 
     def test_credentials_never_shown(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      caplog: pytest.LogCaptureFixture) -> None:
-        """A token in the git URL is in no log line, event, or `reconciler get revision`."""
+        """A token in the git URL is in no log line, event, `get revision` or `cluster-info`."""
         up = Upstream(tmp_path)
         up.commit({"nodes.yaml": NODES, "db-pod.yaml": pod("db")}, "one")
         url = "https://deploy:s3cr3t-t0ken@git.example.invalid/team/desired.git"
@@ -366,6 +366,8 @@ class TestGitFaults:
                     stop.set()
                     gd.request_sync()
             shown = cli("get", "revision", state=tmp_path / "state.db").stdout
+            shown += cli("cluster-info", state=tmp_path / "state.db",
+                         env={**os.environ, "RECONCILER_GIT_URL": url}).stdout
             events = " ".join(e.message for e in c.store.list_events())
         finally:
             c.store.close()
