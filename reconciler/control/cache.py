@@ -48,6 +48,7 @@ from reconciler.control.cache_records import (
     object_indexers,
     object_selector,
     pod_indexers,
+    select_pods,
     selects_values,
 )
 from reconciler.control.indexer import Indexer
@@ -130,7 +131,7 @@ class Cache:
     ) -> frozenset[str]:
         """The uids of the pods matching every filter given, by intersecting index sets."""
         with self._lock:
-            return frozenset(self._select(namespace, selector, node, owner_uid))
+            return frozenset(select_pods(self._pods, namespace, selector, node, owner_uid))
 
     def pods(
         self,
@@ -142,15 +143,16 @@ class Cache:
     ) -> list[PodRecord]:
         """Copies of the matching pods, sorted by namespace and name as the store lists them."""
         with self._lock:
-            found = [self._pods.get(u) for u in self._select(namespace, selector, node, owner_uid)]
-            pods = [copy_pod(p) for p in found if p is not None]
+            uids = select_pods(self._pods, namespace, selector, node, owner_uid)
+            pods = [copy_pod(p) for u in uids if (p := self._pods.get(u)) is not None]
         pods.sort(key=lambda p: (p.namespace, p.name))
         return pods
 
     def pods_by_index(self, name: str, value: str) -> list[PodRecord]:
         """client-go's ByIndex over pods: copies of the pods filed under `value` in `name`."""
         with self._lock:
-            pods = [copy_pod(self._pods.get(u)) for u in self._pods.by_index(name, value)]  # type: ignore[arg-type]
+            pods = [copy_pod(p) for u in self._pods.by_index(name, value)
+                    if (p := self._pods.get(u)) is not None]
         pods.sort(key=lambda p: (p.namespace, p.name))
         return pods
 
@@ -189,8 +191,7 @@ class Cache:
                 keys = self._objects.by_index(BY_NAMESPACE, namespace)
             else:
                 keys = self._objects.keys()
-            found = [copy_object(self._objects.get(k)) for k in sorted(keys)]  # type: ignore[arg-type]
-        return found
+            return self._object_copies(keys)
 
     def recorded(self) -> dict[Key, RecordedView]:
         """Every object as the planner sees it (the store's `recorded()`), bodies copied."""
@@ -200,8 +201,7 @@ class Cache:
     def objects_by_index(self, name: str, value: str) -> list[ObjectRecord]:
         """client-go's ByIndex over objects: copies of the objects filed under `value`."""
         with self._lock:
-            return [copy_object(self._objects.get(k))  # type: ignore[arg-type]
-                    for k in sorted(self._objects.by_index(name, value))]
+            return self._object_copies(self._objects.by_index(name, value))
 
     def selecting(self, pod: PodRecord) -> list[ObjectRecord]:
         """The controllers and services of the pod's namespace whose selector matches it."""
@@ -211,7 +211,7 @@ class Cache:
                 keys |= self._objects.by_index(BY_SELECTS, value)
             chosen = sorted(k for k in keys if (s := self._selectors.get(k)) is not None
                             and s.matches(pod.labels))
-            return [copy_object(self._objects.get(k)) for k in chosen]  # type: ignore[arg-type]
+            return self._object_copies(chosen)
 
     def selector_of(self, key: Key) -> Selector | None:
         """The selector the cache parsed for an object (None: it selects no pods)."""
@@ -341,6 +341,9 @@ class Cache:
         return self.replace(objects, pods, written_after=mark, copy=False)
 
     # -- internals (called with the lock held) ------------------------------------------
+    def _object_copies(self, keys: Iterable[Key]) -> list[ObjectRecord]:
+        return [copy_object(o) for k in sorted(keys) if (o := self._objects.get(k)) is not None]
+
     def _touch(self, kind: str, key: Hashable) -> None:
         self._touched[(kind, key)] = self._write_seq
 
@@ -373,47 +376,6 @@ class Cache:
         if self._subscribers:
             self._pending.append(Change(kind, key, old, new, self._resource_version))
 
-    def _select(
-        self, namespace: str | None, selector: Selector | None, node: str | None,
-        owner_uid: str | None,
-    ) -> set[str]:
-        if selector is not None and selector.nothing:
-            return set()
-        pods = self._pods
-        wanted: list[set[str]] = []  # intersected
-        unwanted: list[set[str]] = []  # subtracted
-        for name, value in ((BY_NAMESPACE, namespace), (BY_NODE, node), (BY_OWNER, owner_uid)):
-            if value is not None:
-                wanted.append(_union(pods.index_sets(name, [value])))
-        residual = []
-        for req in selector.requirements if selector is not None else ():
-            pairs = [f"{req.key}={v}" for v in req.values]
-            if req.operator in ("=", "==", "in"):
-                wanted.append(_union(pods.index_sets(BY_LABEL, pairs)))
-            elif req.operator == "exists":
-                wanted.append(_union(pods.index_sets(BY_LABEL_KEY, [req.key])))
-            elif req.operator in ("!=", "notin"):
-                unwanted.extend(pods.index_sets(BY_LABEL, pairs))
-            elif req.operator == "!":
-                unwanted.extend(pods.index_sets(BY_LABEL_KEY, [req.key]))
-            else:  # gt, lt: numeric comparisons have no index
-                residual.append(req)
-        if wanted:
-            wanted.sort(key=len)
-            found = set(wanted[0])
-            for keys in wanted[1:]:
-                if not found:
-                    break
-                found &= keys
-        else:
-            found = set(pods.keys())
-        for keys in unwanted:
-            found -= keys
-        if residual:
-            found = {u for u in found if all(r.matches(pods.get(u).labels)  # type: ignore[union-attr]
-                                             for r in residual)}
-        return found
-
     def _deliver(self) -> None:
         # Outside the state lock, so a slow subscriber never blocks readers; one delivery
         # lock keeps every subscriber seeing changes in resource-version order.
@@ -430,15 +392,6 @@ class Cache:
                     except Exception:
                         log.exception("cache subscriber %r failed on %s %s",
                                       subscriber, change.kind, change.key)
-
-
-def _union(sets: list[set[str]]) -> set[str]:
-    if len(sets) == 1:
-        return sets[0]
-    out: set[str] = set()
-    for s in sets:
-        out |= s
-    return out
 
 
 def _copied(change: Change) -> Change:

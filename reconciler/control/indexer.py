@@ -21,9 +21,6 @@ T = TypeVar("T")
 
 IndexFunc = Callable[[T], Iterable[str]]
 
-_EMPTY: frozenset[object] = frozenset()
-
-
 class Indexer(Generic[K, T]):
     """Items by key plus one value -> keys map per named index function."""
 
@@ -92,7 +89,7 @@ class Indexer(Generic[K, T]):
     def by_index(self, name: str, value: str) -> frozenset[K]:
         """The keys filed under `value` in index `name` (KeyError for an unknown index)."""
         found = self._indices[name].get(value)
-        return frozenset(found) if found else _EMPTY  # type: ignore[return-value]
+        return frozenset(found) if found else frozenset()
 
     def index_sets(self, name: str, values: Iterable[str]) -> list[set[K]]:
         """The live key sets of several values, for the cache's set algebra; never mutate them."""
