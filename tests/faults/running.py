@@ -105,3 +105,19 @@ def watch_fault(run: ServiceRun, client: docker.DockerClient, before: dict[str, 
 
 def uids(pods: list[dict[str, Any]]) -> set[str]:
     return {p["metadata"]["uid"] for p in pods}
+
+
+def stale_addresses(run: ServiceRun, client: docker.DockerClient) -> list[str]:
+    """Running pods whose recorded IP is not their running sandbox's address (or that have
+    none running): what services would route to after a sandbox was recreated."""
+    out = []
+    for pod in run.running():
+        uid, ip = pod["metadata"]["uid"], pod["status"].get("podIP", "")
+        infra = client.api.containers(filters={"label": [f"{naming.POD_UID}={uid}",
+                                                         f"{naming.CONTAINER}={naming.INFRA}"],
+                                               "status": "running"})
+        actual = [client.api.inspect_container(c["Id"])["NetworkSettings"]["IPAddress"]
+                  for c in infra]
+        if actual != [ip]:
+            out.append(f"{pod['metadata']['name']}: recorded {ip!r}, sandbox {actual}")
+    return out

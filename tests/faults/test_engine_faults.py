@@ -27,7 +27,13 @@ import pytest
 from reconciler.runtime import naming
 from tests.conftest import ROOT
 from tests.e2e.service import ServiceRun, containers, remove_all, wait_until
-from tests.faults.running import assert_converged, rc, running_containers, uids
+from tests.faults.running import (
+    assert_converged,
+    rc,
+    running_containers,
+    stale_addresses,
+    uids,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.twohosts]
 
@@ -105,9 +111,9 @@ class TestEngineRestart:
         """Engine restarted while an RC of 6 is created: the 6 pods run again, none twice."""
         run = service_on_hostf().start()
         wait_until(lambda: node_status(run) == "Ready", 60, what="hostf Ready")
-        run.write("web.yaml", rc("web", 6))
+        run.write("web.yaml", rc("web", 6, probe=True))
         # Mid-converge: some containers exist, not every pod runs yet.
-        wait_until(lambda: len(containers(run.prefix, HOSTF_URL)) >= 2, 60, 0.05,
+        wait_until(lambda: len(containers(run.prefix, HOSTF_URL)) >= 4, 60, 0.05,
                    what="the first containers on hostf")
         before = uids(run.pods())
         at_restart = len(run.running())
@@ -115,6 +121,9 @@ class TestEngineRestart:
         pods = assert_converged(run, hostf, 6)
         # The pods were kept (restarted or recreated on the engine), not replaced.
         assert before <= uids(pods), f"pods lost across the restart: {before - uids(pods)}"
+        # The state matches: a recreated sandbox's new address is what the store says.
+        wait_until(lambda: not stale_addresses(run, hostf), 30, 1.0,
+                   what="recorded pod IPs equal to the sandboxes' addresses")
         assert run.proc is not None and run.proc.poll() is None, "the service keeps running"
         after = hostf.api.containers(all=True, filters={"label": f"{naming.PREFIX}={run.prefix}"})
         print(f"\nengine restarted with {at_restart}/6 pods running, {len(before)} recorded; "
@@ -156,6 +165,7 @@ class TestEngineUnreachable:
         wait_until(lambda: node_status(run) == "Ready", 60, what="hostf Ready again")
         pods = assert_converged(run, hostf, 4)
         assert before_pods <= uids(pods)
+        assert not stale_addresses(run, hostf)
         kept = running_containers(hostf, run.prefix)
         assert before_running.items() <= kept.items(), "a container that ran was removed"
         assert run.proc is not None and run.proc.poll() is None, "the service keeps running"
