@@ -4,15 +4,16 @@ Two real `reconciler run` processes share one state store (proxy off, lease ttl
 3 s, renew 1 s); both reach the Docker engine through a counting proxy on a unix
 socket (tests/support/docker_proxy.py) that records each request with the pid
 that sent it. The active one is stopped past its ttl, the standby takes over,
-then the old one is resumed with work waiting for it: a scale-up in the
-desired folder and a container removed behind its back. It must send no
-mutating request (POST, PUT, DELETE) to the engine and exit 1. A second
+then the old one is resumed in the middle of a scale-up, each of its Docker
+calls waiting on an answer the proxy withheld while it was stopped. It must
+send no mutating request (POST, PUT, DELETE) to the engine and exit 1. A second
 scenario takes the store away instead (another process holds SQLite's write
 lock): once the hold runs out the active one sends nothing, then it exits 1.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -62,7 +63,7 @@ class TestPausedLeader:
     def test_resumed_leader_performs_no_docker_action(
         self, tmp_path: Path, proxy: DockerProxy, runs: list[ServiceRun]
     ) -> None:
-        """SIGSTOP the active past its ttl, standby takes over, SIGCONT: zero Docker actions."""
+        """SIGSTOP the active mid-scale-up past its ttl, standby takes over, SIGCONT: no action."""
         env = {"DOCKER_HOST": proxy.url, **LEASE}
         a = ServiceRun(tmp_path, args=OFF, extra_env=env)
         runs.append(a)
@@ -70,28 +71,30 @@ class TestPausedLeader:
         a.start()
         assert a.proc is not None
         wait_until(lambda: len(a.running()) == 2, 60, what="2 pods under A")
-        before = [str(r) for r in proxy.since(0.0, a.proc.pid) if r.mutating]
-        assert before, "the proxy sees A's actions (else counting zero proves nothing)"
-
         b = ServiceRun(tmp_path, prefix=a.prefix, args=OFF, extra_env=env)
         runs.append(b)
         b.start(wait_ready=False)
         wait_until(lambda: "standby" in b.output(), 30, what="B saying standby")
 
+        # Stop A in the middle of a scale-up, each of its Docker calls waiting on an answer
+        # the proxy withholds: on resume, every thread goes on to its next call at once.
+        edited = time.monotonic()
+        proxy.hold(a.proc.pid)
+        a.write("rc.yaml", rc_yaml("web", 8))
+        wait_until(
+            lambda: any("pod.uid" in r.path for r in proxy.since(edited, a.proc.pid)),
+            30, 0.01, what="A syncing the new pods (listing their containers)",
+        )
+        time.sleep(1)  # let A's other workers reach the engine too
         a.proc.send_signal(signal.SIGSTOP)
         paused = time.monotonic()
-        # Work for A when it resumes: its folder watcher sees the edit, its event stream
-        # the removed container; an unfenced A would create or start containers for them.
-        a.write("rc.yaml", rc_yaml("web", 3))
+        proxy.release(a.proc.pid)
+        waiting = sorted({f"{r.method} {r.path.split('?')[0]}"
+                          for r in proxy.since(edited, a.proc.pid)})
+        assert len(waiting) >= 1
+
         b.wait_notify("READY=1", 60)
-        wait_until(lambda: len(b.running()) == 3, 60, what="B converging the edit to 3")
-        victim_name, victim_id = sorted(main_containers(a.prefix).items())[0]
-        subprocess.run(["docker", "rm", "-f", victim_id], check=True, capture_output=True)
-        wait_until(
-            lambda: len(b.running()) == 3 and victim_id not in main_containers(a.prefix).values(),
-            60,
-            what=f"B replacing {victim_name}",
-        )
+        wait_until(lambda: len(b.running()) == 8, 90, what="B converging the scale-up to 8")
         assert time.monotonic() - paused > 3, "A stayed stopped past its ttl"
 
         resumed = time.monotonic()
@@ -99,16 +102,19 @@ class TestPausedLeader:
         code = a.proc.wait(60)
         seen = proxy.since(resumed, a.proc.pid)
         mutating = [str(r) for r in seen if r.mutating]
-        kinds = sorted({f"{r.method} {r.path.split('?')[0]}" for r in seen})
-        refused = a.output().count("ActionRefused") + a.output().count("LeaseLost")
-        print(f"\npaused leader: {len(before)} mutating requests before SIGSTOP; after SIGCONT "
-              f"{len(seen)} requests, {len(mutating)} mutating: {mutating}; seen: {kinds}; "
-              f"{refused} refusals (Docker or store) in its log; exit {code}")
+        kinds = sorted({re.sub("[0-9a-f]{64}", "ID", f"{r.method} {r.path.split('?')[0]}")
+                        for r in seen})
+        refused = a.output().count("ActionRefused")
+        print(f"\npaused leader: stopped with {len(waiting)} requests waiting ({waiting}); "
+              f"after SIGCONT {len(seen)} requests, {len(mutating)} mutating: "
+              f"{mutating}; seen: {kinds}; {refused} Docker actions refused in its log; "
+              f"exit {code}")
         assert mutating == [], f"the resumed leader acted: {mutating}"
         assert code == 1, a.output()[-3000:]
         assert "lost to another instance" in a.output()
-
-        wait_until(lambda: len(b.running()) == 3, 60, what="B still running 3 pods")
+        wait_until(lambda: len(b.running()) == 8, 60, what="B still running 8 pods")
+        names = [c.name for c in engine_containers(a.prefix)]
+        assert len(names) == len(set(names)), "no container twice"
 
 
 HOLDER = """

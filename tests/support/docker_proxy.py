@@ -5,8 +5,11 @@ forwards every byte to the real engine socket, parsing the client's side as
 HTTP/1.1 (keep-alive, Content-Length and chunked bodies) so that it can record
 each request line with the time and the pid of the process that sent it
 (SO_PEERCRED). After a connection upgrade (attach, exec with a TTY) it only
-forwards. tests/faults/test_paused_leader.py counts a paused leader's Docker
-actions with it.
+forwards. `hold(pid)` withholds the engine's answers to one process until
+`release(pid)`: its requests still go through, so its Docker calls all end up
+waiting on an answer, a known point at which to stop the process.
+tests/faults/test_paused_leader.py counts a paused leader's Docker actions
+with it.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class DockerProxy:
         self._server.listen(64)
         self._closed = False
         self._sockets: list[socket.socket] = []
+        self._held: dict[int, threading.Event] = {}
         threading.Thread(target=self._accept, name="docker-proxy", daemon=True).start()
 
     @property
@@ -98,10 +102,27 @@ class DockerProxy:
         with self._lock:
             return [r for r in self.requests if r.at >= at and (pid is None or r.pid == pid)]
 
+    def hold(self, pid: int) -> None:
+        """Withhold the engine's answers to process `pid` (its requests still pass)."""
+        self._gate(pid).clear()
+
+    def release(self, pid: int) -> None:
+        """Deliver what was withheld from `pid`, and everything after it."""
+        self._gate(pid).set()
+
+    def _gate(self, pid: int) -> threading.Event:
+        with self._lock:
+            if pid not in self._held:
+                self._held[pid] = threading.Event()
+                self._held[pid].set()
+            return self._held[pid]
+
     def close(self) -> None:
         self._closed = True
         with contextlib.suppress(OSError):
             self._server.close()
+        for gate in list(self._held.values()):
+            gate.set()
         for s in list(self._sockets):
             with contextlib.suppress(OSError):
                 s.close()
@@ -120,7 +141,9 @@ class DockerProxy:
             engine.connect(self.engine)
             self._sockets += [client, engine]
             threading.Thread(target=self._requests, args=(client, engine, pid), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(engine, client), daemon=True).start()
+            threading.Thread(
+                target=self._pipe, args=(engine, client, self._gate(pid)), daemon=True
+            ).start()
 
     def _requests(self, client: socket.socket, engine: socket.socket, pid: int) -> None:
         stream = _Stream(client, engine)
@@ -171,9 +194,11 @@ class DockerProxy:
         return stream.forward(length)
 
     @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(src: socket.socket, dst: socket.socket, gate: threading.Event | None = None) -> None:
         try:
             while data := src.recv(65536):
+                if gate is not None:
+                    gate.wait()
                 dst.sendall(data)
         except OSError:
             pass
