@@ -70,6 +70,7 @@ class TestPausedLeader:
         a.write("rc.yaml", rc_yaml("web", 2))
         a.start()
         assert a.proc is not None
+        pid = a.proc.pid
         wait_until(lambda: len(a.running()) == 2, 60, what="2 pods under A")
         b = ServiceRun(tmp_path, prefix=a.prefix, args=OFF, extra_env=env)
         runs.append(b)
@@ -79,18 +80,18 @@ class TestPausedLeader:
         # Stop A in the middle of a scale-up, each of its Docker calls waiting on an answer
         # the proxy withholds: on resume, every thread goes on to its next call at once.
         edited = time.monotonic()
-        proxy.hold(a.proc.pid)
+        proxy.hold(pid)
         a.write("rc.yaml", rc_yaml("web", 8))
         wait_until(
-            lambda: any("pod.uid" in r.path for r in proxy.since(edited, a.proc.pid)),
+            lambda: any("pod.uid" in r.path for r in proxy.since(edited, pid)),
             30, 0.01, what="A syncing the new pods (listing their containers)",
         )
         time.sleep(1)  # let A's other workers reach the engine too
         a.proc.send_signal(signal.SIGSTOP)
         paused = time.monotonic()
-        proxy.release(a.proc.pid)
+        proxy.release(pid)
         waiting = sorted({f"{r.method} {r.path.split('?')[0]}"
-                          for r in proxy.since(edited, a.proc.pid)})
+                          for r in proxy.since(edited, pid)})
         assert len(waiting) >= 1
 
         b.wait_notify("READY=1", 60)
@@ -100,7 +101,7 @@ class TestPausedLeader:
         resumed = time.monotonic()
         a.proc.send_signal(signal.SIGCONT)
         code = a.proc.wait(60)
-        seen = proxy.since(resumed, a.proc.pid)
+        seen = proxy.since(resumed, pid)
         mutating = [str(r) for r in seen if r.mutating]
         kinds = sorted({re.sub("[0-9a-f]{64}", "ID", f"{r.method} {r.path.split('?')[0]}")
                         for r in seen})
