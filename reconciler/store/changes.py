@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.engine import URL
@@ -97,8 +98,11 @@ class DataVersionDetector(TokenDetector):
 
     def __init__(self, path: str, interval: float = POLL_INTERVAL) -> None:
         # Autocommit (isolation_level None): each PRAGMA runs outside any transaction, so
-        # the connection never holds a read snapshot that would pin the WAL.
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # the connection never holds a read snapshot that would pin the WAL. mode=rw: a
+        # missing store is an error here, never an empty file created by a watcher.
+        uri = Path(path).resolve().as_uri() + "?mode=rw"
+        self._conn = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                     check_same_thread=False)
         super().__init__(self._data_version, interval)
 
     def _data_version(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -84,6 +85,24 @@ class TestDataVersionDetector:
             with Store.open(str(db)) as store:
                 store.set_revision("folder", "/src")
             assert detector.changed()
+        finally:
+            detector.close()
+
+    def test_missing_store_is_not_created(self, tmp_path: Path) -> None:
+        """Watching a store that does not exist fails and leaves no empty file behind."""
+        missing = tmp_path / "none.db"
+        with pytest.raises(sqlite3.OperationalError):
+            DataVersionDetector(str(missing))
+        assert not missing.exists()
+
+    def test_path_with_odd_characters(self, tmp_path: Path) -> None:
+        """A store path with a space, "#" and "%" is watched as that file."""
+        odd = tmp_path / "my store #1%.db"
+        Store.open(str(odd)).close()
+        detector = DataVersionDetector(str(odd))
+        try:
+            write_pod_elsewhere(odd, "p1")
+            assert detector.wait(30)
         finally:
             detector.close()
 
