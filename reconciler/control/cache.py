@@ -232,7 +232,11 @@ class Cache:
 
     # -- the feed ----------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call `subscriber` with every later Change, in order; returns the unsubscribe."""
+        """Call `subscriber` with every later Change, in order; returns the unsubscribe.
+
+        Subscribers run on the writing thread, one change at a time: they should only
+        enqueue work (as informers' handlers do), never block on other writers.
+        """
         with self._lock:
             self._subscribers.append(subscriber)
 

@@ -255,7 +255,7 @@ def check(cache: Cache, model: Model, selectors: list[Selector]) -> None:
 
 
 class TestCacheProperties:
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(ops=ops_st, selectors=st.lists(selectors_st, min_size=1, max_size=4))
     def test_indexes_equal_a_full_scan(self, ops: list[tuple[Any, ...]],
                                        selectors: list[Selector]) -> None:
@@ -266,7 +266,7 @@ class TestCacheProperties:
             model.apply(op)
             check(cache, model, selectors)
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=100, deadline=None)
     @given(ops=ops_st)
     def test_feed_replays_to_the_cache(self, ops: list[tuple[Any, ...]]) -> None:
         """A subscriber applying every change ends with the cache's content, versions in order."""
