@@ -77,7 +77,7 @@ def fill(path: Path) -> int:
 
 class TestFullFileSystem:
     @pytest.mark.timeout(180)
-    def test_state_db_on_a_full_file_system(self, service: ServiceRun, small_fs: Path,
+    def test_state_db_on_a_full_file_system(self, small_fs: Path, service: ServiceRun,
                                             docker_client: docker.DockerClient) -> None:
         """state.db disk full (SQLITE_FULL), an edit, a restart: nothing removed, edit applied."""
         run = service
