@@ -78,6 +78,7 @@ class DetachedDns:
 
     def ensure(self) -> None:
         """Adopt the running server, or start one (replacing a server of other code)."""
+        self._reap()
         data = dnsd.read_pidfile(self.pidfile)
         old = data.pid if data is not None and alive(data.pid) else 0
         if data is not None and old and data.version == self.version:

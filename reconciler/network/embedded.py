@@ -73,9 +73,14 @@ class EmbeddedProxy:
         # The DNS address must be on lo before the server can bind it.
         self.sync_once()
         if dns_ip:
-            self.dns = DetachedDns(dns_ip, dns_port, domain=domain)
-            if self.table is not None:
-                self.dns.update(self.table)
+            try:
+                self.dns = DetachedDns(dns_ip, dns_port, domain=domain)
+                if self.table is not None:
+                    self.dns.update(self.table)
+            except OSError as exc:  # service traffic does not need DNS: keep proxying
+                log.error("proxy %s: DNS on %s:%d not started: %s", node_name, dns_ip,
+                          dns_port, exc)
+                self.dns = None
         self._thread = threading.Thread(target=self._run, name=f"proxy-{node_name}", daemon=True)
         self._thread.start()
 
