@@ -11,9 +11,9 @@ through) made while a controller of its scope is reconciling, and at the Nth
 one raises `InjectedFault` or SIGKILLs the process. Patching is test-side
 only: production code has no hooks.
 
-Run as a module it is the child process of the kill variant:
-`python -m tests.faults.crash_harness STATE DESIRED PREFIX SCOPE N`; its exit
-status says whether the point was reached (killed by SIGKILL) or not (0).
+Run as a module it is the kill variant's fork server (`Forker`): each child,
+forked with everything imported, runs `STATE DESIRED PREFIX SCOPE N` and is
+either SIGKILLed at point N or exits 0 when N was not reached.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import contextlib
 import functools
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -248,15 +249,58 @@ def run(state: Path, desired: Path, prefix: str, faults: Faults,
             plane.close()
 
 
-def main(argv: list[str]) -> int:
+def child(argv: list[str]) -> int:
     """The kill variant's child: run until point N kills it; exit 0 when N was not reached."""
     state, desired, prefix, scope, at = argv
     client = docker.DockerClient(base_url="unix:///var/run/docker.sock", version="1.41")
     faults = Faults(scope, int(at), "kill")
     run(Path(state), Path(desired), prefix, faults, client, timeout=30.0)
-    print(faults.count)
     return 0
 
 
+def serve() -> int:
+    """A fork server: each stdin line is a child's arguments; answers its wait status.
+
+    Everything is imported once here and each child is a fork of this still
+    single-threaded process, so a kill point costs no Python start-up.
+    """
+    for line in sys.stdin:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = child(line.split())
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        print(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status),
+              flush=True)
+    return 0
+
+
+class Forker:
+    """The test's end of `serve`: runs one kill-variant child per call."""
+
+    def __init__(self, root: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.crash_harness"], cwd=root, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(root)})
+
+    def run(self, *args: str) -> int:
+        """Run a child with `args`; its exit status, or minus the signal that ended it."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(" ".join(args) + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        assert answer, "the fork server died"
+        return int(answer)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve())
