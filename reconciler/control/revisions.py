@@ -69,8 +69,14 @@ class GitDesired:
 
     def start(self, stop: threading.Event) -> None:
         threading.Thread(
-            target=self.source.run, args=(self._on_revision, stop), name="git-source", daemon=True
+            target=self.source.run, args=(self._on_revision, stop, self._on_status),
+            name="git-source", daemon=True,
         ).start()
+
+    def _on_status(self, ok: bool, message: str) -> None:
+        # A fetch that keeps failing (unreachable, refused credentials, a lock held) shows in
+        # `get cs` while the last good revision stays applied.
+        self.ctx.components[SOURCE] = (ok, message)
 
     def request_sync(self) -> None:
         self.source.request_sync()

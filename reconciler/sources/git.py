@@ -231,14 +231,23 @@ class GitSource:
         """Sleep until the interval passes or a sync is requested; True when requested."""
         return self._wake.wait(self.interval if timeout is None else timeout)
 
-    def run(self, on_revision: Callable[[Revision], None], stop: threading.Event) -> None:
-        """Poll until `stop` is set: each interval, and at once on request_sync()."""
+    def run(self, on_revision: Callable[[Revision], None], stop: threading.Event,
+            on_status: Callable[[bool, str], None] | None = None) -> None:
+        """Poll until `stop` is set: each interval, and at once on request_sync().
+
+        `on_status(ok, message)` hears how each fetch went (for `get cs`).
+        """
         while not stop.is_set():
             try:
                 revision = self.poll()
             except GitError as e:
                 log.warning("git source %s: %s", self.display_url, e)
                 revision = None
+                if on_status is not None:
+                    on_status(False, f"{self.display_url} ({self.branch}): {e}")
+            else:
+                if on_status is not None:
+                    on_status(True, f"{self.display_url} ({self.branch}) at {self._last[:12]}")
             if revision is not None:
                 try:
                     on_revision(revision)

@@ -360,8 +360,8 @@ class TestGitFaults:
             with caplog.at_level("INFO"):
                 gd.start(stop)
                 try:
-                    wait_until(lambda: "git source" in caplog.text, timeout=30,
-                               what="the failed fetch logged")
+                    wait_until(lambda: not c.ctx.components.get("git-source", (True, ""))[0],
+                               timeout=30, what="the failed fetch reported")
                 finally:
                     stop.set()
                     gd.request_sync()
@@ -369,12 +369,14 @@ class TestGitFaults:
             shown += cli("cluster-info", state=tmp_path / "state.db",
                          env={**os.environ, "RECONCILER_GIT_URL": url}).stdout
             events = " ".join(e.message for e in c.store.list_events())
+            healthy, component = c.ctx.components["git-source"]  # what `get cs` shows
         finally:
             c.store.close()
+        assert not healthy and "***@git.example.invalid" in component
+        for text in (shown, caplog.text, events, component):
+            assert "s3cr3t" not in text and "deploy:" not in text
         assert "git.example.invalid" in shown and "***@" in shown
         assert "***@git.example.invalid" in caplog.text
-        for text in (shown, caplog.text, events):
-            assert "s3cr3t" not in text and "deploy:" not in text
 
 
 # -- the real service ------------------------------------------------------------------
