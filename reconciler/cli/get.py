@@ -1,8 +1,8 @@
 """`reconciler get`: kubectl-style tables (or -o json|yaml|name) read from the state store only.
 
 Part of the CLI read side; works while the service is down. Each resource is a
-`Listing` of `reconciler.cli.listings`; `reconciler.cli.output` holds the cell
-rules. Objects whose manifest currently fails to load show `yes` in a trailing
+`Listing` of `reconciler.views.listings`; `reconciler.views.output` holds the
+cell rules. Objects whose manifest currently fails to load show `yes` in a trailing
 STALE column, which appears only when at least one listed object is stale: the
 table is kubectl's otherwise.
 """
@@ -16,20 +16,19 @@ import click
 
 from reconciler.api import k8s
 from reconciler.api.types import KIND_ALIASES
-from reconciler.cli import output
-from reconciler.cli.listings import (
+from reconciler.cli.options import state_option
+from reconciler.store.reader import ReadStore, open_reader
+from reconciler.views import output
+from reconciler.views.listings import (
     ALL,
     LISTINGS,
     LabelPredicate,
     Listing,
     Query,
     Row,
-    service_spec,
 )
-from reconciler.cli.options import state_option
-from reconciler.store.reader import ReadStore, open_reader
 
-__all__ = ["LISTINGS", "Listing", "Query", "Row", "get", "open_store", "service_spec"]
+__all__ = ["get", "open_store"]
 
 REVISION_WORDS = {"revision", "revisions", "rev"}
 

@@ -22,9 +22,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reconciler.cli import output
-from reconciler.cli.listings import LISTINGS
 from reconciler.ui import pages, views
+from reconciler.views import output
+from reconciler.views.listings import LISTINGS
 
 HERE = Path(__file__).parent
 FRAGMENT_HEADER = "x-ui-fragment"

@@ -1,7 +1,7 @@
-"""What each dashboard page shows, read from the state store through the CLI's read path.
+"""What each dashboard page shows, read from the state store through the shared views.
 
 Between `reconciler.ui.app` (routes) and the store: `reconciler get`'s
-listings (`reconciler.cli.listings.LISTINGS`) give the rows and the Kubernetes JSON,
+listings (`reconciler.views.listings.LISTINGS`) give the rows and the Kubernetes JSON,
 `reconciler describe`'s functions give the detail text, and
 `reconciler.ui.views` turns records into template rows. Nothing here writes.
 """
@@ -18,10 +18,11 @@ from reconciler.api import k8s
 from reconciler.api.records import PodRecord
 from reconciler.api.selectors import SelectorError, parse
 from reconciler.api.types import JSON, Key
-from reconciler.cli import describe, output
-from reconciler.cli.listings import LISTINGS, Listing, Query, Row
 from reconciler.store.reader import ReadStore, open_reader
 from reconciler.ui import views
+from reconciler.views import describe, output
+from reconciler.views.describe_statefulset import describe_statefulset
+from reconciler.views.listings import LISTINGS, Listing, Query, Row
 
 LOG_LINES = 50
 # The workload controllers the overview lists with desired / current / ready replicas.
@@ -182,8 +183,6 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
             (p.namespace, p.name, [output.pod_ready(p), output.pod_status(p), str(p.restarts)])
             for p in store.list_pods(node=name)], with_namespace=True)
     elif lst.kind == "StatefulSet":
-        from reconciler.cli.describe_statefulset import describe_statefulset
-
         ctx["text"] = describe_statefulset(store, Key(lst.kind, ns, name), now) or ""
         ctx["pods"] = _owned_pods(store, obj)
     else:

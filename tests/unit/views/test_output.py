@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.api import k8s
 from reconciler.api.records import Condition, ContainerStatus, NodeRecord, OwnerRef, PodRecord
-from reconciler.cli import output
+from reconciler.views import output
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -1,9 +1,10 @@
 """The resources `get` lists: per kind, its headers and a loader from store records to rows.
 
-Part of the CLI read side, shared by `reconciler get`, `describe` and the web
-dashboard (`reconciler.ui`): each resource is a `Listing` (headers, wide
-headers, a loader turning `ReadStore` records into `Row`s with their table
-cells and Kubernetes JSON); `reconciler.cli.output` holds the cell rules.
+Part of the read side's presentation (`reconciler.views`), shared by
+`reconciler get`, `describe` and the web dashboard (`reconciler.ui`): each
+resource is a `Listing` (headers, wide headers, a loader turning `ReadStore`
+records into `Row`s with their table cells and Kubernetes JSON);
+`reconciler.views.output` holds the cell rules.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from functools import partial
 from reconciler.api import k8s
 from reconciler.api.records import ClaimRecord
 from reconciler.api.types import JSON
-from reconciler.cli import output
 from reconciler.store.reader import ReadStore
 from reconciler.store.records import ComponentRecord, ObjectRecord
+from reconciler.views import output
 
 LabelPredicate = Callable[[dict[str, str]], bool]
 

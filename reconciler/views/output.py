@@ -1,10 +1,10 @@
-"""How the read side of the CLI prints: kubectl's tables, ages, cells, and -o json|yaml|name.
+"""How the read side prints: kubectl's tables, ages, cells, and -o json|yaml|name.
 
-Used by `reconciler.cli.get` and `reconciler.cli.describe`. Pure functions over
-records and Kubernetes-shaped dicts; the cell rules follow kubectl's printers
-(pkg/printers/internalversion/printers.go): the pod STATUS reason, READY
-counts, service PORT(S), the endpoints list with "+ N more...", node STATUS,
-and ages as `duration.HumanDuration` writes them.
+Used by `reconciler.views` (listings, describe) for `reconciler get`, `describe`
+and the dashboard. Pure functions over records and Kubernetes-shaped dicts; the
+cell rules follow kubectl's printers (pkg/printers/internalversion/printers.go):
+the pod STATUS reason, READY counts, service PORT(S), the endpoints list with
+"+ N more...", node STATUS, and ages as `duration.HumanDuration` writes them.
 """
 
 from __future__ import annotations

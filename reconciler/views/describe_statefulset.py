@@ -1,9 +1,10 @@
 """`reconciler describe statefulset NAME`: kubectl's describeStatefulSet layout, from the store.
 
-Part of the CLI read side, called by `reconciler.cli.describe`; its own module
-because a StatefulSet adds an update strategy and volume claim templates to
-what `describe rc` prints. Pods Status counts the set's own pods (selected and
-controlled by it), as kubectl's getPodStatusForController does.
+Part of the read side's presentation, called by `reconciler.views.describe`
+(for the CLI and the dashboard); its own module because a StatefulSet adds an
+update strategy and volume claim templates to what `describe rc` prints. Pods
+Status counts the set's own pods (selected and controlled by it), as kubectl's
+getPodStatusForController does.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from datetime import datetime
 
 from reconciler.api.selectors import from_label_selector
 from reconciler.api.types import JSON, Key
-from reconciler.cli import output
-from reconciler.cli.describe import (
+from reconciler.store.reader import ReadStore
+from reconciler.views import output
+from reconciler.views.sections import (
     Describer,
-    _env,
-    _ports,
+    env_section,
     events_section,
     mounts_section,
+    ports_text,
     volumes_section,
     when,
 )
-from reconciler.store.reader import ReadStore
 
 
 def describe_statefulset(store: ReadStore, key: Key, now: datetime) -> str | None:
@@ -71,8 +72,8 @@ def _template(d: Describer, template: JSON) -> None:
     for c in pod.get("containers") or []:
         d.line(2, f"{c.get('name')}:")
         d.pair(3, "Image", c.get("image", ""))
-        d.pair(3, "Port", _ports(c))
-        _env(d, 3, c)
+        d.pair(3, "Port", ports_text(c))
+        env_section(d, 3, c)
         mounts_section(d, 3, c)
     volumes_section(d, 1, pod.get("volumes") or [])
 
