@@ -9,9 +9,8 @@ host, fluentd shipping and metrics. While active it renews the lease on a
 thread of its own; every store write checks the lease's epoch in the database
 and every Docker action the lease's local clock, so an instance that lost the
 lease (or could not confirm it within the ttl) stops acting and exits 1.
-SIGTERM/SIGINT stop it gracefully and
-leave every pod running; SIGHUP reloads the configuration; SIGUSR1 asks the
-git source for an immediate fetch.
+SIGTERM/SIGINT stop it gracefully and leave every pod running; SIGHUP reloads
+the configuration; SIGUSR1 asks the git source for an immediate fetch.
 """
 
 from __future__ import annotations
