@@ -13,7 +13,8 @@ robustness tests and FoundationDB's simulation do):
   pod record with that manifest's spec (unless its name is held by a controller's
   pod: a name collision, where the first holder keeps the name); every
   ReplicationController/ReplicaSet has `replicas` live pods and every StatefulSet
-  has its ordinals `<name>-0..n-1`, owned by it.
+  has its ordinals `<name>-0..n-1`, owned by it (but an ordinal whose name
+  another pod held first: a collision, which the set reports as FailedCreate).
 - orphans: no live pod record without its declaration (a manifest Pod that is
   no longer declared) or without its owner (an owner no longer recorded, or
   recorded under another uid); no container of the prefix whose pod uid is not a
@@ -142,7 +143,11 @@ def _replicas(store: Store, live: list[PodRecord], k: Key, body: dict[str, Any])
                    and p.owner is not None and p.owner.uid == stored.uid)
     subject = f"{k.kind} {k.namespace}/{k.name}"
     if k.kind == "StatefulSet":
-        names = [f"{k.name}-{i}" for i in range(want)]
+        # An ordinal whose name another pod held first is a collision (reported to the
+        # user as FailedCreate), not a missing member.
+        held = {p.name for p in live if p.namespace == k.namespace
+                and (p.owner is None or p.owner.uid != stored.uid)}
+        names = [n for i in range(want) if (n := f"{k.name}-{i}") not in held]
         if owned != names:
             return [Violation("declared", subject, f"members {owned}, want {names}")]
     elif len(owned) != want:
