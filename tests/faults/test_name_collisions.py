@@ -150,6 +150,53 @@ class TestManifestPodAgainstController:
         world.check()
 
 
+def rc(name: str) -> str:
+    return f"""\
+apiVersion: v1
+kind: ReplicationController
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{app: replica}}
+  template:
+    metadata: {{labels: {{app: replica}}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{{name: main, image: reconciler/busybox:1, command: [sleep, "3600"]}}]
+"""
+
+
+class TestReplicationAgainstManifestPod:
+    def test_generated_name_held_by_a_manifest_pod(self, world: World,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+        """An RC's generated name held by a Pod: the Pod untouched, FailedCreate, another name."""
+        squatter = f"r{world.prefix}-abcde"
+        (world.desired / "pod.yaml").write_text(manifest_pod(squatter))
+        world.converge(squatter)
+        with Store.open(str(world.state)) as store:
+            before = store.get_pod("default", squatter)
+        assert before is not None
+        containers = world.containers(before.uid)
+        drawn: list[str] = []
+
+        def collide_first(base: str) -> str:  # the first draw is the Pod's name
+            drawn.append(f"{base}-abcde" if not drawn else f"{base}-{len(drawn):05d}")
+            return drawn[-1]
+
+        monkeypatch.setattr("reconciler.control.replication.generate_name", collide_first)
+        (world.desired / "rc.yaml").write_text(rc(f"r{world.prefix}"))
+        world.converge(f"r{world.prefix}-00001")
+
+        with Store.open(str(world.state)) as store:
+            after = store.get_pod("default", squatter)
+            events = store.list_events("default", "ReplicationController", f"r{world.prefix}")
+        assert after is not None and after.uid == before.uid and after.owner is None
+        assert world.containers(after.uid) == containers
+        assert any(e.reason == "FailedCreate" and f'pods "{squatter}" already exists' in e.message
+                   for e in events)
+        world.check()
+
+
 def record(name: str, source: str = "controller") -> PodRecord:
     return PodRecord(uid=str(uuid.uuid4()), namespace="default", name=name, spec={},
                      spec_hash="h", created_at=datetime.now(UTC),
