@@ -5,37 +5,31 @@ subsets)` (Kubernetes' Endpoints `subsets`); the proxy, DNS and the CLI read
 them. The service controller calls `allocate_cluster_ip(owner, cidr, requested)`
 and `allocate_node_port(owner, slot, requested)` (owner "namespace/name"); an
 allocation is stable, so a service keeps its address across restarts, and
-`release_allocations(owner)` frees them when the service goes.
-
-As Kubernetes does since KEP-3070/3668, the lowest addresses and ports of a
-range form a static band that dynamic allocation uses only when the rest is
-full, so a fixed `clusterIP:` (say, the DNS service's) rarely finds its address taken.
+`release_allocations(owner)` frees them when the service goes. Which value a
+service gets is decided by `reconciler.planning.allocation` (pure); this module
+reads the values in use and writes the choice in one transaction.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
 
 from reconciler.api.types import JSON
+from reconciler.planning.allocation import (
+    CLUSTER_IP,
+    NODE_PORT,
+    NODE_PORT_RANGE,
+    AllocationError,
+    Pool,
+    choose,
+    cluster_ip_pool,
+    node_port_pool,
+)
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import AllocationRow, EndpointsRow
 from reconciler.store.records import EndpointsRecord
-
-CLUSTER_IP = "cluster-ip"
-NODE_PORT = "node-port"
-NODE_PORT_RANGE = (30000, 32767)
-
-
-class AllocationError(Exception):
-    """A requested address or port is taken or out of range, or the range is full."""
-
-
-def static_band(size: int, minimum: int, divisor: int, maximum: int) -> int:
-    """How many of the lowest values dynamic allocation avoids (KEP-3070 formula)."""
-    return min(max(minimum, size // divisor), maximum)
 
 
 class NetworkMixin(StoreBase):
@@ -95,19 +89,8 @@ class NetworkMixin(StoreBase):
 
     def allocate_cluster_ip(self, owner: str, cidr: str, requested: str | None = None) -> str:
         """The cluster IP of service `owner` ("ns/name"): kept if held, else allocated."""
-        net = ipaddress.ip_network(cidr, strict=False)
-        first, last = int(net.network_address) + 1, int(net.broadcast_address) - 1
-        if net.num_addresses <= 2:
-            first, last = int(net.network_address), int(net.broadcast_address)
-        want = None
-        if requested:
-            addr = ipaddress.ip_address(requested)
-            if addr not in net:
-                raise AllocationError(f"{requested} is not in the service range {cidr}")
-            want = int(addr)
-        band = static_band(last - first + 1, 16, 16, 256)
-        value = self._allocate(CLUSTER_IP, owner, "", first, last, band, want)
-        return str(ipaddress.ip_address(value))
+        pool, want = cluster_ip_pool(cidr, requested)
+        return pool.encode(self._allocate(pool, owner, "", want))
 
     def allocate_node_port(
         self,
@@ -117,13 +100,7 @@ class NetworkMixin(StoreBase):
         port_range: tuple[int, int] = NODE_PORT_RANGE,
     ) -> int:
         """The node port of service `owner` for port `slot` (its name or number)."""
-        low, high = port_range
-        if requested is not None and not low <= requested <= high:
-            raise AllocationError(
-                f"provided port {requested} is not in the valid range {low}-{high}"
-            )
-        band = static_band(high - low + 1, 16, 32, 128)
-        return self._allocate(NODE_PORT, owner, slot, low, high, band, requested)
+        return self._allocate(node_port_pool(port_range, requested), owner, slot, requested)
 
     def allocations(self, owner: str) -> dict[str, str]:
         """What `owner` holds: {"cluster-ip": "10.96.0.20", "node-port/http": "30080"}."""
@@ -156,50 +133,35 @@ class NetworkMixin(StoreBase):
         with self._write() as s:
             return int(getattr(s.execute(query), "rowcount", 0))
 
-    def _allocate(
-        self, kind: str, owner: str, slot: str, first: int, last: int, band: int, want: int | None
-    ) -> int:
-        def encode(v: int) -> str:
-            return str(ipaddress.ip_address(v)) if kind == CLUSTER_IP else str(v)
-
-        def decode(text: str) -> int:
-            return int(ipaddress.ip_address(text)) if kind == CLUSTER_IP else int(text)
-
+    def _allocate(self, pool: Pool, owner: str, slot: str, want: int | None) -> int:
         mine = (
-            AllocationRow.kind == kind,
+            AllocationRow.kind == pool.kind,
             AllocationRow.owner == owner,
             AllocationRow.slot == slot,
         )
+        # Read and write in one transaction, so two services never get the same value.
         with self._write() as s:
-            held = s.execute(select(AllocationRow.value).where(*mine)).scalar()
-            if held is not None and (want is None or decode(held) == want):
-                return decode(held)
+            text = s.execute(select(AllocationRow.value).where(*mine)).scalar()
+            held = None if text is None else pool.decode(text)
             used = {
-                decode(v)
+                pool.decode(v)
                 for v in s.execute(
-                    select(AllocationRow.value).where(AllocationRow.kind == kind)
+                    select(AllocationRow.value).where(AllocationRow.kind == pool.kind)
                 ).scalars()
             }
-            if want is not None:
-                if want in used:
-                    raise AllocationError(f"provided {kind} {encode(want)} is already allocated")
-                value = want
-            else:
-                value = next(
-                    (
-                        v
-                        for lo, hi in ((first + band, last), (first, first + band - 1))
-                        for v in range(lo, hi + 1)
-                        if v not in used
-                    ),
-                    -1,
+            value = choose(pool, used, held, want)
+            if value != held:
+                s.execute(delete(AllocationRow).where(*mine))
+                s.execute(
+                    insert(AllocationRow).values(
+                        kind=pool.kind,
+                        owner=owner,
+                        slot=slot,
+                        value=pool.encode(value),
+                        created_at=utcnow(),
+                    )
                 )
-                if value < 0:
-                    raise AllocationError(f"range for {kind} is full")
-            s.execute(delete(AllocationRow).where(*mine))
-            s.execute(
-                insert(AllocationRow).values(
-                    kind=kind, owner=owner, slot=slot, value=encode(value), created_at=utcnow()
-                )
-            )
             return value
+
+
+__all__ = ["CLUSTER_IP", "NODE_PORT", "NODE_PORT_RANGE", "AllocationError", "NetworkMixin"]

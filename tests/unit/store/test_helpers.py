@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.planning.allocation import static_band
 from reconciler.store.engine import sqlite_file, to_url
-from reconciler.store.network import static_band
 from reconciler.store.reader import _sqlite_path
 
 
