@@ -90,7 +90,8 @@ class TestFullFileSystem:
         fill(filler)
         run.write("web.yaml", rc("web", 5))  # an edit made during the fault
         # Writes fail: wait until the service has met the full disk, then some more.
-        wait_until(lambda: "full" in run.output(), 30, 0.5, what="a write that met the full disk")
+        wait_until(lambda: "disk is full" in run.output(), 30, 0.5,
+                   what="a write that met the full disk (SQLITE_FULL)")
         watch_fault(run, docker_client, before, 10)
         # Restarted while the disk is still full (an operator, or systemd after a crash): it
         # starts without writing, and nothing is removed meanwhile.
