@@ -113,6 +113,11 @@ class Context:
                 self.enqueue(STATEFULSET, obj.key)
             elif kind == "Service":
                 self.enqueue(SERVICE, obj.key)
+            elif (kind == "Pod" and obj.key.name == pod.name
+                  and (pod.source != "manifest" or pod.deletion_timestamp is not None)):
+                # A Pod manifest waiting for this name (held by another pod, or by its own
+                # previous record being deleted): the desired pass creates it once free.
+                self.enqueue(DESIRED, "all")
 
     def collect_pods(self, owner: Key) -> None:
         """`owner` is gone: mark the pods it controlled deleted (garbage collection by owner).

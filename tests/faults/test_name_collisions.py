@@ -28,14 +28,14 @@ from tests.faults.invariants import assert_invariants
 pytestmark = pytest.mark.docker
 
 
-def member_set(name: str) -> str:
+def member_set(name: str, replicas: int = 1) -> str:
     return f"""\
 apiVersion: apps/v1
 kind: StatefulSet
 metadata: {{name: {name}}}
 spec:
   serviceName: {name}
-  replicas: 1
+  replicas: {replicas}
   selector: {{matchLabels: {{app: member}}}}
   template:
     metadata: {{labels: {{app: member}}}}
@@ -67,19 +67,20 @@ class World:
         self.client = client
         self.set_name = f"s{prefix}"  # claim-free, but names stay apart from other tests'
 
-    def converge(self, until: str) -> None:
-        """Run a plane until pod `until` runs with its containers, and the invariants hold."""
+    def converge(self, until: str, source: str = "") -> None:
+        """Run a plane until pod `until` (from `source`, if given) runs, invariants holding."""
         plane = Plane(self.state, self.desired, self.prefix, Faults(""))
         try:
             plane.start()
-            assert plane.converge(lambda: self._running(plane.store, until)
+            assert plane.converge(lambda: self._running(plane.store, until, source)
                                   and not plane.violations(self.client), timeout=60)
         finally:
             plane.close()
 
-    def _running(self, store: Store, name: str) -> bool:
+    def _running(self, store: Store, name: str, source: str) -> bool:
         pod = store.get_pod("default", name)
-        return pod is not None and pod.phase == "Running" and bool(self.containers(pod.uid))
+        return (pod is not None and pod.phase == "Running" and source in ("", pod.source)
+                and bool(self.containers(pod.uid)))
 
     def containers(self, uid: str) -> list[str]:
         found = self.client.api.containers(
@@ -123,6 +124,17 @@ class TestManifestPodAgainstController:
         failed = [e for e in events if e.type == "Warning" and e.reason == "FailedCreate"]
         assert failed and f'pods "{member}" already exists' in failed[0].message
         assert not any("already exists" in e.message for e in set_events)
+        world.check()
+
+    def test_manifest_pod_takes_the_name_once_free(self, world: World) -> None:
+        """The set scaled to 0 gives the name up: the waiting Pod manifest runs under it."""
+        member = f"{world.set_name}-0"
+        (world.desired / "set.yaml").write_text(member_set(world.set_name))
+        world.converge(member, "controller")
+        (world.desired / "pod.yaml").write_text(manifest_pod(member))
+        world.converge(member, "controller")
+        (world.desired / "set.yaml").write_text(member_set(world.set_name, 0))
+        world.converge(member, "manifest")
         world.check()
 
     def test_set_does_not_replace_a_manifest_pod(self, world: World) -> None:
