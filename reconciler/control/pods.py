@@ -70,6 +70,9 @@ class PodController:
         # uid -> monotonic time a deleted pod was seen out of every Endpoints (see _drain)
         self._left_endpoints: dict[str, float] = {}
         self._was_routed: set[str] = set()
+        # Nodes whose unreachability was already logged: every pod on a host that went
+        # away says so once, not each of them every heartbeat until the node is NotReady.
+        self._unreachable: set[str] = set()
 
     def reconcile(self, key: WorkKey) -> Result:
         uid = str(key.id)
@@ -179,9 +182,13 @@ class PodController:
         try:
             sync = agent.sync_pod(pod, self._env(pod))
         except HostUnreachable as e:
-            log.warning("pod %s/%s: node %s unreachable: %s", pod.namespace, pod.name, node.name, e)
+            level = logging.DEBUG if node.name in self._unreachable else logging.WARNING
+            self._unreachable.add(node.name)
+            log.log(level, "pod %s/%s: node %s unreachable: %s", pod.namespace, pod.name,
+                    node.name, e)
             ctx.enqueue("node", node.name)
             return Result.after(ctx.settings.heartbeat_interval)
+        self._unreachable.discard(node.name)
         for ev in sync.events:
             ctx.event(
                 "Pod",
