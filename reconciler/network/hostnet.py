@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,11 @@ def set_hairpin(bridge: str = "docker0") -> int:
 def run_dir() -> Path:
     """Where the network layer keeps what must outlive one process (RECONCILER_RUN_DIR)."""
     path = Path(os.environ.get("RECONCILER_RUN_DIR") or DEFAULT_RUN_DIR)
-    path.mkdir(parents=True, exist_ok=True, mode=0o755)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o755)
+    except PermissionError:  # not root: a folder of this user's own
+        path = Path(tempfile.gettempdir()) / f"reconciler-run-{os.getuid()}"
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
@@ -132,8 +137,9 @@ class RouteLocalnet:
     def enable(self) -> None:
         if self._path.read_text().strip() == "1":
             return
-        if not self.saved.exists():
-            self.saved.write_text(self._path.read_text().strip())
+        with contextlib.suppress(OSError):  # not knowing the old value must not stop NodePorts
+            if not self.saved.exists():
+                self.saved.write_text(self._path.read_text().strip())
         self._path.write_text("1")
 
     def restore(self) -> None:
