@@ -5,8 +5,8 @@ endpoints planner (service selectors), the validator (key/value syntax) and the 
 (`-l`). Mirrors k8s.io/apimachinery/pkg/labels/selector.go (Parse, Requirement.Matches,
 Requirement.String, SelectorFromSet) and metav1.LabelSelectorAsSelector, with the
 error wording of its parser and of pkg/util/validation (IsQualifiedName,
-IsValidLabelValue). The `>`/`<` operators (Gt, Lt) of that parser are accepted too,
-as Kubernetes' own parser accepts them.
+IsValidLabelValue, in `reconciler.api.names`). The `>`/`<` operators (Gt, Lt)
+of that parser are accepted too, as Kubernetes' own parser accepts them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from reconciler.api.names import validate_label_key, validate_label_value
+
 Operator = Literal["=", "==", "!=", "in", "notin", "exists", "!", "gt", "lt"]
 
 _BINARY_OPERATORS = "in, notin, =, ==, !=, gt, lt"
@@ -23,93 +25,6 @@ _BINARY_OPERATORS = "in, notin, =, ==, !=, gt, lt"
 
 class SelectorError(ValueError):
     """A selector that cannot be parsed or built; the message is Kubernetes' wording."""
-
-
-# --- label key / value syntax (pkg/util/validation/validation.go) -------------------
-
-_QNAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QNAME_RE = re.compile(f"^{_QNAME_FMT}$")
-_QNAME_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', "
-    "and must start and end with an alphanumeric character"
-)
-_LABEL_VALUE_FMT = f"({_QNAME_FMT})?"
-_LABEL_VALUE_RE = re.compile(f"^{_LABEL_VALUE_FMT}$")
-_LABEL_VALUE_MSG = (
-    "a valid label must be an empty string or consist of alphanumeric characters, "
-    "'-', '_' or '.', and must start and end with an alphanumeric character"
-)
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = f"{_DNS1123_LABEL_FMT}(\\.{_DNS1123_LABEL_FMT})*"
-_DNS1123_SUBDOMAIN_RE = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
-_DNS1123_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-    "'-' or '.', and must start and end with an alphanumeric character"
-)
-
-
-def _regex_error(msg: str, fmt: str, *examples: str) -> str:
-    if not examples:
-        return f"{msg} (regex used for validation is '{fmt}')"
-    shown = " or ".join(f"'{e}', " for e in examples)
-    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
-
-
-def _max_len(n: int) -> str:
-    return f"must be no more than {n} characters"
-
-
-_QNAME_REGEX_ERROR = _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc")
-_LABEL_VALUE_REGEX_ERROR = _regex_error(
-    _LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"
-)
-
-
-def validate_dns1123_subdomain(value: str) -> list[str]:
-    """IsDNS1123Subdomain: the reasons `value` is not a DNS-1123 subdomain (empty: valid)."""
-    errs: list[str] = []
-    if len(value) > 253:
-        errs.append(_max_len(253))
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
-        errs.append(_regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return errs
-
-
-def validate_label_key(key: str) -> list[str]:
-    """IsQualifiedName: the reasons `key` is not a valid label key (empty list: valid)."""
-    errs: list[str] = []
-    parts = key.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs.extend("prefix part " + m for m in validate_dns1123_subdomain(prefix))
-    else:
-        return [
-            "a qualified name "
-            + _QNAME_REGEX_ERROR
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part " + _max_len(63))
-    if not _QNAME_RE.match(name):
-        errs.append("name part " + _QNAME_REGEX_ERROR)
-    return errs
-
-
-def validate_label_value(value: str) -> list[str]:
-    """IsValidLabelValue: the reasons `value` is not a valid label value (empty list: valid)."""
-    errs: list[str] = []
-    if len(value) > 63:
-        errs.append(_max_len(63))
-    if not _LABEL_VALUE_RE.match(value):
-        errs.append(_LABEL_VALUE_REGEX_ERROR)
-    return errs
 
 
 def _invalid(value: str, reasons: list[str]) -> SelectorError:
@@ -256,6 +171,17 @@ def from_label_selector(selector: Mapping[str, Any] | None) -> Selector:
         values = [str(v) for v in expr.get("values") or []]
         reqs.append(requirement(str(expr.get("key", "")), op, values))
     return Selector(_sorted(reqs))
+
+
+def from_spec_selector(selector: Mapping[str, Any] | None) -> Selector:
+    """A `spec.selector` in either form: a LabelSelector (matchLabels, matchExpressions: a
+    ReplicaSet's, a StatefulSet's) or an equality map (a ReplicationController's, a Service's).
+
+    An absent or empty selector selects everything, as an empty map does.
+    """
+    if selector and ("matchLabels" in selector or "matchExpressions" in selector):
+        return from_label_selector(selector)
+    return from_map(selector)
 
 
 def to_label_selector(selector: Selector) -> dict[str, Any]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from reconciler.api.selectors import SelectorError, from_spec_selector
 from reconciler.api.types import JSON, DesiredObject, Key
 from reconciler.manifests.fields import Path_
 from reconciler.manifests.podrules import pod_port_names
-from reconciler.manifests.semantic import selector_matches
 
 _TEMPLATED = frozenset({"ReplicationController", "ReplicaSet", "Deployment", "StatefulSet"})
 
@@ -91,7 +91,11 @@ def target_ports(objects: list[DesiredObject]) -> list[CrossFinding]:
         else:
             k, v = next(iter(selector.items()))
             candidates = index.get((svc.key.namespace, k, v), [])
-        selected = [spec for labels, spec in candidates if selector_matches(selector, labels)]
+        try:
+            matches = from_spec_selector(selector).matches
+        except SelectorError:
+            continue  # the Service's own check reports a malformed selector
+        selected = [spec for labels, spec in candidates if matches(labels)]
         if not selected:
             continue  # the pods may come from elsewhere; nothing to check against
         declared = set().union(*(pod_port_names(spec) for spec in selected))

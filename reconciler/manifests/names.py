@@ -1,7 +1,10 @@
-"""Syntax of names, labels, quantities and URLs, as Kubernetes' validation package defines them.
+"""Syntax of names, labels, quantities and URLs, worded for the manifest validator.
 
 Pure predicates used by reconciler.manifests.semantic; each returns an error
-message ("" when valid) so every caller reports the same words.
+message ("" when valid) so every caller reports the same words. The verdicts
+come from the one set of validators in `reconciler.api.names` and the one
+quantity parser in `reconciler.api.quantity`; this module only phrases them
+with the offending value in the sentence.
 """
 
 from __future__ import annotations
@@ -9,92 +12,84 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-_QUANTITY = re.compile(
-    r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"
-)
+from reconciler.api import names as syntax
+from reconciler.api.quantity import QuantityError, parse_quantity
+
 _C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def dns1123_label(value: str) -> str:
     """A DNS-1123 label: at most 63 lowercase letters, digits and '-', alphanumeric at both ends."""
-    if len(value) > 63:
-        return f"{value!r} is longer than 63 characters"
-    if not _DNS1123_LABEL.match(value):
-        return (f"{value!r} is not a valid DNS-1123 label (lowercase letters, digits and '-', "
-                "starting and ending with a letter or digit)")
-    return ""
+    if not syntax.validate_dns1123_label(value):
+        return ""
+    if len(value) > syntax.DNS1123_LABEL_MAX:
+        return f"{value!r} is longer than {syntax.DNS1123_LABEL_MAX} characters"
+    return (f"{value!r} is not a valid DNS-1123 label (lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit)")
 
 
 def dns1123_subdomain(value: str) -> str:
     """A DNS-1123 subdomain: labels joined by '.', at most 253 characters."""
-    if len(value) > 253:
-        return f"{value!r} is longer than 253 characters"
-    if not _DNS1123_SUBDOMAIN.match(value):
-        return (f"{value!r} is not a valid DNS-1123 subdomain (lowercase letters, digits, "
-                "'-' and '.', starting and ending with a letter or digit)")
-    return ""
+    if not syntax.validate_dns1123_subdomain(value):
+        return ""
+    if len(value) > syntax.DNS1123_SUBDOMAIN_MAX:
+        return f"{value!r} is longer than {syntax.DNS1123_SUBDOMAIN_MAX} characters"
+    return (f"{value!r} is not a valid DNS-1123 subdomain (lowercase letters, digits, "
+            "'-' and '.', starting and ending with a letter or digit)")
 
 
 def label_key(key: str) -> str:
     """A label or annotation key: [DNS subdomain prefix and '/'] then a name of 63 at most."""
+    if not syntax.validate_label_key(key):
+        return ""
+    # Invalid: say which part, as a person fixing the file needs it.
     prefix, slash, name = key.rpartition("/")
-    if slash:
-        if not prefix:
-            return f"key {key!r} has an empty prefix"
-        problem = dns1123_subdomain(prefix)
-        if problem:
-            return f"key {key!r}: prefix {problem}"
+    if slash and not prefix:
+        return f"key {key!r} has an empty prefix"
+    if slash and dns1123_subdomain(prefix):
+        return f"key {key!r}: prefix {dns1123_subdomain(prefix)}"
     if not name:
         return f"key {key!r} has an empty name"
-    if len(name) > 63:
-        return f"key {key!r}: name part is longer than 63 characters"
-    if not _LABEL_NAME.match(name):
-        return (f"key {key!r} is not valid (letters, digits, '-', '_' and '.', starting and "
-                "ending with a letter or digit)")
-    return ""
+    if len(name) > syntax.QUALIFIED_NAME_MAX:
+        return f"key {key!r}: name part is longer than {syntax.QUALIFIED_NAME_MAX} characters"
+    return (f"key {key!r} is not valid (letters, digits, '-', '_' and '.', starting and "
+            "ending with a letter or digit)")
 
 
 def label_value(value: str) -> str:
     """A label value: empty, or at most 63 characters of the label-name alphabet."""
-    if value == "":
+    if not syntax.validate_label_value(value):
         return ""
-    if len(value) > 63:
-        return f"value {value!r} is longer than 63 characters"
-    if not _LABEL_NAME.match(value):
-        return (f"value {value!r} is not valid (letters, digits, '-', '_' and '.', starting and "
-                "ending with a letter or digit)")
-    return ""
+    if len(value) > syntax.LABEL_VALUE_MAX:
+        return f"value {value!r} is longer than {syntax.LABEL_VALUE_MAX} characters"
+    return (f"value {value!r} is not valid (letters, digits, '-', '_' and '.', starting and "
+            "ending with a letter or digit)")
 
 
 def port_name(value: str) -> str:
     """An IANA service name: at most 15 characters, lowercase, at least one letter, no '--'."""
-    if len(value) > 15:
-        return f"port name {value!r} is longer than 15 characters"
-    if not _IANA_SVC_NAME.match(value):
+    reasons = syntax.validate_port_name(value)
+    if not reasons:
+        return ""
+    if len(value) > syntax.PORT_NAME_MAX:
+        return f"port name {value!r} is longer than {syntax.PORT_NAME_MAX} characters"
+    if any("alpha-numeric" in r or "begin or end" in r for r in reasons):
         return (f"port name {value!r} is not valid (lowercase letters, digits and '-', "
                 "starting and ending with a letter or digit)")
     if "--" in value:
         return f"port name {value!r} must not contain '--'"
-    if not any(c.isalpha() for c in value):
-        return f"port name {value!r} must contain at least one letter"
-    return ""
+    return f"port name {value!r} must contain at least one letter"
 
 
 def quantity(value: object) -> str:
     """A Kubernetes quantity: a number with an optional suffix (100m, 0.5, 128Mi, 1G)."""
-    if isinstance(value, bool):
-        return f"{value!r} is not a quantity"
-    if isinstance(value, int | float):
-        return "" if value >= 0 else f"quantity {value!r} must not be negative"
-    if not isinstance(value, str) or not _QUANTITY.match(value):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return f"{value!r} is not a quantity (examples: 100m, 0.5, 128Mi, 1G)"
-    if value.startswith("-"):
+    try:
+        amount = parse_quantity(value)
+    except QuantityError:
+        return f"{value!r} is not a quantity (examples: 100m, 0.5, 128Mi, 1G)"
+    if amount < 0:
         return f"quantity {value!r} must not be negative"
     return ""
 

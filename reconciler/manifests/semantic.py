@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.api.selectors import SelectorError, from_spec_selector
 from reconciler.api.types import JSON
 from reconciler.manifests import names
 from reconciler.manifests.fields import Finding, Path_
@@ -64,27 +65,6 @@ def check_metadata(kind: str, meta: JSON, path: Path_ = ("metadata",)) -> list[F
     return out
 
 
-def selector_matches(selector: JSON, labels: dict[str, str]) -> bool:
-    """Whether labels match an equality map or a LabelSelector (matchLabels, matchExpressions)."""
-    if "matchLabels" in selector or "matchExpressions" in selector:
-        for k, v in (selector.get("matchLabels") or {}).items():
-            if labels.get(k) != v:
-                return False
-        for expr in selector.get("matchExpressions") or []:
-            key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-            present = key in labels
-            if op == "In" and not (present and labels[key] in values):
-                return False
-            if op == "NotIn" and present and labels[key] in values:
-                return False
-            if op == "Exists" and not present:
-                return False
-            if op == "DoesNotExist" and present:
-                return False
-        return True
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
 def _check_selector(kind: str, spec: JSON) -> list[Finding]:
     selector = spec.get("selector") or {}
     path: Path_ = ("spec", "selector")
@@ -103,6 +83,11 @@ def _check_selector(kind: str, spec: JSON) -> list[Finding]:
             problem = names.label_key(expr["key"])
             if problem:
                 out.append(Finding("error", (*where, "key"), f"invalid selector: {problem}"))
+            for j, value in enumerate(expr.get("values") or []):
+                problem = names.label_value(str(value))
+                if problem:
+                    out.append(Finding("error", (*where, "values", j),
+                                       f"invalid selector: {problem}"))
             has_values = bool(expr.get("values"))
             if expr["operator"] in ("In", "NotIn") and not has_values:
                 out.append(Finding("error", (*where, "values"),
@@ -113,7 +98,11 @@ def _check_selector(kind: str, spec: JSON) -> list[Finding]:
     if out:
         return out
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-    if not selector_matches(selector, labels):
+    try:
+        selects = from_spec_selector(selector).matches(labels)
+    except SelectorError as e:  # a matchExpressions value that is no label value
+        return [Finding("error", path, f"invalid selector: {e}")]
+    if not selects:
         out.append(Finding("error", path, "selector does not match the pod template labels "
                            f"{labels or '{}'}: the controller would never see its own pods"))
     return out

@@ -10,47 +10,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from reconciler.api.quantity import QuantityError, parse_cpu, parse_memory
 from reconciler.api.records import PodRecord, claim_volume_name
-
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-            "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-            "P": Decimal("1e15"), "E": Decimal("1e18")}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
 
 
 class SpecError(ValueError):
     """A pod spec that cannot run here (hostPath outside the allow-list, a bad quantity...)."""
 
 
-def _quantity(value: str | int | float) -> Decimal:
-    if isinstance(value, (int, float)):
-        return Decimal(str(value))
-    m = _QUANTITY.match(value.strip())
-    if m is None:
-        raise SpecError(f"invalid quantity {value!r}")
+def _resource(parse: Callable[[str | int | float], int], value: str | int | float) -> int:
+    """A quantity through the one parser (`reconciler.api.quantity`); a bad one is a SpecError."""
     try:
-        number = Decimal(m.group(1))
-    except InvalidOperation as e:
-        raise SpecError(f"invalid quantity {value!r}") from e
-    suffix = m.group(2)
-    return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
-
-
-def parse_cpu(value: str | int | float) -> int:
-    """A CPU quantity ("100m", "0.5", 2) in millicores, rounded up as Kubernetes does."""
-    milli = _quantity(value) * 1000
-    return int(milli.to_integral_value(rounding="ROUND_CEILING"))
-
-
-def parse_memory(value: str | int) -> int:
-    """A memory quantity ("128Mi", "1G", 1024) in bytes."""
-    return int(_quantity(value).to_integral_value(rounding="ROUND_CEILING"))
+        return parse(value)
+    except QuantityError as e:
+        raise SpecError(f"invalid quantity {value!r}: {e}") from None
 
 
 def map_image(image: str, image_map: dict[str, str]) -> str:
@@ -164,12 +141,12 @@ def limits(container: dict[str, Any]) -> dict[str, int]:
     req = resources.get("requests") or {}
     out: dict[str, int] = {}
     if "cpu" in lim:
-        out["nano_cpus"] = parse_cpu(lim["cpu"]) * 1_000_000
+        out["nano_cpus"] = _resource(parse_cpu, lim["cpu"]) * 1_000_000
     if "memory" in lim:
-        out["mem_limit"] = parse_memory(lim["memory"])
+        out["mem_limit"] = _resource(parse_memory, lim["memory"])
     if "cpu" in req:
         # kubelet's mapping: 1000m -> 1024 shares, and Docker's floor of 2.
-        out["cpu_shares"] = max(2, parse_cpu(req["cpu"]) * 1024 // 1000)
+        out["cpu_shares"] = max(2, _resource(parse_cpu, req["cpu"]) * 1024 // 1000)
     return out
 
 
@@ -246,7 +223,7 @@ def container_mounts(
             binds[str(vol["hostPath"]["path"])] = {"bind": target, "mode": mode}
         elif (vol.get("emptyDir") or {}).get("medium") == "Memory":
             size = (vol.get("emptyDir") or {}).get("sizeLimit")
-            tmpfs[target] = f"size={parse_memory(size)}" if size else ""
+            tmpfs[target] = f"size={_resource(parse_memory, size)}" if size else ""
         else:
             binds[volume_names[vol["name"]]] = {"bind": target, "mode": mode}
     return Mounts(binds=binds, tmpfs=tmpfs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from reconciler.api.records import PodRecord
-from reconciler.api.selectors import from_label_selector, from_map
+from reconciler.api.selectors import from_spec_selector
 from reconciler.api.types import Key
 from reconciler.store.reader import ReadStore
 from reconciler.views import output
@@ -86,11 +86,7 @@ def describe_replicated(store: ReadStore, key: Key, now: datetime) -> str | None
     if o is None:
         return None
     spec = o.body.get("spec") or {}
-    raw = spec.get("selector") or {}
-    if "matchLabels" in raw or "matchExpressions" in raw:
-        selector = from_label_selector(raw)
-    else:
-        selector = from_map(raw)
+    selector = from_spec_selector(spec.get("selector"))
     pods = store.list_pods(key.namespace, selector.matches)
     status = o.status or {}
     meta = o.body.get("metadata") or {}

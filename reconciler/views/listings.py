@@ -16,6 +16,7 @@ from functools import partial
 
 from reconciler.api import k8s
 from reconciler.api.records import ClaimRecord
+from reconciler.api.selectors import from_label_selector
 from reconciler.api.types import JSON
 from reconciler.store.reader import ReadStore
 from reconciler.store.records import ComponentRecord, ObjectRecord
@@ -111,8 +112,6 @@ def _replicated(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
             containers = template.get("containers") or []
             selector = spec.get("selector") or {}
             if "matchLabels" in selector or "matchExpressions" in selector:
-                from reconciler.api.selectors import from_label_selector
-
                 selector_text = str(from_label_selector(selector))
             else:
                 selector_text = output.labels_text(selector)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from reconciler.api.quantity import (
     format_memory,
     parse_cpu,
     parse_memory,
+    parse_quantity,
     pod_requests,
 )
 
@@ -51,6 +54,48 @@ class TestParseMemory:
         with pytest.raises(QuantityError) as err:
             parse_memory(value)
         assert str(err.value) == message
+
+
+class TestOneParser:
+    """The cases the runtime's and the validator's former parsers handled, on the one parser."""
+
+    @pytest.mark.parametrize(
+        ("value", "milli"),
+        [("100m", 100), ("0.5", 500), ("2", 2000), (1, 1000), (0.25, 250), ("1.0005", 1001)],
+    )
+    def test_runtime_cpu(self, value: str | int | float, milli: int) -> None:
+        """Docker's cpu limits: millicores, rounded up (runtime/spec.py's former parse_cpu)."""
+        assert parse_cpu(value) == milli
+
+    @pytest.mark.parametrize(
+        ("value", "n"),
+        [("128Mi", 128 << 20), ("1G", 10**9), ("1Gi", 1 << 30), ("512", 512), (1024, 1024),
+         ("1e3", 1000), ("2k", 2000), (" 1Gi ", 1 << 30)],
+    )
+    def test_runtime_memory(self, value: str | int, n: int) -> None:
+        """Docker's memory limits and tmpfs sizes in bytes (runtime/spec.py's former parser)."""
+        assert parse_memory(value) == n
+
+    @pytest.mark.parametrize(
+        "value",
+        ["", "12x", "Mi", "1.2.3", "lots", "1 Gi", "1e3Mi", "1Mi2", "--1", float("inf"),
+         float("nan"), True],
+    )
+    def test_refused(self, value: str | float) -> None:
+        """What no parser may accept; "1e3Mi" passed the validator's old regex, and then
+        crashed the scheduler's parser."""
+        with pytest.raises(QuantityError):
+            parse_quantity(value)
+
+    @pytest.mark.parametrize(
+        ("value", "amount"),
+        [("100m", Decimal("0.1")), ("0.5", Decimal("0.5")), (1, Decimal(1)), ("1.", Decimal(1)),
+         (".5", Decimal("0.5")), ("+2", Decimal(2)), ("-1", Decimal(-1)), ("1e3", Decimal(1000)),
+         ("128Mi", Decimal(128 << 20)), ("5n", Decimal("5e-9")), ("7u", Decimal("7e-6"))],
+    )
+    def test_exact(self, value: str | int, amount: Decimal) -> None:
+        """The exact value the validator checks for sign (manifests/names.py's former regex)."""
+        assert parse_quantity(value) == amount
 
 
 class TestFormat:

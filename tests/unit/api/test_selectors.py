@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler.api.names import validate_label_key, validate_label_value
 from reconciler.api.selectors import (
     EVERYTHING,
     NOTHING,
@@ -13,11 +16,10 @@ from reconciler.api.selectors import (
     SelectorError,
     from_label_selector,
     from_map,
+    from_spec_selector,
     parse,
     requirement,
     to_label_selector,
-    validate_label_key,
-    validate_label_value,
 )
 
 QNAME_HINT = (
@@ -185,6 +187,35 @@ class TestManifestForms:
         """An RC selector map is equality on every pair, sorted by key."""
         assert str(from_map({"b": "2", "a": "1"})) == "a=1,b=2"
         assert from_map({}).empty and from_map(None).empty
+
+
+class TestSpecSelector:
+    """`from_spec_selector`, the one matcher the manifest validator now uses too."""
+
+    @pytest.mark.parametrize(("selector", "labels", "selected"), [
+        ({"app": "web"}, {"app": "web", "tier": "fe"}, True),
+        ({"app": "web"}, {"app": "db"}, False),
+        ({}, {"app": "web"}, True),
+        (None, {}, True),
+        ({"matchLabels": {"app": "web"}}, {"app": "web"}, True),
+        ({"matchLabels": {"app": "web"}}, {}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]},
+         {"tier": "be"}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe"]}]}, {}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["fe"]}]},
+         {}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["fe"]}]},
+         {"tier": "fe"}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, {"tier": ""}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]},
+         {"tier": "x"}, False),
+        ({"matchLabels": {"app": "web"},
+          "matchExpressions": [{"key": "tier", "operator": "Exists"}]}, {"app": "web"}, False),
+    ])
+    def test_forms(self, selector: dict[str, Any] | None, labels: dict[str, str],
+                   selected: bool) -> None:
+        """Map and LabelSelector forms select as the validator's former matcher did."""
+        assert from_spec_selector(selector).matches(labels) is selected
 
 
 class TestLabelSyntax:
