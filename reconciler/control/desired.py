@@ -185,8 +185,11 @@ class DesiredController:
                     wake.pods.append(fresh.uid)
                     wake.related.append(fresh)
                 continue
-            same = (existing.labels == fresh.labels and existing.annotations == fresh.annotations
-                    and existing.spec_hash == fresh.spec_hash)
+            # An adopted Pod's labels are its owner's to keep (a StatefulSet adds the
+            # pod-name label): compared only when its manifest changed.
+            same = existing.spec_hash == fresh.spec_hash and (
+                existing.owner is not None
+                or (existing.labels == fresh.labels and existing.annotations == fresh.annotations))
             if same and (change.action == "unchanged" or existing.revision == fresh.revision):
                 continue
             existing.labels = fresh.labels
