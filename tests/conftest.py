@@ -5,7 +5,8 @@ engine in the `hostb` network namespace (scripts/hostb.sh) once per session and
 skips with the reason when this machine cannot; `test_prefix` gives a test its
 own container-name prefix, and everything labelled with it (or with
 `reconciler.test=1` and that prefix) is removed after the test, on every engine
-the test touched.
+the test touched. `store_url` / `any_store` run a store test on SQLite and on a
+PostgreSQL database of its own (`postgres_server`: one cluster per session).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from pathlib import Path
 import docker
 import pytest
 from docker.errors import DockerException, NotFound
+
+from reconciler.store import Store
+from tests.support.postgres import Cluster, start_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_LABEL = "reconciler.test"
@@ -155,3 +159,44 @@ def hostc(docker_client: docker.DockerClient, local_images: None) -> Iterator[Tl
                       str(HOSTC_SSH_BIN) if (HOSTC_SSH_BIN / "ssh").exists() else "")
     finally:
         subprocess.run([script, "stop"], capture_output=True, timeout=60, check=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Cluster]:
+    """A PostgreSQL 15 cluster of this session (tests/support/postgres.py), stopped at the end.
+
+    Skipped only when PostgreSQL is not installed, which `make test` rules out
+    (scripts/ensure-postgres.sh).
+    """
+    cluster = start_cluster()
+    if isinstance(cluster, str):
+        pytest.skip(cluster)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Cluster) -> Iterator[str]:
+    """The URL of an empty PostgreSQL database of this test's own, dropped afterwards."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store lives, once per database: a SQLite file, a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def any_store(store_url: str) -> Iterator[Store]:
+    """An open store on each database in turn (`store_url`)."""
+    s = Store.open(store_url)
+    yield s
+    s.close()

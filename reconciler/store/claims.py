@@ -16,12 +16,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from reconciler.api.records import ClaimRecord, claim_volume_name
 from reconciler.store import convert
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import ClaimRow
+from reconciler.store.upsert import insert_for
 
 _CL = ClaimRow.__table__.c
 
@@ -47,26 +48,22 @@ class ClaimsMixin(StoreBase):
         now = utcnow()
         keys = [(c.namespace, c.name) for c in wanted]
         with self._write() as s:
-            found = {
-                (r.namespace, r.name): r
-                for r in s.execute(select(ClaimRow.__table__).where(_any_of(keys)))
-            }
             for claim in wanted:
-                row = found.get((claim.namespace, claim.name))
-                if row is None:
-                    values = convert.claim_values(claim)
-                    values["uid"] = claim.uid or str(uuid.uuid4())
-                    values["volume"] = claim.volume or claim_volume_name(
-                        claim.namespace, claim.name
-                    )
-                    values["created_at"] = claim.created_at or now
-                    s.execute(insert(ClaimRow).values(**values))
-                elif (claim.owner.uid if claim.owner else None) != row.owner_uid:
-                    s.execute(
-                        update(ClaimRow)
-                        .where(*_named(claim.namespace, claim.name))
-                        .values(**convert.owner_values(claim.owner))
-                    )
+                values = convert.claim_values(claim)
+                values["uid"] = claim.uid or str(uuid.uuid4())
+                values["volume"] = claim.volume or claim_volume_name(claim.namespace, claim.name)
+                values["created_at"] = claim.created_at or now
+                # Insert unless the name is taken, in one statement: a select-then-insert
+                # by two hosts at once would end in a duplicate key on PostgreSQL.
+                insert = insert_for(s, ClaimRow).values(**values)
+                s.execute(insert.on_conflict_do_nothing(index_elements=["namespace", "name"]))
+                owner = convert.owner_values(claim.owner)
+                s.execute(
+                    update(ClaimRow)
+                    .where(*_named(claim.namespace, claim.name),
+                           _CL.owner_uid.is_distinct_from(owner["owner_uid"]))
+                    .values(**owner)
+                )
             rows = s.execute(select(ClaimRow.__table__).where(_any_of(keys))).mappings()
             stored = {(r["namespace"], r["name"]): convert.to_claim(r) for r in rows}
         return [stored[k] for k in dict.fromkeys(keys)]

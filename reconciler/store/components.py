@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import ComponentRow
 from reconciler.store.records import ComponentRecord
+from reconciler.store.upsert import upsert
 
 
 class ComponentsMixin(StoreBase):
@@ -25,9 +26,13 @@ class ComponentsMixin(StoreBase):
         """Replace every component's health in one transaction."""
         now = now or utcnow()
         with self._write() as s:
-            s.execute(delete(ComponentRow))
+            # Upsert, then drop the rest: a delete-all-then-insert by two writers at once
+            # ends in a duplicate key on PostgreSQL (neither delete saw the other's rows).
             for name, (healthy, message) in sorted(health.items()):
-                s.add(ComponentRow(name=name, healthy=healthy, message=message, updated_at=now))
+                values = {"name": name, "healthy": healthy, "message": message,
+                          "updated_at": now}
+                s.execute(upsert(s, ComponentRow, values, ["name"]))
+            s.execute(delete(ComponentRow).where(ComponentRow.name.not_in(sorted(health))))
 
     def list_components(self) -> list[ComponentRecord]:
         """Components sorted by name."""

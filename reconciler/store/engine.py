@@ -3,7 +3,9 @@
 Called by `Store.open` only. SQLite gets WAL (readers never block the writer),
 foreign keys, a busy timeout, and write transactions that start with
 `BEGIN IMMEDIATE` so two processes on one file serialise their writes instead
-of failing a lock upgrade half-way. Migrations run through alembic
+of failing a lock upgrade half-way. PostgreSQL gets pool pre-ping (a restarted
+server costs one retry, not an error) and runs migrations under an advisory
+lock, so hosts starting together on an empty database are safe. Migrations run through alembic
 programmatically; the fast path compares the recorded revision with `HEAD`
 without importing alembic, so `reconciler get` stays quick.
 """
@@ -21,6 +23,9 @@ from reconciler.store.reader import HEAD, StoreMissing
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 10_000
+# The PostgreSQL advisory lock key that serialises schema creation and upgrades
+# ("reconcil" in ASCII, as a signed 64-bit number): one per database.
+MIGRATION_LOCK = int.from_bytes(b"reconcil", "big", signed=True)
 
 
 __all__ = ["HEAD", "StoreMissing", "create", "current_revision", "migrate", "to_url"]
@@ -98,5 +103,11 @@ def migrate(engine: Engine, target: str = "head", script_location: Path | None =
     config.set_main_option("script_location", str(script_location or MIGRATIONS))
     # IMMEDIATE: a second process opening the same new file waits, then finds the head.
     with engine.execution_options(immediate=True).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several hosts starting at once on one database: the first creates or
+            # upgrades the schema, the others wait here until it commits, then alembic
+            # (reading alembic_version after the lock) finds the head and does nothing.
+            # A transaction lock: released at commit or rollback, even if we crash.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, target)

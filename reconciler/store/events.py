@@ -3,23 +3,35 @@
 Mixin of `Store`. Every component records `record_event(EventRecord)`; a repeat
 of the same object, type, reason, message and source bumps `count` and
 `last_seen` instead of adding a row, so `describe` can show "3m (x4 over 10m)".
+A repeat is found by its `fingerprint` (a unique column) with INSERT ... ON
+CONFLICT, which stays correct with several writers under READ COMMITTED.
 The lease lives in `leases.LeasesMixin`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select
 
 from reconciler.api.records import EventRecord
 from reconciler.store import convert
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import EventRow
+from reconciler.store.upsert import upsert
 
 _E = EventRow.__table__.c
+# The fields a repeat must match; migration 0007 keeps a frozen copy of this list.
+EVENT_KEY = ("namespace", "kind", "name", "type", "reason", "message", "source", "host")
+
+
+def fingerprint(event: EventRecord) -> str:
+    """The unique key of an event's repeats: SHA-256 of the EVENT_KEY fields."""
+    fields = (getattr(event, k) or "" for k in EVENT_KEY)
+    return hashlib.sha256("\x00".join(fields).encode()).hexdigest()
 
 
 class EventsMixin(StoreBase):
@@ -38,50 +50,23 @@ class EventsMixin(StoreBase):
         with self._write() as s:
             for ev in events:
                 seen = ev.last_seen or now
-                same = (
-                    _E.namespace == ev.namespace,
-                    _E.kind == ev.kind,
-                    _E.name == ev.name,
-                    _E.type == ev.type,
-                    _E.reason == ev.reason,
-                    _E.message == ev.message,
-                    _E.source == ev.source,
-                    _E.host == ev.host,
-                )
-                row = (
-                    s.execute(select(_E.id, _E.count, _E.first_seen).where(*same))
-                    .mappings()
-                    .first()
-                )
-                if row is None:
-                    first = ev.first_seen or seen
-                    s.execute(
-                        insert(EventRow).values(
-                            namespace=ev.namespace,
-                            kind=ev.kind,
-                            name=ev.name,
-                            uid=ev.uid,
-                            type=ev.type,
-                            reason=ev.reason,
-                            message=ev.message,
-                            source=ev.source,
-                            host=ev.host,
-                            count=ev.count,
-                            first_seen=first,
-                            last_seen=seen,
-                        )
-                    )
-                    out.append(replace(ev, first_seen=first, last_seen=seen))
-                else:
-                    count = row["count"] + ev.count
-                    s.execute(
-                        update(EventRow)
-                        .where(_E.id == row["id"])
-                        .values(count=count, last_seen=seen, uid=ev.uid or EventRow.uid)
-                    )
-                    out.append(
-                        replace(ev, count=count, first_seen=row["first_seen"], last_seen=seen)
-                    )
+                first = ev.first_seen or seen
+                values = {
+                    "namespace": ev.namespace, "kind": ev.kind, "name": ev.name,
+                    "uid": ev.uid, "type": ev.type, "reason": ev.reason,
+                    "message": ev.message, "source": ev.source, "host": ev.host,
+                    "count": ev.count, "first_seen": first, "last_seen": seen,
+                    "fingerprint": fingerprint(ev),
+                }
+                # One statement, so a repeat recorded by two hosts at once is counted
+                # twice on one row (the second waits for the first's row lock).
+                statement = upsert(s, EventRow, values, ["fingerprint"], {
+                    "count": _E.count + ev.count,
+                    "last_seen": seen,
+                    "uid": ev.uid or _E.uid,
+                }).returning(_E.count, _E.first_seen)
+                count, first_seen = s.execute(statement).one()
+                out.append(replace(ev, count=count, first_seen=first_seen, last_seen=seen))
         return out
 
     def list_events(

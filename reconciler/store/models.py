@@ -167,7 +167,7 @@ class ContainerRow(Base):
     finished_at: Mapped[datetime | None]
     ready: Mapped[bool] = mapped_column(Boolean, default=False)
     started: Mapped[bool] = mapped_column(Boolean, default=False)
-    restart_count: Mapped[int] = mapped_column(Integer, default=0)
+    restart_count: Mapped[int] = mapped_column(BigInteger, default=0)
     last_exit_code: Mapped[int | None] = mapped_column(Integer)
     last_reason: Mapped[str] = mapped_column(String(253), default="")
     last_started_at: Mapped[datetime | None]
@@ -186,10 +186,11 @@ class NodeRow(Base):
     address: Mapped[str] = mapped_column(String(253), default="")
     tls: Mapped[dict[str, Any]]
     override_cpu_milli: Mapped[int | None] = mapped_column(Integer)
-    override_memory: Mapped[int | None] = mapped_column(Integer)
+    override_memory: Mapped[int | None] = mapped_column(BigInteger)
     unschedulable: Mapped[bool] = mapped_column(Boolean, default=False)
     cpu_milli: Mapped[int] = mapped_column(Integer, default=0)
-    memory: Mapped[int] = mapped_column(Integer, default=0)
+    # Bytes: past 2^31 on any real host, and PostgreSQL's integer is 32-bit (0007).
+    memory: Mapped[int] = mapped_column(BigInteger, default=0)
     ready: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str] = mapped_column(String(253), default="")
     message: Mapped[str] = mapped_column(Text, default="")
@@ -208,6 +209,7 @@ class EventRow(Base):
     __table_args__ = (
         Index("ix_events_object", "namespace", "kind", "name"),
         Index("ix_events_last_seen", "last_seen"),
+        Index("ux_events_fingerprint", "fingerprint", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -220,9 +222,11 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(253))
     host: Mapped[str] = mapped_column(String(253), default="")
-    count: Mapped[int] = mapped_column(Integer, default=1)
+    count: Mapped[int] = mapped_column(BigInteger, default=1)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+    # SHA-256 of the fields a repeat matches (events.fingerprint): the upsert's conflict key.
+    fingerprint: Mapped[str] = mapped_column(String(64), server_default="")
 
 
 class RevisionRow(Base):

@@ -12,9 +12,10 @@ reads the values in use and writes the choice in one transaction.
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, select
 
 from reconciler.api.types import JSON
 from reconciler.planning.allocation import (
@@ -30,6 +31,11 @@ from reconciler.planning.allocation import (
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import AllocationRow, EndpointsRow
 from reconciler.store.records import EndpointsRecord
+from reconciler.store.upsert import upsert
+
+# First half of the advisory lock key of allocations ("allo", fits PostgreSQL's int4);
+# the second half is the allocation kind's CRC.
+ALLOCATION_LOCK = int.from_bytes(b"allo", "big")
 
 
 class NetworkMixin(StoreBase):
@@ -40,21 +46,12 @@ class NetworkMixin(StoreBase):
     ) -> None:
         """Replace a service's endpoints."""
         now = now or utcnow()
-        where = (EndpointsRow.namespace == namespace, EndpointsRow.name == name)
+        values = {"namespace": namespace, "name": name, "subsets": subsets,
+                  "created_at": now, "updated_at": now}
         with self._write() as s:
-            result = s.execute(
-                update(EndpointsRow).where(*where).values(subsets=subsets, updated_at=now)
-            )
-            if not getattr(result, "rowcount", 0):
-                s.execute(
-                    insert(EndpointsRow).values(
-                        namespace=namespace,
-                        name=name,
-                        subsets=subsets,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+            # ON CONFLICT: an update-else-insert by two writers at once would both insert.
+            s.execute(upsert(s, EndpointsRow, values, ["namespace", "name"],
+                             {"subsets": subsets, "updated_at": now}))
 
     def get_endpoints(self, namespace: str, name: str) -> EndpointsRecord | None:
         """One service's endpoints, or None when never computed."""
@@ -140,7 +137,14 @@ class NetworkMixin(StoreBase):
             AllocationRow.slot == slot,
         )
         # Read and write in one transaction, so two services never get the same value.
+        # On SQLite the transaction holds the write lock from its start; on PostgreSQL
+        # (READ COMMITTED) a row lock cannot stop another writer inserting the value we
+        # are about to choose, so allocations of one kind take a transaction-scoped
+        # advisory lock and run one at a time.
         with self._write() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(select(func.pg_advisory_xact_lock(ALLOCATION_LOCK, zlib.crc32(
+                    pool.kind.encode()) & 0x7FFFFFFF)))
             text = s.execute(select(AllocationRow.value).where(*mine)).scalar()
             held = None if text is None else pool.decode(text)
             used = {
@@ -151,16 +155,9 @@ class NetworkMixin(StoreBase):
             }
             value = choose(pool, used, held, want)
             if value != held:
-                s.execute(delete(AllocationRow).where(*mine))
-                s.execute(
-                    insert(AllocationRow).values(
-                        kind=pool.kind,
-                        owner=owner,
-                        slot=slot,
-                        value=pool.encode(value),
-                        created_at=utcnow(),
-                    )
-                )
+                values = {"kind": pool.kind, "owner": owner, "slot": slot,
+                          "value": pool.encode(value), "created_at": utcnow()}
+                s.execute(upsert(s, AllocationRow, values, ["kind", "owner", "slot"]))
             return value
 
 

@@ -23,6 +23,7 @@ from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
 from reconciler.store import convert
 from reconciler.store.base import StoreBase
 from reconciler.store.models import ContainerRow, NodeRow, PodRow
+from reconciler.store.upsert import upsert
 
 LabelPredicate = Callable[[dict[str, str]], bool]
 
@@ -176,8 +177,9 @@ class PodsMixin(StoreBase):
     def upsert_node(self, node: NodeRecord) -> None:
         """Insert or replace a node."""
         with self._write() as s:
-            s.execute(delete(NodeRow).where(NodeRow.name == node.name))
-            s.execute(insert(NodeRow).values(**convert.node_values(node)))
+            # ON CONFLICT, not delete-then-insert: two hosts writing one node's heartbeat
+            # at once would otherwise hit a duplicate key on PostgreSQL.
+            s.execute(upsert(s, NodeRow, convert.node_values(node), ["name"]))
 
     def list_nodes(self) -> list[NodeRecord]:
         """Every registered node, sorted by name."""

@@ -1,0 +1,50 @@
+"""INSERT ... ON CONFLICT for the store's mixins, in the dialect of the session's database.
+
+Used by `pods` (nodes), `network` (endpoints, allocations), `claims`,
+`components` and `events`. Under PostgreSQL's READ COMMITTED, a
+delete-then-insert or select-then-insert of one key by two hosts at once ends
+in a unique violation for one of them (neither saw the other's uncommitted
+row); ON CONFLICT makes the database settle it: the second writer waits for the
+first and then updates the row it finds. SQLite (3.24+) takes the same syntax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+
+from reconciler.store.models import Base
+
+
+def insert_for(session: Session, model: type[Base]) -> Any:
+    """The dialect's INSERT (with `.on_conflict_do_update` / `_do_nothing`) for `model`."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def upsert(
+    session: Session,
+    model: type[Base],
+    values: Mapping[str, Any],
+    keys: Sequence[str],
+    update: Mapping[str, Any] | None = None,
+) -> Insert:
+    """INSERT `values`, or on a conflict on the unique `keys` set `update` (default:
+    every non-key column of `values`, from the row being inserted). Not executed:
+    the caller may add `.returning(...)`.
+    """
+    statement = insert_for(session, model).values(**values)
+    if update is None:
+        update = {k: statement.excluded[k] for k in values if k not in keys}
+    result: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=dict(update))
+    return result
+
+
+def excluded(session: Session, model: type[Base]) -> Any:
+    """The `excluded` pseudo-table of an INSERT ... ON CONFLICT on `model`."""
+    return insert_for(session, model).excluded
