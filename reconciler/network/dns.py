@@ -1,7 +1,8 @@
 """The cluster DNS server: UDP and TCP on one address, cluster names answered, the rest forwarded.
 
-Fed like the proxy: `update(table)` from the same loop that feeds `ServiceProxy`
-(reconciler/cli/proxy.py, or `reconciler run`). Decisions are `dnsnames.resolve`;
+Runs in a process of its own (dnsd.py), fed the table the proxy's loop writes
+(dnsproc.py), so it answers while `reconciler run` or `reconciler proxy` restarts;
+tests also run it in-process. Decisions are `dnsnames.resolve`;
 this module is the wire format (dnslib) and sockets. Pods get it through Docker's
 `dns`/`dns_search`/`dns_opt` (see docs/network.md for the values).
 """

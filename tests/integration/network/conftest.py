@@ -1,7 +1,8 @@
 """Fixtures for the service network tests: the busybox image, labelled backend containers.
 
 Every container carries `reconciler.test=1` and is removed at teardown; every rule
-and address a test's proxy installs is removed by the proxy's close.
+and address a test's proxy installs is removed by the proxy's `cleanup()` (its
+`close()` leaves them in force, as in production).
 """
 
 from __future__ import annotations
