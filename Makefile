@@ -1,11 +1,12 @@
 # make run: set everything up, then run the service on desired/ with state.db.
-# make test: the same set-up, then ruff, mypy and the whole test suite.
+# make test: the same set-up plus PostgreSQL (the store tests run on it too), then ruff,
+# mypy and the whole test suite.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit setup venv docker images browser bench clean
+.PHONY: run test lint unit setup venv docker images browser postgres bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
@@ -25,6 +26,10 @@ images: docker
 browser:
 	./scripts/ensure-browser.sh
 
+# Only the tests need PostgreSQL's binaries (each run starts a cluster of its own).
+postgres:
+	./scripts/ensure-postgres.sh
+
 setup: venv images
 
 # The dashboard needs no browser; only its tests do.
@@ -39,8 +44,8 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-test: setup browser lint
-	$(BIN)/pytest -q tests
+test: setup browser postgres lint
+	RECONCILER_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest -q tests
 
 bench: setup
 	$(BIN)/python -m bench

@@ -12,6 +12,7 @@ PostgreSQL database of its own (`postgres_server`: one cluster per session).
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -165,11 +166,13 @@ def hostc(docker_client: docker.DockerClient, local_images: None) -> Iterator[Tl
 def postgres_server() -> Iterator[Cluster]:
     """A PostgreSQL 15 cluster of this session (tests/support/postgres.py), stopped at the end.
 
-    Skipped only when PostgreSQL is not installed, which `make test` rules out
-    (scripts/ensure-postgres.sh).
+    Skipped only when PostgreSQL is not installed; under `make test`
+    (scripts/ensure-postgres.sh, RECONCILER_TEST_REQUIRE_POSTGRES=1) that fails instead.
     """
     cluster = start_cluster()
     if isinstance(cluster, str):
+        if os.environ.get("RECONCILER_TEST_REQUIRE_POSTGRES"):  # set by `make test`
+            pytest.fail(cluster)
         pytest.skip(cluster)
     try:
         yield cluster
