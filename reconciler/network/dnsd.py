@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.network import snapshot
-from reconciler.network.dns import DnsServer
+from reconciler.network.dns import DnsServer, host_resolvers
 
 log = logging.getLogger("reconciler.dnsd")
 
 RELOAD_EVERY = 0.5  # seconds between looks at the snapshot when no SIGHUP came
+RESOLV_CONF = Path("/etc/resolv.conf")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -108,10 +109,17 @@ def serve(args: argparse.Namespace) -> int:
     pid = os.getpid()
     write_pidfile(args.pidfile, pid, server.port, args.version)
     log.info("DNS on %s:%d (pid %d)", args.address, server.port, pid)
+    resolv = _stamp(RESOLV_CONF)
     while not stop.is_set():
         reload.wait(RELOAD_EVERY)
         reload.clear()
         seen = _reload(server, args.snapshot, seen)
+        if _stamp(RESOLV_CONF) != resolv:
+            # The server outlives many service restarts: the host's resolvers may change
+            # (DHCP, a new network) in its lifetime.
+            resolv = _stamp(RESOLV_CONF)
+            server.upstreams = [(ip, 53) for ip in host_resolvers(RESOLV_CONF, args.address)]
+            log.info("upstream resolvers: %s", [ip for ip, _ in server.upstreams])
     server.close(drain=True)
     data = read_pidfile(args.pidfile)
     if data is not None and data.pid == pid:

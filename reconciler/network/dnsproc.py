@@ -69,7 +69,8 @@ class DetachedDns:
         self.pidfile = folder / f"{base}.pid"
         self.snapshot = folder / f"{base}.json"
         self.logfile = folder / f"{base}.log"
-        self.version = code_version()
+        # A server of other code or another domain is replaced, never adopted.
+        self.version = f"{code_version()}-{domain}"
         self.pid = 0
         self.port = port
         self.adopted = False

@@ -162,6 +162,14 @@ class TestDetachedDns:
         assert not dnsproc.alive(old.pid)
         assert probes > 10 and failures == 0
 
+    def test_server_of_another_domain_is_replaced(self, rundir: Path) -> None:
+        """A changed cluster domain is not adopted: the server is replaced."""
+        old = DetachedDns(DNS_ADDR, DNS_PORT)
+        new = DetachedDns(DNS_ADDR, DNS_PORT, domain="example.internal")
+        assert new.pid != old.pid and not new.adopted and not dnsproc.alive(old.pid)
+        new.update(ServiceTable.of([service(Endpoint("172.17.0.250", 80, "local"))]))
+        wait_for(lambda: ask("web.default.svc.example.internal") == [CIP])
+
     def test_server_whose_pidfile_was_lost_is_replaced(self, rundir: Path) -> None:
         """A server whose pidfile is gone is found by its command line and replaced."""
         old = DetachedDns(DNS_ADDR, DNS_PORT)
