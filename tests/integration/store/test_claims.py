@@ -1,8 +1,9 @@
-"""Integration tests of persistent volume claims in the state store on a real SQLite file."""
+"""Integration tests of persistent volume claims in the state store, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,9 +19,9 @@ WEB = OwnerRef("StatefulSet", "web", "sts-1", "apps/v1")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(str(tmp_path / "state.db"))
-    yield s  # type: ignore[misc]
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
+    yield s
     s.close()
 
 
@@ -81,8 +82,9 @@ class TestClaimsStore:
         assert not store.delete_claim("default", "www-web-0")
         assert [c.name for c in store.list_claims()] == ["www-web-1"]
 
-    def test_reader_matches_store(self, store: Store, tmp_path: Path) -> None:
+    def test_reader_matches_store(self, tmp_path: Path) -> None:
         """The CLI's stdlib reader returns the same claims as the store."""
+        store = Store.open(str(tmp_path / "state.db"))
         store.ensure_claims([claim("www-web-0"), claim("x", "shop", owner=None)])
         store.bind_claim("default", "www-web-0", "local")
         store.mark_claims_deleted(store.list_claims("shop"), T0)
@@ -92,6 +94,7 @@ class TestClaimsStore:
         assert reader.list_claims("default", "sts-1") == store.list_claims("default", "sts-1")
         assert reader.get_claim("shop", "x") == store.get_claim("shop", "x")
         reader.close()
+        store.close()
 
 
 class TestClaimsMigration:

@@ -1,8 +1,7 @@
 """The lease on a real SQLite file: the database's clock, the epoch, the fence.
 
-With RECONCILER_TEST_POSTGRES set to a PostgreSQL URL (a role that may create
-databases), the lease and fence tests also run on PostgreSQL, each in a database
-of its own (driver: psycopg 3).
+The lease and fence tests also run on PostgreSQL, each in a database of its
+own on the suite's throw-away cluster (`any_store`, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,14 +11,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from reconciler.api.records import NodeRecord
 from reconciler.store import Store
@@ -29,9 +25,6 @@ from reconciler.store.leases import LeaseClock, LeaseLost
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-POSTGRES = os.environ.get("RECONCILER_TEST_POSTGRES", "")
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     s = Store.open(str(tmp_path / "state.db"))
@@ -39,28 +32,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A store on SQLite, and on PostgreSQL when RECONCILER_TEST_POSTGRES names a server."""
-    if request.param == "sqlite":
-        s = Store.open(str(tmp_path / "state.db"))
-        yield s
-        s.close()
-        return
-    if not POSTGRES:
-        pytest.skip("RECONCILER_TEST_POSTGRES is not set")
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"lease_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    s = Store.open(make_url(POSTGRES).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield s
-    finally:
-        s.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}"'))
-        admin.dispose()
+# `any_store` (SQLite, then a PostgreSQL database of its own) is in tests/conftest.py.
 
 
 def skew_local_clock(monkeypatch: pytest.MonkeyPatch, to: datetime) -> None:

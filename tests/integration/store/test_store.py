@@ -1,8 +1,13 @@
-"""Integration tests of the state store on a real SQLite file."""
+"""Integration tests of the state store on a real SQLite file and a real PostgreSQL database.
+
+The `store` fixture runs each test on both (`store_url` in tests/conftest.py);
+tests about SQLite itself (file mode, the sqlite3 reader) use `sqlite_store`.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,9 +31,16 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     s = Store.open(str(tmp_path / "state.db"))
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 
@@ -250,9 +262,9 @@ class TestEvents:
 
 
 class TestAllocations:
-    def test_cluster_ip_stable_and_requested(self, tmp_path: Path) -> None:
+    def test_cluster_ip_stable_and_requested(self, store_url: str) -> None:
         """A service keeps its IP across reopen; a requested IP is honoured once."""
-        path = str(tmp_path / "state.db")
+        path = store_url
         store = Store.open(path)
         ip = store.allocate_cluster_ip("default/web", "10.96.0.0/24")
         assert (
@@ -285,10 +297,11 @@ class TestAllocations:
 
 
 class TestReader:
-    def test_reader_equals_store(self, store: Store, tmp_path: Path) -> None:
+    def test_reader_equals_store(self, sqlite_store: Store, tmp_path: Path) -> None:
         """The CLI's sqlite3 reader returns the same records as the SQLAlchemy store."""
         from reconciler.store.reader import Reader, open_reader
 
+        store = sqlite_store
         store.apply_plan(diff([desired("web", 2)], {}), "sha1")
         store.set_status(Key("ReplicationController", "default", "web"), {"replicas": 1})
         store.upsert_pods([make_pod("a", "u1", {"app": "web"}), make_pod("b", "u2", {})])
