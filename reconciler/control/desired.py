@@ -185,12 +185,16 @@ class DesiredController:
                     wake.pods.append(fresh.uid)
                     wake.related.append(fresh)
                 continue
-            # An adopted Pod's labels are its owner's to keep (a StatefulSet adds the
-            # pod-name label): compared only when its manifest changed.
-            same = existing.spec_hash == fresh.spec_hash and (
-                existing.owner is not None
-                or (existing.labels == fresh.labels and existing.annotations == fresh.annotations))
-            if same and (change.action == "unchanged" or existing.revision == fresh.revision):
+            meta = (existing.labels == fresh.labels and existing.annotations == fresh.annotations)
+            if change.action == "unchanged":
+                # An adopted Pod's labels are its owner's to keep (a StatefulSet adds the
+                # pod-name label): compared only when its manifest changed.
+                same = existing.spec_hash == fresh.spec_hash and (
+                    meta or existing.owner is not None)
+            else:
+                same = (meta and existing.spec_hash == fresh.spec_hash
+                        and existing.revision == fresh.revision)
+            if same:
                 continue
             existing.labels = fresh.labels
             existing.annotations = fresh.annotations
