@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reconciler.ui import pages, views
+from reconciler.ui import pages, viewmodels
 from reconciler.views import output
 from reconciler.views.listings import LISTINGS
 
@@ -72,9 +72,9 @@ def create_app(state: str, *, interval_ms: int = 1500) -> Starlette:
     templates = Jinja2Templates(env=env)
     # The navigation offers what `reconciler get` can list here.
     known = {lst.resource for lst in LISTINGS.values()}
-    nav = {k: v for k, v in views.PAGES.items() if k in known}
+    nav = {k: v for k, v in viewmodels.PAGES.items() if k in known}
     templates.env.globals.update(pages=nav, interval_ms=interval_ms,
-                                 age=output.age, href=views.href)
+                                 age=output.age, href=viewmodels.href)
 
     def filters(request: Request) -> pages.Filter:
         q = request.query_params

@@ -1,9 +1,9 @@
-"""What each dashboard page shows, read from the state store through the shared views.
+"""What each dashboard page shows, read from the state store through the shared viewmodels.
 
 Between `reconciler.ui.app` (routes) and the store: `reconciler get`'s
 listings (`reconciler.views.listings.LISTINGS`) give the rows and the Kubernetes JSON,
 `reconciler describe`'s functions give the detail text, and
-`reconciler.ui.views` turns records into template rows. Nothing here writes.
+`reconciler.ui.viewmodels` turns records into template rows. Nothing here writes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from reconciler.api.records import PodRecord
 from reconciler.api.selectors import SelectorError, parse
 from reconciler.api.types import JSON, Key
 from reconciler.store.reader import ReadStore, open_reader
-from reconciler.ui import views
+from reconciler.ui import viewmodels
 from reconciler.views import describe, output
 from reconciler.views.describe_statefulset import describe_statefulset
 from reconciler.views.listings import LISTINGS, Listing, Query, Row
@@ -59,7 +59,7 @@ class Filter:
 def listing(resource: str) -> Listing:
     """The `get` listing behind a URL segment (pods, services, ...), secrets never."""
     for lst in LISTINGS.values():
-        if lst.resource == resource and lst.kind not in views.HIDDEN_KINDS:
+        if lst.resource == resource and lst.kind not in viewmodels.HIDDEN_KINDS:
             return lst
     raise NotFound(f'the server doesn\'t have a resource type "{resource}"')
 
@@ -96,8 +96,8 @@ def list_page(store: ReadStore, resource: str, f: Filter) -> dict[str, Any]:
         extra = ["ENDPOINTS"]
         cells = [(ns, n, [*c, output.format_endpoints(eps.get((ns, n), []))])
                  for ns, n, c in cells]
-    headers = [h for h in lst.headers if h != "NAME"] + list(lst.wide)  # views adds NAME
-    table = views.table(lst.kind, headers, cells, lst.namespaced and not f.namespace, extra)
+    headers = [h for h in lst.headers if h != "NAME"] + list(lst.wide)  # viewmodels adds NAME
+    table = viewmodels.table(lst.kind, headers, cells, lst.namespaced and not f.namespace, extra)
     return {"resource": resource, "kind": lst.kind, "table": table}
 
 
@@ -111,14 +111,16 @@ def overview(store: ReadStore, f: Filter) -> dict[str, Any]:
                    for r in LISTINGS[kind].load(store, q)]
     events = store.list_events(q.namespace) + (store.list_events("") if q.namespace else [])
     return {
-        "nodes": views.node_cards(nodes, all_pods, {n.name: output.node_status(n) for n in nodes}),
-        "phases": views.phase_counts(pods),
-        "pod_rows": views.table("Pod", ("READY", "STATUS", "RESTARTS", "NODE"), [
+        "nodes": viewmodels.node_cards(
+            nodes, all_pods, {n.name: output.node_status(n) for n in nodes}
+        ),
+        "phases": viewmodels.phase_counts(pods),
+        "pod_rows": viewmodels.table("Pod", ("READY", "STATUS", "RESTARTS", "NODE"), [
             (p.namespace, p.name, [output.pod_ready(p), output.pod_status(p), str(p.restarts),
                                    p.node_name or output.NONE]) for p in pods
         ], with_namespace=not f.namespace),
-        "controllers": views.controller_rows(controllers),
-        "warnings": views.recent_warnings(events),
+        "controllers": viewmodels.controller_rows(controllers),
+        "warnings": viewmodels.recent_warnings(events),
         "now": q.now,
     }
 
@@ -131,7 +133,7 @@ def _with_namespace(row: Row) -> JSON:
 
 
 def known_namespaces(store: ReadStore) -> list[str]:
-    return views.namespaces([o.key.namespace for o in store.objects()]
+    return viewmodels.namespaces([o.key.namespace for o in store.objects()]
                             + [p.namespace for p in store.list_pods()])
 
 
@@ -153,7 +155,7 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
     ns = namespace if lst.namespaced else ""
     ctx: dict[str, Any] = {
         "resource": resource, "kind": lst.kind, "namespace": ns, "name": name, "object": obj,
-        "owners": views.owner_links(obj), "source": _source(store, lst.kind, ns, name),
+        "owners": viewmodels.owner_links(obj), "source": _source(store, lst.kind, ns, name),
         "text": "", "containers": [], "logs": {}, "pods": None,
         "events": store.list_events(ns or None, lst.kind, name),
     }
@@ -179,7 +181,7 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
         ctx["text"] = describe.describe_service(store, Key(lst.kind, ns, name), now) or ""
     elif lst.kind == "Node":
         ctx["text"] = describe.describe_node(store, name, now) or ""
-        ctx["pods"] = views.table("Pod", ("READY", "STATUS", "RESTARTS"), [
+        ctx["pods"] = viewmodels.table("Pod", ("READY", "STATUS", "RESTARTS"), [
             (p.namespace, p.name, [output.pod_ready(p), output.pod_status(p), str(p.restarts)])
             for p in store.list_pods(node=name)], with_namespace=True)
     elif lst.kind == "StatefulSet":
@@ -190,10 +192,10 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
     return ctx
 
 
-def _owned_pods(store: ReadStore, obj: JSON) -> views.Table:
+def _owned_pods(store: ReadStore, obj: JSON) -> viewmodels.Table:
     uid = (obj.get("metadata") or {}).get("uid", "")
     pods = store.list_pods(owner_uid=uid) if uid else []
-    return views.table("Pod", ("READY", "STATUS", "RESTARTS", "NODE"), [
+    return viewmodels.table("Pod", ("READY", "STATUS", "RESTARTS", "NODE"), [
         (p.namespace, p.name, [output.pod_ready(p), output.pod_status(p), str(p.restarts),
                                p.node_name or output.NONE]) for p in pods], with_namespace=False)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler.api.records import EventRecord, NodeRecord, PodRecord, Resources
-from reconciler.ui import views
+from reconciler.ui import viewmodels
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -42,15 +42,15 @@ def controller(name: str, replicas: Any, current: int, ready: int,
 class TestHref:
     def test_namespaced_object(self) -> None:
         """A pod's page is /pods/NAMESPACE/NAME."""
-        assert views.href("Pod", "default", "web-1") == "/pods/default/web-1"
+        assert viewmodels.href("Pod", "default", "web-1") == "/pods/default/web-1"
 
     def test_cluster_scoped_object(self) -> None:
         """A node's page has no namespace segment."""
-        assert views.href("Node", "", "hostb") == "/nodes/hostb"
+        assert viewmodels.href("Node", "", "hostb") == "/nodes/hostb"
 
     def test_hostile_name_is_quoted(self) -> None:
         """Slashes, quotes and angle brackets in a name cannot leave their path segment."""
-        link = views.href("Pod", "default", '../x"><script>')
+        link = viewmodels.href("Pod", "default", '../x"><script>')
         assert link == "/pods/default/..%2Fx%22%3E%3Cscript%3E"
 
 
@@ -59,43 +59,43 @@ class TestNodeCards:
         """Requests of pods bound to a node add up; finished and unbound pods do not count."""
         pods = [pod("a", "n1", cpu="500m", mem="128Mi"), pod("b", "n1", cpu="250m"),
                 pod("c", "n1", phase="Succeeded", cpu="1"), pod("d", cpu="1")]
-        (card,) = views.node_cards([node("n1")], pods, {"n1": "Ready"})
+        (card,) = viewmodels.node_cards([node("n1")], pods, {"n1": "Ready"})
         assert (card.cpu.used, card.cpu.total, card.pods) == (750, 2000, 2)
         assert card.cpu.text == "750m / 2000m" and card.memory.text == "128Mi / 1024Mi"
         assert card.cpu.percent == 38 and card.memory.percent == 12
 
     def test_not_ready_node_keeps_its_status_text(self) -> None:
         """The card carries `get nodes`' STATUS text and the Ready flag."""
-        (card,) = views.node_cards([node("n1", ready=False)], [], {"n1": "NotReady"})
+        (card,) = viewmodels.node_cards([node("n1", ready=False)], [], {"n1": "NotReady"})
         assert not card.ready and card.status == "NotReady" and card.link == "/nodes/n1"
 
     @pytest.mark.parametrize(("used", "total", "percent"), [(0, 0, 0), (5, 10, 50), (30, 10, 100)])
     def test_bar_percent_is_bounded(self, used: int, total: int, percent: int) -> None:
         """An empty capacity shows 0 %, overcommit shows a full bar."""
-        assert views.Bar(used, total, "").percent == percent
+        assert viewmodels.Bar(used, total, "").percent == percent
 
     def test_sorted_by_name(self) -> None:
         """Cards come in name order whatever the store returns."""
-        cards = views.node_cards([node("b"), node("a")], [], {})
+        cards = viewmodels.node_cards([node("b"), node("a")], [], {})
         assert [c.name for c in cards] == ["a", "b"]
 
 
 class TestPhaseCounts:
     def test_every_phase_present(self) -> None:
         """All phases appear, zero included, in Kubernetes' order."""
-        counts = views.phase_counts([pod("a"), pod("b", phase="Pending"), pod("c")])
+        counts = viewmodels.phase_counts([pod("a"), pod("b", phase="Pending"), pod("c")])
         assert counts == {"Running": 2, "Pending": 1, "Succeeded": 0, "Failed": 0, "Unknown": 0}
 
 
 class TestControllerRows:
     def test_replicas_default_to_one(self) -> None:
         """A controller without spec.replicas wants one, as Kubernetes defaults it."""
-        (row,) = views.controller_rows([controller("web", None, 1, 1)])
+        (row,) = viewmodels.controller_rows([controller("web", None, 1, 1)])
         assert (row.desired, row.current, row.ready, row.settled) == (1, 1, 1, True)
 
     def test_unsettled_and_linked(self) -> None:
         """A controller short of ready replicas is unsettled and links to its page."""
-        (row,) = views.controller_rows([controller("web", 3, 2, 1, "ReplicaSet")])
+        (row,) = viewmodels.controller_rows([controller("web", 3, 2, 1, "ReplicaSet")])
         assert not row.settled and row.link == "/replicasets/default/web"
 
 
@@ -104,20 +104,22 @@ class TestRecentWarnings:
         """Normal events are left out; the newest warning comes first; the limit holds."""
         events = [event("old", "Warning", 1), event("fine", "Normal", 9),
                   event("new", "Warning", 5), event("mid", "Warning", 3)]
-        assert [e.reason for e in views.recent_warnings(events, limit=2)] == ["new", "mid"]
+        assert [e.reason for e in viewmodels.recent_warnings(events, limit=2)] == ["new", "mid"]
 
 
 class TestTable:
     def test_names_linked_and_namespace_column(self) -> None:
         """With all namespaces, NAMESPACE leads and the name links to the detail page."""
-        t = views.table("Pod", ("READY",), [("default", "a", ["1/1"])], with_namespace=True)
+        t = viewmodels.table("Pod", ("READY",), [("default", "a", ["1/1"])], with_namespace=True)
         assert t.headers == ["NAMESPACE", "NAME", "READY"]
         assert [c.text for c in t.rows[0]] == ["default", "a", "1/1"]
         assert t.rows[0][1].link == "/pods/default/a" and t.keys == ["default/a"]
 
     def test_events_have_no_name_column(self) -> None:
         """Event rows are their cells only, as `get events` prints them."""
-        t = views.table("Event", ("TYPE",), [("default", "", ["Warning"])], with_namespace=False)
+        t = viewmodels.table(
+            "Event", ("TYPE",), [("default", "", ["Warning"])], with_namespace=False
+        )
         assert [c.text for c in t.rows[0]] == ["Warning"] and t.headers == ["TYPE"]
 
 
@@ -126,7 +128,7 @@ class TestOwnerLinks:
         """Each ownerReference links to its controller's page in the object's namespace."""
         obj = {"metadata": {"namespace": "ns", "ownerReferences": [
             {"kind": "ReplicationController", "name": "web"}]}}
-        (link,) = views.owner_links(obj)
+        (link,) = viewmodels.owner_links(obj)
         assert (link.text, link.link) == ("ReplicationController/web",
                                           "/replicationcontrollers/ns/web")
 
@@ -134,4 +136,4 @@ class TestOwnerLinks:
 class TestNamespaces:
     def test_default_first_then_sorted(self) -> None:
         """The filter offers default first, then the others seen, once each."""
-        assert views.namespaces(["b", "", "a", "b"]) == ["default", "a", "b"]
+        assert viewmodels.namespaces(["b", "", "a", "b"]) == ["default", "a", "b"]
