@@ -1,8 +1,11 @@
 """`python -m bench [NAME ...]`: run the benchmarks, print the table, write the JSON.
 
 The entry point `make bench` calls. With no NAME every benchmark runs, in the
-order of issue 8; `--list` names them. Results go to bench/results/ (git-ignored):
-<timestamp>.json and latest.json; docs/performance.md holds the table committed.
+order of issue 8 (then issue 23's SQL count), and the table of issue 23's goals
+is printed at the end with each verdict; `--list` names them, `--quick` runs
+small sizes only to check that a benchmark works. Results go to bench/results/
+(git-ignored): <timestamp>.json and latest.json, the goal rows included;
+docs/performance.md holds the table committed.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.report import Row, table, write_json
+from bench.report import Row, summary, table, write_json
 
 # Benchmark name -> module with `run(args) -> list[Row]` (or `run() -> list[Row]`).
 BENCHMARKS = {
@@ -27,6 +30,7 @@ BENCHMARKS = {
     "proxy": "bench.proxy",
     "scale": "bench.scale",
     "validation": "bench.validation",
+    "sql-per-pod": "bench.sqlcount",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--list", action="store_true", help="name the benchmarks and exit")
     parser.add_argument("--pods", type=int, default=None,
-                        help="pods for the scale benchmark (default 300; the issue's figure: 1000)")
+                        help="pods for the scale benchmark (default 1000, the issue's figure)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, to check that a benchmark works (figures not "
+                             "comparable with the goals)")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(BENCHMARKS))
@@ -73,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         print(table(got), file=sys.stderr, flush=True)
         rows.extend(got)
     print(table(rows))
-    path = write_json(rows, RESULTS, {"engine": _engine_version(), "seconds": durations,
+    print("\nIssue 23's goals, from this run (a verdict of \"not measured\": not run):")
+    goals = summary(rows)
+    print(table(goals))
+    path = write_json(rows + goals, RESULTS, {"engine": _engine_version(), "seconds": durations,
                                       "args": vars(args)})
     print(f"\nwritten: {path} (and latest.json)")
     return 1 if failed else 0

@@ -5,6 +5,8 @@ script; 8 threads for the burst): a burst of 20 pods written at once (total
 time, pods/s, per-pod time from the write to the first HTTP answer), and 20
 pods one after another (per-pod p50/p99: the latency a user sees for one pod).
 docker-compose (Debian's 1.29) runs the same burst: 20 pause + httpd pairs.
+The service runs with its default configuration (harness.DEFAULTS); every
+peer's app container runs under Docker's init, as the service's do (peers.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import docker
 
 from bench.harness import (
     BUSYBOX,
+    DEFAULTS,
     cleanup_label,
     client,
     http_answers,
@@ -27,7 +30,15 @@ from bench.harness import (
     workdir,
     write_atomic,
 )
-from bench.peers import HTTP_PORT, Compose, compose_pods, container_ip, sdk_pod
+from bench.peers import (
+    COMPOSE_PODS,
+    HTTP_PORT,
+    SDK_FLOOR,
+    Compose,
+    compose_pods,
+    container_ip,
+    sdk_pod,
+)
 from bench.report import Goal, Row, percentile, ratio
 
 NAME = "pod-cold-start"
@@ -128,16 +139,20 @@ def compose_burst(dc: docker.DockerClient) -> tuple[float, list[float]]:
 
 
 def run(args: object = None) -> list[Row]:
+    if getattr(args, "quick", False):  # a check that it works: the figures mean little
+        global PODS
+        PODS = 5
     with contextlib.closing(client()) as dc:
         f_total, f_per, f_single = floor_burst(dc)
         s_total, s_per, s_single = service_burst(dc)
         c_total, _ = compose_burst(dc)
     s_rate, f_rate, c_rate = PODS / s_total, PODS / f_total, PODS / c_total
     rows = [
-        Row(NAME, f"burst of {PODS}: total, service", s_total, "s"),
-        Row(NAME, f"burst of {PODS}: total, SDK floor (8 threads)", f_total, "s"),
-        Row(NAME, f"burst of {PODS}: total, docker-compose", c_total, "s"),
-        Row(NAME, "burst: service pods/s vs floor", ratio(s_rate, f_rate), "x", Goal("min", 0.9),
+        Row(NAME, f"burst of {PODS}: total, service", s_total, "s", note=DEFAULTS),
+        Row(NAME, f"burst of {PODS}: total, SDK floor (8 threads)", f_total, "s",
+            note=SDK_FLOOR),
+        Row(NAME, f"burst of {PODS}: total, docker-compose", c_total, "s", note=COMPOSE_PODS),
+        Row(NAME, "burst: service pods/s vs floor", ratio(s_rate, f_rate), "x", Goal("min", 0.95),
             f"{s_rate:.1f} vs {f_rate:.1f} pods/s"),
         Row(NAME, "burst: service pods/s vs compose", ratio(s_rate, c_rate), "x", None,
             f"compose {c_rate:.1f} pods/s"),
@@ -146,6 +161,6 @@ def run(args: object = None) -> list[Row]:
         Row(NAME, "one at a time: p50, service", percentile(s_single, 50) * 1000, "ms", None,
             f"floor p50 {percentile(f_single, 50) * 1000:.0f} ms"),
         Row(NAME, "one at a time: p99, service", percentile(s_single, 99) * 1000, "ms",
-            Goal("max", 500), f"floor p99 {percentile(f_single, 99) * 1000:.0f} ms"),
+            Goal("max", 400), f"floor p99 {percentile(f_single, 99) * 1000:.0f} ms"),
     ]
     return rows

@@ -18,19 +18,23 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 REQUEST = re.compile(
-    rb"(?:^|\r\n)(GET|POST|PUT|DELETE|HEAD) (/[^ ?\r\n]*)[^\r\n]* HTTP/1\.[01]\r\n")
+    rb"(?:^|\r\n)(GET|POST|PUT|DELETE|HEAD) (/[^ ?\r\n]*)(?:\?([^ \r\n]*))?[^\r\n]*"
+    rb" HTTP/1\.[01]\r\n")
 VERSION = re.compile(r"^/v1\.\d+")
 
 
 @dataclass(frozen=True)
 class Call:
-    """One request the engine received: when (monotonic seconds), method and path."""
+    """One request the engine received: when (monotonic seconds), method, path and query
+    (the query names what a create makes: `name=<prefix>_POD_<pod>_...`)."""
 
     at: float
     method: str
     path: str
+    query: str = ""
 
     @property
     def op(self) -> str:
@@ -42,7 +46,8 @@ class Call:
 
 def parse_requests(data: bytes, at: float) -> list[Call]:
     """The request lines in one chunk of client bytes."""
-    return [Call(at, m.group(1).decode(), VERSION.sub("", m.group(2).decode()))
+    return [Call(at, m.group(1).decode(), VERSION.sub("", m.group(2).decode()),
+                 unquote((m.group(3) or b"").decode(errors="replace")))
             for m in REQUEST.finditer(data)]
 
 

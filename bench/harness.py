@@ -25,6 +25,7 @@ import docker
 from docker.errors import APIError, NotFound
 
 from tests.e2e.service import ServiceRun
+from tests.support.fluent_receiver import free_port
 
 LOCAL = "unix:///var/run/docker.sock"
 HOSTB = "unix:///var/run/docker-hostb.sock"
@@ -50,13 +51,31 @@ def workdir(name: str) -> Iterator[Path]:
         yield Path(d)
 
 
+# What ServiceRun (a test harness) sets that a user's service does not: removed so the
+# service's own defaults apply (resync 30 s, heartbeat 5 s, info logging).
+TEST_SETTINGS = ("RECONCILER_RESYNC_INTERVAL", "RECONCILER_HEARTBEAT_INTERVAL",
+                 "RECONCILER_LOG_LEVEL")
+DEFAULTS = "default configuration: iptables proxy, DNS, metrics, dashboard, info log, " \
+    "resync 30 s, heartbeat 5 s"
+
+
 @contextlib.contextmanager
-def service(tmp: Path, *, proxy: str = "off", extra_env: dict[str, str] | None = None,
+def service(tmp: Path, *, proxy: str = "iptables", extra_env: dict[str, str] | None = None,
             start: bool = True, hosts: tuple[str, ...] = (LOCAL,)) -> Iterator[ServiceRun]:
-    """The real service on tmp/desired; stopped, and its containers removed, afterwards."""
+    """The real service on tmp/desired, as a user runs it (DEFAULTS); stopped, and its
+    containers removed, afterwards.
+
+    Only the dashboard's and the metrics' ports differ from the defaults (8080 and
+    9464 may be taken on a shared machine): free ports, both features on. A proxy
+    takes the machine-wide proxy lock (tests/support/machine_lock.py) while it runs.
+    """
     run = ServiceRun(tmp, prefix=new_prefix(tmp.name.split("-")[1]),
                      args=("--proxy-mode", proxy),
-                     extra_env={"RECONCILER_LOG_LEVEL": "warning", **(extra_env or {})})
+                     extra_env={"RECONCILER_UI_ADDRESS": f"127.0.0.1:{free_port()}",
+                                "RECONCILER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"})
+    for key in TEST_SETTINGS:
+        run.env.pop(key, None)
+    run.env.update(extra_env or {})
     try:
         if start:
             run.start(timeout=120)
@@ -164,3 +183,14 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def wait_quiet(pid: int, limit: float = 90.0, busy: float = 0.05) -> float:
+    """Wait until the service used under `busy` CPU seconds per second for 1 s; the wait."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        c0 = cpu_seconds(pid)
+        time.sleep(1.0)
+        if cpu_seconds(pid) - c0 < busy:
+            break
+    return time.monotonic() - t0

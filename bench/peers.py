@@ -3,6 +3,10 @@
 Used by coldstart.py, scaling.py and proxy.py. Debian's docker-compose (1.29)
 and wrk are installed with apt when missing (the only set-up a benchmark does
 besides the images). Every container made here carries `reconciler.bench=1`.
+
+On equal terms with the service: its app containers run under Docker's init
+(runtime/sandbox.py), so every peer's app container does too (`init: true` in
+compose, `init=True` in the SDK script); the texts below say so in the tables.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ import docker
 from bench.harness import BUSYBOX, LABEL, PAUSE
 
 HTTP_PORT = 8080
+SDK_FLOOR = "SDK floor: docker SDK script, pause + busybox httpd per pod, init=True"
+COMPOSE_PODS = "docker-compose 1.29: pause + busybox httpd per pod, init: true, bridge"
+COMPOSE_REPLICAS = ("docker-compose 1.29 `up -d --scale`: one busybox httpd per replica, "
+                    "init: true, bridge")
 
 
 def ensure_tool(binary: str, package: str) -> str:
@@ -47,7 +55,7 @@ def sdk_pod(dc: docker.DockerClient, name: str, command: list[str] | None = None
         BUSYBOX, name=f"{name}-app", labels=labels,
         command=command or ["httpd", "-f", "-p", str(HTTP_PORT)],
         host_config=api.create_host_config(network_mode=f"container:{infra}",
-                                           ipc_mode=f"container:{infra}"))["Id"]
+                                           ipc_mode=f"container:{infra}", init=True))["Id"]
     api.start(app)
     return str(infra)
 
@@ -71,7 +79,7 @@ def compose_pods(n: int) -> dict[str, Any]:
                                  "network_mode": "bridge"}
         services[f"app{i}"] = {"image": BUSYBOX, "labels": {LABEL: "1"},
                                "command": ["httpd", "-f", "-p", str(HTTP_PORT)],
-                               "network_mode": f"service:infra{i}",
+                               "network_mode": f"service:infra{i}", "init": True,
                                "ipc": f"service:infra{i}",
                                "depends_on": [f"infra{i}"]}
     return {"version": "2.4", "services": services}
@@ -80,7 +88,7 @@ def compose_pods(n: int) -> dict[str, Any]:
 def compose_replicas() -> dict[str, Any]:
     """One scalable service: a busybox httpd (as the RC's template runs it)."""
     return {"version": "2.4", "services": {"web": {
-        "image": BUSYBOX, "labels": {LABEL: "1"}, "network_mode": "bridge",
+        "image": BUSYBOX, "labels": {LABEL: "1"}, "network_mode": "bridge", "init": True,
         "command": ["httpd", "-f", "-p", str(HTTP_PORT)]}}}
 
 

@@ -46,7 +46,11 @@ class Goal:
 
 @dataclass(frozen=True)
 class Row:
-    """One figure of one benchmark, with the goal it is held to (if any) and a note."""
+    """One figure of one benchmark, with the goal it is held to (if any) and a note.
+
+    `failed` names a condition the figure needs and did not get (a command's non-zero
+    exit, errors where none may be): the verdict is then "missed", whatever the value.
+    """
 
     bench: str
     metric: str
@@ -54,9 +58,12 @@ class Row:
     unit: str = ""
     goal: Goal | None = None
     note: str = ""
+    failed: str = ""
 
     @property
     def verdict(self) -> str:
+        if self.goal and self.failed:
+            return f"missed: {self.failed}"
         return self.goal.verdict(self.value) if self.goal else ""
 
     def as_json(self) -> dict[str, Any]:
@@ -110,6 +117,58 @@ def table(rows: Iterable[Row]) -> str:
 
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(header), sep, *(line(b) for b in body)])
+
+
+@dataclass(frozen=True)
+class Target:
+    """One figure of a goal table: the benchmark row that measures it (by metric prefix)."""
+
+    figure: str
+    bench: str
+    prefix: str
+    unit: str
+    goal: Goal
+
+
+# Issue 23's goal table, in its order; `summary` prints the rows of a run side by side.
+ISSUE_23 = (
+    Target("CPU per no-op resync pass, 1,000 manifests, 100 pods", "steady-state",
+           "CPU per no-op resync pass", "ms", Goal("max", 50)),
+    Target("edit -> first Docker call (its pod's create), p99 of 20", "steady-state",
+           "edit -> create of its pod, p99", "ms", Goal("max", 200)),
+    Target("burst of 20 pods to HTTP, pods/s vs SDK floor", "pod-cold-start",
+           "burst: service pods/s vs floor", "x", Goal("min", 0.95)),
+    Target("one pod at a time, p99 to HTTP", "pod-cold-start", "one at a time: p99", "ms",
+           Goal("max", 400)),
+    Target("RC 0 -> 20, compose time / ours", "replica-scale", "up 0 -> ", "x",
+           Goal("min", 1.0)),
+    Target("RC 20 -> 40, compose time / ours", "replica-scale", "up 20 -> ", "x",
+           Goal("min", 1.0)),
+    Target("SQL statements per new pod's first sync", "sql-per-pod",
+           "SQL statements, a new pod's first sync", "", Goal("max", 4)),
+    Target("1,000 pods on 2 hosts: peak RSS", "scale", "service peak RSS", "MiB",
+           Goal("max", 150)),
+    Target("1,000 pods on 2 hosts: `get pods`", "scale", "`reconciler get pods`", "ms",
+           Goal("max", 300)),
+    Target("idle CPU of the service with 1,000 pods", "scale", "service idle CPU",
+           "% of a core", Goal("max", 1)),
+)
+
+
+def summary(rows: Sequence[Row], targets: Sequence[Target] = ISSUE_23) -> list[Row]:
+    """One row per target, with the goal's figure and limit and the value of the first row
+    of `rows` that measures it; a figure this run did not measure is "not measured"."""
+    out = []
+    for t in targets:
+        found = next((r for r in rows if r.bench == t.bench and r.metric.startswith(t.prefix)
+                      and r.value is not None), None)
+        if found is None:
+            out.append(Row("goal", t.figure, None, t.unit, t.goal,
+                           f"no {t.bench} row '{t.prefix}...' in this run"))
+        else:
+            out.append(Row("goal", t.figure, found.value, t.unit, t.goal,
+                           f"{found.bench}: {found.metric}", failed=found.failed))
+    return out
 
 
 def machine() -> dict[str, Any]:

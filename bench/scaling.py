@@ -4,8 +4,10 @@ Each step is timed from the write of the manifest until the engine shows the
 target: that many pods whose app container runs (scaling up), or only that
 many pods' containers left (scaling down). The peer is `docker-compose up -d
 --scale web=N` of the same busybox httpd, timed until the command returns and
-the engine shows the same. busybox httpd ignores SIGTERM as PID 1, so a
-scale-down that waits for a graceful stop waits the whole grace period.
+the engine shows the same. Both run the busybox httpd under Docker's init
+(the service always does; compose has `init: true`), so a graceful stop is quick
+for both; the service makes two containers per pod (pause + app) against
+compose's one. The service runs with its default configuration.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import docker
 
 from bench.harness import (
     BUSYBOX,
+    DEFAULTS,
     PREFIX_LABEL,
     app_containers,
     cleanup_label,
@@ -27,7 +30,7 @@ from bench.harness import (
     workdir,
     write_atomic,
 )
-from bench.peers import HTTP_PORT, Compose, compose_replicas
+from bench.peers import COMPOSE_REPLICAS, HTTP_PORT, Compose, compose_replicas
 from bench.report import Goal, Row, ratio
 
 NAME = "replica-scale"
@@ -97,17 +100,24 @@ def compose_steps(dc: docker.DockerClient) -> list[float]:
 
 
 def run(args: object = None) -> list[Row]:
+    if getattr(args, "quick", False):  # a check that it works: the figures mean little
+        global STEPS
+        STEPS = (4, 8, 4)
     with contextlib.closing(client()) as dc:
         svc = service_steps(dc)
         comp = compose_steps(dc)
-    labels = ("0 -> 20", "20 -> 40", "40 -> 20")
-    rows = []
+    first, second, third = STEPS
+    labels = (f"0 -> {first}", f"{first} -> {second}", f"{second} -> {third}")
+    rows = [Row(NAME, "configuration", None, note=f"service: {DEFAULTS}, 2 containers per "
+                f"pod; peer: {COMPOSE_REPLICAS}")]
     for label, s, c in zip(labels, svc, comp, strict=True):
         rows.append(Row(NAME, f"{label}: service", s, "s", note=f"compose {c:.2f} s"))
-    rows.append(Row(NAME, "up 0 -> 20: compose time / service time", ratio(comp[0], svc[0]), "x",
-                    Goal("min", 1.5)))
-    rows.append(Row(NAME, "up 20 -> 40: compose time / service time", ratio(comp[1], svc[1]),
-                    "x", Goal("min", 1.5)))
-    rows.append(Row(NAME, "down 40 -> 20: compose time / service time", ratio(comp[2], svc[2]),
-                    "x", Goal("min", 5)))
+    rows.append(Row(NAME, f"up {labels[0]}: compose time / service time",
+                    ratio(comp[0], svc[0]), "x", Goal("min", 1.0)))
+    rows.append(Row(NAME, f"up {labels[1]}: compose time / service time",
+                    ratio(comp[1], svc[1]), "x", Goal("min", 1.0)))
+    # No goal in issue 23 for scaling down (issue 8's 5x came from compose waiting out its
+    # 10 s stop timeout per container, without init); the figure stays, for information.
+    rows.append(Row(NAME, f"down {labels[2]}: compose time / service time",
+                    ratio(comp[2], svc[2]), "x"))
     return rows

