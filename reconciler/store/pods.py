@@ -23,7 +23,7 @@ from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
 from reconciler.store import convert
 from reconciler.store.base import StoreBase
 from reconciler.store.models import ContainerRow, NodeRow, PodRow
-from reconciler.store.upsert import upsert
+from reconciler.store.upsert import insert_for, upsert
 
 LabelPredicate = Callable[[dict[str, str]], bool]
 
@@ -91,7 +91,18 @@ class PodsMixin(StoreBase):
         with self._write() as s:
             for pod in pods:
                 self._delete_pod_rows(s, pod)
-            s.execute(insert(PodRow), [convert.pod_values(p) for p in pods])
+            # By uid with ON CONFLICT, not delete-then-insert: two writers of one pod at
+            # once on PostgreSQL would both insert (neither saw the other's new row).
+            statement = insert_for(s, PodRow)
+            columns = [c for c in convert.pod_values(pods[0]) if c != "uid"]
+            s.execute(statement.on_conflict_do_update(
+                index_elements=["uid"], set_={c: statement.excluded[c] for c in columns}),
+                [convert.pod_values(p) for p in pods])
+            # After the upsert, which holds the pods' row locks: a concurrent writer of the
+            # same pod waits there, so its containers never add to ours.
+            uids = [p.uid for p in pods]
+            for start in range(0, len(uids), 500):  # SQLite's limit on bound variables
+                s.execute(delete(ContainerRow).where(_C.pod_uid.in_(uids[start:start + 500])))
             rows = [
                 convert.container_values(p.uid, i, c)
                 for p in pods
@@ -117,8 +128,17 @@ class PodsMixin(StoreBase):
                 or_(*[and_(_P.namespace == ns, _P.name == n) for ns, n in names])))]
             held = {(r.namespace, r.name) for r in taken}
             fresh = [p for p in wanted if (p.namespace, p.name) not in held]
+            # ON CONFLICT DO NOTHING: under PostgreSQL's READ COMMITTED another writer
+            # may take a name between the read above and this insert; its pod keeps it.
+            inserted: set[str] = set()
+            for start in range(0, len(fresh), 200):  # SQLite's limit on bound variables
+                chunk = [convert.pod_values(p) for p in fresh[start:start + 200]]
+                statement = insert_for(s, PodRow).values(chunk).on_conflict_do_nothing(
+                    index_elements=["namespace", "name"]).returning(_P.uid)
+                inserted.update(s.execute(statement).scalars())
+            lost = [(p.namespace, p.name) for p in fresh if p.uid not in inserted]
+            fresh = [p for p in fresh if p.uid in inserted]
             if fresh:
-                s.execute(insert(PodRow), [convert.pod_values(p) for p in fresh])
                 rows = [
                     convert.container_values(p.uid, i, c)
                     for p in fresh
@@ -128,6 +148,9 @@ class PodsMixin(StoreBase):
                 if rows:
                     s.execute(insert(ContainerRow), rows)
             holders = [r.uid for r in taken]
+            if lost:
+                holders += s.execute(select(_P.uid).where(
+                    or_(*[and_(_P.namespace == ns, _P.name == n) for ns, n in lost]))).scalars()
         return [p for uid in holders if (p := self.get_pod_by_uid(uid)) is not None]
 
     def patch_pods(self, pods: Iterable[PodRecord], fields: Iterable[str]) -> int:
@@ -204,9 +227,10 @@ class PodsMixin(StoreBase):
     def _delete_pod_rows(s: Session, pod: PodRecord) -> None:
         # Containers explicitly, not only by ON DELETE CASCADE: other databases may
         # run without enforced foreign keys.
-        same = or_(_P.uid == pod.uid, and_(_P.namespace == pod.namespace, _P.name == pod.name))
-        s.execute(delete(ContainerRow).where(_C.pod_uid.in_(select(_P.uid).where(same))))
-        s.execute(delete(PodRow).where(same))
+        # An older pod holding the name goes; the pod's own row stays (upserted next).
+        older = and_(_P.namespace == pod.namespace, _P.name == pod.name, _P.uid != pod.uid)
+        s.execute(delete(ContainerRow).where(_C.pod_uid.in_(select(_P.uid).where(older))))
+        s.execute(delete(PodRow).where(older))
 
     def _pods(self, conditions: list[Any], selector: LabelPredicate | None, *,
               containers: bool = True) -> list[PodRecord]:

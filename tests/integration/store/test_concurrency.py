@@ -221,3 +221,55 @@ class TestUpgrade:
             node = NodeRecord("n1", "unix://", T0, capacity=Resources(1, 8 * GIB))
             store.upsert_node(node)
             assert store.get_node("n1") == node
+
+
+def pod(name: str, uid: str, restarts: int = 0) -> PodRecord:
+    return PodRecord(uid=uid, namespace="default", name=name, spec={"containers": []},
+                     spec_hash="h", created_at=T0,
+                     containers=[ContainerStatus("c", "img", restart_count=restarts)])
+
+
+class TestPodWriters:
+    def test_create_pods_race_for_names(self, store_url: str) -> None:
+        """4 threads creating the same 10 names: 0 errors, each name held by one pod."""
+        errors: list[BaseException] = []
+        refused: list[int] = []
+        with Store.open(store_url) as store:
+
+            def work(me: int) -> None:
+                try:
+                    for i in range(10):
+                        held = store.create_pods([pod(f"p{i}", f"t{me}-{i}")])
+                        refused.append(len(held))
+                except Exception as e:
+                    errors.append(e)
+
+            threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=300)
+            assert errors == []
+            assert sorted(p.name for p in store.list_pods()) == sorted(f"p{i}" for i in range(10))
+            assert sum(refused) == 30
+
+    def test_upsert_same_pod_from_threads(self, store_url: str) -> None:
+        """4 threads upserting one pod 50 times each: 0 errors, one pod with one container."""
+        errors: list[BaseException] = []
+        with Store.open(store_url) as store:
+
+            def work(me: int) -> None:
+                for i in range(50):
+                    try:
+                        store.upsert_pod(pod("web", "u1", me * 100 + i))
+                    except Exception as e:
+                        errors.append(e)
+
+            threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=300)
+            assert errors == []
+            (got,) = store.list_pods()
+            assert got.uid == "u1" and len(got.containers) == 1
