@@ -1,4 +1,5 @@
-"""The control plane on a real SQLite store with fake hosts, converged by draining the queue.
+"""The control plane on a real store (SQLite or PostgreSQL) with fake hosts, converged
+by draining the queue.
 
 Shared by the controller integration tests: every controller the service
 registers (reconciler/service/app.py), a `FakeHosts` agent factory, and
@@ -37,10 +38,12 @@ from reconciler.store import Store
 class Cluster:
     """Controllers, a store and fake hosts; `converge` drains the queue."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, state: str | None = None) -> None:
         self.desired = tmp / "desired"
         self.desired.mkdir(exist_ok=True)  # exists when a test "restarts" on the same store
-        self.store = Store.open(str(tmp / "state.db"))
+        # `state`: a store URL (the `store_url` fixture); by default a SQLite file in `tmp`.
+        self.state = state or str(tmp / "state.db")
+        self.store = Store.open(self.state)
         self.hosts = FakeHosts()
         self.queue: WorkQueue[WorkKey] = WorkQueue()
         self.ctx = Context(

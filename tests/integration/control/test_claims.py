@@ -28,8 +28,9 @@ T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
+def cluster(tmp_path: Path, store_url: str) -> Iterator[Cluster]:
+    """The control plane on SQLite, then on PostgreSQL (`store_url`)."""
+    c = Cluster(tmp_path, store_url)
     c.write("nodes.yaml", NODES)
     yield c
     c.store.close()

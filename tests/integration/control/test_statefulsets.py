@@ -104,8 +104,9 @@ class Cluster(harness.Cluster):
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
+def cluster(tmp_path: Path, store_url: str) -> Iterator[Cluster]:
+    """The control plane on SQLite, then on PostgreSQL (`store_url`)."""
+    c = Cluster(tmp_path, store_url)
     (c.desired / "nodes.yaml").write_text(NODES)
     c.converge(1)
     yield c
@@ -254,7 +255,8 @@ class TestStatefulSetController:
         cluster.write("web.yaml", web(2, retention="{whenDeleted: Delete}"))
         cluster.converge()
         (cluster.desired / "web.yaml").unlink()
-        restarted = Cluster(tmp_path)  # a new process: nothing remembered but the store
+        # A new process: nothing remembered but the store.
+        restarted = Cluster(tmp_path, cluster.state)
         restarted.hosts = cluster.hosts
         restarted.ctx.agent_factory = cluster.hosts
         restarted.converge()
