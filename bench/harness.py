@@ -92,8 +92,11 @@ def remove_prefix(url: str, prefix: str, attempts: int = 3) -> None:
     (a busy engine sometimes drops a remove: `docker rm` then says EOF)."""
     with contextlib.closing(client(url)) as dc:
         for _ in range(attempts):
-            ids = [c["Id"] for c in dc.api.containers(
-                all=True, filters={"label": f"{PREFIX_LABEL}={prefix}"})]
+            try:
+                ids = [c["Id"] for c in dc.api.containers(
+                    all=True, filters={"label": f"{PREFIX_LABEL}={prefix}"})]
+            except OSError:  # the engine is gone (hostb stopped): nothing to remove there
+                return
             if not ids:
                 return
 

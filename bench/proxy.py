@@ -2,8 +2,9 @@
 
 The backend is a keep-alive HTTP/1.1 server (asyncio, in the demo base image's
 python3) with a 1 MiB resource and a UDP echo port, run as one pod behind one
-Service. For each proxy mode the service is started on its own (the machine
-lock of tests/e2e/service.py: one proxy per machine); wrk runs alternate
+Service. For each proxy mode the service is started on its own, otherwise in
+its default configuration (the machine lock of tests/e2e/service.py: one proxy
+per machine); wrk runs alternate
 direct and proxied, at -c8 and -c32, twice each, and the means are compared.
 docker-proxy is the same server in a plain container published on
 `127.0.0.1:PORT` (connections to 127.0.0.1 go through the userland proxy).
