@@ -1,10 +1,14 @@
-"""The read side of the CLI run as a subprocess against a store filled through the Store API."""
+"""The read side of the CLI run as a subprocess against a store filled through the Store API.
+
+Once on a SQLite file, once on a PostgreSQL database (`postgres_server`).
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,12 +25,13 @@ from reconciler.api.records import (
 from reconciler.api.types import DesiredObject, Key, LoadResult, Position
 from reconciler.planning.diff import diff
 from reconciler.store import Store
+from tests.support.postgres import Cluster
 
 CLI = str(Path(sys.executable).with_name("reconciler"))
 NOW = datetime.now(UTC)
 
 
-def run(*args: str, state: Path, code: int = 0) -> subprocess.CompletedProcess[str]:
+def run(*args: str, state: str | Path, code: int = 0) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [CLI, *args, "--state", str(state)], capture_output=True, text=True, timeout=60
     )
@@ -50,14 +55,22 @@ def rc_body(name: str) -> dict[str, object]:
     }
 
 
-@pytest.fixture(scope="module")
-def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def state(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[str]:
+    """A filled store, on SQLite and then on PostgreSQL: the CLI reads both the same."""
     # Ages are printed against the real clock: take "now" when the store is filled,
     # not when the module was imported (the suite may run minutes in between).
     global NOW
     NOW = datetime.now(UTC)
-    path = tmp_path_factory.mktemp("cli") / "state.db"
-    store = Store.open(str(path))
+    server: Cluster | None = None
+    if request.param == "sqlite":
+        path = str(tmp_path_factory.mktemp("cli") / "state.db")
+    else:
+        server = request.getfixturevalue("postgres_server")
+        assert server is not None
+        path = server.create_database("cli")
+    store = Store.open(path)
     svc = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -180,11 +193,13 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store.record_event(ev, now=NOW - timedelta(minutes=40))
     store.record_event(ev, now=NOW - timedelta(minutes=30))
     store.close()
-    return path
+    yield path
+    if server is not None:
+        server.drop_database(path)
 
 
 class TestGet:
-    def test_pods_table(self, state: Path) -> None:
+    def test_pods_table(self, state: str) -> None:
         """get pods prints kubectl's columns for the default namespace."""
         lines = run("get", "pods", state=state).stdout.splitlines()
         assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
@@ -192,7 +207,7 @@ class TestGet:
         assert lines[2].split() == ["web-fghij", "0/1", "CrashLoopBackOff", "4", "30m"]
         assert len(lines) == 3
 
-    def test_pods_wide_all_namespaces_selector(self, state: Path) -> None:
+    def test_pods_wide_all_namespaces_selector(self, state: str) -> None:
         """-A adds NAMESPACE, -o wide adds IP and NODE, -l filters by label."""
         lines = run(
             "get", "po", "-A", "-o", "wide", "-l", "app in (web)", state=state
@@ -210,7 +225,7 @@ class TestGet:
         assert lines[1].split()[-2:] == ["172.17.0.3", "local"]
         assert len(lines) == 3
 
-    def test_pods_json_shape(self, state: Path) -> None:
+    def test_pods_json_shape(self, state: str) -> None:
         """-o json prints a v1 List whose items use Kubernetes' field names."""
         doc = json.loads(run("get", "pods", "-o", "json", state=state).stdout)
         assert (doc["apiVersion"], doc["kind"]) == ("v1", "List")
@@ -221,17 +236,17 @@ class TestGet:
         assert pod["status"]["containerStatuses"][0]["restartCount"] == 1
         assert "running" in pod["status"]["containerStatuses"][0]["state"]
 
-    def test_single_name_yaml_is_the_object(self, state: Path) -> None:
+    def test_single_name_yaml_is_the_object(self, state: str) -> None:
         """get pod NAME -o yaml prints the object itself."""
         out = run("get", "pod", "web-abcde", "-o", "yaml", state=state).stdout
         assert out.startswith("apiVersion: v1\nkind: Pod\n")
 
-    def test_not_found(self, state: Path) -> None:
+    def test_not_found(self, state: str) -> None:
         """A missing name gives kubectl's NotFound error and exit 1."""
         proc = run("get", "pods", "nope", state=state, code=1)
         assert proc.stderr.strip() == 'Error from server (NotFound): pods "nope" not found'
 
-    def test_rc_with_stale_marker(self, state: Path) -> None:
+    def test_rc_with_stale_marker(self, state: str) -> None:
         """get rc prints DESIRED CURRENT READY and a STALE column for the stale RC."""
         lines = run("get", "rc", state=state).stdout.splitlines()
         assert lines[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "STALE"]
@@ -239,7 +254,7 @@ class TestGet:
         assert lines[2].split()[:4] == ["web", "2", "2", "1"]
         assert lines[2].split()[-1] == "no"
 
-    def test_svc_endpoints_nodes(self, state: Path) -> None:
+    def test_svc_endpoints_nodes(self, state: str) -> None:
         """svc, endpoints and nodes print kubectl's columns."""
         svc = run("get", "svc", state=state).stdout.splitlines()
         assert svc[1].split()[:5] == ["web", "NodePort", "10.96.0.50", "<none>", "80:30080/TCP"]
@@ -248,7 +263,7 @@ class TestGet:
         nodes = run("get", "nodes", state=state).stdout.splitlines()
         assert nodes[1].split() == ["local", "Ready", "<none>", "4d", "20.10.24"]
 
-    def test_events(self, state: Path) -> None:
+    def test_events(self, state: str) -> None:
         """get events lists LAST SEEN TYPE REASON OBJECT MESSAGE."""
         lines = run("get", "events", state=state).stdout.splitlines()
         assert lines[0].split()[:5] == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT"]
@@ -261,7 +276,7 @@ class TestGet:
 
 
 class TestDescribe:
-    def test_pod(self, state: Path) -> None:
+    def test_pod(self, state: str) -> None:
         """describe pod shows kubectl's fields and aggregated events."""
         out = run("describe", "pod", "web-fghij", state=state).stdout
         for field in (
@@ -278,7 +293,7 @@ class TestDescribe:
         assert "Reason:" in out and "CrashLoopBackOff" in out
         assert "30m (x2 over 40m)" in out
 
-    def test_rc_and_svc(self, state: Path) -> None:
+    def test_rc_and_svc(self, state: str) -> None:
         """describe rc counts replicas and pod phases; describe svc shows its endpoints."""
         rc = run("describe", "rc", "web", state=state).stdout
         assert "2 current / 2 desired" in rc
