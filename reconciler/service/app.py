@@ -57,6 +57,7 @@ from reconciler.runtime.types import RuntimeConfig
 from reconciler.service.config import Config, changed_keys, reload_config
 from reconciler.service.fluent import FluentShipper
 from reconciler.service.health import Health, HealthBoard
+from reconciler.service.lease import LeaseKeeper
 from reconciler.service.logs import set_log_level, setup_logging
 from reconciler.service.metrics import (
     Metrics,
@@ -68,14 +69,13 @@ from reconciler.service.systemd import Notifier
 from reconciler.sources.folder import FolderSource
 from reconciler.sources.trigger import SyncListener
 from reconciler.store import Store
-from reconciler.store.leases import LeaseClock, LeaseLost
+from reconciler.store.leases import LeaseLost
 
 if TYPE_CHECKING:
     from reconciler.ui.server import UiServer
 
 log = logging.getLogger("reconciler.service")
 
-LEASE = "reconciler-controller"
 # What SIGHUP cannot apply to a running instance (built once at start).
 RESTART_KEYS = frozenset({"desired", "state"})
 RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime", "ui"})
@@ -138,12 +138,21 @@ class Service:
         notifier = Notifier()
         self._install_signals()
         store = Store.open(config.state)
+        self.lease = LeaseKeeper(
+            store, self.holder, self.stop_event,
+            ttl=lambda: self.config.lease.ttl, renew_period=lambda: self.config.lease.renew,
+        )
+
+        def on_standby(holder: str) -> None:
+            log.info("standby: lease held by %s", holder)
+            notifier.status("standby: another instance holds the lease")
+
         try:
-            if not self._wait_for_lease(store, notifier):
+            if not self.lease.wait(on_standby):
                 return 0
             return self._run_active(store, fluent, notifier)
         finally:
-            self._release(store)
+            self.lease.release()
             store.close()
             if fluent is not None:
                 fluent.close()
@@ -161,39 +170,6 @@ class Service:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, hup)
-
-    # -- the lease --
-    def _wait_for_lease(self, store: Store, notifier: Notifier) -> bool:
-        ttl = self.config.lease.ttl
-        announced = False
-        while not self.stop_event.is_set():
-            started = LeaseClock.now()
-            try:
-                lease = store.try_acquire(LEASE, self.holder, ttl)
-            except Exception as e:  # a busy or unreachable store: keep waiting, never crash
-                log.warning("lease %s not readable: %s", LEASE, e)
-                self.stop_event.wait(min(1.0, self.config.lease.renew))
-                continue
-            if lease is not None:
-                log.info("lease %s acquired by %s at epoch %d", LEASE, self.holder, lease.epoch)
-                self._epoch = lease.epoch
-                self._clock = LeaseClock(ttl, lease_margin(ttl))
-                self._clock.renewed(started)
-                store.fence(LEASE, self.holder, lease.epoch)
-                engine.ACTION_GUARDS[:] = [self._clock.valid]
-                # Renewed from now on, not from when the timers start: the first pass
-                # can outlast the ttl, and must not lose the lease half-way.
-                threading.Thread(
-                    target=self._renew_loop, args=(store,), name="lease", daemon=True
-                ).start()
-                return True
-            if not announced:
-                lease = store.get_lease(LEASE)
-                log.info("standby: lease held by %s", lease.holder if lease else "?")
-                notifier.status("standby: another instance holds the lease")
-                announced = True
-            self.stop_event.wait(min(1.0, self.config.lease.renew))
-        return False
 
     # -- the active instance --
     def _run_active(self, store: Store, fluent: FluentShipper | None, notifier: Notifier) -> int:
@@ -313,8 +289,8 @@ class Service:
                 log.warning("health and status not published: %s", str(e).split("\n")[0])
 
         exit_code = 0
-        if self._lost_lease:  # set with stop_event by the lease thread
-            log.error("%s; stopping", self._lost_lease)
+        if self.lease.lost:  # set with stop_event by the lease thread
+            log.error("%s; stopping", self.lease.lost)
             exit_code = 1
         notifier.stopping()
         log.info("stopping: finishing reconciles in flight; pods keep running")
@@ -337,9 +313,6 @@ class Service:
             agent.close()
         return exit_code
 
-    _lost_lease = ""  # why this instance stood down, once it has
-    _epoch = 0
-    _clock = LeaseClock(0.0, 0.0)
     _scheduler: BackgroundScheduler | None = None
 
     def _start_ui(self) -> UiServer | None:
@@ -357,59 +330,6 @@ class Service:
         if server is not None:
             log.info("web dashboard on http://%s/", server.address)
         return server
-
-    def _renew_loop(self, store: Store) -> None:
-        period = self.config.lease.renew
-        while not self.stop_event.wait(period):
-            # After an error, retry within a second: the hold is running out.
-            period = self.config.lease.renew if self._renew(store) else min(1.0, period)
-
-    def _renew(self, store: Store) -> bool:
-        """One renewal: False when the store failed.
-
-        A lease lost to another holder or epoch stands the instance down at once. A store
-        that fails (locked, unreachable, full) stops all acting once the local hold runs
-        out, through the clock; the instance exits only when the store has confirmed
-        nothing for two ttls. A renewal at our epoch after a shorter outage proves nobody
-        else acted meanwhile, so the instance carries on: a restart would gain nothing.
-        """
-        started = LeaseClock.now()
-        ttl = self.config.lease.ttl  # SIGHUP may change it: the local hold follows
-        try:
-            held = store.renew(LEASE, self.holder, ttl, self._epoch)
-        except Exception as e:  # locked, unreachable, disk full
-            unconfirmed = LeaseClock.now() - self._clock.confirmed
-            if unconfirmed > 2 * ttl:
-                self._stand_down(f"lease {LEASE} not renewed for {unconfirmed:.0f}s: {e}")
-            elif self._clock.valid():
-                log.warning("lease %s not renewed (%s); retrying", LEASE, e)
-            else:
-                log.error("lease %s not renewed within its ttl (%s): not acting until it is",
-                          LEASE, e)
-            return False
-        if not held:
-            self._stand_down(f"lease {LEASE} lost to another instance (epoch {self._epoch})")
-        elif not self._lost_lease:
-            if not self._clock.valid():
-                log.warning("lease %s confirmed again at epoch %d; acting", LEASE, self._epoch)
-            self._clock.ttl, self._clock.margin = ttl, lease_margin(ttl)
-            self._clock.renewed(started)
-        return True
-
-    def _stand_down(self, reason: str) -> None:
-        # Refuse Docker actions at once; the store's fence already refuses writes.
-        self._clock.revoke()
-        self._lost_lease = reason
-        self.stop_event.set()
-
-    def _release(self, store: Store) -> None:
-        if not self._epoch:
-            return
-        self._clock.revoke()
-        try:
-            store.release(LEASE, self.holder, self._epoch)
-        except Exception as e:  # the successor then waits out the ttl instead
-            log.warning("lease %s not released: %s", LEASE, e)
 
     def _first_pass(self, ctx: Context, controllers: dict[str, Reconciler]) -> None:
         """The desired state (Node objects included), then nodes and adoption, before workers.
@@ -507,12 +427,6 @@ class Service:
                  f"; these take effect on restart only: {', '.join(restart)}" if restart else "")
         notifier.ready()
         enqueue_everything(ctx)
-
-
-def lease_margin(ttl: float) -> float:
-    """How long before the ttl the holder stops acting: room for clock drift and a call in
-    flight, so a successor never acts while the old holder's last call lands."""
-    return min(2.0, ttl / 5)
 
 
 def local_node_name(ctx: Context) -> str:
