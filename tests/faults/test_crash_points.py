@@ -33,7 +33,9 @@ from tests.conftest import ROOT
 from tests.faults import crash_harness as harness
 from tests.faults.invariants import assert_invariants
 
-pytestmark = pytest.mark.docker
+# The sweep of every point (RECONCILER_CRASH_STRIDE=1) runs a scenario for minutes.
+pytestmark = [pytest.mark.docker,
+              pytest.mark.timeout(1200 if os.environ.get("RECONCILER_CRASH_STRIDE") else 300)]
 
 EXERCISED: list[str] = []  # every point exercised ("scope mode direction N"), for the summary
 COUNTS: dict[str, dict[str, int]] = {}  # points a dry run reached, by scope and direction
