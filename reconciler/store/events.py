@@ -46,9 +46,14 @@ class EventsMixin(StoreBase):
     ) -> list[EventRecord]:
         """Record several events in one transaction."""
         now = now or utcnow()
-        out: list[EventRecord] = []
+        batch = list(events)
+        out: list[EventRecord] = [*batch]
+        # Rows are locked in fingerprint order, so two batches with the same events in
+        # another order queue up instead of deadlocking on PostgreSQL.
+        order = sorted(range(len(batch)), key=lambda i: fingerprint(batch[i]))
         with self._write() as s:
-            for ev in events:
+            for index in order:
+                ev = batch[index]
                 seen = ev.last_seen or now
                 first = ev.first_seen or seen
                 values = {
@@ -66,7 +71,7 @@ class EventsMixin(StoreBase):
                     "uid": ev.uid or _E.uid,
                 }).returning(_E.count, _E.first_seen)
                 count, first_seen = s.execute(statement).one()
-                out.append(replace(ev, count=count, first_seen=first_seen, last_seen=seen))
+                out[index] = replace(ev, count=count, first_seen=first_seen, last_seen=seen)
         return out
 
     def list_events(

@@ -85,7 +85,8 @@ class PodsMixin(StoreBase):
 
     def upsert_pods(self, pods: Iterable[PodRecord]) -> None:
         """Insert or replace pods in one transaction."""
-        pods = list(pods)
+        # In uid order: two batches lock their pod rows in one order and never deadlock.
+        pods = sorted(pods, key=lambda p: p.uid)
         if not pods:
             return
         with self._write() as s:

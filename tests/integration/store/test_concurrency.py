@@ -140,6 +140,28 @@ class TestThreads:
             assert len(nodes) == 20 and all(n.capacity.memory > 8 * GIB - 1 for n in nodes)
             assert [e.count for e in store.list_events("default", "Node", "n1")] == [800]
 
+    def test_event_batches_in_any_order(self, store_url: str) -> None:
+        """4 threads recording the same 5 events in shuffled batches: 0 errors, all counted."""
+        errors: list[BaseException] = []
+        batch = [replace(EVENT, name=f"n{i}") for i in range(5)]
+        with Store.open(store_url) as store:
+
+            def work(me: int) -> None:
+                for i in range(20):
+                    shift = (me + i) % 5
+                    try:
+                        store.record_events((batch[shift:] + batch[:shift])[::-1 if me % 2 else 1])
+                    except Exception as e:
+                        errors.append(e)
+
+            threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=300)
+            assert errors == []
+            assert [e.count for e in store.list_events("default", "Node")] == [80] * 5
+
     def test_allocations_from_threads_are_distinct(self, store_url: str) -> None:
         """4 threads allocating cluster IPs and node ports at once: all distinct, 0 errors."""
         errors: list[BaseException] = []
