@@ -240,7 +240,7 @@ SCOPES = ["desired", "replication", "statefulset", "pod", "service", "node"]
 # Each point costs real container work (a restart and converge on the engine), so `make test`
 # takes every n-th point of each (scope, fault): the kills of the desired pass all of them,
 # the rest a sample that keeps this file near 3 minutes. RECONCILER_CRASH_STRIDE=1 runs every
-# point of every scenario (the full sweep, about 10 minutes on 2 cores).
+# point of every scenario (the full sweep: 206 points, 7 minutes on 2 cores).
 STRIDES = {
     ("desired", "raise"): 3, ("desired", "kill"): 1,
     ("replication", "raise"): 3, ("replication", "kill"): 4,
