@@ -13,7 +13,13 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.api.records import ContainerStatus, EventRecord, NodeRecord, PodRecord
+from reconciler.api.records import (
+    Condition,
+    ContainerStatus,
+    EventRecord,
+    NodeRecord,
+    PodRecord,
+)
 from reconciler.api.types import JSON
 
 # The git commit an object's manifest was applied from, shown as kubectl shows
@@ -121,18 +127,7 @@ def pod_to_k8s(pod: PodRecord) -> JSON:
         "podIP": pod.pod_ip or None,
         "podIPs": [{"ip": pod.pod_ip}] if pod.pod_ip else None,
         "startTime": timestamp(pod.start_time),
-        "conditions": [
-            _drop_none(
-                {
-                    "type": c.type,
-                    "status": "True" if c.status else "False",
-                    "reason": c.reason or None,
-                    "message": c.message or None,
-                    "lastTransitionTime": timestamp(c.last_transition),
-                }
-            )
-            for c in pod.conditions
-        ],
+        "conditions": [condition_to_k8s(c) for c in pod.conditions],
         "initContainerStatuses": [container_status(c) for c in pod.init_containers],
         "containerStatuses": [container_status(c) for c in pod.containers],
     }
@@ -143,6 +138,19 @@ def pod_to_k8s(pod: PodRecord) -> JSON:
         "spec": spec,
         "status": _drop_none(status),
     }
+
+
+def condition_to_k8s(c: Condition) -> JSON:
+    """A pod's or node's condition in v1's shape."""
+    return _drop_none(
+        {
+            "type": c.type,
+            "status": "True" if c.status else "False",
+            "reason": c.reason or None,
+            "message": c.message or None,
+            "lastTransitionTime": timestamp(c.last_transition),
+        }
+    )
 
 
 def node_to_k8s(node: NodeRecord, api_version: str = "v1") -> JSON:
@@ -181,18 +189,7 @@ def node_to_k8s(node: NodeRecord, api_version: str = "v1") -> JSON:
                         }
                     )
                 ]
-                + [
-                    _drop_none(
-                        {
-                            "type": c.type,
-                            "status": "True" if c.status else "False",
-                            "reason": c.reason or None,
-                            "message": c.message or None,
-                            "lastTransitionTime": timestamp(c.last_transition),
-                        }
-                    )
-                    for c in node.conditions
-                ],
+                + [condition_to_k8s(c) for c in node.conditions],
                 "addresses": [{"type": "InternalIP", "address": node.address}]
                 if node.address
                 else None,
