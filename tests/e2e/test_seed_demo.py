@@ -265,9 +265,10 @@ class TestSeedSession:
                                            "proxy", "node/local"}
         assert all(r[1] == "Healthy" for r in cs[1:]), cs
 
-    def test_converged_within_a_minute(self, demo: Demo) -> None:
-        """desired/ comes up, and the whole replay runs, well within the waits' limits."""
-        assert demo.first_converge < 60 and demo.replay < 120
+    def test_converged_and_replayed_to_the_end(self, demo: Demo) -> None:
+        """desired/ came up and the replay ran every step to the last (its times: printed only)."""
+        assert sorted(demo.steps) == list(range(1, len(demo.steps) + 1)), demo.output
+        assert demo.step("the nodes and the control plane")
 
 
 @pytest.mark.timeout(180)
