@@ -181,6 +181,11 @@ class Cache:
     def objects(self, kind: str | None = None, namespace: str | None = None) -> list[ObjectRecord]:
         """Copies of the objects of one kind and/or namespace, sorted by key as the store does."""
         with self._lock:
+            return self._object_copies(self.object_keys(kind, namespace))
+
+    def object_keys(self, kind: str | None = None, namespace: str | None = None) -> list[Key]:
+        """The keys `objects(kind, namespace)` would return, sorted, without copying bodies."""
+        with self._lock:
             keys: Iterable[Key]
             if kind is not None and namespace is not None:
                 keys = self._objects.by_index(BY_KIND, kind) & self._objects.by_index(
@@ -191,7 +196,11 @@ class Cache:
                 keys = self._objects.by_index(BY_NAMESPACE, namespace)
             else:
                 keys = self._objects.keys()
-            return self._object_copies(keys)
+            return sorted(keys)
+
+    def has_object(self, key: Key) -> bool:
+        with self._lock:
+            return self._objects.get(key) is not None
 
     def recorded(self) -> dict[Key, RecordedView]:
         """Every object as the planner sees it (the store's `recorded()`), bodies copied."""

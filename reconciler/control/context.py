@@ -17,6 +17,8 @@ from typing import Literal, Protocol
 
 from reconciler.api.records import EventRecord, NodeRecord, PodRecord
 from reconciler.api.types import JSON, Key
+from reconciler.control.cache import Cache
+from reconciler.control.follow import DEFAULT_OWN_INTERVAL, DEFAULT_RESYNC, Follower, follow
 from reconciler.control.loop import WorkKey
 from reconciler.control.queue import WorkQueue
 from reconciler.planning.expectations import Expectations
@@ -95,6 +97,34 @@ class Context:
     # Scheduling reads every node's usage; one decision at a time keeps two workers
     # from placing onto the same free capacity.
     schedule_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The indexed cache of objects and pods (`start_cache`); None: read the store.
+    cache: Cache | None = None
+    follower: Follower | None = None
+
+    # -- the cache --
+    def start_cache(
+        self, *, resync: float = DEFAULT_RESYNC, own_interval: float = DEFAULT_OWN_INTERVAL,
+        on_relisted: Callable[[], object] | None = None,
+    ) -> Cache:
+        """Fill the cache with one list, write this process's commits through, follow others'.
+
+        The write-through is registered before the list: a write committed meanwhile is
+        either in the list or written through after it (and kept, being newer).
+        `on_relisted`: called when a relist found another process's writes (the service
+        enqueues everything: a reconcile may have read the cache just before).
+        """
+        from reconciler.control.writethrough import write_through
+
+        cache = Cache()
+        write_through(cache, self.store)
+        self.follower = follow(self.store, resync=resync, cache=cache, own_writes=True,
+                               own_interval=own_interval, on_relisted=on_relisted)
+        self.cache = cache
+        return cache
+
+    def stop_cache(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
 
     # -- queueing (reactors call only these) --
     def enqueue(self, controller: str, id_: Hashable) -> None:
@@ -105,6 +135,9 @@ class Context:
 
     def enqueue_related(self, pod: PodRecord) -> None:
         """A pod changed: its owner (or, when unowned, any that may adopt it) and the services."""
+        if self.cache is not None and self.cache.synced:
+            self._enqueue_related_cached(self.cache, pod)
+            return
         for obj in self.store.objects(namespace=pod.namespace):
             kind = obj.key.kind
             if kind in REPLICATED_KINDS and (pod.owner is None or obj.uid == pod.owner.uid):
@@ -118,6 +151,28 @@ class Context:
                 # A Pod manifest waiting for this name (held by another pod, or by its own
                 # previous record being deleted): the desired pass creates it once free.
                 self.enqueue(DESIRED, "all")
+
+    def _enqueue_related_cached(self, cache: Cache, pod: PodRecord) -> None:
+        # The owner by uid; an unowned pod only to the controllers whose selector matches
+        # it (no other would adopt it). Every service of the namespace, as before: one
+        # that selected the pod's previous labels must drop it from its endpoints.
+        owners = []
+        if pod.owner is not None:
+            owner = cache.object_by_uid(pod.owner.uid)
+            if owner is not None:
+                owners.append(owner.key)
+        else:
+            owners = [o.key for o in cache.selecting(pod)]
+        for key in owners:
+            if key.kind in REPLICATED_KINDS:
+                self.enqueue(REPLICATION, key)
+            elif key.kind == "StatefulSet":
+                self.enqueue(STATEFULSET, key)
+        for svc in cache.object_keys(kind="Service", namespace=pod.namespace):
+            self.enqueue(SERVICE, svc)
+        if ((pod.source != "manifest" or pod.deletion_timestamp is not None)
+                and cache.has_object(Key("Pod", pod.namespace, pod.name))):
+            self.enqueue(DESIRED, "all")
 
     def collect_pods(self, owner: Key) -> None:
         """`owner` is gone: mark the pods it controlled deleted (garbage collection by owner).

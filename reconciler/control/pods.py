@@ -20,7 +20,7 @@ from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.service_env import service_env, services_for_env
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
-from reconciler.scheduling.scheduler import place
+from reconciler.scheduling.scheduler import place, place_on
 from reconciler.scheduling.volume_binding import claim_names
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,14 @@ class PodController:
                 return current
             nodes = ctx.store.list_nodes()
             claims = self._claims(current)
-            placement = place(current, nodes, ctx.store.list_pods(), claims)
+            cache = ctx.cache
+            if cache is not None and cache.synced:
+                # The per-node totals the cache keeps as pods come and go. Every
+                # placement of this process is written through before the lock is let go.
+                placement = place_on(current, {n.name: cache.node_info(n) for n in nodes},
+                                     claims)
+            else:
+                placement = place(current, nodes, ctx.store.list_pods(), claims)
             now_ = ctx.clock()
             if placement.node is None:
                 set_condition(

@@ -13,7 +13,9 @@ collection by owner reference). An owner annotated `reconciler.dev/suspend:
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
 import uuid
 from datetime import datetime
 
@@ -24,6 +26,7 @@ from reconciler.control.desired import spec_hash
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.names import generate_name
 from reconciler.planning.replicas import ReplicaOwner, owner_from_body, plan_replicas
+from reconciler.store.records import ObjectRecord
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,8 @@ def new_pod(owner: ReplicaOwner, taken: set[str], revision: str, now_: datetime)
     while name in taken:
         name = generate_name(owner.name)
     taken.add(name)
-    spec = owner.pod_spec
+    # A copy of its own: the owner (and its template) is kept between reconciles.
+    spec = copy.deepcopy(owner.pod_spec)
     return PodRecord(
         uid=str(uuid.uuid4()),
         namespace=owner.namespace,
@@ -57,23 +61,45 @@ class ReplicationController:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # The parsed owner of each RC/RS body, by uid: parsed once per change of the
+        # body (its content hash and generation), not on every reconcile.
+        self._owners: dict[str, tuple[tuple[str, int], ReplicaOwner]] = {}
+        self._owners_lock = threading.Lock()
+
+    def _owner(self, obj: ObjectRecord) -> ReplicaOwner:
+        version = (obj.content_hash, obj.generation)
+        with self._owners_lock:
+            known = self._owners.get(obj.uid)
+            if known is not None and known[0] == version:
+                return known[1]
+        owner = owner_from_body(obj.body, obj.uid, obj.generation)
+        with self._owners_lock:
+            self._owners[obj.uid] = (version, owner)
+        return owner
 
     def reconcile(self, key: WorkKey) -> Result:
         assert isinstance(key.id, Key)
         k = key.id
         ctx = self.ctx
-        obj = ctx.store.get_object(k)
+        cache = ctx.cache if ctx.cache is not None and ctx.cache.synced else None
+        obj = cache.object(k) if cache is not None else ctx.store.get_object(k)
         if obj is None:
             return self._collect(k)
         if suspended(obj.body):
             return Result.done()
-        owner = owner_from_body(obj.body, obj.uid, obj.generation)
+        owner = self._owner(obj)
         exp_key = owner.key
         now_ = ctx.clock()
         # Only the pods this owner may claim (its selector's) or holds (to release those that
-        # stopped matching), not every pod of the namespace with its containers.
-        selected = ctx.store.list_pods(namespace=k.namespace, selector=owner.selector.matches)
-        held = ctx.store.list_pods(namespace=k.namespace, owner_uid=owner.uid)
+        # stopped matching), not every pod of the namespace with its containers: from the
+        # cache's label and owner indexes when there is one.
+        if cache is not None:
+            selected = cache.pods(k.namespace, owner.selector)
+            held = cache.pods(k.namespace, owner_uid=owner.uid)
+        else:
+            selected = ctx.store.list_pods(namespace=k.namespace,
+                                           selector=owner.selector.matches)
+            held = ctx.store.list_pods(namespace=k.namespace, owner_uid=owner.uid)
         pods = sorted({p.uid: p for p in [*selected, *held]}.values(),
                       key=lambda p: (p.namespace, p.name))
         plan = plan_replicas(owner, pods, ctx.expectations, now_)

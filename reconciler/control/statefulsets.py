@@ -53,17 +53,24 @@ class StatefulSetController:
         assert isinstance(key.id, Key)
         k = key.id
         ctx = self.ctx
-        obj = ctx.store.get_object(k)
+        cache = ctx.cache if ctx.cache is not None and ctx.cache.synced else None
+        obj = cache.object(k) if cache is not None else ctx.store.get_object(k)
         if obj is None:
             return self._collect(k)
         if suspended(obj.body):
             return Result.done()
         set_ = set_from_body(obj.body, obj.uid, obj.generation, obj.status)
         now_ = ctx.clock()
-        owned = ctx.store.list_pods(namespace=k.namespace, owner_uid=obj.uid)
-        orphans = [p for p in ctx.store.list_pods(namespace=k.namespace,
-                                                  selector=set_.selector.matches)
-                   if p.owner is None]
+        # Its pods from the cache's owner and label indexes when there is one. A stale
+        # cache cannot duplicate a member: create_pods refuses a name already taken.
+        if cache is not None:
+            owned = cache.pods(k.namespace, owner_uid=obj.uid)
+            selected = cache.pods(k.namespace, set_.selector)
+        else:
+            owned = ctx.store.list_pods(namespace=k.namespace, owner_uid=obj.uid)
+            selected = ctx.store.list_pods(namespace=k.namespace,
+                                           selector=set_.selector.matches)
+        orphans = [p for p in selected if p.owner is None]
         pods = sorted({p.uid: p for p in [*owned, *orphans]}.values(), key=lambda p: p.name)
         claims = ctx.store.list_claims(namespace=k.namespace)
         plan = plan_statefulset(set_, pods, claims, now_)

@@ -126,6 +126,16 @@ def place(
     return _place(pod, build_node_infos(nodes, placed), claims or {})
 
 
+def place_on(
+    pod: PodRecord,
+    infos: Mapping[str, NodeInfo],
+    claims: volume_binding.Claims | None = None,
+) -> Placement:
+    """`place` given each node's NodeInfo already summed (the cache's per-node totals,
+    `reconciler.control.usage`), instead of summing every placed pod."""
+    return _place(pod, infos, claims or {})
+
+
 def place_many(
     pods: Sequence[PodRecord],
     nodes: Sequence[NodeRecord],

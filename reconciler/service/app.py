@@ -218,6 +218,10 @@ class Service:
         loop = Loop(queue, controllers, workers=8, observe=observe)
 
         started = time.monotonic()
+        # Before anything writes: the cache is filled by one list, written through by
+        # this process's commits and follows other processes' writes.
+        ctx.start_cache(resync=config.resync_interval,
+                        on_relisted=lambda: enqueue_everything(ctx))
         self._first_pass(ctx, controllers)
         loop.start()
         enqueue_everything(ctx, all_pods=True)
@@ -301,6 +305,7 @@ class Service:
         for stop in watchers:
             stop.set()
         loop.stop(timeout=10.0)
+        ctx.stop_cache()
         if proxy is not None:
             # Rules, cluster IPs, pod routes and the DNS server stay in force (as
             # kube-proxy's rules outlive kube-proxy): the successor takes them over.

@@ -14,8 +14,9 @@ paused leader that wakes up cannot overwrite its successor's state.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from reconciler.store.models import LeaseRow
+
+log = logging.getLogger(__name__)
+
+# A write listener is told of each write inside the transaction (`kind`: "pods", "patch",
+# "delete-pod", "objects", "status"; `args`: what was written) and returns what to do once
+# the transaction has committed, or None. The write-through of the control plane's cache.
+AfterCommit = Callable[[], None]
+WriteListener = Callable[[str, tuple[Any, ...]], AfterCommit | None]
 
 _L = LeaseRow.__table__.c
 # SQLite's own clock, in the text form SQLAlchemy stores DATETIME in ("%f" is SS.mmm), so
@@ -79,6 +88,31 @@ class StoreBase:
         self._writer = engine.execution_options(immediate=True)
         self._local = threading.local()
         self._fence: Fence | None = None
+        self._write_listeners: list[WriteListener] = []
+        # Held across commit and the listeners' after-commit calls: two writers of one row
+        # reach the listeners in commit order (the second commits only after the first's
+        # database lock is gone, and then waits here for the first's listeners).
+        self._commit_lock = threading.Lock()
+        # Write transactions this store committed; a change detector compares the count
+        # with the database's signal to tell this process's own writes from others'.
+        self.own_commits = 0
+
+    def add_write_listener(self, listener: WriteListener) -> None:
+        """Call `listener` for every later write; its returned callable runs after the commit.
+
+        Listeners run after the commit, in commit order, and must not write the store.
+        """
+        self._write_listeners.append(listener)
+
+    def _written(self, kind: str, *args: Any) -> None:
+        """A write mixin wrote `kind` (inside its write transaction): tell the listeners."""
+        after: list[AfterCommit] | None = getattr(self._local, "after", None)
+        if after is None:
+            return
+        for listener in self._write_listeners:
+            action = listener(kind, args)
+            if action is not None:
+                after.append(action)
 
     def close(self) -> None:
         """Release every pooled connection."""
@@ -108,15 +142,34 @@ class StoreBase:
         if current is not None:
             yield current
             return
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
-            fence = self._fence if fenced else None
-            if fence is not None:
-                self._check_fence(session, fence)
-            self._local.session = session
+        after: list[AfterCommit] = []
+        with Session(self._writer, expire_on_commit=False) as session:
+            session.begin()
             try:
-                yield session
-            finally:
-                self._local.session = None
+                fence = self._fence if fenced else None
+                if fence is not None:
+                    self._check_fence(session, fence)
+                self._local.session = session
+                self._local.after = after
+                try:
+                    yield session
+                finally:
+                    self._local.session = None
+                    self._local.after = None
+            except BaseException:
+                session.rollback()
+                raise
+            with self._commit_lock:
+                session.commit()
+                # At once after the commit: a detector that sees the commit before this
+                # count takes it for another process's write (one relist too many, no loss).
+                self.own_commits += 1
+                for action in after:
+                    try:
+                        action()
+                    except Exception:
+                        # The store holds the write; a listener's copy catches up on relist.
+                        log.exception("write listener failed after commit")
 
     @staticmethod
     def _check_fence(session: Session, fence: Fence) -> None:

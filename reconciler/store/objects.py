@@ -150,12 +150,19 @@ class ObjectsMixin(StoreBase):
             for rec in plan.stale:
                 if not rec.stale:
                     s.execute(update(ObjectRow).where(*_key_filter(rec.key)).values(stale=True))
+            written = [c.key for c in plan.changes if c.action != "unchanged" or c.refresh]
+            written += [r.key for r in plan.stale if not r.stale]
+            if written:
+                self._written("objects", written)
 
     def set_status(self, key: Key, status: JSON) -> bool:
         """Replace an object's status JSON; False when the object is not recorded."""
         with self._write() as s:
             result = s.execute(update(ObjectRow).where(*_key_filter(key)).values(status=status))
-            return bool(getattr(result, "rowcount", 0))
+            found = bool(getattr(result, "rowcount", 0))
+            if found:
+                self._written("status", key, status)
+            return found
 
     def get_status(self, key: Key) -> JSON | None:
         """An object's status JSON (None when unset or unknown)."""

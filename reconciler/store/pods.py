@@ -112,6 +112,7 @@ class PodsMixin(StoreBase):
             ]
             if rows:
                 s.execute(insert(ContainerRow), rows)
+            self._written("pods", pods)
 
     def create_pods(self, pods: Iterable[PodRecord]) -> list[PodRecord]:
         """Insert the pods whose namespace/name is free; return the pods that hold the others.
@@ -148,6 +149,7 @@ class PodsMixin(StoreBase):
                 ]
                 if rows:
                     s.execute(insert(ContainerRow), rows)
+                self._written("pods", fresh)
             holders = [r.uid for r in taken]
             if lost:
                 holders += s.execute(select(_P.uid).where(
@@ -167,6 +169,7 @@ class PodsMixin(StoreBase):
         groups = list(fields)
         columns = [c for g in groups for c in PATCH_GROUPS[g]]
         found = 0
+        patched: list[PodRecord] = []
         with self._write() as s:
             for pod in pods:
                 values = convert.pod_values(pod)
@@ -176,6 +179,7 @@ class PodsMixin(StoreBase):
                 if not getattr(result, "rowcount", 0):
                     continue
                 found += 1
+                patched.append(pod)
                 if "status" in groups:
                     s.execute(delete(ContainerRow).where(_C.pod_uid == pod.uid))
                     rows = [
@@ -185,6 +189,8 @@ class PodsMixin(StoreBase):
                     ]
                     if rows:
                         s.execute(insert(ContainerRow), rows)
+            if patched:
+                self._written("patch", patched, groups)
         return found
 
     def patch_pod(self, pod: PodRecord, *fields: str) -> bool:
@@ -196,7 +202,10 @@ class PodsMixin(StoreBase):
         with self._write() as s:
             s.execute(delete(ContainerRow).where(_C.pod_uid == uid))
             result = s.execute(delete(PodRow).where(_P.uid == uid))
-            return bool(getattr(result, "rowcount", 0))
+            deleted = bool(getattr(result, "rowcount", 0))
+            if deleted:
+                self._written("delete-pod", uid)
+            return deleted
 
     def upsert_node(self, node: NodeRecord) -> None:
         """Insert or replace a node."""

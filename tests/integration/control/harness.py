@@ -54,6 +54,15 @@ class Cluster:
                               not_ready_timeout=0),
             agent_factory=self.hosts,
         )
+        # The service's cache: filled, written through and following other writers.
+        self.ctx.start_cache()
+        close_store = self.store.close
+
+        def close() -> None:
+            self.ctx.stop_cache()
+            close_store()
+
+        self.store.close = close  # type: ignore[method-assign]
         nodes = NodeController(self.ctx)
         self.controllers: dict[str, Reconciler] = {
             DESIRED: DesiredController(self.ctx, self.desired),
