@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit setup venv docker images browser postgres bench clean
+.PHONY: run test lint unit setup venv docker images browser postgres bench clean faults-full
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
@@ -46,6 +46,10 @@ unit: venv
 
 test: setup browser postgres lint
 	RECONCILER_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest -q tests
+
+# Every crash point of every scenario (make test takes a sample of about 30).
+faults-full: setup
+	RECONCILER_CRASH_STRIDE=1 $(BIN)/pytest -q tests/faults/test_crash_points.py
 
 bench: setup
 	$(BIN)/python -m bench
