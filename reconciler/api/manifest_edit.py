@@ -18,7 +18,7 @@ class EditError(Exception):
     """The object or field to edit could not be found in the text."""
 
 
-def _mapping_get(node: yaml.MappingNode, key: str) -> yaml.Node | None:
+def mapping_get(node: yaml.MappingNode, key: str) -> yaml.Node | None:
     for k, v in node.value:
         if isinstance(k, yaml.ScalarNode) and k.value == key:
             assert isinstance(v, yaml.Node)
@@ -31,47 +31,52 @@ def _scalar(node: yaml.Node | None) -> str | None:
 
 
 def _matches(doc: yaml.Node, kind: str, namespace: str, name: str) -> bool:
-    if not isinstance(doc, yaml.MappingNode) or _scalar(_mapping_get(doc, "kind")) != kind:
+    if not isinstance(doc, yaml.MappingNode) or _scalar(mapping_get(doc, "kind")) != kind:
         return False
-    meta = _mapping_get(doc, "metadata")
-    if not isinstance(meta, yaml.MappingNode) or _scalar(_mapping_get(meta, "name")) != name:
+    meta = mapping_get(doc, "metadata")
+    if not isinstance(meta, yaml.MappingNode) or _scalar(mapping_get(meta, "name")) != name:
         return False
     if kind in CLUSTER_SCOPED_KINDS:
         return True
-    return (_scalar(_mapping_get(meta, "namespace")) or "default") == namespace
+    return (_scalar(mapping_get(meta, "namespace")) or "default") == namespace
 
 
 def _candidates(root: yaml.Node) -> list[yaml.Node]:
     """A document, or the items of a `kind: List` document."""
-    if isinstance(root, yaml.MappingNode) and _scalar(_mapping_get(root, "kind")) == "List":
-        items = _mapping_get(root, "items")
+    if isinstance(root, yaml.MappingNode) and _scalar(mapping_get(root, "kind")) == "List":
+        items = mapping_get(root, "items")
         if isinstance(items, yaml.SequenceNode):
             return list(items.value)
     return [root]
 
 
-def set_replicas(text: str, kind: str, namespace: str, name: str, replicas: int) -> str:
-    """`text` with `spec.replicas` of the named object set to `replicas`, nothing else changed."""
-    if replicas < 0:
-        raise EditError("replicas must be 0 or more")
+def find_object(text: str, kind: str, namespace: str, name: str) -> yaml.MappingNode:
+    """The composed node (with exact marks) of the named object in `text`; EditError if absent."""
     try:
         roots = [r for r in yaml.compose_all(text, Loader=yaml.SafeLoader) if r is not None]
     except yaml.YAMLError as e:
         raise EditError(f"the file does not parse: {e}") from e
     for root in roots:
         for doc in _candidates(root):
-            if not _matches(doc, kind, namespace, name):
-                continue
-            assert isinstance(doc, yaml.MappingNode)
-            spec = _mapping_get(doc, "spec")
-            if not isinstance(spec, yaml.MappingNode):
-                raise EditError(f"{kind} {name} has no spec mapping")
-            return _replace_or_insert(text, spec, replicas)
+            if _matches(doc, kind, namespace, name):
+                assert isinstance(doc, yaml.MappingNode)
+                return doc
     raise EditError(f'{kind} "{name}" is not declared in this file')
 
 
+def set_replicas(text: str, kind: str, namespace: str, name: str, replicas: int) -> str:
+    """`text` with `spec.replicas` of the named object set to `replicas`, nothing else changed."""
+    if replicas < 0:
+        raise EditError("replicas must be 0 or more")
+    doc = find_object(text, kind, namespace, name)
+    spec = mapping_get(doc, "spec")
+    if not isinstance(spec, yaml.MappingNode):
+        raise EditError(f"{kind} {name} has no spec mapping")
+    return _replace_or_insert(text, spec, replicas)
+
+
 def _replace_or_insert(text: str, spec: yaml.MappingNode, replicas: int) -> str:
-    current = _mapping_get(spec, "replicas")
+    current = mapping_get(spec, "replicas")
     if current is not None:
         start, end = current.start_mark.index, current.end_mark.index
         return text[:start] + str(replicas) + text[end:]
