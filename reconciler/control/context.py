@@ -134,45 +134,38 @@ class Context:
         self.enqueue(POD, uid)
 
     def enqueue_related(self, pod: PodRecord) -> None:
-        """A pod changed: its owner (or, when unowned, any that may adopt it) and the services."""
-        if self.cache is not None and self.cache.synced:
-            self._enqueue_related_cached(self.cache, pod)
-            return
-        for obj in self.store.objects(namespace=pod.namespace):
-            kind = obj.key.kind
-            if kind in REPLICATED_KINDS and (pod.owner is None or obj.uid == pod.owner.uid):
-                self.enqueue(REPLICATION, obj.key)
-            elif kind == "StatefulSet" and (pod.owner is None or obj.uid == pod.owner.uid):
-                self.enqueue(STATEFULSET, obj.key)
-            elif kind == "Service":
-                self.enqueue(SERVICE, obj.key)
-            elif (kind == "Pod" and obj.key.name == pod.name
-                  and (pod.source != "manifest" or pod.deletion_timestamp is not None)):
-                # A Pod manifest waiting for this name (held by another pod, or by its own
-                # previous record being deleted): the desired pass creates it once free.
-                self.enqueue(DESIRED, "all")
+        """A pod changed: its owner (or, when unowned, any that may adopt it) and the services.
 
-    def _enqueue_related_cached(self, cache: Cache, pod: PodRecord) -> None:
-        # The owner by uid; an unowned pod only to the controllers whose selector matches
-        # it (no other would adopt it). Every service of the namespace, as before: one
-        # that selected the pod's previous labels must drop it from its endpoints.
-        owners = []
-        if pod.owner is not None:
-            owner = cache.object_by_uid(pod.owner.uid)
-            if owner is not None:
-                owners.append(owner.key)
+        Which controllers own pods, and which watch every pod of a namespace, is the
+        registry's (`control.registry`); it imports this module, hence the late import.
+        """
+        from reconciler.control.registry import REGISTRY
+
+        cache = self.cache
+        if cache is None or not cache.synced:
+            REGISTRY.route_pod_uncached(self, pod)
         else:
-            owners = [o.key for o in cache.selecting(pod)]
-        for key in owners:
-            if key.kind in REPLICATED_KINDS:
-                self.enqueue(REPLICATION, key)
-            elif key.kind == "StatefulSet":
-                self.enqueue(STATEFULSET, key)
-        for svc in cache.object_keys(kind="Service", namespace=pod.namespace):
-            self.enqueue(SERVICE, svc)
-        if ((pod.source != "manifest" or pod.deletion_timestamp is not None)
-                and cache.has_object(Key("Pod", pod.namespace, pod.name))):
-            self.enqueue(DESIRED, "all")
+            # The owner by uid; an unowned pod only to the controllers whose selector
+            # matches it (no other would adopt it). Every service of the namespace: one
+            # that selected the pod's previous labels must drop it from its endpoints.
+            if pod.owner is not None:
+                owner = cache.object_by_uid(pod.owner.uid)
+                if owner is not None:
+                    REGISTRY.route_owner(self, owner.key)
+            else:
+                for obj in cache.selecting(pod):
+                    REGISTRY.route_owner(self, obj.key)
+            for kind in REGISTRY.namespace_kinds:
+                for key in cache.object_keys(kind=kind, namespace=pod.namespace):
+                    REGISTRY.route(self, key)
+        if pod.source != "manifest" or pod.deletion_timestamp is not None:
+            # A Pod manifest waiting for this name (held by another pod, or by its own
+            # previous record being deleted): the desired pass creates it once free.
+            manifest = Key("Pod", pod.namespace, pod.name)
+            declared = (cache.has_object(manifest) if cache is not None and cache.synced
+                        else self.store.get_object(manifest) is not None)
+            if declared:
+                self.enqueue(DESIRED, "all")
 
     def collect_pods(self, owner: Key) -> None:
         """`owner` is gone: mark the pods it controlled deleted (garbage collection by owner).

@@ -20,15 +20,7 @@ from pathlib import Path
 
 from reconciler.api.records import PodRecord
 from reconciler.api.types import JSON, DesiredObject, Key, LoadResult
-from reconciler.control.context import (
-    DESIRED,
-    NODE,
-    REPLICATED_KINDS,
-    REPLICATION,
-    SERVICE,
-    STATEFULSET,
-    Context,
-)
+from reconciler.control.context import DESIRED, Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.control.sourceguard import hold_partial
 from reconciler.manifests.loader import FolderLoader
@@ -217,16 +209,9 @@ class DesiredController:
         )
 
     def _wake(self, plan: Plan) -> None:
-        ctx = self.ctx
+        # The registry imports this module: imported here, not at the top.
+        from reconciler.control.registry import REGISTRY
+
         for change in plan.changes:
-            if change.action == "unchanged":
-                continue
-            k = change.key
-            if k.kind in REPLICATED_KINDS:
-                ctx.enqueue(REPLICATION, k)
-            elif k.kind == "StatefulSet":
-                ctx.enqueue(STATEFULSET, k)
-            elif k.kind in ("Service", "Endpoints"):
-                ctx.enqueue(SERVICE, Key("Service", k.namespace, k.name))
-            elif k.kind == "Node":
-                ctx.enqueue(NODE, k.name)
+            if change.action != "unchanged":
+                REGISTRY.route(self.ctx, change.key)

@@ -29,28 +29,19 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from reconciler.control.claims import CLAIM, ClaimController
 from reconciler.control.context import (
     DESIRED,
     NODE,
     NODE_GC,
-    POD,
-    REPLICATED_KINDS,
-    REPLICATION,
-    SERVICE,
-    STATEFULSET,
     Context,
     Settings,
 )
 from reconciler.control.desired import DesiredController
 from reconciler.control.loop import Loop, Reconciler, WorkKey
 from reconciler.control.nodes import NodeController
-from reconciler.control.pods import PodController
 from reconciler.control.queue import WorkQueue
-from reconciler.control.replication import ReplicationController
+from reconciler.control.registry import REGISTRY
 from reconciler.control.revisions import GitDesired
-from reconciler.control.services import ServiceController
-from reconciler.control.statefulsets import StatefulSetController
 from reconciler.network.embedded import EmbeddedProxy
 from reconciler.runtime import engine
 from reconciler.runtime.types import RuntimeConfig
@@ -199,17 +190,10 @@ class Service:
 
         git = GitDesired.from_config(config, ctx) if config.git.url else None
         desired_ctl = DesiredController(ctx, root=git.root if git else desired)
-        nodes_ctl = NodeController(ctx)
-        controllers: dict[str, Reconciler] = {
-            DESIRED: git.controller(desired_ctl) if git else desired_ctl,
-            POD: PodController(ctx),
-            REPLICATION: ReplicationController(ctx),
-            STATEFULSET: StatefulSetController(ctx),
-            CLAIM: ClaimController(ctx),
-            SERVICE: ServiceController(ctx),
-            NODE: nodes_ctl,
-            NODE_GC: nodes_ctl,
-        }
+        # Every registered controller (control/registry.py); only the desired one is
+        # built here, as a git source wraps it.
+        controllers = REGISTRY.build(
+            ctx, {DESIRED: git.controller(desired_ctl) if git else desired_ctl})
 
         def observe(controller: str, seconds: float, ok: bool) -> None:
             metrics.reconcile_passes.labels(controller, "ok" if ok else "error").inc()
@@ -452,25 +436,7 @@ def enqueue_everything(ctx: Context, all_pods: bool = False) -> None:
     pods that are not bound to a node yet. At start (`all_pods`) every pod is synced
     once, which also starts its probes in this process.
     """
-    ctx.enqueue(DESIRED, "all")
-    store = ctx.store
-    for node in store.list_nodes():
-        ctx.enqueue(NODE, node.name)
-        ctx.enqueue(NODE_GC, node.name)
-    for obj in store.objects():
-        if obj.key.kind in REPLICATED_KINDS:
-            ctx.enqueue(REPLICATION, obj.key)
-        elif obj.key.kind == "StatefulSet":
-            ctx.enqueue(STATEFULSET, obj.key)
-        elif obj.key.kind == "Service":
-            ctx.enqueue(SERVICE, obj.key)
-    for pod in store.list_pods():
-        if all_pods or not pod.node_name:
-            ctx.enqueue(POD, pod.uid)
-    # A claim marked for deletion whose last pod went while no one listened (a restart).
-    for claim in store.list_claims():
-        if claim.deletion_timestamp is not None:
-            ctx.enqueue(CLAIM, (claim.namespace, claim.name))
+    REGISTRY.resync(ctx, all_pods)
 
 
 def _phase_counts(store: Store) -> dict[str, int]:

@@ -1,8 +1,8 @@
 """The control plane on a real store (SQLite or PostgreSQL) with fake hosts, converged
 by draining the queue.
 
-Shared by the controller integration tests: every controller the service
-registers (reconciler/service/app.py), a `FakeHosts` agent factory, and
+Shared by the controller integration tests: every controller of the registry
+(reconciler/control/registry.py), as the service builds them, a `FakeHosts` agent factory, and
 `converge` standing in for the service's loop and its periodic resync.
 """
 
@@ -10,26 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.control.claims import CLAIM, ClaimController
-from reconciler.control.context import (
-    DESIRED,
-    NODE,
-    NODE_GC,
-    POD,
-    REPLICATION,
-    SERVICE,
-    STATEFULSET,
-    Context,
-    Settings,
-)
-from reconciler.control.desired import DesiredController
+from reconciler.control.context import DESIRED, NODE, STATEFULSET, Context, Settings
 from reconciler.control.loop import Loop, Reconciler, WorkKey
-from reconciler.control.nodes import NodeController
-from reconciler.control.pods import PodController
 from reconciler.control.queue import WorkQueue
-from reconciler.control.replication import ReplicationController
-from reconciler.control.services import ServiceController
-from reconciler.control.statefulsets import StatefulSetController
+from reconciler.control.registry import REGISTRY
 from reconciler.runtime.fake import FakeHosts
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.store import Store
@@ -63,17 +47,8 @@ class Cluster:
             close_store()
 
         self.store.close = close  # type: ignore[method-assign]
-        nodes = NodeController(self.ctx)
-        self.controllers: dict[str, Reconciler] = {
-            DESIRED: DesiredController(self.ctx, self.desired),
-            POD: PodController(self.ctx),
-            REPLICATION: ReplicationController(self.ctx),
-            STATEFULSET: StatefulSetController(self.ctx),
-            CLAIM: ClaimController(self.ctx),
-            SERVICE: ServiceController(self.ctx),
-            NODE: nodes,
-            NODE_GC: nodes,
-        }
+        # Every controller of the registry, as the service builds them.
+        self.controllers: dict[str, Reconciler] = REGISTRY.build(self.ctx)
         self.loop = Loop(self.queue, self.controllers)
 
     def write(self, name: str, text: str) -> Path:

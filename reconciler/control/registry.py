@@ -1,0 +1,201 @@
+"""The controller registry: every controller, the kinds it owns, and how a change reaches it.
+
+How to add a controller:
+  1. Write it: a class with `__init__(self, ctx: Context)` and
+     `reconcile(self, key: WorkKey) -> Result` (see replication.py), and a name
+     constant for its WorkKeys in its own module (as `claims.CLAIM`).
+  2. Add one `Entry` to `ENTRIES` below: its name, its class, the object kinds it
+     reconciles (`kinds`; a changed object of those kinds is enqueued under
+     `key(obj.key)`), `pods="owner"` if it owns pods through owner references and
+     selectors, `pods="namespace"` if every pod change in a namespace concerns
+     all its objects there (services: endpoints), and `resync` if its keys do not
+     come from objects (node names, claims...).
+  Nothing else: the service (`service.app`), the desired controller's wake-up,
+  `Context.enqueue_related`, the periodic resync and the test harness all read
+  this table.
+
+Where it sits: between the composition root and the controllers. `build`
+makes one instance per class (two entries of one class, `node` and `node-gc`,
+share it); the routing functions only enqueue keys, they never reconcile.
+`context.py` and `desired.py` import this module inside functions, as it
+imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from reconciler.api.records import PodRecord
+from reconciler.api.types import Key
+from reconciler.control.cache_records import BY_NODE
+from reconciler.control.claims import CLAIM, ClaimController
+from reconciler.control.context import (
+    DESIRED,
+    NODE,
+    NODE_GC,
+    POD,
+    REPLICATED_KINDS,
+    REPLICATION,
+    SERVICE,
+    STATEFULSET,
+    Context,
+)
+from reconciler.control.desired import DesiredController
+from reconciler.control.loop import Reconciler
+from reconciler.control.nodes import NodeController
+from reconciler.control.pods import PodController
+from reconciler.control.replication import ReplicationController
+from reconciler.control.services import ServiceController
+from reconciler.control.statefulsets import StatefulSetController
+
+PodRoute = Literal["none", "owner", "namespace"]
+Resync = Callable[[Context, bool], Iterable[Hashable]]
+
+
+def _same(key: Key) -> Hashable:
+    return key
+
+
+def _service_of(key: Key) -> Hashable:
+    # An Endpoints object is its Service's: the service controller writes both.
+    return Key("Service", key.namespace, key.name)
+
+
+def _desired(ctx: Context) -> Reconciler:
+    return DesiredController(ctx, Path(ctx.settings.desired))
+
+
+def _all(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
+    return ["all"]
+
+
+def _node_names(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
+    return [n.name for n in ctx.store.list_nodes()]
+
+
+def _pods(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
+    # Not every pod (an inspect per container each): each node's GC requeues the pods
+    # whose containers disagree with their records. At start every pod, which also
+    # starts its probes in this process; at any time the pods not bound to a node yet.
+    cache = ctx.cache
+    if cache is not None and cache.synced:
+        uids = set(cache.pod_uids())
+        if not all_pods:
+            for node in cache.pod_index_values(BY_NODE):
+                uids -= cache.pod_index_keys(BY_NODE, node)
+        return sorted(uids)
+    return [p.uid for p in ctx.store.list_pods(containers=False)
+            if all_pods or not p.node_name]
+
+
+def _marked_claims(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
+    # A claim marked for deletion whose last pod went while no one listened (a restart).
+    return [(c.namespace, c.name) for c in ctx.store.list_claims()
+            if c.deletion_timestamp is not None]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One controller: see the module docstring for what each field means."""
+
+    name: str
+    make: Callable[[Context], Reconciler]
+    kinds: frozenset[str] = frozenset()
+    # Other kinds whose change is routed here by `key` (Endpoints -> its Service),
+    # and that the resync does not enqueue.
+    related_kinds: frozenset[str] = frozenset()
+    key: Callable[[Key], Hashable] = _same
+    pods: PodRoute = "none"
+    resync: Resync | None = None
+
+
+ENTRIES: tuple[Entry, ...] = (
+    Entry(DESIRED, _desired, resync=_all),
+    Entry(POD, PodController, resync=_pods),
+    Entry(REPLICATION, ReplicationController, kinds=REPLICATED_KINDS, pods="owner"),
+    Entry(STATEFULSET, StatefulSetController, kinds=frozenset({"StatefulSet"}), pods="owner"),
+    Entry(CLAIM, ClaimController, resync=_marked_claims),
+    Entry(SERVICE, ServiceController, kinds=frozenset({"Service"}),
+          related_kinds=frozenset({"Endpoints"}), key=_service_of, pods="namespace"),
+    Entry(NODE, NodeController, kinds=frozenset({"Node"}), key=lambda k: k.name,
+          resync=_node_names),
+    Entry(NODE_GC, NodeController, resync=_node_names),
+)
+
+
+class Registry:
+    """The entries, indexed by name and by kind."""
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        self.entries = tuple(entries)
+        self.by_name = {e.name: e for e in self.entries}
+        self._owner: dict[str, Entry] = {}  # kinds whose objects are its keys
+        self._routed: dict[str, Entry] = {}  # those and the related kinds
+        for e in self.entries:
+            for kind in e.kinds:
+                assert kind not in self._owner, f"{kind} registered twice"
+                self._owner[kind] = e
+            for kind in e.kinds | e.related_kinds:
+                self._routed[kind] = e
+        self.namespace_kinds = frozenset(
+            k for e in self.entries if e.pods == "namespace" for k in e.kinds)
+
+    def build(self, ctx: Context,
+              overrides: Mapping[str, Reconciler] | None = None) -> dict[str, Reconciler]:
+        """Every controller by name; one instance per class; `overrides` replace by name."""
+        made: dict[Callable[[Context], Reconciler], Reconciler] = {}
+        out: dict[str, Reconciler] = {}
+        for e in self.entries:
+            if overrides and e.name in overrides:
+                out[e.name] = overrides[e.name]
+                continue
+            if e.make not in made:
+                made[e.make] = e.make(ctx)
+            out[e.name] = made[e.make]
+        return out
+
+    def owner(self, kind: str) -> Entry | None:
+        """The controller whose keys are the objects of `kind`."""
+        return self._owner.get(kind)
+
+    def route(self, ctx: Context, key: Key) -> None:
+        """A desired object changed: enqueue the controller it concerns, if any."""
+        e = self._routed.get(key.kind)
+        if e is not None:
+            ctx.enqueue(e.name, e.key(key))
+
+    def route_owner(self, ctx: Context, key: Key) -> None:
+        """`key` owns or selects a changed pod: enqueue its controller if it owns pods."""
+        e = self._owner.get(key.kind)
+        if e is not None and e.pods == "owner":
+            ctx.enqueue(e.name, e.key(key))
+
+    def route_pod_uncached(self, ctx: Context, pod: PodRecord) -> None:
+        """`enqueue_related` without a cache: one scan of the pod's namespace."""
+        for obj in ctx.store.objects(namespace=pod.namespace):
+            e = self._owner.get(obj.key.kind)
+            if e is None:
+                continue
+            if e.pods == "namespace" or (
+                    e.pods == "owner" and (pod.owner is None or obj.uid == pod.owner.uid)):
+                ctx.enqueue(e.name, e.key(obj.key))
+
+    def resync(self, ctx: Context, all_pods: bool = False) -> None:
+        """Every key: the objects of every registered kind, and each entry's own keys."""
+        cache = ctx.cache
+        keys = cache.object_keys() if cache is not None and cache.synced \
+            else [o.key for o in ctx.store.objects()]
+        for key in keys:
+            e = self._owner.get(key.kind)
+            if e is not None:
+                ctx.enqueue(e.name, e.key(key))
+        for e in self.entries:
+            if e.resync is not None:
+                for id_ in e.resync(ctx, all_pods):
+                    ctx.enqueue(e.name, id_)
+
+
+REGISTRY = Registry(ENTRIES)
