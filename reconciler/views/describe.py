@@ -16,6 +16,7 @@ from reconciler.api.selectors import from_spec_selector
 from reconciler.api.types import Key
 from reconciler.store.reader import ReadStore
 from reconciler.views import output
+from reconciler.views.deployments import describe_deployment
 from reconciler.views.describe_statefulset import describe_statefulset
 from reconciler.views.listings import service_spec
 from reconciler.views.sections import (
@@ -30,7 +31,8 @@ from reconciler.views.sections import (
 )
 
 # The kinds `describe` knows; any other is kubectl's "doesn't have a resource type".
-KINDS = ("Pod", "ReplicationController", "ReplicaSet", "StatefulSet", "Service", "Node")
+KINDS = ("Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "Service",
+         "Node")
 
 
 def describe(store: ReadStore, kind: str, namespace: str, name: str, now: datetime) -> str | None:
@@ -44,6 +46,8 @@ def describe(store: ReadStore, kind: str, namespace: str, name: str, now: dateti
         return describe_node(store, name, now)
     if kind == "StatefulSet":
         return describe_statefulset(store, Key(kind, namespace, name), now)
+    if kind == "Deployment":
+        return describe_deployment(store, Key(kind, namespace, name), now)
     return describe_replicated(store, Key(kind, namespace, name), now)
 
 
@@ -98,6 +102,9 @@ def describe_replicated(store: ReadStore, key: Key, now: datetime) -> str | None
     d.multi(
         0, "Annotations", [f"{k}: {v}" for k, v in sorted((meta.get("annotations") or {}).items())]
     )
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller"):  # a Deployment's ReplicaSet
+            d.pair(0, "Controlled By", f"{ref.get('kind')}/{ref.get('name')}")
     d.pair(
         0, "Replicas", f"{status.get('replicas', 0)} current / {spec.get('replicas', 1)} desired"
     )

@@ -56,13 +56,13 @@ def describe_statefulset(store: ReadStore, key: Key, now: datetime) -> str | Non
     d.pair(0, "Pods Status", "{} Running / {} Waiting / {} Succeeded / {} Failed".format(*counts))
     if o.stale:
         d.pair(0, "Stale", f"yes: {o.source_file} has errors; this is the last valid version")
-    _template(d, spec.get("template") or {})
+    pod_template_section(d, spec.get("template") or {})
     _claim_templates(d, spec.get("volumeClaimTemplates") or [])
     events_section(d, store.list_events(key.namespace, key.kind, key.name), now)
     return d.render()
 
 
-def _template(d: Describer, template: JSON) -> None:
+def pod_template_section(d: Describer, template: JSON) -> None:
     """DescribePodTemplate: labels, containers with their mounts, volumes."""
     d.line(0, "Pod Template:")
     labels = (template.get("metadata") or {}).get("labels") or {}

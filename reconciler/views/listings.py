@@ -102,6 +102,33 @@ def _object_json(o: ObjectRecord, extra: Callable[[JSON], None] | None = None) -
     return out
 
 
+def _selector_text(selector: JSON) -> str:
+    """A set-based selector (RS, Deployment) or an RC's label map, as kubectl prints it."""
+    if "matchLabels" in selector or "matchExpressions" in selector:
+        return str(from_label_selector(selector))
+    return output.labels_text(selector)
+
+
+def _deployments(store: ReadStore, q: Query) -> list[Row]:
+    """kubectl's Deployment columns: READY is ready / desired; UP-TO-DATE, AVAILABLE."""
+    rows = []
+    for o in _objects(store, "Deployment", q):
+        spec, status = o.body.get("spec") or {}, o.status or {}
+        containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+        rows.append(Row(
+            o.key.namespace, o.key.name,
+            [f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+             str(status.get("updatedReplicas", 0)), str(status.get("availableReplicas", 0)),
+             output.age(o.created_at, q.now)],
+            partial(_object_json, o),
+            [",".join(c.get("name", "") for c in containers),
+             ",".join(c.get("image", "") for c in containers),
+             _selector_text(spec.get("selector") or {})],
+            o.stale,
+        ))
+    return rows
+
+
 def _replicated(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
     def load(store: ReadStore, q: Query) -> list[Row]:
         rows = []
@@ -110,11 +137,7 @@ def _replicated(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
             status = o.status or {}
             template = (spec.get("template") or {}).get("spec") or {}
             containers = template.get("containers") or []
-            selector = spec.get("selector") or {}
-            if "matchLabels" in selector or "matchExpressions" in selector:
-                selector_text = str(from_label_selector(selector))
-            else:
-                selector_text = output.labels_text(selector)
+            selector_text = _selector_text(spec.get("selector") or {})
             rows.append(
                 Row(
                     o.key.namespace,
@@ -441,7 +464,12 @@ LISTINGS: dict[str, Listing] = {
         _events,
     ),
     "Deployment": Listing(
-        "Deployment", "deployments", "deployment.apps", ("NAME", "AGE"), (), _generic("Deployment")
+        "Deployment",
+        "deployments",
+        "deployment.apps",
+        ("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"),
+        ("CONTAINERS", "IMAGES", "SELECTOR"),
+        _deployments,
     ),
     "StatefulSet": Listing(
         "StatefulSet",
