@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.engine import URL
 
@@ -148,3 +148,87 @@ def detector_for(url: str | URL, *, interval: float = POLL_INTERVAL) -> ChangeDe
     if path is not None:
         return DataVersionDetector(str(path), interval)
     return PeriodicDetector()
+
+
+FEED_CHANNEL = "reconciler_feed"  # what the triggers of migration 0008 NOTIFY on PostgreSQL
+ALL = "*"  # a payload meaning "anything may have changed" (the connection was lost)
+
+
+class ListenDetector:
+    """PostgreSQL: a connection kept open in `LISTEN channel`; each `NOTIFY` is a change.
+
+    The writer's triggers notify in its transaction, so the signal arrives at its
+    commit, never before. Payloads (the topics of migration 0008) are kept for
+    `topics()`. A lost connection counts as a change of everything (notifications
+    may have been missed meanwhile); the next `wait` connects again.
+    """
+
+    def __init__(self, url: URL, channel: str = FEED_CHANNEL) -> None:
+        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._topics: set[str] = set()
+        self._signal = False  # a notification not yet reported by `wait`/`changed`
+        self._conn: Any = None
+        self._connect()
+
+    def _connect(self) -> None:
+        import psycopg
+
+        conn = psycopg.connect(self._conninfo, autocommit=True)
+        conn.execute(f'LISTEN "{self._channel}"'.encode())
+        self._conn = conn
+
+    def changed(self) -> bool:
+        return self.wait(0.0)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._closed.is_set():
+            with self._lock:
+                if self._signal or self._poll(min(max(deadline - time.monotonic(), 0.0), 1.0)):
+                    self._signal = False
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+        return False
+
+    def _poll(self, timeout: float) -> bool:
+        """Read notifications for up to `timeout` seconds (the lock held); True when any."""
+        import psycopg
+
+        try:
+            if self._conn is None:
+                self._connect()
+                self._note(ALL)
+                return True
+            for note in self._conn.notifies(timeout=timeout, stop_after=1):
+                self._note(note.payload)
+            # Take whatever else arrived with it: one wake-up per burst of commits.
+            for note in self._conn.notifies(timeout=0, stop_after=1000):
+                self._note(note.payload)
+        except psycopg.Error:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._note(ALL)
+            self._closed.wait(min(timeout, 1.0))
+        return self._signal
+
+    def _note(self, payload: str) -> None:
+        self._topics.add(payload or ALL)
+        self._signal = True
+
+    def topics(self) -> set[str]:
+        """The topics notified since the last call ({ALL} after a reconnect); clears them."""
+        with self._lock:
+            found, self._topics = self._topics, set()
+        return found
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -304,3 +304,24 @@ class ComponentRow(Base):
     healthy: Mapped[bool]
     message: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+class FeedRevisionRow(Base):
+    """A counter per topic the proxies read (services, endpoints, pods, nodes), bumped by
+    triggers (migration 0008) on every change a proxy depends on, whoever writes."""
+
+    __tablename__ = "feed_revisions"
+
+    topic: Mapped[str] = mapped_column(String(32), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ProxyAckRow(Base):
+    """The endpoints revision a host's proxy last applied: what a deleted pod's drain waits for."""
+
+    __tablename__ = "proxy_acks"
+
+    node: Mapped[str] = mapped_column(String(253), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    mode: Mapped[str] = mapped_column(String(16), default="")
+    applied_at: Mapped[datetime]

@@ -16,6 +16,8 @@ live in mixins by subject:
 - `cluster.ClusterMixin`: cluster_id(), the store's identity on the Docker hosts
 - `events.EventsMixin`: record_event(s)(), list_events(), prune_events()
 - `leases.LeasesMixin`: try_acquire(), renew(), release(), get_lease(), lease_expired()
+- `feeds.FeedsMixin`: feed(), feed_revisions(), endpoints_revision(), ack_proxy(),
+  forget_proxy(), proxy_acks(), proxies_behind(): the proxies' change feed and acks
 
 `batch()` (from `base.StoreBase`) groups writes into one transaction; after
 `fence(name, holder, epoch)` every write transaction first checks the lease. All
@@ -29,6 +31,7 @@ from reconciler.store.claims import ClaimsMixin
 from reconciler.store.cluster import ClusterMixin
 from reconciler.store.components import ComponentsMixin
 from reconciler.store.events import EventsMixin
+from reconciler.store.feeds import FeedsMixin
 from reconciler.store.leases import LeasesMixin
 from reconciler.store.network import NetworkMixin
 from reconciler.store.objects import ObjectsMixin
@@ -37,7 +40,7 @@ from reconciler.store.pods import PodsMixin
 
 class Store(
     ObjectsMixin, PodsMixin, ClaimsMixin, NetworkMixin, EventsMixin, ComponentsMixin,
-    ClusterMixin, LeasesMixin,
+    ClusterMixin, LeasesMixin, FeedsMixin,
 ):
     """The state store; open it with `Store.open`."""
 
