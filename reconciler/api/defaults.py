@@ -10,6 +10,7 @@ Pure: no I/O. `apply_defaults` returns a new body; `default_in_place` fills the 
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -61,7 +62,8 @@ def pod_spec(spec: JSON) -> None:
         _container(c)
     for volume in spec.get("volumes") or []:
         # Kubernetes makes a volume without a source an emptyDir.
-        if not {"emptyDir", "hostPath", "persistentVolumeClaim"} & volume.keys():
+        if not {"emptyDir", "hostPath", "persistentVolumeClaim", "configMap", "secret",
+                "projected"} & volume.keys():
             volume["emptyDir"] = {}
 
 
@@ -152,7 +154,19 @@ def default_in_place(out: JSON) -> JSON:
                 port.setdefault("protocol", "TCP")
     elif kind == "Node":
         out.setdefault("spec", {}).setdefault("unschedulable", False)
+    elif kind == "Secret":
+        _secret(out)
     return out
+
+
+def _secret(body: JSON) -> None:
+    """Kubernetes' write of a Secret: type Opaque by default, stringData merged into data."""
+    body.setdefault("type", "Opaque")
+    strings = body.pop("stringData", None) or {}
+    if strings:
+        data = body.setdefault("data", {})
+        for key, value in strings.items():  # stringData wins over data, as in Kubernetes
+            data[key] = base64.b64encode(str(value).encode()).decode("ascii")
 
 
 def content_hash(body: Any) -> str:

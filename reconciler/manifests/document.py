@@ -16,7 +16,7 @@ from jsonschema import ValidationError
 
 from reconciler.api.defaults import content_hash, default_in_place
 from reconciler.api.types import JSON, DesiredObject, Diagnostic, Key, Position, Severity
-from reconciler.manifests import fastcheck, kinds, names, schemas
+from reconciler.manifests import configkinds, fastcheck, kinds, names, schemas
 from reconciler.manifests.fields import Finding, Path_, check_fields, path_text
 from reconciler.manifests.parse import Document
 from reconciler.manifests.positions import locate
@@ -96,6 +96,7 @@ def _validate_object(body: JSON, kind_info: kinds.KindInfo) -> tuple[list[Findin
         for error in schemas.validator(kind_info.schema).iter_errors(body):
             path, message = _schema_message(error)
             findings.append(Finding("error", path, message))
+    findings = configkinds.redact(kind_info.kind, findings)
     if any(f.severity == "error" for f in findings):
         return findings, None
     # The body was built for this document alone: defaulting it in place saves a deep copy.

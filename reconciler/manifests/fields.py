@@ -5,7 +5,9 @@ Walks the document along the implemented-field tree of our schema; a field not
 in it is looked up in Kubernetes' own field tree (reconciler.manifests.k8sfields):
 
 - Kubernetes defines it and ignoring it cannot change what runs: a warning
-  ("is not supported and is ignored"), and the field is removed from the body.
+  ("field F has no effect here: not supported, ignored", a `NoEffect` like those
+  of reconciler.manifests.effects), and the field is removed from the body.
+
 - Kubernetes defines it and ignoring it would change what runs (the `REFUSED`
   table: host namespaces, privileged containers, volumes and environment read
   from objects we do not have, persistent volume claims, lifecycle hooks): an error.
@@ -34,6 +36,16 @@ class Finding:
     path: Path_
     message: str
     at_key: bool = False  # point at the field's name rather than its value
+
+
+@dataclass(frozen=True)
+class NoEffect(Finding):
+    """A warning that an accepted kind or field changes nothing here (reconciler.manifests.effects).
+
+    Besides the `validate` line, `plan` shows it beside the object and the service
+    records it as an event on the object.
+    """
+
 
 
 def path_text(path: Path_) -> str:
@@ -75,19 +87,19 @@ REFUSED: dict[tuple[str, str], Refusal] = {
         "privileged containers are not supported", _truthy),
     ("SecurityContext", "capabilities"): Refusal(
         "adding capabilities is not supported", _adds_capabilities),
-    ("Container", "envFrom"): Refusal(
-        "envFrom is not supported: ConfigMaps and Secrets are not available"),
     ("Container", "lifecycle"): Refusal("lifecycle hooks (postStart, preStop) are not supported"),
     ("Container", "volumeDevices"): Refusal("volumeDevices are not supported"),
-    ("EnvVarSource", "configMapKeyRef"): Refusal(
-        "env from configMapKeyRef is not supported: ConfigMaps are not available"),
-    ("EnvVarSource", "secretKeyRef"): Refusal(
-        "env from secretKeyRef is not supported: Secrets are not available"),
+    # Files the projected volume would lack; configMap and secret sources are implemented.
+    ("VolumeProjection", "downwardAPI"): Refusal("projected downwardAPI sources are not supported"),
+    ("VolumeProjection", "serviceAccountToken"): Refusal(
+        "projected serviceAccountToken sources are not supported (there is no API server)"),
+    ("VolumeProjection", "clusterTrustBundle"): Refusal(
+        "projected clusterTrustBundle sources are not supported"),
     ("EnvVarSource", "resourceFieldRef"): Refusal("env from resourceFieldRef is not supported"),
     ("EnvVarSource", "fileKeyRef"): Refusal("env from fileKeyRef is not supported"),
 }
-# Any volume source but emptyDir, hostPath and persistentVolumeClaim: the containers would
-# start without their files.
+# Any volume source but emptyDir, hostPath, persistentVolumeClaim, configMap, secret and
+# projected: the containers would start without their files.
 VOLUME_TYPE = "Volume"
 
 # Fields written by the server, not by the user: ignored without a warning when empty.
@@ -123,7 +135,8 @@ def _classify(root: str | None, path: Path_, key: str, value: Any,
         if short == VOLUME_TYPE:
             return Finding("error", field_path, at_key=True, message=
                            f"volume type {key} is not supported "
-                           "(only emptyDir, hostPath and persistentVolumeClaim)")
+                           "(only emptyDir, hostPath, persistentVolumeClaim, configMap, "
+                           "secret and projected)")
         refusal = REFUSED.get((short, key))
         if refusal is not None:
             if refusal.active(value):
@@ -133,7 +146,9 @@ def _classify(root: str | None, path: Path_, key: str, value: Any,
             return None
         if key == "status":
             return Finding("warning", field_path, "is written by the reconciler; ignored", True)
-        return Finding("warning", field_path, "is not supported and is ignored", True)
+        return NoEffect("warning", field_path,
+                        f"field {key} has no effect here: not supported, ignored", True)
+
     known = implemented | (node.fields if node is not None else frozenset())
     hint = _suggest(key, known)
     extra = f" (did you mean {hint!r}?)" if hint else ""

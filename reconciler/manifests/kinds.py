@@ -45,13 +45,17 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Deployment", APPS_VERSIONS, "deployment.json", _APPS + "Deployment"),
         KindInfo("StatefulSet", APPS_VERSIONS[:3], "statefulset.json", _APPS + "StatefulSet"),
         KindInfo("Node", (NODE_API_VERSION,), "node.json", None),
+        KindInfo("ConfigMap", ("v1",), "configmap.json", _CORE + "ConfigMap"),
+        KindInfo("Secret", ("v1",), "secret.json", _CORE + "Secret"),
+        KindInfo("PersistentVolumeClaim", ("v1",), "persistentvolumeclaim.json",
+                 _CORE + "PersistentVolumeClaim"),
     )
 }
 
 # Kubernetes kinds people commonly commit that we do not run: named in the error so
 # the user knows it is a known kind we refuse, not a typo.
 KNOWN_UNSUPPORTED = frozenset({
-    "ConfigMap", "Secret", "PersistentVolumeClaim", "PersistentVolume", "DaemonSet", "Job",
+    "PersistentVolume", "DaemonSet", "Job",
     "CronJob", "Ingress", "EndpointSlice", "ServiceAccount", "Role", "RoleBinding",
     "ClusterRole", "ClusterRoleBinding", "HorizontalPodAutoscaler", "NetworkPolicy",
     "PodDisruptionBudget", "LimitRange", "ResourceQuota", "StorageClass",

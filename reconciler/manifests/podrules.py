@@ -10,6 +10,7 @@ from typing import Any
 
 from reconciler.api.types import JSON
 from reconciler.manifests import names
+from reconciler.manifests.configkinds import check_config_volume
 from reconciler.manifests.fields import Finding, Path_, path_text
 
 _PROBES = ("livenessProbe", "readinessProbe")
@@ -77,9 +78,18 @@ def _check_container(c: JSON, where: Path_, volumes: set[str],
         if "value" in env and "valueFrom" in env:
             out.append(Finding("error", (*where, "env", i),
                                "give either value or valueFrom, not both"))
-        elif "valueFrom" in env and "fieldRef" not in (env["valueFrom"] or {}):
-            out.append(Finding("error", (*where, "env", i, "valueFrom"),
-                               "valueFrom needs fieldRef"))
+        elif "valueFrom" in env:
+            sources = [k for k in ("fieldRef", "configMapKeyRef", "secretKeyRef")
+                       if k in (env["valueFrom"] or {})]
+            if len(sources) != 1:
+                out.append(Finding("error", (*where, "env", i, "valueFrom"),
+                                   "valueFrom needs exactly one of fieldRef, configMapKeyRef "
+                                   "and secretKeyRef"))
+    for i, source in enumerate(c.get("envFrom") or []):
+        refs = [k for k in ("configMapRef", "secretRef") if k in source]
+        if len(refs) != 1:
+            out.append(Finding("error", (*where, "envFrom", i),
+                               "envFrom needs exactly one of configMapRef and secretRef"))
     for i, mount in enumerate(c.get("volumeMounts") or []):
         if mount["name"] not in volumes:
             out.append(Finding("error", (*where, "volumeMounts", i, "name"),
@@ -105,7 +115,9 @@ def check_pod_spec(spec: JSON, path: Path_) -> list[Finding]:
             out.append(Finding("error", (*path, "volumes", i, "name"),
                                f"duplicate volume name {name!r}"))
         volumes.add(name)
-        sources = [k for k in ("emptyDir", "hostPath", "persistentVolumeClaim") if k in volume]
+        sources = [k for k in ("emptyDir", "hostPath", "persistentVolumeClaim", "configMap",
+                               "secret", "projected") if k in volume]
+        out += check_config_volume(volume, (*path, "volumes", i))
         if len(sources) > 1:
             out.append(Finding("error", (*path, "volumes", i),
                                f"a volume has one source: {' and '.join(sources)} given"))

@@ -13,7 +13,7 @@ from typing import Any
 
 from reconciler.api.selectors import SelectorError, from_spec_selector
 from reconciler.api.types import JSON
-from reconciler.manifests import names
+from reconciler.manifests import configkinds, names
 from reconciler.manifests.fields import Finding, Path_
 from reconciler.manifests.podrules import check_pod_spec
 from reconciler.manifests.servicerules import check_endpoints, check_node, check_service
@@ -164,4 +164,8 @@ def check_object(body: JSON) -> list[Finding]:
         out += check_endpoints(body)
     elif kind == "Node":
         out += check_node(body["spec"])
+    elif kind == "ConfigMap":
+        out += configkinds.check_configmap(body)
+    elif kind == "Secret":
+        out += configkinds.check_secret(body)
     return out

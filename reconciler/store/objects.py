@@ -14,8 +14,10 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from reconciler.api.defaults import content_hash
 from reconciler.api.types import JSON, Key
 from reconciler.planning.diff import Plan, RecordedView
+from reconciler.store import secrets
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import ObjectRow, RevisionRow
 from reconciler.store.records import ObjectRecord, RevisionRecord
@@ -23,16 +25,30 @@ from reconciler.store.records import ObjectRecord, RevisionRecord
 _OBJECT_COLUMNS = ObjectRow.__table__.c
 
 
-def _to_record(row: Any) -> ObjectRecord:
+def _opened(kind: str, body: Any, stored_hash: str,
+            sealer: secrets.Sealer | None) -> tuple[Any, str]:
+    """A Secret's body with its data, and the hash the planner compares, when the key is here.
+
+    A sealed row stores a keyed tag, not the content hash: a hash of a Secret's content
+    would let anyone who reads the file test guesses of its values.
+    """
+    if kind != "Secret" or sealer is None or not secrets.is_sealed(body):
+        return body, stored_hash
+    opened = secrets.open_body(body, sealer)
+    return opened, content_hash(opened)
+
+
+def _to_record(row: Any, sealer: secrets.Sealer | None = None) -> ObjectRecord:
+    body, hash_ = _opened(row.kind, row.body, row.content_hash, sealer)
     return ObjectRecord(
         key=Key(row.kind, row.namespace, row.name),
         uid=row.uid,
         api_version=row.api_version,
-        body=row.body,
+        body=body,
         source_file=row.source_file,
         line=row.line,
         document=row.document,
-        content_hash=row.content_hash,
+        content_hash=hash_,
         revision=row.revision,
         generation=row.generation,
         stale=bool(row.stale),
@@ -53,6 +69,30 @@ def _key_filter(key: Key) -> list[Any]:
 class ObjectsMixin(StoreBase):
     """Desired objects, their status, and the applied revision."""
 
+    # Seals Secret bodies written and opens those read (reconciler.store.secrets); without
+    # one, Secrets are read sealed and writing one is refused.
+    sealer: secrets.Sealer | None = None
+
+    def _stored(self, kind: str, body: JSON, hash_: str) -> tuple[JSON, str]:
+        if kind != "Secret":
+            return body, hash_
+        sealed = secrets.seal_body(body, self.sealer)
+        assert self.sealer is not None
+        return sealed, self.sealer.tag(hash_)
+
+    def reseal_secrets(self) -> int:
+        """Seal every stored Secret again with the current key (key rotation); how many."""
+        assert self.sealer is not None
+        c = _OBJECT_COLUMNS
+        with self._write() as s:
+            rows = s.execute(select(c.id, c.body).where(c.kind == "Secret")).all()
+            for row in rows:
+                body = secrets.open_body(row.body, self.sealer)
+                sealed, tag = self._stored("Secret", body, content_hash(body))
+                s.execute(update(ObjectRow).where(c.id == row.id).values(
+                    body=sealed, content_hash=tag))
+        return len(rows)
+
     def recorded(self) -> dict[Key, RecordedView]:
         """Every recorded object as the planner sees it."""
         c = _OBJECT_COLUMNS
@@ -68,12 +108,14 @@ class ObjectsMixin(StoreBase):
             c.stale,
         )
         with self._read() as s:
-            return {
-                (key := Key(r.kind, r.namespace, r.name)): RecordedView(
-                    key, r.content_hash, r.body, r.source_file, r.line, r.document, bool(r.stale)
-                )
-                for r in s.execute(query)
-            }
+            rows = s.execute(query).all()
+        out: dict[Key, RecordedView] = {}
+        for r in rows:
+            key = Key(r.kind, r.namespace, r.name)
+            body, hash_ = _opened(r.kind, r.body, r.content_hash, self.sealer)
+            out[key] = RecordedView(key, hash_, body, r.source_file, r.line, r.document,
+                                    bool(r.stale))
+        return out
 
     def objects(self, kind: str | None = None, namespace: str | None = None) -> list[ObjectRecord]:
         """Recorded objects, optionally of one kind and one namespace, sorted by key."""
@@ -86,13 +128,14 @@ class ObjectsMixin(StoreBase):
             _OBJECT_COLUMNS.kind, _OBJECT_COLUMNS.namespace, _OBJECT_COLUMNS.name
         )
         with self._read() as s:
-            return [_to_record(r) for r in s.execute(query)]
+            rows = s.execute(query).all()
+        return [_to_record(r, self.sealer) for r in rows]
 
     def get_object(self, key: Key) -> ObjectRecord | None:
         """One recorded object, or None."""
         with self._read() as s:
             row = s.execute(select(ObjectRow.__table__).where(*_key_filter(key))).first()
-            return None if row is None else _to_record(row)
+        return None if row is None else _to_record(row, self.sealer)
 
     def apply_plan(self, plan: Plan, revision: str = "", now: datetime | None = None) -> None:
         """Record a plan in one transaction: create, update, delete, refresh, mark stale.
@@ -115,6 +158,7 @@ class ObjectsMixin(StoreBase):
                     "stale": False,
                     "updated_at": now,
                 }
+                body, hash_ = self._stored(key.kind, obj.body, obj.content_hash)
                 if change.action == "create":
                     s.execute(
                         insert(ObjectRow).values(
@@ -123,8 +167,8 @@ class ObjectsMixin(StoreBase):
                             namespace=key.namespace,
                             name=key.name,
                             api_version=str(obj.body.get("apiVersion", "v1")),
-                            body=obj.body,
-                            content_hash=obj.content_hash,
+                            body=body,
+                            content_hash=hash_,
                             revision=revision,
                             generation=1,
                             status=None,
@@ -137,8 +181,8 @@ class ObjectsMixin(StoreBase):
                         update(ObjectRow)
                         .where(*_key_filter(key))
                         .values(
-                            body=obj.body,
-                            content_hash=obj.content_hash,
+                            body=body,
+                            content_hash=hash_,
                             revision=revision,
                             api_version=str(obj.body.get("apiVersion", "v1")),
                             generation=ObjectRow.generation + 1,

@@ -55,12 +55,13 @@ class TestUnsupportedFields:
     @pytest.mark.parametrize(("pod_field", "container_field", "expected"), [
         ("hostPID: true", "", "spec.hostPID: hostPID is not supported"),
         ("hostIPC: true", "", "spec.hostIPC: hostIPC is not supported"),
-        ("", "envFrom: [{configMapRef: {name: x}}]", "envFrom is not supported"),
+        ("", "volumeDevices: [{name: v, devicePath: /dev/x}]", "volumeDevices are not supported"),
         ("", "lifecycle: {preStop: {exec: {command: [x]}}}", "lifecycle hooks"),
         ("", "securityContext: {capabilities: {add: [NET_ADMIN]}}",
          "adding capabilities is not supported"),
         ("volumes: [{name: v, nfs: {server: s, path: /}}]", "",
-         "volume type nfs is not supported (only emptyDir, hostPath and persistentVolumeClaim)"),
+         "volume type nfs is not supported (only emptyDir, hostPath, persistentVolumeClaim, "
+         "configMap, secret and projected)"),
     ])
     def test_refused_where_ignoring_changes_what_runs(self, tmp_path: Path, pod_field: str,
                                                      container_field: str, expected: str) -> None:
