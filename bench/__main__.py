@@ -25,6 +25,7 @@ from bench.report import Row, summary, table, write_json
 # Benchmark name -> module with `run(args) -> list[Row]` (or `run() -> list[Row]`).
 BENCHMARKS = {
     "pod-cold-start": "bench.coldstart",
+    "pod-spans": "bench.podspans",
     "replica-scale": "bench.scaling",
     "steady-state": "bench.steady",
     "drift-repair": "bench.drift",
