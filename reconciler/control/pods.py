@@ -19,6 +19,7 @@ from reconciler.control.claims import CLAIM
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.service_env import service_env, services_for_env
+from reconciler.runtime import spans
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
 from reconciler.scheduling.scheduler import place, place_on
 from reconciler.scheduling.volume_binding import claim_names
@@ -81,12 +82,19 @@ class PodController:
             return Result.done()
         if pod.deletion_timestamp is not None:
             return self._delete(pod)
+        if not pod.containers and not pod.init_containers:
+            # A first start: its spans (runtime/spans.py) run from here to the status write.
+            spans.begin(uid, (self.ctx.clock() - pod.created_at).total_seconds())
         if not pod.node_name:
             placed = self._schedule(pod)
             if placed is None:
+                spans.cancel(uid)
                 return Result.after(self.ctx.settings.scheduling_retry)
             pod = placed
+            spans.mark(uid, "schedule")
         node = self.ctx.store.get_node(pod.node_name)
+        if node is None or not node.ready:
+            spans.cancel(uid)
         if node is None:
             # The node was removed from the folder: the pod goes with it, as Kubernetes'
             # pod garbage collector deletes pods bound to nodes that no longer exist.
@@ -186,9 +194,13 @@ class PodController:
             # them: `get pods` says ContainerCreating, not Pending, while images and
             # containers are being set up.
             self._creating(pod)
+            spans.mark(pod.uid, "status_creating")
         try:
-            sync = agent.sync_pod(pod, self._env(pod))
+            env = self._env(pod)
+            spans.mark(pod.uid, "env")
+            sync = agent.sync_pod(pod, env)
         except HostUnreachable as e:
+            spans.cancel(pod.uid)
             level = logging.DEBUG if node.name in self._unreachable else logging.WARNING
             self._unreachable.add(node.name)
             log.log(level, "pod %s/%s: node %s unreachable: %s", pod.namespace, pod.name,
@@ -211,7 +223,9 @@ class PodController:
         before = _visible(pod)
         self._apply(pod, sync)
         # Only the status is ours: labels, owner or deletion may have changed meanwhile.
-        if not ctx.store.patch_pod(pod, "status"):
+        patched = ctx.store.patch_pod(pod, "status")
+        spans.end(pod.uid, "status_write")
+        if not patched:
             return Result.done()
         if _visible(pod) != before:
             ctx.enqueue_related(pod)

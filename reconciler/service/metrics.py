@@ -28,6 +28,8 @@ PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 # Reconcile passes range from a no-op (sub-ms) to a converge that creates containers (seconds).
 RECONCILE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 DOCKER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# Steps of a pod's first start (runtime/spans.py) run from a dict lookup to a Docker start.
+SPAN_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class _PodsByPhase(Collector):
@@ -117,6 +119,10 @@ class Metrics:
         self.docker_errors = Counter(
             "docker_call_errors", "Docker API calls that failed, by host and operation",
             ["host", "operation"], namespace=NAMESPACE, registry=r,
+        )
+        self.pod_start_span = Histogram(
+            "pod_start_span_seconds", "Steps of a pod's first start (runtime/spans.py), by span",
+            ["span"], namespace=NAMESPACE, registry=r, buckets=SPAN_BUCKETS,
         )
         self.fluentd_dropped = Counter(
             "fluentd_dropped_records", "Log and event records dropped while fluentd was away",
