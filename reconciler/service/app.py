@@ -43,7 +43,7 @@ from reconciler.control.queue import WorkQueue
 from reconciler.control.registry import REGISTRY
 from reconciler.control.revisions import GitDesired
 from reconciler.network.embedded import EmbeddedProxy
-from reconciler.runtime import engine
+from reconciler.runtime import engine, spans
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.service.config import Config, changed_keys, reload_config
 from reconciler.service.fluent import FluentShipper
@@ -181,6 +181,7 @@ class Service:
             fluent.on_drop = lambda n: metrics.fluentd_dropped.inc(n)
         metrics.pods_by_phase(lambda: _phase_counts(store))
         engine.RESPONSE_OBSERVERS[:] = [observe_docker_response(metrics)]
+        spans.OBSERVERS[:] = [lambda span, s: metrics.pod_start_span.labels(span).observe(s)]
         metrics_server = (
             start_metrics_server(config.metrics.address, metrics)
             if config.metrics.address
