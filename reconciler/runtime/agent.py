@@ -24,7 +24,7 @@ from typing import Any
 from docker.errors import APIError, NotFound
 
 from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
-from reconciler.runtime import naming, spec, status
+from reconciler.runtime import naming, spans, spec, status
 from reconciler.runtime.access import PodAccess
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.events import follow_events
@@ -108,16 +108,19 @@ class NodeAgent:
             pod.containers.append(observed)
         return pods
 
-    def _instances(self, uid: str) -> list[Instance]:
+    def _instances(self, uid: str) -> tuple[list[Instance], dict[str, Any] | None]:
+        """The pod's containers, inspected, and the newest infra's inspect data (or None)."""
         found = self.engine.call(self.engine.api.containers, all=True, filters=self._filters(uid))
-        out = []
+        out: list[tuple[Instance, dict[str, Any]]] = []
         for entry in found:
             try:
-                out.append(Instance.from_inspect(
-                    self.engine.call(self.engine.api.inspect_container, entry["Id"])))
+                data = self.engine.call(self.engine.api.inspect_container, entry["Id"])
             except NotFound:
                 continue  # removed between the list and the inspect
-        return sorted(out, key=lambda i: (i.container, i.restart))
+            out.append((Instance.from_inspect(data), data))
+        out.sort(key=lambda pair: (pair[0].container, pair[0].restart))
+        infras = [data for inst, data in out if inst.container == naming.INFRA]
+        return [inst for inst, _ in out], (infras[-1] if infras else None)
 
     def _lock(self, uid: str) -> threading.Lock:
         with self._locks_guard:
@@ -145,10 +148,10 @@ class NodeAgent:
             out.containers = [self._waiting(c, waiting, init=False) for c in apps]
             out.conditions = status.conditions(out.init_containers, out.containers, _now())
             return out
-        instances = self._instances(pod.uid)
+        instances, infra_data = self._instances(pod.uid)
+        spans.mark(pod.uid, "list")
         try:
-            if self._sandbox(pod, env, instances, out):
-                instances = self._instances(pod.uid)
+            created = self._sandbox(pod, env, instances, out)
         except APIError as e:
             out.events.append(PodEvent("Warning", "FailedCreatePodSandBox",
                                        f"Failed to create pod sandbox: {e.explanation or e}"))
@@ -157,7 +160,14 @@ class NodeAgent:
             out.conditions = status.conditions(out.init_containers, out.containers, _now())
             out.requeue(self.config.backoff_initial)
             return out
-        infra_data = self.engine.call(self.engine.api.inspect_container, _infra(instances).id)
+        if created is not None:
+            # Only the new sandbox needs a look: a dead one's containers went with it, and
+            # listing the pod again (one list and an inspect per container) finds nothing else.
+            infra_data = self.engine.call(self.engine.api.inspect_container, created)
+            instances = [*(i for i in instances if i.container != naming.INFRA
+                           and i.id not in self._removed), Instance.from_inspect(infra_data)]
+        if infra_data is None:
+            raise RuntimeError("the pod's infrastructure container vanished while it was created")
         net = infra_data.get("NetworkSettings") or {}
         out.pod_ip = str(net.get("IPAddress") or next(
             (n.get("IPAddress", "") for n in (net.get("Networks") or {}).values()), ""))
@@ -166,6 +176,7 @@ class NodeAgent:
                 port, _, proto = key.partition("/")
                 out.ports[f"{port}/{proto.upper()}"] = int(binds[0]["HostPort"])
         out.start_time = status.parse_time((infra_data.get("State") or {}).get("StartedAt"))
+        spans.mark(pod.uid, "sandbox_inspect")
         ctx = _Ctx(pod, env, infra_data["Id"], out, self.builder.volume_names(pod))
         by_name: dict[str, list[Instance]] = defaultdict(list)
         for inst in instances:
@@ -199,15 +210,15 @@ class NodeAgent:
         return out
 
     def _sandbox(self, pod: PodRecord, env: PodEnv, instances: list[Instance],
-                 out: PodSync) -> bool:
-        """Make sure the infra container runs (True: it was created now).
+                 out: PodSync) -> str | None:
+        """Make sure the infra container runs; the id of one created now, else None.
 
         When it died, the pod's namespaces are gone: remove every container and
         start over, as kubelet does on a sandbox change.
         """
         infra = _infra_or_none(instances)
         if infra is not None and infra.running:
-            return False
+            return None
         attempt = 0
         if infra is not None:
             out.events.append(PodEvent("Normal", "SandboxChanged",
@@ -218,8 +229,8 @@ class NodeAgent:
                 self._remove(inst.id, grace=0)
                 self.prober.forget(inst.id)
         self.builder.create_volumes(pod, env)
-        self.builder.create_infra(pod, env, attempt)
-        return True
+        spans.mark(pod.uid, "volumes")
+        return self.builder.create_infra(pod, env, attempt)
 
     def _remember(self, uid: str, inst: Instance) -> None:
         if inst.container != naming.INFRA:
@@ -292,6 +303,7 @@ class NodeAgent:
             ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
             return [*insts[:-1], self._inspect(latest.id)]
         image, waiting = self.builder.image(ctx.pod, c, ctx.out)
+        spans.mark(ctx.pod.uid, "image_check")
         if waiting is not None:
             return waiting
         for old in insts[:-1]:
@@ -304,9 +316,13 @@ class NodeAgent:
             ctx.out.events.append(PodEvent("Warning", "Failed", f"Error: {e}"))
             return ("CreateContainerConfigError", str(e))
         ctx.out.events.append(PodEvent("Normal", "Created", f"Created container {name}"))
+        spans.mark(ctx.pod.uid, "app_create")
         self._start(cid)
         ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
-        return [*insts[-1:], self._inspect(cid)]
+        spans.mark(ctx.pod.uid, "app_start")
+        inst = self._inspect(cid)
+        spans.mark(ctx.pod.uid, "app_inspect")
+        return [*insts[-1:], inst]
 
     def _start(self, cid: str) -> None:
         try:
@@ -456,13 +472,6 @@ class _Ctx:
 def _infra_or_none(instances: list[Instance]) -> Instance | None:
     infras = [i for i in instances if i.container == naming.INFRA]
     return infras[-1] if infras else None
-
-
-def _infra(instances: list[Instance]) -> Instance:
-    infra = _infra_or_none(instances)
-    if infra is None:
-        raise RuntimeError("the pod's infrastructure container vanished while it was created")
-    return infra
 
 
 def _now() -> datetime:

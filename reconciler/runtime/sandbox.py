@@ -19,11 +19,14 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.types import LogConfig
 
 from reconciler.api.records import PodRecord, claim_volume_name
-from reconciler.runtime import images, naming, spec
+from reconciler.runtime import images, naming, spans, spec
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.types import PodEnv, PodEvent, PodSync, RuntimeConfig
 
 Waiting = tuple[str, str]  # (reason, message) of a container that cannot start yet
+# Seconds an image found present is not inspected again. One removed by hand meanwhile
+# fails its container's create, and the loop's retry after that looks again.
+IMAGE_SEEN_FOR = 10.0
 
 
 class Builder:
@@ -36,15 +39,22 @@ class Builder:
         self._infra_lock = threading.Lock()
         self._pull_failures: dict[tuple[str, str], tuple[int, float]] = {}
         self._mapped: set[tuple[str, str]] = set()
+        # ref -> monotonic time until which an image seen present is taken as present:
+        # a burst of pods of one image then costs one image inspect, not one per pod.
+        self._seen: dict[str, float] = {}
 
     # Images ------------------------------------------------------------------
 
     def _present(self, ref: str) -> bool:
+        if self._seen.get(ref, 0.0) > time.monotonic():
+            return True
         try:
             self.engine.call(self.engine.api.inspect_image, ref)
-            return True
         except (ImageNotFound, NotFound):
+            self._seen.pop(ref, None)
             return False
+        self._seen[ref] = time.monotonic() + IMAGE_SEEN_FOR
+        return True
 
     def _pull(self, ref: str) -> str | None:
         """Pull `ref`; the error text, or None on success."""
@@ -184,7 +194,9 @@ class Builder:
             ports=exposed or None, labels=labels, host_config=host_config,
         )
         cid = str(created["Id"])
+        spans.mark(pod.uid, "sandbox_create")
         self.engine.call(api.start, cid)
+        spans.mark(pod.uid, "sandbox_start")
         return cid
 
     def create_container(
