@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 from reconciler.api.records import EventRecord, NodeRecord, PodRecord
 from reconciler.api.types import JSON, Key
 from reconciler.control.cache import Cache
-from reconciler.control.follow import DEFAULT_OWN_INTERVAL, DEFAULT_RESYNC, Follower, follow
+from reconciler.control.follow import DEFAULT_RESYNC, Follower, follow
 from reconciler.control.loop import WorkKey
 from reconciler.control.queue import WorkQueue
 from reconciler.planning.expectations import Expectations
@@ -103,7 +103,7 @@ class Context:
 
     # -- the cache --
     def start_cache(
-        self, *, resync: float = DEFAULT_RESYNC, own_interval: float = DEFAULT_OWN_INTERVAL,
+        self, *, resync: float = DEFAULT_RESYNC,
         on_relisted: Callable[[], object] | None = None,
     ) -> Cache:
         """Fill the cache with one list, write this process's commits through, follow others'.
@@ -118,7 +118,7 @@ class Context:
         cache = Cache()
         write_through(cache, self.store)
         self.follower = follow(self.store, resync=resync, cache=cache, own_writes=True,
-                               own_interval=own_interval, on_relisted=on_relisted)
+                               on_relisted=on_relisted)
         self.cache = cache
         return cache
 

@@ -6,7 +6,10 @@ waits on a `reconciler.store.changes.ChangeDetector` and relists when it fires,
 and in any case every `resync` seconds, so a missed signal costs a resync
 period at worst. Writes of this process reach the cache by write-through
 (the cache's upsert/delete methods, called after each commit); the follower
-is for the writes of other processes: the CLI, other hosts' agents.
+is for the writes of other processes: the CLI, other hosts' agents. The
+database's signal also fires for this process's own commits; the store's
+revision row (`StoreBase.foreign_writes`) tells them apart exactly, so a
+service that only writes itself (heartbeats, status) never relists for them.
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from reconciler.store.records import ObjectRecord
 log = logging.getLogger(__name__)
 
 DEFAULT_RESYNC = 300.0
-# At most one relist this often for signals that may be this process's own commits.
-DEFAULT_OWN_INTERVAL = 5.0
 # The thread wakes at least this often to notice stop() and a due resync.
 _TICK = 1.0
 # After a failed relist (store busy, connection lost), wait this long before retrying.
@@ -51,13 +52,12 @@ def lister(store: Listable) -> Lister:
 
 
 class Follower:
-    """Relists `cache` from `list_all` whenever `detector` fires, and every `resync` seconds."""
+    """Relists `cache` from `list_all` when another writer committed, and every `resync` seconds."""
 
     def __init__(
         self, cache: Cache, detector: ChangeDetector, list_all: Lister, *,
         resync: float = DEFAULT_RESYNC,
-        own_commits: Callable[[], int] | None = None,
-        own_interval: float = DEFAULT_OWN_INTERVAL,
+        foreign_writes: Callable[[], bool] | None = None,
         on_relisted: Callable[[], object] | None = None,
     ) -> None:
         self.cache = cache
@@ -67,18 +67,18 @@ class Follower:
         self.detector = detector
         self.list_all = list_all
         self.resync = resync
-        # This process's commit count (`Store.own_commits`): a signal with no own commit
-        # since the previous one is someone else's write (relisted at once); one that may
-        # be our own write (already written through) relists at most every `own_interval`
-        # seconds, in case another process wrote in the same moment.
-        self.own_commits = own_commits
-        self.own_interval = own_interval
+        # `Store.foreign_writes`: asked when the detector fires (SQLite's signal fires for
+        # this process's own commits too, which are already written through): relist only
+        # when another writer committed. None: every signal relists.
+        self.foreign_writes = foreign_writes
         self.relists = 0  # how many relists ran (start's included)
+        self.signals = 0  # how many times the detector fired
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """List once (the cache is synced when this returns), then follow in a thread."""
+        self._baseline()
         self._relist()
         self._thread = threading.Thread(target=self._run, name="cache-follower", daemon=True)
         self._thread.start()
@@ -97,20 +97,23 @@ class Follower:
                       self.cache.resource_version)
         return changes
 
-    def _own(self) -> int:
-        return self.own_commits() if self.own_commits is not None else 0
+    def _baseline(self) -> None:
+        # Read before listing: a foreign commit during the list shows as new next time.
+        if self.foreign_writes is not None:
+            self.foreign_writes()
+
+    def _foreign(self) -> bool:
+        try:
+            return self.foreign_writes is None or self.foreign_writes()
+        except Exception:
+            log.warning("reading the store revision failed; relisting", exc_info=True)
+            return True
 
     def _run(self) -> None:
         next_resync = time.monotonic() + self.resync
         retry = False
-        last_own = self._own()
-        maybe_own_since: float | None = None  # a signal that may be ours waits until then
-        last_relist = time.monotonic()
         while not self._stop.is_set():
-            due = next_resync
-            if maybe_own_since is not None:
-                due = min(due, last_relist + self.own_interval)
-            timeout = max(0.0, min(_TICK, due - time.monotonic()))
+            timeout = max(0.0, min(_TICK, next_resync - time.monotonic()))
             started = time.monotonic()
             fired = self.detector.wait(timeout)
             if self._stop.is_set():
@@ -118,22 +121,13 @@ class Follower:
             if not fired and timeout and time.monotonic() - started < timeout / 2:
                 # A closed or broken detector answers at once: do not spin on it.
                 self._stop.wait(timeout)
-            foreign = False
             if fired:
-                own = self._own()
-                if self.own_commits is None or own == last_own:
-                    foreign = True
-                else:
-                    last_own = own
-                    maybe_own_since = maybe_own_since or time.monotonic()
-            now = time.monotonic()
-            bounded = maybe_own_since is not None and now >= last_relist + self.own_interval
-            if not (foreign or retry or bounded or now >= next_resync):
+                self.signals += 1
+            foreign = fired and self._foreign()
+            if not (foreign or retry or time.monotonic() >= next_resync):
                 continue
-            # Read before listing: a commit during the list shows as new next time.
-            last_own = self._own()
-            maybe_own_since = None
             try:
+                self._baseline()
                 if self._relist() and self.on_relisted is not None:
                     self.on_relisted()
             except Exception:
@@ -142,22 +136,20 @@ class Follower:
                 self._stop.wait(_RETRY)
                 continue
             retry = False
-            last_relist = time.monotonic()
-            next_resync = last_relist + self.resync
+            next_resync = time.monotonic() + self.resync
 
 
 def follow(
     store: Store, *, resync: float = DEFAULT_RESYNC, cache: Cache | None = None,
-    own_writes: bool = False, own_interval: float = DEFAULT_OWN_INTERVAL,
-    on_relisted: Callable[[], object] | None = None,
+    own_writes: bool = False, on_relisted: Callable[[], object] | None = None,
 ) -> Follower:
     """A started follower of `store` into `cache` (default a new one), with its database's
     cheapest detector. `own_writes`: this process writes `store` through to the cache, so
-    signals that may be its own commits relist at most every `own_interval` seconds."""
+    only other writers' commits (`Store.foreign_writes`) relist."""
     follower = Follower(
         cache or Cache(), detector_for(store.engine.url), lister(store), resync=resync,
-        own_commits=(lambda: store.own_commits) if own_writes else None,
-        own_interval=own_interval, on_relisted=on_relisted,
+        foreign_writes=store.foreign_writes if own_writes else None,
+        on_relisted=on_relisted,
     )
     follower.start()
     return follower

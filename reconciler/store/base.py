@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from reconciler.store.models import LeaseRow
+from reconciler.store.models import LeaseRow, StoreRevisionRow
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ AfterCommit = Callable[[], None]
 WriteListener = Callable[[str, tuple[Any, ...]], AfterCommit | None]
 
 _L = LeaseRow.__table__.c
+_R = StoreRevisionRow.__table__.c
 # SQLite's own clock, in the text form SQLAlchemy stores DATETIME in ("%f" is SS.mmm), so
 # comparisons with stored timestamps are plain string comparisons in SQL.
 _SQLITE_NOW = "%Y-%m-%d %H:%M:%f"
@@ -93,9 +94,12 @@ class StoreBase:
         # reach the listeners in commit order (the second commits only after the first's
         # database lock is gone, and then waits here for the first's listeners).
         self._commit_lock = threading.Lock()
-        # Write transactions this store committed; a change detector compares the count
-        # with the database's signal to tell this process's own writes from others'.
+        # Write transactions this store committed.
         self.own_commits = 0
+        # The store revisions (see `foreign_writes`) this store committed and not yet
+        # reported, and the revision `foreign_writes` last read.
+        self._own_revisions: set[int] = set()
+        self._seen_revision: int | None = None
 
     def add_write_listener(self, listener: WriteListener) -> None:
         """Call `listener` for every later write; its returned callable runs after the commit.
@@ -159,17 +163,47 @@ class StoreBase:
             except BaseException:
                 session.rollback()
                 raise
+            revision = self._bump(session) if fenced else None
             with self._commit_lock:
                 session.commit()
-                # At once after the commit: a detector that sees the commit before this
-                # count takes it for another process's write (one relist too many, no loss).
+                # Under the commit lock, as `foreign_writes` reads: it never sees this
+                # revision committed without knowing it is ours.
                 self.own_commits += 1
+                if revision is not None:
+                    self._own_revisions.add(revision)
                 for action in after:
                     try:
                         action()
                     except Exception:
                         # The store holds the write; a listener's copy catches up on relist.
                         log.exception("write listener failed after commit")
+
+    @staticmethod
+    def _bump(session: Session) -> int:
+        # The transaction's last statement: on PostgreSQL the row lock it takes is held
+        # only until the commit that follows, and never while waiting for another lock.
+        return int(session.execute(
+            update(StoreRevisionRow).values(revision=_R.revision + 1)
+            .where(_R.id == 1).returning(_R.revision)).scalar_one())
+
+    def foreign_writes(self) -> bool:
+        """Whether another process (or another Store) committed a data write since the last call.
+
+        Every write transaction of `batch()` (all data writes; leases and proxy acks
+        excepted) bumps the one `store_revision` row, so revisions are committed one
+        by one in order; this store knows the revisions it committed. Another writer
+        committed iff more revisions passed than this store committed. The first
+        call only sets the baseline (False). Exact: the cache follower relists on this
+        instead of on every signal of the database (`control.follow`).
+        """
+        with self._commit_lock:
+            with Session(self.engine) as session, session.begin():
+                current = int(session.execute(
+                    select(_R.revision).where(_R.id == 1)).scalar_one())
+            last, self._seen_revision = self._seen_revision, current
+            own = sum(1 for r in self._own_revisions if r <= current)
+            self._own_revisions = {r for r in self._own_revisions if r > current}
+        return last is not None and current - last != own
 
     @staticmethod
     def _check_fence(session: Session, fence: Fence) -> None:

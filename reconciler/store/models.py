@@ -316,6 +316,15 @@ class FeedRevisionRow(Base):
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class StoreRevisionRow(Base):
+    """One row (id 1) bumped by every data write transaction: who else wrote (migration 0009)."""
+
+    __tablename__ = "store_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class ProxyAckRow(Base):
     """The endpoints revision a host's proxy last applied: what a deleted pod's drain waits for."""
 

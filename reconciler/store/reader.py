@@ -36,7 +36,7 @@ from reconciler.store.records import (
 )
 
 # The head of migrations/versions; `engine.migrate` and a unit test rely on it.
-HEAD = "0008"
+HEAD = "0009"
 LabelPredicate = Callable[[dict[str, str]], bool]
 
 _JSON = {

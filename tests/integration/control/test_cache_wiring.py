@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.api.types import Key
+from reconciler.store import Store
 from tests.integration.control.harness import Cluster
 from tests.integration.control.test_controllers import NODES, rc
 
@@ -99,22 +100,63 @@ class TestCacheWiring:
         # The service enqueues everything then: a reconcile may have read the old cache.
         assert relisted.wait(30)
 
-    def test_own_writes_do_not_relist_each_commit(self, tmp_path: Path) -> None:
-        """Many commits of this process cause few relists (bounded by own_interval)."""
+    def test_own_writes_never_relist(self, tmp_path: Path) -> None:
+        """Commits of this process fire SQLite's signal but never relist (the store revision)."""
         c = Cluster(tmp_path)
         try:
             follower = c.ctx.follower
             assert follower is not None
             c.write("nodes.yaml", NODES)
             c.write("web.yaml", rc(3))
-            before = follower.relists
+            before, signals = follower.relists, follower.signals
             commits = c.store.own_commits
             c.converge(3)
             commits = c.store.own_commits - commits
             assert commits > 20
+            assert wait_for(lambda: follower.signals > signals)
             time.sleep(0.5)
-            assert follower.relists - before <= 3
+            assert follower.relists == before
             assert equal_to_store(c)
         finally:
             c.store.close()
 
+
+class TestForeignWrites:
+    def test_tells_own_from_others(self, store_url: str) -> None:
+        """`foreign_writes` is False after own commits, True once another store committed."""
+        mine, other = Store.open(store_url), Store.open(store_url)
+        try:
+            assert mine.foreign_writes() is False  # the baseline
+            for i in range(5):
+                mine.set_revision(f"r{i}", "folder")
+            assert mine.foreign_writes() is False
+            other.set_revision("theirs", "folder")
+            mine.set_revision("mine-again", "folder")
+            assert mine.foreign_writes() is True
+            assert mine.foreign_writes() is False
+        finally:
+            mine.close()
+            other.close()
+
+    def test_concurrent_own_and_foreign(self, store_url: str) -> None:
+        """Own commits from threads mixed with one foreign commit: the foreign one is seen."""
+        mine, other = Store.open(store_url), Store.open(store_url)
+        try:
+            mine.foreign_writes()
+
+            def write(n: int) -> None:
+                for i in range(10):
+                    mine.set_revision(f"t{n}-{i}", "folder")
+
+            threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+            for t in threads:
+                t.start()
+            other.set_revision("theirs", "folder")
+            for t in threads:
+                t.join()
+            assert mine.foreign_writes() is True
+            write(9)
+            assert mine.foreign_writes() is False
+        finally:
+            mine.close()
+            other.close()
