@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "logs": "reconciler.cli.podio:logs",
     "exec": "reconciler.cli.podio:exec_",
     "scale": "reconciler.cli.scale:scale",
+    "rollout": "reconciler.cli.rollout:rollout",
     "delete": "reconciler.cli.delete:delete",
     "run": "reconciler.cli.run:run",
     "sync": "reconciler.cli.service:sync",

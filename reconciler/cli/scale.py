@@ -23,7 +23,7 @@ from reconciler.manifests.loader import load_folder
 SCALABLE = ("ReplicationController", "ReplicaSet", "Deployment", "StatefulSet")
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     """Replace the file in one rename, so the watcher never reads half of it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -37,6 +37,12 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _commit(path: Path, kind: str, name: str, replicas: int) -> str:
+    return commit_file(path, f"Scale {kind.lower()} {name} to {replicas} replicas")
+
+
+def commit_file(path: Path, message: str) -> str:
+    """`git commit` of that one file in its folder's repository; the new short SHA."""
+
     def git(*args: str) -> str:
         done = subprocess.run(
             ["git", *args], cwd=path.parent, capture_output=True, text=True, check=False
@@ -48,9 +54,7 @@ def _commit(path: Path, kind: str, name: str, replicas: int) -> str:
         return done.stdout.strip()
 
     git("add", "--", path.name)
-    git(
-        "commit", "-q", "-m", f"Scale {kind.lower()} {name} to {replicas} replicas", "--", path.name
-    )
+    git("commit", "-q", "-m", message, "--", path.name)
     return git("rev-parse", "--short", "HEAD")
 
 
@@ -89,7 +93,7 @@ def scale(
     except EditError as e:
         raise click.ClickException(f"{path}: {e}") from None
     if edited != text:
-        _write_atomically(path, edited)
+        write_atomically(path, edited)
     label = {"ReplicationController": "replicationcontroller"}.get(resolved, resolved.lower())
     suffix = ""
     if commit and edited != text:

@@ -11,23 +11,18 @@ reads those records and never writes.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import datetime
 
 from reconciler.api.selectors import from_label_selector
 from reconciler.api.types import JSON, Key
+from reconciler.planning import deployment as plan
 from reconciler.store.reader import ReadStore
 from reconciler.store.records import ObjectRecord
 from reconciler.views import output
 from reconciler.views.describe_statefulset import pod_template_section
 from reconciler.views.sections import Describer, events_section, when
 
-HASH_LABEL = "pod-template-hash"
-REVISION = "deployment.kubernetes.io/revision"
-SOURCE_REVISION = "reconciler.dev/source-revision"  # git SHA (or "folder") it became new at
-SOURCE_HASH = "reconciler.dev/source-hash"  # the Deployment's content hash then (folders)
-CHANGE_CAUSE = "kubernetes.io/change-cause"
 TIMED_OUT = "ProgressDeadlineExceeded"
 
 
@@ -35,42 +30,18 @@ def annotations_of(o: ObjectRecord) -> dict[str, str]:
     return dict((o.body.get("metadata") or {}).get("annotations") or {})
 
 
-def revision_of(rs: ObjectRecord) -> int:
-    """The RS's `deployment.kubernetes.io/revision`, 0 when absent or not a number."""
-    try:
-        return int(annotations_of(rs).get(REVISION, "0"))
-    except ValueError:
-        return 0
-
-
 def replica_sets(store: ReadStore, deployment: ObjectRecord) -> list[ObjectRecord]:
     """The ReplicaSets the Deployment controls (ownerReference by uid), oldest revision first."""
-    owned = []
-    for rs in store.objects("ReplicaSet", deployment.key.namespace):
-        refs = (rs.body.get("metadata") or {}).get("ownerReferences") or []
-        if any(r.get("controller") and r.get("uid") == deployment.uid for r in refs):
-            owned.append(rs)
-    return sorted(owned, key=lambda rs: (revision_of(rs), rs.key.name))
-
-
-def without_hash(template: JSON) -> JSON:
-    """A ReplicaSet's pod template as its Deployment declared it: the hash label taken out."""
-    out = copy.deepcopy(template)
-    labels = (out.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop(HASH_LABEL, None)
-    return out
+    owned: list[ObjectRecord] = plan.owned_replica_sets(
+        deployment.uid, store.objects("ReplicaSet", deployment.key.namespace))
+    return sorted(owned, key=lambda rs: (plan.revision_of(rs.body), rs.key.name))
 
 
 def split_new_old(deployment: ObjectRecord,
                   owned: list[ObjectRecord]) -> tuple[ObjectRecord | None, list[ObjectRecord]]:
     """The new ReplicaSet (its template is the Deployment's) and the old ones."""
-    template = (deployment.body.get("spec") or {}).get("template") or {}
-    new = None
-    for rs in owned:
-        if new is None and without_hash((rs.body.get("spec") or {}).get("template") or {}) \
-                == template:
-            new = rs
+    body = plan.new_replica_set(deployment.body, [rs.body for rs in owned])
+    new = next((rs for rs in owned if rs.body is body), None)
     return new, [rs for rs in owned if rs is not new]
 
 
@@ -138,10 +109,10 @@ def describe_deployment(store: ReadStore, key: Key, now: datetime) -> str | None
     meta = o.body.get("metadata") or {}
     new, old = split_new_old(o, replica_sets(store, o))
     notes = dict(meta.get("annotations") or {})
-    if new is not None and REVISION in annotations_of(new):
+    if new is not None and plan.REVISION in annotations_of(new):
         # Kubernetes keeps the revision on the Deployment too; here the manifest is
         # never written, so it is shown from the new ReplicaSet.
-        notes[REVISION] = annotations_of(new)[REVISION]
+        notes[plan.REVISION] = annotations_of(new)[plan.REVISION]
     d = Describer()
     d.pair(0, "Name", key.name)
     d.pair(0, "Namespace", key.namespace)
