@@ -18,15 +18,16 @@ from reconciler.api import k8s
 from reconciler.api.records import PodRecord
 from reconciler.api.selectors import SelectorError, parse
 from reconciler.api.types import JSON, Key
+from reconciler.planning.deployment import REVISION
 from reconciler.store.reader import ReadStore, open_reader
 from reconciler.ui import viewmodels
-from reconciler.views import describe, output
+from reconciler.views import deployments, describe, output
 from reconciler.views.describe_statefulset import describe_statefulset
 from reconciler.views.listings import LISTINGS, Listing, Query, Row
 
 LOG_LINES = 50
 # The workload controllers the overview lists with desired / current / ready replicas.
-CONTROLLER_KINDS = ("ReplicationController", "ReplicaSet", "StatefulSet")
+CONTROLLER_KINDS = ("Deployment", "ReplicationController", "ReplicaSet", "StatefulSet")
 
 
 class NotFound(LookupError):
@@ -156,7 +157,8 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
     ctx: dict[str, Any] = {
         "resource": resource, "kind": lst.kind, "namespace": ns, "name": name, "object": obj,
         "owners": viewmodels.owner_links(obj), "source": _source(store, lst.kind, ns, name),
-        "text": "", "containers": [], "logs": {}, "pods": None,
+        "text": "", "containers": [], "logs": {}, "pods": None, "rollout": None,
+        "replica_sets": None,
         "events": store.list_events(ns or None, lst.kind, name),
     }
     if lst.kind == "Pod":
@@ -187,14 +189,45 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
     elif lst.kind == "StatefulSet":
         ctx["text"] = describe_statefulset(store, Key(lst.kind, ns, name), now) or ""
         ctx["pods"] = _owned_pods(store, obj)
+    elif lst.kind == "Deployment":
+        ctx.update(deployment_detail(store, Key(lst.kind, ns, name), obj, now))
     else:
         ctx["text"] = output.dump(obj, "yaml")
     return ctx
 
 
+def deployment_detail(store: ReadStore, key: Key, obj: JSON, now: datetime) -> dict[str, Any]:
+    """describe's text, the rollout's progress, the ReplicaSets (new one marked) and their pods."""
+    o = store.get_object(key)
+    if o is None:
+        raise NotFound(f'deployments "{key.name}" not found')
+    owned = deployments.replica_sets(store, o)
+    new, _ = deployments.split_new_old(o, owned)
+    state = deployments.rollout_state(o)
+    rows = []
+    for rs in reversed(owned):  # newest revision first, as a user reads a rollout
+        spec, status = rs.body.get("spec") or {}, rs.status or {}
+        rows.append((rs.key.namespace, rs.key.name, [
+            deployments.annotations_of(rs).get(REVISION, ""), "new" if rs is new else "old",
+            str(spec.get("replicas", 1)), str(status.get("replicas", 0)),
+            str(status.get("readyReplicas", 0)), output.age(rs.created_at, now)]))
+    pods = [p for rs in owned for p in store.list_pods(owner_uid=rs.uid)]
+    return {
+        "text": deployments.describe_deployment(store, key, now) or "",
+        "rollout": viewmodels.rollout(state.message, state.done, state.failed, obj),
+        "replica_sets": viewmodels.table(
+            "ReplicaSet", ("REVISION", "ROLE", "DESIRED", "CURRENT", "READY", "AGE"), rows,
+            with_namespace=False),
+        "pods": _pod_table(pods),
+    }
+
+
 def _owned_pods(store: ReadStore, obj: JSON) -> viewmodels.Table:
     uid = (obj.get("metadata") or {}).get("uid", "")
-    pods = store.list_pods(owner_uid=uid) if uid else []
+    return _pod_table(store.list_pods(owner_uid=uid) if uid else [])
+
+
+def _pod_table(pods: list[PodRecord]) -> viewmodels.Table:
     return viewmodels.table("Pod", ("READY", "STATUS", "RESTARTS", "NODE"), [
         (p.namespace, p.name, [output.pod_ready(p), output.pod_status(p), str(p.restarts),
                                p.node_name or output.NONE]) for p in pods], with_namespace=False)

@@ -19,6 +19,7 @@ PHASES = ("Running", "Pending", "Succeeded", "Failed", "Unknown")
 # Pages the navigation offers, in its order: URL segment -> (kind, title).
 PAGES: dict[str, tuple[str, str]] = {
     "pods": ("Pod", "Pods"),
+    "deployments": ("Deployment", "Deployments"),
     "replicationcontrollers": ("ReplicationController", "Replication controllers"),
     "replicasets": ("ReplicaSet", "Replica sets"),
     "statefulsets": ("StatefulSet", "Stateful sets"),
@@ -142,6 +143,28 @@ def controller_rows(objects: Iterable[JSON]) -> list[ControllerRow]:
             href(kind, ns, name),
         ))
     return sorted(rows, key=lambda r: (r.namespace, r.kind, r.name))
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A Deployment's rollout: kubectl's status line and updated/available against desired."""
+
+    message: str
+    done: bool
+    failed: bool
+    updated: Bar
+    available: Bar
+
+
+def rollout(message: str, done: bool, failed: bool, obj: JSON) -> Rollout:
+    """The progress bars of a Deployment as `get -o json` prints it."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    want = int(spec.get("replicas", 1))
+    updated, available = int(status.get("updatedReplicas", 0)), int(
+        status.get("availableReplicas", 0))
+    return Rollout(message, done, failed,
+                   Bar(updated, want, f"{updated} of {want} updated"),
+                   Bar(available, want, f"{available} of {want} available"))
 
 
 def recent_warnings(events: Iterable[EventRecord], limit: int = 10) -> list[EventRecord]:
