@@ -29,6 +29,7 @@ from tests.support.fluent_receiver import free_port
 
 LOCAL = "unix:///var/run/docker.sock"
 HOSTB = "unix:///var/run/docker-hostb.sock"
+HOSTD = "unix:///var/run/docker-hostd.sock"  # the scale benchmark's own second host
 ROOT = Path(__file__).resolve().parents[1]
 LABEL = "reconciler.bench"
 BUSYBOX = "reconciler/busybox:1"
@@ -167,9 +168,21 @@ def cleanup_label(url: str = LOCAL) -> None:
 
 def hostb_up() -> bool:
     """Start the second engine (scripts/hostb.sh) if it is not; False when this machine cannot."""
-    run = subprocess.run([str(ROOT / "scripts" / "hostb.sh"), "start"], capture_output=True,
+    return host_script("hostb", "start")
+
+
+def host_script(host: str, action: str) -> bool:
+    """scripts/<host>.sh start|stop (a Docker host in a network namespace); True on success."""
+    run = subprocess.run([str(ROOT / "scripts" / f"{host}.sh"), action], capture_output=True,
                          text=True, timeout=120, check=False)
     return run.returncode == 0
+
+
+def bridge_subnet(url: str) -> str:
+    """The subnet of an engine's default bridge (where pods get their addresses), or ""."""
+    with contextlib.closing(client(url)) as dc:
+        configs = (dc.api.inspect_network("bridge").get("IPAM") or {}).get("Config") or []
+    return str(configs[0].get("Subnet", "")) if configs else ""
 
 
 def status_kb(pid: int, field: str = "VmHWM") -> int:

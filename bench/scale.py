@@ -1,7 +1,10 @@
 """Benchmark 6, scale: N busybox sleep pods across 2 Docker hosts (`--pods N`, default 1,000).
 
-Both hosts are declared as Nodes (the local engine and hostb, started with
-scripts/hostb.sh); one ReplicationController of N replicas is written and the
+Both hosts are declared as Nodes: the local engine and hostd, the benchmark's own
+second host (scripts/hostd.sh: a /21 bridge, about 2,000 pod addresses; started
+for the run and stopped after it, so no test that stops or partitions hostb
+touches it). Each host's bridge must hold its share of the pods: the run stops
+at once, saying so, when one cannot. One ReplicationController of N replicas is written and the
 time until N app containers run across both engines is taken, with the
 service's peak RSS (VmHWM) afterwards, the time of `reconciler get pods` on
 that store (median of 3 runs, a user's whole command), and the service's idle
@@ -13,6 +16,7 @@ with its default configuration (harness.DEFAULTS).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import statistics
 import time
 from typing import Any
@@ -20,12 +24,13 @@ from typing import Any
 from bench.harness import (
     BUSYBOX,
     DEFAULTS,
-    HOSTB,
+    HOSTD,
     LOCAL,
     app_containers,
+    bridge_subnet,
     client,
     cpu_seconds,
-    hostb_up,
+    host_script,
     remove_prefix,
     service,
     status_kb,
@@ -44,12 +49,12 @@ NODES = """\
 apiVersion: reconciler.dev/v1
 kind: Node
 metadata: {name: local}
-spec: {engine: "unix:///var/run/docker.sock", address: 10.250.0.1}
+spec: {engine: "unix:///var/run/docker.sock", address: 10.249.0.1}
 ---
 apiVersion: reconciler.dev/v1
 kind: Node
-metadata: {name: hostb}
-spec: {engine: "unix:///var/run/docker-hostb.sock", address: 10.250.0.2}
+metadata: {name: hostd}
+spec: {engine: "unix:///var/run/docker-hostd.sock", address: 10.249.0.2}
 """
 RC = """\
 apiVersion: v1
@@ -67,16 +72,33 @@ spec:
 """
 
 
+def capacity(subnet: str) -> int:
+    """Addresses a bridge subnet gives containers (network, gateway and broadcast taken)."""
+    try:
+        return max(ipaddress.ip_network(subnet, strict=False).num_addresses - 3, 0)
+    except ValueError:
+        return 0
+
+
 def run(args: Any = None) -> list[Row]:
     quick = getattr(args, "quick", False)  # a check that it works: the figures mean little
     pods = int(getattr(args, "pods", None) or (20 if quick else DEFAULT_PODS))
     idle_for = 10.0 if quick else IDLE
-    if not hostb_up():
-        return [Row(NAME, "second Docker host", None, note="scripts/hostb.sh start failed")]
+    if not host_script("hostd", "start"):
+        return [Row(NAME, "second Docker host", None, note="scripts/hostd.sh start failed")]
     with contextlib.ExitStack() as stack, workdir("scale") as tmp:
-        local, hostb = client(LOCAL), client(HOSTB)
+        stack.callback(host_script, "hostd", "stop")
+        subnets = {url: bridge_subnet(url) for url in (LOCAL, HOSTD)}
+        # The scheduler spreads the pods evenly; a bridge that cannot hold its half (a /24
+        # holds about 250) fails its pods' sandboxes, as the 2026-12-03 run did at 752.
+        small = [f"{url} {net}" for url, net in subnets.items()
+                 if capacity(net) < (pods + 1) // 2 + 50]
+        if small:
+            return [Row(NAME, "bridge address pools", None,
+                        note=f"too small for {pods} pods: {', '.join(small)}")]
+        local, hostd = client(LOCAL), client(HOSTD)
         stack.callback(local.close)
-        stack.callback(hostb.close)
+        stack.callback(hostd.close)
         (tmp / "desired").mkdir()
         write_atomic(tmp / "desired" / "nodes.yaml", NODES)
         prefix = ""
@@ -88,11 +110,11 @@ def run(args: Any = None) -> list[Row]:
                 write_atomic(svc.desired / "rc.yaml", RC.format(n=pods, image=BUSYBOX))
 
                 def spread() -> tuple[int, int]:
-                    return len(app_containers(local, prefix)), len(app_containers(hostb, prefix))
+                    return len(app_containers(local, prefix)), len(app_containers(hostd, prefix))
                 wait_for(lambda: sum(spread()) >= pods, 60 + pods * 2, 1.0,
                          what=f"{pods} pods running")
                 elapsed = time.monotonic() - started
-                on_local, on_hostb = spread()
+                on_local, on_hostd = spread()
                 peak = status_kb(svc.proc.pid) / 1024
                 gets = []
                 for _ in range(3):
@@ -106,11 +128,12 @@ def run(args: Any = None) -> list[Row]:
                 idle = (cpu_seconds(svc.proc.pid) - c0) / (time.monotonic() - t0)
         finally:
             if prefix:
-                for url in (LOCAL, HOSTB):
+                for url in (LOCAL, HOSTD):
                     remove_prefix(url, prefix)
     return [
         Row(NAME, f"{pods} pods on 2 hosts: until all run", elapsed, "s",
-            note=f"{pods / elapsed:.1f} pods/s; local {on_local}, hostb {on_hostb}; {DEFAULTS}"),
+            note=f"{pods / elapsed:.1f} pods/s; local {on_local}, hostd {on_hostd}; bridges "
+                 f"{subnets[LOCAL]} and {subnets[HOSTD]}; {DEFAULTS}"),
         Row(NAME, "service peak RSS", peak, "MiB", Goal("max", 150), f"{pods} pods"),
         Row(NAME, "`reconciler get pods` (median of 3)", statistics.median(gets) * 1000, "ms",
             Goal("max", 300), f"{listed} rows"),

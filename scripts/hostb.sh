@@ -10,7 +10,9 @@ PEER=10.250.0.1
 ADDR=10.250.0.2
 SUBNET=10.250.0.0/24
 DATA=hostb
-BIP=172.30.0.1/24
+# A /21 holds 2,046 pod addresses (a /24 about 250: 1,000 pods on two hosts did not fit);
+# distinct from the other hosts' bridges. HOSTB_BIP changes it at the next start.
+BIP="${HOSTB_BIP:-172.30.0.1/21}"
 SOCK=/var/run/docker-hostb.sock
 URL=unix://$SOCK
 PIDFILE=/var/run/docker-hostb.pid
