@@ -151,11 +151,22 @@ class ReplicationController:
         status = plan.status.to_json()
         if status != (obj.status or {}):
             ctx.store.set_status(k, status)
+            self._wake_owner(obj)
         if plan.create or plan.delete or plan.requeue_after is not None:
             # Slow start: the next batch once this one is recorded; readiness may change
             # availability after minReadySeconds.
             return Result.after(plan.requeue_after.total_seconds() if plan.requeue_after else 0.0)
         return Result.done()
+
+    def _wake_owner(self, obj: ObjectRecord) -> None:
+        """A ReplicaSet's progress is its Deployment's: Kubernetes' deployment controller
+        watches its ReplicaSets the same way."""
+        from reconciler.control.registry import REGISTRY  # it imports this module
+
+        for ref in (obj.body.get("metadata") or {}).get("ownerReferences") or []:
+            if isinstance(ref, dict) and ref.get("controller") and ref.get("kind"):
+                REGISTRY.route(self.ctx, Key(str(ref["kind"]), obj.key.namespace,
+                                             str(ref.get("name", ""))))
 
     def _create(
         self,

@@ -23,6 +23,7 @@ from typing import Any
 
 from reconciler.api.selectors import Selector, from_label_selector
 from reconciler.api.types import JSON
+from reconciler.planning.diff import OWNED_SOURCE_PREFIX
 
 HASH_LABEL = "pod-template-hash"  # apps.DefaultDeploymentUniqueLabelKey
 REVISION = "deployment.kubernetes.io/revision"
@@ -33,8 +34,6 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 # Ours: which source revision (git SHA or "folder") and manifest content made this RS the new one.
 SOURCE_REVISION = "reconciler.dev/source-revision"
 SOURCE_HASH = "reconciler.dev/source-hash"
-# The source_file of an object a controller wrote (not a manifest): the desired diff keeps it.
-OWNED_SOURCE_PREFIX = "controller:"
 
 # Annotations of the Deployment never copied onto its ReplicaSets (annotationsToSkip).
 _SKIP_COPY = frozenset({

@@ -32,6 +32,10 @@ from reconciler.api.types import JSON, DesiredObject, Key, LoadResult, ReadFailu
 
 Action = Literal["create", "update", "delete", "unchanged"]
 
+# The source_file of an object a controller wrote (a Deployment's ReplicaSets), not a
+# manifest: absent from every folder by nature, so never deleted here.
+OWNED_SOURCE_PREFIX = "controller:"
+
 
 @dataclass(frozen=True)
 class RecordedView:
@@ -139,7 +143,7 @@ def diff(
                 Change("unchanged", key, desired=obj, recorded=rec, refresh=moved or rec.stale)
             )
     for key, rec in recorded.items():
-        if key in wanted:
+        if key in wanted or rec.source_file.startswith(OWNED_SOURCE_PREFIX):
             continue
         if _under(rec.source_file, failed) or held_by(rec.source_file, unreadable):
             stale.append(rec)

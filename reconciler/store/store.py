@@ -6,6 +6,8 @@ live in mixins by subject:
 
 - `objects.ObjectsMixin`: recorded(), objects(), get_object(), apply_plan(),
   set_status(), get_status(), set_revision(), revision(), revisions()
+- `owned.OwnedObjectsMixin`: write_owned(), owned_objects(): objects a controller
+  writes (a Deployment's ReplicaSets)
 - `pods.PodsMixin`: list_pods(), get_pod(), get_pod_by_uid(), upsert_pod(s)(),
   delete_pod(), upsert_node(), list_nodes(), get_node(), delete_node()
 - `claims.ClaimsMixin`: ensure_claims(), list_claims(), get_claim(), bind_claim(),
@@ -35,12 +37,13 @@ from reconciler.store.feeds import FeedsMixin
 from reconciler.store.leases import LeasesMixin
 from reconciler.store.network import NetworkMixin
 from reconciler.store.objects import ObjectsMixin
+from reconciler.store.owned import OwnedObjectsMixin
 from reconciler.store.pods import PodsMixin
 
 
 class Store(
     ObjectsMixin, PodsMixin, ClaimsMixin, NetworkMixin, EventsMixin, ComponentsMixin,
-    ClusterMixin, LeasesMixin, FeedsMixin,
+    ClusterMixin, LeasesMixin, FeedsMixin, OwnedObjectsMixin,
 ):
     """The state store; open it with `Store.open`."""
 
