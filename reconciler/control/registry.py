@@ -43,6 +43,7 @@ from reconciler.control.context import (
     STATEFULSET,
     Context,
 )
+from reconciler.control.deployments import DEPLOYMENT, DeploymentController
 from reconciler.control.desired import DesiredController
 from reconciler.control.loop import Reconciler
 from reconciler.control.nodes import NodeController
@@ -117,6 +118,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(POD, PodController, resync=_pods),
     Entry(REPLICATION, ReplicationController, kinds=REPLICATED_KINDS, pods="owner"),
     Entry(STATEFULSET, StatefulSetController, kinds=frozenset({"StatefulSet"}), pods="owner"),
+    # Its pods are its ReplicaSets': the replication controller wakes it (see deployments.py).
+    Entry(DEPLOYMENT, DeploymentController, kinds=frozenset({"Deployment"})),
     Entry(CLAIM, ClaimController, resync=_marked_claims),
     Entry(SERVICE, ServiceController, kinds=frozenset({"Service"}),
           related_kinds=frozenset({"Endpoints"}), key=_service_of, pods="namespace"),
