@@ -116,6 +116,11 @@ def get(
         names = (name, *names)
     target = resolve(resource)
     store = open_store(state)
+    if isinstance(target, Listing) and target.kind == "Secret" and mode in ("yaml", "json"):
+        from reconciler.store.secrets import try_key_file
+
+        # As kubectl's: the data in base64, to whoever may read it (here: the key file).
+        setattr(store, "sealer", try_key_file(state))  # noqa: B010 (ReadStore has no such field)
     try:
         if target == "revision":
             _print_revision(store, mode)

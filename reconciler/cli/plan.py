@@ -42,8 +42,11 @@ def to_yaml(body: JSON | None) -> list[str]:
 
 def unified(change: Change) -> str:
     """The `diff -u -N` block of one changed object."""
-    old = change.recorded.body if change.recorded else None
-    new = change.desired.body if change.desired else None
+    from reconciler.views.configviews import masked
+
+    # A Secret's values never reach the terminal (or a CI log): "(sensitive)" instead.
+    old = masked(change.recorded.body if change.recorded else None)
+    new = masked(change.desired.body if change.desired else None)
     name = diff_name(change.key, new or old or {})
     lines = difflib.unified_diff(to_yaml(old), to_yaml(new), f"LIVE/{name}", f"MERGED/{name}")
     return f"diff -u -N LIVE/{name} MERGED/{name}\n" + "".join(lines)
@@ -71,8 +74,10 @@ def recorded_views(state: str) -> dict[Key, RecordedView]:
         store = open_reader(state)
     except StoreMissing:
         return {}
+    from reconciler.store.secrets import open_views, try_key_file
+
     try:
-        return store.recorded()
+        return open_views(store.recorded(), try_key_file(state))
     finally:
         store.close()
 

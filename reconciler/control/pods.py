@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from reconciler.api.records import ClaimRecord, Condition, ContainerStatus, NodeRecord, PodRecord
 from reconciler.control.claims import CLAIM
+from reconciler.control.configmaps import config_objects
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.planning.service_env import service_env, services_for_env
@@ -175,6 +176,7 @@ class PodController:
             services = services_for_env(self.ctx.store, pod.namespace)
             env = tuple(service_env(services, pod.namespace))
         claim_uids = tuple((c.name, c.uid) for c in self._claims(pod).values())
+        configs = config_objects(self.ctx, pod)
         dns_policy = pod.spec.get("dnsPolicy", "ClusterFirst")
         if dns_policy in ("ClusterFirst", "ClusterFirstWithHostNet") and s.dns_ip:
             search = (
@@ -183,8 +185,8 @@ class PodController:
                 s.cluster_domain,
             )
             return PodEnv(env=env, dns_servers=(s.dns_ip,), dns_search=search,
-                          claim_uids=claim_uids)
-        return PodEnv(env=env, claim_uids=claim_uids)
+                          claim_uids=claim_uids, configs=configs)
+        return PodEnv(env=env, claim_uids=claim_uids, configs=configs)
 
     def _sync(self, pod: PodRecord, node: NodeRecord) -> Result:
         ctx = self.ctx

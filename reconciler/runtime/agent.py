@@ -24,7 +24,7 @@ from typing import Any
 from docker.errors import APIError, NotFound
 
 from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
-from reconciler.runtime import naming, spans, spec, status
+from reconciler.runtime import configfiles, naming, spans, spec, status
 from reconciler.runtime.access import PodAccess
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.events import follow_events
@@ -63,6 +63,7 @@ class NodeAgent:
         self.builder = Builder(self.engine, config)
         self.prober = Prober(self.engine, on_change)
         self.access = PodAccess(self.engine)
+        self.config_volumes = configfiles.ConfigVolumes(config.volumes_dir)
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._known: dict[tuple[str, str], tuple[str, int]] = {}  # (uid, name) -> (id, restart)
@@ -148,6 +149,12 @@ class NodeAgent:
             out.containers = [self._waiting(c, waiting, init=False) for c in apps]
             out.conditions = status.conditions(out.init_containers, out.containers, _now())
             return out
+        config_folders = configfiles.prepare(self.config_volumes, pod.uid, pspec, env.configs, out)
+        if config_folders is None:
+            out.init_containers = [self._waiting(c, _CREATING, init=True) for c in inits]
+            out.containers = [self._waiting(c, _CREATING, init=False) for c in apps]
+            out.conditions = status.conditions(out.init_containers, out.containers, _now())
+            return out
         instances, infra_data = self._instances(pod.uid)
         spans.mark(pod.uid, "list")
         try:
@@ -177,7 +184,8 @@ class NodeAgent:
                 out.ports[f"{port}/{proto.upper()}"] = int(binds[0]["HostPort"])
         out.start_time = status.parse_time((infra_data.get("State") or {}).get("StartedAt"))
         spans.mark(pod.uid, "sandbox_inspect")
-        ctx = _Ctx(pod, env, infra_data["Id"], out, self.builder.volume_names(pod))
+        ctx = _Ctx(pod, env, infra_data["Id"], out,
+                   {**self.builder.volume_names(pod), **config_folders})
         by_name: dict[str, list[Instance]] = defaultdict(list)
         for inst in instances:
             if inst.container != naming.INFRA:
@@ -404,6 +412,7 @@ class NodeAgent:
             with contextlib.suppress(NotFound):
                 self.engine.call(self.engine.api.remove_volume, vol["Name"], force=True)
         self.prober.forget_pod(uid)
+        self.config_volumes.remove_pod(uid)
         self.builder.forget(uid)
         with self._locks_guard:
             self._locks.pop(uid, None)

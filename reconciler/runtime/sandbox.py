@@ -19,7 +19,7 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.types import LogConfig
 
 from reconciler.api.records import PodRecord, claim_volume_name
-from reconciler.runtime import images, naming, spans, spec
+from reconciler.runtime import configrefs, images, naming, spans, spec
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.types import PodEnv, PodEvent, PodSync, RuntimeConfig
 
@@ -206,9 +206,11 @@ class Builder:
         """Create (not start) one app or init container joined to the pod's infra; its id."""
         api = self.engine.api
         name = str(c["name"])
-        environment = spec.container_env(c, pod, env.env, pod_ip=pod_ip,
-                                         node_name=self.engine.node.name,
-                                         host_ip=self.engine.address)
+        environment = spec.container_env(
+            c, pod, env.env, pod_ip=pod_ip, node_name=self.engine.node.name,
+            host_ip=self.engine.address,
+            env_from=tuple(configrefs.env_from(c, env.configs)),
+            config_value=lambda source: configrefs.env_value(source, env.configs))
         entry, cmd = spec.command_and_args(c, environment)
         mounts = spec.container_mounts(c, pod.spec, volumes)
         res = spec.limits(c)

@@ -91,17 +91,30 @@ def field_ref(path: str, pod: PodRecord, pod_ip: str, node_name: str, host_ip: s
 def container_env(
     container: dict[str, Any], pod: PodRecord, extra: tuple[tuple[str, str], ...],
     *, pod_ip: str, node_name: str, host_ip: str,
+    env_from: tuple[tuple[str, str], ...] = (),
+    config_value: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> dict[str, str]:
-    """The container's environment: caller's extras first, then its own env, expanded in order."""
+    """The container's environment: caller's extras, then envFrom, then its own env in order.
+
+    `env_from` and `config_value` (a configMapKeyRef/secretKeyRef value, None for an
+    optional one that is missing) come from reconciler.runtime.configrefs.
+    """
     env: dict[str, str] = dict(extra)
+    env.update(env_from)
     for item in container.get("env") or []:
         name = str(item["name"])
         if "value" in item or "valueFrom" not in item:
             env[name] = expand(str(item.get("value", "")), env)
             continue
-        ref = (item.get("valueFrom") or {}).get("fieldRef")
+        source = item.get("valueFrom") or {}
+        ref = source.get("fieldRef")
         if ref is None:
-            raise SpecError(f"env {name}: only valueFrom.fieldRef is supported")
+            if config_value is None:
+                raise SpecError(f"env {name}: only valueFrom.fieldRef is supported")
+            value = config_value(source)
+            if value is not None:
+                env[name] = value
+            continue
         env[name] = field_ref(str(ref["fieldPath"]), pod, pod_ip, node_name, host_ip)
     return env
 
@@ -182,7 +195,7 @@ def check_volumes(pod_spec: dict[str, Any], allow: tuple[str, ...]) -> None:
         elif "persistentVolumeClaim" in vol:
             if not (vol["persistentVolumeClaim"] or {}).get("claimName"):
                 raise SpecError(f"volume {name}: persistentVolumeClaim.claimName is required")
-        elif "emptyDir" not in vol:
+        elif not any(k in vol for k in ("emptyDir", "configMap", "secret", "projected")):
             kinds = sorted(k for k in vol if k != "name")
             raise SpecError(f"volume {name}: {', '.join(kinds) or 'no source'} is not supported")
 
@@ -221,6 +234,9 @@ def container_mounts(
         target = str(mount["mountPath"])
         if "hostPath" in vol:
             binds[str(vol["hostPath"]["path"])] = {"bind": target, "mode": mode}
+        elif any(k in vol for k in ("configMap", "secret", "projected")):
+            # The folder reconciler.runtime.configfiles keeps; read-only, as kubelet mounts it.
+            binds[volume_names[vol["name"]]] = {"bind": target, "mode": "ro"}
         elif (vol.get("emptyDir") or {}).get("medium") == "Memory":
             size = (vol.get("emptyDir") or {}).get("sizeLimit")
             tmpfs[target] = f"size={_resource(parse_memory, size)}" if size else ""

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from reconciler.api.records import Condition, ContainerStatus, PodPhase
+from reconciler.runtime.configrefs import ConfigObjects
 
 DEFAULT_PREFIX = "rk8s"
 DEFAULT_INFRA_IMAGE = "reconciler/pause:1"
@@ -54,6 +55,9 @@ class RuntimeConfig:
     # only ever removes what carries it. "" (tools without a store): no label, and every
     # container under the prefix counts as this service's, as before cluster ids.
     cluster_id: str = ""
+    # Where the folders of configMap, secret and projected volumes live, one per pod
+    # volume (reconciler.runtime.configfiles); "": pods with such volumes cannot start.
+    volumes_dir: str = ""
 
     def owns(self, labels: dict[str, str]) -> bool:
         """Whether an object under our prefix is not another cluster's (none: made before ids)."""
@@ -78,6 +82,8 @@ class PodEnv:
     dns_options: tuple[str, ...] = ("ndots:5",)
     # (claim name, claim uid) of the pod's persistentVolumeClaims: labels of their volumes.
     claim_uids: tuple[tuple[str, str], ...] = ()
+    # The ConfigMaps and Secrets the pod names (reconciler.runtime.configrefs).
+    configs: ConfigObjects = field(default_factory=ConfigObjects)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from reconciler.sources.folder import FolderSource
 from reconciler.sources.trigger import SyncListener
 from reconciler.store import Store
 from reconciler.store.leases import LeaseLost
+from reconciler.store.secrets import load_key_file
 
 if TYPE_CHECKING:
     from reconciler.ui.server import UiServer
@@ -69,7 +70,8 @@ log = logging.getLogger("reconciler.service")
 
 # What SIGHUP cannot apply to a running instance (built once at start).
 RESTART_KEYS = frozenset({"desired", "state"})
-RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime", "ui"})
+RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime", "ui",
+                              "secrets"})
 
 
 def runtime_config(config: Config, cluster_id: str = "") -> RuntimeConfig:
@@ -83,6 +85,7 @@ def runtime_config(config: Config, cluster_id: str = "") -> RuntimeConfig:
         concurrency=r.concurrency_per_host,
         stop_timeout=int(r.stop_timeout),
         cluster_id=cluster_id,  # the store's: orphan collection only touches its own
+        volumes_dir=str(config.volumes_dir),
     )
 
 
@@ -129,6 +132,8 @@ class Service:
         notifier = Notifier()
         self._install_signals()
         store = Store.open(config.state)
+        # Created at the first start, as `install` would: a store never holds a Secret in clear.
+        store.sealer = load_key_file(config.key_file, create=True)
         self.lease = LeaseKeeper(
             store, self.holder, self.stop_event,
             ttl=lambda: self.config.lease.ttl, renew_period=lambda: self.config.lease.renew,

@@ -57,6 +57,7 @@ class RuntimeConfig:
     host_path_allow: tuple[str, ...] = _f((), "list", "hostPath prefixes pods may mount")
     concurrency_per_host: int = _f(8, "int", "Docker calls in flight per host")
     stop_timeout: float = _f(10.0, "duration", "grace before SIGKILL when stopping")
+    volumes_dir: str = _f("", "str", "folders of configMap/secret volumes; empty: <state>.volumes")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,14 @@ class UiConfig:
 
 
 @dataclass(frozen=True)
+class SecretsConfig:
+    """Secrets at rest and in git (docs/config.md)."""
+
+    key_file: str = _f("", "str", "AES key file sealing Secrets in the store; empty: <state>.key")
+    sops_age_key_file: str = _f("", "str", "age identities opening SOPS-encrypted manifests")
+
+
+@dataclass(frozen=True)
 class LeaseConfig:
     """The one-active-instance lease in the store."""
 
@@ -122,6 +131,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     lease: LeaseConfig = field(default_factory=LeaseConfig)
+    secrets: SecretsConfig = field(default_factory=SecretsConfig)
     # Provenance, kept so SIGHUP can re-read the same sources; not part of equality.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     source_path: Path | None = field(default=None, compare=False, repr=False)
@@ -134,6 +144,16 @@ class Config:
             return Path(self.git.checkout_dir)
         return Path(_state_file(self.state) + ".checkout")
 
+    @property
+    def key_file(self) -> Path:
+        """The Secret encryption key file, defaulting next to the state file."""
+        return Path(self.secrets.key_file or _state_file(self.state) + ".key")
+
+    @property
+    def volumes_dir(self) -> Path:
+        """Where configMap and secret volume folders live, defaulting next to the state file."""
+        return Path(self.runtime.volumes_dir or _state_file(self.state) + ".volumes")
+
 
 SECTIONS: dict[str, type[Any]] = {
     "git": GitConfig,
@@ -143,6 +163,7 @@ SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsConfig,
     "ui": UiConfig,
     "lease": LeaseConfig,
+    "secrets": SecretsConfig,
 }
 
 
@@ -354,7 +375,8 @@ def load_config(
 
 
 # Keys holding a local path that a relative value would tie to the working directory.
-PATH_KEYS = ("desired", "state", "git.checkout_dir")
+PATH_KEYS = ("desired", "state", "git.checkout_dir", "secrets.key_file",
+             "secrets.sops_age_key_file", "runtime.volumes_dir")
 _SQLITE = "sqlite:///"
 
 

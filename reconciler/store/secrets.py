@@ -14,6 +14,7 @@ older boxes until `rotate` has re-sealed everything (docs/config.md).
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -177,4 +178,44 @@ def sizes(body: dict[str, Any]) -> dict[str, int]:
             out[str(k)] = len(base64.b64decode(v))
         except ValueError:
             out[str(k)] = len(str(v))
+    return out
+
+
+KEY_FILE_ENV = "RECONCILER_SECRETS_KEY_FILE"
+
+
+def key_file_for(state: str, configured: str = "") -> Path:
+    """The key file of a store: the configured one, $RECONCILER_SECRETS_KEY_FILE, <state>.key."""
+    if configured or os.environ.get(KEY_FILE_ENV):
+        return Path(configured or os.environ[KEY_FILE_ENV])
+    path = state[len("sqlite:///"):] if state.startswith("sqlite:///") else state
+    return Path((path if "://" not in path else "reconciler-state") + ".key")
+
+
+def try_key_file(state: str) -> Sealer | None:
+    """The store's keys when this user can read them (a CLI run as root), else None."""
+    try:
+        return load_key_file(key_file_for(state))
+    except (OSError, SealError):
+        return None
+
+
+def open_views(views: dict[Any, Any], sealer: Sealer | None) -> dict[Any, Any]:
+    """Recorded views (planning.diff.RecordedView) with Secret bodies and hashes opened.
+
+    For `plan` from the CLI, which reads the store without it: with the key, an
+    unchanged Secret is seen unchanged; without it, every Secret looks changed.
+    """
+    from dataclasses import replace
+
+    from reconciler.api.defaults import content_hash
+
+    if sealer is None:
+        return views
+    out = dict(views)
+    for key, view in views.items():
+        if getattr(key, "kind", "") == "Secret" and is_sealed(view.body):
+            with contextlib.suppress(SealError):
+                body = open_body(view.body, sealer)
+                out[key] = replace(view, body=body, content_hash=content_hash(body))
     return out

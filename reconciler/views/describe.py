@@ -15,7 +15,7 @@ from reconciler.api.records import PodRecord
 from reconciler.api.selectors import from_spec_selector
 from reconciler.api.types import Key
 from reconciler.store.reader import ReadStore
-from reconciler.views import output
+from reconciler.views import configviews, output
 from reconciler.views.deployments import describe_deployment
 from reconciler.views.describe_statefulset import describe_statefulset
 from reconciler.views.listings import service_spec
@@ -32,7 +32,7 @@ from reconciler.views.sections import (
 
 # The kinds `describe` knows; any other is kubectl's "doesn't have a resource type".
 KINDS = ("Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "Service",
-         "Node")
+         "Node", "ConfigMap", "Secret")
 
 
 def describe(store: ReadStore, kind: str, namespace: str, name: str, now: datetime) -> str | None:
@@ -48,6 +48,15 @@ def describe(store: ReadStore, kind: str, namespace: str, name: str, now: dateti
         return describe_statefulset(store, Key(kind, namespace, name), now)
     if kind == "Deployment":
         return describe_deployment(store, Key(kind, namespace, name), now)
+    if kind in ("ConfigMap", "Secret"):
+        obj = store.get_object(Key(kind, namespace, name))
+        if obj is None:
+            return None
+        text = configviews.describe_secret(obj) if kind == "Secret" else \
+            configviews.describe_configmap(obj)
+        d = Describer()
+        events_section(d, store.list_events(namespace, kind, name), now)
+        return text + "\n" + d.render()
     return describe_replicated(store, Key(kind, namespace, name), now)
 
 

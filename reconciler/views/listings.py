@@ -20,7 +20,7 @@ from reconciler.api.selectors import from_label_selector
 from reconciler.api.types import JSON
 from reconciler.store.reader import ReadStore
 from reconciler.store.records import ComponentRecord, ObjectRecord
-from reconciler.views import output
+from reconciler.views import configviews, output
 
 LabelPredicate = Callable[[dict[str, str]], bool]
 
@@ -399,6 +399,14 @@ def _statefulsets(store: ReadStore, q: Query) -> list[Row]:
     return rows
 
 
+def _config(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
+    def load(store: ReadStore, q: Query) -> list[Row]:
+        return [Row(ns, name, cells, build, stale=stale) for ns, name, cells, build, stale
+                in configviews.rows(store, kind, q.namespace, q.selector, q.now)]
+
+    return load
+
+
 def _generic(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
     def load(store: ReadStore, q: Query) -> list[Row]:
         return [
@@ -487,6 +495,10 @@ LISTINGS: dict[str, Listing] = {
         ("VOLUMEMODE",),
         _claims,
     ),
+    "ConfigMap": Listing("ConfigMap", "configmaps", "configmap", ("NAME", "DATA", "AGE"), (),
+                         _config("ConfigMap")),
+    "Secret": Listing("Secret", "secrets", "secret", ("NAME", "TYPE", "DATA", "AGE"), (),
+                      _config("Secret")),
     "ComponentStatus": Listing(
         "ComponentStatus",
         "componentstatuses",

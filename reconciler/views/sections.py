@@ -122,8 +122,16 @@ def env_section(d: Describer, level: int, spec: JSON) -> None:
         return
     d.line(level, "Environment:")
     for e in env:
+        source = e.get("valueFrom") or {}
         if "value" in e:
             d.pair(level + 1, e["name"], e["value"])
+        elif "configMapKeyRef" in source or "secretKeyRef" in source:
+            # kubectl's words; a Secret's value is never shown.
+            kind, ref = (("config map", source["configMapKeyRef"]) if "configMapKeyRef" in source
+                         else ("secret", source["secretKeyRef"]))
+            optional = f"  Optional: {str(bool(ref.get('optional'))).lower()}"
+            d.pair(level + 1, e["name"], f"<set to the key '{ref.get('key', '')}' in {kind} "
+                   f"'{ref.get('name', '')}'>{optional}")
         else:
             ref = (e.get("valueFrom") or {}).get("fieldRef") or {}
             d.pair(
@@ -192,6 +200,8 @@ def volumes_section(d: Describer, level: int, volumes: list[JSON]) -> None:
                                "in the same namespace)")
             d.pair(at, "ClaimName", claim.get("claimName", ""))
             d.pair(at, "ReadOnly", str(bool(claim.get("readOnly", False))).lower())
+        elif "configMap" in vol or "secret" in vol or "projected" in vol:
+            _config_volume(d, at, vol)
         elif "hostPath" in vol:
             host = vol["hostPath"] or {}
             d.pair(at, "Type", "HostPath (bare host directory volume)")
@@ -202,3 +212,22 @@ def volumes_section(d: Describer, level: int, volumes: list[JSON]) -> None:
             d.pair(at, "Type", "EmptyDir (a temporary directory that shares a pod's lifetime)")
             d.pair(at, "Medium", empty.get("medium", ""))
             d.pair(at, "SizeLimit", empty.get("sizeLimit", UNSET))
+
+
+def _config_volume(d: Describer, at: int, vol: JSON) -> None:
+    """kubectl's lines for configMap, secret and projected volumes."""
+    if "configMap" in vol:
+        d.pair(at, "Type", "ConfigMap (a volume populated by a ConfigMap)")
+        d.pair(at, "Name", (vol["configMap"] or {}).get("name", ""))
+        d.pair(at, "Optional", str(bool((vol["configMap"] or {}).get("optional"))).lower())
+    elif "secret" in vol:
+        d.pair(at, "Type", "Secret (a volume populated by a Secret)")
+        d.pair(at, "SecretName", (vol["secret"] or {}).get("secretName", ""))
+        d.pair(at, "Optional", str(bool((vol["secret"] or {}).get("optional"))).lower())
+    else:
+        d.pair(at, "Type", "Projected (a volume that contains injected data from multiple "
+                           "sources)")
+        for source in (vol["projected"] or {}).get("sources") or []:
+            for key, what in (("configMap", "ConfigMapName"), ("secret", "SecretName")):
+                if key in source:
+                    d.pair(at, what, (source[key] or {}).get("name", ""))
