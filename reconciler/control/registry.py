@@ -32,6 +32,8 @@ from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
 from reconciler.control.cache_records import BY_NODE
 from reconciler.control.claims import CLAIM, ClaimController
+from reconciler.control.configmaps import CONFIG, ConfigController
+from reconciler.control.configmaps import KINDS as CONFIG_KINDS
 from reconciler.control.context import (
     DESIRED,
     NODE,
@@ -121,6 +123,7 @@ ENTRIES: tuple[Entry, ...] = (
     # Its pods are its ReplicaSets': the replication controller wakes it (see deployments.py).
     Entry(DEPLOYMENT, DeploymentController, kinds=frozenset({"Deployment"})),
     Entry(CLAIM, ClaimController, resync=_marked_claims),
+    Entry(CONFIG, ConfigController, kinds=CONFIG_KINDS),
     Entry(SERVICE, ServiceController, kinds=frozenset({"Service"}),
           related_kinds=frozenset({"Endpoints"}), key=_service_of, pods="namespace"),
     Entry(NODE, NodeController, kinds=frozenset({"Node"}), key=lambda k: k.name,
