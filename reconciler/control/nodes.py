@@ -37,6 +37,25 @@ log = logging.getLogger(__name__)
 SOURCE = "node-controller"
 DEFAULT_NODE = "local"
 FOREIGN = "ForeignContainers"  # the node condition's type, and its event's reason
+# The well-known labels a kubelet sets about its node, here from the engine's /info;
+# the engine's word wins over a manifest's, as kubelet's own labels do.
+OBSERVED_LABELS = ("kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch",
+                   "beta.kubernetes.io/os", "beta.kubernetes.io/arch")
+# uname's machine names (Docker's Architecture) as Go's GOARCH, which the labels use.
+_GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+           "armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
+           "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def observed_labels(name: str, os_type: str, arch: str) -> dict[str, str]:
+    """kubernetes.io/hostname, os and arch (and their beta aliases) of a node's engine."""
+    labels = {"kubernetes.io/hostname": name}
+    if os_type:
+        labels["kubernetes.io/os"] = labels["beta.kubernetes.io/os"] = os_type.lower()
+    if arch:
+        goarch = _GOARCH.get(arch.lower(), arch.lower())
+        labels["kubernetes.io/arch"] = labels["beta.kubernetes.io/arch"] = goarch
+    return labels
 
 
 def node_from_object(body: JSON, existing: NodeRecord | None, now_: datetime) -> NodeRecord:
@@ -56,7 +75,9 @@ def node_from_object(body: JSON, existing: NodeRecord | None, now_: datetime) ->
         else NodeRecord(name=meta["name"], engine_url=spec["engine"], created_at=now_)
     )
     node.engine_url = spec["engine"]
-    node.labels = dict(meta.get("labels") or {})
+    seen = {k: v for k, v in (existing.labels if existing else {}).items()
+            if k in OBSERVED_LABELS}
+    node.labels = {**dict(meta.get("labels") or {}), **seen}
     node.address = spec.get("address", "")
     node.tls = dict(spec.get("tls") or {})
     node.capacity_override = override
@@ -194,6 +215,7 @@ class NodeController:
             info.os,
             info.kernel,
         )
+        node.labels = {**node.labels, **observed_labels(node.name, info.os_type, info.arch)}
         node.ready, node.reason = True, "KubeletReady"
         node.message = "Docker engine is answering"
         node.last_heartbeat = now_

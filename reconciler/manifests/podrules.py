@@ -13,8 +13,9 @@ from reconciler.manifests import names
 from reconciler.manifests.configkinds import check_config_volume
 from reconciler.manifests.fields import Finding, Path_, path_text
 
-_PROBES = ("livenessProbe", "readinessProbe")
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _HANDLERS = ("exec", "httpGet", "tcpSocket")
+_HOOK_HANDLERS = ("exec", "httpGet", "sleep")
 
 
 def _check_probe(probe: JSON, port_names: set[str], where: Path_) -> list[Finding]:
@@ -97,6 +98,15 @@ def _check_container(c: JSON, where: Path_, volumes: set[str],
     for probe in _PROBES:
         if isinstance(c.get(probe), dict):
             out += _check_probe(c[probe], port_names, (*where, probe))
+            if probe != "readinessProbe" and c[probe].get("successThreshold", 1) != 1:
+                out.append(Finding("error", (*where, probe, "successThreshold"),
+                                   "must be 1 for liveness and startup probes"))
+    for hook, handler in (c.get("lifecycle") or {}).items():
+        found = [h for h in _HOOK_HANDLERS if h in (handler or {})]
+        if len(found) != 1:
+            out.append(Finding("error", (*where, "lifecycle", hook),
+                               "a lifecycle hook needs exactly one of exec, httpGet, sleep "
+                               f"(found {', '.join(found) or 'none'})"))
     if isinstance(c.get("resources"), dict):
         out += _check_resources(c["resources"], (*where, "resources"))
     return out
@@ -138,6 +148,9 @@ def check_pod_spec(spec: JSON, path: Path_) -> list[Finding]:
             else:
                 seen_names[c["name"]] = where
             out += _check_container(c, where, volumes, seen_ports)
+            if group == "initContainers" and c.get("lifecycle"):
+                out.append(Finding("error", (*where, "lifecycle"),
+                                   "may not be set for init containers"))
     for key in ("hostname", "subdomain"):
         value = spec.get(key)
         if isinstance(value, str) and value:

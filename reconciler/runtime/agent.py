@@ -24,7 +24,16 @@ from typing import Any
 from docker.errors import APIError, NotFound
 
 from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
-from reconciler.runtime import configfiles, naming, spans, spec, status
+from reconciler.runtime import (
+    configfiles,
+    lifecycle,
+    naming,
+    security,
+    spans,
+    spec,
+    status,
+    volumeperms,
+)
 from reconciler.runtime.access import PodAccess
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.events import follow_events
@@ -64,6 +73,7 @@ class NodeAgent:
         self.prober = Prober(self.engine, on_change)
         self.access = PodAccess(self.engine)
         self.config_volumes = configfiles.ConfigVolumes(config.volumes_dir)
+        self.hooks = lifecycle.Hooks(self.engine, self.prober)
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._known: dict[tuple[str, str], tuple[str, int]] = {}  # (uid, name) -> (id, restart)
@@ -77,7 +87,9 @@ class NodeAgent:
         return HostInfo(cpus=int(info.get("NCPU", 0)), memory=int(info.get("MemTotal", 0)),
                         engine_version=str(info.get("ServerVersion", "")),
                         os=str(info.get("OperatingSystem", "")),
-                        kernel=str(info.get("KernelVersion", "")))
+                        kernel=str(info.get("KernelVersion", "")),
+                        os_type=str(info.get("OSType", "")),
+                        arch=str(info.get("Architecture", "")))
 
     def _filters(self, uid: str | None = None) -> dict[str, Any]:
         labels = [f"{naming.PREFIX}={self.config.prefix}"]
@@ -142,6 +154,7 @@ class NodeAgent:
         apps = list(pspec.get("containers") or [])
         try:
             spec.check_volumes(pspec, self.config.host_path_allow)
+            security.pod_sysctls(pspec, self.config.allowed_unsafe_sysctls)  # before a sandbox
         except spec.SpecError as e:
             out.events.append(PodEvent("Warning", "Failed", f"Error: {e}"))
             waiting = ("CreateContainerConfigError", str(e))
@@ -238,6 +251,7 @@ class NodeAgent:
                 self.prober.forget(inst.id)
         self.builder.create_volumes(pod, env)
         spans.mark(pod.uid, "volumes")
+        volumeperms.prepare(self.engine, self.config, pod, self.builder.empty_dirs(pod))
         return self.builder.create_infra(pod, env, attempt)
 
     def _remember(self, uid: str, inst: Instance) -> None:
@@ -296,19 +310,22 @@ class NodeAgent:
     def _act(self, ctx: _Ctx, c: dict[str, Any], insts: list[Instance], action: Action,
              *, init: bool) -> list[Instance] | Waiting:
         """Do one action; the container's instances afterwards, or why it waits."""
-        api = self.engine.api
         name = str(c["name"])
         latest = insts[-1] if insts else None
         if action.kind == "kill" and latest is not None:
             ctx.out.events.append(PodEvent("Normal", "Killing",
                                            _KILL_MESSAGES[action.why].format(c=name)))
             grace = spec.grace_seconds(ctx.pod.spec, self.config.stop_timeout)
-            self.engine.call_unbounded(api.stop, latest.id, timeout=grace)
+            failed = self.hooks.stop(lifecycle.target(ctx.pod.uid, c, latest.id, ctx.infra_id,
+                                                      ctx.out.ports), grace)
+            if failed:
+                ctx.out.events.append(PodEvent("Warning", "FailedPreStopHook", failed))
             self.prober.forget(latest.id)
             return [*insts[:-1], self._inspect(latest.id)]
         if action.kind == "start" and latest is not None:
             self._start(latest.id)
             ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
+            self._post_start(ctx, c, latest.id)
             return [*insts[:-1], self._inspect(latest.id)]
         image, waiting = self.builder.image(ctx.pod, c, ctx.out)
         spans.mark(ctx.pod.uid, "image_check")
@@ -327,6 +344,7 @@ class NodeAgent:
         spans.mark(ctx.pod.uid, "app_create")
         self._start(cid)
         ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
+        self._post_start(ctx, c, cid)
         spans.mark(ctx.pod.uid, "app_start")
         inst = self._inspect(cid)
         spans.mark(ctx.pod.uid, "app_inspect")
@@ -341,6 +359,23 @@ class NodeAgent:
             # retry would try to start it again; the next sync creates a new one.
             self._remove(cid, grace=0)
             raise
+
+    def _post_start(self, ctx: _Ctx, c: dict[str, Any], cid: str) -> None:
+        """The postStart hook, bounded by the grace period; a failure kills the container
+        (kubelet's FailedPostStartHook), and the restart policy takes it from there."""
+        handler = (c.get("lifecycle") or {}).get("postStart")
+        if not handler:
+            return
+        target = lifecycle.target(ctx.pod.uid, c, cid, ctx.infra_id, ctx.out.ports)
+        grace = spec.grace_seconds(ctx.pod.spec, self.config.stop_timeout)
+        error = self.hooks.run(target, handler, max(grace, 1))
+        if error is None:
+            return
+        pod = ctx.pod
+        ctx.out.events.append(PodEvent("Warning", "FailedPostStartHook", lifecycle.failure_message(
+            handler, str(c["name"]), f"{pod.name}_{pod.namespace}({pod.uid})", error)))
+        ctx.out.events.append(PodEvent("Normal", "Killing", "FailedPostStartHook"))
+        self.hooks.stop(target, grace)
 
     def _inspect(self, cid: str) -> Instance:
         return Instance.from_inspect(self.engine.call(self.engine.api.inspect_container, cid))
@@ -383,6 +418,15 @@ class NodeAgent:
         except NotFound:
             pass
 
+    def _stop_app(self, uid: str, entry: dict[str, Any], infra_id: str, grace: int) -> None:
+        """preStop, SIGTERM, SIGKILL after the grace (lifecycle.py), then remove."""
+        labels = entry.get("Labels") or {}
+        self._removed.add(entry["Id"])
+        target = Target(uid, labels.get(naming.CONTAINER, ""), entry["Id"], infra_id, 0.0)
+        running = entry.get("State") == "running"
+        self.hooks.stop(target, max(grace, 0) if running else 0, labels)
+        self._remove(entry["Id"], grace=0)
+
     def remove_container(self, container_id: str) -> None:
         """Force-remove one container (an orphan, or a stale one on a returning host)."""
         self.prober.forget(container_id)
@@ -399,9 +443,11 @@ class NodeAgent:
                 if (e.get("Labels") or {}).get(naming.CONTAINER) != naming.INFRA]
         infras = [e["Id"] for e in entries if e["Id"] not in apps]
         if apps:
+            infra_id = infras[-1] if infras else ""
+            by_id = {e["Id"]: e for e in entries}
             with ThreadPoolExecutor(min(len(apps), self.config.concurrency)) as pool:
-                list(pool.map(lambda cid: self._remove(cid, grace=max(grace_seconds, 0) or 0),
-                              apps))
+                list(pool.map(lambda cid: self._stop_app(uid, by_id[cid], infra_id,
+                                                         grace_seconds), apps))
         for cid in infras:
             self._remove(cid, grace=0)
         # Only the pod's emptyDirs carry its uid; claim volumes outlive it (remove_volume).

@@ -19,7 +19,15 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.types import LogConfig
 
 from reconciler.api.records import PodRecord, claim_volume_name
-from reconciler.runtime import configrefs, images, naming, spans, spec
+from reconciler.runtime import (
+    configrefs,
+    images,
+    lifecycle,
+    naming,
+    security,
+    spans,
+    spec,
+)
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.types import PodEnv, PodEvent, PodSync, RuntimeConfig
 
@@ -122,6 +130,11 @@ class Builder:
         out.requeue(delay)
         return mapped, ("ErrImagePull", error)
 
+    def _image_user(self, ref: str) -> str:
+        """The user an image runs as (Config.User), "" for root by default."""
+        data = self.engine.call(self.engine.api.inspect_image, ref)
+        return str((data.get("Config") or {}).get("User") or "")
+
     def forget(self, uid: str) -> None:
         self._mapped = {k for k in self._mapped if k[0] != uid}
         self._pull_failures = {k: v for k, v in self._pull_failures.items() if k[0] != uid}
@@ -184,6 +197,8 @@ class Builder:
             dns=list(env.dns_servers) or None,
             dns_search=list(env.dns_search) or None,
             dns_opt=list(env.dns_options) if env.dns_servers else None,
+            # The infra owns the pod's network and IPC namespaces: pod sysctls go here.
+            sysctls=security.pod_sysctls(pod.spec, self.config.allowed_unsafe_sysctls) or None,
         )
         subdomain = pod.spec.get("subdomain")
         created = self.engine.call(
@@ -218,6 +233,12 @@ class Builder:
         base = naming.pod_labels(self.config.prefix, pod, self.config.labels)
         labels = naming.container_labels(base, name, init=init, restart=restart,
                                          spec_hash=naming.container_hash(c), backoff=backoff)
+        labels.update(lifecycle.hook_labels(c))
+        sec = security.container_security(c, pod.spec, self.config.allowed_capabilities)
+        image_user = self._image_user(image) if sec.needs_image_user else ""
+        refusal = sec.refusal(image_user, f"{pod.name}_{pod.namespace}({pod.uid})", name)
+        if refusal:
+            raise security.SecurityError(refusal)
         host_config = api.create_host_config(
             network_mode=f"container:{infra_id}",
             ipc_mode=f"container:{infra_id}",
@@ -231,11 +252,12 @@ class Builder:
             log_config=LogConfig(**logs) if logs else None,
             nano_cpus=res.get("nano_cpus"), mem_limit=res.get("mem_limit"),
             cpu_shares=res.get("cpu_shares"),
+            **sec.host_config(),
         )
         created = self.engine.call(
             api.create_container, image, command=cmd, entrypoint=entry,
             environment=[f"{k}={v}" for k, v in environment.items()],
-            working_dir=c.get("workingDir"), user=spec.run_as(c, pod.spec),
+            working_dir=c.get("workingDir"), user=sec.user(image_user),
             tty=bool(c.get("tty")), stdin_open=bool(c.get("stdin")),
             name=naming.container_name(self.config.prefix, name, pod, restart),
             labels=labels, host_config=host_config,

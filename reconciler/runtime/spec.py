@@ -2,8 +2,8 @@
 
 Sits between the pod record and the Docker calls in agent.py: everything that
 decides what a container looks like (image map, command and args, env and its
-`$(VAR)` expansion, limits, volumes, user, log driver) is here and unit-tested
-without Docker.
+`$(VAR)` expansion, limits, volumes, log driver) is here and unit-tested
+without Docker; the securityContext (user, groups, capabilities...) is security.py's.
 """
 
 from __future__ import annotations
@@ -134,17 +134,6 @@ def command_and_args(
     if entry is not None and cmd is None:
         cmd = []
     return entry, cmd
-
-
-def run_as(container: dict[str, Any], pod_spec: dict[str, Any]) -> str | None:
-    """Docker's `user` from securityContext.runAsUser/runAsGroup (container over pod)."""
-    pod_ctx = pod_spec.get("securityContext") or {}
-    ctx = container.get("securityContext") or {}
-    user = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
-    group = ctx.get("runAsGroup", pod_ctx.get("runAsGroup"))
-    if user is None:
-        return None
-    return f"{int(user)}:{int(group)}" if group is not None else str(int(user))
 
 
 def limits(container: dict[str, Any]) -> dict[str, int]:

@@ -58,6 +58,10 @@ class RuntimeConfig:
     # Where the folders of configMap, secret and projected volumes live, one per pod
     # volume (reconciler.runtime.configfiles); "": pods with such volumes cannot start.
     volumes_dir: str = ""
+    # securityContext.capabilities.add may only name these (security.py); None: Docker's
+    # default set, which only matters after a `drop`, so nothing beyond Docker's default.
+    allowed_capabilities: tuple[str, ...] | None = None
+    allowed_unsafe_sysctls: tuple[str, ...] = ()  # besides kubelet's safe set (security.py)
 
     def owns(self, labels: dict[str, str]) -> bool:
         """Whether an object under our prefix is not another cluster's (none: made before ids)."""
@@ -95,6 +99,8 @@ class HostInfo:
     engine_version: str
     os: str
     kernel: str
+    os_type: str = ""  # the engine's OSType: "linux"
+    arch: str = ""  # the engine's Architecture: "x86_64", "aarch64"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Runs after the readiness filters in `scheduler.py`. Mirrors the nodeSelector half
 of kube-scheduler's NodeAffinity plugin (ErrReasonPod); spec.affinity is not
 implemented (the validator warns about it), so only the selector map counts.
-Node labels include `kubernetes.io/hostname` as a kubelet sets it.
+Node labels include `kubernetes.io/hostname`, `kubernetes.io/os` and `kubernetes.io/arch`
+(and the beta aliases) as a kubelet sets them (control/nodes.py, from the engine).
 """
 
 from __future__ import annotations

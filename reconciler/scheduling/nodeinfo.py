@@ -46,8 +46,13 @@ def nonzero_requests(spec: JSON) -> tuple[int, int]:
 
 
 def node_labels(node: NodeRecord) -> dict[str, str]:
-    """The node's labels plus the well-known ones a kubelet sets about itself."""
-    labels = {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux"}
+    """The node's labels plus the well-known ones a kubelet sets about itself.
+
+    The heartbeat records os and arch from the engine (control/nodes.py); these
+    defaults cover a node not yet heard from.
+    """
+    labels = {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux",
+              "beta.kubernetes.io/os": "linux"}
     labels.update(node.labels)
     return labels
 

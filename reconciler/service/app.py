@@ -84,6 +84,8 @@ def runtime_config(config: Config, cluster_id: str = "") -> RuntimeConfig:
         fluentd_address=config.fluentd.address or None,
         concurrency=r.concurrency_per_host,
         stop_timeout=int(r.stop_timeout),
+        allowed_capabilities=tuple(r.allowed_capabilities),
+        allowed_unsafe_sysctls=tuple(r.allowed_unsafe_sysctls),
         cluster_id=cluster_id,  # the store's: orphan collection only touches its own
         volumes_dir=str(config.volumes_dir),
     )

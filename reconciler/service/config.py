@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.runtime.security import DOCKER_DEFAULT_CAPABILITIES
+
 ENV_PREFIX = "RECONCILER_"
 
 
@@ -57,6 +59,10 @@ class RuntimeConfig:
     host_path_allow: tuple[str, ...] = _f((), "list", "hostPath prefixes pods may mount")
     concurrency_per_host: int = _f(8, "int", "Docker calls in flight per host")
     stop_timeout: float = _f(10.0, "duration", "grace before SIGKILL when stopping")
+    allowed_capabilities: tuple[str, ...] = _f(
+        DOCKER_DEFAULT_CAPABILITIES, "list", "what securityContext.capabilities.add may name")
+    allowed_unsafe_sysctls: tuple[str, ...] = _f(
+        (), "list", "sysctls pods may set beyond kubelet's safe set")
     volumes_dir: str = _f("", "str", "folders of configMap/secret volumes; empty: <state>.volumes")
 
 

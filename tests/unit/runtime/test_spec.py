@@ -94,17 +94,6 @@ class TestCommandAndEnv:
         with pytest.raises(spec.SpecError, match="not supported"):
             spec.container_env(container, pod(), (), pod_ip="", node_name="", host_ip="")
 
-    @pytest.mark.parametrize(("container", "pod_spec", "user"), [
-        ({}, {}, None),
-        ({"securityContext": {"runAsUser": 1000}}, {}, "1000"),
-        ({}, {"securityContext": {"runAsUser": 5, "runAsGroup": 6}}, "5:6"),
-        ({"securityContext": {"runAsUser": 7}}, {"securityContext": {"runAsUser": 5}}, "7"),
-    ])
-    def test_run_as(self, container: dict[str, Any], pod_spec: dict[str, Any],
-                    user: str | None) -> None:
-        """The container's securityContext overrides the pod's."""
-        assert spec.run_as(container, pod_spec) == user
-
     def test_limits(self) -> None:
         """limits to nano_cpus and mem_limit; cpu requests to shares."""
         got = spec.limits({"resources": {"limits": {"cpu": "1500m", "memory": "1Gi"},
@@ -127,8 +116,8 @@ class TestVolumes:
 
     def test_unsupported_volume_kind(self) -> None:
         """A volume kind the driver does not implement is refused by name."""
-        with pytest.raises(spec.SpecError, match="secret is not supported"):
-            spec.check_volumes({"volumes": [{"name": "s", "secret": {}}]}, ())
+        with pytest.raises(spec.SpecError, match="nfs is not supported"):
+            spec.check_volumes({"volumes": [{"name": "s", "nfs": {}}]}, ())
 
     def test_mounts(self) -> None:
         """emptyDir -> the pod's Docker volume, Memory -> tmpfs, hostPath -> bind, readOnly."""
