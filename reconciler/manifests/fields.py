@@ -10,7 +10,7 @@ in it is looked up in Kubernetes' own field tree (reconciler.manifests.k8sfields
 
 - Kubernetes defines it and ignoring it would change what runs (the `REFUSED`
   table: host namespaces, privileged containers, volumes and environment read
-  from objects we do not have, persistent volume claims, lifecycle hooks): an error.
+  from objects we do not have, persistent volume claims): an error.
 - Kubernetes does not define it: an error, with "did you mean" when a field is close.
 """
 
@@ -63,10 +63,6 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _adds_capabilities(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value.get("add"))
-
-
 @dataclass(frozen=True)
 class Refusal:
     """Why ignoring a field would change what runs; `active` says when the value matters."""
@@ -85,9 +81,6 @@ REFUSED: dict[tuple[str, str], Refusal] = {
     ("PodSpec", "hostIPC"): Refusal("hostIPC is not supported", _truthy),
     ("SecurityContext", "privileged"): Refusal(
         "privileged containers are not supported", _truthy),
-    ("SecurityContext", "capabilities"): Refusal(
-        "adding capabilities is not supported", _adds_capabilities),
-    ("Container", "lifecycle"): Refusal("lifecycle hooks (postStart, preStop) are not supported"),
     ("Container", "volumeDevices"): Refusal("volumeDevices are not supported"),
     # Files the projected volume would lack; configMap and secret sources are implemented.
     ("VolumeProjection", "downwardAPI"): Refusal("projected downwardAPI sources are not supported"),

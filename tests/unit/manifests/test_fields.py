@@ -35,8 +35,9 @@ class TestUnsupportedFields:
          "pod.yaml:6:3: warning: spec.affinity: is not supported and is ignored"),
         ("tolerations: []", "", "pod.yaml:6:3: warning: spec.tolerations: is not supported"),
         ("", "stdin: true", "pod.yaml:10:5: warning: spec.containers[0].stdin: is not supported"),
-        ("", "startupProbe: {exec: {command: [x]}}",
-         "warning: spec.containers[0].startupProbe: is not supported"),
+        ("", "terminationMessagePolicy: File",
+         "warning: spec.containers[0].terminationMessagePolicy: field terminationMessagePolicy "
+         "has no effect"),
     ])
     def test_warned_and_ignored(self, tmp_path: Path, pod_field: str, container_field: str,
                                 expected: str) -> None:
@@ -56,9 +57,7 @@ class TestUnsupportedFields:
         ("hostPID: true", "", "spec.hostPID: hostPID is not supported"),
         ("hostIPC: true", "", "spec.hostIPC: hostIPC is not supported"),
         ("", "volumeDevices: [{name: v, devicePath: /dev/x}]", "volumeDevices are not supported"),
-        ("", "lifecycle: {preStop: {exec: {command: [x]}}}", "lifecycle hooks"),
-        ("", "securityContext: {capabilities: {add: [NET_ADMIN]}}",
-         "adding capabilities is not supported"),
+        ("", "securityContext: {privileged: true}", "privileged containers are not supported"),
         ("volumes: [{name: v, nfs: {server: s, path: /}}]", "",
          "volume type nfs is not supported (only emptyDir, hostPath, persistentVolumeClaim, "
          "configMap, secret and projected)"),
