@@ -21,7 +21,7 @@ from reconciler.api.types import JSON, KIND_ALIASES, Key
 from reconciler.cli.get import open_store
 from reconciler.cli.options import F, desired_option, state_option
 from reconciler.cli.rollout_edit import set_template, template_of
-from reconciler.cli.rollout_history import Revision, revisions
+from reconciler.cli.rollout_history import Revision, defaulted, revisions
 from reconciler.cli.scale import commit_file, write_atomically
 from reconciler.planning import deployment as plan
 from reconciler.store.reader import ReadStore, StoreMissing, open_reader
@@ -192,8 +192,9 @@ def undo(resource: str, name: str | None, namespace: str, to_revision: int, comm
     key = _key(resource, name, namespace)
     path = _manifest(desired, key)
     found = _history(key, path, state)
-    current = template_of(path.read_text(encoding="utf-8"), key.kind, key.namespace, key.name)
-    now = next((r for r in found if plan.equal_ignore_hash(r.template, current)), None)
+    current = defaulted(template_of(path.read_text(encoding="utf-8"), key.kind, key.namespace,
+                                    key.name))
+    now = next((r for r in found if plan.equal_ignore_hash(r.defaulted, current)), None)
     if to_revision:
         targets = [r for r in found if r.number == to_revision]
         if not targets:
@@ -206,7 +207,7 @@ def undo(resource: str, name: str | None, namespace: str, to_revision: int, comm
         if not targets:
             raise click.ClickException(f'no rollout history found for deployment "{key.name}"')
     target = targets[0]
-    if target is now or plan.equal_ignore_hash(target.template, current):
+    if target is now or plan.equal_ignore_hash(target.defaulted, current):
         click.echo(f"{_title(key)} skipped rollback (current template already matches "
                    f"revision {target.number})")
         return
@@ -224,8 +225,13 @@ def undo(resource: str, name: str | None, namespace: str, to_revision: int, comm
 @_target
 @click.option("--commit", is_flag=True, help="Commit the change in the folder's git repository.")
 @desired_option
-def restart(resource: str, name: str | None, namespace: str, commit: bool, desired: str) -> None:
-    """Set the restartedAt annotation of the pod template in the manifest: every pod is replaced."""
+@state_option
+def restart(resource: str, name: str | None, namespace: str, commit: bool, desired: str,
+            state: str) -> None:
+    """Set the restartedAt annotation of the pod template in the manifest: every pod is replaced.
+
+    `--state` is accepted as by every command; restarting itself only edits the folder.
+    """
     key = _key(resource, name, namespace)
     path = _manifest(desired, key)
     template = template_of(path.read_text(encoding="utf-8"), key.kind, key.namespace, key.name)

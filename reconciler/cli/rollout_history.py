@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from reconciler.api.defaults import apply_defaults
 from reconciler.api.types import JSON, Key
 from reconciler.planning import deployment as plan
 from reconciler.store.reader import ReadStore
@@ -32,7 +33,8 @@ class Commit:
 
     sha: str
     subject: str
-    template: JSON
+    template: JSON  # as written in that commit
+    defaulted: JSON  # as the store holds it, which the controller hashes
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,22 @@ class Revision:
     """One revision: its number, template, ReplicaSet (if recorded) and where it came from."""
 
     number: int
-    template: JSON  # as the manifest declares it: no pod-template-hash label
+    template: JSON  # what undo writes: as a commit wrote it, else the ReplicaSet's, no hash label
+    defaulted: JSON  # for comparisons: the template with the API's defaults filled in
     replica_set: str = ""
     source: str = ""  # short git SHA, or "folder:<content hash>"
     cause: str = ""  # kubernetes.io/change-cause, else the commit subject
 
     @property
     def hash(self) -> str:
-        return plan.pod_template_hash(self.template)
+        return plan.pod_template_hash(self.defaulted)
+
+
+def defaulted(template: JSON) -> JSON:
+    """The template as the loader stores it (the API server's defaults), so hashes compare."""
+    body = apply_defaults({"kind": "Deployment", "metadata": {}, "spec": {"template": template}})
+    result: JSON = body["spec"]["template"]
+    return result
 
 
 def _git(cwd: Path, *args: str) -> str | None:
@@ -88,14 +98,15 @@ def git_commits(path: Path, key: Key) -> list[Commit]:
         template = _template_in(text, key) if text is not None else None
         if template is None:
             continue
-        if not out or not plan.equal_ignore_hash(out[-1].template, template):
-            out.append(Commit(sha, subject, template))
+        full = defaulted(template)
+        if not out or not plan.equal_ignore_hash(out[-1].defaulted, full):
+            out.append(Commit(sha, subject, template, full))
     return out
 
 
 def _introduced_by(commits: list[Commit], template: JSON) -> Commit | None:
     """The last commit that turned the template into this one."""
-    found = [c for c in commits if plan.equal_ignore_hash(c.template, template)]
+    found = [c for c in commits if plan.equal_ignore_hash(c.defaulted, template)]
     return found[-1] if found else None
 
 
@@ -112,7 +123,7 @@ def revisions(store: ReadStore | None, key: Key, path: Path | None) -> list[Revi
         return _counted(commits)
     out = []
     for rs in owned:
-        template = plan.without_hash((rs.body.get("spec") or {}).get("template") or {})
+        template = full = plan.without_hash((rs.body.get("spec") or {}).get("template") or {})
         notes = (rs.body.get("metadata") or {}).get("annotations") or {}
         commit = _introduced_by(commits, template)
         if commit is not None:
@@ -125,7 +136,7 @@ def revisions(store: ReadStore | None, key: Key, path: Path | None) -> list[Revi
                 subject = _subject(path, sha) if path is not None else ""
             else:
                 source, subject = f"folder:{notes.get(plan.SOURCE_HASH, '')[:12]}", ""
-        out.append(Revision(plan.revision_of(rs.body), template, rs.key.name, source,
+        out.append(Revision(plan.revision_of(rs.body), template, full, rs.key.name, source,
                             notes.get(plan.CHANGE_CAUSE) or subject))
     return out
 
@@ -134,6 +145,7 @@ def _counted(commits: list[Commit]) -> list[Revision]:
     """Revisions from git alone, numbered as the controller would had it seen each commit."""
     latest: dict[str, tuple[int, Commit]] = {}
     for n, c in enumerate(commits, start=1):
-        latest[plan.pod_template_hash(c.template)] = (n, c)
+        latest[plan.pod_template_hash(c.defaulted)] = (n, c)
     ordered = sorted(latest.values(), key=lambda nc: nc[0])
-    return [Revision(n, c.template, "", c.sha[:12], c.subject) for n, c in ordered]
+    return [Revision(n, c.template, c.defaulted, "", c.sha[:12], c.subject)
+            for n, c in ordered]
