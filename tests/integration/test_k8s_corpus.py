@@ -27,22 +27,10 @@ REFUSED: dict[str, list[str]] = {
         "42:10: error: spec.template.spec.containers[0].securityContext.privileged: "
         "privileged containers are not supported",
     ],
-    "kubernetes-examples/head/_archived/https-nginx/nginx-app.yaml": [
-        "32:9: error: spec.template.spec.volumes[0].secret: volume type secret is not supported",
-        "35:9: error: spec.template.spec.volumes[1].configMap: volume type configMap",
-    ],
-    "kubernetes-in-action/Chapter07/fortune-config.yaml": ["2:7: error: kind: kind ConfigMap"],
-    "kubernetes-in-action/Chapter07/fortune-pod-configmap-volume.yaml": [
-        "11:9: error: spec.containers[0].env[0].valueFrom.configMapKeyRef: env from "
-        "configMapKeyRef is not supported",
-        "38:5: error: spec.volumes[1].configMap: volume type configMap is not supported",
-    ],
     "kubernetes-kubernetes/cluster/addons/dns/kubedns-svc.yaml.sed": [
         "31:14: error: spec.clusterIP: clusterIP 'VAR_DNS_SERVER_IP' is not an IP address"],
     "kubernetes-website-docs-snippets/service-md-endpointslice.yaml": [
         "2:7: error: kind: kind EndpointSlice is not supported"],
-    "kubernetes-website/pods/pod-configmap-volume.yaml": [
-        "15:7: error: spec.volumes[0].configMap: volume type configMap is not supported"],
 }
 WARNED: dict[str, list[str]] = {
     "kubernetes-in-action/Chapter09/kubia-rc-and-service-v1.yaml": [

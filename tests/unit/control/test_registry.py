@@ -84,8 +84,8 @@ class TestRegistry:
         assert drained(ctx) == {expected}
 
     def test_route_unregistered_kind(self, ctx: Context) -> None:
-        """A kind no controller owns (a ConfigMap) enqueues nothing."""
-        REGISTRY.route(ctx, Key("ConfigMap", "ns", "a"))
+        """A kind no controller owns (a PersistentVolume) enqueues nothing."""
+        REGISTRY.route(ctx, Key("PersistentVolume", "", "a"))
         assert drained(ctx) == set()
 
     def test_route_owner_only_pod_owners(self, ctx: Context) -> None:
