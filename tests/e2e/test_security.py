@@ -22,14 +22,21 @@ kind: Pod
 metadata: {{name: secure}}
 spec:
   terminationGracePeriodSeconds: 20
-  nodeSelector: {{kubernetes.io/os: linux, kubernetes.io/arch: {arch}, beta.kubernetes.io/os: linux}}
+  nodeSelector:
+    kubernetes.io/os: linux
+    kubernetes.io/arch: {arch}
+    beta.kubernetes.io/os: linux
   securityContext: {{runAsGroup: 3000, supplementalGroups: [4000]}}
   volumes:
   - {{name: m, hostPath: {{path: {marks}}}}}
   containers:
   - name: c
     image: reconciler/busybox:1
-    command: [sh, -c, "trap 'echo term >> /m/marks; exit 0' TERM; echo started >> /m/marks; while true; do sleep 1; done"]
+    command:
+    - sh
+    - -c
+    - trap 'echo term >> /m/marks; exit 0' TERM; echo started >> /m/marks;
+      while true; do sleep 1; done
     volumeMounts: [{{name: m, mountPath: /m}}]
     securityContext:
       runAsUser: 0
