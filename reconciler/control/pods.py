@@ -64,6 +64,21 @@ def set_condition(
     pod.conditions.append(Condition(type_, status, reason, message, at))
 
 
+def _set_creating(pod: PodRecord) -> None:
+    """The containers shown waiting before the first sync starts them (ContainerCreating)."""
+    inits = pod.spec.get("initContainers") or []
+    first = "PodInitializing" if inits else "ContainerCreating"
+    pod.init_containers = [
+        ContainerStatus(str(c["name"]), str(c.get("image", "")), reason="PodInitializing",
+                        init=True)
+        for c in inits
+    ]
+    pod.containers = [
+        ContainerStatus(str(c["name"]), str(c.get("image", "")), reason=first)
+        for c in pod.spec.get("containers") or []
+    ]
+
+
 class PodController:
     """Reconciles one pod by uid; see the module docstring."""
 
@@ -145,12 +160,18 @@ class PodController:
             current.node_name = chosen.name
             current.host_ip = chosen.address
             set_condition(current, "PodScheduled", True, at=now_)
+            groups = ["schedule"]
+            if not current.containers and not current.init_containers:
+                # Shown waiting by the placement's own write: one store transaction less
+                # before the pod's first Docker call (_sync then has nothing to show).
+                _set_creating(current)
+                groups.append("status")
             with ctx.store.batch():
                 # The claims' volumes are created on the chosen host, so they stay there.
                 for claim in claims.values():
                     if not claim.node_name:
                         ctx.store.bind_claim(claim.namespace, claim.name, chosen.name)
-                ctx.store.patch_pod(current, "schedule")
+                ctx.store.patch_pod(current, *groups)
         ctx.event(
             "Pod",
             current.namespace,
@@ -234,18 +255,7 @@ class PodController:
         return Result(requeue_after=sync.requeue_after)
 
     def _creating(self, pod: PodRecord) -> None:
-        inits = pod.spec.get("initContainers") or []
-        first = "PodInitializing" if inits else "ContainerCreating"
-        pod.init_containers = [
-            ContainerStatus(
-                str(c["name"]), str(c.get("image", "")), reason="PodInitializing", init=True
-            )
-            for c in inits
-        ]
-        pod.containers = [
-            ContainerStatus(str(c["name"]), str(c.get("image", "")), reason=first)
-            for c in pod.spec.get("containers") or []
-        ]
+        _set_creating(pod)
         self.ctx.store.patch_pod(pod, "status")
 
     def _apply(self, pod: PodRecord, sync: PodSync) -> None:
