@@ -73,8 +73,7 @@ def _diff(text: str, node: yaml.Node, new: Any, flow: bool, out: list[_Edit]) ->
     """Append the edits turning `node`'s text into `new`; `flow`: inside a flow collection."""
     if isinstance(node, yaml.ScalarNode) and not isinstance(new, (dict, list)):
         if _value(node) != new or type(_value(node)) is not type(new):
-            out.append(_Edit(node.start_mark.index, node.end_mark.index,
-                             _scalar_text(new, node.style if node.style == '"' else None)))
+            out.append(_scalar_edit(text, node, new))
         return
     inner_flow = _in_flow(node, flow)
     if isinstance(node, yaml.MappingNode) and isinstance(new, dict) and node.value:
@@ -84,6 +83,46 @@ def _diff(text: str, node: yaml.Node, new: Any, flow: bool, out: list[_Edit]) ->
         _diff_sequence(text, node, new, inner_flow, out)
         return
     _replace(text, node, new, flow, out)
+
+
+def _scalar_edit(text: str, node: yaml.ScalarNode, new: Any) -> _Edit:
+    """The changed part of a string only, when that reads back as `new` (a tag in a folded
+    command line keeps its folding); else the scalar written again in its quoting."""
+    start, end = int(node.start_mark.index), int(node.end_mark.index)
+    old = _value(node)
+    if isinstance(old, str) and isinstance(new, str):
+        p = 0
+        while p < min(len(old), len(new)) and old[p] == new[p]:
+            p += 1
+        q = 0
+        while q < min(len(old), len(new)) - p and old[-1 - q] == new[-1 - q]:
+            q += 1
+        old_mid, new_mid = old[p:len(old) - q], new[p:len(new) - q]
+        span = text[start:end]
+        if old_mid and span.count(old_mid) == 1:
+            at = start + span.index(old_mid)
+            edit = _Edit(at, at + len(old_mid), new_mid)
+            if _scalar_at(_apply(text, [edit]), start) == new:
+                return edit
+    return _Edit(start, end, _scalar_text(new, node.style if node.style == '"' else None))
+
+
+def _scalar_at(text: str, index: int) -> Any:
+    """The value of the scalar that starts at `index` in `text` (None when none does)."""
+    try:
+        stack = [r for r in yaml.compose_all(text, Loader=yaml.SafeLoader) if r is not None]
+    except yaml.YAMLError:
+        return None
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            if node.start_mark.index == index:
+                return _value(node)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(v for _, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
 
 
 def _diff_sequence(text: str, node: yaml.SequenceNode, new: list[Any], flow: bool,

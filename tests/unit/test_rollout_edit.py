@@ -90,3 +90,13 @@ class TestSetTemplate:
         """An object the file does not declare is an EditError."""
         with pytest.raises(EditError):
             set_template(DEP, "Deployment", "default", "other", _template())
+
+    def test_folded_command_keeps_its_lines(self) -> None:
+        """A word changed inside a multi-line plain scalar is replaced alone, folding kept."""
+        text = DEP.replace("        image: nginx:1.14.2  # the tag\n",
+                           "        image: nginx:1.14.2  # the tag\n"
+                           "        args:\n        - echo v1 and more\n"
+                           "          && exec httpd -f\n")
+        t = template_of(text, *NAME)
+        t["spec"]["containers"][0]["args"] = ["echo v2 and more && exec httpd -f"]
+        assert set_template(text, *NAME, t) == text.replace("echo v1", "echo v2")
