@@ -23,8 +23,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from reconciler.runtime.configrefs import (
     ConfigObjects,
@@ -107,7 +108,7 @@ class ConfigVolumes:
             raise MountError("no folder for config volumes is configured (runtime.volumes_dir)")
         return str(self.root / uid / volume)
 
-    def sync(self, uid: str, pod_spec: dict[str, object], configs: ConfigObjects
+    def sync(self, uid: str, pod_spec: Mapping[str, Any], configs: ConfigObjects
              ) -> tuple[dict[str, str], list[tuple[str, str]], list[str]]:
         """Write every config volume of the pod.
 
@@ -164,7 +165,7 @@ class ConfigVolumes:
 MOUNT_RETRY = 5.0  # seconds before a volume that could not be made is tried again
 
 
-def prepare(volumes: ConfigVolumes, pod_uid: str, pod_spec: dict[str, object],
+def prepare(volumes: ConfigVolumes, pod_uid: str, pod_spec: Mapping[str, Any],
             configs: ConfigObjects, out: PodSync) -> dict[str, str] | None:
     """The agent's step before the sandbox: write the pod's config volumes.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
-def receiver() -> FluentReceiver:
+def receiver() -> Iterator[FluentReceiver]:
     with FluentReceiver(free_port()) as r:
         yield r
 
