@@ -44,6 +44,7 @@ from reconciler.control.registry import REGISTRY
 from reconciler.control.revisions import GitDesired
 from reconciler.network.embedded import EmbeddedProxy
 from reconciler.runtime import engine, spans
+from reconciler.runtime.configfiles import ConfigVolumes
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.service.config import Config, changed_keys, reload_config
 from reconciler.service.fluent import FluentShipper
@@ -181,6 +182,10 @@ class Service:
             settings=settings(config, str(desired)),
             components=self.components,
         )
+        # Config volume folders of pods removed while no instance ran (the pod controller
+        # removes the others with their pods): Secret files must not outlive their pod.
+        ConfigVolumes(ctx.runtime.volumes_dir).sweep(
+            {p.uid for p in store.list_pods(containers=False)})
         if fluent is not None:
             ctx.sinks.append(fluent)
         metrics = Metrics()
