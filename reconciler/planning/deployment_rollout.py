@@ -12,6 +12,9 @@ Like Kubernetes it takes one step per sync (a scale up, or a scale down) and
 relies on the next sync for the next step: the controller requeues at once
 after any change. Availability comes from the pods the controller counted per
 ReplicaSet (what each ReplicaSet's status would say, without its lag).
+Documented difference: the new ReplicaSet grows only while the live pods of
+all ReplicaSets (not only their sizes) stay within replicas + maxSurge, so an
+old ReplicaSet whose scale-down has not reached its pods yet holds the surge.
 """
 
 from __future__ import annotations
@@ -89,7 +92,9 @@ def new_rs_new_replicas(d: DeploymentSpec, all_rs: Sequence[ReplicaSetState],
     """util.NewRSNewReplicas: the new RS's size now; surge-bounded for RollingUpdate."""
     if not d.rolling:
         return d.replicas
-    current = sum(rs.replicas for rs in all_rs)
+    # An RS whose scale-down its pods have not followed yet still counts its live pods:
+    # the surge bounds pods, not only sizes (Kubernetes counts sizes alone here).
+    current = sum(max(rs.replicas, rs.actual) for rs in all_rs)
     max_total = d.replicas + d.max_surge
     if current >= max_total:
         return new_replicas

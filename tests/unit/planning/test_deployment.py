@@ -138,6 +138,21 @@ class TestRollingUpdate:
         assert sim.condition("Progressing")["reason"] == "NewReplicaSetAvailable"
         assert sim.by_image("nginx:2").annotations[REVISION] == "2"
 
+    def test_surge_counts_live_pods_of_a_lagging_scale_down(self) -> None:
+        """An old RS scaled down whose pods have not gone yet holds the surge."""
+        sim = Sim(deployment(4), healthy={"nginx:1"})
+        sim.settle()
+        sim.edit(image="broken")
+        sim.step()
+        old = sim.by_image("nginx:1")
+        assert (old.replicas, sim.by_image("broken").replicas) == (3, 1)
+        old.actual = old.ready = old.available = old.present = 4  # not deleted yet
+        sim.plans.clear()
+        sim.now += timedelta(seconds=1)
+        plan = plan_deployment(sim.spec, list(sim.rss.values()), [], frozenset(sim.rss),
+                               sim.status, sim.now)
+        assert all(b["spec"]["replicas"] != 2 for b in plan.update), plan.update
+
     def test_never_ready_stops_at_max_unavailable(self) -> None:
         """A template that never becomes ready: 4 replicas keep 3 old available, 2 new."""
         sim = Sim(deployment(4), healthy={"nginx:1"})

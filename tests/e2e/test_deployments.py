@@ -1,0 +1,232 @@
+"""End to end: Deployments on the real service and engine (issue 16).
+
+The Kubernetes website's nginx Deployment as committed (images mapped to a
+local busybox httpd); zero-downtime rolling updates behind a Service with a
+request stream on its cluster IP; a template that never becomes ready; rollback
+by restoring the old template; kill -9 of the service mid-rollout; new pods
+spread over two hosts. Bounds are read from a watch of the store
+(`deployments_kit.RolloutWatch`), never from timings.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Host
+from tests.e2e.deployments_kit import (
+    NGINX_IMAGE,
+    NGINX_MAP,
+    NGINX_YAML,
+    WEB_SVC,
+    Hammer,
+    RolloutWatch,
+    complete,
+    condition,
+    replica_sets,
+    scaling_events,
+    sizes,
+    status,
+    web,
+)
+from tests.e2e.service import ROOT, ServiceRun, wait_until
+from tests.e2e.services_kit import NODES, cluster_ip, pods_by_node
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
+
+
+def start(svc_factory: list[ServiceRun], tmp_path: Path, proxy: bool = False,
+          **kwargs: object) -> ServiceRun:
+    args = () if proxy else ("--proxy-mode", "off")
+    run = ServiceRun(tmp_path, args=args, **kwargs)  # type: ignore[arg-type]
+    svc_factory.append(run)
+    return run
+
+
+def rolled(run: ServiceRun, replicas: int, name: str = "web") -> bool:
+    """Complete, and every live pod of the Deployment is of the new ReplicaSet."""
+    if not complete(run, replicas, name):
+        return False
+    new = [n for n, size in sizes(run, name).items() if size == replicas]
+    return len(new) == 1 and len(pods_by_node(run, new[0] + "-")) == replicas
+
+
+class TestNginxExample:
+    def test_runs_three_replicas_and_rolls_one_surge_at_a_time(
+        self, svc_factory: list[ServiceRun], tmp_path: Path,
+    ) -> None:
+        """The website's nginx Deployment: 3 replicas; 1.14.2 -> 1.16.1 rolls one pod at a time."""
+        if not NGINX_YAML.exists():
+            pytest.skip(f"{NGINX_YAML} not found (the shared Kubernetes corpus)")
+        build = subprocess.run([str(ROOT / "scripts" / "build-images.sh")], capture_output=True,
+                               text=True, timeout=120, check=False)
+        if build.returncode != 0:
+            pytest.skip(f"cannot build {NGINX_IMAGE}: {build.stderr}")
+        run = start(svc_factory, tmp_path,
+                    extra_env={"RECONCILER_RUNTIME_IMAGE_MAP": NGINX_MAP})
+        shutil.copyfile(NGINX_YAML, run.desired / "nginx-deployment.yaml")
+        run.start()
+        name = "nginx-deployment"
+        wait_until(lambda: complete(run, 3, name), 90, what="3 replicas rolled out")
+        [first] = sizes(run, name)
+        assert re.fullmatch(r"nginx-deployment-[bcdfghjklmnpqrstvwxz2456789]+", first)
+        assert len(pods_by_node(run, first + "-")) == 3
+
+        watch = RolloutWatch(run, name)
+        try:
+            text = NGINX_YAML.read_text()
+            assert "nginx:1.14.2" in text
+            run.write("nginx-deployment.yaml", text.replace("nginx:1.14.2", "nginx:1.16.1"))
+            wait_until(lambda: len(sizes(run, name)) == 2 and complete(run, 3, name), 120,
+                       what="the rollout to 1.16.1")
+        finally:
+            watch.stop()
+        # 25% of 3: maxSurge 1 (rounded up), maxUnavailable 0 (rounded down).
+        assert watch.max_live() <= 4, [s.live for s in watch.samples]
+        assert sizes(run, name)[first] == 0
+        events = scaling_events(run, name)
+        print("\n" + "\n".join(events))
+        steps = [m for m in events if "from 0 to 3" not in m]
+        assert steps, events
+        for message in steps:
+            got = re.search(r"from (\d+) to (\d+)$", message)
+            assert got is not None and abs(int(got[1]) - int(got[2])) == 1, message
+
+
+class TestZeroDowntime:
+    def test_rolling_update_behind_a_service_fails_no_request(
+        self, svc_factory: list[ServiceRun], tmp_path: Path,
+    ) -> None:
+        """4 ready replicas behind a Service: a template change rolls all 4 under a request
+        stream with 0 failures, and the new pods answer at the end."""
+        run = start(svc_factory, tmp_path, proxy=True)
+        run.write("web-svc.yaml", WEB_SVC)
+        run.start()
+        cip = cluster_ip(run, "web")
+        run.write("web.yaml", web("v1"))
+        wait_until(lambda: rolled(run, 4), 90, what="v1 rolled out")
+        wait_until(lambda: Hammer(cip).stop_after(1.0).get("v1"), 30, what="v1 answering")
+        watch = RolloutWatch(run)
+        hammer = Hammer(cip)
+        try:
+            time.sleep(1)
+            run.write("web.yaml", web("v2"))
+            wait_until(lambda: len(sizes(run)) == 2 and rolled(run, 4), 120, what="v2 rolled out")
+            wait_until(lambda: "v1" not in Hammer(cip).stop_after(1.0), 30,
+                       what="only v2 answering")
+        finally:
+            got = hammer.stop()
+            watch.stop()
+        print(f"\nrequests during the rollout: {dict(got)}")
+        assert got["FAIL"] == 0, got
+        assert got["v1"] > 0 and got["v2"] > 0, got
+        assert watch.max_live() <= 5 and watch.min_ready() >= 3, \
+            [(s.live, s.ready) for s in watch.samples]
+
+    def test_never_ready_template_stops_at_max_unavailable(
+        self, svc_factory: list[ServiceRun], tmp_path: Path,
+    ) -> None:
+        """New pods that never become ready: 3 old keep serving, 2 new wait, 0 failed
+        requests, Progressing turns False with ProgressDeadlineExceeded."""
+        run = start(svc_factory, tmp_path, proxy=True)
+        run.write("web-svc.yaml", WEB_SVC)
+        run.start()
+        cip = cluster_ip(run, "web")
+        run.write("web.yaml", web("v1", deadline=15))
+        wait_until(lambda: rolled(run, 4), 90, what="v1 rolled out")
+        wait_until(lambda: Hammer(cip).stop_after(1.0).get("v1"), 30, what="v1 answering")
+        [old] = sizes(run)
+        hammer = Hammer(cip)
+        try:
+            run.write("web.yaml", web("v2", ready=False, deadline=15))
+            wait_until(lambda: condition(run, "Progressing").get("reason")
+                       == "ProgressDeadlineExceeded", 90, what="the progress deadline")
+        finally:
+            got = hammer.stop()
+        print(f"\nrequests during the stuck rollout: {dict(got)}")
+        assert got["FAIL"] == 0 and "v2" not in got, got
+        assert condition(run, "Progressing")["status"] == "False"
+        assert condition(run, "Available")["status"] == "True"
+        now = sizes(run)
+        assert now[old] == 3 and sorted(now.values()) == [2, 3], now
+        s = status(run)
+        assert (s["availableReplicas"], s["updatedReplicas"]) == (3, 2), s
+
+    def test_rollback_brings_back_the_same_replica_set(
+        self, svc_factory: list[ServiceRun], tmp_path: Path,
+    ) -> None:
+        """Restoring the old template scales the old ReplicaSet up: same name and uid."""
+        run = start(svc_factory, tmp_path)
+        run.start()
+        run.write("web.yaml", web("v1", replicas=2))
+        wait_until(lambda: rolled(run, 2), 90, what="v1 rolled out")
+        first = replica_sets(run)
+        run.write("web.yaml", web("v2", replicas=2))
+        wait_until(lambda: len(sizes(run)) == 2 and rolled(run, 2), 90,
+                   what="v2 rolled out")
+        run.write("web.yaml", web("v1", replicas=2))
+        wait_until(lambda: rolled(run, 2) and all(
+            sizes(run)[n] == 2 for n in first), 90, what="back on v1")
+        back = replica_sets(run)
+        assert len(back) == 2
+        for name, rs in first.items():
+            assert back[name].uid == rs.uid
+            assert back[name].body["metadata"]["annotations"][
+                "deployment.kubernetes.io/revision"] == "3"
+
+
+class TestRestart:
+    def test_kill9_mid_rollout_continues_without_surplus(
+        self, svc_factory: list[ServiceRun], tmp_path: Path,
+    ) -> None:
+        """kill -9 mid-rollout, restart: it finishes, never beyond replicas + maxSurge pods,
+        one ReplicaSet per template."""
+        run = start(svc_factory, tmp_path)
+        run.start()
+        # Readiness after 3 s: a rollout of 6 takes several steps, room for the kill.
+        run.write("web.yaml", web("v1", replicas=6, delay=3))
+        wait_until(lambda: rolled(run, 6), 120, what="v1 rolled out")
+        watch = RolloutWatch(run)
+        try:
+            run.write("web.yaml", web("v2", replicas=6, delay=3))
+            wait_until(lambda: any(0 < size < 6 for size in sizes(run).values())
+                       and len(sizes(run)) == 2, 60, what="the rollout under way")
+            run.stop(signal.SIGKILL)
+            mid = sizes(run)
+            print(f"\nkilled at {mid}")
+            again = start(svc_factory, tmp_path, prefix=run.prefix)
+            again.start()
+            wait_until(lambda: rolled(again, 6), 180, what="v2 rolled out after restart")
+        finally:
+            watch.stop()
+        # 25% of 6: maxSurge 2, maxUnavailable 1.
+        assert watch.max_live() <= 8, [s.live for s in watch.samples]
+        assert len(replica_sets(again)) == 2
+        assert all(len(uids) == 1 for uids in watch.rs_uids.values()), watch.rs_uids
+        assert set(mid) <= set(sizes(again))
+
+
+@pytest.mark.twohosts
+class TestTwoHosts:
+    def test_new_pods_spread_over_both_hosts(
+        self, svc_factory: list[ServiceRun], tmp_path: Path, hostb: Host,
+    ) -> None:
+        """A rollout of 4 on two hosts: the new ReplicaSet's pods run on both."""
+        run = start(svc_factory, tmp_path)
+        run.write("nodes.yaml", NODES)
+        run.start()
+        run.write("web.yaml", web("v1"))
+        wait_until(lambda: rolled(run, 4), 120, what="v1 rolled out")
+        run.write("web.yaml", web("v2"))
+        wait_until(lambda: len(sizes(run)) == 2 and rolled(run, 4), 120,
+                   what="v2 rolled out")
+        new = next(n for n, size in sizes(run).items() if size == 4)
+        placed = pods_by_node(run, new + "-")
+        print(f"\nnew pods: {placed}")
+        assert set(placed.values()) == {"local", "hostb"}, placed
