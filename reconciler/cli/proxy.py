@@ -1,9 +1,12 @@
 """`reconciler proxy --node NAME`: the service proxy and DNS of one Docker host, fed from the store.
 
-Runs on each extra host (for tests: inside the host's network namespace via
-`nsenter --net=/var/run/netns/hostb`), as kube-proxy runs on every node; the
-local host's proxy is embedded in `reconciler run`. The work is
-`reconciler.network.embedded.EmbeddedProxy`; this is its command line.
+Follows the store's change feed (SQLite `data_version` and per-topic revisions,
+PostgreSQL LISTEN/NOTIFY), and writes the endpoints revision it applied, which
+a deleted pod's drain waits for. Runs on each extra host (for tests: inside the
+host's network namespace via `nsenter --net=/var/run/netns/hostb`), as
+kube-proxy runs on every node; the local host's proxy is embedded in `reconciler
+run`. The work is `reconciler.network.embedded.EmbeddedProxy`; this is its command
+line.
 
 Stopping it (SIGTERM, SIGINT, or a kill) leaves the rules, cluster IPs, pod routes
 and the DNS server in place: the next `reconciler proxy` on the host takes them
@@ -31,8 +34,9 @@ from reconciler.cli.options import state_option
 @click.option("--service-cidr", default="10.96.0.0/16", show_default=True,
               help="The cluster IP range (the service's network.service_cidr): routed "
                    "`unreachable`, so a cluster IP not on lo never leaves the host.")
-@click.option("--interval", default=0.5, show_default=True, type=float,
-              help="Seconds between reads of the store.")
+@click.option("--interval", default=15.0, show_default=True, type=float,
+              help="Seconds between full reads of the store when no change was signalled "
+                   "(a safety net: changes are followed through the store's change feed).")
 @click.option("--cleanup", is_flag=True,
               help="Remove every rule, cluster IP, pod route and DNS server a proxy left "
                    "on this host (network namespace), then exit.")

@@ -27,7 +27,7 @@ from reconciler.network.dns import DnsServer, host_resolvers
 
 log = logging.getLogger("reconciler.dnsd")
 
-RELOAD_EVERY = 0.5  # seconds between looks at the snapshot when no SIGHUP came
+RELOAD_EVERY = 10.0  # seconds between looks at the snapshot when no SIGHUP came: a safety net
 RESOLV_CONF = Path("/etc/resolv.conf")
 
 

@@ -1,11 +1,16 @@
-"""The proxy and DNS of one host, fed from the store by a polling thread.
+"""The proxy and DNS of one host, fed from the store by its change feed.
 
 What `reconciler run` starts for the local host (reconciler/service/app.py) and what
-`reconciler proxy --node NAME` runs on another host: every `interval` seconds it
-builds the table (`feed.build_table`) and, when it changed, hands it to
-`ServiceProxy.update` and the DNS server (`dnsproc.DetachedDns`, a process of
-its own), and keeps the routes to other hosts' pods (`podroutes`). A periodic
-resync repairs rules, addresses, routes or a DNS server that someone else removed.
+`reconciler proxy --node NAME` runs on another host. A thread waits on the store's
+change feed (`Store.feed()`: SQLite's `PRAGMA data_version` then the per-topic
+counters of migration 0008, PostgreSQL's LISTEN/NOTIFY), re-reads only the topics
+that changed (`feed.TableFeed`) and, when the table changed, hands it to
+`ServiceProxy.update` and the DNS server (`dnsproc.DetachedDns`, a process of its
+own), and keeps the routes to other hosts' pods (`podroutes`). It then writes the
+endpoints revision it applied (`Store.ack_proxy`), which a deleted pod's drain
+waits for (reconciler/control/pods.py). A full read every `interval` seconds is
+only a safety net; a periodic resync repairs rules, addresses, routes or a DNS
+server that someone else removed.
 
 What it installs outlives it: `close()` stops the loop and leaves rules, cluster
 IPs, routes and the DNS server in place for a successor, which takes them over
@@ -20,11 +25,12 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from reconciler.network import hostnet
 from reconciler.network.dnsproc import DetachedDns, stop_all
-from reconciler.network.feed import build_table
+from reconciler.network.feed import ACK_EVERY, TOPICS, TableFeed
 from reconciler.network.model import CLUSTER_DOMAIN, ServiceTable
 from reconciler.network.podroutes import PodRoutes
 from reconciler.network.proxy import Mode, ServiceProxy, remove_host_state
@@ -32,6 +38,10 @@ from reconciler.network.proxy import Mode, ServiceProxy, remove_host_state
 log = logging.getLogger(__name__)
 
 RESYNC_EVERY = 30.0
+# Seconds between full reads when no change was signalled: only a safety net (a lost
+# notification, a store restored from a backup behind the triggers' back).
+SAFETY_POLL = 15.0
+WAIT_SLICE = 1.0  # longest wait on the feed: how soon `wake` and a stop are noticed
 
 
 class _NetworkSettings(Protocol):
@@ -53,13 +63,21 @@ class EmbeddedProxy:
         dns_ip: str = "10.96.0.10",
         dns_port: int = 53,
         domain: str = CLUSTER_DOMAIN,
-        interval: float = 0.5,
+        interval: float = SAFETY_POLL,
         service_cidr: str = "",
     ) -> None:
         self.store = store
         self.node_name = node_name
         self.dns_ip = dns_ip
         self.interval = interval
+        self._tables = TableFeed(store, dns_ip)
+        # A store without a feed (a test's fake) is read every `interval` seconds.
+        self._feed: Any = store.feed() if hasattr(store, "feed") else None
+        if self._feed is not None:
+            self._feed.wait(0)  # its first answer ("everything") is the read just below
+        self._acked: int | None = None
+        self._acked_at = 0.0
+        self._last_full = time.monotonic()
         self.proxy = ServiceProxy(node_name, mode)
         self.routes = PodRoutes(node_name)
         self.dns: DetachedDns | None = None
@@ -96,17 +114,19 @@ class EmbeddedProxy:
     def mode(self) -> str:
         return self.proxy.mode
 
-    def sync_once(self) -> bool:
-        """Read the store and apply what changed; True when the table changed."""
-        table = build_table(self.store, self.node_name, self.dns_ip)
+    def sync_once(self, topics: Iterable[str] = TOPICS) -> bool:
+        """Re-read `topics` (default: all), apply what changed, acknowledge; True when the
+        table changed."""
+        topics = set(topics)
+        if topics >= TOPICS:
+            self._last_full = time.monotonic()
+        table = self._tables.refresh(topics)
+        changed = self._apply(table)
+        self._ack()
+        return changed
+
+    def _apply(self, table: ServiceTable) -> bool:
         if table == self.table:
-            if time.monotonic() - self._last_resync > RESYNC_EVERY:
-                self._last_resync = time.monotonic()
-                self.proxy.resync()
-                self._guard()
-                self._sync_routes(table)
-                if self.dns is not None:
-                    self.dns.ensure()
             return False
         # Pods come and go far more often than services: their addresses matter to DNS
         # only, so a pod start alone does not rewrite the rules.
@@ -118,6 +138,32 @@ class EmbeddedProxy:
             self.dns.update(table)
         self.table = table
         return True
+
+    def _ack(self) -> None:
+        """Tell the store which endpoints revision this host's rules hold (and that the proxy
+        lives): on a new revision, and every ACK_EVERY seconds."""
+        revision = self._tables.endpoints_revision
+        if revision == self._acked and time.monotonic() - self._acked_at < ACK_EVERY:
+            return
+        ack = getattr(self.store, "ack_proxy", None)
+        if ack is None:
+            return
+        try:
+            ack(self.node_name, revision, self.proxy.mode)
+        except Exception as exc:  # the next change or tick tries again
+            log.warning("proxy %s: revision %d not acknowledged: %s", self.node_name, revision,
+                        exc)
+            return
+        self._acked, self._acked_at = revision, time.monotonic()
+
+    def _resync(self) -> None:
+        self._last_resync = time.monotonic()
+        self.proxy.resync()
+        self._guard()
+        if self.table is not None:
+            self._sync_routes(self.table)
+        if self.dns is not None:
+            self.dns.ensure()
 
     def _guard(self) -> None:
         try:
@@ -133,26 +179,59 @@ class EmbeddedProxy:
             log.warning("proxy %s: pod routes not synced: %s", self.node_name, exc)
 
     def wake(self) -> None:
-        """Read the store now (the control plane wrote Endpoints) instead of at the next poll."""
+        """Read services and endpoints within WAIT_SLICE, whatever the feed says (the control
+        plane of this process wrote Endpoints; the feed reports it too, this is a backstop)."""
         self._wake.set()
 
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.interval)
+    def _next_topics(self) -> set[str]:
+        if self._feed is not None:
+            topics = set(self._feed.wait(WAIT_SLICE))
+        else:
+            self._wake.wait(WAIT_SLICE)
+            topics = set()
+        if self._wake.is_set():
             self._wake.clear()
-            if self._stop.is_set():
-                return
+            topics |= {"services", "endpoints"}
+        if time.monotonic() - self._last_full >= self.interval:
+            topics |= TOPICS
+        return topics
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
             try:
-                self.sync_once()
+                topics = self._next_topics()
+                if self._stop.is_set():
+                    return
+                if topics:
+                    self.sync_once(topics)
+                else:
+                    self._ack()
+                if time.monotonic() - self._last_resync > RESYNC_EVERY:
+                    self._resync()
             except Exception as exc:  # a store hiccup must not end the data path
                 self.errors += 1
                 log.warning("proxy %s: sync failed: %s", self.node_name, exc)
+                # The topics that failed were taken from the feed: read everything next.
+                self._last_full = 0.0
+                self._stop.wait(WAIT_SLICE)
 
     def close(self) -> None:
-        """Stop reading the store; rules, addresses, routes and DNS stay for a successor."""
+        """Stop reading the store; rules, addresses, routes and DNS stay for a successor.
+
+        The acknowledgement row goes: nothing updates this host's rules any more, so a
+        drain waiting for them would only wait.
+        """
         self._stop.set()
         self._wake.set()
+        if self._feed is not None:
+            self._feed.close()
         self._thread.join(timeout=5)
+        forget = getattr(self.store, "forget_proxy", None)
+        if forget is not None and self._acked is not None:
+            try:
+                forget(self.node_name)
+            except Exception as exc:  # a store already closed or gone
+                log.warning("proxy %s: acknowledgement not removed: %s", self.node_name, exc)
         if self.dns is not None:
             self.dns.close()
         self.proxy.close()

@@ -1,5 +1,8 @@
 """Reads the store into a `ServiceTable`: what the proxy and DNS of one host are fed.
 
+`TableFeed` keeps what it read and re-reads only the topics the store's change
+feed names (reconciler/network/embedded.py waits on that feed instead of polling).
+
 The service controller (reconciler/control/services.py) writes each Service's
 status (`clusterIP`, `ports` with `nodePort`, `type`) and its endpoints (Kubernetes
 `subsets`); the runtime records each pod's published ports. `build_table` joins the
@@ -25,6 +28,12 @@ from reconciler.network.model import (
 )
 
 JSON = dict[str, Any]
+
+# What a proxy reads, as the store's feed names it (`reconciler.store.feeds.TOPICS`).
+TOPICS = frozenset({"services", "endpoints", "pods", "nodes"})
+# A running proxy acknowledges at least this often (seconds), even with nothing new: a
+# drain waits only for proxies that did within a few of these (see control/pods.py).
+ACK_EVERY = 60.0
 
 
 def _endpoints_for(
@@ -116,10 +125,51 @@ def build_table(store: Any, node_name: str, dns_ip: str = "") -> ServiceTable:
     for every host, the proxy chooses backends by its own node name.
     """
     del node_name
-    services = store.objects(kind="Service")
-    endpoints = {(e.namespace, e.name): e.subsets for e in store.list_endpoints()}
-    pods = {(p.namespace, p.name): p for p in store.list_pods()}
-    nodes = {n.name: n.address for n in store.list_nodes()}
+    feed = TableFeed(store, dns_ip)
+    return feed.refresh(TOPICS)
+
+
+class TableFeed:
+    """The four inputs of the table, kept between reads: `refresh(topics)` re-reads only those.
+
+    The proxies learn which topics changed from the store's feed (`Store.feed()`:
+    services, endpoints, pods, nodes); a change to one Endpoints re-reads the
+    endpoints, not every pod. `endpoints_revision` is the store's endpoints counter
+    read just before the endpoints were: the table holds at least that revision
+    (what a proxy acknowledges once its rules are in place).
+    """
+
+    def __init__(self, store: Any, dns_ip: str = "") -> None:
+        self.store = store
+        self.dns_ip = dns_ip
+        self.endpoints_revision = 0
+        self._services: list[Any] = []
+        self._endpoints: dict[tuple[str, str], list[JSON]] = {}
+        self._pods: dict[tuple[str, str], PodRecord] = {}
+        self._nodes: dict[str, str] = {}
+
+    def refresh(self, topics: Iterable[str]) -> ServiceTable:
+        """Re-read `topics` from the store and compose the table (pure over what is kept)."""
+        topics = set(topics)
+        store = self.store
+        if "endpoints" in topics:
+            revision = getattr(store, "endpoints_revision", None)
+            self.endpoints_revision = int(revision()) if revision is not None else 0
+            self._endpoints = {(e.namespace, e.name): e.subsets for e in store.list_endpoints()}
+        if "services" in topics:
+            self._services = store.objects(kind="Service")
+        if "pods" in topics:
+            self._pods = {(p.namespace, p.name): p for p in store.list_pods()}
+        if "nodes" in topics:
+            self._nodes = {n.name: n.address for n in store.list_nodes()}
+        return compose(self._services, self._endpoints, self._pods, self._nodes, self.dns_ip)
+
+
+def compose(
+    services: list[Any], endpoints: dict[tuple[str, str], list[JSON]],
+    pods: dict[tuple[str, str], PodRecord], nodes: dict[str, str], dns_ip: str = "",
+) -> ServiceTable:
+    """The table from Service records, endpoints subsets, pods by name and node addresses."""
     entries = []
     for rec in services:
         status = rec.status or {}

@@ -202,7 +202,7 @@ class HostbProxy:
         self._out = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             ["nsenter", f"--net={HOSTB_NETNS}", RECONCILER, "proxy", "--node", "hostb",
-             "--state", str(state), "--mode", mode, "--interval", "0.2"],
+             "--state", str(state), "--mode", mode],
             stdout=self._out, stderr=subprocess.STDOUT)
         wait_until(lambda: self.proc.poll() is not None or "proxy for node hostb" in self.output(),
                    30, what="hostb's proxy to start")
