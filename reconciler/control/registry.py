@@ -50,6 +50,8 @@ from reconciler.control.desired import DesiredController
 from reconciler.control.loop import Reconciler
 from reconciler.control.nodes import NodeController
 from reconciler.control.pods import PodController
+from reconciler.control.pvcs import KINDS as PVC_KINDS
+from reconciler.control.pvcs import PVC, ClaimManifestController
 from reconciler.control.replication import ReplicationController
 from reconciler.control.services import ServiceController
 from reconciler.control.statefulsets import StatefulSetController
@@ -124,6 +126,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(DEPLOYMENT, DeploymentController, kinds=frozenset({"Deployment"})),
     Entry(CLAIM, ClaimController, resync=_marked_claims),
     Entry(CONFIG, ConfigController, kinds=CONFIG_KINDS),
+    Entry(PVC, ClaimManifestController, kinds=PVC_KINDS),
     Entry(SERVICE, ServiceController, kinds=frozenset({"Service"}),
           related_kinds=frozenset({"Endpoints"}), key=_service_of, pods="namespace"),
     Entry(NODE, NodeController, kinds=frozenset({"Node"}), key=lambda k: k.name,
