@@ -19,6 +19,7 @@ from reconciler.control.claims import CLAIM
 from reconciler.control.configmaps import config_objects
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
+from reconciler.network.feed import ACK_EVERY
 from reconciler.planning.service_env import service_env, services_for_env
 from reconciler.runtime import spans
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
@@ -28,9 +29,13 @@ from reconciler.scheduling.volume_binding import claim_names
 log = logging.getLogger(__name__)
 
 SCHEDULER = "default-scheduler"
-# How long a deleted pod keeps serving after it left its services' Endpoints: the
-# proxies read the store every 0.5 s (reconciler.network.embedded), twice that.
-ENDPOINT_DRAIN = 1.0
+# A deleted pod keeps serving after it left its services' Endpoints until every live
+# host's proxy acknowledged rules without it (Store.proxies_behind), at most this long:
+# a proxy that died without a word must not hold a deletion up for longer.
+PROXY_ACK_TIMEOUT = 5.0
+# A proxy that has not acknowledged for this long is taken for gone (a running one does
+# every ACK_EVERY seconds): it is not waited for at all.
+PROXY_FRESH = 3 * ACK_EVERY
 KUBELET = "kubelet"
 
 
@@ -84,8 +89,9 @@ class PodController:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        # uid -> monotonic time a deleted pod was seen out of every Endpoints (see _drain)
-        self._left_endpoints: dict[str, float] = {}
+        # uid -> (monotonic time a deleted pod was seen out of every Endpoints, the endpoints
+        # revision the proxies must then reach); see _drain
+        self._left_endpoints: dict[str, tuple[float, int]] = {}
         self._was_routed: set[str] = set()
         # Nodes whose unreachability was already logged: every pod on a host that went
         # away says so once, not each of them every heartbeat until the node is NotReady.
@@ -315,10 +321,11 @@ class PodController:
         """Seconds to wait before stopping a deleted pod that a service still routes to.
 
         Stopping a pod the moment it is marked fails every request the proxies send
-        it until they read the new Endpoints (0.5 s polls). So a serving pod is first
-        taken out of its services' Endpoints (terminating pods are not endpoints),
-        then keeps running ENDPOINT_DRAIN seconds more, the preStop sleep Kubernetes
-        users add by hand; all within the grace period, and not at all with grace 0.
+        it until they apply the new Endpoints. So a serving pod is first taken out of
+        its services' Endpoints (terminating pods are not endpoints), then keeps
+        running until every live host's proxy acknowledged an endpoints revision
+        without it (at most PROXY_ACK_TIMEOUT); all within the grace period, and not
+        at all with grace 0.
         """
         uid = pod.uid
         running = pod.pod_ip and any(c.state == "running" for c in pod.containers)
@@ -334,10 +341,18 @@ class PodController:
             return 0.1
         if uid not in self._was_routed:
             return 0.0
-        since = self._left_endpoints.setdefault(uid, time.monotonic())
-        left = ENDPOINT_DRAIN - (time.monotonic() - since)
-        if left > 0:
-            return left
+        if uid not in self._left_endpoints:
+            # Read after the Endpoints without the pod: every revision from this one on
+            # lacks it.
+            self._left_endpoints[uid] = (time.monotonic(), self.ctx.store.endpoints_revision())
+        since, revision = self._left_endpoints[uid]
+        behind = self.ctx.store.proxies_behind(revision, PROXY_FRESH)
+        if behind and time.monotonic() - since < PROXY_ACK_TIMEOUT:
+            return 0.05
+        if behind:
+            log.warning("pod %s/%s: stopped although the proxies of %s did not acknowledge "
+                        "endpoints revision %d within %.0f s", pod.namespace, pod.name,
+                        ", ".join(behind), revision, PROXY_ACK_TIMEOUT)
         self._was_routed.discard(uid)
         self._left_endpoints.pop(uid, None)
         return 0.0
