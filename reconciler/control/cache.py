@@ -166,10 +166,15 @@ class Cache:
         with self._lock:
             return self._pods.index_values(name)
 
-    def object(self, key: Key) -> ObjectRecord | None:
+    def object(self, key: Key, *, copy: bool = True) -> ObjectRecord | None:
+        """The object of `key`, a copy; `copy=False`: the cache's own record, for a reader
+        that only reads it (a resync reads every object, and copying bodies is its cost).
+        """
         with self._lock:
             obj = self._objects.get(key)
-            return None if obj is None else copy_object(obj)
+            if obj is None or not copy:
+                return obj
+            return copy_object(obj)
 
     def object_by_uid(self, uid: str) -> ObjectRecord | None:
         """The object with this uid (a pod's owner), or None."""

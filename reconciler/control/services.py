@@ -36,19 +36,37 @@ class ServiceController:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # What this process last allocated and wrote per Service: allocations and
+        # Endpoints rows are written by this controller alone (one active instance per
+        # store), so a resync whose Service and pods did not change writes and reads
+        # nothing. A restart or a takeover starts empty and checks the store once.
+        self._allocated: dict[Key, tuple[str, int, JSON]] = {}  # content hash, generation
+        self._subsets: dict[Key, list[JSON]] = {}
 
     def reconcile(self, key: WorkKey) -> Result:
         assert isinstance(key.id, Key)
         svc_key = key.id
         store = self.ctx.store
-        obj = store.get_object(svc_key)
+        cache = self.ctx.cache
+        # Read only, never changed here: the cache's own record, not a copy.
+        obj = cache.object(svc_key, copy=False) if cache is not None and cache.synced \
+            else store.get_object(svc_key)
         if obj is None:
+            self._allocated.pop(svc_key, None)
+            self._subsets.pop(svc_key, None)
             store.release_allocations(owner_id(svc_key))
             store.delete_endpoints(svc_key.namespace, svc_key.name)
             return Result.done()
-        status = self._allocate(svc_key, obj.body)
-        if status != (obj.status or {}):
-            store.set_status(svc_key, status)
+        done = self._allocated.get(svc_key)
+        if done is not None and done[:2] == (obj.content_hash, obj.generation) \
+                and done[2] == (obj.status or {}):
+            status = done[2]
+        else:
+            status = self._allocate(svc_key, obj.body)
+            if status != (obj.status or {}):
+                store.set_status(svc_key, status)
+            if "error" not in status:
+                self._allocated[svc_key] = (obj.content_hash, obj.generation, status)
         self._endpoints(svc_key, obj.body)
         return Result.done()
 
@@ -96,19 +114,27 @@ class ServiceController:
         if spec.get("type") == "ExternalName":
             store.delete_endpoints(key.namespace, key.name)
             return
+        cache = self.ctx.cache
+        cached = cache is not None and cache.synced
         if spec.get("selector"):
             # Only the selected pods are loaded: a Service that selects a few of many pods
             # should not read every pod's containers on each reconcile.
             selector = from_map({str(k): str(v) for k, v in spec["selector"].items()})
-            pods = store.list_pods(namespace=key.namespace, selector=selector.matches)
+            pods = (cache.pods(key.namespace, selector) if cache is not None and cached
+                    else store.list_pods(namespace=key.namespace, selector=selector.matches))
             subsets = compute_endpoints(body, pods).to_subsets()
         else:
             # No selector: the Endpoints object of the same name from the folder, the
             # seed's "non-Kubernetes endpoints".
-            manual = store.get_object(Key("Endpoints", key.namespace, key.name))
+            manual_key = Key("Endpoints", key.namespace, key.name)
+            manual = (cache.object(manual_key, copy=False) if cache is not None and cached
+                      else store.get_object(manual_key))
             subsets = endpoints_from_object(manual.body).to_subsets() if manual else []
+        if self._subsets.get(key) == subsets:
+            return
         current = store.get_endpoints(key.namespace, key.name)
         if current is None or current.subsets != subsets:
             store.set_endpoints(key.namespace, key.name, subsets, self.ctx.clock())
             for listener in self.ctx.endpoints_listeners:
                 listener()
+        self._subsets[key] = subsets
