@@ -237,22 +237,25 @@ class PodController:
             ctx.enqueue("node", node.name)
             return Result.after(ctx.settings.heartbeat_interval)
         self._unreachable.discard(node.name)
-        for ev in sync.events:
-            ctx.event(
-                "Pod",
-                pod.namespace,
-                pod.name,
-                ev.type,
-                ev.reason,
-                ev.message,
-                KUBELET,
-                uid=pod.uid,
-                host=node.name,
-            )
         before = _visible(pod)
         self._apply(pod, sync)
-        # Only the status is ours: labels, owner or deletion may have changed meanwhile.
-        patched = ctx.store.patch_pod(pod, "status")
+        # The sync's events and its status in one transaction: a first start records
+        # three or four events, each its own commit before.
+        with ctx.store.batch():
+            for ev in sync.events:
+                ctx.event(
+                    "Pod",
+                    pod.namespace,
+                    pod.name,
+                    ev.type,
+                    ev.reason,
+                    ev.message,
+                    KUBELET,
+                    uid=pod.uid,
+                    host=node.name,
+                )
+            # Only the status is ours: labels, owner or deletion may have changed meanwhile.
+            patched = ctx.store.patch_pod(pod, "status")
         spans.end(pod.uid, "status_write")
         if not patched:
             return Result.done()
