@@ -361,21 +361,10 @@ class NodeAgent:
             raise
 
     def _post_start(self, ctx: _Ctx, c: dict[str, Any], cid: str) -> None:
-        """The postStart hook, bounded by the grace period; a failure kills the container
-        (kubelet's FailedPostStartHook), and the restart policy takes it from there."""
-        handler = (c.get("lifecycle") or {}).get("postStart")
-        if not handler:
-            return
-        target = lifecycle.target(ctx.pod.uid, c, cid, ctx.infra_id, ctx.out.ports)
-        grace = spec.grace_seconds(ctx.pod.spec, self.config.stop_timeout)
-        error = self.hooks.run(target, handler, max(grace, 1))
-        if error is None:
-            return
-        pod = ctx.pod
-        ctx.out.events.append(PodEvent("Warning", "FailedPostStartHook", lifecycle.failure_message(
-            handler, str(c["name"]), f"{pod.name}_{pod.namespace}({pod.uid})", error)))
-        ctx.out.events.append(PodEvent("Normal", "Killing", "FailedPostStartHook"))
-        self.hooks.stop(target, grace)
+        if (c.get("lifecycle") or {}).get("postStart"):
+            ctx.out.events.extend(self.hooks.post_start(
+                ctx.pod, c, lifecycle.target(ctx.pod.uid, c, cid, ctx.infra_id, ctx.out.ports),
+                spec.grace_seconds(ctx.pod.spec, self.config.stop_timeout)))
 
     def _inspect(self, cid: str) -> Instance:
         return Instance.from_inspect(self.engine.call(self.engine.api.inspect_container, cid))

@@ -25,9 +25,11 @@ from typing import Any
 
 from docker.errors import APIError, NotFound
 
+from reconciler.api.records import PodRecord
 from reconciler.runtime import naming
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.probes import Prober, Target
+from reconciler.runtime.types import PodEvent
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,23 @@ class Hooks:
         except (APIError, OSError, ValueError) as e:
             return str(e)
         return "Cannot run handler: unknown type"
+
+    def post_start(self, pod: PodRecord, container: Mapping[str, Any], target: Target,
+                   grace: int) -> list[PodEvent]:
+        """Run the container's postStart hook, bounded by the grace period; a failure kills
+        the container (kubelet's FailedPostStartHook) and the restart policy takes over.
+        The events to record."""
+        handler = (container.get("lifecycle") or {}).get("postStart")
+        if not handler:
+            return []
+        error = self.run(target, handler, max(grace, 1))
+        if error is None:
+            return []
+        message = failure_message(handler, target.container,
+                                  f"{pod.name}_{pod.namespace}({pod.uid})", error)
+        self.stop(target, grace)
+        return [PodEvent("Warning", "FailedPostStartHook", message),
+                PodEvent("Normal", "Killing", "FailedPostStartHook")]
 
     def _exec(self, container_id: str, cmd: list[str], timeout: float) -> str | None:
         """An exec hook, detached and polled: a hook may outlast one API call's timeout."""
