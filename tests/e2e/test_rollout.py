@@ -1,4 +1,4 @@
-"""End to end: GitOps rollback of a Deployment on a git source, by `rollout undo` and by `git revert`.
+"""End to end: GitOps rollback of a Deployment on a git source, by `rollout undo` and `git revert`.
 
 The service applies a bare git repository (`--git`); the test commits from a
 clone beside it, as a user does. A rollback either way is a new commit whose
