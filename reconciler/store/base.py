@@ -113,6 +113,7 @@ class StoreBase:
         after: list[AfterCommit] | None = getattr(self._local, "after", None)
         if after is None:
             return
+        self._local.dirty = True  # bumps the store revision at commit (`foreign_writes`)
         for listener in self._write_listeners:
             action = listener(kind, args)
             if action is not None:
@@ -155,15 +156,17 @@ class StoreBase:
                     self._check_fence(session, fence)
                 self._local.session = session
                 self._local.after = after
+                self._local.dirty = False
                 try:
                     yield session
+                    dirty = bool(self._local.dirty)
                 finally:
                     self._local.session = None
                     self._local.after = None
+                revision = self._bump(session) if dirty else None
             except BaseException:
                 session.rollback()
                 raise
-            revision = self._bump(session) if fenced else None
             with self._commit_lock:
                 session.commit()
                 # Under the commit lock, as `foreign_writes` reads: it never sees this
@@ -189,10 +192,12 @@ class StoreBase:
     def foreign_writes(self) -> bool:
         """Whether another process (or another Store) committed a data write since the last call.
 
-        Every write transaction of `batch()` (all data writes; leases and proxy acks
-        excepted) bumps the one `store_revision` row, so revisions are committed one
-        by one in order; this store knows the revisions it committed. Another writer
-        committed iff more revisions passed than this store committed. The first
+        Every write transaction that wrote pods or objects (what a write listener is
+        told of: what the control cache holds) bumps the one `store_revision` row as
+        its last statement, so revisions are committed one by one in order; this store
+        knows the revisions it committed. Another writer committed iff more revisions
+        went by than this store committed. (`reseal_secrets` rewrites sealed bodies
+        without telling: their plaintext is unchanged.) The first
         call only sets the baseline (False). Exact: the cache follower relists on this
         instead of on every signal of the database (`control.follow`).
         """

@@ -13,10 +13,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
 from reconciler.store import Store
 from tests.integration.control.harness import Cluster
@@ -121,6 +123,12 @@ class TestCacheWiring:
             c.store.close()
 
 
+def touch(store: Store, name: str) -> None:
+    """A pod write (what the store revision counts), the pod named `name`."""
+    store.upsert_pod(PodRecord(uid=name, namespace="default", name=name, spec={},
+                               spec_hash="", created_at=datetime.now(UTC)))
+
+
 class TestForeignWrites:
     def test_tells_own_from_others(self, store_url: str) -> None:
         """`foreign_writes` is False after own commits, True once another store committed."""
@@ -128,10 +136,11 @@ class TestForeignWrites:
         try:
             assert mine.foreign_writes() is False  # the baseline
             for i in range(5):
-                mine.set_revision(f"r{i}", "folder")
+                touch(mine, f"r{i}")
+            other.set_revision("not-counted", "folder")  # no pod or object written
             assert mine.foreign_writes() is False
-            other.set_revision("theirs", "folder")
-            mine.set_revision("mine-again", "folder")
+            touch(other, "theirs")
+            touch(mine, "mine-again")
             assert mine.foreign_writes() is True
             assert mine.foreign_writes() is False
         finally:
@@ -146,12 +155,12 @@ class TestForeignWrites:
 
             def write(n: int) -> None:
                 for i in range(10):
-                    mine.set_revision(f"t{n}-{i}", "folder")
+                    touch(mine, f"t{n}-{i}")
 
             threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
             for t in threads:
                 t.start()
-            other.set_revision("theirs", "folder")
+            touch(other, "theirs")
             for t in threads:
                 t.join()
             assert mine.foreign_writes() is True

@@ -5,7 +5,7 @@ Revises: 0008
 
 A process that caches the store (the service's control cache) must know when
 another process wrote, without taking its own writes for someone else's. Every
-write transaction of `StoreBase.batch()` ends with `UPDATE store_revision SET
+write transaction that wrote pods or objects ends with `UPDATE store_revision SET
 revision = revision + 1 ... RETURNING revision`, so revisions are committed one
 at a time, in commit order, and a store knows which ones it committed: another
 writer committed exactly when more revisions went by than its own
