@@ -12,6 +12,7 @@ from reconciler.api.types import JSON
 from reconciler.manifests import names
 from reconciler.manifests.configkinds import check_config_volume
 from reconciler.manifests.fields import Finding, Path_, path_text
+from reconciler.manifests.securityrules import check_security
 
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _HANDLERS = ("exec", "httpGet", "tcpSocket")
@@ -151,6 +152,7 @@ def check_pod_spec(spec: JSON, path: Path_) -> list[Finding]:
             if group == "initContainers" and c.get("lifecycle"):
                 out.append(Finding("error", (*where, "lifecycle"),
                                    "may not be set for init containers"))
+    out += check_security(spec, path)
     for key in ("hostname", "subdomain"):
         value = spec.get(key)
         if isinstance(value, str) and value:

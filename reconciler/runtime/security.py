@@ -14,43 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.api.hostpolicy import DOCKER_DEFAULT_CAPABILITIES, SAFE_SYSCTLS, capability, sysctl
 from reconciler.runtime.spec import SpecError
-
-# Docker's default capability set (moby oci/caps/defaults.go): what a container
-# has unless told otherwise, and so what `add` may grant back after `drop: [ALL]`.
-DOCKER_DEFAULT_CAPABILITIES: tuple[str, ...] = (
-    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-    "NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
-)
-
-# kubelet's SafeSysctlAllowlist (pkg/kubelet/sysctl/safe_sysctls.go, v1.32): namespaced
-# and isolated, so one pod's value cannot touch another pod or the host.
-SAFE_SYSCTLS = frozenset({
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-    "net.ipv4.tcp_rmem",
-    "net.ipv4.tcp_wmem",
-})
 
 _SECCOMP = {"RuntimeDefault": None, "Unconfined": "seccomp=unconfined"}
 
 
 class SecurityError(SpecError):
     """A securityContext this host will not run (a capability outside the allow-list...)."""
-
-
-def _capability(name: Any) -> str:
-    """Kubernetes writes NET_ADMIN, Docker accepts CAP_NET_ADMIN too: one spelling."""
-    text = str(name).strip().upper()
-    return text[4:] if text.startswith("CAP_") else text
 
 
 @dataclass(frozen=True)
@@ -138,9 +109,9 @@ def _seccomp(profile: Mapping[str, Any] | None) -> str | None:
 
 def _capabilities(caps: Mapping[str, Any], allowed: Iterable[str],
                   container: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    add = tuple(dict.fromkeys(_capability(c) for c in caps.get("add") or []))
-    drop = tuple(dict.fromkeys(_capability(c) for c in caps.get("drop") or []))
-    allow = {_capability(c) for c in allowed}
+    add = tuple(dict.fromkeys(capability(c) for c in caps.get("add") or []))
+    drop = tuple(dict.fromkeys(capability(c) for c in caps.get("drop") or []))
+    allow = {capability(c) for c in allowed}
     refused = [c for c in add if c not in allow and "ALL" not in allow]
     if refused:
         listed = ", ".join(sorted(allow)) or "none"
@@ -194,8 +165,7 @@ def pod_sysctls(pod_spec: Mapping[str, Any],
     allowed = SAFE_SYSCTLS | set(allowed_unsafe)
     out: dict[str, str] = {}
     for item in (pod_spec.get("securityContext") or {}).get("sysctls") or []:
-        # kubelet accepts the slash form (net/ipv4/tcp_syncookies) as the dotted one.
-        name = str(item.get("name", "")).replace("/", ".")
+        name = sysctl(item.get("name", ""))
         if name not in allowed:
             raise SecurityError(f'forbidden sysctl: "{name}" not allowlisted')
         out[name] = str(item.get("value", ""))

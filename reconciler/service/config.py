@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.runtime.security import DOCKER_DEFAULT_CAPABILITIES
+from reconciler.api.hostpolicy import DOCKER_DEFAULT_CAPABILITIES
 
 ENV_PREFIX = "RECONCILER_"
 

@@ -78,3 +78,21 @@ class TestSecurityAndHookFields:
             .replace("{type: Unconfined}", "{type: Localhost, localhostProfile: p.json}"))
         rendered = [d.render() for d in load_folder(tmp_path).diagnostics]
         assert any("seccompProfile" in r and "error" in r for r in rendered), rendered
+
+
+class TestDefaultHostPolicy:
+    def test_capability_and_sysctl_outside_defaults_warned(self, tmp_path: Path) -> None:
+        """A capability beyond Docker's set and an unsafe sysctl are accepted with a warning
+        naming the setting that allows them (the runtime refuses them by default)."""
+        text = (POD.format(hook="{sleep: {seconds: 1}}", init="", success="")
+                .replace("add: [NET_BIND_SERVICE]", "add: [NET_BIND_SERVICE, IPC_LOCK]")
+                .replace("net.ipv4.ip_unprivileged_port_start", "kernel.msgmax"))
+        (tmp_path / "pod.yaml").write_text(text)
+        result = load_folder(tmp_path)
+        rendered = [d.render() for d in result.diagnostics]
+        assert len(result.objects) == 1
+        assert any("capabilities.add: IPC_LOCK is outside Docker's default capabilities" in r
+                   and "runtime.allowed_capabilities" in r for r in rendered), rendered
+        assert any("sysctls[0].name: sysctl kernel.msgmax is not in kubelet's safe set" in r
+                   for r in rendered), rendered
+        assert all(": warning: " in r for r in rendered), rendered

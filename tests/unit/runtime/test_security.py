@@ -3,11 +3,13 @@ the volume-ownership script (volumeperms.py) and the node's well-known labels.""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from reconciler.control.nodes import observed_labels
+from reconciler.api.records import NodeRecord
+from reconciler.control.nodes import node_from_object, observed_labels
 from reconciler.runtime import lifecycle, security, volumeperms
 from reconciler.runtime.spec import SpecError
 
@@ -197,3 +199,15 @@ class TestNodeLabels:
     def test_unknown_engine_facts(self) -> None:
         """An engine that does not say leaves os and arch out (no guess)."""
         assert observed_labels("n", "", "") == {"kubernetes.io/hostname": "n"}
+
+    def test_manifest_keeps_observed_labels(self) -> None:
+        """Re-reading a Node manifest keeps the engine's labels, which win over its own."""
+        now = datetime.now(UTC)
+        seen = NodeRecord(name="b", engine_url="unix:///x", created_at=now, labels={
+            "disk": "old", **observed_labels("b", "linux", "x86_64")})
+        body = {"metadata": {"name": "b", "labels": {"disk": "ssd",
+                                                    "kubernetes.io/arch": "arm64"}},
+                "spec": {"engine": "unix:///x"}}
+        labels = node_from_object(body, seen, now).labels
+        assert labels["disk"] == "ssd" and labels["kubernetes.io/arch"] == "amd64"
+        assert labels["kubernetes.io/os"] == "linux"
