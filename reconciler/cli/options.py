@@ -38,3 +38,7 @@ def desired_option(f: F) -> F:
         type=click.Path(file_okay=False),
         help="Folder of desired manifests.",
     )(f)
+
+
+# The service's secrets.sops_age_key_file, as the offline commands (validate, plan) read it.
+SOPS_KEY_ENV = "RECONCILER_SECRETS_SOPS_AGE_KEY_FILE"

@@ -12,13 +12,14 @@ then a summary with the changed field paths. Exit codes: 0, 2 with
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from reconciler.api.types import JSON, Key
-from reconciler.cli.options import desired_option, state_option
+from reconciler.cli.options import SOPS_KEY_ENV, desired_option, state_option
 from reconciler.planning.diff import Change, Plan, RecordedView, diff
 
 SIGNS = {"create": "+", "update": "~", "delete": "-"}
@@ -93,7 +94,9 @@ def plan(desired: str, state: str, exit_code: bool) -> None:
     root = Path(desired)
     if not root.is_dir():
         raise click.ClickException(f"desired folder {desired} does not exist")
-    result = load_folder(root)
+    from reconciler.sources.sops import SopsDecryptor
+
+    result = load_folder(root, decrypt=SopsDecryptor(os.environ.get(SOPS_KEY_ENV, "")))
     for d in result.diagnostics:
         click.echo(d.render(), err=True)
     the_plan = diff(result, recorded_views(state))

@@ -7,12 +7,13 @@ line per problem. Exit 0 when there is no error (warnings allowed), 1 otherwise.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from reconciler.cli.options import desired_option, state_option
+from reconciler.cli.options import SOPS_KEY_ENV, desired_option, state_option
 
 
 @click.command("validate")
@@ -31,7 +32,10 @@ def validate(paths: tuple[Path, ...], quiet: bool, summary: bool, desired: str,
     from reconciler.manifests.loader import load_paths
 
     targets = list(paths) or [Path(desired)]
-    result = load_paths(Path.cwd(), targets)
+    from reconciler.sources.sops import SopsDecryptor
+
+    result = load_paths(Path.cwd(), targets,
+                        decrypt=SopsDecryptor(os.environ.get(SOPS_KEY_ENV, "")))
     for diagnostic in result.diagnostics:
         if quiet and diagnostic.severity == "warning":
             continue

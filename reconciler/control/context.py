@@ -67,6 +67,7 @@ class Settings:
     eviction_timeout: float = 60.0
     scheduling_retry: float = 10.0
     default_engine: str = "unix:///var/run/docker.sock"
+    sops_age_key_file: str = ""  # age identities for SOPS-encrypted manifests
 
 
 def now() -> datetime:

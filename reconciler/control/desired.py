@@ -26,6 +26,7 @@ from reconciler.control.sourceguard import hold_partial
 from reconciler.manifests.loader import FolderLoader
 from reconciler.planning.diff import Plan, diff
 from reconciler.runtime.naming import container_hash
+from reconciler.sources.sops import SopsDecryptor
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,16 @@ class DesiredController:
 
     def __init__(self, ctx: Context, root: Path) -> None:
         self.ctx = ctx
-        self.loader = FolderLoader(root)
+        self.loader = FolderLoader(root, decrypt=self._decrypt())
         self.last: LoadResult | None = None
+
+    def _decrypt(self) -> SopsDecryptor:
+        """Opens SOPS-encrypted files of the folder or git checkout (secrets.sops_age_key_file)."""
+        return SopsDecryptor(self.ctx.settings.sops_age_key_file)
 
     def set_root(self, root: Path) -> None:
         """Point at another folder (a new git checkout, a reloaded configuration)."""
-        self.loader = FolderLoader(root)
+        self.loader = FolderLoader(root, decrypt=self._decrypt())
 
     def reconcile(self, key: WorkKey) -> Result:
         result = self.loader.load()

@@ -21,9 +21,10 @@ import errno
 import hashlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reconciler.api.types import Diagnostic, LoadResult, Position, ReadFailure
 from reconciler.manifests.crossfile import check_all
@@ -33,7 +34,7 @@ from reconciler.manifests.document import (
     json_node_of,
 )
 from reconciler.manifests.fields import path_text
-from reconciler.manifests.parse import Limits, ParseError, parse_file
+from reconciler.manifests.parse import Document, Limits, ParseError, parse_file
 from reconciler.manifests.positions import compose_documents, locate
 
 __all__ = ["FolderLoader", "Limits", "load_folder", "load_paths"]
@@ -42,6 +43,16 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 # A file changed this recently may change again within the same mtime tick without
 # its size changing: its content hash is checked again on the next load.
 _SETTLE_NS = 2_000_000_000
+
+
+# Opens a SOPS-encrypted document (reconciler.sources.sops.SopsDecryptor); raises ValueError.
+Decrypt = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _sops(value: Any) -> bool:
+    """A document with SOPS metadata (a top-level `sops` map with a `mac`)."""
+    return isinstance(value, dict) and isinstance(value.get("sops"), dict) \
+        and "mac" in value["sops"]
 
 
 def ignored(name: str) -> bool:
@@ -158,9 +169,11 @@ def _file_error(name: str, e: ParseError) -> Diagnostic:
 class FolderLoader:
     """Loads a desired folder again and again, parsing only the files that changed."""
 
-    def __init__(self, root: Path, limits: Limits | None = None) -> None:
+    def __init__(self, root: Path, limits: Limits | None = None,
+                 decrypt: Decrypt | None = None) -> None:
         self.root = Path(root)
         self.limits = limits or Limits()
+        self.decrypt = decrypt
         self._cache: dict[str, _Entry] = {}
         self._last: LoadResult | None = None
         self._last_problems: list[Diagnostic] = []
@@ -246,6 +259,8 @@ class FolderLoader:
         node_of = json_node_of(parsed.text) if name.endswith(".json") else (lambda d: d.node)
         validator = DocumentValidator(name, node_of)
         for doc in parsed.documents:
+            if _sops(doc.value) and not self._decrypted(name, doc, entry):
+                continue
             try:
                 result = validator.validate(doc)
             except Exception as e:  # a bug must not take the service down: report it
@@ -255,6 +270,23 @@ class FolderLoader:
                 continue
             entry.objects += result.objects
             entry.diagnostics += result.diagnostics
+
+    def _decrypted(self, name: str, doc: Document, entry: _Entry) -> bool:
+        """Open a SOPS document in place with the `decrypt` hook; False (and an error) if not.
+
+        The plaintext stays in memory (this loader's cache of the file's objects).
+        """
+        try:
+            if self.decrypt is None:
+                raise ValueError("SOPS-encrypted, and no age key is configured "
+                                 "(secrets.sops_age_key_file)")
+            doc.value = self.decrypt(doc.value)
+            return True
+        except ValueError as e:  # sources.sops.SopsError; its messages name no value
+            entry.diagnostics.append(Diagnostic(
+                "error", Position(name, doc.line, doc.column, doc.index), "",
+                f"cannot decrypt this SOPS document: {e}"))
+            return False
 
     def _position(self, path: str, entry: _Entry, located: Located,
                   field_path: tuple[str | int, ...]) -> Position:
@@ -301,9 +333,10 @@ class FolderLoader:
         return LoadResult(objects, diagnostics, frozenset(failed))
 
 
-def load_folder(root: Path, *, limits: Limits | None = None) -> LoadResult:
+def load_folder(root: Path, *, limits: Limits | None = None,
+                decrypt: Decrypt | None = None) -> LoadResult:
     """Load and validate every manifest under `root`; positions are relative to it."""
-    return FolderLoader(root, limits).load()
+    return FolderLoader(root, limits, decrypt).load()
 
 
 def _display(path: Path, given: Path, root: Path) -> str:
@@ -314,7 +347,8 @@ def _display(path: Path, given: Path, root: Path) -> str:
         return given.as_posix()
 
 
-def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = None) -> LoadResult:
+def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = None,
+               decrypt: Decrypt | None = None) -> LoadResult:
     """Load named files and folders (any file named explicitly is read, whatever its suffix).
 
     Relative paths are taken from `root` and shown as given; absolute ones are
@@ -343,4 +377,4 @@ def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = Non
         if file[0] not in seen:
             seen.add(file[0])
             unique.append(file)
-    return FolderLoader(root, limits).load_files(unique, problems, failures)
+    return FolderLoader(root, limits, decrypt).load_files(unique, problems, failures)

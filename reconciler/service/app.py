@@ -104,6 +104,7 @@ def settings(config: Config, desired: str) -> Settings:
         not_ready_timeout=config.node_not_ready_timeout,
         eviction_timeout=config.node_eviction_timeout,
         default_engine=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+        sops_age_key_file=config.secrets.sops_age_key_file,
     )
 
 
