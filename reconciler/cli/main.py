@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "cluster-info": "reconciler.cli.service:cluster_info",
     "proxy": "reconciler.cli.proxy:proxy",
     "ui": "reconciler.cli.ui:ui",
+    "secrets": "reconciler.cli.secrets:secrets",
 }
 
 
