@@ -99,3 +99,31 @@ def fetch(url: str) -> str:
             return str(r.read().decode(errors="replace"))
     except urllib.error.HTTPError as e:
         return str(e.read().decode(errors="replace"))
+
+
+SOPS_VALUE = "git-sops-value-6610"
+SOPS_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: fromgit}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: reconciler/busybox:1
+    command: ["sleep", "3600"]
+    env:
+    - name: TOKEN
+      valueFrom: {secretKeyRef: {name: git-secret, key: token}}
+"""
+
+
+def sops_secret(recipient: object) -> str:
+    """A Secret encrypted for `recipient` as `sops --encrypt --age` writes it."""
+    import yaml
+
+    from tests.support.sops_writer import encrypt
+
+    doc = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git-secret"},
+           "stringData": {"token": SOPS_VALUE}}
+    return str(yaml.safe_dump(encrypt(doc, recipient), sort_keys=False))  # type: ignore[arg-type]

@@ -17,10 +17,14 @@ from tests.e2e.config_kit import (
     POD_NAME,
     SECRET,
     SECRET_VALUE,
+    SOPS_POD,
+    SOPS_VALUE,
     container_id,
     docker_exec,
     fetch,
+    sops_secret,
 )
+from tests.e2e.process_helpers import GitRepo
 from tests.e2e.service import ServiceRun, wait_until
 from tests.support.fluent_receiver import FluentReceiver, free_port
 
@@ -113,3 +117,30 @@ class TestConfigE2E:
                 assert secret not in text, where
         assert SECRET_VALUE.encode() not in store and encoded.encode() not in store
         assert "(sensitive)" in plan
+
+
+class TestSopsFromGit:
+    def test_encrypted_secret_in_git_reaches_the_pod(self, svc_factory: list[ServiceRun],
+                                                     tmp_path: Path) -> None:
+        """A SOPS file committed to git is decrypted in memory; the pod gets the value."""
+        from pyrage import x25519
+
+        identity = x25519.Identity.generate()
+        key = tmp_path / "age.agekey"
+        key.write_text(f"{identity}\n")
+        key.chmod(0o600)
+        repo = GitRepo(tmp_path / "git").init()
+        repo.commit({"secret.sops.yaml": sops_secret(identity.to_public()),
+                     "pod.yaml": SOPS_POD}, "an encrypted secret and its pod")
+        assert SOPS_VALUE not in repo.git("show", "HEAD")
+        run = ServiceRun(tmp_path, args=("--proxy-mode", "off", "--git", str(repo.bare),
+                                         "--branch", "main", "--interval", "1s"),
+                         extra_env={"RECONCILER_SECRETS_SOPS_AGE_KEY_FILE": str(key)})
+        svc_factory.append(run)
+        run.start()
+        wait_until(lambda: any(p["metadata"]["name"] == "fromgit" for p in run.running()),
+                   timeout=120, what="the pod of the git revision running")
+        cid = container_id(run.prefix, "fromgit")
+        assert docker_exec(cid, "sh", "-c", 'echo "$TOKEN"').strip() == SOPS_VALUE
+        store = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*") if p.is_file())
+        assert SOPS_VALUE.encode() not in store and SOPS_VALUE not in run.output()
