@@ -15,7 +15,8 @@ from typing import Any, Literal
 JSON = dict[str, Any]
 
 # Kinds without a namespace; their Key.namespace is "".
-CLUSTER_SCOPED_KINDS = frozenset({"Node", "Namespace"})
+CLUSTER_SCOPED_KINDS = frozenset({"Node", "Namespace", "StorageClass", "ClusterRole",
+                                  "ClusterRoleBinding"})
 
 # Short names the CLI accepts, as kubectl does.
 KIND_ALIASES: dict[str, str] = {
@@ -118,6 +119,9 @@ class DesiredObject:
     body: JSON  # the full, defaulted Kubernetes object: apiVersion, kind, metadata, spec
     position: Position  # where its document starts
     content_hash: str  # sha256 of the canonical JSON of `body`: unchanged hash, nothing to do
+    # What was accepted and has no effect here (reconciler.manifests.effects): `plan`
+    # shows these beside the object and the service records them as an event.
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

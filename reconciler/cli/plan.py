@@ -4,7 +4,9 @@ Offline, read-only: loads the folder (`reconciler.manifests.loader.load_folder`)
 diffs it against the objects recorded in the state store with the pure
 `reconciler.planning.diff.diff`, and prints a unified diff of the YAML of each
 changed object (LIVE = recorded, MERGED = desired, as kubectl names them),
-then a summary with the changed field paths. Exit codes: 0, 2 with
+then a summary with the changed field paths and, beside each object, what
+in it is accepted but has no effect here (`! kind Ingress is recorded but not
+acted on: ...`; the same lines `validate` warns with). Exit codes: 0, 2 with
 `--exit-code` when something would change, 1 when a manifest has errors
 (the diagnostics go to stderr, the plan is still printed).
 """
@@ -22,7 +24,7 @@ from reconciler.api.types import JSON, Key
 from reconciler.cli.options import SOPS_KEY_ENV, desired_option, state_option
 from reconciler.planning.diff import Change, Plan, RecordedView, diff
 
-SIGNS = {"create": "+", "update": "~", "delete": "-"}
+SIGNS = {"create": "+", "update": "~", "delete": "-", "unchanged": "="}
 
 
 def diff_name(key: Key, body: JSON) -> str:
@@ -54,14 +56,25 @@ def unified(change: Change) -> str:
 
 
 def render(plan: Plan) -> str:
-    """Diff blocks of every change, then the summary and one line per object."""
+    """Diff blocks of every change, then the summary and one line per object.
+
+    An object with something accepted that has no effect here (its `notes`, from
+    reconciler.manifests.effects) gets them beside it, changed or not: a plan never
+    shows a Deployment as if it would run when nothing acts on it.
+    """
     out = [unified(c) for c in plan.changes if c.action != "unchanged"]
-    out.append(plan.summary() + "\n")
+    noted = sum(1 for c in plan.changes if c.desired is not None and c.desired.notes)
+    summary = plan.summary()
+    if noted:
+        summary += f" {noted} with something that has no effect here (marked !)."
+    out.append(summary + "\n")
     for c in plan.changes:
-        if c.action == "unchanged":
+        notes = c.desired.notes if c.desired is not None else ()
+        if c.action == "unchanged" and not notes:
             continue
         fields = f" ({', '.join(c.fields)})" if c.fields else ""
         out.append(f"  {SIGNS[c.action]} {c.key}{fields}\n")
+        out += [f"      ! {note}\n" for note in notes]
     for rec in plan.stale:
         out.append(f"  ! {rec.key} kept as last applied: {rec.source_file} has errors\n")
     return "".join(out)

@@ -16,7 +16,7 @@ from jsonschema import ValidationError
 
 from reconciler.api.defaults import content_hash, default_in_place
 from reconciler.api.types import JSON, DesiredObject, Diagnostic, Key, Position, Severity
-from reconciler.manifests import configkinds, fastcheck, kinds, names, schemas
+from reconciler.manifests import configkinds, effects, fastcheck, kinds, names, schemas
 from reconciler.manifests.fields import Finding, Path_, check_fields, path_text
 from reconciler.manifests.parse import Document
 from reconciler.manifests.positions import locate
@@ -87,6 +87,9 @@ def _schema_message(error: ValidationError) -> tuple[Path_, str]:
 
 def _validate_object(body: JSON, kind_info: kinds.KindInfo) -> tuple[list[Finding], JSON | None]:
     findings: list[Finding] = []
+    deprecated = kinds.deprecation(kind_info, str(body.get("apiVersion")))
+    if deprecated:
+        findings.append(Finding("warning", ("apiVersion",), deprecated))
     if (kind_info.kind in _SELECTOR_REQUIRED and body.get("apiVersion") == "apps/v1"
             and isinstance(body.get("spec"), dict) and "selector" not in body["spec"]):
         findings.append(Finding("error", ("spec", "selector"),
@@ -99,6 +102,8 @@ def _validate_object(body: JSON, kind_info: kinds.KindInfo) -> tuple[list[Findin
     findings = configkinds.redact(kind_info.kind, findings)
     if any(f.severity == "error" for f in findings):
         return findings, None
+    # Before defaulting: only what the user wrote can be "accepted with no effect".
+    findings += effects.check(kind_info.kind, body)
     # The body was built for this document alone: defaulting it in place saves a deep copy.
     defaulted = default_in_place(body)
     findings += check_object(defaulted)
@@ -164,7 +169,7 @@ class DocumentValidator:
         key = Key(info.kind, namespace, meta["name"])
         obj = DesiredObject(key, defaulted, self.position(doc, prefix) if prefix else
                             Position(self.file, doc.line, doc.column, doc.index),
-                            content_hash(defaulted))
+                            content_hash(defaulted), effects.notes(findings))
         result.objects.append(Located(obj, prefix))
 
 

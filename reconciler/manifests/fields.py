@@ -162,6 +162,8 @@ def check_fields(body: dict[str, Any], tree: FieldTree, root: str | None) -> lis
                     if child is not None:
                         stack.append((value[key], child, (*path, key)))
                         continue
+                    if node.open:
+                        continue
                     finding = _classify(root, path, str(key), value[key], node.names)
                     if finding is not None:
                         findings.append(finding)

@@ -40,6 +40,10 @@ from reconciler.manifests.positions import compose_documents, locate
 __all__ = ["FolderLoader", "Limits", "load_folder", "load_paths"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml"})
+KUSTOMIZATION = ("kustomization file has no effect here: kustomize is not run, the "
+                 "folder's manifests apply as written (its resources, patches, prefixes and "
+                 "generators are ignored)")
 # A file changed this recently may change again within the same mtime tick without
 # its size changing: its content hash is checked again on the next load.
 _SETTLE_NS = 2_000_000_000
@@ -251,6 +255,11 @@ class FolderLoader:
         return entry
 
     def _validate(self, name: str, data: bytes, entry: _Entry) -> None:
+        if name.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES:
+            # Not a manifest: refusing it would fail a whole git revision over a file that
+            # `kubectl apply -f` users commit beside their manifests. Never silent either.
+            entry.diagnostics.append(Diagnostic("warning", Position(name), "", KUSTOMIZATION))
+            return
         try:
             parsed = parse_file(data, name, self.limits)
         except ParseError as e:

@@ -68,6 +68,9 @@ class FieldTree:
     items: FieldTree | None = None
     values: FieldTree | None = None  # additionalProperties as a schema: a map
     names: frozenset[str] = field(default_factory=frozenset)
+    # `additionalProperties: true` written out: other keys are allowed and kept unchecked
+    # (the loose schemas of apiVersions Kubernetes no longer serves).
+    open: bool = False
 
 
 def _resolve(doc: str, node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -92,6 +95,7 @@ def _compile(doc: str, node: dict[str, Any], memo: dict[int, FieldTree]) -> Fiel
         tree.props = {k: _compile(doc, v, memo) for k, v in node["properties"].items()}
         tree.names = frozenset(tree.props)
     extra = node.get("additionalProperties")
+    tree.open = extra is True
     if isinstance(extra, dict):
         tree.values = _compile(doc, extra, memo)
     if isinstance(node.get("items"), dict):

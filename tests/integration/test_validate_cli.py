@@ -49,7 +49,7 @@ class TestValidateCommand:
         done = run(tmp_path, "pod.yaml")
         assert done.returncode == 0
         assert done.stdout == ("pod.yaml:6:3: warning: spec.affinity: "
-                               "is not supported and is ignored\n")
+                               "field affinity has no effect here: not supported, ignored\n")
         quiet = run(tmp_path, "--quiet", "pod.yaml")
         assert (quiet.returncode, quiet.stdout) == (0, "")
 

@@ -32,9 +32,12 @@ class TestUnsupportedFields:
 
     @pytest.mark.parametrize(("pod_field", "container_field", "expected"), [
         ("affinity: {}", "",
-         "pod.yaml:6:3: warning: spec.affinity: is not supported and is ignored"),
-        ("tolerations: []", "", "pod.yaml:6:3: warning: spec.tolerations: is not supported"),
-        ("", "stdin: true", "pod.yaml:10:5: warning: spec.containers[0].stdin: is not supported"),
+         "pod.yaml:6:3: warning: spec.affinity: field affinity has no effect here: "
+         "not supported, ignored"),
+        ("tolerations: []", "",
+         "pod.yaml:6:3: warning: spec.tolerations: field tolerations has no effect"),
+        ("", "stdin: true",
+         "pod.yaml:10:5: warning: spec.containers[0].stdin: field stdin has no effect"),
         ("", "terminationMessagePolicy: File",
          "warning: spec.containers[0].terminationMessagePolicy: field terminationMessagePolicy "
          "has no effect"),
