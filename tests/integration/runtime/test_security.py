@@ -3,12 +3,13 @@ read-only root, capabilities, no-new-privileges, runAsNonRoot, sysctls, fsGroup.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from reconciler.api.records import PodRecord
+from reconciler.api.records import PodRecord, claim_volume_name
 from reconciler.runtime.types import PodSync
 from tests.integration.runtime.conftest import BUSYBOX, Harness, make_pod
 
@@ -85,6 +86,19 @@ class TestHardenedContainer:
         assert "SYS_ADMIN is not allowed on this host" in result.containers[0].message
 
 
+class TestSeccomp:
+    @pytest.mark.parametrize(("profile", "mode"), [({"type": "RuntimeDefault"}, "2"),
+                                                   ({"type": "Unconfined"}, "0")])
+    def test_profile(self, harness: Harness, pods: list[PodRecord], profile: dict[str, str],
+                     mode: str) -> None:
+        """RuntimeDefault keeps Docker's filter (Seccomp: 2); Unconfined runs without (0)."""
+        pod, _ = run(harness, pods, "seccomp", {"containers": [{
+            "name": "c", "image": BUSYBOX, "command": SLEEP,
+            "securityContext": {"seccompProfile": profile}}]})
+        _, out = sh(harness, pod, "grep '^Seccomp:' /proc/1/status")
+        assert out.split() == ["Seccomp:", mode], out
+
+
 class TestRunAsNonRoot:
     def test_root_image_refused(self, harness: Harness, pods: list[PodRecord]) -> None:
         """runAsNonRoot on a root image: CreateContainerConfigError in kubelet's words."""
@@ -130,6 +144,23 @@ class TestSysctlsAndVolumes:
                                      "stat -c '%u %g' /data/f && id -G")
         assert code == 0, out
         assert out.split("\n")[:3] == ["2000 2777", "1000 2000", "0 2000"], out
+
+    def test_fs_group_owns_claim_volume(self, harness: Harness,
+                                        pods: list[PodRecord]) -> None:
+        """fsGroup also gives a claim's volume (and what is already in it) to the group."""
+        claim = f"data-t{uuid.uuid4().hex[:8]}"
+        try:
+            pod, _ = run(harness, pods, "fsclaim", {
+                "securityContext": {"runAsUser": 1000, "fsGroup": 2000},
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}],
+                "containers": [{"name": "c", "image": BUSYBOX, "command": SLEEP,
+                                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]})
+            code, out = sh(harness, pod, "stat -c '%g %a' /data && touch /data/f")
+            assert (code, out) == (0, "2000 2775\n"), out
+        finally:
+            for p in pods:
+                harness.agent.kill_pod(p.uid, 0)
+            harness.agent.remove_volume(claim_volume_name("default", claim))
 
     def test_empty_dir_writable_by_non_root(self, harness: Harness,
                                            pods: list[PodRecord]) -> None:
