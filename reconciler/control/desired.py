@@ -8,6 +8,8 @@ the plan and turns Pod manifests into pod records in one transaction (a pass
 killed half-way leaves nothing behind), and then enqueues the controllers of
 every object that changed. Objects of a file that fails to
 load stay as they were (marked stale): a typo never prunes a running workload.
+What a pass applies that has no effect here (reconciler.manifests.effects) is an
+event on its object, and a count in the desired-source component (`get cs`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from reconciler.api.records import PodRecord
 from reconciler.api.types import JSON, DesiredObject, Key, LoadResult
 from reconciler.control.context import DESIRED, Context
 from reconciler.control.loop import Result, WorkKey
-from reconciler.control.sourceguard import hold_partial
+from reconciler.control.sourceguard import COMPONENT, hold_partial
 from reconciler.manifests.loader import FolderLoader
 from reconciler.planning.diff import Plan, diff
 from reconciler.runtime.naming import container_hash
@@ -103,13 +105,39 @@ class DesiredController:
             ctx.store.apply_plan(plan, revision=ctx.revision or "folder", now=ctx.clock())
             self._report_failures(result)
             self._sync_manifest_pods(plan, wake)
+            self._report_no_effect(plan)
         # Only once committed: a worker woken earlier would read the store without the pass.
         for uid in wake.pods:
             ctx.enqueue_pod(uid)
         for pod in wake.related:
             ctx.enqueue_related(pod)
         self._wake(plan)
+        noted = sum(1 for obj in result.objects if obj.notes)
+        if noted:
+            # Healthy, and never silent: `get cs` says how much of the folder nothing acts on.
+            ctx.components[COMPONENT] = (True, f"read whole: {len(result.objects)} objects, "
+                                         f"{noted} with something that has no effect here "
+                                         "(see `reconciler validate`)")
         return Result.done()
+
+    def _report_no_effect(self, plan: Plan) -> None:
+        """A NoEffect event on each created or changed object that holds something inert."""
+        for change in plan.changes:
+            obj = change.desired
+            if obj is None or not obj.notes or change.action not in ("create", "update"):
+                continue
+            more = len(obj.notes) - 3
+            self.ctx.event(obj.key.kind, obj.key.namespace, obj.key.name, "Warning", "NoEffect",
+                           "; ".join(obj.notes[:3]) + (f" (+{more} more)" if more > 0 else ""),
+                           "reconciler", uid=self._event_uid(obj.key))
+
+    def _event_uid(self, key: Key) -> str:
+        """The uid events of this object carry: a Pod's is its pod record's, as `describe
+        pod` matches events by the pod's uid, not the manifest's; others match by name."""
+        if key.kind != "Pod":
+            return ""
+        pod = self.ctx.store.get_pod(key.namespace, key.name)
+        return pod.uid if pod is not None else ""
 
     def _report_failures(self, result: LoadResult) -> None:
         """An event per invalid file, on each object it last declared, so `describe` says why."""
@@ -120,11 +148,7 @@ class DesiredController:
             by_file.setdefault(d.position.file, []).append(d.render())
         for obj in self.ctx.store.objects():
             if obj.source_file in by_file:
-                uid = obj.uid
-                if obj.key.kind == "Pod":
-                    # `describe pod` matches events by the pod's uid, not the manifest's.
-                    pod = self.ctx.store.get_pod(obj.key.namespace, obj.key.name)
-                    uid = pod.uid if pod is not None else ""
+                uid = self._event_uid(obj.key) if obj.key.kind == "Pod" else obj.uid
                 self.ctx.event(
                     obj.key.kind,
                     obj.key.namespace,
