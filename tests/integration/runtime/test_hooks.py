@@ -75,6 +75,26 @@ class TestPreStop:
         assert marks(tmp_path) == ["started", "term"]
         assert marks_harness.agent.list_pods().get(pod.uid) is None
 
+    def test_pre_stop_on_liveness_restart(self, marks_harness: Harness,
+                                          tmp_path: Path) -> None:
+        """A liveness failure restarts the container through the same stop: preStop, then
+        SIGTERM, then the new instance (which writes "started" again)."""
+        pod = marker_pod("liveness", tmp_path, {"preStop": {"exec": {"command": [
+            "sh", "-c", "echo prestop >> /m/marks"]}}}, grace=10)
+        pod.spec["containers"][0]["livenessProbe"] = {
+            "exec": {"command": ["test", "!", "-f", "/tmp/sick"]},
+            "periodSeconds": 1, "failureThreshold": 1}
+        try:
+            marks_harness.converge(pod, running)
+            wait_for(lambda: marks(tmp_path) == ["started"])
+            marks_harness.agent.exec(pod.uid, "c", ["touch", "/tmp/sick"])
+            marks_harness.converge(pod, lambda r: running(r) and
+                                   r.containers[0].restart_count == 1, timeout=60)
+            wait_for(lambda: len(marks(tmp_path)) == 4)
+            assert marks(tmp_path) == ["started", "prestop", "term", "started"]
+        finally:
+            marks_harness.agent.kill_pod(pod.uid, 0)
+
     def test_forced_removal_skips_the_hook(self, marks_harness: Harness,
                                            tmp_path: Path) -> None:
         """A grace of 0 (a forced removal) runs no hook, as in Kubernetes."""
