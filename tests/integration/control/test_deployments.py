@@ -100,6 +100,46 @@ class TestDeploymentController:
         assert reasons == {"Available": "MinimumReplicasAvailable",
                            "Progressing": "NewReplicaSetAvailable"}
 
+    @pytest.mark.parametrize("api_version", ["apps/v1beta2", "apps/v1beta1",
+                                             "extensions/v1beta1"])
+    def test_older_api_versions_run(self, cluster: Cluster, api_version: str) -> None:
+        """The older apiVersions real repositories carry run the same way."""
+        cluster.write("web.yaml", deployment().replace("apps/v1", api_version))
+        settle(cluster)
+        [rs] = replica_sets(cluster)
+        assert rs.body["metadata"]["ownerReferences"][0]["apiVersion"] == api_version
+        assert len(cluster.running()) == 3
+
+    def test_recreate_replaces_every_pod(self, cluster: Cluster) -> None:
+        """Recreate: the old RS goes to 0 before the new one gets all 3."""
+        extra = "  strategy: {type: Recreate}\n"
+        cluster.write("web.yaml", deployment(extra=extra))
+        settle(cluster)
+        [first] = replica_sets(cluster)
+        cluster.write("web.yaml", deployment("reconciler/busybox:2", extra=extra))
+        settle(cluster)
+        assert sizes(cluster)[first.key.name] == 0
+        assert sorted(sizes(cluster).values()) == [0, 3] and len(cluster.running()) == 3
+        ups = [e.message for e in cluster.store.list_events()
+               if e.kind == "Deployment" and e.message.startswith("Scaled up")]
+        assert len(ups) == 2 and all("from 0 to 3" in m for m in ups), ups
+
+    def test_paused_then_resumed(self, cluster: Cluster) -> None:
+        """Paused: a new template waits, replicas still scale; resumed: it rolls."""
+        cluster.write("web.yaml", deployment())
+        settle(cluster)
+        cluster.write("web.yaml", deployment("reconciler/busybox:2", replicas=4,
+                                             extra="  paused: true\n"))
+        settle(cluster)
+        assert list(sizes(cluster).values()) == [4]
+        status = cluster.store.get_status(KEY)
+        assert status is not None
+        progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
+        assert (progressing["status"], progressing["reason"]) == ("Unknown", "DeploymentPaused")
+        cluster.write("web.yaml", deployment("reconciler/busybox:2", replicas=4))
+        settle(cluster)
+        assert sorted(sizes(cluster).values()) == [0, 4]
+
     def test_image_change_rolls_to_a_new_replica_set(self, cluster: Cluster) -> None:
         """A new image: a second RS takes all 3 replicas, the first is kept at 0."""
         cluster.write("web.yaml", deployment())
