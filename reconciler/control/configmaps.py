@@ -37,9 +37,13 @@ def config_objects(ctx: Context, pod: PodRecord) -> ConfigObjects:
     and the cause is logged once per read without any of its content.
     """
     found: dict[tuple[str, str], dict[str, bytes] | None] = {}
+    cache = ctx.cache
     for kind, name in sorted(referenced(pod.spec)):
+        key = Key(kind, pod.namespace, name)
         try:
-            obj = ctx.store.get_object(Key(kind, pod.namespace, name))
+            # The cache holds what the store wrote, Secrets opened: no query per sync.
+            obj = cache.object(key, copy=False) if cache is not None and cache.synced \
+                else ctx.store.get_object(key)
         except SealError as e:
             log.error("%s %s/%s cannot be read: %s", kind, pod.namespace, name, e)
             obj = None

@@ -19,6 +19,7 @@ running containers.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -95,12 +96,23 @@ def write_atomic(folder: Path, files: Iterable[File]) -> bool:
     return True
 
 
+def _digest(files: list[File]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.path}\0{f.mode}\0{len(f.data)}\0".encode())
+        h.update(f.data)
+    return h.hexdigest()
+
+
 class ConfigVolumes:
     """The config volume folders of one host's pods under `root`."""
 
     def __init__(self, root: str) -> None:
         self.root = Path(root) if root else None
         self._rooted = False
+        # (uid, volume) -> digest of the files last written: an unchanged volume is not read
+        # back from disk on every sync.
+        self._written: dict[tuple[str, str], str] = {}
 
     def folder(self, uid: str, volume: str) -> str:
         """The host folder of one config volume (what the container bind-mounts)."""
@@ -128,9 +140,12 @@ class ConfigVolumes:
             try:
                 folder = Path(self.folder(uid, name))
                 files = volume_files(volume, configs)
+                digest = _digest(files)
                 existed = (folder / DATA).is_symlink()
-                if write_atomic(folder, files) and existed:
-                    updated.append(name)
+                if not existed or self._written.get((uid, name)) != digest:
+                    if write_atomic(folder, files) and existed:
+                        updated.append(name)
+                    self._written[(uid, name)] = digest
                 folders[name] = str(folder)
             except MountError as e:
                 failed.append((name, str(e)))
@@ -144,6 +159,7 @@ class ConfigVolumes:
         """Delete the pod's folders (the pod is gone)."""
         if self.root is not None and uid:
             shutil.rmtree(self.root / uid, ignore_errors=True)
+        self._written = {k: v for k, v in self._written.items() if k[0] != uid}
 
     def sweep(self, keep: set[str]) -> list[str]:
         """Delete the folders of pods not in `keep`; the uids removed."""

@@ -66,9 +66,12 @@ class TestConfigE2E:
         assert docker_exec(cid, "cat", "/etc/all/pw") == SECRET_VALUE
         assert "..data" in docker_exec(cid, "ls", "-a", "/etc/app")
         assert docker_exec(cid, "sh", "-c", "echo x > /etc/app/new 2>/dev/null && echo wrote") == ""
+        written = time.monotonic()
         app.write("config.yaml", CONFIG.format(conf="version=2"))
         wait_until(lambda: docker_exec(cid, "cat", "/etc/app/app.conf") == "version=2",
                    timeout=60, what="the mounted file updated in the running container")
+        took = time.monotonic() - written
+        print(f"\nconfig: file saved -> new content in the running container {took:.2f}s")
         assert container_id(app.prefix, POD_NAME) == cid  # the same container: no restart
         assert docker_exec(cid, "sh", "-c", 'echo "$CFG_mode"').strip() == "fast"
 
