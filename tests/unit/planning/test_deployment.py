@@ -271,6 +271,39 @@ class TestPaused:
         assert sim.condition("Progressing")["reason"] == "NewReplicaSetCreated"
 
 
+class TestStatusEdges:
+    def test_pause_does_not_hide_a_timed_out_rollout(self) -> None:
+        """ProgressDeadlineExceeded stays when the Deployment is paused afterwards."""
+        sim = Sim(deployment(4, progressDeadlineSeconds=10), healthy={"nginx:1"})
+        sim.settle()
+        sim.edit(image="broken")
+        for _ in range(3):
+            sim.step()
+        sim.step(seconds=11)
+        assert sim.condition("Progressing")["reason"] == "ProgressDeadlineExceeded"
+        sim.edit(paused=True)
+        sim.step()
+        assert sim.condition("Progressing")["reason"] == "ProgressDeadlineExceeded"
+
+    def test_min_ready_seconds_requeues_until_available(self) -> None:
+        """Ready but not yet for minReadySeconds: not available, and a requeue after it."""
+        sim = Sim(deployment(2, minReadySeconds=30))
+        sim.step()
+        sim.ready_up()
+        for rs in sim.rss.values():
+            rs.available = 0  # ready for less than minReadySeconds
+        plan = sim.step()
+        assert plan.requeue_after == timedelta(seconds=30)
+        assert sim.status["availableReplicas"] == 0
+        assert sim.condition("Available")["status"] == "False"
+
+    def test_no_progress_deadline_no_progressing_condition(self) -> None:
+        """progressDeadlineSeconds unset (MaxInt32): no Progressing condition at all."""
+        sim = Sim(deployment(2, progressDeadlineSeconds=2**31 - 1))
+        sim.settle()
+        assert [c["type"] for c in sim.status["conditions"]] == ["Available"]
+
+
 class TestOwnership:
     def test_adopts_matching_orphan(self) -> None:
         """An orphan RS whose labels match is adopted (and is the new RS if its template fits)."""
@@ -313,6 +346,27 @@ amount = st.one_of(st.integers(min_value=0, max_value=4), percent)
 
 
 class TestProperties:
+    @settings(max_examples=60, deadline=None)
+    @given(replicas=st.integers(min_value=1, max_value=8),
+           lag=st.lists(st.booleans(), min_size=10, max_size=10))
+    def test_recreate_never_mixes_templates(self, replicas: int, lag: list[bool]) -> None:
+        """Recreate: no step has pods of the old and the new template at once."""
+        sim = Sim(deployment(replicas, strategy={"type": "Recreate"}))
+        sim.settle()
+        sim.edit(image="nginx:2")
+        lingering = 0  # old pods still terminating after their RS went to 0
+        for slow in lag:
+            before = sim.by_image("nginx:1").actual
+            sim.step()
+            old = sim.by_image("nginx:1")
+            lingering = (lingering or before) if slow else 0
+            old.present = lingering
+            running = {image_of(rs) for rs in sim.rss.values() if rs.actual or rs.present}
+            assert len(running) <= 1, running
+            sim.ready_up()
+        sim.settle()
+        assert sim.sizes() == {"nginx:1": 0, "nginx:2": replicas}
+
     @settings(max_examples=150, deadline=None)
     @given(replicas=st.integers(min_value=1, max_value=12), surge=amount, unav=amount,
            healthy=st.booleans(), ready=st.lists(st.integers(min_value=0, max_value=3),
