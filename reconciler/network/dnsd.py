@@ -111,9 +111,11 @@ def serve(args: argparse.Namespace) -> int:
     log.info("DNS on %s:%d (pid %d)", args.address, server.port, pid)
     resolv = _stamp(RESOLV_CONF)
     while not stop.is_set():
-        reload.wait(RELOAD_EVERY)
+        signalled = reload.wait(RELOAD_EVERY)
         reload.clear()
-        seen = _reload(server, args.snapshot, seen)
+        # A SIGHUP always reloads: a rewrite can reuse the inode with the same size
+        # within one timestamp tick, and the stamp would then miss it.
+        seen = _reload(server, args.snapshot, None if signalled else seen)
         if _stamp(RESOLV_CONF) != resolv:
             # The server outlives many service restarts: the host's resolvers may change
             # (DHCP, a new network) in its lifetime.
