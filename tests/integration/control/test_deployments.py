@@ -8,6 +8,7 @@ is tests/e2e/test_deployments.py's.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,39 @@ spec:
         assert got is not None and got.source_file.endswith("rs.yaml")
         assert cluster.store.write_owned(owned_source("default", "web"),
                                          [(rs.key, rs.body)]) == [rs.key]
+
+
+class TestHostLost:
+    def test_rollout_finishes_on_the_host_left(self, cluster: Cluster) -> None:
+        """A host lost mid-rollout: once its pods are evicted (timeout 0 here), the rollout
+        completes on the other host, within replicas + maxSurge live pods."""
+        cluster.write("nodes.yaml", NODES + """\
+---
+apiVersion: reconciler.dev/v1
+kind: Node
+metadata: {name: b}
+spec: {engine: "unix:///fake/b.sock", address: 10.250.0.2}
+""")
+        cluster.write("web.yaml", deployment(replicas=4))
+        settle(cluster)
+        assert {p.node_name for p in cluster.store.list_pods()} == {"a", "b"}
+        cluster.write("web.yaml", deployment("reconciler/busybox:2", replicas=4))
+        cluster.queue.add(WorkKey(DEPLOYMENT, KEY))
+        cluster.converge()  # the rollout under way
+        assert len(sizes(cluster)) == 2
+        cluster.hosts.agents["b"].down = True
+        node = cluster.store.get_node("b")
+        assert node is not None and node.last_heartbeat is not None
+        node.last_heartbeat -= timedelta(minutes=5)
+        cluster.store.upsert_node(node)
+        for _ in range(12):
+            settle(cluster, passes=1)
+            live = [p for p in cluster.store.list_pods() if p.deletion_timestamp is None]
+            assert len(live) <= 4 + 1, [(p.name, p.node_name) for p in live]
+        new = [n for n, size in sizes(cluster).items() if size == 4]
+        assert len(new) == 1 and sorted(sizes(cluster).values()) == [0, 4]
+        running = cluster.running()
+        assert len(running) == 4 and all(n.startswith(new[0]) for n in running)
+        assert {p.node_name for p in cluster.store.list_pods()
+                if p.deletion_timestamp is None} == {"a"}
+
