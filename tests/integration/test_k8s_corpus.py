@@ -8,6 +8,7 @@ named reasons. Skipped when the corpus is absent.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -103,3 +104,22 @@ class TestRealCorpus:
                 assert any(fragment in line for line in lines), lines
             assert len(lines) == len(expected), lines
             assert all(": warning: " in line for line in lines), lines
+
+
+class TestCompatibilityDoc:
+    """docs/compatibility.md says what happens to each real manifest today."""
+
+    def test_doc_is_current(self) -> None:
+        """The doc is exactly what scripts/compat-table.py --doc prints (else regenerate it)."""
+        if not CORPUS.is_dir():
+            pytest.skip("../shared/k8s-corpus/real is absent")
+        spec = importlib.util.spec_from_file_location("compat_table",
+                                                      ROOT / "scripts" / "compat-table.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        expected = module.render(list(module.DEFAULT_FOLDERS), doc=True)
+        current = (ROOT / "docs" / "compatibility.md").read_text(encoding="utf-8")
+        assert current == expected, (
+            "docs/compatibility.md is stale: run "
+            "`.venv/bin/python scripts/compat-table.py --doc > docs/compatibility.md`")
