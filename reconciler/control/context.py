@@ -21,6 +21,7 @@ from reconciler.control.cache import Cache
 from reconciler.control.follow import DEFAULT_RESYNC, Follower, follow
 from reconciler.control.loop import WorkKey
 from reconciler.control.queue import WorkQueue
+from reconciler.control.storeport import ControlStore
 from reconciler.planning.expectations import Expectations
 from reconciler.runtime.port import AgentFactory, HostAgent, docker_agent
 from reconciler.runtime.types import RuntimeConfig
@@ -78,7 +79,9 @@ def now() -> datetime:
 class Context:
     """The shared handles of the control plane."""
 
-    store: Store
+    # Typed as the narrow port (control/storeport.py): a `Store`, or an in-memory
+    # stand-in for a controller's unit test.
+    store: ControlStore
     queue: WorkQueue[WorkKey]
     runtime: RuntimeConfig
     settings: Settings
@@ -116,9 +119,12 @@ class Context:
         """
         from reconciler.control.writethrough import write_through
 
+        store = self.store
+        if not isinstance(store, Store):
+            raise TypeError("the cache follows a real Store (its engine and write listeners)")
         cache = Cache()
-        write_through(cache, self.store)
-        self.follower = follow(self.store, resync=resync, cache=cache, own_writes=True,
+        write_through(cache, store)
+        self.follower = follow(store, resync=resync, cache=cache, own_writes=True,
                                on_relisted=on_relisted)
         self.cache = cache
         return cache

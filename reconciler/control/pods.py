@@ -15,16 +15,18 @@ import time
 from datetime import datetime, timedelta
 
 from reconciler.api.records import ClaimRecord, Condition, ContainerStatus, NodeRecord, PodRecord
+from reconciler.control.cache import Cache
 from reconciler.control.claims import CLAIM
 from reconciler.control.configmaps import config_objects
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.network.feed import ACK_EVERY
-from reconciler.planning.service_env import service_env, services_for_env
+from reconciler.planning.service_env import ServiceSource, service_env, services_for_env
 from reconciler.runtime import spans
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
 from reconciler.scheduling.scheduler import place, place_on
 from reconciler.scheduling.volume_binding import claim_names
+from reconciler.store.records import ObjectRecord
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,22 @@ def _set_creating(pod: PodRecord) -> None:
     ]
 
 
+class _CachedServices:
+    """`services_for_env`'s reads: the Services from the cache, the cluster IPs (read only
+    when a Service has none in its spec) from the store."""
+
+    def __init__(self, cache: Cache, store: ServiceSource) -> None:
+        self._cache = cache
+        self._store = store
+
+    def objects(self, kind: str | None = None,
+                namespace: str | None = None) -> list[ObjectRecord]:
+        return self._cache.objects(kind, namespace)
+
+    def cluster_ips(self) -> dict[str, str]:
+        return self._store.cluster_ips()
+
+
 class PodController:
     """Reconciles one pod by uid; see the module docstring."""
 
@@ -97,9 +115,17 @@ class PodController:
         # away says so once, not each of them every heartbeat until the node is NotReady.
         self._unreachable: set[str] = set()
 
+    def _pod(self, uid: str) -> PodRecord | None:
+        # The cache has every pod of this process's writes once they committed (before
+        # their keys are enqueued) and others' within a relist.
+        cache = self.ctx.cache
+        if cache is not None and cache.synced:
+            return cache.pod(uid)
+        return self.ctx.store.get_pod_by_uid(uid)
+
     def reconcile(self, key: WorkKey) -> Result:
         uid = str(key.id)
-        pod = self.ctx.store.get_pod_by_uid(uid)
+        pod = self._pod(uid)
         if pod is None:
             return Result.done()
         if pod.deletion_timestamp is not None:
@@ -107,14 +133,16 @@ class PodController:
         if not pod.containers and not pod.init_containers:
             # A first start: its spans (runtime/spans.py) run from here to the status write.
             spans.begin(uid, (self.ctx.clock() - pod.created_at).total_seconds())
+        node: NodeRecord | None = None
         if not pod.node_name:
             placed = self._schedule(pod)
             if placed is None:
                 spans.cancel(uid)
                 return Result.after(self.ctx.settings.scheduling_retry)
-            pod = placed
+            pod, node = placed
             spans.mark(uid, "schedule")
-        node = self.ctx.store.get_node(pod.node_name)
+        if node is None:
+            node = self.ctx.store.get_node(pod.node_name)
         if node is None or not node.ready:
             spans.cancel(uid)
         if node is None:
@@ -128,12 +156,15 @@ class PodController:
         return self._sync(pod, node)
 
     # -- scheduling --
-    def _schedule(self, pod: PodRecord) -> PodRecord | None:
+    def _schedule(self, pod: PodRecord) -> tuple[PodRecord, NodeRecord | None] | None:
+        """The pod bound, with its node when this call bound it; None: not placed."""
         ctx = self.ctx
         with ctx.schedule_lock:
-            current = ctx.store.get_pod_by_uid(pod.uid)
-            if current is None or current.node_name:
-                return current
+            current = self._pod(pod.uid)
+            if current is None:
+                return None
+            if current.node_name:
+                return current, None
             nodes = ctx.store.list_nodes()
             claims = self._claims(current)
             cache = ctx.cache
@@ -188,7 +219,7 @@ class PodController:
             SCHEDULER,
             uid=current.uid,
         )
-        return current
+        return current, chosen
 
     def _claims(self, pod: PodRecord) -> dict[str, ClaimRecord]:
         """The pod's persistentVolumeClaims that exist, by claim name."""
@@ -200,7 +231,11 @@ class PodController:
         s = self.ctx.settings
         env: tuple[tuple[str, str], ...] = ()
         if pod.spec.get("enableServiceLinks", True):
-            services = services_for_env(self.ctx.store, pod.namespace)
+            cache = self.ctx.cache
+            source: ServiceSource = self.ctx.store
+            if cache is not None and cache.synced:
+                source = _CachedServices(cache, self.ctx.store)
+            services = services_for_env(source, pod.namespace)
             env = tuple(service_env(services, pod.namespace))
         claim_uids = tuple((c.name, c.uid) for c in self._claims(pod).values())
         configs = config_objects(self.ctx, pod)
