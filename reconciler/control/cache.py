@@ -156,6 +156,14 @@ class Cache:
         pods.sort(key=lambda p: (p.namespace, p.name))
         return pods
 
+    def phase_counts(self) -> dict[str, int]:
+        """How many pods are in each phase, without copying any (the service's status line)."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for pod in self._pods.values():
+                counts[pod.phase] = counts.get(pod.phase, 0) + 1
+        return counts
+
     def pod_index_keys(self, name: str, value: str) -> frozenset[str]:
         """The uids filed under `value` in pod index `name` (no copies made)."""
         with self._lock:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from reconciler.control.cache import Cache
 from reconciler.control.context import (
     DESIRED,
     NODE,
@@ -192,7 +193,7 @@ class Service:
         metrics = Metrics()
         if fluent is not None:
             fluent.on_drop = lambda n: metrics.fluentd_dropped.inc(n)
-        metrics.pods_by_phase(lambda: _phase_counts(store))
+        metrics.pods_by_phase(lambda: _phase_counts(store, ctx.cache))
         engine.RESPONSE_OBSERVERS[:] = [observe_docker_response(metrics)]
         spans.OBSERVERS[:] = [lambda span, s: metrics.pod_start_span.labels(span).observe(s)]
         metrics_server = (
@@ -269,7 +270,7 @@ class Service:
         scheduler.start()
         self._scheduler = scheduler
 
-        summary = _summary(store)
+        summary = _summary(store, ctx.cache)
         log.info("ready in %.2fs: %s", time.monotonic() - started, summary)
         notifier.ready(summary)
         self.health.set("controller-manager", Health(True, "ok"))
@@ -282,7 +283,7 @@ class Service:
                 self._reload(ctx, notifier)
             try:
                 self._publish_health(store, fluent, proxy)
-                notifier.status(_summary(store))
+                notifier.status(_summary(store, ctx.cache))
             except LeaseLost:
                 continue  # the lease thread decides: renewed, or stand down
             except Exception as e:
@@ -454,15 +455,19 @@ def enqueue_everything(ctx: Context, all_pods: bool = False) -> None:
     REGISTRY.resync(ctx, all_pods)
 
 
-def _phase_counts(store: Store) -> dict[str, int]:
+def _phase_counts(store: Store, cache: Cache | None = None) -> dict[str, int]:
+    # From the cache when it is synced: the status line is written every second, and
+    # listing 1,000 pods with their containers costs about 70 ms of CPU (7% of a core).
+    if cache is not None and cache.synced:
+        return cache.phase_counts()
     counts: dict[str, int] = {}
-    for pod in store.list_pods():
+    for pod in store.list_pods(containers=False):
         counts[pod.phase] = counts.get(pod.phase, 0) + 1
     return counts
 
 
-def _summary(store: Store) -> str:
-    pods = store.list_pods()
-    running = sum(1 for p in pods if p.phase == "Running")
+def _summary(store: Store, cache: Cache | None = None) -> str:
+    phases = _phase_counts(store, cache)
     ready = sum(1 for n in store.list_nodes() if n.ready)
-    return f"{running}/{len(pods)} pods running, {ready} node(s) ready"
+    return (f"{phases.get('Running', 0)}/{sum(phases.values())} pods running, "
+            f"{ready} node(s) ready")
