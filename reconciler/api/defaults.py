@@ -73,9 +73,10 @@ def _template_labels(spec: JSON) -> dict[str, str]:
     return dict(labels)
 
 
-def _workload(body: JSON, *, set_selector: bool) -> None:
+def _workload(body: JSON, *, set_selector: bool, replicas: bool = True) -> None:
     spec = body.setdefault("spec", {})
-    spec.setdefault("replicas", 1)
+    if replicas:  # a DaemonSet has none: one pod per node
+        spec.setdefault("replicas", 1)
     labels = _template_labels(spec)
     if labels:
         if "selector" not in spec or not spec["selector"]:
@@ -86,6 +87,17 @@ def _workload(body: JSON, *, set_selector: bool) -> None:
     template = spec.get("template")
     if isinstance(template, dict) and isinstance(template.get("spec"), dict):
         pod_spec(template["spec"])
+
+
+def _daemonset(spec: JSON) -> None:
+    """SetDefaults_DaemonSet: RollingUpdate, 1 unavailable and no surge; 10 revisions kept."""
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
 
 
 def _service(spec: JSON) -> None:
@@ -146,6 +158,9 @@ def default_in_place(out: JSON) -> JSON:
             _deployment(out["spec"])
         elif kind == "StatefulSet":
             _statefulset(out["spec"])
+    elif kind == "DaemonSet":
+        _workload(out, set_selector=False, replicas=False)
+        _daemonset(out["spec"])
     elif kind == "Service":
         _service(out.setdefault("spec", {}))
     elif kind == "Endpoints":

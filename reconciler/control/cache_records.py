@@ -52,7 +52,7 @@ PATCH_FIELDS: dict[str, tuple[str, ...]] = {
                "conditions", "containers", "init_containers"),
 }
 
-_SELECTOR_KINDS = frozenset({"ReplicaSet", "StatefulSet", "Deployment"})
+_SELECTOR_KINDS = frozenset({"ReplicaSet", "StatefulSet", "Deployment", "DaemonSet"})
 
 
 def pod_indexers() -> dict[str, IndexFunc[PodRecord]]:

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from reconciler.api.quantity import parse_cpu, parse_memory
 from reconciler.api.records import Condition, NodeRecord, PodRecord, Resources
+from reconciler.api.taints import NOT_READY_TAINT, tolerates
 from reconciler.api.types import JSON
 from reconciler.control.context import NODE_GC, Context
 from reconciler.control.loop import Result, WorkKey
@@ -56,6 +57,20 @@ def observed_labels(name: str, os_type: str, arch: str) -> dict[str, str]:
         goarch = _GOARCH.get(arch.lower(), arch.lower())
         labels["kubernetes.io/arch"] = labels["beta.kubernetes.io/arch"] = goarch
     return labels
+
+
+def placement_facts(node: NodeRecord | None) -> tuple[object, ...] | None:
+    """What decides where per-node pods go (DaemonSets): presence, labels, cordon, readiness."""
+    if node is None:
+        return None
+    return (tuple(sorted(node.labels.items())), node.unschedulable, node.ready)
+
+
+def nodes_changed(ctx: Context) -> None:
+    """Enqueue the controllers that place a pod per node (the registry imports this module)."""
+    from reconciler.control.registry import REGISTRY
+
+    REGISTRY.route_nodes(ctx)
 
 
 def node_from_object(body: JSON, existing: NodeRecord | None, now_: datetime) -> NodeRecord:
@@ -164,14 +179,19 @@ class NodeController:
             local.engine_url = ctx.settings.default_engine
             wanted.append(local)
         names = {n.name for n in wanted}
+        moved = False
         for n in wanted:
             if n.name not in existing or existing[n.name] != n:
                 store.upsert_node(n)
+                moved = moved or placement_facts(existing.get(n.name)) != placement_facts(n)
         for name in existing.keys() - names:
             store.delete_node(name)
             ctx.drop_agent(name)
+            moved = True
             for pod in store.list_pods(node=name):
                 ctx.enqueue_pod(pod.uid)  # the pod controller deletes pods of removed nodes
+        if moved:
+            nodes_changed(ctx)
         return sorted(names)
 
     def reconcile(self, key: WorkKey) -> Result:
@@ -198,6 +218,7 @@ class NodeController:
             node.ready, node.reason, node.message = False, "NodeUnreachable", e.reason
             ctx.store.upsert_node(node)
             if was_ready:
+                nodes_changed(ctx)
                 ctx.event(
                     "Node",
                     "",
@@ -215,12 +236,15 @@ class NodeController:
             info.os,
             info.kernel,
         )
+        before = placement_facts(node)
         node.labels = {**node.labels, **observed_labels(node.name, info.os_type, info.arch)}
         node.ready, node.reason = True, "KubeletReady"
         node.message = "Docker engine is answering"
         node.last_heartbeat = now_
         node.conditions = self._conditions.get(node.name, node.conditions)
         ctx.store.upsert_node(node)
+        if placement_facts(node) != before:
+            nodes_changed(ctx)
         if not was_ready:
             ctx.event(
                 "Node",
@@ -243,6 +267,8 @@ class NodeController:
         if since is None or ctx.clock() - since < timedelta(seconds=ctx.settings.eviction_timeout):
             return
         for pod in ctx.store.list_pods(node=node.name):
+            if tolerates(pod.spec, NOT_READY_TAINT, "", "NoExecute"):
+                continue  # a daemon pod stays with its node (the taint manager's rule)
             if pod.deletion_timestamp is None:
                 pod.deletion_timestamp = ctx.clock()
                 pod.reason = "NodeLost"

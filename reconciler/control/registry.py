@@ -9,7 +9,9 @@ How to add a controller:
      `key(obj.key)`), `pods="owner"` if it owns pods through owner references and
      selectors, `pods="namespace"` if every pod change in a namespace concerns
      all its objects there (services: endpoints), and `resync` if its keys do not
-     come from objects (node names, claims...).
+     come from objects (node names, claims...), and `nodes=True` if a node
+     registering, leaving or changing labels, cordon or readiness concerns all
+     its objects (DaemonSets; the node controller calls `route_nodes`).
   Nothing else: the service (`service.app`), the desired controller's wake-up,
   `Context.enqueue_related`, the periodic resync and the test harness all read
   this table.
@@ -45,6 +47,7 @@ from reconciler.control.context import (
     STATEFULSET,
     Context,
 )
+from reconciler.control.daemonsets import DAEMONSET, DaemonSetController
 from reconciler.control.deployments import DEPLOYMENT, DeploymentController
 from reconciler.control.desired import DesiredController
 from reconciler.control.loop import Reconciler
@@ -115,6 +118,7 @@ class Entry:
     key: Callable[[Key], Hashable] = _same
     pods: PodRoute = "none"
     resync: Resync | None = None
+    nodes: bool = False
 
 
 ENTRIES: tuple[Entry, ...] = (
@@ -124,6 +128,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(STATEFULSET, StatefulSetController, kinds=frozenset({"StatefulSet"}), pods="owner"),
     # Its pods are its ReplicaSets': the replication controller wakes it (see deployments.py).
     Entry(DEPLOYMENT, DeploymentController, kinds=frozenset({"Deployment"})),
+    Entry(DAEMONSET, DaemonSetController, kinds=frozenset({"DaemonSet"}), pods="owner",
+          nodes=True),
     Entry(CLAIM, ClaimController, resync=_marked_claims),
     Entry(CONFIG, ConfigController, kinds=CONFIG_KINDS),
     Entry(PVC, ClaimManifestController, kinds=PVC_KINDS),
@@ -191,6 +197,19 @@ class Registry:
             if e.pods == "namespace" or (
                     e.pods == "owner" and (pod.owner is None or obj.uid == pod.owner.uid)):
                 ctx.enqueue(e.name, e.key(obj.key))
+
+    def route_nodes(self, ctx: Context) -> None:
+        """A node came, went or changed what decides placement: every object of the
+        entries that place by node (DaemonSets)."""
+        kinds = [k for e in self.entries if e.nodes for k in e.kinds]
+        if not kinds:
+            return
+        cache = ctx.cache
+        keys = [k for kind in kinds for k in cache.object_keys(kind=kind)] \
+            if cache is not None and cache.synced \
+            else [o.key for kind in kinds for o in ctx.store.objects(kind=kind)]
+        for key in keys:
+            self.route(ctx, key)
 
     def resync(self, ctx: Context, all_pods: bool = False) -> None:
         """Every key: the objects of every registered kind, and each entry's own keys."""

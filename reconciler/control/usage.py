@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler.api.quantity import pod_requests
 from reconciler.api.records import NodeRecord, PodRecord
+from reconciler.api.taints import node_labels
 from reconciler.scheduling.nodeinfo import (
     DEFAULT_MEMORY_REQUEST,
     DEFAULT_MILLI_CPU_REQUEST,
@@ -24,7 +25,6 @@ from reconciler.scheduling.nodeinfo import (
     NodeInfo,
     counts_against_node,
     host_ports,
-    node_labels,
 )
 
 

@@ -19,7 +19,8 @@ from reconciler.api.types import JSON, DesiredObject, Key
 from reconciler.manifests.fields import Path_
 from reconciler.manifests.podrules import pod_port_names
 
-_TEMPLATED = frozenset({"ReplicationController", "ReplicaSet", "Deployment", "StatefulSet"})
+_TEMPLATED = frozenset({"ReplicationController", "ReplicaSet", "Deployment", "StatefulSet",
+                        "DaemonSet"})
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from reconciler.manifests.parse import Document
 from reconciler.manifests.positions import locate
 from reconciler.manifests.semantic import check_object
 
-_SELECTOR_REQUIRED = ("ReplicaSet", "Deployment", "StatefulSet")
+_SELECTOR_REQUIRED = ("ReplicaSet", "Deployment", "StatefulSet", "DaemonSet")
 
 
 @dataclass

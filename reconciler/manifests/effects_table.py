@@ -331,6 +331,17 @@ FIELDS: dict[str, dict[str, Effect]] = {
         "spec.ordinals": ACTS,
         "spec.ordinals.start": ACTS,
     },
+    "DaemonSet": {
+        **{k: v for k, v in _WORKLOAD.items() if k != "spec.replicas"},
+        **under("spec.selector", SELECTOR),
+        "spec.updateStrategy": ACTS,
+        "spec.updateStrategy.type": ACTS,
+        "spec.updateStrategy.rollingUpdate": ACTS,
+        "spec.updateStrategy.rollingUpdate.maxSurge": ACTS,
+        "spec.updateStrategy.rollingUpdate.maxUnavailable": ACTS,
+        "spec.revisionHistoryLimit": none("no revision history is kept here (no rollout undo "
+                                          "for DaemonSets)", _set),
+    },
     "Service": {
         **META,
         "spec": ACTS,

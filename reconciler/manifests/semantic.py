@@ -21,7 +21,8 @@ from reconciler.manifests.servicerules import check_endpoints, check_node, check
 # Kinds whose name must be a DNS-1123 label rather than a subdomain (Kubernetes'
 # ValidateNamespaceName, ValidateServiceName; a Service name must also start with a letter).
 _LABEL_NAMED = frozenset({"Namespace", "Service"})
-_WORKLOADS = frozenset({"ReplicationController", "ReplicaSet", "Deployment", "StatefulSet"})
+_WORKLOADS = frozenset({"ReplicationController", "ReplicaSet", "Deployment", "StatefulSet",
+                        "DaemonSet"})
 
 
 def check_labels(labels: Any, path: Path_) -> list[Finding]:

@@ -10,10 +10,8 @@ A pod that tolerates the taint passes, as in Kubernetes.
 from __future__ import annotations
 
 from reconciler.api.records import PodRecord
-from reconciler.scheduling.nodeinfo import NodeInfo, tolerates
-
-UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
-NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+from reconciler.api.taints import NOT_READY_TAINT, UNSCHEDULABLE_TAINT, tolerates
+from reconciler.scheduling.nodeinfo import NodeInfo
 
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"
 

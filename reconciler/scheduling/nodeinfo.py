@@ -2,18 +2,18 @@
 
 Built by `scheduler.py` from the store's pods before any filter runs, and updated
 as `place_many` places a batch. Mirrors kube-scheduler's framework.NodeInfo
-(Requested, NonZeroRequested, UsedPorts) and v1helper's toleration matching.
+(Requested, NonZeroRequested, UsedPorts); toleration matching is `api.taints`'.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from reconciler.api.quantity import pod_requests
 from reconciler.api.records import NodeRecord, PodRecord
+from reconciler.api.taints import node_labels
 from reconciler.api.types import JSON
 
 # GetNonzeroRequests: a pod that requests nothing still counts as this much when
@@ -43,33 +43,6 @@ def nonzero_requests(spec: JSON) -> tuple[int, int]:
     """GetNonzeroRequests: a pod's requests with defaults for the resources it leaves at zero."""
     cpu, memory = pod_requests(spec)
     return cpu or DEFAULT_MILLI_CPU_REQUEST, memory or DEFAULT_MEMORY_REQUEST
-
-
-def node_labels(node: NodeRecord) -> dict[str, str]:
-    """The node's labels plus the well-known ones a kubelet sets about itself.
-
-    The heartbeat records os and arch from the engine (control/nodes.py); these
-    defaults cover a node not yet heard from.
-    """
-    labels = {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux",
-              "beta.kubernetes.io/os": "linux"}
-    labels.update(node.labels)
-    return labels
-
-
-def tolerates(spec: Mapping[str, Any], key: str, value: str, effect: str) -> bool:
-    """TolerationsTolerateTaint: does any of the pod's tolerations tolerate this taint."""
-    for t in spec.get("tolerations") or []:
-        t_effect = t.get("effect") or ""
-        if t_effect and t_effect != effect:
-            continue
-        t_key = t.get("key") or ""
-        if t_key and t_key != key:
-            continue
-        operator = t.get("operator") or "Equal"
-        if operator == "Exists" or (operator == "Equal" and (t.get("value") or "") == value):
-            return True
-    return False
 
 
 @dataclass
