@@ -149,10 +149,9 @@ def seal_body(body: dict[str, Any], sealer: Sealer | None) -> dict[str, Any]:
         raise SealError("a Secret cannot be stored: no encryption key is configured "
                         "(secrets.key_file)")
     data = dict(body.get("data") or {})
-    sizes = {k: len(base64.b64decode(v)) for k, v in data.items()}
     out = {k: v for k, v in body.items() if k not in ("data", "stringData")}
     plain = json.dumps(data, sort_keys=True).encode()
-    out[SEALED] = {"alg": _ALG, "key": sealer.current, "sizes": sizes,
+    out[SEALED] = {"alg": _ALG, "key": sealer.current, "sizes": sizes(body),
                    "box": sealer.seal(plain, _aad(body))}
     return out
 

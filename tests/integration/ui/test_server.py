@@ -19,6 +19,7 @@ import pytest
 from reconciler.api.types import DesiredObject, Key, LoadResult, Position
 from reconciler.planning.diff import diff
 from reconciler.store import Store
+from reconciler.store.secrets import load_key_file
 from reconciler.ui.server import UiServer, exposure_warning, split_address, start_ui_server
 
 SECRET_VALUE = "c3VwZXJzZWNyZXQ="
@@ -52,6 +53,7 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
             DesiredObject(Key("StatefulSet", "default", "db"), sts, Position("db.yaml"), "h3"),
             DesiredObject(Key("Secret", "default", "creds"), secret, Position("creds.yaml"), "h2")]
     with Store.open(str(path)) as store:
+        store.sealer = load_key_file(path.with_name("state.key"), create=True)
         store.apply_plan(diff(objs, {}), "folder")
         # web-rc.yaml then fails to load: its RC stays, marked stale.
         store.apply_plan(diff(LoadResult(objs[1:], [], frozenset({"web-rc.yaml"})),
