@@ -2,7 +2,7 @@
 
 One service (module-scoped, proxy off) runs a web RC of 2 with a hostile
 annotation, a `grow` RC to scale, a pod that logs, a pod in another namespace
-and a Secret manifest (refused: the kind is not supported). Pages are driven
+and a Secret manifest (sealed in the store; the dashboard has no Secret pages). Pages are driven
 in real headless Chromium (ui_kit.py); one screenshot per page lands in
 tests/artifacts/ui/. The JSON API is compared with `reconciler get -o json`.
 """
