@@ -34,6 +34,7 @@ BENCHMARKS = {
     "validation": "bench.validation",
     "sql-per-pod": "bench.sqlcount",
     "reaction": "bench.reaction",
+    "rollout": "bench.rollout",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
