@@ -12,9 +12,12 @@ PostgreSQL database of its own (`postgres_server`: one cluster per session).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
+import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,11 +75,26 @@ def local_images(docker_client: docker.DockerClient) -> None:
         pytest.skip(str(e))
 
 
+HOSTS_LOCK = "/tmp/reconciler-test-hosts.lock"
+
+
+def host_script(script: str, action: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a test host's start/stop script under a machine-wide lock: the suite's workers
+    (pytest-xdist) each have their own session and may start the same host at once."""
+    fd = os.open(HOSTS_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return subprocess.run([script, action], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 @pytest.fixture(scope="session")
 def hostb(docker_client: docker.DockerClient, local_images: None) -> Iterator[Host]:
     """The second Docker host (network namespace hostb, 10.250.0.2), started by the suite."""
-    run = subprocess.run([str(ROOT / "scripts" / "hostb.sh"), "start"], capture_output=True,
-                         text=True, timeout=90, check=False)
+    run = host_script(str(ROOT / "scripts" / "hostb.sh"), "start", timeout=90)
     if run.returncode != 0:
         pytest.skip(f"second Docker host unavailable: {run.stderr.strip() or run.stdout.strip()}")
     client = _client(HOSTB_URL)
@@ -145,8 +163,7 @@ def hostc(docker_client: docker.DockerClient, local_images: None) -> Iterator[Tl
     """The TLS host (network namespace hostc, tcp://10.251.0.2:2376 with --tlsverify);
     started by the suite for the TLS tests only, stopped at the session's end."""
     script = str(ROOT / "scripts" / "hostc.sh")
-    run = subprocess.run([script, "start"], capture_output=True, text=True, timeout=90,
-                         check=False)
+    run = host_script(script, "start", timeout=90)
     if run.returncode != 0:
         pytest.skip(f"TLS Docker host unavailable: {run.stderr.strip() or run.stdout.strip()}")
     try:
@@ -159,7 +176,7 @@ def hostc(docker_client: docker.DockerClient, local_images: None) -> Iterator[Tl
                       str(HOSTC_TLS_DIR / "client-key.pem"),
                       str(HOSTC_SSH_BIN) if (HOSTC_SSH_BIN / "ssh").exists() else "")
     finally:
-        subprocess.run([script, "stop"], capture_output=True, timeout=60, check=False)
+        host_script(script, "stop", timeout=60)
 
 
 @pytest.fixture(scope="session")
@@ -203,3 +220,37 @@ def any_store(store_url: str) -> Iterator[Store]:
     s = Store.open(store_url)
     yield s
     s.close()
+
+
+# The fault suite's report: how many crash points tests/faults/test_crash_points.py fired
+# (issue 14 asks for the number, with 0 violations or the run has failed). Under
+# pytest-xdist each worker sends its list to the controller, which prints the total.
+_CRASH_POINTS: list[str] = []
+
+
+def _exercised() -> list[str]:
+    module = sys.modules.get("tests.faults.test_crash_points")
+    return list(getattr(module, "EXERCISED", []))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker hands its exercised crash points to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["crash_points"] = _exercised()
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    """The controller gathers each worker's crash points (pytest-xdist hook)."""
+    _CRASH_POINTS.extend(getattr(node, "workeroutput", {}).get("crash_points", []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the crash points exercised in this run, when any were."""
+    points = _CRASH_POINTS + _exercised()
+    if not points:
+        return
+    by = Counter(" ".join(point.split()[:2]) for point in points)
+    detail = ", ".join(f"{k}: {n}" for k, n in sorted(by.items()))
+    terminalreporter.write_sep("-", "crash points")
+    terminalreporter.write_line(f"{len(points)} crash points exercised ({detail})")
