@@ -49,8 +49,6 @@ def _set(value: Any, parent: dict[str, Any]) -> bool:
 
 # Kinds accepted so real folders load, and then not acted on: one warning per object.
 RECORDED_KINDS: dict[str, str] = {
-    "Deployment": "no Deployment controller runs yet: no ReplicaSet or pod is made from it "
-                  "(declare a ReplicaSet)",
     "ServiceAccount": "pods run without service account tokens (there is no API server)",
     "PodDisruptionBudget": "no voluntary disruption (node drain, rollout) consults it",
     "StorageClass": "claims are local Docker volumes on their pod's host",

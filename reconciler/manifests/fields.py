@@ -142,6 +142,10 @@ def _classify(root: str | None, path: Path_, key: str, value: Any,
         return NoEffect("warning", field_path,
                         f"field {key} has no effect here: not supported, ignored", True)
 
+    if node is not None and node.is_map:
+        acting = " and ".join(sorted(implemented))
+        return NoEffect("warning", field_path, f"field {key} has no effect here: not supported, "
+                        f"ignored (only {acting} act)", True)
     known = implemented | (node.fields if node is not None else frozenset())
     hint = _suggest(key, known)
     extra = f" (did you mean {hint!r}?)" if hint else ""

@@ -23,6 +23,9 @@ class K8sNode:
 
     type_name: str
     fields: frozenset[str]
+    # A map (additionalProperties) rather than an object: any key is Kubernetes-valid,
+    # as in a ResourceList (`ephemeral-storage`, `nvidia.com/gpu`).
+    is_map: bool = False
 
 
 @cache
@@ -79,6 +82,8 @@ def object_at(root_type: str, path: tuple[str | int, ...]) -> K8sNode | None:
     name, node = _deref(node)
     props = node.get("properties")
     if not isinstance(props, dict):
+        if isinstance(node.get("additionalProperties"), dict):
+            return K8sNode(name or "", frozenset(), is_map=True)
         return None
     return K8sNode(name or "", frozenset(props))
 

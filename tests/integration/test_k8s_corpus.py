@@ -36,7 +36,6 @@ REFUSED: dict[str, list[str]] = {
 # Never silent (issue 16): what is accepted without effect, or in a removed apiVersion, says so.
 _OLD_RS = "1:13: warning: apiVersion: apiVersion apps/v1beta2 of ReplicaSet was removed in " \
     "Kubernetes 1.16 (use apps/v1)"
-_DEPLOYMENT = "warning: kind: kind Deployment is recorded but not acted on"
 _TEMPLATE_NAME = "warning: spec.template.metadata.name: field name has no effect here"
 _CLAIM_SIZE = "warning: spec.volumeClaimTemplates[0].spec.resources.requests.storage: " \
     "field storage has no effect here"
@@ -45,15 +44,13 @@ WARNED: dict[str, list[str]] = {
     "kubernetes-in-action/Chapter04/kubia-replicaset.yaml": [_OLD_RS],
     "kubernetes-in-action/Chapter09/kubia-deployment-v3-with-readinesscheck.yaml": [
         "1:13: warning: apiVersion: apiVersion apps/v1beta1 of Deployment was removed in "
-        "Kubernetes 1.16 (use apps/v1)", "2:7: " + _DEPLOYMENT],
+        "Kubernetes 1.16 (use apps/v1)"],
     "kubernetes-in-action/Chapter09/kubia-rc-and-service-v1.yaml": [
         "9:7: " + _TEMPLATE_NAME,
         "22:9: warning: spec.type: type LoadBalancer is served as NodePort"],
     "kubernetes-in-action/Chapter10/kubia-statefulset.yaml": ["31:11: " + _CLAIM_SIZE],
     "kubernetes-website/application/web/web.yaml": ["46:11: " + _CLAIM_SIZE],
-    "kubernetes-website/controllers/nginx-deployment.yaml": ["2:7: " + _DEPLOYMENT],
     "kubernetes-website/kyaml/controllers/replication.yaml": ["15:9: " + _TEMPLATE_NAME],
-    "kubernetes-website/kyaml/service/networking/run-my-nginx.yaml": ["4:9: " + _DEPLOYMENT],
 }
 
 

@@ -64,6 +64,13 @@ class TestTableIsComplete:
         """A kind said to be recorded is one the loader accepts."""
         assert set(RECORDED_KINDS) <= set(kinds.KINDS)
 
+    def test_no_recorded_kind_has_a_controller(self) -> None:
+        """A kind a registered controller reconciles is not called "not acted on"."""
+        from reconciler.control.registry import ENTRIES
+
+        routed = {k for entry in ENTRIES for k in entry.kinds | entry.related_kinds}
+        assert sorted(routed & set(RECORDED_KINDS)) == []
+
 
 class TestCheck:
     """The warnings `effects.check` gives for one body."""

@@ -41,6 +41,11 @@ class TestUnsupportedFields:
         ("", "terminationMessagePolicy: File",
          "warning: spec.containers[0].terminationMessagePolicy: field terminationMessagePolicy "
          "has no effect"),
+        ("", "resources: {limits: {nvidia.com/gpu: 1}}",
+         "warning: spec.containers[0].resources.limits.nvidia.com/gpu: field nvidia.com/gpu "
+         "has no effect here: not supported, ignored (only cpu and memory act)"),
+        ("", "resources: {requests: {ephemeral-storage: 1Gi}}",
+         "spec.containers[0].resources.requests.ephemeral-storage: field ephemeral-storage"),
     ])
     def test_warned_and_ignored(self, tmp_path: Path, pod_field: str, container_field: str,
                                 expected: str) -> None:
