@@ -118,3 +118,33 @@ class TestProxyAcks:
         store.ack_proxy("a", 1, "iptables")
         assert store.proxies_behind(2, fresh=3600) == ["a"]
         assert store.proxies_behind(2, fresh=-1) == []
+
+
+class TestListenDetector:
+    def test_a_lost_connection_counts_as_every_change(self, postgres_url: str) -> None:
+        """The LISTEN connection killed: `wait` says "maybe everything", reconnects, and
+        later notifications arrive again."""
+        import psycopg
+
+        from reconciler.store.changes import ALL, ListenDetector
+        from reconciler.store.engine import to_url
+
+        store = Store.open(postgres_url)
+        detector = ListenDetector(to_url(postgres_url))
+        try:
+            assert not detector.wait(0.2)
+            conninfo = to_url(postgres_url).set(drivername="postgresql").render_as_string(
+                hide_password=False)
+            with psycopg.connect(conninfo, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE query LIKE 'LISTEN%' AND datname = current_database()")
+            assert detector.wait(WAIT)
+            assert ALL in detector.topics()
+            while detector.wait(0.5):  # the reconnection's own "maybe"
+                detector.topics()
+            store.set_endpoints("default", "web", SUBSETS)
+            assert detector.wait(WAIT)
+            assert detector.topics() == {"endpoints"}
+        finally:
+            detector.close()
+            store.close()
