@@ -189,6 +189,9 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
     elif lst.kind == "StatefulSet":
         ctx["text"] = describe_statefulset(store, Key(lst.kind, ns, name), now) or ""
         ctx["pods"] = _owned_pods(store, obj)
+    elif lst.kind == "DaemonSet":
+        ctx["text"] = describe.describe(store, lst.kind, ns, name, now) or ""
+        ctx["pods"] = _owned_pods(store, obj)
     elif lst.kind == "Deployment":
         ctx.update(deployment_detail(store, Key(lst.kind, ns, name), obj, now))
     else:

@@ -23,6 +23,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "replicationcontrollers": ("ReplicationController", "Replication controllers"),
     "replicasets": ("ReplicaSet", "Replica sets"),
     "statefulsets": ("StatefulSet", "Stateful sets"),
+    "daemonsets": ("DaemonSet", "Daemon sets"),
     "persistentvolumeclaims": ("PersistentVolumeClaim", "Volume claims"),
     "services": ("Service", "Services"),
     "endpoints": ("Endpoints", "Endpoints"),

@@ -3,8 +3,9 @@
 Part of the read side's presentation (`reconciler.views`), shared by the CLI
 (`reconciler.cli.describe`) and the dashboard (`reconciler.ui.pages`). Built
 with `reconciler.views.sections` and ending with the object's events (Type
-Reason Age From Message; "3m (x4 over 10m)" for repeats); StatefulSets have
-their own module, `reconciler.views.describe_statefulset`.
+Reason Age From Message; "3m (x4 over 10m)" for repeats); StatefulSets and
+DaemonSets have their own modules (`reconciler.views.describe_statefulset`,
+`describe_daemonset`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from reconciler.api.types import Key
 from reconciler.store.reader import ReadStore
 from reconciler.views import configviews, output
 from reconciler.views.deployments import describe_deployment
+from reconciler.views.describe_daemonset import describe_daemonset
 from reconciler.views.describe_statefulset import describe_statefulset
 from reconciler.views.listings import service_spec
 from reconciler.views.sections import (
@@ -31,8 +33,8 @@ from reconciler.views.sections import (
 )
 
 # The kinds `describe` knows; any other is kubectl's "doesn't have a resource type".
-KINDS = ("Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "Service",
-         "Node", "ConfigMap", "Secret")
+KINDS = ("Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet",
+         "Service", "Node", "ConfigMap", "Secret")
 
 
 def describe(store: ReadStore, kind: str, namespace: str, name: str, now: datetime) -> str | None:
@@ -48,6 +50,8 @@ def describe(store: ReadStore, kind: str, namespace: str, name: str, now: dateti
         return describe_statefulset(store, Key(kind, namespace, name), now)
     if kind == "Deployment":
         return describe_deployment(store, Key(kind, namespace, name), now)
+    if kind == "DaemonSet":
+        return describe_daemonset(store, Key(kind, namespace, name), now)
     if kind in ("ConfigMap", "Secret"):
         obj = store.get_object(Key(kind, namespace, name))
         if obj is None:

@@ -17,7 +17,7 @@ from functools import partial
 from reconciler.api import k8s
 from reconciler.api.records import ClaimRecord
 from reconciler.api.selectors import from_label_selector
-from reconciler.api.types import JSON
+from reconciler.api.types import CLUSTER_SCOPED_KINDS, JSON, RECORDED_RESOURCES
 from reconciler.store.reader import ReadStore
 from reconciler.store.records import ComponentRecord, ObjectRecord
 from reconciler.views import configviews, output
@@ -399,6 +399,30 @@ def _statefulsets(store: ReadStore, q: Query) -> list[Row]:
     return rows
 
 
+def _daemonsets(store: ReadStore, q: Query) -> list[Row]:
+    """kubectl's DaemonSet columns, from the status the DaemonSet controller writes."""
+    rows = []
+    for o in _objects(store, "DaemonSet", q):
+        spec, st = o.body.get("spec") or {}, o.status or {}
+        pod = (spec.get("template") or {}).get("spec") or {}
+        containers = pod.get("containers") or []
+        node_selector = ",".join(f"{k}={v}" for k, v in (pod.get("nodeSelector") or {}).items())
+        selector = spec.get("selector") or {}
+        match = ",".join(f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items())
+        rows.append(Row(
+            o.key.namespace, o.key.name,
+            [str(st.get(f, 0)) for f in ("desiredNumberScheduled", "currentNumberScheduled",
+                                         "numberReady", "updatedNumberScheduled",
+                                         "numberAvailable")]
+            + [node_selector or "<none>", output.age(o.created_at, q.now)],
+            partial(_object_json, o),
+            [",".join(c.get("name", "") for c in containers),
+             ",".join(c.get("image", "") for c in containers), match or "<none>"],
+            o.stale,
+        ))
+    return rows
+
+
 def _config(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
     def load(store: ReadStore, q: Query) -> list[Row]:
         return [Row(ns, name, cells, build, stale=stale) for ns, name, cells, build, stale
@@ -487,6 +511,15 @@ LISTINGS: dict[str, Listing] = {
         ("CONTAINERS", "IMAGES"),
         _statefulsets,
     ),
+    "DaemonSet": Listing(
+        "DaemonSet",
+        "daemonsets",
+        "daemonset.apps",
+        ("NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR",
+         "AGE"),
+        ("CONTAINERS", "IMAGES", "SELECTOR"),
+        _daemonsets,
+    ),
     "PersistentVolumeClaim": Listing(
         "PersistentVolumeClaim",
         "persistentvolumeclaims",
@@ -518,5 +551,10 @@ LISTINGS: dict[str, Listing] = {
         namespaced=False,
     ),
 }
+for _kind, _plural, _ in RECORDED_RESOURCES:
+    LISTINGS.setdefault(_kind, Listing(_kind, _plural, _kind.lower(), ("NAME", "AGE"), (),
+                                       _generic(_kind), namespaced=_kind not in
+                                       CLUSTER_SCOPED_KINDS))
 # `get all`, as kubectl's "all" category: workloads and services.
-ALL = ("Pod", "Service", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet")
+ALL = ("Pod", "Service", "DaemonSet", "ReplicationController", "ReplicaSet", "Deployment",
+       "StatefulSet")
