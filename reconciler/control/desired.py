@@ -27,6 +27,7 @@ from reconciler.control.loop import Result, WorkKey
 from reconciler.control.sourceguard import COMPONENT, hold_partial
 from reconciler.manifests.loader import FolderLoader
 from reconciler.planning.diff import Plan, diff
+from reconciler.planning.immutable import hold_immutable
 from reconciler.runtime.naming import container_hash
 from reconciler.sources.sops import SopsDecryptor
 
@@ -101,7 +102,11 @@ class DesiredController:
         # sees the same changes again (never "unchanged" with the pods not yet written).
         wake = _Wake()
         with ctx.store.batch():
-            plan = diff(result, ctx.store.recorded(), result.failed_files)
+            plan, refused = hold_immutable(diff(result, ctx.store.recorded(),
+                                                result.failed_files))
+            for key, why in refused:
+                ctx.event(key.kind, key.namespace, key.name, "Warning", "Immutable", why,
+                          "reconciler")
             ctx.store.apply_plan(plan, revision=ctx.revision or "folder", now=ctx.clock())
             self._report_failures(result)
             self._sync_manifest_pods(plan, wake)
