@@ -64,6 +64,22 @@ KIND_ALIASES: dict[str, str] = {
     "persistentvolumeclaim": "PersistentVolumeClaim",
     "persistentvolumeclaims": "PersistentVolumeClaim",
 }
+# Kinds recorded and not acted on (reconciler.manifests.effects_table): `get` lists them.
+RECORDED_RESOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("ServiceAccount", "serviceaccounts", ("sa",)),
+    ("PodDisruptionBudget", "poddisruptionbudgets", ("pdb",)),
+    ("StorageClass", "storageclasses", ("sc",)),
+    ("HorizontalPodAutoscaler", "horizontalpodautoscalers", ("hpa",)),
+    ("NetworkPolicy", "networkpolicies", ("netpol",)),
+    ("Role", "roles", ()),
+    ("RoleBinding", "rolebindings", ()),
+    ("ClusterRole", "clusterroles", ()),
+    ("ClusterRoleBinding", "clusterrolebindings", ()),
+    ("Ingress", "ingresses", ("ing",)),
+)
+for _kind, _plural, _short in RECORDED_RESOURCES:
+    for _alias in (_kind.lower(), _plural, *_short):
+        KIND_ALIASES.setdefault(_alias, _kind)
 
 # The apiVersion of the kind that declares a Docker host (see schemas/node.json).
 NODE_API_VERSION = "reconciler.dev/v1"

@@ -17,7 +17,7 @@ from functools import partial
 from reconciler.api import k8s
 from reconciler.api.records import ClaimRecord
 from reconciler.api.selectors import from_label_selector
-from reconciler.api.types import JSON
+from reconciler.api.types import CLUSTER_SCOPED_KINDS, JSON, RECORDED_RESOURCES
 from reconciler.store.reader import ReadStore
 from reconciler.store.records import ComponentRecord, ObjectRecord
 from reconciler.views import configviews, output
@@ -551,6 +551,10 @@ LISTINGS: dict[str, Listing] = {
         namespaced=False,
     ),
 }
+for _kind, _plural, _ in RECORDED_RESOURCES:
+    LISTINGS.setdefault(_kind, Listing(_kind, _plural, _kind.lower(), ("NAME", "AGE"), (),
+                                       _generic(_kind), namespaced=_kind not in
+                                       CLUSTER_SCOPED_KINDS))
 # `get all`, as kubectl's "all" category: workloads and services.
 ALL = ("Pod", "Service", "DaemonSet", "ReplicationController", "ReplicaSet", "Deployment",
        "StatefulSet")

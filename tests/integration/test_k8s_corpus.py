@@ -44,7 +44,7 @@ WARNED: dict[str, list[str]] = {
     "kubernetes-in-action/Chapter04/kubia-replicaset.yaml": [_OLD_RS],
     "kubernetes-in-action/Chapter09/kubia-deployment-v3-with-readinesscheck.yaml": [
         "1:13: warning: apiVersion: apiVersion apps/v1beta1 of Deployment was removed in "
-        "Kubernetes 1.16 (use apps/v1)"],
+        "Kubernetes 1.16 (use apps/v1)", "15:7: " + _TEMPLATE_NAME],
     "kubernetes-in-action/Chapter09/kubia-rc-and-service-v1.yaml": [
         "9:7: " + _TEMPLATE_NAME,
         "22:9: warning: spec.type: type LoadBalancer is served as NodePort"],

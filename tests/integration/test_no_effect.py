@@ -148,7 +148,7 @@ class TestPlanSaysSo:
 
 @pytest.mark.docker
 class TestServiceSaysSo:
-    """The real service: a NoEffect event on the object, and a count in `get cs`."""
+    """The real service: a NoEffect event on the object, a count in `get cs`, and `get`."""
 
     def test_event_and_component(self, tmp_path: Path) -> None:
         """Applying inert things records a NoEffect event each and says so in get cs."""
@@ -172,3 +172,7 @@ class TestServiceSaysSo:
             row = wait_until(component, timeout=60, what="desired-source counting them")
             assert "Healthy" in row
             assert "2 objects, 2 with something that has no effect here" in row
+            # Recorded means recorded: `get` lists the object by kind and short name.
+            for word in ("ingress", "ing", "ingresses"):
+                listed = run.cli("get", word).stdout.splitlines()
+                assert [line.split()[0] for line in listed] == ["NAME", "web"], listed
