@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -71,8 +72,10 @@ def hostb_proxy() -> Iterator[list[HostbProxy]]:
 
 
 def two_host_web(svc_factory: list[ServiceRun], tmp_path: Path, proxies: list[HostbProxy],
-                 mode: str, replicas: int = 4, svc_type: str = "NodePort") -> ServiceRun:
-    """Service `web` over an RC spread on both hosts, one client pod per host, both proxies."""
+                 mode: str, replicas: int = 4, svc_type: str = "NodePort",
+                 rc: str = "") -> ServiceRun:
+    """Service `web` over an RC (`rc`, default web_rc) spread on both hosts, one client pod
+    per host, both proxies."""
     run = start(svc_factory, tmp_path, mode)
     run.write("nodes.yaml", NODES)
     run.write("web-svc.yaml", web_svc(svc_type))
@@ -80,7 +83,7 @@ def two_host_web(svc_factory: list[ServiceRun], tmp_path: Path, proxies: list[Ho
     proxies.append(HostbProxy(run.state, tmp_path / "proxy-hostb.log", mode))
     cluster_ip(run, "web")
     # Written after the service has its address: the env vars go to pods started after it.
-    run.write("web-rc.yaml", web_rc(replicas))
+    run.write("web-rc.yaml", rc or web_rc(replicas))
     run.write("clients.yaml", client_pod("client-a", "local") + "---\n"
               + client_pod("client-b", "hostb"))
     wait_until(lambda: len(pods_by_node(run, "web-")) == replicas
@@ -307,3 +310,111 @@ class TestOutsideEndpoints:
                                "external-service.default.svc.cluster.local"], svc
         finally:
             server.close()
+
+
+def _ack_recorder(run: ServiceRun, stop: threading.Event,
+                  seen: list[tuple[float, str, int]]) -> threading.Thread:
+    """A thread recording each change of the proxies' ack rows as (time, node, revision)."""
+    from reconciler.store import Store
+
+    def loop() -> None:
+        store = Store.open(str(run.state), create=False)
+        last: dict[str, int] = {}
+        try:
+            while not stop.is_set():
+                for ack in store.proxy_acks():
+                    if last.get(ack.node) != ack.revision:
+                        last[ack.node] = ack.revision
+                        seen.append((time.monotonic(), ack.node, ack.revision))
+                stop.wait(0.02)
+        finally:
+            store.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.twohosts
+class TestDrainWaitsForProxies:
+    # The machine lock may be held by a benchmark for minutes before this test starts.
+    @pytest.mark.timeout(1200)
+    def test_scale_down_under_load_waits_for_both_proxies(
+        self, svc_factory: list[ServiceRun], tmp_path: Path, hostb: Host,
+        hostb_proxy: list[HostbProxy],
+    ) -> None:
+        """Scale-down under two request streams loses none; a dead proxy costs only the timeout."""
+        from reconciler.control.pods import PROXY_ACK_TIMEOUT
+        from reconciler.store import Store
+
+        def rc(replicas: int) -> str:
+            # A grace period long enough that the drain, not the grace, bounds the wait.
+            return web_rc(replicas).replace("terminationGracePeriodSeconds: 1",
+                                            "terminationGracePeriodSeconds: 30")
+
+        run = two_host_web(svc_factory, tmp_path, hostb_proxy, "iptables", replicas=4,
+                           svc_type="ClusterIP", rc=rc(4))
+        acks: list[tuple[float, str, int]] = []
+        stop = threading.Event()
+        recorder = _ack_recorder(run, stop, acks)
+        streams = []
+        try:
+            for client in ("client-a", "client-b"):
+                # -i: through the docker CLI, which streams (plain exec prints at the end).
+                stream = subprocess.Popen(
+                    [RECONCILER, "exec", "-i", "--state", str(run.state), client, "--", "sh",
+                     "-c", http_loop("web 80", 400, pause="20000")],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True)
+                lines: list[str] = []
+                reader = threading.Thread(target=lambda s=stream, o=lines: o.extend(s.stdout or ()),
+                                          daemon=True)
+                reader.start()
+                streams.append((client, stream, lines, reader))
+            # Scale down only once both streams reach every replica: the deleted pods
+            # are serving when they are marked.
+            wait_until(lambda: all(len(set(tally("".join(o)))) >= 4 for _, _, o, _ in streams),
+                       90, what="both streams answered by all 4 replicas")
+            scaled_at = time.monotonic()
+            before = [len(o) for _, _, o, _ in streams]
+            run.write("web-rc.yaml", rc(2))
+            for (client, stream, lines, reader), early in zip(streams, before, strict=True):
+                stream.wait(timeout=240)
+                reader.join(10)
+                got = tally("".join(lines))
+                print(f"\nscale 4 -> 2 under load, from {client}: {dict(got)}, "
+                      f"{len(lines) - early} of them after the scale-down was written")
+                assert len(lines) - early >= 100, "the stream went on well past the scale-down"
+                assert sum(got.values()) == 400, (lines[-5:], stream.returncode)
+                assert len(got) - ("FAIL" in got) == 4, f"{client}: the deleted pods served: {got}"
+                assert got["FAIL"] == 0, f"{client}: no request may fail: {got}"
+            wait_until(lambda: len(pods_by_node(run, "web-")) == 2, 60, what="2 replicas")
+        finally:
+            for _, stream, _, _ in streams:
+                if stream.poll() is None:
+                    stream.kill()
+            stop.set()
+            recorder.join(10)
+        with Store.open(str(run.state), create=False) as store:
+            final = store.endpoints_revision()
+            behind = store.proxies_behind(final, 3600)
+        after = sorted((node, revision) for at, node, revision in acks if at > scaled_at)
+        print(f"acknowledgements after the scale-down: {after}; final revision {final}")
+        # Both proxies followed the Endpoints without the deleted pods, and neither was
+        # given up on (the warning below).
+        assert {node for node, _ in after} == {"local", "hostb"} and behind == []
+        assert "did not acknowledge" not in run.output()
+
+        # hostb's proxy killed (its ack row stays, fresh): the drain waits for it only
+        # until PROXY_ACK_TIMEOUT, then stops the pod anyway and says so.
+        proxy = hostb_proxy[0].proc
+        proxy.kill()
+        proxy.wait(10)
+        run.write("web-rc.yaml", rc(1))
+        wait_until(lambda: len(pods_by_node(run, "web-")) == 1, 60 + PROXY_ACK_TIMEOUT,
+                   what="the replica deleted despite the dead proxy")
+        wait_until(lambda: "did not acknowledge" in run.output(), 30, what="the warning")
+        warning = next(line for line in run.output().splitlines()
+                       if "did not acknowledge" in line)
+        print(warning)
+        assert "hostb" in warning
