@@ -89,8 +89,8 @@ def two_host_web(svc_factory: list[ServiceRun], tmp_path: Path, proxies: list[Ho
     wait_until(lambda: len(pods_by_node(run, "web-")) == replicas
                and len(pods_by_node(run, "client-")) == 2, 90, what="web replicas and clients")
     wait_until(lambda: len(endpoint_ips(run, "web")) == replicas, 10, what="all endpoints")
-    # The proxies read the store every 0.5 s (0.2 s for hostb's here): the first answer
-    # may lag the Endpoints by that much.
+    # The proxies follow the Endpoints through the store's change feed: the first answer
+    # may still lag them by a moment.
     for client in ("client-a", "client-b"):
         wait_until(lambda c=client: requests_from(run, c, "web 80", 1)["FAIL"] == 0, 15,  # type: ignore[misc]
                    what=f"a first answer from web in {client}")
@@ -209,7 +209,7 @@ class TestReadinessAndDeletion:
                            lambda: lazy_ip not in endpoint_ips(run, "web"))
         print(f"unready: get pods {t_pod:.2f}s, get endpoints {t_eps:.2f}s after rm "
               f"(endpoints {t_eps - t_pod:+.2f}s after the pod)")
-        time.sleep(1)  # the proxy's feed interval, twice
+        time.sleep(1)  # the proxy applies the Endpoints from its feed within a moment
         got = requests_from(run, "client", "web 80", 20)
         assert got["FAIL"] == 0 and "lazy" not in got, got
         # Deleted while ready: out of endpoints.
