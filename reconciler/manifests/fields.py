@@ -7,7 +7,6 @@ in it is looked up in Kubernetes' own field tree (reconciler.manifests.k8sfields
 - Kubernetes defines it and ignoring it cannot change what runs: a warning
   ("field F has no effect here: not supported, ignored", a `NoEffect` like those
   of reconciler.manifests.effects), and the field is removed from the body.
-
 - Kubernetes defines it and ignoring it would change what runs (the `REFUSED`
   table: host namespaces, privileged containers, volumes and environment read
   from objects we do not have, persistent volume claims): an error.
@@ -141,7 +140,6 @@ def _classify(root: str | None, path: Path_, key: str, value: Any,
             return Finding("warning", field_path, "is written by the reconciler; ignored", True)
         return NoEffect("warning", field_path,
                         f"field {key} has no effect here: not supported, ignored", True)
-
     if node is not None and node.is_map:
         acting = " and ".join(sorted(implemented))
         return NoEffect("warning", field_path, f"field {key} has no effect here: not supported, "
