@@ -23,6 +23,7 @@ from reconciler.control.loop import Result, WorkKey
 from reconciler.network.feed import ACK_EVERY
 from reconciler.planning.service_env import ServiceSource, service_env, services_for_env
 from reconciler.runtime import spans
+from reconciler.runtime.configfiles import ConfigVolumes
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
 from reconciler.scheduling.scheduler import place, place_on
 from reconciler.scheduling.volume_binding import claim_names
@@ -347,6 +348,8 @@ class PodController:
                 # The host is gone for good as far as we know; its containers are removed
                 # as orphans when it comes back (node-gc).
         ctx.store.delete_pod(pod.uid)
+        # Also when its host could not be asked: the folders are this machine's.
+        ConfigVolumes(ctx.runtime.volumes_dir).remove_pod(pod.uid)
         for claim in self._claims(pod).values():
             if claim.deletion_timestamp is not None:
                 ctx.enqueue(CLAIM, (claim.namespace, claim.name))
