@@ -43,23 +43,30 @@ DATA = "..data"
 _TMP = "..data_tmp"
 
 
-def _payload(folder: Path) -> dict[str, tuple[bytes, int]] | None:
-    """What `..data` holds now (path -> content, mode), or None when there is none."""
+def _payload(folder: Path) -> dict[str, tuple[bytes, int, int]] | None:
+    """What `..data` holds now (path -> content, mode, gid), or None when there is none."""
     data = folder / DATA
     if not data.is_symlink():
         return None
     root = folder / os.readlink(data)
-    out: dict[str, tuple[bytes, int]] = {}
+    out: dict[str, tuple[bytes, int, int]] = {}
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
             p = Path(dirpath) / name
-            out[p.relative_to(root).as_posix()] = (p.read_bytes(), p.stat().st_mode & 0o7777)
+            st = p.stat()
+            out[p.relative_to(root).as_posix()] = (p.read_bytes(), st.st_mode & 0o7777, st.st_gid)
     return out
 
 
-def write_atomic(folder: Path, files: Iterable[File]) -> bool:
-    """Make `folder` hold exactly `files`, in one visible step; False when it already did."""
-    want = {f.path: (f.data, f.mode) for f in files}
+def write_atomic(folder: Path, files: Iterable[File], fs_group: int | None = None) -> bool:
+    """Make `folder` hold exactly `files`, in one visible step; False when it already did.
+
+    With the pod's `fsGroup`, as kubelet's SetVolumeOwnership does for these read-only
+    volumes: files and folders belong to that group, files are group-readable.
+    """
+    gid = os.getgid() if fs_group is None else fs_group
+    want = {f.path: (f.data, f.mode | (0o440 if fs_group is not None else 0), gid)
+            for f in files}
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o755)
     if _payload(folder) == want:
@@ -67,13 +74,18 @@ def write_atomic(folder: Path, files: Iterable[File]) -> bool:
     stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
     new = folder / stamp
     new.mkdir(mode=0o755)
-    for path, (data, mode) in want.items():
+    for path, (data, mode, _gid) in want.items():
         target = new / path
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        if fs_group is not None:
+            os.chown(target, -1, fs_group)
         os.chmod(target, mode)
+    if fs_group is not None:
+        for dirpath, _dirs, _names in os.walk(new):
+            os.chown(dirpath, -1, fs_group)
     old = os.readlink(folder / DATA) if (folder / DATA).is_symlink() else None
     tmp = folder / _TMP
     with contextlib.suppress(FileNotFoundError):
@@ -132,6 +144,8 @@ class ConfigVolumes:
         failed: list[tuple[str, str]] = []
         updated: list[str] = []
         volumes = config_volumes(pod_spec)
+        group = (pod_spec.get("securityContext") or {}).get("fsGroup")
+        fs_group = int(group) if group is not None else None
         if volumes and not self._rooted:
             self.ensure_root()
             self._rooted = True
@@ -140,10 +154,10 @@ class ConfigVolumes:
             try:
                 folder = Path(self.folder(uid, name))
                 files = volume_files(volume, configs)
-                digest = _digest(files)
+                digest = _digest(files) + f":{fs_group}"
                 existed = (folder / DATA).is_symlink()
                 if not existed or self._written.get((uid, name)) != digest:
-                    if write_atomic(folder, files) and existed:
+                    if write_atomic(folder, files, fs_group) and existed:
                         updated.append(name)
                     self._written[(uid, name)] = digest
                 folders[name] = str(folder)

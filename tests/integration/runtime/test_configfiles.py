@@ -82,3 +82,18 @@ class TestConfigVolumes:
         assert (Path(folders["cfg"]) / "k").read_bytes() == b"v"
         assert vols.sweep({"other"}) == ["uid1"]
         assert not (tmp_path / "vols" / "uid1").exists()
+
+
+class TestFsGroup:
+    def test_files_belong_to_the_pods_fs_group(self, tmp_path: Path) -> None:
+        """With fsGroup, files and folders get that group and files are group-readable."""
+        vols = ConfigVolumes(str(tmp_path / "vols"))
+        spec = {"securityContext": {"fsGroup": 2000},
+                "volumes": [{"name": "s", "secret": {"secretName": "s", "defaultMode": 0o400}}]}
+        folders, failed, _ = vols.sync("u", spec, ConfigObjects("ns", {("Secret", "s"): {
+            "k": b"v"}}))
+        assert failed == []
+        target = Path(folders["s"]) / "k"
+        st = target.stat()
+        assert st.st_gid == 2000 and st.st_mode & 0o777 == 0o440
+        assert (Path(folders["s"]) / os.readlink(Path(folders["s"]) / DATA)).stat().st_gid == 2000
