@@ -27,7 +27,7 @@ NGINX_YAML = (Path(__file__).resolve().parents[3] / "shared" / "k8s-corpus" / "r
 # The website's images, run as the busybox httpd the StatefulSet example uses.
 NGINX_MAP = f"nginx:1.14.2={NGINX_IMAGE},nginx:1.16.1={NGINX_IMAGE}"
 
-# Each replica serves "VERSION <its hostname>"; READY is the readiness probe's command.
+# Each replica serves "VERSION <its hostname>"; READY is the readiness probe's path.
 WEB = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -50,9 +50,12 @@ spec:
           && exec httpd -f -p 8080 -h /www
         ports: [{containerPort: 8080, name: http}]
         readinessProbe:
-          exec: {command: READY}
+          httpGet: {path: READY, port: http}
           initialDelaySeconds: DELAY
           periodSeconds: 1
+          # A loaded machine may time a probe out: one miss must not unready a pod.
+          timeoutSeconds: 3
+          failureThreshold: 5
 """
 
 WEB_SVC = """\
@@ -69,7 +72,8 @@ spec:
 def web(version: str, replicas: int = 4, *, ready: bool = True, deadline: int = 600,
         delay: int = 0) -> str:
     """The `web` Deployment; `ready=False` gives a template whose pods never become ready."""
-    probe = '["cat", "/www/index.html"]' if ready else '["cat", "/never"]'
+    # An HTTP probe: no `docker exec` per probe (cheap on a loaded engine); /never is a 404.
+    probe = "/index.html" if ready else "/never"
     return (WEB.replace("REPLICAS", str(replicas)).replace("VERSION", version)
             .replace("READY", probe).replace("DEADLINE", str(deadline))
             .replace("DELAY", str(delay)))
