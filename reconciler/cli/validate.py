@@ -3,6 +3,9 @@
 Loads the named files and folders (the desired folder when none is named) with
 reconciler.manifests.loader and prints one `FILE:LINE:COL: error|warning: MESSAGE`
 line per problem. Exit 0 when there is no error (warnings allowed), 1 otherwise.
+Warnings include everything accepted that has no effect here ("kind X is recorded
+but not acted on", "field F has no effect here": reconciler.manifests.effects) and
+apiVersions Kubernetes no longer serves: `--quiet` hides them, nothing else does.
 """
 
 from __future__ import annotations
