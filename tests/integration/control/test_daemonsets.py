@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -104,11 +105,12 @@ class TestDaemonSetController:
     def test_relabel_register_and_roll(self, cluster: Cluster) -> None:
         """A node that stops matching loses its pod, a new node gets one, a template change
         replaces every pod with one of the new template, one per node."""
+        # Without the DaemonSet's own keys: the node controller's change enqueues it.
         cluster.write("nodes.yaml", nodes("{agent: 'no'}"))
-        cluster.converge()
+        harness.Cluster.converge(cluster, 3)
         assert sorted(cluster.live()) == ["a"]
         cluster.write("nodes.yaml", nodes("{agent: 'no'}", c=True))
-        cluster.converge()
+        harness.Cluster.converge(cluster, 3)
         assert sorted(cluster.live()) == ["a", "c"]
         before = {n: v[0] for n, v in cluster.live().items()}
         cluster.write("agent.yaml", agent("agent:2"))
@@ -119,6 +121,20 @@ class TestDaemonSetController:
         for names in after.values():
             pod = cluster.store.get_pod("default", names[0])
             assert pod is not None and pod.spec["containers"][0]["image"] == "agent:2"
+
+    def test_daemon_pod_stays_on_a_dead_host(self, cluster: Cluster) -> None:
+        """A host that stops answering past the eviction timeout keeps its daemon pod (it
+        tolerates not-ready NoExecute) and gets no second one."""
+        before = cluster.live()
+        cluster.hosts.agents["a"].down = True
+        node = cluster.store.get_node("a")
+        assert node is not None and node.last_heartbeat is not None
+        node.last_heartbeat -= timedelta(minutes=5)
+        cluster.store.upsert_node(node)
+        cluster.converge()
+        a = cluster.store.get_node("a")
+        assert a is not None and not a.ready
+        assert cluster.live() == before
 
     def test_deleted_set_takes_its_pods(self, cluster: Cluster) -> None:
         """Removing the manifest removes the pods."""
