@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import subprocess
 import threading
 import time
@@ -94,16 +95,14 @@ def _reconciler(replicas: int) -> tuple[float, int, str]:
         write_atomic(tmp / "desired" / "web.yaml", web("v1", replicas))
         write_atomic(tmp / "desired" / "web-svc.yaml", WEB_SVC)
         with service(tmp) as svc:
-            wait_for(lambda: _rolled(svc, "v1", replicas), 120 + replicas * 6, 0.2,
-                     what="v1 rolled out")
+            wait_for(lambda: _rolled(svc, "v1", replicas), 600, 0.2, what="v1 rolled out")
             ip = json.loads(svc.cli("get", "svc", "web", "-o", "json").stdout)["spec"]["clusterIP"]
             wait_for(lambda: http_answers(ip, 80), 60, 0.2, what="the cluster IP to answer")
             c = Client(lambda: [(ip, 80)])
             time.sleep(1.0)
             started = time.monotonic()
             write_atomic(svc.desired / "web.yaml", web("v2", replicas))
-            wait_for(lambda: _rolled(svc, "v2", replicas), 120 + replicas * 6, 0.1,
-                     what="v2 rolled out")
+            wait_for(lambda: _rolled(svc, "v2", replicas), 900, 0.1, what="v2 rolled out")
             elapsed = time.monotonic() - started
             time.sleep(1.0)
             failed, note = c.failed, c.stop()
@@ -137,6 +136,9 @@ def _compose_spec(version: str) -> dict[str, Any]:
 
 
 def _compose(replicas: int) -> tuple[float, int, str]:
+    # Its 60 s default per Docker request fails `up` on a loaded engine (and leaves `down`
+    # half done): compose, like the service, may take its time, and is timed anyway.
+    os.environ.setdefault("COMPOSE_HTTP_TIMEOUT", "600")
     dc = client(LOCAL)
     with workdir("rollout-compose") as tmp, contextlib.closing(dc):
         project = f"rbench{free_port()}"
@@ -165,6 +167,11 @@ def _compose(replicas: int) -> tuple[float, int, str]:
             failed, note = client_.failed, client_.stop()
         finally:
             compose.down()
+            # A loaded engine can outlast `down`'s own timeout: what is left goes by label.
+            for c in dc.api.containers(all=True, filters={
+                    "label": f"com.docker.compose.project={project}"}):
+                with contextlib.suppress(Exception):
+                    dc.api.remove_container(c["Id"], force=True, v=True)
     return elapsed, failed, note
 
 
@@ -218,7 +225,11 @@ def _swarm(replicas: int) -> tuple[float, int, str]:
         if not had_bridge:  # `swarm init` made it; `swarm leave` keeps it
             undo.append(("network", "rm", "docker_gwbridge"))
         for args in undo:
-            subprocess.run(["docker", *args], capture_output=True, check=False, timeout=120)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                subprocess.run(["docker", *args], capture_output=True, check=False, timeout=600)
+        if _docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() != "inactive":
+            subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True,
+                           check=False, timeout=600)
     return elapsed, failed, note
 
 
@@ -226,17 +237,19 @@ def run(args: Any = None) -> list[Row]:
     replicas = 4 if getattr(args, "quick", False) else REPLICAS
     rows: list[Row] = []
     times: dict[str, float] = {}
-    # The peers first: the service waits for the machine-wide proxy lock, they need none.
     for who, measure, text in (
+            ("reconciler", _reconciler,
+             f"Deployment, maxSurge 25% maxUnavailable 25%, readiness every 1 s; {DEFAULTS}"),
             ("docker-compose", _compose, "`up -d --scale` of a changed service, init: true"),
             ("docker swarm", _swarm, "one node, `service update`, parallelism 25%, "
-                                     "start-first, health check every 1 s"),
-            ("reconciler", _reconciler,
-             f"Deployment, maxSurge 25% maxUnavailable 25%, readiness every 1 s; {DEFAULTS}")):
+                                     "start-first, health check every 1 s")):
         try:
             elapsed, failed, note = measure(replicas)
         except Exception as e:  # one peer failing still leaves the others' figures
-            rows.append(Row(NAME, f"{who}: rolling update", None, note=f"{e}"[:200]))
+            said = getattr(e, "stderr", None) or b""
+            said = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
+            rows.append(Row(NAME, f"{who}: rolling update", None,
+                            note=f"{e} {said.strip()[-200:]}"[:400]))
             continue
         times[who] = elapsed
         rows.append(Row(NAME, f"{who}: {replicas} replicas to a new template", elapsed, "s",
