@@ -215,9 +215,12 @@ class Cache:
         with self._lock:
             return self._objects.get(key) is not None
 
-    def recorded(self) -> dict[Key, RecordedView]:
-        """Every object as the planner sees it (the store's `recorded()`), bodies copied."""
+    def recorded(self, *, copy: bool = True) -> dict[Key, RecordedView]:
+        """Every object as the planner sees it (the store's `recorded()`), bodies copied;
+        `copy=False`: the cache's own bodies, for a planner that only reads them."""
         with self._lock:
+            if not copy:
+                return {k: o.view() for k, o in self._objects.items()}
             return {k: copy_object(o).view() for k, o in self._objects.items()}
 
     def objects_by_index(self, name: str, value: str) -> list[ObjectRecord]:

@@ -101,9 +101,15 @@ class DesiredController:
         # that fails or is killed half-way leaves the store as it was, and the next pass
         # sees the same changes again (never "unchanged" with the pods not yet written).
         wake = _Wake()
+        cache = ctx.cache if ctx.cache is not None and ctx.cache.synced else None
         with ctx.store.batch():
-            plan, refused = hold_immutable(diff(result, ctx.store.recorded(),
-                                                result.failed_files))
+            # The recorded objects from the cache when there is one (decoding every body
+            # from SQL was half of a no-op desired pass): every own write is in it once
+            # committed, and passes run one at a time. Another process's write not yet
+            # relisted makes this pass plan from the older view; the relist then enqueues
+            # another pass.
+            recorded = cache.recorded(copy=False) if cache is not None else ctx.store.recorded()
+            plan, refused = hold_immutable(diff(result, recorded, result.failed_files))
             for key, why in refused:
                 ctx.event(key.kind, key.namespace, key.name, "Warning", "Immutable", why,
                           "reconciler")
