@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import requests
 from docker.errors import APIError, NotFound
 
 from tests.e2e.service import ServiceRun
@@ -96,6 +97,8 @@ def remove_prefix(url: str, prefix: str, attempts: int = 3) -> None:
             try:
                 ids = [c["Id"] for c in dc.api.containers(
                     all=True, filters={"label": f"{PREFIX_LABEL}={prefix}"})]
+            except requests.exceptions.Timeout:
+                continue  # a saturated engine, not a gone one: ask again
             except OSError:  # the engine is gone (hostb stopped): nothing to remove there
                 return
             if not ids:
@@ -169,6 +172,16 @@ def cleanup_label(url: str = LOCAL) -> None:
 def hostb_up() -> bool:
     """Start the second engine (scripts/hostb.sh) if it is not; False when this machine cannot."""
     return host_script("hostb", "start")
+
+
+def leftovers(url: str, prefix: str) -> int:
+    """How many containers of a service are still on an engine (-1: it does not answer)."""
+    try:
+        with contextlib.closing(client(url)) as dc:
+            return len(dc.api.containers(all=True,
+                                         filters={"label": f"{PREFIX_LABEL}={prefix}"}))
+    except OSError:
+        return -1
 
 
 def host_script(host: str, action: str) -> bool:

@@ -31,6 +31,7 @@ from bench.harness import (
     client,
     cpu_seconds,
     host_script,
+    leftovers,
     remove_prefix,
     service,
     status_kb,
@@ -87,7 +88,16 @@ def run(args: Any = None) -> list[Row]:
     if not host_script("hostd", "start"):
         return [Row(NAME, "second Docker host", None, note="scripts/hostd.sh start failed")]
     with contextlib.ExitStack() as stack, workdir("scale") as tmp:
-        stack.callback(host_script, "hostd", "stop")
+        prefix = ""
+
+        def stop_hostd() -> None:
+            # Stopping a dockerd that still runs containers leaves them running without it
+            # (orphaned shims): only an empty hostd is stopped.
+            if not prefix or leftovers(HOSTD, prefix) <= 0:
+                host_script("hostd", "stop")
+            else:
+                print(f"scale: hostd keeps containers of {prefix}; left running", flush=True)
+        stack.callback(stop_hostd)
         subnets = {url: bridge_subnet(url) for url in (LOCAL, HOSTD)}
         # The scheduler spreads the pods evenly; a bridge that cannot hold its half (a /24
         # holds about 250) fails its pods' sandboxes, as the 2026-12-03 run did at 752.
@@ -101,7 +111,6 @@ def run(args: Any = None) -> list[Row]:
         stack.callback(hostd.close)
         (tmp / "desired").mkdir()
         write_atomic(tmp / "desired" / "nodes.yaml", NODES)
-        prefix = ""
         try:
             with service(tmp, hosts=()) as svc:
                 prefix = svc.prefix
