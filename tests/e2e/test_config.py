@@ -28,7 +28,7 @@ from tests.e2e.process_helpers import GitRepo
 from tests.e2e.service import ServiceRun, wait_until
 from tests.support.fluent_receiver import FluentReceiver, free_port
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 
 @pytest.fixture
@@ -69,11 +69,16 @@ class TestConfigE2E:
         written = time.monotonic()
         app.write("config.yaml", CONFIG.format(conf="version=2"))
         wait_until(lambda: docker_exec(cid, "cat", "/etc/app/app.conf") == "version=2",
-                   timeout=60, what="the mounted file updated in the running container")
+                   timeout=120, what="the mounted file updated in the running container")
         took = time.monotonic() - written
         print(f"\nconfig: file saved -> new content in the running container {took:.2f}s")
         assert container_id(app.prefix, POD_NAME) == cid  # the same container: no restart
         assert docker_exec(cid, "sh", "-c", 'echo "$CFG_mode"').strip() == "fast"
+        uid = next(p["metadata"]["uid"] for p in app.pods() if p["metadata"]["name"] == POD_NAME)
+        folder = app.tmp / "state.db.volumes" / uid
+        assert (folder / "sec" / "password").read_text() == SECRET_VALUE
+        (app.desired / "app.yaml").unlink()
+        wait_until(lambda: not folder.exists(), timeout=120, what="the pod's volume folders gone")
 
     def test_missing_configmap_keeps_the_pod_from_starting(self, app: ServiceRun) -> None:
         """A missing ConfigMap is CreateContainerConfigError with kubelet's event words."""
@@ -86,7 +91,7 @@ class TestConfigE2E:
                         return str((c.get("state", {}).get("waiting") or {}).get("reason", ""))
             return ""
 
-        wait_until(lambda: waiting() == "CreateContainerConfigError", timeout=90,
+        wait_until(lambda: waiting() == "CreateContainerConfigError", timeout=240,
                    what="CreateContainerConfigError")
         events = app.cli("events", check=False).stdout + app.cli("describe", "pod", "lost").stdout
         assert 'configmap "nowhere" not found' in events
