@@ -50,7 +50,9 @@ host_up() {
       rm -f "$PIDFILE" "$SOCK"
       # nsenter, not `ip netns exec`: the latter remounts /sys and dockerd then fails
       # with "Devices cgroup isn't mounted".
-      nohup nsenter --net="/var/run/netns/$NS" dockerd --data-root "/var/lib/docker-$DATA" \
+      # setsid: its own session, so a `timeout` or a job control that signals the caller's
+      # process group (GNU timeout does) does not stop the engine with it.
+      setsid nohup nsenter --net="/var/run/netns/$NS" dockerd --data-root "/var/lib/docker-$DATA" \
         --exec-root "/var/run/docker-$DATA" --pidfile "$PIDFILE" -H "$URL" "$@" \
         --bip "$BIP" >"$LOG" 2>&1 &
     fi
