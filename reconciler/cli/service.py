@@ -160,6 +160,14 @@ def install(systemd_: bool, prefix: Path, force: bool) -> None:
         desired.mkdir(parents=True)
         desired.parent.chmod(0o700)
         click.echo(f"created   {desired}")
+    # The key sealing Secrets in the store: made here, 0600, so it exists before the first
+    # start and can be backed up with the configuration (the service makes it too if missing).
+    key = prefix / STATE_DIR.lstrip("/") / "state.db.key"
+    if not key.exists():
+        from reconciler.store.secrets import load_key_file
+
+        load_key_file(key, create=True)
+        click.echo(f"created   {key} (0600: the key sealing Secrets in the store)")
     click.echo(f"ExecStart runs {script}")
     if prefix == Path("/"):
         click.echo("next: systemctl daemon-reload && systemctl enable --now reconciler")

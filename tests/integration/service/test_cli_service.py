@@ -31,7 +31,7 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
 
 class TestInstall:
     def test_installs_unit_config_and_environment(self, tmp_path: Path) -> None:
-        """--prefix gets the unit (ExecStart: this venv's script), config, environment, state."""
+        """--prefix gets the unit (ExecStart: this venv's script), config, environment, state, key."""
         out = cli("install", "--systemd", "--prefix", str(tmp_path), cwd=tmp_path).stdout
         unit = tmp_path / "etc/systemd/system/reconciler.service"
         config = tmp_path / "etc/reconciler/config.toml"
@@ -42,6 +42,8 @@ class TestInstall:
             unit.read_text().splitlines()
         assert (tmp_path / "var/lib/reconciler/desired").is_dir()
         assert envfile.stat().st_mode & 0o777 == 0o600
+        key = tmp_path / "var/lib/reconciler/state.db.key"
+        assert f"created   {key}" in out and key.stat().st_mode & 0o777 == 0o600
         parsed = tomllib.loads(config.read_text())
         assert parsed["state"] == "/var/lib/reconciler/state.db"
         shown = cli("config", "show", "--config", str(config), cwd=tmp_path).stdout
