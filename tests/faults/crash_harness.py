@@ -33,26 +33,17 @@ from typing import Any, Literal
 import docker
 from sqlalchemy.orm import Session
 
-from reconciler.control.claims import CLAIM, ClaimController
 from reconciler.control.context import (
     DESIRED,
     NODE,
     NODE_GC,
-    POD,
-    REPLICATION,
-    SERVICE,
-    STATEFULSET,
     Context,
     Settings,
 )
-from reconciler.control.desired import DesiredController
 from reconciler.control.loop import Loop, Reconciler, WorkKey
 from reconciler.control.nodes import NodeController
-from reconciler.control.pods import PodController
 from reconciler.control.queue import WorkQueue
-from reconciler.control.replication import ReplicationController
-from reconciler.control.services import ServiceController
-from reconciler.control.statefulsets import StatefulSetController
+from reconciler.control.registry import REGISTRY
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.port import docker_agent
 from reconciler.runtime.types import RuntimeConfig
@@ -158,17 +149,11 @@ class Plane:
             settings=Settings(desired=str(desired), heartbeat_interval=0.5),
             agent_factory=docker_agent,
         )
-        self.nodes = NodeController(self.ctx)
-        self.controllers: dict[str, Reconciler] = {
-            DESIRED: DesiredController(self.ctx, desired),
-            POD: PodController(self.ctx),
-            REPLICATION: ReplicationController(self.ctx),
-            STATEFULSET: StatefulSetController(self.ctx),
-            CLAIM: ClaimController(self.ctx),
-            SERVICE: ServiceController(self.ctx),
-            NODE: self.nodes,
-            NODE_GC: self.nodes,
-        }
+        # Every controller of the service, as `reconciler run` builds them (one registry).
+        self.controllers: dict[str, Reconciler] = REGISTRY.build(self.ctx)
+        nodes = self.controllers[NODE]
+        assert isinstance(nodes, NodeController)
+        self.nodes = nodes
         self.loop = Loop(self.queue, self.controllers)
 
     def close(self) -> None:

@@ -45,6 +45,7 @@ from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
 from reconciler.control.desired import spec_hash
 from reconciler.manifests.loader import load_folder
+from reconciler.planning.deployment import equal_ignore_hash, owned_source
 from reconciler.runtime import naming
 from reconciler.store import Store
 
@@ -130,6 +131,33 @@ def _declared(store: Store, live: list[PodRecord], root: Path) -> list[Violation
                                      "name held by a controller pod without an owner"))
         elif k.kind in REPLICATED or k.kind == "StatefulSet":
             out += _replicas(store, live, k, obj.body)
+        elif k.kind == "Deployment":
+            out += _rolled_out(store, live, k, obj.body)
+    return out
+
+
+def _rolled_out(store: Store, live: list[PodRecord], k: Key, body: dict[str, Any],
+                ) -> list[Violation]:
+    """A Deployment at rest: `replicas` live pods, all of the ReplicaSet of its template."""
+    stored = store.get_object(k)
+    if stored is None:
+        return []
+    want = int((body.get("spec") or {}).get("replicas", 1))
+    template = (stored.body.get("spec") or {}).get("template") or {}
+    sets = [r for key in store.owned_objects(owned_source(k.namespace, k.name))
+            if (r := store.get_object(key)) is not None]
+    current = {r.uid for r in sets
+               if equal_ignore_hash((r.body.get("spec") or {}).get("template") or {}, template)}
+    owned = {r.uid for r in sets}
+    pods = [p for p in live if p.owner is not None and p.owner.uid in owned]
+    subject = f"{k.kind} {k.namespace}/{k.name}"
+    out: list[Violation] = []
+    if len(current) != 1:
+        out.append(Violation("declared", subject, f"{len(current)} ReplicaSets of its template"))
+    old = sorted(p.name for p in pods if p.owner is not None and p.owner.uid not in current)
+    if len(pods) != want or old:
+        out.append(Violation("declared", subject,
+                             f"{len(pods)} live pods, want {want}; of old templates: {old}"))
     return out
 
 

@@ -100,6 +100,24 @@ spec:
 """
 
 
+def deploy(arg: str) -> str:
+    # A rollout between two templates (the command's argument), one pod at a time.
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  strategy: {{rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{{name: main, image: reconciler/busybox:1, command: [sleep, "{arg}"]}}]
+"""
+
+
 SVC = """\
 apiVersion: v1
 kind: Service
@@ -138,6 +156,8 @@ def scenarios(prefix: str) -> dict[str, Scenario]:
         "service": Scenario("service", {"solo.yaml": pod("solo")},
                             {"solo.yaml": pod("solo"), "svc.yaml": SVC}),
         "node": Scenario("node", {}, {"solo.yaml": pod("solo")}),
+        "deployment": Scenario("deployment", {"web.yaml": deploy("3600")},
+                               {"web.yaml": deploy("3601")}),
     }
 
 
@@ -238,7 +258,7 @@ def bench_for(tmp_path: Path, test_prefix: str, docker_client: docker.DockerClie
             bench.forker.close()
 
 
-SCOPES = ["desired", "replication", "statefulset", "pod", "service", "node"]
+SCOPES = ["desired", "replication", "statefulset", "pod", "service", "node", "deployment"]
 # Each point costs real container work (a restart and converge on the engine), so `make test`
 # takes every n-th point of each (scope, fault), about 30 in all, starting at a random offset
 # (printed) so that successive runs cover different points. `make faults-full`
@@ -251,6 +271,7 @@ STRIDES = {
     ("pod", "raise"): 12, ("pod", "kill"): 18,
     ("service", "raise"): 2, ("service", "kill"): 4,
     ("node", "raise"): 6, ("node", "kill"): 8,
+    ("deployment", "raise"): 3, ("deployment", "kill"): 4,
 }
 
 

@@ -15,8 +15,12 @@ from pathlib import Path
 import docker
 import pytest
 
-from reconciler.api.records import ClaimRecord, PodRecord
+from reconciler.api.records import ClaimRecord, OwnerRef, PodRecord
+from reconciler.api.types import Key
 from reconciler.control.desired import spec_hash
+from reconciler.manifests.loader import load_folder
+from reconciler.planning.deployment import owned_source
+from reconciler.planning.diff import diff
 from reconciler.runtime import naming
 from reconciler.store import Store
 from tests.conftest import TEST_LABEL
@@ -25,6 +29,18 @@ from tests.faults.invariants import check
 pytestmark = pytest.mark.docker
 
 SPEC = {"containers": [{"name": "main", "image": "reconciler/busybox:1"}]}
+DEPLOY = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: main, image: reconciler/busybox:1, command: [sleep, "%s"]}]
+"""
 POD = """\
 apiVersion: v1
 kind: Pod
@@ -103,6 +119,28 @@ class TestInvariants:
         setup.store.ensure_claims([ClaimRecord("default", f"data-{setup.prefix}", "", None)])
         assert setup.store.bind_claim("default", f"data-{setup.prefix}", "local")
         assert setup.found() == [f"volume claim default/data-{setup.prefix}"]
+
+
+    def test_deployment_on_an_old_template(self, setup: Setup) -> None:
+        """A Deployment whose only pod belongs to the ReplicaSet of its previous template."""
+        (setup.desired / "web.yaml").write_text(DEPLOY % "1")
+        old = load_folder(setup.desired).objects[0]
+        (setup.desired / "web.yaml").write_text(DEPLOY % "2")
+        setup.store.apply_plan(diff(load_folder(setup.desired), setup.store.recorded()))
+        template = old.body["spec"]["template"]
+        rs = Key("ReplicaSet", "default", "web-old")
+        setup.store.write_owned(owned_source("default", "web"), [(rs, {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "web-old", "namespace": "default"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                     "template": template}})])
+        stored = setup.store.get_object(rs)
+        assert stored is not None
+        pod = PodRecord(uid=str(uuid.uuid4()), namespace="default", name="web-old-x",
+                        spec=SPEC, spec_hash=spec_hash(SPEC), created_at=datetime.now(UTC),
+                        owner=OwnerRef("ReplicaSet", "web-old", stored.uid))
+        setup.store.upsert_pod(pod)
+        assert setup.found() == ["declared Deployment default/web"] * 2
 
 
 def _names(setup: Setup) -> set[str]:
