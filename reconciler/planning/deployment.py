@@ -284,6 +284,12 @@ class ReplicaSetState:
         self.body.setdefault("spec", {})["replicas"] = value
 
     @property
+    def staying(self) -> int:
+        """Its available pods that its size keeps: a scale-down its pods have not followed
+        yet is about to delete the rest, so they hold up no availability."""
+        return min(self.available, self.replicas)
+
+    @property
     def annotations(self) -> dict[str, str]:
         meta = self.body.setdefault("metadata", {})
         annotations: dict[str, str] = meta.setdefault("annotations", {})

@@ -12,9 +12,11 @@ Like Kubernetes it takes one step per sync (a scale up, or a scale down) and
 relies on the next sync for the next step: the controller requeues at once
 after any change. Availability comes from the pods the controller counted per
 ReplicaSet (what each ReplicaSet's status would say, without its lag).
-Documented difference: the new ReplicaSet grows only while the live pods of
+Documented differences: the new ReplicaSet grows only while the live pods of
 all ReplicaSets (not only their sizes) stay within replicas + maxSurge, so an
-old ReplicaSet whose scale-down has not reached its pods yet holds the surge.
+old ReplicaSet whose scale-down has not reached its pods yet holds the surge;
+and the scale-down counts a ReplicaSet's available pods only up to its size, so
+that same lag never lets the next sync take availability below minAvailable.
 """
 
 from __future__ import annotations
@@ -284,7 +286,7 @@ class _Sync:
             return False
         min_available = self.d.replicas - self.d.max_unavailable
         # Unavailable new pods count against maxUnavailable: old ones never go below it.
-        new_unavailable = new.replicas - new.available
+        new_unavailable = new.replicas - new.staying
         max_scaled_down = sum(rs.replicas for rs in all_rs) - min_available - new_unavailable
         if max_scaled_down <= 0:
             return False
@@ -308,7 +310,10 @@ class _Sync:
     def _scale_down_old(self, all_rs: list[ReplicaSetState], old: list[ReplicaSetState],
                         min_available: int) -> int:
         """scaleDownOldReplicaSetsForRollingUpdate: oldest first, down to minAvailable."""
-        available = sum(rs.available for rs in all_rs)
+        # Pods above their ReplicaSet's size are going (the replication controller deletes
+        # them on its next sync): counting them would let the very next sync scale the old
+        # ReplicaSets down again, below minAvailable.
+        available = sum(rs.staying for rs in all_rs)
         if available <= min_available:
             return 0
         wanted = available - min_available

@@ -153,6 +153,23 @@ class TestRollingUpdate:
                                sim.status, sim.now)
         assert all(b["spec"]["replicas"] != 2 for b in plan.update), plan.update
 
+    def test_scale_down_counts_only_pods_the_old_size_keeps(self) -> None:
+        """An old RS scaled down whose pods have not gone yet is not scaled down again below
+        minAvailable on their strength (20 at 25%: 13 new with 10 ready, old 12 -> 6)."""
+        sim = Sim(deployment(20))
+        sim.settle()
+        sim.edit(image="nginx:2")
+        sim.step()
+        old, new = sim.by_image("nginx:1"), sim.by_image("nginx:2")
+        new.replicas, new.actual, new.ready, new.available, new.present = 13, 13, 10, 10, 13
+        old.replicas = 6
+        old.actual = old.ready = old.available = old.present = 12  # not deleted yet
+        sim.now += timedelta(seconds=1)
+        plan = plan_deployment(sim.spec, list(sim.rss.values()), [], frozenset(sim.rss),
+                               sim.status, sim.now)
+        sizes = {b["metadata"]["name"]: b["spec"]["replicas"] for b in plan.update}
+        assert sizes.get(old.name, 6) >= 15 - 10, plan.update
+
     def test_never_ready_stops_at_max_unavailable(self) -> None:
         """A template that never becomes ready: 4 replicas keep 3 old available, 2 new."""
         sim = Sim(deployment(4), healthy={"nginx:1"})
