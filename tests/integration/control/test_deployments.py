@@ -125,6 +125,15 @@ class TestDeploymentController:
                if e.kind == "Deployment" and e.message.startswith("Scaled up")]
         assert len(ups) == 2 and all("from 0 to 3" in m for m in ups), ups
 
+    def test_recreate_wakes_when_the_last_old_pod_is_gone(self, cluster: Cluster) -> None:
+        """Recreate starts the new pods on the old pods' removal itself, not on a later poll."""
+        extra = "  strategy: {type: Recreate}\n"
+        cluster.write("web.yaml", deployment(extra=extra))
+        settle(cluster)
+        cluster.write("web.yaml", deployment("reconciler/busybox:2", extra=extra))
+        cluster.converge(passes=6)  # no Deployment key standing in for its requeues
+        assert sorted(sizes(cluster).values()) == [0, 3] and len(cluster.running()) == 3
+
     def test_paused_then_resumed(self, cluster: Cluster) -> None:
         """Paused: a new template waits, replicas still scale; resumed: it rolls."""
         cluster.write("web.yaml", deployment())
