@@ -31,7 +31,7 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
 
 class TestInstall:
     def test_installs_unit_config_and_environment(self, tmp_path: Path) -> None:
-        """--prefix gets the unit (ExecStart: this venv's script), config, environment, state, key."""
+        """--prefix gets the unit (ExecStart: this venv's script), config, env, state, key."""
         out = cli("install", "--systemd", "--prefix", str(tmp_path), cwd=tmp_path).stdout
         unit = tmp_path / "etc/systemd/system/reconciler.service"
         config = tmp_path / "etc/reconciler/config.toml"
