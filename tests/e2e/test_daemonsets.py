@@ -159,9 +159,11 @@ class TestDaemonSet:
                 break
             time.sleep(0.3)
         assert set(done) == {"hoste", "hostg"}, timeline[-1]
-        # The second host started only once the first had its new pod.
+        # One host at a time: when the first new pod shows, the other host still has its old
+        # one (it goes only once that new pod is ready). Sampled from the first new pod,
+        # not the first ready one: a slow sample on a loaded machine can miss the window.
         first_new = next(i for i, t in enumerate(timeline) if any(
-            p.revision != old[n] and p.ready for n, ps in t.items() for p in ps))
+            p.revision not in (old[n], "") for n, ps in t.items() for p in ps))
         assert any(p.revision == old[n] for n, ps in timeline[first_new].items() for p in ps)
         for node in ("hoste", "hostg"):
             wait_until(partial(serving, node, "version=2"), timeout=30,

@@ -99,8 +99,11 @@ class TestFolderSource:
         git("checkout", "-q", "main")
         rec.wait(before + 1)
         time.sleep(0.6)
-        assert len(rec.calls) == before + 1
-        assert {root / f"f{i}.yaml" for i in range(100)} <= rec.calls[-1][1]
+        # One batch for the 100 files; a checkout slowed past the quiet period by a loaded
+        # machine may split into two, never into one call per file.
+        assert before + 1 <= len(rec.calls) <= before + 2
+        changed = set().union(*(paths for _, paths in rec.calls[before:]))
+        assert {root / f"f{i}.yaml" for i in range(100)} <= changed
         assert not any(".git" in p.parts for p in rec.all_paths())
 
     def test_atomic_rename_reports_destination(
