@@ -26,6 +26,7 @@ from reconciler.planning.expectations import Expectations
 from reconciler.runtime.port import AgentFactory, HostAgent, docker_agent
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.store import Store
+from reconciler.store.records import ObjectRecord
 
 log = logging.getLogger("reconciler.events")
 
@@ -128,6 +129,16 @@ class Context:
                                on_relisted=on_relisted)
         self.cache = cache
         return cache
+
+    @property
+    def synced_cache(self) -> Cache | None:
+        """The cache once its first list is in, else None (read the store)."""
+        return self.cache if self.cache is not None and self.cache.synced else None
+
+    def get_object(self, key: Key) -> ObjectRecord | None:
+        """One recorded object: from the cache once it is synced, else from the store."""
+        cache = self.synced_cache
+        return cache.object(key) if cache is not None else self.store.get_object(key)
 
     def stop_cache(self) -> None:
         if self.follower is not None:

@@ -55,8 +55,8 @@ class DaemonSetController:
         assert isinstance(key.id, Key)
         k = key.id
         ctx = self.ctx
-        cache = ctx.cache if ctx.cache is not None and ctx.cache.synced else None
-        obj = cache.object(k) if cache is not None else ctx.store.get_object(k)
+        cache = ctx.synced_cache
+        obj = ctx.get_object(k)
         if obj is None:
             ctx.collect_pods(k)
             return Result.done()

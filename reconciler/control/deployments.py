@@ -85,8 +85,7 @@ class DeploymentController:
         assert isinstance(key.id, Key)
         k = key.id
         ctx = self.ctx
-        cache = ctx.cache if ctx.cache is not None and ctx.cache.synced else None
-        obj = cache.object(k) if cache is not None else ctx.store.get_object(k)
+        obj = ctx.get_object(k)
         if obj is None:
             return self._collect(k)
         if suspended(obj.body):
