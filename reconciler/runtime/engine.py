@@ -6,11 +6,14 @@ threads share a bounded number of calls in flight) and turns connection errors
 into `HostUnreachable`. Each host has its own Engine, so a slow or dead host
 only ties up its own callers.
 
-Every mutating request (POST, PUT, DELETE) of every Engine first asks the
+Every mutating request (POST, PUT, DELETE) of every Engine asks the
 `ACTION_GUARDS` the composition root registered; the service registers its
 lease's local clock, so a leader paused past its lease (SIGSTOP, a VM freeze)
 sends nothing to any engine when it resumes. The check is in-memory: no store
-round trip per Docker call.
+round trip per Docker call. It is made again right before each write to the
+connection's socket, not only when the request is handed to the HTTP stack:
+a pause that lands inside that stack (a pool, a lock, the GIL) would otherwise
+let a request checked before the pause go out after it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from urllib.parse import urlsplit
 
 import docker
 import requests
+import urllib3.connection
 from docker.errors import DockerException
 from docker.tls import TLSConfig
 
@@ -42,6 +46,41 @@ ACTION_GUARDS: list[Callable[[], bool]] = []
 
 class ActionRefused(RuntimeError):
     """A Docker action refused by a guard: this instance may not act now (its lease)."""
+
+
+def _allowed() -> bool:
+    return all(guard() for guard in ACTION_GUARDS)
+
+
+# The mutating request this thread is sending through an Engine, if any: the socket-level
+# check below applies to it alone, never to other HTTP clients of the process.
+_sending = threading.local()
+
+
+def _guard_socket_writes() -> None:
+    """Check the guards before each socket write of a mutating Engine request.
+
+    Every transport docker-py has (unix, tcp/TLS, ssh) is a urllib3 HTTPConnection, and
+    http.client writes the head and each body chunk through its `send`. A refusal closes
+    the connection: a head already written without its body is never acted on.
+    """
+    connection = urllib3.connection.HTTPConnection
+    original = connection.send
+    if getattr(original, "guarded", False):
+        return
+
+    def send(self: urllib3.connection.HTTPConnection, data: Any) -> None:
+        refusal = getattr(_sending, "refusal", "")
+        if refusal and not _allowed():
+            self.close()
+            raise ActionRefused(refusal)
+        original(self, data)
+
+    send.guarded = True  # type: ignore[attr-defined]
+    connection.send = send  # type: ignore[method-assign,assignment]
+
+
+_guard_socket_writes()
 
 # Observers of every Docker API response: (node name, response), e.g. the service's
 # latency metrics. Registered by the composition root before any Engine is built.
@@ -117,12 +156,17 @@ class Engine:
 
     def _guarded(self, send: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
         def guarded_send(request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-            if request.method in MUTATING and not all(guard() for guard in ACTION_GUARDS):
-                raise ActionRefused(
-                    f"{self.node.name}: {request.method} {urlsplit(request.url or '').path} "
-                    "refused: this instance's lease is not confirmed"
-                )
-            return send(request, **kwargs)
+            if request.method not in MUTATING:
+                return send(request, **kwargs)
+            refusal = (f"{self.node.name}: {request.method} {urlsplit(request.url or '').path} "
+                       "refused: this instance's lease is not confirmed")
+            if not _allowed():
+                raise ActionRefused(refusal)
+            _sending.refusal = refusal
+            try:
+                return send(request, **kwargs)
+            finally:
+                _sending.refusal = ""
 
         return guarded_send
 

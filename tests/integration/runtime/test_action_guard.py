@@ -69,3 +69,31 @@ class TestActionGuard:
             local.call(local.api.remove_container, cid, force=True)
         clock.renewed(clock.now())
         local.call(local.api.remove_container, cid, force=True)
+
+    def test_pause_inside_the_http_stack_sends_nothing(
+        self, local: Engine, test_prefix: str, docker_client: docker.DockerClient,
+    ) -> None:
+        """A hold that runs out after the request's check but before its socket write: refused."""
+        answers = iter([True])  # the first check passes, every later one finds the hold gone
+        engine.ACTION_GUARDS[:] = [lambda: next(answers, False)]
+        try:
+            with pytest.raises(ActionRefused):
+                create(local, test_prefix)
+        finally:
+            engine.ACTION_GUARDS[:] = []
+        assert "POST /containers/create" not in local.requests
+        assert docker_client.containers.list(
+            all=True, filters={"label": f"io.reconciler.prefix={test_prefix}"}
+        ) == []
+        # The refused connection was closed, not left half-written: the next call works.
+        assert local.call(local.client.containers.list, all=True) is not None
+
+    def test_other_http_clients_are_not_guarded(self, clock: LeaseClock) -> None:
+        """A mutating request of another client in the process ignores the guard (tests, CLI)."""
+        clock.revoke()
+        client = docker.DockerClient(base_url=LOCAL_URL)
+        try:
+            created = client.networks.create(f"guard-{id(client)}", labels={TEST_LABEL: "1"})
+            created.remove()
+        finally:
+            client.close()
