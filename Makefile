@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit setup venv docker images browser postgres bench clean faults-full
+.PHONY: run test test-durations lint unit setup venv docker images browser postgres bench clean faults-full
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
@@ -48,9 +48,16 @@ unit: venv
 # most tests wait on Docker, so three workers overlap the waits on two cores. Tests that
 # change machine-wide state hold tests/support/machine_lock.py's lock; the test hosts start
 # under a lock (tests/conftest.py). TEST_WORKERS=0 runs everything in one process.
+# Files run longest first, by the times in tests/data/file_durations.json
+# (tests/support/file_order.py); each run writes its own times to tests/artifacts/, which
+# `make test-durations` copies there after a run worth keeping.
 TEST_WORKERS ?= 3
 test: setup browser postgres lint
-	RECONCILER_TEST_REQUIRE_POSTGRES=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30 tests
+	RECONCILER_TEST_REQUIRE_POSTGRES=1 RECONCILER_TEST_DURATIONS=tests/artifacts/file_durations.json \
+		$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30 tests
+
+test-durations:
+	cp tests/artifacts/file_durations.json tests/data/file_durations.json
 
 # Every crash point of every scenario (make test takes a sample of about 30).
 faults-full: setup

@@ -29,6 +29,8 @@ from docker.errors import DockerException, NotFound
 from reconciler.store import Store
 from tests.support.postgres import Cluster, start_cluster
 
+pytest_plugins = ["tests.support.file_order"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_LABEL = "reconciler.test"
 LOCAL_URL = "unix:///var/run/docker.sock"

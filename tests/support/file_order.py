@@ -1,0 +1,59 @@
+"""Longest test files first: the suite's wall time on pytest-xdist workers, a file per worker.
+
+`make test` runs `--dist loadfile`: xdist hands whole files to workers in collection
+order, so a slow file collected last runs alone at the end while the other workers
+idle. This plugin sorts the files by the time they took in an earlier run (longest
+first, the classic longest-processing-time rule), keeping the order of the tests
+inside each file. The times live in tests/data/file_durations.json, written by
+`make test-durations` from a run's per-test reports (the controller process sees
+every worker's); a file missing from it counts as `UNKNOWN` seconds, so a new slow
+file is not pushed to the very end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+DURATIONS = Path(__file__).resolve().parent.parent / "data" / "file_durations.json"
+UNKNOWN = 20.0  # seconds assumed for a file with no recorded time
+_measured: Counter[str] = Counter()
+
+
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def _known() -> dict[str, float]:
+    try:
+        data = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Stable sort by file: the longest recorded file first, tests within a file unmoved."""
+    known = _known()
+    first_seen = {f: i for i, f in reversed(list(enumerate(_file(it.nodeid) for it in items)))}
+    items.sort(key=lambda it: (-known.get(_file(it.nodeid), UNKNOWN),
+                               first_seen[_file(it.nodeid)]))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Sum every phase's time per file (on the controller, reports come from all workers)."""
+    _measured[_file(report.nodeid)] += report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the per-file times where RECONCILER_TEST_DURATIONS points, if it does."""
+    target = os.environ.get("RECONCILER_TEST_DURATIONS")
+    if not target or hasattr(session.config, "workerinput") or not _measured:
+        return
+    ordered = dict(sorted(((f, round(s, 1)) for f, s in _measured.items()),
+                          key=lambda kv: -kv[1]))
+    Path(target).write_text(json.dumps(ordered, indent=1) + "\n")
