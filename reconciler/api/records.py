@@ -109,6 +109,10 @@ class PodRecord:
         return sum(c.restart_count for c in self.containers)
 
 
+# kubelet's --max-pods default.
+DEFAULT_MAX_PODS = 110
+
+
 @dataclass(frozen=True)
 class Resources:
     """cpu in millicores, memory in bytes."""
@@ -142,10 +146,22 @@ class NodeRecord:
     declared: bool = True  # False for the embedded default node `local`
     # Conditions besides Ready (which is ready/reason/message), e.g. ForeignContainers.
     conditions: list[Condition] = field(default_factory=list)
+    max_pods: int = DEFAULT_MAX_PODS  # the Node manifest's spec.maxPods (kubelet's --max-pods)
+    # Addresses of the engine's pod network (its default bridge) left for this service's
+    # pods: the subnet's usable addresses less the other containers attached. 0: not known.
+    pod_addresses: int = 0
+    taints: list[JSON] = field(default_factory=list)  # spec.taints: {key, value, effect}
 
     @property
     def allocatable(self) -> Resources:
         return self.capacity_override or self.capacity
+
+    @property
+    def allocatable_pods(self) -> int:
+        """max-pods, never more than the pod network has addresses for (when known)."""
+        if self.pod_addresses > 0:
+            return min(self.max_pods, self.pod_addresses)
+        return self.max_pods
 
 
 @dataclass

@@ -219,6 +219,9 @@ def node_values(node: NodeRecord) -> dict[str, Any]:
         "last_heartbeat": node.last_heartbeat,
         "declared": node.declared,
         "conditions": conditions_values(node.conditions),
+        "max_pods": node.max_pods,
+        "pod_addresses": node.pod_addresses,
+        "taints": [dict(t) for t in node.taints],
     }
 
 
@@ -245,6 +248,9 @@ def to_node(row: Row) -> NodeRecord:
         last_heartbeat=row["last_heartbeat"],
         declared=bool(row["declared"]),
         conditions=to_conditions(row["conditions"] or []),
+        max_pods=row["max_pods"],
+        pod_addresses=row["pod_addresses"],
+        taints=list(row["taints"] or []),
     )
 
 

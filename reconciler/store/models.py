@@ -200,6 +200,9 @@ class NodeRow(Base):
     last_heartbeat: Mapped[datetime | None]
     declared: Mapped[bool] = mapped_column(Boolean, default=True)
     conditions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    max_pods: Mapped[int] = mapped_column(Integer, default=110)
+    pod_addresses: Mapped[int] = mapped_column(Integer, default=0)
+    taints: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class EventRow(Base):

@@ -36,12 +36,12 @@ from reconciler.store.records import (
 )
 
 # The head of migrations/versions; `engine.migrate` and a unit test rely on it.
-HEAD = "0009"
+HEAD = "0010"
 LabelPredicate = Callable[[dict[str, str]], bool]
 
 _JSON = {
     "body", "status", "spec", "labels", "annotations", "ports", "conditions", "tls", "subsets",
-    "access_modes",
+    "access_modes", "taints",
 }  # fmt: skip
 _TIMES = {
     "created_at", "updated_at", "start_time", "deletion_timestamp", "started_at", "finished_at",
