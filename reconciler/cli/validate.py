@@ -45,6 +45,8 @@ def validate(paths: tuple[Path, ...], quiet: bool, summary: bool, desired: str,
         click.echo(diagnostic.render())
     errors, warnings = len(result.errors), len(result.warnings)
     if summary:
+        # Both streams often go to one pipe: the last diagnostic must be out before the summary.
+        sys.stdout.flush()
         click.echo(f"{len(result.objects)} object(s) valid, {errors} error(s), "
                    f"{warnings} warning(s) in {len(result.failed_files)} failed file(s)"
                    if errors else

@@ -17,7 +17,6 @@ failure: its objects are kept, stale, and the rest applies.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import time
@@ -26,20 +25,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from reconciler.api.types import Diagnostic, LoadResult, Position, ReadFailure
-from reconciler.manifests.crossfile import check_all
+from reconciler.manifests.crossfile import check_all, internal_message
+from reconciler.manifests.discover import File as _File
+from reconciler.manifests.discover import SpecialFile, ignored, read_regular, skipped, special_type
+from reconciler.manifests.discover import discover as _discover
+from reconciler.manifests.discover import failure as _failure
 from reconciler.manifests.document import (
     DocumentValidator,
     Located,
     json_node_of,
 )
 from reconciler.manifests.fields import path_text
-from reconciler.manifests.parse import Document, Limits, ParseError, parse_file
+from reconciler.manifests.parse import Document, Limits, ParseError, decode, parse_file
 from reconciler.manifests.positions import compose_documents, locate
 
-__all__ = ["FolderLoader", "Limits", "load_folder", "load_paths"]
+__all__ = ["FolderLoader", "Limits", "ignored", "load_folder", "load_paths"]
 
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml"})
 KUSTOMIZATION = ("kustomization file has no effect here: kustomize is not run, the "
                  "folder's manifests apply as written (its resources, patches, prefixes and "
@@ -57,11 +61,6 @@ def _sops(value: Any) -> bool:
     """A document with SOPS metadata (a top-level `sops` map with a `mac`)."""
     return isinstance(value, dict) and isinstance(value.get("sops"), dict) \
         and "mac" in value["sops"]
-
-
-def ignored(name: str) -> bool:
-    """Hidden files and folders (.git, .x.swp, .#x) and editor leftovers (x~, vim's 4913)."""
-    return name.startswith(".") or name.endswith("~") or name == "4913"
 
 
 @dataclass
@@ -83,87 +82,8 @@ class _Entry:
         return any(d.severity == "error" for d in self.diagnostics)
 
 
-def _inside(target: Path, folder: Path) -> bool:
-    return target == folder or folder in target.parents
-
-
-# (display name, path, stat when already known)
-_File = tuple[str, str, os.stat_result | None]
-
-
-def _failure(path: str, e: OSError | RuntimeError, what: str = "") -> ReadFailure:
-    number = e.errno if isinstance(e, OSError) else None
-    text = (e.strerror if isinstance(e, OSError) else None) or str(e)
-    return ReadFailure(path, number, f"{what}{text}")
-
-
 def _failure_diagnostic(failure: ReadFailure) -> Diagnostic:
     return Diagnostic("error", Position(failure.path or "."), "", failure.render())
-
-
-def _discover(folder: Path, display: str
-              ) -> tuple[list[_File], list[Diagnostic], list[ReadFailure]]:
-    """Manifest files under `folder`, refusals (symlinks leaving it), and what could not be read."""
-    files: list[_File] = []
-    problems: list[Diagnostic] = []
-    failures: list[ReadFailure] = []
-    try:
-        real_root = folder.resolve()
-    except (OSError, RuntimeError) as e:
-        return [], [], [_failure(display, e)]
-    visited = {real_root}
-    stack: list[tuple[str, str]] = [(str(folder), display)]
-    while stack:
-        here, shown = stack.pop()
-        try:
-            entries = sorted(os.scandir(here), key=lambda e: e.name)
-        except OSError as e:
-            # Recorded against the folder: every file under it is unread, not removed.
-            failures.append(_failure(shown, e))
-            continue
-        for entry in entries:
-            if ignored(entry.name):
-                continue
-            name = f"{shown}/{entry.name}" if shown else entry.name
-            try:
-                _visit(entry, name, real_root, visited, stack, files, problems)
-            except (OSError, RuntimeError) as e:
-                failures.append(_failure(name, e))
-    files.sort()
-    return files, problems, failures
-
-
-def _visit(entry: os.DirEntry[str], name: str, real_root: Path, visited: set[Path],
-           stack: list[tuple[str, str]], files: list[_File], problems: list[Diagnostic]) -> None:
-    """Sort one directory entry into a folder to descend, a manifest file, or a refusal."""
-    is_manifest = entry.name.endswith(MANIFEST_SUFFIXES)
-    if entry.is_symlink():
-        target = Path(entry.path).resolve()
-        if not target.exists():
-            # Maybe a folder on a mount that is gone: unread, never taken as empty.
-            raise FileNotFoundError(errno.ENOENT, f"dangling symlink to {target}")
-        if not _inside(target, real_root):
-            if is_manifest or target.is_dir():
-                problems.append(Diagnostic(
-                    "error", Position(name), "",
-                    f"symlink leaves the folder (points to {target}); refused"))
-            return
-        if target.is_dir():
-            if target not in visited:
-                visited.add(target)
-                stack.append((entry.path, name))
-            return
-    if entry.is_dir(follow_symlinks=False):
-        visited.add(Path(entry.path).resolve())
-        stack.append((entry.path, name))
-    elif is_manifest:
-        # A stat that fails here is retried when the file is read (it may have been replaced).
-        st: os.stat_result | None
-        try:
-            st = entry.stat()
-        except OSError:
-            st = None
-        files.append((name, entry.path, st))
 
 
 def _file_error(name: str, e: ParseError) -> Diagnostic:
@@ -234,13 +154,19 @@ class FolderLoader:
             cached.reused = True
             return cached
         settled = time.time_ns() - st.st_mtime_ns > _SETTLE_NS
+        what = special_type(st.st_mode)
+        if what:
+            return _Entry(st.st_size, st.st_mtime_ns, "", settled,
+                          diagnostics=[skipped(name, what)])
         if st.st_size > self.limits.max_file_bytes:
             return _Entry(st.st_size, st.st_mtime_ns, "", settled, diagnostics=[Diagnostic(
                 "error", Position(name), "",
                 f"file is too large: {st.st_size} bytes (limit {self.limits.max_file_bytes})")])
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_regular(path, self.limits.max_file_bytes)
+        except SpecialFile as e:  # replaced by a fifo or device since the stat
+            return _Entry(st.st_size, st.st_mtime_ns, "", False,
+                          diagnostics=[skipped(name, e.what)])
         except FileNotFoundError as e:
             return _failure(name, e, "vanished after it was listed: ")
         except OSError as e:
@@ -265,17 +191,21 @@ class FolderLoader:
         except ParseError as e:
             entry.diagnostics.append(_file_error(name, e))
             return
+        except Exception as e:  # a parser bug must fail this file only, with its words
+            entry.diagnostics.append(Diagnostic("error", Position(name), "",
+                                                internal_message("parsing", e)))
+            return
         node_of = json_node_of(parsed.text) if name.endswith(".json") else (lambda d: d.node)
         validator = DocumentValidator(name, node_of)
         for doc in parsed.documents:
-            if _sops(doc.value) and not self._decrypted(name, doc, entry):
-                continue
             try:
+                if _sops(doc.value) and not self._decrypted(name, doc, entry):
+                    continue
                 result = validator.validate(doc)
             except Exception as e:  # a bug must not take the service down: report it
                 entry.diagnostics.append(Diagnostic(
                     "error", Position(name, doc.line, doc.column, doc.index), "",
-                    f"internal error while validating this document: {type(e).__name__}: {e}"))
+                    internal_message("document validation", e)))
                 continue
             entry.objects += result.objects
             entry.diagnostics += result.diagnostics
@@ -303,13 +233,13 @@ class FolderLoader:
         key = (obj.position.document, (*located.prefix, *field_path))
         if key not in entry.positions:
             try:
-                with open(path, encoding="utf-8-sig") as f:
-                    nodes = compose_documents(f.read())
+                nodes = compose_documents(decode(read_regular(path, self.limits.max_file_bytes),
+                                                 self.limits))
                 # Null documents were skipped when parsing, but they still count in the index.
                 node = nodes[obj.position.document] if obj.position.document < len(nodes) else None
                 entry.positions[key] = locate(node, key[1]) if node is not None else (
                     obj.position.line, obj.position.column)
-            except (OSError, UnicodeDecodeError):
+            except (OSError, ParseError, yaml.YAMLError):  # changed since: the document's start
                 entry.positions[key] = (obj.position.line, obj.position.column)
         line, column = entry.positions[key]
         return Position(obj.position.file, line, column, obj.position.document)
@@ -328,7 +258,13 @@ class FolderLoader:
             for located in entry.objects:
                 where[id(located.obj)] = (path, entry, located)
                 candidates.append(located.obj)
-        for finding in check_all(candidates):
+        try:
+            findings = check_all(candidates)
+        except Exception as e:  # each rule is guarded per object; this is the last resort
+            findings = []
+            diagnostics.append(Diagnostic("error", Position("."), "",
+                                          internal_message("cross-file checks", e)))
+        for finding in findings:
             path, entry, located = where[id(finding.obj)]
             position = self._position(path, entry, located, finding.path)
             diagnostics.append(Diagnostic("error" if finding.severity == "error" else "warning",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.api.selectors import SelectorError, from_spec_selector
+from reconciler.api.selectors import SelectorError, from_label_selector, from_map
 from reconciler.api.types import JSON
 from reconciler.manifests import configkinds, names
 from reconciler.manifests.fields import Finding, Path_
@@ -100,7 +100,10 @@ def _check_selector(kind: str, spec: JSON) -> list[Finding]:
         return out
     labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     try:
-        selects = from_spec_selector(selector).matches(labels)
+        # An RC's selector is a label map: a key named `matchLabels` is just a label key.
+        built = from_map({str(k): str(v) for k, v in selector.items()}) \
+            if kind == "ReplicationController" else from_label_selector(selector)
+        selects = built.matches({str(k): str(v) for k, v in labels.items()})
     except SelectorError as e:  # a matchExpressions value that is no label value
         return [Finding("error", path, f"invalid selector: {e}")]
     if not selects:

@@ -35,21 +35,37 @@ spec:
 """
 
 
-def load(tmp_path: Path, text: str) -> tuple[int, list[str]]:
+CLAIMS = """apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: %s}
+spec: {accessModes: [ReadWriteOnce]}
+"""
+
+
+def load(tmp_path: Path, text: str, claim: str = "") -> tuple[int, list[str]]:
     (tmp_path / "obj.yaml").write_text(text)
+    if claim:
+        (tmp_path / "claim.yaml").write_text(CLAIMS % claim)
     result = load_folder(tmp_path)
     return len(result.objects), [d.render() for d in result.diagnostics]
 
 
 class TestClaimVolumeSource:
     def test_pod_accepted(self, tmp_path: Path) -> None:
-        """A Pod mounting a claim loads without diagnostics."""
+        """A Pod mounting a declared claim loads without diagnostics."""
+        count, found = load(tmp_path, POD.format(source="persistentVolumeClaim: {claimName: c}"),
+                            claim="c")
+        assert (count, found) == (2, [])
+
+    def test_undeclared_claim_warns(self, tmp_path: Path) -> None:
+        """A claim nothing declares is a warning naming it: the pod would stay Pending."""
         count, found = load(tmp_path, POD.format(source="persistentVolumeClaim: {claimName: c}"))
-        assert (count, found) == (1, [])
+        assert count == 1 and len(found) == 1 and ": warning: " in found[0], found
+        assert "claim 'c' is not declared in namespace 'default'" in found[0]
 
     def test_template_accepted(self, tmp_path: Path) -> None:
         """A pod template may use a claim, readOnly included."""
-        assert load(tmp_path, RC) == (1, [])
+        assert load(tmp_path, RC, claim="data") == (2, [])
 
     @pytest.mark.parametrize(("source", "expected"), [
         ("persistentVolumeClaim: {}", "persistentVolumeClaim.claimName: required field"),

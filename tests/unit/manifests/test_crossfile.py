@@ -56,9 +56,12 @@ class TestTargetPorts:
         assert len(result.objects) == 2  # a warning never fails a file
 
     def test_no_matching_pods_means_no_check(self, tmp_path: Path) -> None:
-        """When nothing in the set matches the selector there is nothing to check against."""
+        """When nothing in the set matches the selector there is no targetPort to check against
+        (only the warning that the selector matches nothing)."""
         (tmp_path / "svc.yaml").write_text(SVC % "web-port")
-        assert load_folder(tmp_path).diagnostics == []
+        found = load_folder(tmp_path).diagnostics
+        assert [(d.severity, d.path) for d in found] == [("warning", "spec.selector")], found
+        assert "matches no Pod or pod template" in found[0].message
 
 
 class TestNodeKind:

@@ -113,14 +113,14 @@ class TestReadFailures:
 
     def test_file_read_error(self, desired: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """A file that cannot be read (EIO) is unread; its folder's other files still load."""
-        real_open = open
+        real_read = loader_module.read_regular
 
-        def failing_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        def failing_read(file: str, limit: int) -> bytes:
             if os.fspath(file).endswith("b.yaml"):
                 raise OSError(errno.EIO, os.strerror(errno.EIO), file)
-            return real_open(file, *args, **kwargs)
+            return real_read(file, limit)
 
-        monkeypatch.setattr(loader_module, "open", failing_open, raising=False)
+        monkeypatch.setattr(loader_module, "read_regular", failing_read)
         result = load_folder(desired)
         assert failures(result) == [("team/b.yaml", "EIO")]
         assert sorted(o.key.name for o in result.objects) == ["a", "c"]
