@@ -29,9 +29,9 @@ from reconciler.api.types import Key
 from reconciler.control.context import Context, suspended
 from reconciler.control.desired import spec_hash
 from reconciler.control.loop import Result, WorkKey
+from reconciler.control.podwrites import create_pods, delete_pods, fresh_name
 from reconciler.planning.daemonset import DaemonSetPlan, plan_daemonset
 from reconciler.planning.daemonset_spec import KIND, DaemonSetSpec, ds_from_body, target_node
-from reconciler.planning.names import generate_name
 
 log = logging.getLogger(__name__)
 
@@ -116,38 +116,20 @@ class DaemonSetController:
                         "will try to kill it")
 
     def _delete(self, ds: DaemonSetSpec, doomed: list[PodRecord], now_: datetime) -> None:
-        ctx = self.ctx
-        for pod in doomed:
-            pod.deletion_timestamp = now_
-        ctx.store.patch_pods(doomed, ["deletion"])
-        for pod in doomed:
-            ctx.enqueue_pod(pod.uid)
-            self._event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {pod.name}")
+        delete_pods(self.ctx, doomed, lambda *e: self._event(ds, *e))
 
     def _create(self, ds: DaemonSetSpec, nodes: list[str], taken: set[str],
                 now_: datetime) -> None:
         ctx = self.ctx
         fresh: list[PodRecord] = []
         for node in nodes:
-            name = generate_name(ds.name)
-            while name in taken:
-                name = generate_name(ds.name)
-            taken.add(name)
             spec = copy.deepcopy(ds.spec_for(node))
             fresh.append(PodRecord(
-                uid=str(uuid.uuid4()), namespace=ds.namespace, name=name, spec=spec,
-                spec_hash=spec_hash(spec), created_at=now_, labels=ds.pod_labels,
+                uid=str(uuid.uuid4()), namespace=ds.namespace, name=fresh_name(ds.name, taken),
+                spec=spec, spec_hash=spec_hash(spec), created_at=now_, labels=ds.pod_labels,
                 annotations=ds.pod_annotations, owner=ds.owner_ref, source="controller",
                 revision=ctx.revision))
-        held = {(p.namespace, p.name) for p in ctx.store.create_pods(fresh)}
-        for pod in fresh:
-            if (pod.namespace, pod.name) in held:
-                # Another pod held the generated name: the next sync draws another.
-                self._event(ds, "Warning", "FailedCreate",
-                            f'Error creating: pods "{pod.name}" already exists')
-                continue
-            ctx.enqueue_pod(pod.uid)
-            self._event(ds, "Normal", "SuccessfulCreate", f"Created pod: {pod.name}")
+        create_pods(ctx, fresh, lambda *e: self._event(ds, *e))
 
     def _event(self, ds: DaemonSetSpec, type_: str, reason: str, message: str) -> None:
         self.ctx.event(KIND, ds.namespace, ds.name, "Warning" if type_ == "Warning" else "Normal",

@@ -50,6 +50,7 @@ from reconciler.control.context import (
 from reconciler.control.daemonsets import DAEMONSET, DaemonSetController
 from reconciler.control.deployments import DEPLOYMENT, DeploymentController
 from reconciler.control.desired import DesiredController
+from reconciler.control.jobs import JOB, JobController
 from reconciler.control.loop import Reconciler
 from reconciler.control.nodes import NodeController
 from reconciler.control.pods import PodController
@@ -130,6 +131,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(DEPLOYMENT, DeploymentController, kinds=frozenset({"Deployment"})),
     Entry(DAEMONSET, DaemonSetController, kinds=frozenset({"DaemonSet"}), pods="owner",
           nodes=True),
+    Entry(JOB, JobController, kinds=frozenset({"Job"}), pods="owner"),
     Entry(CLAIM, ClaimController, resync=_marked_claims),
     Entry(CONFIG, ConfigController, kinds=CONFIG_KINDS),
     Entry(PVC, ClaimManifestController, kinds=PVC_KINDS),

@@ -1,0 +1,112 @@
+"""The Job controller: run a Job's pods to completion, with back-off, deadline and TTL.
+
+Keyed by the Job's Key under JOB. Mirrors Kubernetes' Job controller: the pure
+planner (`reconciler.planning.job.plan_job`) decides from the Job's pods (by
+owner uid) and the status last written which pods to create and delete; this
+module writes the pod records (named `<job>-xxxxx`, `<job>-<index>-xxxxx` in
+Indexed mode, labelled with the controller uid and job name, owned by the
+Job), marks deletions, records events and writes the status. Pod records are
+written synchronously, so the next sync sees them (no expectations), and a
+restart of the service reads the same records: a pod is never made twice.
+Finished pods stay (for `reconciler logs`) until ttlSecondsAfterFinished
+passes; then they go, and a Job another controller wrote (a CronJob's) goes
+with them, while a Job a manifest declares keeps its record and status, so an
+unchanged manifest never runs again (docs/jobs.md). A deleted Job takes its
+pods with it. An owner annotated `reconciler.dev/suspend: "true"` is left
+alone, as in the other controllers; `spec.suspend` is the Job's own pause.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from reconciler.api.records import PodRecord
+from reconciler.api.types import Key
+from reconciler.control.context import Context, suspended
+from reconciler.control.desired import spec_hash
+from reconciler.control.loop import Result, WorkKey
+from reconciler.control.podwrites import create_pods, delete_pods, fresh_name
+from reconciler.planning.diff import OWNED_SOURCE_PREFIX
+from reconciler.planning.job import JobPlan, plan_job
+from reconciler.planning.job_spec import KIND, JobSpec, job_from_body
+from reconciler.planning.job_status import JobStatus
+from reconciler.store.records import ObjectRecord
+
+log = logging.getLogger(__name__)
+
+JOB = "job"
+SOURCE = "job-controller"
+
+
+class JobController:
+    """Reconciles one Job; see the module docstring."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def reconcile(self, key: WorkKey) -> Result:
+        assert isinstance(key.id, Key)
+        k = key.id
+        ctx = self.ctx
+        obj = ctx.get_object(k)
+        if obj is None:
+            ctx.collect_pods(k)
+            return Result.done()
+        if suspended(obj.body):
+            return Result.done()
+        job = job_from_body(obj.body, obj.uid, obj.generation)
+        cache = ctx.synced_cache
+        pods = cache.pods(k.namespace, owner_uid=obj.uid) if cache is not None \
+            else ctx.store.list_pods(namespace=k.namespace, owner_uid=obj.uid)
+        now_ = ctx.clock()
+        plan = plan_job(job, pods, JobStatus.from_json(obj.status), now_)
+
+        if plan.delete:
+            self._delete(job, plan.delete)
+        if plan.create:
+            self._create(job, plan, {p.name for p in pods})
+        for type_, reason, message in plan.events:
+            self._event(job, type_, reason, message)
+        status = plan.status.to_json()
+        if status != (obj.status or {}):
+            ctx.store.set_status(k, status)
+        if plan.expired:
+            self._expire(job, obj, pods)
+            return Result.done()
+        if plan.create or plan.delete:
+            return Result.after(0.0)  # the next sync sees these records
+        if plan.requeue_after is not None:
+            return Result.after(plan.requeue_after.total_seconds())
+        return Result.done()
+
+    def _delete(self, job: JobSpec, doomed: list[PodRecord]) -> None:
+        delete_pods(self.ctx, doomed, lambda *e: self._event(job, *e))
+
+    def _create(self, job: JobSpec, plan: JobPlan, taken: set[str]) -> None:
+        ctx = self.ctx
+        now_ = ctx.clock()
+        fresh: list[PodRecord] = []
+        for index in plan.create:
+            spec = job.pod_spec(index)
+            fresh.append(PodRecord(
+                uid=str(uuid.uuid4()), namespace=job.namespace,
+                name=fresh_name(job.pod_base_name(index), taken), spec=spec,
+                spec_hash=spec_hash(spec), created_at=now_, labels=job.pod_labels(index),
+                annotations=job.pod_annotations(index), owner=job.owner_ref,
+                source="controller", revision=ctx.revision))
+        create_pods(ctx, fresh, lambda *e: self._event(job, *e))
+
+    def _expire(self, job: JobSpec, obj: ObjectRecord, pods: list[PodRecord]) -> None:
+        """ttlSecondsAfterFinished passed: the pods go; a controller-written Job goes too."""
+        ctx = self.ctx
+        live = [p for p in pods if p.deletion_timestamp is None]
+        if live:
+            self._delete(job, live)
+        if obj.source_file.startswith(OWNED_SOURCE_PREFIX):
+            ctx.store.write_owned(obj.source_file, [], [obj.key])
+            log.info("Job %s/%s removed: its TTL passed", job.namespace, job.name)
+
+    def _event(self, job: JobSpec, type_: str, reason: str, message: str) -> None:
+        self.ctx.event(KIND, job.namespace, job.name, "Warning" if type_ == "Warning" else "Normal",
+                       reason, message, SOURCE, uid=job.uid)
