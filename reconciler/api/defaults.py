@@ -100,6 +100,20 @@ def _daemonset(spec: JSON) -> None:
     spec.setdefault("revisionHistoryLimit", 10)
 
 
+def _job(spec: JSON) -> None:
+    """SetDefaults_Job: completions and parallelism 1 when both are unset (parallelism alone:
+    a work queue), backoffLimit 6, NonIndexed, not suspended; the template's pod spec."""
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    template = spec.get("template")
+    if isinstance(template, dict):
+        pod_spec(template.setdefault("spec", {}))
+
+
 def _service(spec: JSON) -> None:
     spec.setdefault("type", "ClusterIP")
     if spec["type"] == "ExternalName":
@@ -161,6 +175,8 @@ def default_in_place(out: JSON) -> JSON:
     elif kind == "DaemonSet":
         _workload(out, set_selector=False, replicas=False)
         _daemonset(out["spec"])
+    elif kind == "Job":
+        _job(out.setdefault("spec", {}))
     elif kind == "Service":
         _service(out.setdefault("spec", {}))
     elif kind == "Endpoints":

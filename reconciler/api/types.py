@@ -35,6 +35,8 @@ KIND_ALIASES: dict[str, str] = {
     "ds": "DaemonSet",
     "daemonset": "DaemonSet",
     "daemonsets": "DaemonSet",
+    "job": "Job",
+    "jobs": "Job",
     "sts": "StatefulSet",
     "statefulset": "StatefulSet",
     "statefulsets": "StatefulSet",

@@ -340,6 +340,15 @@ FIELDS: dict[str, dict[str, Effect]] = {
         "spec.revisionHistoryLimit": none("no revision history is kept here (no rollout undo "
                                           "for DaemonSets)", _set),
     },
+    # control/jobs.py (planning/job*.py); Kubernetes' other Job fields warn as unsupported.
+    "Job": {
+        **META,
+        "spec": ACTS,
+        **{f"spec.{f}": ACTS for f in (
+            "completions", "parallelism", "backoffLimit", "activeDeadlineSeconds",
+            "ttlSecondsAfterFinished", "completionMode", "suspend", "template")},
+        **under("spec.template", TEMPLATE),
+    },
     "Service": {
         **META,
         "spec": ACTS,

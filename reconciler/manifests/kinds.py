@@ -51,6 +51,7 @@ KINDS: dict[str, KindInfo] = {
         # apps/v1beta1 never served DaemonSet; extensions/v1beta1 and apps/v1beta2 did.
         KindInfo("DaemonSet", ("apps/v1", "apps/v1beta2", "extensions/v1beta1"),
                  "daemonset.json", _APPS + "DaemonSet"),
+        KindInfo("Job", ("batch/v1",), "job.json", "io.k8s.api.batch.v1.Job"),
         KindInfo("Node", (NODE_API_VERSION,), "node.json", None),
         KindInfo("ConfigMap", ("v1",), "configmap.json", _CORE + "ConfigMap"),
         KindInfo("Secret", ("v1",), "secret.json", _CORE + "Secret"),
@@ -136,7 +137,7 @@ def deprecation(info: KindInfo, api_version: str) -> str | None:
 # Kubernetes kinds people commonly commit that we do not run: named in the error so
 # the user knows it is a known kind we refuse, not a typo.
 KNOWN_UNSUPPORTED = frozenset({
-    "PersistentVolume", "Job",
+    "PersistentVolume",
     "CronJob", "EndpointSlice", "LimitRange", "ResourceQuota",
     "CustomResourceDefinition", "PodTemplate",
 })

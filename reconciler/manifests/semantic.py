@@ -15,6 +15,7 @@ from reconciler.api.selectors import SelectorError, from_label_selector, from_ma
 from reconciler.api.types import JSON
 from reconciler.manifests import configkinds, names
 from reconciler.manifests.fields import Finding, Path_
+from reconciler.manifests.jobrules import check_job
 from reconciler.manifests.podrules import check_pod_spec
 from reconciler.manifests.servicerules import check_endpoints, check_node, check_service
 
@@ -162,6 +163,12 @@ def check_object(body: JSON) -> list[Finding]:
         out += check_pod_spec(body["spec"], ("spec",))
     elif kind in _WORKLOADS:
         out += _check_workload(kind, body)
+    elif kind == "Job":
+        out += check_job(body)
+        tmeta = body["spec"]["template"].get("metadata") or {}
+        out += check_labels(tmeta.get("labels"), ("spec", "template", "metadata", "labels"))
+        out += check_annotations(tmeta.get("annotations"),
+                                 ("spec", "template", "metadata", "annotations"))
     elif kind == "Service":
         out += check_service(body["spec"])
     elif kind == "Endpoints":

@@ -1,4 +1,4 @@
-"""The text of `reconciler describe KIND NAME`: kubectl's describe layout.
+"""The text of `reconciler describe pod|rc|rs|svc|node NAME`: kubectl's describe layout.
 
 Part of the read side's presentation (`reconciler.views`), shared by the CLI
 (`reconciler.cli.describe`) and the dashboard (`reconciler.ui.pages`). Built
@@ -14,13 +14,11 @@ from datetime import datetime
 
 from reconciler.api.records import PodRecord
 from reconciler.api.selectors import from_spec_selector
-from reconciler.api.taints import node_taints, taint_text
 from reconciler.api.types import Key
 from reconciler.store.reader import ReadStore
 from reconciler.views import configviews, output
 from reconciler.views.deployments import describe_deployment
 from reconciler.views.describe_daemonset import describe_daemonset
-from reconciler.views.describe_generic import describe_generic
 from reconciler.views.describe_statefulset import describe_statefulset
 from reconciler.views.listings import service_spec
 from reconciler.views.sections import (
@@ -34,8 +32,7 @@ from reconciler.views.sections import (
     when,
 )
 
-# The kinds laid out here or in their own module; every other kind `get` lists is described
-# by `reconciler.views.describe_generic`.
+# The kinds `describe` knows; any other is kubectl's "doesn't have a resource type".
 KINDS = ("Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet",
          "Service", "Node", "ConfigMap", "Secret")
 
@@ -64,10 +61,7 @@ def describe(store: ReadStore, kind: str, namespace: str, name: str, now: dateti
         d = Describer()
         events_section(d, store.list_events(namespace, kind, name), now)
         return text + "\n" + d.render()
-    if kind in ("ReplicationController", "ReplicaSet"):
-        return describe_replicated(store, Key(kind, namespace, name), now)
-    # Every other kind `get` lists (Endpoints, PVCs, Namespaces, Ingresses, ...).
-    return describe_generic(store, kind, namespace, name, now)
+    return describe_replicated(store, Key(kind, namespace, name), now)
 
 
 def describe_pod(store: ReadStore, pod: PodRecord, now: datetime) -> str:
@@ -201,7 +195,6 @@ def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
     d.pair(0, "Roles", output.NONE)
     d.multi(0, "Labels", [f"{k}={v}" for k, v in sorted(n.labels.items())])
     d.pair(0, "CreationTimestamp", when(n.created_at))
-    d.multi(0, "Taints", [taint_text(t) for t in node_taints(n)])
     d.pair(0, "Unschedulable", str(n.unschedulable).lower())
     d.pair(0, "Engine", n.engine_url)
     d.line(0, "Conditions:")
@@ -216,14 +209,10 @@ def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
     )
     d.line(0, "Addresses:")
     d.pair(1, "InternalIP", n.address or output.NONE)
-    for title, res, most in (("Capacity", n.capacity, n.max_pods),
-                             ("Allocatable", n.allocatable, n.allocatable_pods)):
+    for title, res in (("Capacity", n.capacity), ("Allocatable", n.allocatable)):
         d.line(0, f"{title}:")
         d.pair(1, "cpu", f"{res.cpu_milli}m")
         d.pair(1, "memory", f"{res.memory // 1024}Ki")
-        d.pair(1, "pods", str(most))
-    if n.pod_addresses:
-        d.pair(0, "Pod network addresses free", str(n.pod_addresses))
     d.line(0, "System Info:")
     d.pair(1, "Kernel Version", n.kernel_version)
     d.pair(1, "OS Image", n.os_image)
