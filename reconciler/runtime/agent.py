@@ -37,7 +37,7 @@ from reconciler.runtime import (
 from reconciler.runtime.access import PodAccess
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.events import follow_events
-from reconciler.runtime.probes import KINDS, Kind, Prober, Target
+from reconciler.runtime.probes import KINDS, Kind, Prober, Target, Verdict
 from reconciler.runtime.sandbox import Builder, Waiting
 from reconciler.runtime.status import Action, Instance
 from reconciler.runtime.types import (
@@ -379,7 +379,7 @@ class NodeAgent:
                  if p.get("name")}
         started = inst.started_at.timestamp() if inst.started_at else time.time()
         self.prober.track(Target(ctx.pod.uid, str(c["name"]), inst.id, ctx.infra_id, started,
-                                 dict(ctx.out.ports), named), probes)
+                                 dict(ctx.out.ports), named), probes, _recorded(ctx.pod, inst))
 
     def _status(self, c: dict[str, Any], insts: list[Instance], *, init: bool,
                 waiting: Waiting | None = None) -> ContainerStatus:
@@ -511,6 +511,16 @@ class _Ctx:
     def __init__(self, pod: PodRecord, env: PodEnv, infra_id: str, out: PodSync,
                  volumes: dict[str, str]) -> None:
         self.pod, self.env, self.infra_id, self.out, self.volumes = pod, env, infra_id, out, volumes
+
+
+def _recorded(pod: PodRecord, inst: Instance) -> Verdict | None:
+    """What the pod's record says of this running container, when it is the one recorded
+    running: a restarted service's probes start from it (Prober.track)."""
+    cid = f"docker://{inst.id}"
+    for st in (*pod.init_containers, *pod.containers):
+        if st.container_id == cid and st.state == "running":
+            return Verdict(ready=st.ready, started=st.started)
+    return None
 
 
 def _infra_or_none(instances: list[Instance]) -> Instance | None:

@@ -87,17 +87,33 @@ class Prober:
                                         daemon=True)
         self._thread.start()
 
-    def track(self, target: Target, probes: dict[Kind, dict[str, Any]]) -> None:
-        """Probe this container (idempotent per container id)."""
+    def track(self, target: Target, probes: dict[Kind, dict[str, Any]],
+              recorded: Verdict | None = None) -> None:
+        """Probe this container (idempotent per container id).
+
+        `recorded`: what the store last said of this very container (same id, running),
+        when a restarted service adopts it. Its startup and readiness results start from
+        there instead of "no result": otherwise every adopted pod with a readiness probe
+        turned not ready until its first probe ran, its Endpoints emptied and the
+        successor's proxy refused service traffic for a moment (issue 14's restart under
+        load; kubelet's #78733, kept until probed again as in #84104). The probes run at
+        once and a wrong seed is corrected as any result is: after failureThreshold.
+        """
         with self._lock:
             if target.container_id in self._targets or not probes:
                 return
             self._targets[target.container_id] = target
-            self._states[target.container_id] = {
+            states = {
                 kind: _State(kind, spec,
                              target.started_at + int(spec.get("initialDelaySeconds", 0)))
                 for kind, spec in probes.items()
             }
+            if recorded is not None:
+                if "startup" in states and recorded.started:
+                    states["startup"].result = True
+                if "readiness" in states and recorded.ready:
+                    states["readiness"].result = True
+            self._states[target.container_id] = states
 
     def forget(self, container_id: str) -> None:
         with self._lock:
