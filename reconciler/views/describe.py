@@ -20,6 +20,7 @@ from reconciler.views import configviews, output
 from reconciler.views.deployments import describe_deployment
 from reconciler.views.describe_daemonset import describe_daemonset
 from reconciler.views.describe_statefulset import describe_statefulset
+from reconciler.views.jobs import describe_job
 from reconciler.views.listings import service_spec
 from reconciler.views.sections import (
     UNSET,
@@ -34,7 +35,7 @@ from reconciler.views.sections import (
 
 # The kinds `describe` knows; any other is kubectl's "doesn't have a resource type".
 KINDS = ("Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet",
-         "Service", "Node", "ConfigMap", "Secret")
+         "Service", "Node", "ConfigMap", "Secret", "Job")
 
 
 def describe(store: ReadStore, kind: str, namespace: str, name: str, now: datetime) -> str | None:
@@ -52,6 +53,8 @@ def describe(store: ReadStore, kind: str, namespace: str, name: str, now: dateti
         return describe_deployment(store, Key(kind, namespace, name), now)
     if kind == "DaemonSet":
         return describe_daemonset(store, Key(kind, namespace, name), now)
+    if kind == "Job":
+        return describe_job(store, Key(kind, namespace, name), now)
     if kind in ("ConfigMap", "Secret"):
         obj = store.get_object(Key(kind, namespace, name))
         if obj is None:

@@ -21,6 +21,9 @@ from reconciler.api.types import CLUSTER_SCOPED_KINDS, JSON, RECORDED_RESOURCES
 from reconciler.store.reader import ReadStore
 from reconciler.store.records import ComponentRecord, ObjectRecord
 from reconciler.views import configviews, output
+from reconciler.views.jobs import HEADERS as JOB_HEADERS
+from reconciler.views.jobs import WIDE as JOB_WIDE
+from reconciler.views.jobs import job_cells
 
 LabelPredicate = Callable[[dict[str, str]], bool]
 
@@ -423,6 +426,16 @@ def _daemonsets(store: ReadStore, q: Query) -> list[Row]:
     return rows
 
 
+def _jobs(store: ReadStore, q: Query) -> list[Row]:
+    """kubectl's Job columns (views/jobs.py), from the status the Job controller writes."""
+    rows = []
+    for o in _objects(store, "Job", q):
+        cells, wide = job_cells(o, q.now)
+        rows.append(Row(o.key.namespace, o.key.name, cells, partial(_object_json, o), wide,
+                        o.stale))
+    return rows
+
+
 def _config(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
     def load(store: ReadStore, q: Query) -> list[Row]:
         return [Row(ns, name, cells, build, stale=stale) for ns, name, cells, build, stale
@@ -520,6 +533,7 @@ LISTINGS: dict[str, Listing] = {
         ("CONTAINERS", "IMAGES", "SELECTOR"),
         _daemonsets,
     ),
+    "Job": Listing("Job", "jobs", "job.batch", JOB_HEADERS, JOB_WIDE, _jobs),
     "PersistentVolumeClaim": Listing(
         "PersistentVolumeClaim",
         "persistentvolumeclaims",
@@ -557,4 +571,4 @@ for _kind, _plural, _ in RECORDED_RESOURCES:
                                        CLUSTER_SCOPED_KINDS))
 # `get all`, as kubectl's "all" category: workloads and services.
 ALL = ("Pod", "Service", "DaemonSet", "ReplicationController", "ReplicaSet", "Deployment",
-       "StatefulSet")
+       "StatefulSet", "Job")
