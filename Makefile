@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-durations lint unit setup venv docker images browser postgres bench clean faults-full
+.PHONY: run test test-durations lint unit setup venv docker images browser postgres bench clean faults-full fuzz
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
@@ -62,6 +62,9 @@ test-durations:
 # Every crash point of every scenario (make test takes a sample of about 30).
 faults-full: setup
 	RECONCILER_CRASH_STRIDE=1 $(BIN)/pytest -q tests/faults/test_crash_points.py
+
+fuzz: venv  # the loader fuzz test with 50,000 cases (make test runs 2,000)
+	FUZZ_EXAMPLES=50000 $(BIN)/pytest -q -s tests/integration/test_fuzz_loader.py
 
 bench: setup
 	$(BIN)/python -m bench
