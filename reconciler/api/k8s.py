@@ -156,13 +156,16 @@ def condition_to_k8s(c: Condition) -> JSON:
 def node_to_k8s(node: NodeRecord, api_version: str = "v1") -> JSON:
     """A Node object in v1's shape (status.conditions, capacity, nodeInfo, addresses)."""
     alloc = node.allocatable
-    capacity = {"cpu": f"{node.capacity.cpu_milli}m", "memory": f"{node.capacity.memory}"}
+    capacity = {"cpu": f"{node.capacity.cpu_milli}m", "memory": f"{node.capacity.memory}",
+                "pods": str(node.max_pods)}
     heartbeat = timestamp(node.last_heartbeat)
     unknown = node.reason == "NodeStatusUnknown"
     ready = "True" if node.ready else "Unknown" if unknown else "False"
     spec: JSON = {"unschedulable": True} if node.unschedulable else {}
     if node.engine_url:
         spec["engineURL"] = node.engine_url
+    if node.taints:
+        spec["taints"] = [dict(t) for t in node.taints]
     return {
         "apiVersion": api_version,
         "kind": "Node",
@@ -177,7 +180,8 @@ def node_to_k8s(node: NodeRecord, api_version: str = "v1") -> JSON:
         "status": _drop_none(
             {
                 "capacity": capacity,
-                "allocatable": {"cpu": f"{alloc.cpu_milli}m", "memory": f"{alloc.memory}"},
+                "allocatable": {"cpu": f"{alloc.cpu_milli}m", "memory": f"{alloc.memory}",
+                                "pods": str(node.allocatable_pods)},
                 "conditions": [
                     _drop_none(
                         {

@@ -26,12 +26,19 @@ import logging
 from datetime import datetime, timedelta
 
 from reconciler.api.quantity import parse_cpu, parse_memory
-from reconciler.api.records import Condition, NodeRecord, PodRecord, Resources
-from reconciler.api.taints import NOT_READY_TAINT, tolerates
+from reconciler.api.records import (
+    DEFAULT_MAX_PODS,
+    Condition,
+    NodeRecord,
+    PodRecord,
+    Resources,
+)
+from reconciler.api.taints import NOT_READY_TAINT, node_taints, tolerates
 from reconciler.api.types import JSON
 from reconciler.control.context import NODE_GC, Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.runtime.types import HostUnreachable, ObservedPod
+from reconciler.scheduling.taint_toleration import eviction_delay
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +67,12 @@ def observed_labels(name: str, os_type: str, arch: str) -> dict[str, str]:
 
 
 def placement_facts(node: NodeRecord | None) -> tuple[object, ...] | None:
-    """What decides where per-node pods go (DaemonSets): presence, labels, cordon, readiness."""
+    """What decides where per-node pods go (DaemonSets): presence, labels, cordon, readiness,
+    taints."""
     if node is None:
         return None
-    return (tuple(sorted(node.labels.items())), node.unschedulable, node.ready)
+    taints = tuple(tuple(sorted(t.items())) for t in node.taints)
+    return (tuple(sorted(node.labels.items())), node.unschedulable, node.ready, taints)
 
 
 def nodes_changed(ctx: Context) -> None:
@@ -97,6 +106,8 @@ def node_from_object(body: JSON, existing: NodeRecord | None, now_: datetime) ->
     node.tls = dict(spec.get("tls") or {})
     node.capacity_override = override
     node.unschedulable = bool(spec.get("unschedulable", False))
+    node.max_pods = int(spec.get("maxPods", DEFAULT_MAX_PODS))
+    node.taints = [{k: str(v) for k, v in t.items()} for t in spec.get("taints") or []]
     node.declared = True
     return node
 
@@ -152,6 +163,9 @@ class NodeController:
         # Per node, what its last gc pass left alone: the heartbeat, which rewrites the
         # node record, carries it over, so the two never undo each other's writes.
         self._conditions: dict[str, list[Condition]] = {}
+        # (node, pod uid) -> when a NoExecute taint the pod tolerates for a while was first
+        # seen with the pod on the node (the taint manager's clock).
+        self._tainted_since: dict[tuple[str, str], datetime] = {}
 
     def sync_registrations(self) -> list[str]:
         """Node records for every declared Node (or the local default); returns their names."""
@@ -231,6 +245,7 @@ class NodeController:
             self._evict_if_due(node)
             return
         node.capacity = Resources(info.cpus * 1000, info.memory)
+        node.pod_addresses = info.pod_addresses
         node.engine_version, node.os_image, node.kernel_version = (
             info.engine_version,
             info.os,
@@ -245,6 +260,7 @@ class NodeController:
         ctx.store.upsert_node(node)
         if placement_facts(node) != before:
             nodes_changed(ctx)
+        self._evict_by_taints(node)
         if not was_ready:
             ctx.event(
                 "Node",
@@ -260,6 +276,33 @@ class NodeController:
                 if not pod.node_name or pod.node_name == node.name:
                     ctx.enqueue_pod(pod.uid)
             ctx.enqueue(NODE_GC, node.name)
+
+    def _evict_by_taints(self, node: NodeRecord) -> None:
+        """The taint manager: pods not tolerating a NoExecute taint of the Node manifest go,
+        at once or after their tolerationSeconds (counted from when this service saw both)."""
+        ctx = self.ctx
+        taints = [t for t in node_taints(node) if t.effect == "NoExecute"
+                  and t.key != NOT_READY_TAINT]
+        if not taints:
+            self._tainted_since = {k: v for k, v in self._tainted_since.items()
+                                   if k[0] != node.name}
+            return
+        now_ = ctx.clock()
+        for pod in ctx.store.list_pods(node=node.name):
+            delay = eviction_delay(pod.spec, taints)
+            if delay is None or pod.deletion_timestamp is not None:
+                continue
+            since = self._tainted_since.setdefault((node.name, pod.uid), now_)
+            if now_ - since < timedelta(seconds=delay):
+                continue
+            self._tainted_since.pop((node.name, pod.uid), None)
+            pod.deletion_timestamp = now_
+            pod.reason = "TaintManagerEviction"
+            pod.message = f"Marking for deletion Pod {pod.namespace}/{pod.name}"
+            if ctx.store.patch_pod(pod, "deletion"):
+                ctx.event("Pod", pod.namespace, pod.name, "Normal", "TaintManagerEviction",
+                          pod.message, "taint-eviction-controller", uid=pod.uid)
+                ctx.enqueue_pod(pod.uid)
 
     def _evict_if_due(self, node: NodeRecord) -> None:
         ctx = self.ctx

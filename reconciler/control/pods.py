@@ -10,6 +10,7 @@ whenever a pod's phase, readiness or address changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
@@ -25,7 +26,8 @@ from reconciler.planning.service_env import ServiceSource, service_env, services
 from reconciler.runtime import spans
 from reconciler.runtime.configfiles import ConfigVolumes
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
-from reconciler.scheduling.scheduler import place, place_on
+from reconciler.scheduling import node_failures
+from reconciler.scheduling.scheduler import Inputs, needs_bound_pods, place, place_on
 from reconciler.scheduling.volume_binding import claim_names
 from reconciler.store.records import ObjectRecord
 
@@ -115,6 +117,9 @@ class PodController:
         # Nodes whose unreachability was already logged: every pod on a host that went
         # away says so once, not each of them every heartbeat until the node is NotReady.
         self._unreachable: set[str] = set()
+        # Sandbox failures that belong to a node, per pod: after a few, the pod is given
+        # back to the scheduler, which avoids that node for a while (issue 20).
+        self.failures = node_failures.NodeFailures()
 
     def _pod(self, uid: str) -> PodRecord | None:
         # The cache has every pod of this process's writes once they committed (before
@@ -168,14 +173,17 @@ class PodController:
                 return current, None
             nodes = ctx.store.list_nodes()
             claims = self._claims(current)
+            avoid = self.failures.avoided(current.uid, time.monotonic())
             cache = ctx.cache
             if cache is not None and cache.synced:
                 # The per-node totals the cache keeps as pods come and go. Every
                 # placement of this process is written through before the lock is let go.
+                # The bound pods are read only for a pod whose rules count them.
+                bound = cache.pods() if needs_bound_pods(current) else None
                 placement = place_on(current, {n.name: cache.node_info(n) for n in nodes},
-                                     claims)
+                                     Inputs(claims, avoid, bound))
             else:
-                placement = place(current, nodes, ctx.store.list_pods(), claims)
+                placement = place(current, nodes, ctx.store.list_pods(), claims, avoid)
             now_ = ctx.clock()
             if placement.node is None:
                 set_condition(
@@ -273,6 +281,16 @@ class PodController:
             ctx.enqueue("node", node.name)
             return Result.after(ctx.settings.heartbeat_interval)
         self._unreachable.discard(node.name)
+        fault = next((node_failures.node_fault(ev.reason, ev.message) for ev in sync.events
+                      if ev.type == "Warning" and node_failures.node_fault(ev.reason, ev.message)),
+                     "")
+        if fault and not self._held_by_claims(pod, node):
+            tries = self.failures.failed(pod.uid, node.name)
+            if self.failures.exhausted(tries):
+                return self._unbind(pod, node, fault, tries, sync)
+            sync.requeue_after = max(sync.requeue_after or 0.0, node_failures.backoff(tries))
+        elif sync.pod_ip:
+            self.failures.succeeded(pod.uid, node.name)
         before = _visible(pod)
         self._apply(pod, sync)
         # The sync's events and its status in one transaction: a first start records
@@ -298,6 +316,41 @@ class PodController:
         if _visible(pod) != before:
             ctx.enqueue_related(pod)
         return Result(requeue_after=sync.requeue_after)
+
+    def _held_by_claims(self, pod: PodRecord, node: NodeRecord) -> bool:
+        """A pod whose claim is bound to the node cannot go elsewhere: its volume is there."""
+        return any(c.node_name == node.name for c in self._claims(pod).values())
+
+    def _unbind(self, pod: PodRecord, node: NodeRecord, fault: str, tries: int,
+                sync: PodSync) -> Result:
+        """Give a pod its node could not run back to the scheduler, which avoids that node.
+
+        What the node made of the pod is removed first (a dead sandbox would hold an
+        address, or be taken for the pod's); an unreachable node's leftovers go as
+        orphans when it answers again (node-gc removes containers of pods bound elsewhere).
+        """
+        ctx = self.ctx
+        with contextlib.suppress(HostUnreachable):
+            ctx.agent(node).kill_pod(pod.uid, 0)
+        self.failures.unbound(pod.uid, node.name, fault, time.monotonic())
+        detail = next((ev.message for ev in sync.events if ev.type == "Warning"), fault)
+        message = (f"Pod could not be started on node {node.name} after {tries} tries "
+                   f"({fault}: {detail}); placing it again, avoiding {node.name} for "
+                   f"{self.failures.avoid_seconds:.0f} s")
+        pod.node_name = pod.host_ip = pod.pod_ip = ""
+        pod.ports, pod.start_time = {}, None
+        pod.phase, pod.reason, pod.message = "Pending", "", ""
+        pod.containers, pod.init_containers = [], []
+        pod.conditions = []
+        set_condition(pod, "PodScheduled", False, "NodeFailure", message, ctx.clock())
+        with ctx.store.batch():
+            patched = ctx.store.patch_pod(pod, "schedule", "status")
+            ctx.event("Pod", pod.namespace, pod.name, "Warning", "NodeFailure", message,
+                      SCHEDULER, uid=pod.uid, host=node.name)
+        spans.cancel(pod.uid)
+        if patched:
+            ctx.enqueue_related(pod)
+        return Result.after(0) if patched else Result.done()
 
     def _creating(self, pod: PodRecord) -> None:
         _set_creating(pod)
@@ -348,6 +401,7 @@ class PodController:
                 # The host is gone for good as far as we know; its containers are removed
                 # as orphans when it comes back (node-gc).
         ctx.store.delete_pod(pod.uid)
+        self.failures.forget(pod.uid)
         # Also when its host could not be asked: the folders are this machine's.
         ConfigVolumes(ctx.runtime.volumes_dir).remove_pod(pod.uid)
         for claim in self._claims(pod).values():

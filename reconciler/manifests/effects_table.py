@@ -200,6 +200,54 @@ INIT_CONTAINER: dict[str, Effect] = {
     **under("startupProbe", LIVENESS),
 }
 
+def _every(*paths: str) -> dict[str, Effect]:
+    return dict.fromkeys(paths, ACTS)
+
+
+_NODE_TERM = ("", ".matchExpressions", ".matchExpressions[].key", ".matchExpressions[].operator",
+              ".matchExpressions[].values", ".matchFields", ".matchFields[].key",
+              ".matchFields[].operator", ".matchFields[].values")
+_LABEL_SELECTOR = ("", ".matchLabels", ".matchExpressions", ".matchExpressions[].key",
+                   ".matchExpressions[].operator", ".matchExpressions[].values")
+
+
+def _pod_term(prefix: str) -> dict[str, Effect]:
+    bare = () if prefix.endswith("[]") else (prefix,)  # a list item is no path of its own
+    return {
+        **_every(*bare, f"{prefix}.namespaces", f"{prefix}.topologyKey",
+                 *(f"{prefix}.labelSelector{rest}" for rest in _LABEL_SELECTOR)),
+        f"{prefix}.namespaceSelector": none(
+            "only an empty namespaceSelector ({}: every namespace) is read; "
+            "namespaces are not selected by their labels",
+            lambda v, _p: bool(v and (v.get("matchLabels") or v.get("matchExpressions")))),
+        **{f"{prefix}.namespaceSelector{rest}": ACTS for rest in _LABEL_SELECTOR[1:]},
+    }
+
+
+_REQ = "requiredDuringSchedulingIgnoredDuringExecution"
+_PREF = "preferredDuringSchedulingIgnoredDuringExecution"
+# The scheduler's rules (reconciler/scheduling/, docs/scheduling.md).
+SCHEDULING: dict[str, Effect] = {
+    **_every("affinity", "affinity.nodeAffinity", f"affinity.nodeAffinity.{_REQ}",
+             f"affinity.nodeAffinity.{_REQ}.nodeSelectorTerms",
+             *(f"affinity.nodeAffinity.{_REQ}.nodeSelectorTerms[]{rest}"
+               for rest in _NODE_TERM[1:]),
+             f"affinity.nodeAffinity.{_PREF}", f"affinity.nodeAffinity.{_PREF}[].weight",
+             *(f"affinity.nodeAffinity.{_PREF}[].preference{rest}" for rest in _NODE_TERM)),
+    **{key: effect for kind in ("podAffinity", "podAntiAffinity") for key, effect in {
+        **_every(f"affinity.{kind}", f"affinity.{kind}.{_REQ}", f"affinity.{kind}.{_PREF}",
+                 f"affinity.{kind}.{_PREF}[].weight"),
+        **_pod_term(f"affinity.{kind}.{_REQ}[]"),
+        **_pod_term(f"affinity.{kind}.{_PREF}[].podAffinityTerm"),
+    }.items()},
+    **_every("tolerations", *(f"tolerations[].{f}" for f in (
+        "key", "operator", "value", "effect", "tolerationSeconds"))),
+    **_every("topologySpreadConstraints", *(f"topologySpreadConstraints[].{f}" for f in (
+        "maxSkew", "topologyKey", "whenUnsatisfiable", "minDomains", "nodeAffinityPolicy",
+        "nodeTaintsPolicy")), *(f"topologySpreadConstraints[].labelSelector{rest}"
+                                for rest in _LABEL_SELECTOR)),
+}
+
 POD_SPEC: dict[str, Effect] = {
     "containers": ACTS,
     **under("containers[]", CONTAINER),
@@ -240,14 +288,11 @@ POD_SPEC: dict[str, Effect] = {
     "hostname": ACTS,
     "subdomain": ACTS,
     "dnsPolicy": ACTS,
-    # Pull credentials: reconciler/runtime/pullrules.py, the pod's Secrets via configmaps.py.
-    "imagePullSecrets": ACTS,
-    "imagePullSecrets[].name": ACTS,
     **POD_SECURITY,
-    **SCHEDULING,
 }
 
 TEMPLATE: dict[str, Effect] = {
+    **SCHEDULING,
     "metadata": ACTS,
     "metadata.name": none("a controller names its pods after itself"),
     "metadata.labels": ACTS,
@@ -402,3 +447,8 @@ FIELDS: dict[str, dict[str, Effect]] = {
         "spec.unschedulable": ACTS,
     },
 }
+        "spec.maxPods": ACTS,
+        "spec.taints": ACTS,
+        "spec.taints[].key": ACTS,
+        "spec.taints[].value": ACTS,
+        "spec.taints[].effect": ACTS,

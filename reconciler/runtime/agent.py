@@ -49,6 +49,7 @@ from reconciler.runtime.types import (
     PodSync,
     RuntimeConfig,
 )
+from reconciler.scheduling import capacity
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,20 @@ class NodeAgent:
                         os=str(info.get("OperatingSystem", "")),
                         kernel=str(info.get("KernelVersion", "")),
                         os_type=str(info.get("OSType", "")),
-                        arch=str(info.get("Architecture", "")))
+                        arch=str(info.get("Architecture", "")),
+                        pod_addresses=self._pod_addresses())
+
+    def _pod_addresses(self) -> int:
+        """The addresses the default bridge (every sandbox's network) has left for our pods."""
+        try:
+            net = self.engine.probe(self.engine.api.inspect_network, "bridge")
+        except NotFound:
+            return 0
+        configs = (net.get("IPAM") or {}).get("Config") or []
+        subnet = next((str(c["Subnet"]) for c in configs if "." in str(c.get("Subnet", ""))), "")
+        attached = [str(c.get("Name", "")) for c in (net.get("Containers") or {}).values()]
+        ours = f"{self.config.prefix}_{naming.INFRA}_"
+        return capacity.free_pod_addresses(subnet, attached, ours)
 
     def _filters(self, uid: str | None = None) -> dict[str, Any]:
         labels = [f"{naming.PREFIX}={self.config.prefix}"]
@@ -327,7 +341,7 @@ class NodeAgent:
             ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
             self._post_start(ctx, c, latest.id)
             return [*insts[:-1], self._inspect(latest.id)]
-        image, waiting = self.builder.image(ctx.pod, c, ctx.out, ctx.env)
+        image, waiting = self.builder.image(ctx.pod, c, ctx.out)
         spans.mark(ctx.pod.uid, "image_check")
         if waiting is not None:
             return waiting

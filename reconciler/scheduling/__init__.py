@@ -6,6 +6,16 @@ the pods already placed, and acts on the returned `Placement` (bind, or record a
 FailedScheduling event with `Placement.message`).
 """
 
-from reconciler.scheduling.scheduler import Placement, fit_error, place, place_many
+from reconciler.scheduling.scheduler import (
+    Inputs,
+    Placement,
+    fit_error,
+    needs_bound_pods,
+    place,
+    place_many,
+    place_on,
+)
 
-__all__ = ["Placement", "fit_error", "place", "place_many"]
+__all__ = [
+    "Inputs", "Placement", "fit_error", "needs_bound_pods", "place", "place_many", "place_on",
+]

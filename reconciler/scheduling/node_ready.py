@@ -1,10 +1,9 @@
-"""Filters: the node is schedulable (not cordoned) and Ready.
+"""Filter: the node is schedulable (not cordoned); the taint reasons' wording.
 
-The first filters `scheduler.py` runs. Mirrors kube-scheduler's NodeUnschedulable
-plugin and the part of TaintToleration that sees the taints the node lifecycle
-controller puts on a node: `node.kubernetes.io/unschedulable:NoSchedule` for a
-cordoned node and `node.kubernetes.io/not-ready:NoSchedule` for a NotReady one.
-A pod that tolerates the taint passes, as in Kubernetes.
+The first filter `scheduler.py` runs. Mirrors kube-scheduler's NodeUnschedulable
+plugin: a cordoned node carries `node.kubernetes.io/unschedulable:NoSchedule`, and
+a pod that tolerates the taint passes, as in Kubernetes. The not-ready taint of a
+NotReady node and the Node manifest's taints are `taint_toleration.py`'s.
 """
 
 from __future__ import annotations
@@ -28,11 +27,4 @@ def fits_schedulable(pod: PodRecord, info: NodeInfo) -> list[str]:
     """NodeUnschedulable: a cordoned node takes only pods tolerating the unschedulable taint."""
     if info.node.unschedulable and not tolerates(pod.spec, UNSCHEDULABLE_TAINT, "", "NoSchedule"):
         return [REASON_UNSCHEDULABLE]
-    return []
-
-
-def fits_ready(pod: PodRecord, info: NodeInfo) -> list[str]:
-    """TaintToleration on the not-ready taint: a NotReady node takes no new pods."""
-    if not info.node.ready and not tolerates(pod.spec, NOT_READY_TAINT, "", "NoSchedule"):
-        return [REASON_NOT_READY]
     return []

@@ -20,10 +20,14 @@ from dataclasses import dataclass, field
 from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.scheduling import (
     host_ports,
+    inter_pod_affinity,
+    node_affinity,
+    node_failures,
     node_name,
     node_ready,
-    node_selector,
     resources,
+    taint_toleration,
+    topology_spread,
     volume_binding,
 )
 from reconciler.scheduling.nodeinfo import NodeInfo, build_node_infos
@@ -33,17 +37,40 @@ Filter = Callable[[PodRecord, NodeInfo], list[str]]
 
 # The default profile's order: NodeUnschedulable, NodeName, TaintToleration,
 # NodeAffinity, NodePorts, NodeResourcesFit; then VolumeBinding, which needs the
-# pod's claims and so is run by `filter_node` with them.
+# pod's claims, and PodTopologySpread and InterPodAffinity, which need the bound
+# pods, run by `_filter` with them. Before all: the nodes the pod failed on lately.
 FILTERS: tuple[tuple[str, Filter], ...] = (
     ("NodeUnschedulable", node_ready.fits_schedulable),
     ("NodeName", node_name.fits),
-    ("TaintToleration", node_ready.fits_ready),
-    ("NodeAffinity", node_selector.fits),
+    ("TaintToleration", taint_toleration.fits),
+    ("NodeAffinity", node_affinity.fits),
     ("NodePorts", host_ports.fits),
     ("NodeResourcesFit", resources.fits),
 )
 
+# The default profile's score weights.
+TAINT_WEIGHT = 3
+NODE_AFFINITY_WEIGHT = 2
+INTER_POD_WEIGHT = 2
+TOPOLOGY_SPREAD_WEIGHT = 2
+
 NO_NODES_MESSAGE = "no nodes available to schedule pods"
+
+
+def needs_bound_pods(pod: PodRecord) -> bool:
+    """Whether placing the pod reads the bound pods (inter-pod rules, spread constraints)."""
+    return inter_pod_affinity.has_rules(pod.spec) or bool(
+        pod.spec.get("topologySpreadConstraints"))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a placement reads besides the nodes: the pod's claims, the nodes it avoids
+    (node_failures), and the bound pods when `needs_bound_pods` (else None)."""
+
+    claims: volume_binding.Claims = field(default_factory=dict)
+    avoid: Mapping[str, str] = field(default_factory=dict)
+    bound: Sequence[PodRecord] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +103,7 @@ def fit_error(total_nodes: int, reasons: Mapping[str, Sequence[str]]) -> str:
 def filter_node(
     pod: PodRecord, info: NodeInfo, claims: volume_binding.Claims | None = None
 ) -> list[str]:
-    """The reasons the first failing filter gives; empty when the node fits."""
+    """The reasons the first failing per-node filter gives; empty when the node fits."""
     for _name, fits in FILTERS:
         reasons = fits(pod, info)
         if reasons:
@@ -84,26 +111,57 @@ def filter_node(
     return volume_binding.fits(pod, info, claims or {})
 
 
-def _place(
-    pod: PodRecord, infos: Mapping[str, NodeInfo], claims: volume_binding.Claims
-) -> Placement:
+@dataclass
+class _Cycle:
+    """One scheduling cycle's state (kube-scheduler's CycleState): what PreFilter counted."""
+
+    spread: topology_spread.State
+    inter_pod: inter_pod_affinity.State
+
+
+def _prefilter(pod: PodRecord, infos: Mapping[str, NodeInfo], inputs: Inputs) -> _Cycle:
+    bound = inputs.bound or ()
+    return _Cycle(topology_spread.prepare(pod, infos, bound),
+                  inter_pod_affinity.prepare(pod, infos, bound))
+
+
+def _filter(pod: PodRecord, info: NodeInfo, inputs: Inputs, cycle: _Cycle) -> list[str]:
+    reasons = node_failures.fits(pod, info, inputs.avoid) or filter_node(pod, info,
+                                                                         inputs.claims)
+    return (reasons or topology_spread.fits(cycle.spread, info)
+            or inter_pod_affinity.fits(cycle.inter_pod, info))
+
+
+def _score(pod: PodRecord, feasible: Sequence[NodeInfo], cycle: _Cycle) -> list[int]:
+    parts = [
+        total_scores(pod, feasible),
+        [TAINT_WEIGHT * s for s in taint_toleration.scores(pod, feasible)],
+        [NODE_AFFINITY_WEIGHT * s for s in node_affinity.scores(pod, feasible)],
+        [INTER_POD_WEIGHT * s for s in inter_pod_affinity.scores(cycle.inter_pod, feasible)],
+        [TOPOLOGY_SPREAD_WEIGHT * s for s in topology_spread.scores(cycle.spread, feasible)],
+    ]
+    return [sum(column) for column in zip(*parts, strict=True)]
+
+
+def _place(pod: PodRecord, infos: Mapping[str, NodeInfo], inputs: Inputs) -> Placement:
     if not infos:
         return Placement(None, NO_NODES_MESSAGE)
-    unresolvable = volume_binding.prefilter(pod, claims)
+    unresolvable = volume_binding.prefilter(pod, inputs.claims)
     if unresolvable:
         # FitError.Error() with a PreFilter message: no node was even tried.
         return Placement(None, f"0/{len(infos)} nodes are available: {unresolvable}.")
+    cycle = _prefilter(pod, infos, inputs)
     rejected: dict[str, tuple[str, ...]] = {}
     feasible: list[NodeInfo] = []
     for name in sorted(infos):
-        reasons = filter_node(pod, infos[name], claims)
+        reasons = _filter(pod, infos[name], inputs, cycle)
         if reasons:
             rejected[name] = tuple(reasons)
         else:
             feasible.append(infos[name])
     if not feasible:
         return Placement(None, fit_error(len(infos), rejected), rejected)
-    scores = total_scores(pod, feasible)
+    scores = _score(pod, feasible, cycle)
     # max() keeps the first of equal scores, and `feasible` is sorted by name.
     best = max(range(len(feasible)), key=lambda i: scores[i])
     chosen = feasible[best].node.name
@@ -120,20 +178,23 @@ def place(
     nodes: Sequence[NodeRecord],
     placed: Sequence[PodRecord],
     claims: volume_binding.Claims | None = None,
+    avoid: Mapping[str, str] | None = None,
 ) -> Placement:
-    """Choose a node for `pod` given the pods already on the nodes and the pod's claims
-    (by claim name; `volume_binding`); never mutates its inputs."""
-    return _place(pod, build_node_infos(nodes, placed), claims or {})
+    """Choose a node for `pod` given the pods already on the nodes, the pod's claims
+    (by claim name; `volume_binding`) and the nodes it avoids; never mutates its inputs."""
+    inputs = Inputs(claims or {}, avoid or {}, placed)
+    return _place(pod, build_node_infos(nodes, placed), inputs)
 
 
 def place_on(
     pod: PodRecord,
     infos: Mapping[str, NodeInfo],
-    claims: volume_binding.Claims | None = None,
+    inputs: Inputs | None = None,
 ) -> Placement:
     """`place` given each node's NodeInfo already summed (the cache's per-node totals,
-    `reconciler.control.usage`), instead of summing every placed pod."""
-    return _place(pod, infos, claims or {})
+    `reconciler.control.usage`), instead of summing every placed pod; `inputs.bound`
+    must hold the bound pods when `needs_bound_pods(pod)`."""
+    return _place(pod, infos, inputs or Inputs())
 
 
 def place_many(
@@ -147,10 +208,13 @@ def place_many(
     `claims` holds the claims of every pod of the batch (one namespace per name).
     """
     infos = build_node_infos(nodes, placed)
+    bound = list(placed)
     results: list[Placement] = []
     for pod in pods:
-        placement = _place(pod, infos, claims or {})
+        placement = _place(pod, infos, Inputs(claims or {}, {}, bound))
         if placement.node is not None:
-            infos[placement.node].add(dataclasses.replace(pod, node_name=placement.node))
+            done = dataclasses.replace(pod, node_name=placement.node)
+            infos[placement.node].add(done)
+            bound.append(done)
         results.append(placement)
     return results

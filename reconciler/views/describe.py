@@ -14,6 +14,7 @@ from datetime import datetime
 
 from reconciler.api.records import PodRecord
 from reconciler.api.selectors import from_spec_selector
+from reconciler.api.taints import node_taints, taint_text
 from reconciler.api.types import Key
 from reconciler.store.reader import ReadStore
 from reconciler.views import configviews, output
@@ -203,6 +204,7 @@ def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
     d.line(0, "Conditions:")
     status = output.node_status(n).split(",")[0]
     ready = {"Ready": "True", "NotReady": "False"}.get(status, "Unknown")
+    d.multi(0, "Taints", [taint_text(t) for t in node_taints(n)])
     d.table(
         1,
         ("Type", "Status", "LastHeartbeatTime", "Reason", "Message"),
@@ -212,7 +214,8 @@ def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
     )
     d.line(0, "Addresses:")
     d.pair(1, "InternalIP", n.address or output.NONE)
-    for title, res in (("Capacity", n.capacity), ("Allocatable", n.allocatable)):
+    for title, res, most in (("Capacity", n.capacity, n.max_pods),
+                             ("Allocatable", n.allocatable, n.allocatable_pods)):
         d.line(0, f"{title}:")
         d.pair(1, "cpu", f"{res.cpu_milli}m")
         d.pair(1, "memory", f"{res.memory // 1024}Ki")
@@ -221,6 +224,9 @@ def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
     d.pair(1, "OS Image", n.os_image)
     d.pair(
         1, "Container Runtime Version", f"docker://{n.engine_version}" if n.engine_version else ""
+        d.pair(1, "pods", str(most))
+    if n.pod_addresses:
+        d.pair(0, "Pod network addresses free", str(n.pod_addresses))
     )
     pods = [p for p in store.list_pods(node=n.name) if p.phase not in ("Succeeded", "Failed")]
     d.pair(0, "Non-terminated Pods", f"({len(pods)} in total)")

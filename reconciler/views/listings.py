@@ -275,10 +275,17 @@ def _nodes(store: ReadStore, q: Query) -> list[Row]:
                     n.os_image or output.NONE,
                     n.kernel_version or output.NONE,
                     f"docker://{n.engine_version}" if n.engine_version else output.NONE,
+                    # Pods placed here (not finished) of the allocatable count (max-pods
+                    # within the addresses of the host's pod network).
+                    f"{_live_pods(store, n.name)}/{n.allocatable_pods}",
                 ],
             )
         )
     return rows
+
+
+def _live_pods(store: ReadStore, node: str) -> int:
+    return sum(1 for p in store.list_pods(node=node) if p.phase not in ("Succeeded", "Failed"))
 
 
 # kubectl's short names of access modes, as its PVC printer shows them.
@@ -496,7 +503,8 @@ LISTINGS: dict[str, Listing] = {
         "nodes",
         "node",
         ("NAME", "STATUS", "ROLES", "AGE", "VERSION"),
-        ("INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"),
+        ("INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME",
+         "PODS"),
         _nodes,
         namespaced=False,
     ),

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from reconciler.api.records import NodeRecord, PodRecord
-from reconciler.scheduling import host_ports, node_name, node_ready, node_selector, resources
+from reconciler.scheduling import (
+    host_ports,
+    node_affinity,
+    node_name,
+    node_ready,
+    resources,
+    taint_toleration,
+)
 from reconciler.scheduling.nodeinfo import NodeInfo, build_node_infos
 
 from .factories import GI, node, pod
@@ -25,15 +32,15 @@ class TestNodeReady:
     def test_not_ready(self) -> None:
         """A NotReady node refuses pods with the not-ready taint's wording."""
         n = info(node("a", ready=False))
-        assert node_ready.fits_ready(pod("p"), n) == [
+        assert taint_toleration.fits(pod("p"), n) == [
             "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"]
         only_noexecute = pod("p", spec={"tolerations": [
             {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
              "tolerationSeconds": 300}]})
-        assert node_ready.fits_ready(only_noexecute, n) != []
+        assert taint_toleration.fits(only_noexecute, n) != []
         everything = pod("p", spec={"tolerations": [{"operator": "Exists"}]})
-        assert node_ready.fits_ready(everything, n) == []
-        assert node_ready.fits_ready(pod("p"), info(node("b"))) == []
+        assert taint_toleration.fits(everything, n) == []
+        assert taint_toleration.fits(pod("p"), info(node("b"))) == []
 
 
 class TestNodeName:
@@ -49,11 +56,11 @@ class TestNodeSelector:
     def test_selector(self) -> None:
         """Every nodeSelector pair must be a node label; the hostname label is implied."""
         n = info(node("a", labels={"disk": "ssd"}))
-        assert node_selector.fits(pod("p", spec={"nodeSelector": {"disk": "ssd"}}), n) == []
-        assert node_selector.fits(pod("p", spec={"nodeSelector": {"disk": "hdd"}}), n) == [
+        assert node_affinity.fits(pod("p", spec={"nodeSelector": {"disk": "ssd"}}), n) == []
+        assert node_affinity.fits(pod("p", spec={"nodeSelector": {"disk": "hdd"}}), n) == [
             "node(s) didn't match Pod's node affinity/selector"]
         pinned = pod("p", spec={"nodeSelector": {"kubernetes.io/hostname": "a"}})
-        assert node_selector.fits(pinned, n) == []
+        assert node_affinity.fits(pinned, n) == []
 
 
 class TestHostPorts:
