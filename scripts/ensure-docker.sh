@@ -9,6 +9,10 @@ command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v git >/dev/null 2>&1 || missing="$missing git"
 # The tests' ssh:// engine host (scripts/hostc.sh) needs an sshd binary; nothing starts it here.
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+# The registry tests (tests/support/registry.py): the distribution registry, htpasswd, a CA.
+command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
+command -v htpasswd >/dev/null 2>&1 || missing="$missing apache2-utils"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 if [ -n "$missing" ]; then
   echo "ensure-docker: installing$missing" >&2
   apt-get update -qq && apt-get install -y -qq $missing >/dev/null

@@ -288,7 +288,11 @@ POD_SPEC: dict[str, Effect] = {
     "hostname": ACTS,
     "subdomain": ACTS,
     "dnsPolicy": ACTS,
+    # Pull credentials: reconciler/runtime/pullrules.py, the pod's Secrets via configmaps.py.
+    "imagePullSecrets": ACTS,
+    "imagePullSecrets[].name": ACTS,
     **POD_SECURITY,
+    **SCHEDULING,
 }
 
 TEMPLATE: dict[str, Effect] = {

@@ -341,7 +341,7 @@ class NodeAgent:
             ctx.out.events.append(PodEvent("Normal", "Started", f"Started container {name}"))
             self._post_start(ctx, c, latest.id)
             return [*insts[:-1], self._inspect(latest.id)]
-        image, waiting = self.builder.image(ctx.pod, c, ctx.out)
+        image, waiting = self.builder.image(ctx.pod, c, ctx.out, ctx.env)
         spans.mark(ctx.pod.uid, "image_check")
         if waiting is not None:
             return waiting

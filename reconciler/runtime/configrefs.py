@@ -78,7 +78,7 @@ def config_volumes(pod_spec: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def referenced(pod_spec: Mapping[str, Any]) -> set[Ref]:
-    """Every (kind, name) the pod's env, envFrom and volumes name."""
+    """Every (kind, name) the pod's env, envFrom, volumes and imagePullSecrets name."""
     refs: set[Ref] = set()
     for c in [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]:
         for item in c.get("env") or []:
@@ -94,6 +94,11 @@ def referenced(pod_spec: Mapping[str, Any]) -> set[Ref]:
                 refs.add((SECRET, str(item["secretRef"].get("name", ""))))
     for volume in config_volumes(pod_spec):
         refs.update(ref for ref, _ in _volume_refs(volume))
+    # Pull credentials (runtime/pullrules.py): read like any Secret the pod names, so a
+    # pull secret created after the pod wakes it for the next pull.
+    refs.update((SECRET, str(item.get("name") or ""))
+                for item in pod_spec.get("imagePullSecrets") or []
+                if isinstance(item, dict) and item.get("name"))
     return refs
 
 

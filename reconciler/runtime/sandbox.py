@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from docker.errors import APIError, ImageNotFound, NotFound
+from docker.errors import ImageNotFound, NotFound
 from docker.types import LogConfig
 
 from reconciler.api.records import PodRecord, claim_volume_name
@@ -24,17 +24,27 @@ from reconciler.runtime import (
     images,
     lifecycle,
     naming,
+    pullrules,
     security,
     spans,
     spec,
 )
 from reconciler.runtime.engine import Engine
+from reconciler.runtime.puller import Puller, PullResult
+from reconciler.runtime.pullrules import Credential
 from reconciler.runtime.types import PodEnv, PodEvent, PodSync, RuntimeConfig
 
 Waiting = tuple[str, str]  # (reason, message) of a container that cannot start yet
 # Seconds an image found present is not inspected again. One removed by hand meanwhile
 # fails its container's create, and the loop's retry after that looks again.
 IMAGE_SEEN_FOR = 10.0
+
+
+def pulled_message(result: PullResult) -> str:
+    """kubelet's words for a pull done, with its totals."""
+    size = f" Image size: {result.size} bytes." if result.size else ""
+    return (f'Successfully pulled image "{result.ref}" in {result.seconds:.3f}s '
+            f"({result.waited:.3f}s including waiting).{size}")
 
 
 class Builder:
@@ -50,6 +60,7 @@ class Builder:
         # ref -> monotonic time until which an image seen present is taken as present:
         # a burst of pods of one image then costs one image inspect, not one per pod.
         self._seen: dict[str, float] = {}
+        self.puller = Puller(engine, config)
 
     # Images ------------------------------------------------------------------
 
@@ -64,29 +75,26 @@ class Builder:
         self._seen[ref] = time.monotonic() + IMAGE_SEEN_FOR
         return True
 
-    def _pull(self, ref: str) -> str | None:
-        """Pull `ref`; the error text, or None on success."""
-        if not self.config.pull_images:
-            return "pulling is disabled (no registry configured)"
-        repo, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
-        try:
-            self.engine.call(self.engine.api.pull, repo, tag=tag or "latest")
-            return None
-        except APIError as e:
-            return str(e.explanation or e)
-
     def ensure_infra_image(self) -> None:
-        """The infrastructure image, pulled or else built locally (images.py), once per host."""
+        """The infrastructure image: pulled when configured from a registry, else built locally
+        (images.py), once per host. The default one is this project's and only ever built."""
         with self._infra_lock:
             if self._infra_ready:
                 return
             ref = self.config.infra_image
-            if not self._present(ref) and self._pull(ref) is not None:
+            if not self._present(ref) and not (
+                    ref != images.INFRA_IMAGE and self.puller.allowed(ref)
+                    and self.puller.pull(ref, self.puller.node_credentials()).ok):
                 self.engine.call(images.ensure_infra_image, self.engine.client, ref)
             self._infra_ready = True
 
-    def image(self, pod: PodRecord, c: dict[str, Any], out: PodSync) -> tuple[str, Waiting | None]:
-        """The local image reference to run for container `c`, or why it cannot run yet."""
+    def image(self, pod: PodRecord, c: dict[str, Any], out: PodSync,
+              env: PodEnv) -> tuple[str, Waiting | None]:
+        """The local image reference to run for container `c`, or why it cannot run yet.
+
+        kubelet's image manager: the policy decides whether to pull (pullrules.needs_pull);
+        a failed pull is ErrImagePull, then ImagePullBackOff until the back-off ends.
+        """
         ref = str(c.get("image", ""))
         mapped = spec.map_image(ref, self.config.image_map)
         key = (pod.uid, str(c["name"]))
@@ -96,39 +104,67 @@ class Builder:
                                        f'Image "{ref}" is mapped to "{mapped}" by the image map'))
         policy = spec.pull_policy(c)
         present = self._present(mapped)
-        if policy == "Never" or (policy == "IfNotPresent" and present):
+        registry = pullrules.parse_ref(mapped).registry
+        offline = self.puller.unreachable(registry) if present else ""
+        if offline or not pullrules.needs_pull(policy, present, mapped=mapped != ref) or (
+                present and not self.puller.allowed(mapped)):
+            # Not pulled: the policy says so, the configuration allows no pull from there, or
+            # the registry did not answer a moment ago (said once in the log, not per pod).
             if present:
-                msg = f'Container image "{mapped}" already present on machine'
-                out.events.append(PodEvent("Normal", "Pulled", msg))
+                out.events.append(PodEvent("Normal", "Pulled",
+                                           f'Container image "{mapped}" already present on '
+                                           "machine"))
                 return mapped, None
             msg = f'Container image "{mapped}" is not present with pull policy of Never'
             out.events.append(PodEvent("Warning", "ErrImageNeverPull", msg))
             return mapped, ("ErrImageNeverPull", msg)
         count, not_before = self._pull_failures.get(key, (0, 0.0))
-        if time.time() < not_before and not present:
+        if time.time() < not_before:
             msg = f'Back-off pulling image "{mapped}"'
             out.events.append(PodEvent("Normal", "BackOff", msg))
+            out.events.append(PodEvent("Warning", "Failed", "Error: ImagePullBackOff"))
             out.requeue(not_before - time.time())
             return mapped, ("ImagePullBackOff", msg)
-        out.events.append(PodEvent("Normal", "Pulling", f'Pulling image "{mapped}"'))
-        started = time.monotonic()
-        error = self._pull(mapped)
-        if error is None:
-            self._pull_failures.pop(key, None)
-            out.events.append(PodEvent("Normal", "Pulled", f'Successfully pulled image "{mapped}" '
-                                       f"in {time.monotonic() - started:.3f}s"))
-            return mapped, None
+        error = "" if self.puller.allowed(mapped) else \
+            f"pulls from {registry} are not allowed (runtime.pull_from)"
+        if not error:
+            out.events.append(PodEvent("Normal", "Pulling", f'Pulling image "{mapped}"'))
+            result = self.puller.pull(mapped, self._credentials(pod, env, out))
+            if result.ok:
+                self._seen.pop(mapped, None)
+                self._pull_failures.pop(key, None)
+                out.events.append(PodEvent("Normal", "Pulled", pulled_message(result)))
+                return mapped, None
+            if result.unreachable and present:
+                out.events.append(PodEvent("Normal", "Pulled", f'Container image "{mapped}" '
+                                           "already present on machine"))
+                return mapped, None
+            error = result.error
         out.events.append(PodEvent("Warning", "Failed",
                                    f'Failed to pull image "{mapped}": {error}'))
-        if present:
-            out.events.append(PodEvent("Normal", "Pulled", f'Container image "{mapped}" already '
-                                       "present on machine: using it, as the pull failed"))
-            return mapped, None
-        delay = min(self.config.backoff_initial * 2 ** min(count, 30), self.config.backoff_max)
+        delay = pullrules.backoff_delay(count + 1, self.config.backoff_initial,
+                                        self.config.backoff_max)
         self._pull_failures[key] = (count + 1, time.time() + delay)
         out.events.append(PodEvent("Warning", "Failed", "Error: ErrImagePull"))
         out.requeue(delay)
         return mapped, ("ErrImagePull", error)
+
+    def _credentials(self, pod: PodRecord, env: PodEnv, out: PodSync) -> list[Credential]:
+        """imagePullSecrets in order, then the node's Docker config file."""
+        creds: list[Credential] = []
+        missing = []
+        for name in pullrules.pull_secret_names(pod.spec):
+            data = env.configs.get(configrefs.SECRET, name)
+            if data is None:
+                missing.append(name)
+            else:
+                creds.extend(pullrules.secret_credentials(name, data))
+        if missing:
+            out.events.append(PodEvent(
+                "Warning", "FailedToRetrieveImagePullSecret",
+                f"Unable to retrieve some image pull secrets ({', '.join(missing)}); "
+                "attempting to pull the image may not succeed."))
+        return creds + self.puller.node_credentials()
 
     def _image_user(self, ref: str) -> str:
         """The user an image runs as (Config.User), "" for root by default."""

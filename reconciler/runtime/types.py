@@ -44,9 +44,12 @@ class RuntimeConfig:
     api_timeout: float = 10.0  # seconds for one Docker API call
     unreachable_cooldown: float = 3.0  # after a failure, fail fast this long (not the heartbeat)
     api_version: str = "1.41"  # fixed, so that building a client never calls the engine
-    # There is no registry on these machines, and a pull would send traffic off the
-    # machine: pulls are off unless the deployment has a registry.
-    pull_images: bool = False
+    # Registries pulls may go to ("*": any; "host" any port of it; globs), per
+    # imagePullPolicy (pullrules.py). Empty here, so tools and tests built on this class
+    # never send a pull off the machine; the service's configuration defaults to "*".
+    pull_from: tuple[str, ...] = ()
+    docker_config: str = ""  # a Docker config.json with registry credentials; "{node}" = node
+    pull_timeout: float = 300.0  # seconds a pull may stay silent before it is given up
     backoff_initial: float = 10.0  # Kubernetes' crash-loop back-off: 10 s doubling ...
     backoff_max: float = 300.0  # ... to 5 min ...
     backoff_reset: float = 600.0  # ... forgotten after 10 min of running

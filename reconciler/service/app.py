@@ -90,6 +90,9 @@ def runtime_config(config: Config, cluster_id: str = "") -> RuntimeConfig:
         allowed_unsafe_sysctls=tuple(r.allowed_unsafe_sysctls),
         cluster_id=cluster_id,  # the store's: orphan collection only touches its own
         volumes_dir=str(config.volumes_dir),
+        pull_from=tuple(r.pull_from),
+        docker_config=r.docker_config,
+        pull_timeout=r.pull_timeout,
     )
 
 

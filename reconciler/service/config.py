@@ -64,6 +64,10 @@ class RuntimeConfig:
     allowed_unsafe_sysctls: tuple[str, ...] = _f(
         (), "list", "sysctls pods may set beyond kubelet's safe set")
     volumes_dir: str = _f("", "str", "folders of configMap/secret volumes; empty: <state>.volumes")
+    pull_from: tuple[str, ...] = _f(
+        ("*",), "list", "registries images may be pulled from (host[:port], globs, *); empty: none")
+    docker_config: str = _f("", "str", "Docker config.json with registry credentials; {node}: node")
+    pull_timeout: float = _f(300.0, "duration", "a pull silent this long is given up")
 
 
 @dataclass(frozen=True)

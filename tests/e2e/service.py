@@ -102,6 +102,9 @@ class ServiceRun:
             "RECONCILER_UI_ADDRESS": f"127.0.0.1:{free_port()}" if ui else "",
             "RECONCILER_RESYNC_INTERVAL": "5s",
             "RECONCILER_HEARTBEAT_INTERVAL": "1s",
+            # Pulls only from the test suite's own loopback registry (tests/support/registry.py),
+            # never off the machine (the service's default is any registry).
+            "RECONCILER_RUNTIME_PULL_FROM": "127.0.0.1",
             **(extra_env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
