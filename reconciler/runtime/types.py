@@ -104,10 +104,10 @@ class HostInfo:
     kernel: str
     os_type: str = ""  # the engine's OSType: "linux"
     arch: str = ""  # the engine's Architecture: "x86_64", "aarch64"
+    pod_addresses: int = 0  # addresses its bridge has left for our pods; 0: unknown
 
 
 @dataclass(frozen=True)
-    pod_addresses: int = 0  # addresses its bridge has left for our pods; 0: unknown
 class ObservedContainer:
     """One container of a pod as Docker's list call reports it (no inspect)."""
 
