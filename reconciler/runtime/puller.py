@@ -59,6 +59,7 @@ class _Flight:
     started: float = field(default_factory=time.monotonic)
     done: threading.Event = field(default_factory=threading.Event)
     result: PullResult | None = None
+    waiters: int = 0  # callers waiting for it (under the puller's lock)
 
 
 class _Progress:
@@ -104,6 +105,12 @@ class Puller:
         """Whether `runtime.pull_from` lets this service pull `ref` at all."""
         return pullrules.pull_allowed(pullrules.parse_ref(ref).registry, self.config.pull_from)
 
+    def waiting(self, ref: str) -> int:
+        """How many callers wait for the pull of `ref` in flight (0: none in flight)."""
+        with self._lock:
+            flight = self._flights.get(ref)
+            return flight.waiters if flight is not None else 0
+
     def unreachable(self, registry: str) -> str:
         """Why `registry` is taken as not answering now; "" when it may be asked."""
         until, reason = self._unreachable.get(registry, (0.0, ""))
@@ -137,6 +144,8 @@ class Puller:
                 flight = self._flights.get(ref)
                 if flight is None:
                     mine = self._flights[ref] = _Flight(prints)
+                else:
+                    flight.waiters += 1
             if flight is None:
                 break
             flight.done.wait(self.config.pull_timeout)
