@@ -125,10 +125,9 @@ def prepare(pod: PodRecord, infos: Mapping[str, NodeInfo], bound: Sequence[PodRe
 
 
 def fits(state: State, info: NodeInfo) -> list[str]:
-    """Existing pods' anti-affinity, then the pod's affinity, then its anti-affinity."""
+    """The pod's affinity, then its anti-affinity, then existing pods' anti-affinity (the
+    order of the plugin's Filter, which names the first rule a node breaks)."""
     labels = info.labels
-    if any(labels.get(key) == value for key, value in state.existing_anti):
-        return [REASON_EXISTING_ANTI]
     if not state.no_match_anywhere:
         for term, counts in zip(state.affinity, state.affinity_counts, strict=True):
             value = labels.get(term.topology_key)
@@ -140,6 +139,8 @@ def fits(state: State, info: NodeInfo) -> list[str]:
         value = labels.get(term.topology_key)
         if value is not None and counts[value]:
             return [REASON_ANTI_AFFINITY]
+    if any(labels.get(key) == value for key, value in state.existing_anti):
+        return [REASON_EXISTING_ANTI]
     return []
 
 

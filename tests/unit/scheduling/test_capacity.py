@@ -13,7 +13,7 @@ from .factories import node, pod
 
 class TestAddresses:
     def test_usable_addresses(self) -> None:
-        """A /24 gives 253 sandboxes, a /28 13: network, broadcast and gateway are not handed out."""
+        """A /24 gives 253 sandboxes, a /28 13: network, broadcast and gateway are not given."""
         assert usable_addresses("172.17.0.0/24") == 253
         assert usable_addresses("10.9.0.0/28") == 13
         assert usable_addresses("10.9.0.1/28") == 13
