@@ -33,8 +33,11 @@ postgres:
 setup: venv images
 
 # The dashboard needs no browser; only its tests do.
+# The demo's images are built locally (setup): pulls only from a loopback registry, unless
+# RECONCILER_RUNTIME_PULL_FROM says otherwise (docs/images.md).
 run: setup
-	$(BIN)/reconciler run --desired desired --state state.db
+	RECONCILER_RUNTIME_PULL_FROM="$${RECONCILER_RUNTIME_PULL_FROM-127.0.0.1}" \
+	  $(BIN)/reconciler run --desired desired --state state.db
 
 lint: venv
 	$(BIN)/ruff check reconciler tests bench
