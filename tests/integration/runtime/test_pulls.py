@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -57,10 +58,9 @@ class TestPuller:
     """Pulls of one host through `Puller`."""
 
     def test_concurrent_pulls_share_one(self, registry: Registry, harness: Harness,
-                                        docker_client: docker.DockerClient,
-                                        tmp_path: Path) -> None:
+                                        docker_client: docker.DockerClient) -> None:
         """Five callers asking while a pull of the image is in flight wait for it: one pull."""
-        ref = registry.ref(f"{tmp_path.name[-12:].lower()}/shared:1")
+        ref = registry.ref(f"t{uuid.uuid4().hex[:8]}/shared:1")
         registry.push(docker_client, BUSYBOX, ref.split("/", 1)[1])
         engine = harness.agent.engine
         puller = GatedPuller(engine, RuntimeConfig(pull_from=("127.0.0.1",)))
@@ -118,3 +118,19 @@ class TestPuller:
             assert len(said) == 1
         finally:
             docker_client.images.remove(f"{ref}:latest", noprune=True)
+
+    def test_node_docker_config_credentials(self, registry: Registry,
+                                            harness_factory: Callable[..., Harness],
+                                            docker_client: docker.DockerClient,
+                                            tmp_path: Path) -> None:
+        """Without a pull secret, the node's Docker config file ("{node}" in the path) logs in."""
+        ref = registry.ref(f"t{uuid.uuid4().hex[:8]}/node-config:1")
+        registry.push(docker_client, BUSYBOX, ref.split("/", 1)[1])
+        (tmp_path / "local.json").write_text(registry.dockerconfigjson())
+        h = harness_factory(pull_from=("127.0.0.1",),
+                            docker_config=str(tmp_path / "{node}.json"))
+        pod = make_pod("noded", {"containers": [{"name": "c", "image": ref,
+                                                 "command": ["sleep", "3600"]}]})
+        h.converge(pod, running, timeout=90)
+        pulled = [e.message for e in h.events if e.reason == "Pulled"]
+        assert any(m.startswith(f'Successfully pulled image "{ref}"') for m in pulled), pulled
