@@ -27,10 +27,15 @@ from tests.e2e.service import ROOT, ServiceRun
 HOSTE_URL = "unix:///var/run/docker-hoste.sock"
 HOSTG_URL = "unix:///var/run/docker-hostg.sock"
 # name -> (third octet of 10.x.0.0/24, bridge address): distinct from every other test host's.
-_NETNS_HOSTS = {"hoste": ("248", "172.27.0.1/24"), "hostg": ("247", "172.26.0.1/24")}
+# hostp and hostq are tests/e2e/test_deployments.py's (a host lost mid-rollout).
+_NETNS_HOSTS = {"hoste": ("248", "172.27.0.1/24"), "hostg": ("247", "172.26.0.1/24"),
+                "hostp": ("246", "172.25.0.1/24"), "hostq": ("245", "172.24.0.1/24")}
 AGENT_PORT = 24224
-ADDRESSES = {"hostb": HOSTB_ADDRESS, "hoste": "10.248.0.2", "hostg": "10.247.0.2"}
-ENGINES = {"hostb": HOSTB_URL, "hoste": HOSTE_URL, "hostg": HOSTG_URL}
+ADDRESSES = {"hostb": HOSTB_ADDRESS, "hoste": "10.248.0.2", "hostg": "10.247.0.2",
+             "hostp": "10.246.0.2", "hostq": "10.245.0.2"}
+ENGINES = {"hostb": HOSTB_URL, "hoste": HOSTE_URL, "hostg": HOSTG_URL,
+           "hostp": "unix:///var/run/docker-hostp.sock",
+           "hostq": "unix:///var/run/docker-hostq.sock"}
 
 
 def netns_host(name: str, action: str) -> subprocess.CompletedProcess[str]:

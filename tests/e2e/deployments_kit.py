@@ -3,7 +3,8 @@
 Used by tests/e2e/test_deployments.py. `RolloutWatch` samples the store (the
 CLI's own reader) every 0.1 s in a thread: how many of a Deployment's pods are
 live and ready at each moment, and every ReplicaSet it ever had, so a test can
-check the rollout's bounds afterwards. `Hammer` sends HTTP GETs to a cluster IP
+check the rollout's bounds afterwards (per node too, for a host lost mid-rollout).
+`Hammer` sends HTTP GETs to a cluster IP
 from the test process (the address the service put on `lo`) until stopped.
 """
 
@@ -134,6 +135,39 @@ def complete(run: ServiceRun, replicas: int, name: str = "web") -> bool:
             and bool(progressing) and progressing[0].get("reason") == "NewReplicaSetAvailable")
 
 
+def node_ready(run: ServiceRun, node: str) -> bool | None:
+    """The node's Ready as the node controller last wrote it (None: not registered yet)."""
+    store = _reader(run)
+    try:
+        record = store.get_node(node)
+    finally:
+        store.close()
+    return None if record is None else record.ready
+
+
+def deployment_pods(run: ServiceRun, name: str = "web") -> list[Any]:
+    """The Deployment's pod records (being deleted or not), from the store."""
+    store = _reader(run)
+    try:
+        pods = store.list_pods(namespace="default")
+    finally:
+        store.close()
+    return [p for p in pods if p.owner is not None and p.owner.kind == "ReplicaSet"
+            and p.owner.name.startswith(f"{name}-")]
+
+
+def events_of(run: ServiceRun, kind: str, reason: str) -> list[Any]:
+    """Events of `kind` objects with `reason`, oldest first."""
+    store = _reader(run)
+    try:
+        events = store.list_events(kind=kind)
+    finally:
+        store.close()
+    found = [e for e in events if e.reason == reason]
+    found.sort(key=lambda e: (e.first_seen is None, e.first_seen))
+    return found
+
+
 def scaling_events(run: ServiceRun, name: str = "web") -> list[str]:
     """The Deployment's ScalingReplicaSet messages, oldest first."""
     store = _reader(run)
@@ -152,6 +186,7 @@ class Sample:
     live: int  # the Deployment's pods not being deleted
     ready: int
     by_rs: dict[str, int] = field(default_factory=dict)
+    on: dict[str, set[str]] = field(default_factory=dict)  # node -> its live pods' names
 
 
 class RolloutWatch:
@@ -186,8 +221,11 @@ class RolloutWatch:
                     and p.deletion_timestamp is None
                     and p.phase not in ("Succeeded", "Failed")]
             by_rs = Counter(p.owner.name for p in ours if p.owner is not None)
+            on: dict[str, set[str]] = {}
+            for p in ours:
+                on.setdefault(p.node_name, set()).add(p.name)
             self.samples.append(Sample(time.monotonic(), len(ours),
-                                       sum(1 for p in ours if p.ready), dict(by_rs)))
+                                       sum(1 for p in ours if p.ready), dict(by_rs), on))
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -199,6 +237,11 @@ class RolloutWatch:
 
     def min_ready(self, since: float = 0.0) -> int:
         return min((s.ready for s in self.samples if s.at >= since), default=0)
+
+    def max_on(self, node: str, since: float = 0.0) -> int:
+        """The most live pods `node` had at once."""
+        return max((len(s.on.get(node, ())) for s in self.samples if s.at >= since),
+                   default=0)
 
 
 class Hammer:
