@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from reconciler.api.records import EventRecord, NodeRecord, PodRecord
+from reconciler.api.records import EventRecord, NodeRecord, OwnerRef, PodRecord
+from reconciler.api.selectors import Selector
 from reconciler.api.types import JSON, Key
 from reconciler.control.cache import Cache
 from reconciler.control.follow import DEFAULT_RESYNC, Follower, follow
@@ -139,6 +140,38 @@ class Context:
         """One recorded object: from the cache once it is synced, else from the store."""
         cache = self.synced_cache
         return cache.object(key) if cache is not None else self.store.get_object(key)
+
+    # -- an owner's pods (the opening every pod-owning controller shares) --
+    def claimable_pods(self, namespace: str, owner_uid: str, selector: Selector, *,
+                       orphans_only: bool = False) -> list[PodRecord]:
+        """The pods an owner holds and those its selector matches, one of each, by name.
+
+        Only these, not every pod of the namespace with its containers: from the cache's
+        owner and label indexes once it is synced, else from the store. The held ones
+        are there so a pod that stopped matching can be released. `orphans_only`: of the
+        selected pods only those without an owner (a StatefulSet releases no member).
+        """
+        cache = self.synced_cache
+        if cache is not None:
+            held = cache.pods(namespace, owner_uid=owner_uid)
+            selected = cache.pods(namespace, selector)
+        else:
+            held = self.store.list_pods(namespace=namespace, owner_uid=owner_uid)
+            selected = self.store.list_pods(namespace=namespace, selector=selector.matches)
+        if orphans_only:
+            selected = [p for p in selected if p.owner is None]
+        return sorted({p.uid: p for p in [*held, *selected]}.values(), key=lambda p: p.name)
+
+    def set_owners(self, owner: OwnerRef, adopt: Sequence[PodRecord],
+                   release: Sequence[PodRecord] = ()) -> None:
+        """Adopt orphans under `owner` and release the pods that stopped matching, in one
+        store write (Kubernetes' ControllerRefManager)."""
+        for pod in adopt:
+            pod.owner = owner
+        for pod in release:
+            pod.owner = None
+        if adopt or release:
+            self.store.patch_pods([*adopt, *release], ["owner"])
 
     def stop_cache(self) -> None:
         if self.follower is not None:

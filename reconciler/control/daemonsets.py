@@ -55,7 +55,6 @@ class DaemonSetController:
         assert isinstance(key.id, Key)
         k = key.id
         ctx = self.ctx
-        cache = ctx.synced_cache
         obj = ctx.get_object(k)
         if obj is None:
             ctx.collect_pods(k)
@@ -64,25 +63,10 @@ class DaemonSetController:
             return Result.done()
         ds = ds_from_body(obj.body, obj.uid, obj.generation)
         now_ = ctx.clock()
-        if cache is not None:
-            selected = cache.pods(k.namespace, ds.selector)
-            held = cache.pods(k.namespace, owner_uid=obj.uid)
-        else:
-            selected = ctx.store.list_pods(namespace=k.namespace, selector=ds.selector.matches)
-            held = ctx.store.list_pods(namespace=k.namespace, owner_uid=obj.uid)
-        pods = sorted({p.uid: p for p in [*selected, *held]}.values(), key=lambda p: p.name)
+        pods = ctx.claimable_pods(k.namespace, obj.uid, ds.selector)
         nodes = ctx.store.list_nodes()
         plan = plan_daemonset(ds, nodes, pods, now_, self._in_backoff(ds.uid, now_))
-
-        changed: list[PodRecord] = []
-        for pod in plan.adopt:
-            pod.owner = ds.owner_ref
-            changed.append(pod)
-        for pod in plan.release:
-            pod.owner = None
-            changed.append(pod)
-        if changed:
-            ctx.store.patch_pods(changed, ["owner"])
+        ctx.set_owners(ds.owner_ref, plan.adopt, plan.release)
         if plan.failed:
             self._failed(ds, plan, now_)
         if plan.delete:

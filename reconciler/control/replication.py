@@ -81,7 +81,6 @@ class ReplicationController:
         assert isinstance(key.id, Key)
         k = key.id
         ctx = self.ctx
-        cache = ctx.synced_cache
         obj = ctx.get_object(k)
         if obj is None:
             return self._collect(k)
@@ -90,29 +89,9 @@ class ReplicationController:
         owner = self._owner(obj)
         exp_key = owner.key
         now_ = ctx.clock()
-        # Only the pods this owner may claim (its selector's) or holds (to release those that
-        # stopped matching), not every pod of the namespace with its containers: from the
-        # cache's label and owner indexes when there is one.
-        if cache is not None:
-            selected = cache.pods(k.namespace, owner.selector)
-            held = cache.pods(k.namespace, owner_uid=owner.uid)
-        else:
-            selected = ctx.store.list_pods(namespace=k.namespace,
-                                           selector=owner.selector.matches)
-            held = ctx.store.list_pods(namespace=k.namespace, owner_uid=owner.uid)
-        pods = sorted({p.uid: p for p in [*selected, *held]}.values(),
-                      key=lambda p: (p.namespace, p.name))
+        pods = ctx.claimable_pods(k.namespace, owner.uid, owner.selector)
         plan = plan_replicas(owner, pods, ctx.expectations, now_)
-
-        changed: list[PodRecord] = []
-        for pod in plan.adopt:
-            pod.owner = owner.owner_ref
-            changed.append(pod)
-        for pod in plan.release:
-            pod.owner = None
-            changed.append(pod)
-        if changed:
-            ctx.store.patch_pods(changed, ["owner"])
+        ctx.set_owners(owner.owner_ref, plan.adopt, plan.release)
 
         if plan.create:
             self._create(obj.uid, owner, pods, plan.create_batches, now_)

@@ -53,7 +53,6 @@ class StatefulSetController:
         assert isinstance(key.id, Key)
         k = key.id
         ctx = self.ctx
-        cache = ctx.synced_cache
         obj = ctx.get_object(k)
         if obj is None:
             return self._collect(k)
@@ -61,26 +60,14 @@ class StatefulSetController:
             return Result.done()
         set_ = set_from_body(obj.body, obj.uid, obj.generation, obj.status)
         now_ = ctx.clock()
-        # Its pods from the cache's owner and label indexes when there is one. A stale
-        # cache cannot duplicate a member: create_pods refuses a name already taken.
-        if cache is not None:
-            owned = cache.pods(k.namespace, owner_uid=obj.uid)
-            selected = cache.pods(k.namespace, set_.selector)
-        else:
-            owned = ctx.store.list_pods(namespace=k.namespace, owner_uid=obj.uid)
-            selected = ctx.store.list_pods(namespace=k.namespace,
-                                           selector=set_.selector.matches)
-        orphans = [p for p in selected if p.owner is None]
-        pods = sorted({p.uid: p for p in [*owned, *orphans]}.values(), key=lambda p: p.name)
+        # A stale cache cannot duplicate a member: create_pods refuses a name already taken.
+        pods = ctx.claimable_pods(k.namespace, obj.uid, set_.selector, orphans_only=True)
         claims = ctx.store.list_claims(namespace=k.namespace)
         plan = plan_statefulset(set_, pods, claims, now_)
         if plan.waiting:
             log.debug("StatefulSet %s/%s: %s", k.namespace, k.name, plan.waiting)
 
-        if plan.adopt:
-            for pod in plan.adopt:
-                pod.owner = set_.owner_ref
-            ctx.store.patch_pods(plan.adopt, ["owner"])
+        ctx.set_owners(set_.owner_ref, plan.adopt)
         if plan.relabel:
             ctx.store.patch_pods(plan.relabel, ["metadata"])
         if plan.claims:
