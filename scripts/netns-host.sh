@@ -1,10 +1,20 @@
-# Sourced by scripts/hostb.sh and scripts/hostc.sh: a Docker host in a network namespace.
+# Sourced by scripts/host*.sh: a Docker host in a network namespace.
 # The caller sets NS, VETH (root-side veth; the namespace side is VETH with its last
 # character 0 -> 1), PEER (root-side address), ADDR (the host's address), SUBNET,
-# SOCK, URL, PIDFILE, LOG, DATA (data-root suffix), BIP and IMAGES, then calls
-# host_up "extra dockerd args..." / host_down.
+# SOCK, URL, PIDFILE, LOG, DATA (data-root suffix), BIP and IMAGES (host_paths sets the
+# five named after NS), then calls host_up "extra dockerd args..." / host_down, or
+# host_main ACTION for the usual start|stop|status.
 
 PEER_VETH="${VETH%0}1"
+
+# host_paths: SOCK, URL, PIDFILE, LOG and DATA named after NS, as every host here has them.
+host_paths() {
+  DATA=$NS
+  SOCK=/var/run/docker-$NS.sock
+  URL=unix://$SOCK
+  PIDFILE=/var/run/docker-$NS.pid
+  LOG=/tmp/dockerd-$NS.log
+}
 
 answers() { docker -H "$URL" version >/dev/null 2>&1; }
 
@@ -81,4 +91,14 @@ host_down() {
   ip netns del "$NS" 2>/dev/null || true
   # With the veth gone, the subnet would follow the default route off the machine.
   ip route replace unreachable "$SUBNET" 2>/dev/null || true
+}
+
+# host_main start|stop|status: what a host script does with its one argument.
+host_main() {
+  case "$1" in
+    start) host_up; echo "$URL $ADDR" ;;
+    stop) host_down ;;
+    status) if answers; then echo "running $URL $ADDR"; else echo "stopped"; exit 3; fi ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 64 ;;
+  esac
 }

@@ -15,8 +15,14 @@ from reconciler.api.selectors import from_label_selector
 from reconciler.api.types import Key
 from reconciler.store.reader import ReadStore
 from reconciler.views import output
-from reconciler.views.describe_statefulset import pod_template_section
-from reconciler.views.sections import Describer, events_section
+from reconciler.views.describe_statefulset import controlled_pods, pod_template_section
+from reconciler.views.sections import (
+    Describer,
+    events_section,
+    meta_section,
+    pods_status,
+    stale_line,
+)
 
 
 def describe_daemonset(store: ReadStore, key: Key, now: datetime) -> str | None:
@@ -28,8 +34,7 @@ def describe_daemonset(store: ReadStore, key: Key, now: datetime) -> str | None:
     meta = o.body.get("metadata") or {}
     status = o.status or {}
     selector = from_label_selector(spec.get("selector"))
-    pods = [p for p in store.list_pods(key.namespace, selector.matches)
-            if p.owner is not None and p.owner.uid == o.uid]
+    pods = controlled_pods(store, key.namespace, selector, o.uid)
     template = spec.get("template") or {}
     node_selector = (template.get("spec") or {}).get("nodeSelector") or {}
     d = Describer()
@@ -38,9 +43,7 @@ def describe_daemonset(store: ReadStore, key: Key, now: datetime) -> str | None:
     d.pair(0, "Selector", str(selector) or output.NONE)
     d.pair(0, "Node-Selector",
            ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or output.NONE)
-    d.multi(0, "Labels", [f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())])
-    d.multi(0, "Annotations",
-            [f"{k}: {v}" for k, v in sorted((meta.get("annotations") or {}).items())])
+    meta_section(d, meta)
     for label, field in (
             ("Desired Number of Nodes Scheduled", "desiredNumberScheduled"),
             ("Current Number of Nodes Scheduled", "currentNumberScheduled"),
@@ -48,13 +51,10 @@ def describe_daemonset(store: ReadStore, key: Key, now: datetime) -> str | None:
             ("Number of Nodes Scheduled with Available Pods", "numberAvailable"),
             ("Number of Nodes Misscheduled", "numberMisscheduled")):
         d.pair(0, label, status.get(field, 0))
-    phases = [p.phase for p in pods]
-    counts = [phases.count(x) for x in ("Running", "Pending", "Succeeded", "Failed")]
-    d.pair(0, "Pods Status", "{} Running / {} Waiting / {} Succeeded / {} Failed".format(*counts))
+    pods_status(d, pods)
     strategy = spec.get("updateStrategy") or {}
     d.pair(0, "Update Strategy", strategy.get("type", "RollingUpdate"))
-    if o.stale:
-        d.pair(0, "Stale", f"yes: {o.source_file} has errors; this is the last valid version")
+    stale_line(d, o.stale, o.source_file)
     pod_template_section(d, template)
     events_section(d, store.list_events(key.namespace, key.kind, key.name), now)
     return d.render()

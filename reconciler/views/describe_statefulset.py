@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from reconciler.api.selectors import from_label_selector
+from reconciler.api.records import PodRecord
+from reconciler.api.selectors import Selector, from_label_selector
 from reconciler.api.types import JSON, Key
 from reconciler.store.reader import ReadStore
 from reconciler.views import output
@@ -19,8 +20,11 @@ from reconciler.views.sections import (
     Describer,
     env_section,
     events_section,
+    meta_section,
     mounts_section,
+    pods_status,
     ports_text,
+    stale_line,
     volumes_section,
     when,
 )
@@ -35,31 +39,33 @@ def describe_statefulset(store: ReadStore, key: Key, now: datetime) -> str | Non
     meta = o.body.get("metadata") or {}
     status = o.status or {}
     selector = from_label_selector(spec.get("selector"))
-    pods = [p for p in store.list_pods(key.namespace, selector.matches)
-            if p.owner is not None and p.owner.uid == o.uid]
+    pods = controlled_pods(store, key.namespace, selector, o.uid)
     d = Describer()
     d.pair(0, "Name", key.name)
     d.pair(0, "Namespace", key.namespace)
     d.pair(0, "CreationTimestamp", when(o.created_at))
     d.pair(0, "Selector", str(selector) or output.NONE)
-    d.multi(0, "Labels", [f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())])
-    d.multi(0, "Annotations",
-            [f"{k}: {v}" for k, v in sorted((meta.get("annotations") or {}).items())])
+    meta_section(d, meta)
     d.pair(0, "Replicas", f"{spec.get('replicas', 1)} desired | {status.get('replicas', 0)} total")
     strategy = spec.get("updateStrategy") or {}
     d.pair(0, "Update Strategy", strategy.get("type", "RollingUpdate"))
     rolling = strategy.get("rollingUpdate")
     if rolling is not None and "partition" in rolling:
         d.pair(1, "Partition", rolling["partition"])
-    phases = [p.phase for p in pods]
-    counts = [phases.count(x) for x in ("Running", "Pending", "Succeeded", "Failed")]
-    d.pair(0, "Pods Status", "{} Running / {} Waiting / {} Succeeded / {} Failed".format(*counts))
-    if o.stale:
-        d.pair(0, "Stale", f"yes: {o.source_file} has errors; this is the last valid version")
+    pods_status(d, pods)
+    stale_line(d, o.stale, o.source_file)
     pod_template_section(d, spec.get("template") or {})
     _claim_templates(d, spec.get("volumeClaimTemplates") or [])
     events_section(d, store.list_events(key.namespace, key.kind, key.name), now)
     return d.render()
+
+
+def controlled_pods(store: ReadStore, namespace: str, selector: Selector,
+                    owner_uid: str) -> list[PodRecord]:
+    """The set's own pods: selected and controlled by it (kubectl's
+    getPodStatusForController)."""
+    return [p for p in store.list_pods(namespace, selector.matches)
+            if p.owner is not None and p.owner.uid == owner_uid]
 
 
 def pod_template_section(d: Describer, template: JSON) -> None:

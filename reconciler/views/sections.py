@@ -2,10 +2,11 @@
 
 Part of the read side's presentation (`reconciler.views`): `Describer` aligns
 consecutive `Key:  value` lines as kubectl's tabwriter does; the sections
-(containers with their state, env and mounts, volumes, events) are shared by
-`reconciler.views.describe` and `reconciler.views.describe_statefulset`, which
-is why they live here and not in either: the two modules then import this one
-and not each other.
+(labels and annotations, pods status, containers with their state, env and
+mounts, volumes, events) are shared by `reconciler.views.describe` and the
+describers of one kind each (`describe_statefulset`, `describe_daemonset`, ...),
+which is why they live here and not in any of them: those modules then import
+this one and not each other.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from reconciler.api.records import ContainerStatus, EventRecord
+from reconciler.api.records import ContainerStatus, EventRecord, PodRecord
 from reconciler.api.types import JSON
 from reconciler.views import output
 
@@ -69,6 +70,26 @@ def when(value: datetime | None) -> str:
     if value is None:
         return output.NONE
     return value.astimezone().strftime("%a, %d %b %Y %H:%M:%S %z")
+
+
+def meta_section(d: Describer, meta: JSON) -> None:
+    """An object's Labels and Annotations lines, as every describer prints them."""
+    d.multi(0, "Labels", [f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())])
+    d.multi(0, "Annotations",
+            [f"{k}: {v}" for k, v in sorted((meta.get("annotations") or {}).items())])
+
+
+def pods_status(d: Describer, pods: Sequence[PodRecord]) -> None:
+    """kubectl's `Pods Status` line of a controller's pods."""
+    phases = [p.phase for p in pods]
+    counts = [phases.count(x) for x in ("Running", "Pending", "Succeeded", "Failed")]
+    d.pair(0, "Pods Status", "{} Running / {} Waiting / {} Succeeded / {} Failed".format(*counts))
+
+
+def stale_line(d: Describer, stale: bool, source_file: str) -> None:
+    """Ours: the object is the last valid version of a file that now has errors."""
+    if stale:
+        d.pair(0, "Stale", f"yes: {source_file} has errors; this is the last valid version")
 
 
 def events_section(d: Describer, events: list[EventRecord], now: datetime) -> None:
