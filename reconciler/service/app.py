@@ -50,6 +50,7 @@ from reconciler.runtime.types import RuntimeConfig
 from reconciler.service.config import Config, changed_keys, reload_config
 from reconciler.service.fluent import FluentShipper
 from reconciler.service.health import Health, HealthBoard
+from reconciler.service.kube_metrics import view_of
 from reconciler.service.lease import LeaseKeeper
 from reconciler.service.logs import set_log_level, setup_logging
 from reconciler.service.metrics import (
@@ -197,6 +198,8 @@ class Service:
         if fluent is not None:
             fluent.on_drop = lambda n: metrics.fluentd_dropped.inc(n)
         metrics.pods_by_phase(lambda: _phase_counts(store, ctx.cache))
+        metrics.kube_state(lambda: view_of(store, ctx.cache))
+        metrics.leader.labels(self.holder).set(1)  # metrics are served by the active one only
         engine.RESPONSE_OBSERVERS[:] = [observe_docker_response(metrics)]
         spans.OBSERVERS[:] = [lambda span, s: metrics.pod_start_span.labels(span).observe(s)]
         metrics_server = (

@@ -3,24 +3,31 @@
 Created once by `reconciler run` and handed to the parts that count: the
 control loop (passes, durations, queue depth), the runtime driver (Docker call
 latency and errors per host), the proxy (connections, bytes), and the fluentd
-shipper (`on_drop=metrics.fluentd_dropped.inc`). Pods by phase are read from a
-callback at scrape time, so nothing has to keep that gauge up to date.
+shipper (`on_drop=metrics.fluentd_dropped.inc`). Pods by phase, and the
+per-object series in kube-state-metrics' names (reconciler.service.kube_metrics),
+are read from callbacks at scrape time, so nothing has to keep them up to date.
+`reconciler_build_info` and `reconciler_leader` say what runs and who acts.
 """
 
 from __future__ import annotations
 
+import platform
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from reconciler.service.kube_metrics import ClusterView
 
 NAMESPACE = "reconciler"
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
@@ -128,8 +135,27 @@ class Metrics:
             "fluentd_dropped_records", "Log and event records dropped while fluentd was away",
             namespace=NAMESPACE, registry=r,
         )
+        self.build_info = Gauge(
+            "build_info", "The running build: version and Python", ["version", "python_version"],
+            namespace=NAMESPACE, registry=r,
+        )
+        self.build_info.labels(_version(), platform.python_version()).set(1)
+        self.leader = Gauge(
+            "leader", "1 while this instance holds the store's lease and acts", ["holder"],
+            namespace=NAMESPACE, registry=r,
+        )
         self._phase_collector: _PodsByPhase | None = None
         self._proxy_collector: _ProxyStats | None = None
+        self._kube_collector: Collector | None = None
+
+    def kube_state(self, source: Callable[[], ClusterView]) -> None:
+        """Serve kube-state-metrics' series from `source()` (a kube_metrics.ClusterView)."""
+        from reconciler.service.kube_metrics import KubeState
+
+        if self._kube_collector is not None:
+            self.registry.unregister(self._kube_collector)
+        self._kube_collector = KubeState(source)
+        self.registry.register(self._kube_collector)
 
     def proxy_stats(self, source: Callable[[], Mapping[str, ProxyCounts]]) -> None:
         """Serve the proxy's connections and bytes from `source()`, read at each scrape."""
@@ -168,6 +194,13 @@ class Metrics:
             raise
         finally:
             self.docker_latency.labels(host, operation).observe(time.perf_counter() - start)
+
+
+def _version() -> str:
+    try:
+        return version("reconciler")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 # First path segments whose second segment names an object (an id or image name).
