@@ -11,7 +11,8 @@ restart of the service reads the same records: a pod is never made twice.
 Finished pods stay (for `reconciler logs`) until ttlSecondsAfterFinished
 passes; then they go, and a Job another controller wrote (a CronJob's) goes
 with them, while a Job a manifest declares keeps its record and status, so an
-unchanged manifest never runs again (docs/jobs.md). A deleted Job takes its
+unchanged manifest never runs again (docs/jobs.md). A Job that finishes wakes
+its controlling owner (a CronJob) through the registry. A deleted Job takes its
 pods with it. An owner annotated `reconciler.dev/suspend: "true"` is left
 alone, as in the other controllers; `spec.suspend` is the Job's own pause.
 """
@@ -71,6 +72,9 @@ class JobController:
         status = plan.status.to_json()
         if status != (obj.status or {}):
             ctx.store.set_status(k, status)
+            if plan.status.finished is not None and \
+                    JobStatus.from_json(obj.status).finished is None:
+                self._wake_owner(obj)
         if plan.expired:
             self._expire(job, obj, pods)
             return Result.done()
@@ -106,6 +110,16 @@ class JobController:
         if obj.source_file.startswith(OWNED_SOURCE_PREFIX):
             ctx.store.write_owned(obj.source_file, [], [obj.key])
             log.info("Job %s/%s removed: its TTL passed", job.namespace, job.name)
+
+    def _wake_owner(self, obj: ObjectRecord) -> None:
+        """The Job finished: its controlling owner (a CronJob) hears it now, not at a poll."""
+        # The registry imports this module, hence the late import.
+        from reconciler.control.registry import REGISTRY
+
+        for ref in (obj.body.get("metadata") or {}).get("ownerReferences") or []:
+            if ref.get("controller") and ref.get("kind") and ref.get("name"):
+                REGISTRY.route(self.ctx, Key(str(ref["kind"]), obj.key.namespace,
+                                             str(ref["name"])))
 
     def _event(self, job: JobSpec, type_: str, reason: str, message: str) -> None:
         self.ctx.event(KIND, job.namespace, job.name, "Warning" if type_ == "Warning" else "Normal",

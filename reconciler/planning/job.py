@@ -188,9 +188,9 @@ def _new_failures(prev: JobStatus, split: _Pods, job: JobSpec, now: datetime,
     back = backoff_of(split.succeeded, split.failed)
     for pod in newest:
         plan.events.append(("Warning", "BackOff",
-                            f"Pod {pod.name} failed ({len(split.failed)} of backoffLimit "
-                            f"{job.backoff_limit}); the next pod waits "
-                            f"{int(back.delay().total_seconds())}s"))
+                            f"Pod {pod.name} failed ({len(split.failed)} failed, backoffLimit "
+                            f"{job.backoff_limit}); back-off {int(back.delay().total_seconds())}"
+                            "s before new pods, unless a pod succeeds first"))
 
 
 def plan_job(job: JobSpec, pods: Sequence[PodRecord], status: JobStatus,
