@@ -114,6 +114,18 @@ def _job(spec: JSON) -> None:
         pod_spec(template.setdefault("spec", {}))
 
 
+def _cronjob(spec: JSON) -> None:
+    """SetDefaults_CronJob: Allow, not suspended, 3 successful and 1 failed Jobs kept; the
+    Job template's pod spec as any template's (restartPolicy Always is then refused)."""
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template")
+    if isinstance(template, dict):
+        pod_spec(template.setdefault("spec", {}))
+
+
 def _service(spec: JSON) -> None:
     spec.setdefault("type", "ClusterIP")
     if spec["type"] == "ExternalName":
@@ -177,6 +189,8 @@ def default_in_place(out: JSON) -> JSON:
         _daemonset(out["spec"])
     elif kind == "Job":
         _job(out.setdefault("spec", {}))
+    elif kind == "CronJob":
+        _cronjob(out.setdefault("spec", {}))
     elif kind == "Service":
         _service(out.setdefault("spec", {}))
     elif kind == "Endpoints":

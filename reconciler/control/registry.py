@@ -47,6 +47,7 @@ from reconciler.control.context import (
     STATEFULSET,
     Context,
 )
+from reconciler.control.cronjobs import CRONJOB, CronJobController, orphaned
 from reconciler.control.daemonsets import DAEMONSET, DaemonSetController
 from reconciler.control.deployments import DEPLOYMENT, DeploymentController
 from reconciler.control.desired import DesiredController
@@ -132,6 +133,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(DAEMONSET, DaemonSetController, kinds=frozenset({"DaemonSet"}), pods="owner",
           nodes=True),
     Entry(JOB, JobController, kinds=frozenset({"Job"}), pods="owner"),
+    # Its Jobs are the Job controller's; it polls them while they run (see cronjobs.py).
+    Entry(CRONJOB, CronJobController, kinds=frozenset({"CronJob"}), resync=orphaned),
     Entry(CLAIM, ClaimController, resync=_marked_claims),
     Entry(CONFIG, ConfigController, kinds=CONFIG_KINDS),
     Entry(PVC, ClaimManifestController, kinds=PVC_KINDS),

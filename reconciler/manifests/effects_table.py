@@ -402,6 +402,22 @@ FIELDS: dict[str, dict[str, Effect]] = {
             "ttlSecondsAfterFinished", "completionMode", "suspend", "template")},
         **under("spec.template", TEMPLATE),
     },
+    # control/cronjobs.py (planning/cronjob*.py) makes the Jobs; control/jobs.py runs them.
+    "CronJob": {
+        **META,
+        "spec": ACTS,
+        **{f"spec.{f}": ACTS for f in (
+            "schedule", "timeZone", "concurrencyPolicy", "suspend", "startingDeadlineSeconds",
+            "successfulJobsHistoryLimit", "failedJobsHistoryLimit", "jobTemplate",
+            "jobTemplate.metadata", "jobTemplate.metadata.labels",
+            "jobTemplate.metadata.annotations", "jobTemplate.spec")},
+        "spec.jobTemplate.metadata.name": none("a CronJob names its Jobs <name>-<minutes since "
+                                               "the epoch of the start>"),
+        **{f"spec.jobTemplate.spec.{f}": ACTS for f in (
+            "completions", "parallelism", "backoffLimit", "activeDeadlineSeconds",
+            "ttlSecondsAfterFinished", "completionMode", "suspend", "template")},
+        **under("spec.jobTemplate.spec.template", TEMPLATE),
+    },
     "Service": {
         **META,
         "spec": ACTS,

@@ -57,6 +57,7 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Secret", ("v1",), "secret.json", _CORE + "Secret"),
         KindInfo("PersistentVolumeClaim", ("v1",), "persistentvolumeclaim.json",
                  _CORE + "PersistentVolumeClaim"),
+        KindInfo("CronJob", ("batch/v1",), "cronjob.json", "io.k8s.api.batch.v1.CronJob"),
     )
 }
 
@@ -138,7 +139,7 @@ def deprecation(info: KindInfo, api_version: str) -> str | None:
 # the user knows it is a known kind we refuse, not a typo.
 KNOWN_UNSUPPORTED = frozenset({
     "PersistentVolume",
-    "CronJob", "EndpointSlice", "LimitRange", "ResourceQuota",
+    "EndpointSlice", "LimitRange", "ResourceQuota",
     "CustomResourceDefinition", "PodTemplate",
 })
 

@@ -14,6 +14,7 @@ from typing import Any
 from reconciler.api.selectors import SelectorError, from_label_selector, from_map
 from reconciler.api.types import JSON
 from reconciler.manifests import configkinds, names
+from reconciler.manifests.cronrules import check_cronjob
 from reconciler.manifests.fields import Finding, Path_
 from reconciler.manifests.jobrules import check_job
 from reconciler.manifests.podrules import check_pod_spec
@@ -169,6 +170,12 @@ def check_object(body: JSON) -> list[Finding]:
         out += check_labels(tmeta.get("labels"), ("spec", "template", "metadata", "labels"))
         out += check_annotations(tmeta.get("annotations"),
                                  ("spec", "template", "metadata", "annotations"))
+    elif kind == "CronJob":
+        out += check_cronjob(body)
+        for where in (("spec", "jobTemplate"), ("spec", "jobTemplate", "spec", "template")):
+            meta = _at(body, where).get("metadata") or {}
+            out += check_labels(meta.get("labels"), (*where, "metadata", "labels"))
+            out += check_annotations(meta.get("annotations"), (*where, "metadata", "annotations"))
     elif kind == "Service":
         out += check_service(body["spec"])
     elif kind == "Endpoints":
@@ -180,3 +187,9 @@ def check_object(body: JSON) -> list[Finding]:
     elif kind == "Secret":
         out += configkinds.check_secret(body)
     return out
+
+
+def _at(body: JSON, path: tuple[str, ...]) -> JSON:
+    for part in path:
+        body = body[part]
+    return body
