@@ -71,3 +71,15 @@ class CronTimers:
         """The pending wake-ups (for `describe` and tests)."""
         with self._lock:
             return dict(self._due)
+
+
+def attach(controllers: Mapping[str, object], scheduler: Any, enqueue: Callable[[Key], None]
+           ) -> CronTimers | None:
+    """Give the CronJob controller among `controllers` its timers on `scheduler`."""
+    from reconciler.control.cronjobs import CRONJOB, CronJobController
+
+    controller = controllers.get(CRONJOB)
+    if not isinstance(controller, CronJobController):
+        return None
+    controller.timers = CronTimers(scheduler, enqueue)
+    return controller.timers

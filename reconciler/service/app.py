@@ -37,6 +37,8 @@ from reconciler.control.context import (
     Context,
     Settings,
 )
+from reconciler.control.cronjobs import CRONJOB
+from reconciler.control.cronjobs_timers import attach as attach_cron_timers
 from reconciler.control.desired import DesiredController
 from reconciler.control.loop import Loop, Reconciler, WorkKey
 from reconciler.control.nodes import NodeController
@@ -221,6 +223,10 @@ class Service:
             metrics.reconcile_duration.labels(controller).observe(seconds)
 
         loop = Loop(queue, controllers, workers=8, observe=observe)
+        # Built before the workers start, and started with the other timers below: each
+        # CronJob's sync hands its next start to it (control/cronjobs_timers.py).
+        scheduler = BackgroundScheduler(daemon=True)
+        attach_cron_timers(controllers, scheduler, lambda key: ctx.enqueue(CRONJOB, key))
 
         started = time.monotonic()
         # Before anything writes: the cache is filled by one list, written through by
@@ -253,7 +259,6 @@ class Service:
         if proxy is not None:
             metrics.proxy_stats(lambda: {
                 k: ProxyCounts(*c) for k, c in proxy.proxy.counters().items()})
-        scheduler = BackgroundScheduler(daemon=True)
         scheduler.add_job(
             lambda: enqueue_everything(ctx),
             "interval",
