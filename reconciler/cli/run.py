@@ -36,6 +36,8 @@ from reconciler.service.config import ConfigError, load_config
 @click.option("--metrics", default=None, help="Metrics address host:port ('' to turn off).")
 @click.option("--proxy-mode", type=click.Choice(["iptables", "userspace", "off"]), default=None)
 @click.option("--log-level", default=None)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text (journald-aware, the default) or one JSON object each.")
 def run(
     config_path: Path | None,
     desired: str | None,
@@ -48,6 +50,7 @@ def run(
     metrics: str | None,
     proxy_mode: str | None,
     log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Run the service: watch, validate, plan, converge, proxy, ship logs."""
     flags = {
@@ -61,6 +64,7 @@ def run(
         "metrics.address": metrics,
         "network.proxy_mode": proxy_mode,
         "log_level": log_level,
+        "log_format": log_format,
     }
     overrides = {k: v for k, v in flags.items() if v is not None}
     try:

@@ -74,7 +74,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("reconciler.service")
 
 # What SIGHUP cannot apply to a running instance (built once at start).
-RESTART_KEYS = frozenset({"desired", "state"})
+RESTART_KEYS = frozenset({"desired", "state", "log_format"})
 RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime", "ui",
                               "secrets"})
 
@@ -139,7 +139,7 @@ class Service:
             if config.fluentd.address
             else None
         )
-        setup_logging(config.log_level, fluent)
+        setup_logging(config.log_level, fluent, fmt=config.log_format)
         notifier = Notifier()
         self._install_signals()
         store = Store.open(config.state)

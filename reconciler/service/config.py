@@ -134,6 +134,8 @@ class Config:
     node_not_ready_timeout: float = _f(15.0, "duration", "no heartbeat this long: NotReady")
     node_eviction_timeout: float = _f(60.0, "duration", "NotReady this long: pods rescheduled")
     log_level: str = _f("info", "choice", "log level", "debug", "info", "warning", "error")
+    log_format: str = _f("text", "choice", "log lines: text (journald-aware) or json (one "
+                         "object per line)", "text", "json")
     git: GitConfig = field(default_factory=GitConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)

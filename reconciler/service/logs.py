@@ -1,4 +1,4 @@
-"""Logging set-up for the service: readable stderr (journald-aware) and records to fluentd.
+"""Logging set-up for the service: readable stderr (journald-aware) or JSON lines, and fluentd.
 
 Called once by `reconciler run` before anything logs, and again on SIGHUP when
 the level changes. Under systemd (JOURNAL_STREAM set) lines carry a `<N>` syslog
@@ -8,9 +8,11 @@ carry a local timestamp instead.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from reconciler.service.fluent import FluentShipper
@@ -58,6 +60,28 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (`--log-format json`): time, level, logger, message, extras.
+
+    For log shippers that parse lines (Loki, Vector, `jq`); the text format stays the
+    default because journald adds its own time and priority to plain lines.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in _extras(record).items():
+            body.setdefault(key, value if isinstance(value, int | float | bool | None)
+                            else str(value))
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return json.dumps(body, ensure_ascii=False)
+
+
 class FluentLogHandler(logging.Handler):
     """Queues each record on a FluentShipper as tag `<prefix>.log`; never blocks."""
 
@@ -97,8 +121,10 @@ def setup_logging(
     level: str | int = "info",
     fluent: FluentShipper | None = None,
     stream: TextIO | None = None,
+    fmt: str = "text",
 ) -> logging.Logger:
-    """Configure the root logger: stderr for journald or a terminal, plus fluentd if given.
+    """Configure the root logger: stderr for journald or a terminal (or JSON lines with
+    `fmt="json"`), plus fluentd if given.
 
     Idempotent: handlers it added before are replaced, so SIGHUP can call it again.
     """
@@ -112,7 +138,8 @@ def setup_logging(
         raise ValueError(f"unknown log level {level!r}")
     root.setLevel(numeric)
     console = logging.StreamHandler(stream)
-    console.setFormatter(ReadableFormatter(under_journald(stream)))
+    console.setFormatter(JsonFormatter() if fmt == "json"
+                         else ReadableFormatter(under_journald(stream)))
     handlers: list[logging.Handler] = [console]
     if fluent is not None:
         handlers.append(FluentLogHandler(fluent))
