@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.docker]
 class TestLogFormat:
     @pytest.mark.timeout(120)
     def test_json_lines(self, svc_factory: list[ServiceRun], tmp_path: Path) -> None:
-        """Every line the service logs, start to stop, parses as an object with level and message."""
+        """Every line logged from start to stop parses as an object with level and message."""
         run = ServiceRun(tmp_path, args=("--proxy-mode", "off", "--log-format", "json"))
         svc_factory.append(run)
         run.start()
