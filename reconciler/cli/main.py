@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "scale": "reconciler.cli.scale:scale",
     "rollout": "reconciler.cli.rollout:rollout",
     "delete": "reconciler.cli.delete:delete",
+    "create": "reconciler.cli.create:create",
     "run": "reconciler.cli.run:run",
     "sync": "reconciler.cli.service:sync",
     "config": "reconciler.cli.service:config",

@@ -18,6 +18,7 @@ from reconciler.api.taints import node_taints, taint_text
 from reconciler.api.types import Key
 from reconciler.store.reader import ReadStore
 from reconciler.views import configviews, output
+from reconciler.views.cronjobs import describe_cronjob
 from reconciler.views.deployments import describe_deployment
 from reconciler.views.describe_daemonset import describe_daemonset
 from reconciler.views.describe_statefulset import describe_statefulset
@@ -36,7 +37,7 @@ from reconciler.views.sections import (
 
 # The kinds `describe` knows; any other is kubectl's "doesn't have a resource type".
 KINDS = ("Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet",
-         "Service", "Node", "ConfigMap", "Secret", "Job")
+         "Service", "Node", "ConfigMap", "Secret", "Job", "CronJob")
 
 
 def describe(store: ReadStore, kind: str, namespace: str, name: str, now: datetime) -> str | None:
@@ -56,6 +57,8 @@ def describe(store: ReadStore, kind: str, namespace: str, name: str, now: dateti
         return describe_daemonset(store, Key(kind, namespace, name), now)
     if kind == "Job":
         return describe_job(store, Key(kind, namespace, name), now)
+    if kind == "CronJob":
+        return describe_cronjob(store, Key(kind, namespace, name), now)
     if kind in ("ConfigMap", "Secret"):
         obj = store.get_object(Key(kind, namespace, name))
         if obj is None:

@@ -21,6 +21,9 @@ from reconciler.api.types import CLUSTER_SCOPED_KINDS, JSON, RECORDED_RESOURCES
 from reconciler.store.reader import ReadStore
 from reconciler.store.records import ComponentRecord, ObjectRecord
 from reconciler.views import configviews, output
+from reconciler.views.cronjobs import HEADERS as CRONJOB_HEADERS
+from reconciler.views.cronjobs import WIDE as CRONJOB_WIDE
+from reconciler.views.cronjobs import cronjob_cells
 from reconciler.views.jobs import HEADERS as JOB_HEADERS
 from reconciler.views.jobs import WIDE as JOB_WIDE
 from reconciler.views.jobs import job_cells
@@ -443,6 +446,16 @@ def _jobs(store: ReadStore, q: Query) -> list[Row]:
     return rows
 
 
+def _cronjobs(store: ReadStore, q: Query) -> list[Row]:
+    """kubectl's CronJob columns (views/cronjobs.py), from the CronJob controller's status."""
+    rows = []
+    for o in _objects(store, "CronJob", q):
+        cells, wide = cronjob_cells(o, q.now)
+        rows.append(Row(o.key.namespace, o.key.name, cells, partial(_object_json, o), wide,
+                        o.stale))
+    return rows
+
+
 def _config(kind: str) -> Callable[[ReadStore, Query], list[Row]]:
     def load(store: ReadStore, q: Query) -> list[Row]:
         return [Row(ns, name, cells, build, stale=stale) for ns, name, cells, build, stale
@@ -542,6 +555,8 @@ LISTINGS: dict[str, Listing] = {
         _daemonsets,
     ),
     "Job": Listing("Job", "jobs", "job.batch", JOB_HEADERS, JOB_WIDE, _jobs),
+    "CronJob": Listing("CronJob", "cronjobs", "cronjob.batch", CRONJOB_HEADERS, CRONJOB_WIDE,
+                       _cronjobs),
     "PersistentVolumeClaim": Listing(
         "PersistentVolumeClaim",
         "persistentvolumeclaims",
@@ -579,4 +594,4 @@ for _kind, _plural, _ in RECORDED_RESOURCES:
                                        CLUSTER_SCOPED_KINDS))
 # `get all`, as kubectl's "all" category: workloads and services.
 ALL = ("Pod", "Service", "DaemonSet", "ReplicationController", "ReplicaSet", "Deployment",
-       "StatefulSet", "Job")
+       "StatefulSet", "Job", "CronJob")
