@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-durations lint unit setup venv docker images browser postgres bench clean faults-full fuzz
 
+# Each stage says what it does and how far along the set-up is (scripts/stage.sh).
 $(STAMP): pyproject.toml
+	@echo "==> [1/4] Python environment: $(VENV), pip install -e '.[dev]' (minutes on a fresh machine)" >&2
 	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
@@ -17,11 +19,14 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 docker:
-	./scripts/ensure-docker.sh
+	@./scripts/stage.sh 2 4 "Docker engine (install and start when none answers)" \
+	  --log /var/log/dockerd.log -- ./scripts/ensure-docker.sh
 
 images: docker
-	./scripts/build-images.sh
-	./scripts/build-demo-images.sh
+	@./scripts/stage.sh 3 4 "base images: busybox, pause, nginx-slim (offline)" \
+	  -- ./scripts/build-images.sh
+	@./scripts/stage.sh 4 4 "demo images: Debian root filesystem, redis, web, guestbook" \
+	  --log /var/cache/reconciler/debootstrap.log -- ./scripts/build-demo-images.sh
 
 browser:
 	./scripts/ensure-browser.sh

@@ -64,9 +64,16 @@ ensure_rootfs() {
   tmp=$ROOTFS.partial
   mkdir -p "$CACHE"
   rm -rf "$tmp"
-  log "debootstrap $SUITE into $ROOTFS (packages: $PACKAGES)"
-  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
-    || { log "debootstrap failed; see $CACHE/debootstrap.log"; exit 1; }
+  log "debootstrap $SUITE into $ROOTFS (packages: $PACKAGES; about a minute; log: $CACHE/debootstrap.log)"
+  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tmp" "$mirror" >"$CACHE/debootstrap.log" 2>&1 &
+  local pid=$!
+  # How far along: debootstrap's own "I:" lines (Retrieving, Validating, Extracting, Installing).
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 10
+    kill -0 "$pid" 2>/dev/null || break
+    log "  debootstrap: $(grep -c '^I: ' "$CACHE/debootstrap.log" || true) steps so far, now: $(grep '^I: ' "$CACHE/debootstrap.log" | tail -n1 | cut -c4-)"
+  done
+  wait "$pid" || { log "debootstrap failed; see $CACHE/debootstrap.log"; exit 1; }
   # Package caches and lists are dead weight in an image.
   rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
   touch "$tmp/.reconciler-complete"
@@ -109,20 +116,25 @@ build() {
     fi
   done
   if [ "$stale" = 0 ]; then
-    log "up to date: $*"
+    BUILT=$((BUILT + 1))
+    log "[$BUILT/$IMAGES] up to date: $*"
     return
   fi
-  log "building $*"
+  BUILT=$((BUILT + 1))
+  log "[$BUILT/$IMAGES] building $*"
   local args=() old=()
   for tag in "$@"; do
     args+=(-t "$tag")
     old+=("$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)")
   done
-  # The legacy builder's deprecation notice is noise here; its errors are not.
-  local out
-  if ! out=$(docker build -q --build-arg "BASE=$BASE" --label "$HASH_LABEL=$hash" "${args[@]}" "$dir" 2>&1); then
-    printf '%s\n' "$out" >&2
-    log "building $* failed"
+  # The builder's steps ("Step 2/5 : RUN ...") show how far it is; the whole output (with
+  # the legacy builder's deprecation notice) goes to a log named when the build fails.
+  local out=$CACHE/build-$(basename "$dir").log
+  mkdir -p "$CACHE"
+  if ! docker build --build-arg "BASE=$BASE" --label "$HASH_LABEL=$hash" "${args[@]}" "$dir" 2>&1 \
+      | tee "$out" | awk '/^Step [0-9]+\/[0-9]+ :/ { print "build-demo-images:   " $0; fflush() }' >&2; then
+    tail -n 20 "$out" >&2
+    log "building $* failed; see $out"
     exit 1
   fi
   # The replaced image is now untagged; remove it unless a container still uses it.
@@ -132,8 +144,12 @@ build() {
   done
 }
 
+IMAGES=4
+BUILT=0
+
 main() {
   docker info >/dev/null 2>&1 || { log "no Docker engine answers (run scripts/ensure-docker.sh)"; exit 1; }
+  log "base image $BASE"
   ensure_base
   build redis redis:latest gcr.io/google_containers/redis:e2e
   build redis-slave gcr.io/google_samples/gb-redisslave:v1
