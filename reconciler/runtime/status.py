@@ -197,7 +197,11 @@ def pod_phase(
     if any(s.state != "terminated" or s.exit_code != 0 for s in inits):
         return "Pending"
     if containers and all(s.state == "terminated" for s in containers):
-        return "Succeeded" if all(s.exit_code == 0 for s in containers) else "Failed"
+        if all(s.exit_code == 0 for s in containers):
+            return "Succeeded"
+        # kubelet's getPhase: under OnFailure a failed container is about to be restarted in
+        # place, so the pod still runs (a Job counts the restart, not a failed pod).
+        return "Running" if policy == "OnFailure" else "Failed"
     if any(s.state == "running" or s.restart_count > 0 for s in containers):
         return "Running"
     if any(s.state == "terminated" for s in containers):

@@ -214,3 +214,57 @@ class TestKill9:
         ran = runs(folder)
         assert len(ran) == len(set(ran)) == 6, ran  # nothing ran twice
         assert set(ran) == set(phases) and set(killed_at) <= set(ran)
+
+
+INDEXED = """\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: indexed
+spec:
+  completionMode: Indexed
+  completions: 3
+  parallelism: 3
+  backoffLimit: 3
+  template:
+    spec:
+      restartPolicy: OnFailure
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: work
+        image: reconciler/busybox:1
+        command: ["sh", "-c", "echo $JOB_COMPLETION_INDEX-$HOSTNAME >> /m/indexed.runs;
+          if [ $JOB_COMPLETION_INDEX = 1 ] && mkdir /m/failed-once 2>/dev/null; then exit 1; fi"]
+        volumeMounts: [{{name: m, mountPath: /m}}]
+      volumes:
+      - name: m
+        hostPath: {{path: {folder}}}
+"""
+
+
+class TestIndexedOnFailure:
+    def test_each_index_once_and_a_restart_in_place(
+        self, svc_factory: list[ServiceRun], tmp_path: Path, folder: Path,
+    ) -> None:
+        """Indexed, 3 completions, OnFailure, index 1 failing once: its container restarts
+        in the same pod (restartCount 1); Complete with completedIndexes 0-2, one pod each."""
+        run = new_run(tmp_path, svc_factory)
+        run.write("indexed.yaml", INDEXED.format(folder=folder))
+        run.start()
+        assert wait_until(lambda: condition(run, "indexed"), 300, what="the Job finished") == \
+            "Complete"
+        status = job(run, "indexed")["status"]
+        assert (status["succeeded"], status["failed"], status["completedIndexes"]) == \
+            (3, 0, "0-2"), status
+        pods = {p["metadata"]["name"]: p for p in run.pods()
+                if (p["metadata"].get("labels") or {}).get("job-name") == "indexed"}
+        by_index = {p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]:
+                    name for name, p in pods.items()}
+        assert sorted(by_index) == ["0", "1", "2"] and len(pods) == 3, pods
+        assert all(name.startswith(f"indexed-{i}-") for i, name in by_index.items())
+        restarts = {i: pods[n]["status"]["containerStatuses"][0]["restartCount"]
+                    for i, n in by_index.items()}
+        assert restarts == {"0": 0, "1": 1, "2": 0}, restarts
+        ran = runs(folder, "indexed")
+        assert sorted(ran) == sorted([f"{i}-{n}" for i, n in by_index.items()]
+                                     + [f"1-{by_index['1']}"]), ran

@@ -96,6 +96,12 @@ class TestPhase:
         """Kubernetes' phase rules."""
         assert status.pod_phase(inits, containers, "Never", init_failed=False) == phase
 
+    def test_on_failure_keeps_a_failed_pod_running(self) -> None:
+        """restartPolicy OnFailure: a failed container is restarted in place, the pod Running;
+        all succeeded: Succeeded."""
+        assert status.pod_phase([], [cs("terminated", 1)], "OnFailure", False) == "Running"
+        assert status.pod_phase([], [cs("terminated", 0)], "OnFailure", False) == "Succeeded"
+
     def test_failed_init_fails_the_pod(self) -> None:
         """An init container that failed under restartPolicy Never fails the pod."""
         assert status.pod_phase([cs("terminated", 1)], [cs("waiting")], "Never", True) == "Failed"
