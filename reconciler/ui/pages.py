@@ -189,7 +189,7 @@ def detail(store: ReadStore, resource: str, namespace: str, name: str,
     elif lst.kind == "StatefulSet":
         ctx["text"] = describe_statefulset(store, Key(lst.kind, ns, name), now) or ""
         ctx["pods"] = _owned_pods(store, obj)
-    elif lst.kind == "DaemonSet":
+    elif lst.kind in ("DaemonSet", "Job"):
         ctx["text"] = describe.describe(store, lst.kind, ns, name, now) or ""
         ctx["pods"] = _owned_pods(store, obj)
     elif lst.kind == "Deployment":

@@ -24,6 +24,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "replicasets": ("ReplicaSet", "Replica sets"),
     "statefulsets": ("StatefulSet", "Stateful sets"),
     "daemonsets": ("DaemonSet", "Daemon sets"),
+    "jobs": ("Job", "Jobs"),
     "persistentvolumeclaims": ("PersistentVolumeClaim", "Volume claims"),
     "services": ("Service", "Services"),
     "endpoints": ("Endpoints", "Endpoints"),
