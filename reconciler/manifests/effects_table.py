@@ -465,10 +465,10 @@ FIELDS: dict[str, dict[str, Effect]] = {
         "spec.capacity.cpu": ACTS,
         "spec.capacity.memory": ACTS,
         "spec.unschedulable": ACTS,
-    },
-}
         "spec.maxPods": ACTS,
         "spec.taints": ACTS,
         "spec.taints[].key": ACTS,
         "spec.taints[].value": ACTS,
         "spec.taints[].effect": ACTS,
+    },
+}

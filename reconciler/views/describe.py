@@ -222,14 +222,14 @@ def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
         d.line(0, f"{title}:")
         d.pair(1, "cpu", f"{res.cpu_milli}m")
         d.pair(1, "memory", f"{res.memory // 1024}Ki")
+        d.pair(1, "pods", str(most))
+    if n.pod_addresses:
+        d.pair(0, "Pod network addresses free", str(n.pod_addresses))
     d.line(0, "System Info:")
     d.pair(1, "Kernel Version", n.kernel_version)
     d.pair(1, "OS Image", n.os_image)
     d.pair(
         1, "Container Runtime Version", f"docker://{n.engine_version}" if n.engine_version else ""
-        d.pair(1, "pods", str(most))
-    if n.pod_addresses:
-        d.pair(0, "Pod network addresses free", str(n.pod_addresses))
     )
     pods = [p for p in store.list_pods(node=n.name) if p.phase not in ("Succeeded", "Failed")]
     d.pair(0, "Non-terminated Pods", f"({len(pods)} in total)")
