@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -61,6 +62,7 @@ from reconciler.service.metrics import (
     observe_docker_response,
     start_metrics_server,
 )
+from reconciler.service.progress import FirstConvergence
 from reconciler.service.systemd import Notifier
 from reconciler.sources.folder import FolderSource
 from reconciler.sources.trigger import SyncListener
@@ -284,6 +286,9 @@ class Service:
         summary = _summary(store, ctx.cache)
         log.info("ready in %.2fs: %s", time.monotonic() - started, summary)
         notifier.ready(summary)
+        if sys.stderr.isatty():  # a person waiting at a terminal, not journald or a file
+            FirstConvergence(lambda: view_of(store, ctx.cache), sys.stderr,
+                             self.stop_event).start()
         self.health.set("controller-manager", Health(True, "ok"))
         self.health.set("scheduler", Health(True, "ok"))
         self._publish_health(store, fluent, proxy)
