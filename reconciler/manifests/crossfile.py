@@ -225,7 +225,10 @@ def guarded(check: str, obj: DesiredObject, rule: Callable[..., Iterable[CrossFi
         return [CrossFinding("error", obj, (), internal_message(check, e))]
 
 
-def check_all(objects: list[DesiredObject]) -> list[CrossFinding]:
-    """Every cross-object rule."""
-    return (duplicates(objects) + target_ports(objects) + unselected_services(objects)
-            + unprovided_claims(objects))
+def check_all(objects: list[DesiredObject], whole: bool = True) -> list[CrossFinding]:
+    """Every cross-object rule; those about what is missing only when `objects` is the whole
+    desired set (a folder), not some files of it (`validate FILE`)."""
+    found = duplicates(objects) + target_ports(objects)
+    if whole:
+        found += unselected_services(objects) + unprovided_claims(objects)
+    return found

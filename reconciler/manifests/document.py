@@ -79,7 +79,7 @@ def _schema_message(error: ValidationError) -> tuple[Path_, str]:
     if v == "minLength":
         return path, "must not be empty"
     if v == "maxLength":
-        return path, f"must be at most {expected} characters (got {len(value)})"
+        return path, f"must be no more than {expected} characters (got {len(value)})"
     if v == "const":
         return path, f"must be {expected!r}"
     return path, error.message

@@ -41,8 +41,9 @@ from reconciler.manifests.document import (
 from reconciler.manifests.fields import path_text
 from reconciler.manifests.parse import Document, Limits, ParseError, decode, parse_file
 from reconciler.manifests.positions import compose_documents, locate
+from reconciler.manifests.siterules import SiteChecks, check_site
 
-__all__ = ["FolderLoader", "Limits", "ignored", "load_folder", "load_paths"]
+__all__ = ["FolderLoader", "Limits", "SiteChecks", "ignored", "load_folder", "load_paths"]
 
 KUSTOMIZATION_FILES = frozenset({"kustomization.yaml", "kustomization.yml"})
 KUSTOMIZATION = ("kustomization file has no effect here: kustomize is not run, the "
@@ -94,10 +95,14 @@ class FolderLoader:
     """Loads a desired folder again and again, parsing only the files that changed."""
 
     def __init__(self, root: Path, limits: Limits | None = None,
-                 decrypt: Decrypt | None = None) -> None:
+                 decrypt: Decrypt | None = None, checks: SiteChecks | None = None,
+                 whole: bool = True) -> None:
         self.root = Path(root)
+        # Whether the files are the whole desired set: then what no file declares is missing.
+        self.whole = whole
         self.limits = limits or Limits()
         self.decrypt = decrypt
+        self.checks = checks or SiteChecks()
         self._cache: dict[str, _Entry] = {}
         self._last: LoadResult | None = None
         self._last_problems: list[Diagnostic] = []
@@ -259,7 +264,7 @@ class FolderLoader:
                 where[id(located.obj)] = (path, entry, located)
                 candidates.append(located.obj)
         try:
-            findings = check_all(candidates)
+            findings = check_all(candidates, self.whole) + check_site(candidates, self.checks)
         except Exception as e:  # each rule is guarded per object; this is the last resort
             findings = []
             diagnostics.append(Diagnostic("error", Position("."), "",
@@ -293,13 +298,15 @@ def _display(path: Path, given: Path, root: Path) -> str:
 
 
 def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = None,
-               decrypt: Decrypt | None = None) -> LoadResult:
+               decrypt: Decrypt | None = None, checks: SiteChecks | None = None) -> LoadResult:
     """Load named files and folders (any file named explicitly is read, whatever its suffix).
 
     Relative paths are taken from `root` and shown as given; absolute ones are
-    shown relative to `root` when inside it.
+    shown relative to `root` when inside it. Named files are not the whole desired
+    set: what none of them declares (a Service's pods, a claim) is not reported missing.
     """
     root = Path(root)
+    paths = list(paths)
     files: list[_File] = []
     problems: list[Diagnostic] = []
     failures: list[ReadFailure] = []
@@ -322,4 +329,6 @@ def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = Non
         if file[0] not in seen:
             seen.add(file[0])
             unique.append(file)
-    return FolderLoader(root, limits, decrypt).load_files(unique, problems, failures)
+    whole = all((Path(p) if Path(p).is_absolute() else root / p).is_dir() for p in paths)
+    return FolderLoader(root, limits, decrypt, checks, whole).load_files(unique, problems,
+                                                                          failures)

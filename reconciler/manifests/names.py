@@ -4,7 +4,8 @@ Pure predicates used by reconciler.manifests.semantic; each returns an error
 message ("" when valid) so every caller reports the same words. The verdicts
 come from the one set of validators in `reconciler.api.names` and the one
 quantity parser in `reconciler.api.quantity`; this module only phrases them
-with the offending value in the sentence.
+with the offending value in the sentence, and a length limit with the
+apiserver's words ("must be no more than 63 characters").
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def dns1123_label(value: str) -> str:
     if not syntax.validate_dns1123_label(value):
         return ""
     if len(value) > syntax.DNS1123_LABEL_MAX:
-        return f"{value!r} is longer than {syntax.DNS1123_LABEL_MAX} characters"
+        return f"{value!r}: must be no more than {syntax.DNS1123_LABEL_MAX} characters"
     return (f"{value!r} is not a valid DNS-1123 label (lowercase letters, digits and '-', "
             "starting and ending with a letter or digit)")
 
@@ -33,7 +34,7 @@ def dns1123_subdomain(value: str) -> str:
     if not syntax.validate_dns1123_subdomain(value):
         return ""
     if len(value) > syntax.DNS1123_SUBDOMAIN_MAX:
-        return f"{value!r} is longer than {syntax.DNS1123_SUBDOMAIN_MAX} characters"
+        return f"{value!r}: must be no more than {syntax.DNS1123_SUBDOMAIN_MAX} characters"
     return (f"{value!r} is not a valid DNS-1123 subdomain (lowercase letters, digits, "
             "'-' and '.', starting and ending with a letter or digit)")
 
@@ -51,7 +52,8 @@ def label_key(key: str) -> str:
     if not name:
         return f"key {key!r} has an empty name"
     if len(name) > syntax.QUALIFIED_NAME_MAX:
-        return f"key {key!r}: name part is longer than {syntax.QUALIFIED_NAME_MAX} characters"
+        return (f"key {key!r}: name part must be no more than {syntax.QUALIFIED_NAME_MAX} "
+                "characters")
     return (f"key {key!r} is not valid (letters, digits, '-', '_' and '.', starting and "
             "ending with a letter or digit)")
 
@@ -61,7 +63,7 @@ def label_value(value: str) -> str:
     if not syntax.validate_label_value(value):
         return ""
     if len(value) > syntax.LABEL_VALUE_MAX:
-        return f"value {value!r} is longer than {syntax.LABEL_VALUE_MAX} characters"
+        return f"value {value!r}: must be no more than {syntax.LABEL_VALUE_MAX} characters"
     return (f"value {value!r} is not valid (letters, digits, '-', '_' and '.', starting and "
             "ending with a letter or digit)")
 

@@ -9,6 +9,7 @@ refused in time and memory proportional to the file, not to its expansion.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,9 +65,18 @@ class ParsedFile:
 
 
 def decode(data: bytes, limits: Limits) -> str:
-    """Text of a manifest file, or ParseError for oversized, binary or non-UTF-8 content."""
+    """Text of a manifest file, or ParseError for oversized, binary or non-UTF-8 content.
+
+    As kubectl reads files (`unicode.BOMOverride`): UTF-8 with or without a BOM, and
+    UTF-16 little- or big-endian when a BOM says so; anything else with NUL bytes is binary.
+    """
     if len(data) > limits.max_file_bytes:
         raise ParseError(f"file is too large: {len(data)} bytes (limit {limits.max_file_bytes})")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")  # the BOM picks the byte order and is dropped
+        except UnicodeDecodeError as e:
+            raise ParseError(f"not UTF-16 text (invalid bytes at offset {e.start})") from None
     if b"\x00" in data:
         raise ParseError("binary file (contains NUL bytes); not a manifest")
     try:
@@ -234,9 +244,38 @@ def _depth(value: Any, limit: int) -> bool:
     return True
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _duplicate_at(text: str, key: str, limits: Limits) -> ParseError:
+    """Where a JSON file repeats a key: the YAML reading of the same text says (JSON is YAML)."""
+    try:
+        _parse_yaml(text, limits)
+    except ParseError as e:
+        if "duplicate key" in e.message:
+            return e
+    return ParseError(f"duplicate key {key!r}")
+
+
 def _parse_json(text: str, limits: Limits) -> list[Document]:
     try:
-        value = json.loads(text)
+        # Go's JSON keeps the last of two equal keys; the apiserver's strict decoding and
+        # kubectl refuse them, as the YAML reader here does.
+        value = json.loads(text, object_pairs_hook=_unique)
+    except _DuplicateKey as e:
+        raise _duplicate_at(text, e.key, limits) from None
     except json.JSONDecodeError as e:
         raise ParseError(f"invalid JSON: {e.msg}", e.lineno, e.colno) from None
     except RecursionError:

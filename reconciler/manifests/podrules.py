@@ -6,8 +6,11 @@ to be right. Returns findings with paths relative to the object.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
+from reconciler.api.quantity import parse_quantity
 from reconciler.api.types import JSON
 from reconciler.manifests import names
 from reconciler.manifests.configkinds import check_config_volume
@@ -17,6 +20,8 @@ from reconciler.manifests.securityrules import check_security
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 _HANDLERS = ("exec", "httpGet", "tcpSocket")
 _HOOK_HANDLERS = ("exec", "httpGet", "sleep")
+# `<your-image>`, `registry/<name>:<tag>`: angle brackets are never part of an image reference.
+_PLACEHOLDER = re.compile(r"<[^<>]*>")
 
 
 def _check_probe(probe: JSON, port_names: set[str], where: Path_) -> list[Finding]:
@@ -46,12 +51,26 @@ def _check_resources(resources: JSON, where: Path_) -> list[Finding]:
             problem = names.quantity(value)
             if problem:
                 out.append(Finding("error", (*where, group, name), problem))
+    if out:
+        return out
+    limits = resources.get("limits") or {}
+    for name, value in (resources.get("requests") or {}).items():
+        # ValidateResourceRequirements, in the apiserver's words.
+        if name in limits and parse_quantity(value) > parse_quantity(limits[name]):
+            out.append(Finding("error", (*where, "requests", name),
+                               f"Invalid value: {json.dumps(str(value))}: must be less than "
+                               f"or equal to {name} limit of {limits[name]}"))
     return out
 
 
 def _check_container(c: JSON, where: Path_, volumes: set[str],
                      seen_ports: dict[tuple[int, str], Path_]) -> list[Finding]:
     out: list[Finding] = []
+    image = c.get("image")
+    if isinstance(image, str) and _PLACEHOLDER.search(image):
+        out.append(Finding("warning", (*where, "image"),
+                           f"image {image!r} looks like a placeholder (<...>) left unfilled: "
+                           "no engine can pull it"))
     problem = names.dns1123_label(c["name"])
     if problem:
         out.append(Finding("error", (*where, "name"), f"container name {problem}"))

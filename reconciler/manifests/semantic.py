@@ -23,6 +23,8 @@ from reconciler.manifests.servicerules import check_endpoints, check_node, check
 # Kinds whose name must be a DNS-1123 label rather than a subdomain (Kubernetes'
 # ValidateNamespaceName, ValidateServiceName; a Service name must also start with a letter).
 _LABEL_NAMED = frozenset({"Namespace", "Service"})
+# Kubernetes' TotalAnnotationSizeLimitB: keys and values of one object, together.
+ANNOTATIONS_MAX_BYTES = 256 * 1024
 _WORKLOADS = frozenset({"ReplicationController", "ReplicaSet", "Deployment", "StatefulSet",
                         "DaemonSet"})
 
@@ -38,12 +40,17 @@ def check_labels(labels: Any, path: Path_) -> list[Finding]:
 
 
 def check_annotations(annotations: Any, path: Path_) -> list[Finding]:
-    """Annotation keys (values are free text)."""
+    """Annotation keys (values are free text) and their total size, as ValidateAnnotations."""
     out: list[Finding] = []
     for key in annotations or {}:
         problem = names.label_key(key)
         if problem:
             out.append(Finding("error", (*path, key), f"invalid annotation: {problem}"))
+    total = sum(len(str(k).encode()) + len(str(v).encode())
+                for k, v in (annotations or {}).items())
+    if total > ANNOTATIONS_MAX_BYTES:
+        out.append(Finding("error", path, f"Too long: must have at most {ANNOTATIONS_MAX_BYTES} "
+                           f"bytes (keys and values total {total})", at_key=True))
     return out
 
 

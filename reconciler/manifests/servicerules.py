@@ -12,6 +12,8 @@ from reconciler.api.types import JSON
 from reconciler.manifests import names
 from reconciler.manifests.fields import Finding, Path_
 
+# The annotation that accepts a plain tcp:// engine (no TLS) on a Node, knowingly.
+INSECURE_ENGINE = "reconciler.dev/insecure-engine"
 # Kubernetes' default --service-node-port-range.
 NODE_PORT_RANGE = (30000, 32767)
 
@@ -118,13 +120,19 @@ def check_endpoints(body: JSON) -> list[Finding]:
     return out
 
 
-def check_node(spec: JSON) -> list[Finding]:
+def check_node(spec: JSON, annotations: JSON | None = None) -> list[Finding]:
     """Engine URL, address, TLS files and capacity of a Docker host."""
     out: list[Finding] = []
     engine = spec["engine"]
     problem = names.engine_url(engine)
     if problem:
         out.append(Finding("error", ("spec", "engine"), problem))
+    elif engine.startswith("tcp://") and not spec.get("tls") \
+            and str((annotations or {}).get(INSECURE_ENGINE, "")).lower() != "true":
+        out.append(Finding("error", ("spec", "engine"),
+                           f"engine {engine!r} has no tls: whoever reaches that port is root on "
+                           "the host; give spec.tls (ca, cert, key), or allow it explicitly "
+                           f'with the annotation {INSECURE_ENGINE}: "true"'))
     address = spec.get("address")
     if address is not None and not _ip(address):
         out.append(Finding("error", ("spec", "address"), f"{address!r} is not an IP address"))

@@ -28,6 +28,9 @@ REFUSED: dict[str, list[str]] = {
         "42:10: error: spec.template.spec.containers[0].securityContext.privileged: "
         "privileged containers are not supported",
     ],
+    "kubernetes-in-action/Chapter06/mongodb-pod-hostpath.yaml": [
+        "9:13: error: spec.volumes[0].hostPath.path: hostPath /tmp/mongodb is not under an "
+        "allowed path (none): the runtime refuses to start this pod"],
     "kubernetes-kubernetes/cluster/addons/dns/kubedns-svc.yaml.sed": [
         "31:14: error: spec.clusterIP: clusterIP 'VAR_DNS_SERVER_IP' is not an IP address"],
     "kubernetes-website-docs-snippets/service-md-endpointslice.yaml": [

@@ -65,7 +65,7 @@ class TestLabels:
 
     @pytest.mark.parametrize(("key", "words"), [
         ("/x", "has an empty prefix"), ("Example.com/x", "prefix 'Example.com' is not a valid"),
-        ("example.com/", "has an empty name"), ("x" * 64, "name part is longer than 63"),
+        ("example.com/", "has an empty name"), ("x" * 64, "name part must be no more than 63"),
         ("a b", "is not valid (letters"),
     ])
     def test_key_wording(self, key: str, words: str) -> None:

@@ -51,7 +51,7 @@ CASES: list[tuple[str, str, int, int, str]] = [
     ("node-port-range", "svc.yaml", 10, 15, "nodePort 8080 is outside the range 30000-32767"),
     ("node-tcp-no-port", "node.yaml", 6, 11, "a tcp URL needs a port"),
     ("node-typo", "node.yaml", 7, 3, "unknown field 'unschedulabel' (did you mean 'unschedulable'?)"),
-    ("port-name-too-long", "pod.yaml", 10, 13, "must be at most 15 characters"),
+    ("port-name-too-long", "pod.yaml", 10, 13, "must be no more than 15 characters"),
     ("privileged", "pod.yaml", 10, 7, "privileged containers are not supported"),
     ("probe-two-handlers", "pod.yaml", 9, 5, "exactly one of exec, httpGet, tcpSocket (found exec, tcpSocket)"),
     ("probe-unknown-port", "pod.yaml", 12, 15, "port 'http' names no port of this container"),
