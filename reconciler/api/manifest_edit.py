@@ -68,27 +68,34 @@ def set_replicas(text: str, kind: str, namespace: str, name: str, replicas: int)
     """`text` with `spec.replicas` of the named object set to `replicas`, nothing else changed."""
     if replicas < 0:
         raise EditError("replicas must be 0 or more")
+    return set_spec_value(text, kind, namespace, name, "replicas", str(replicas))
+
+
+def set_spec_value(text: str, kind: str, namespace: str, name: str, key: str,
+                   value: str) -> str:
+    """`text` with `spec.<key>` of the named object set to the scalar `value` (YAML/JSON
+    text, e.g. "3" or "true"), nothing else changed; `reconciler drain` cordons with it."""
     doc = find_object(text, kind, namespace, name)
     spec = mapping_get(doc, "spec")
     if not isinstance(spec, yaml.MappingNode):
         raise EditError(f"{kind} {name} has no spec mapping")
-    return _replace_or_insert(text, spec, replicas)
+    return _replace_or_insert(text, spec, key, value)
 
 
-def _replace_or_insert(text: str, spec: yaml.MappingNode, replicas: int) -> str:
-    current = mapping_get(spec, "replicas")
+def _replace_or_insert(text: str, spec: yaml.MappingNode, name: str, value: str) -> str:
+    current = mapping_get(spec, name)
     if current is not None:
         start, end = current.start_mark.index, current.end_mark.index
-        return text[:start] + str(replicas) + text[end:]
+        return text[:start] + value + text[end:]
     if spec.flow_style or not spec.value:
         # `spec: {a: 1}`: add the key first inside the braces.
         first_key = spec.value[0][0] if spec.value else None
         if first_key is None:
-            raise EditError("spec is empty; cannot place replicas")
+            raise EditError(f"spec is empty; cannot place {name}")
         at = first_key.start_mark.index
-        key = '"replicas"' if first_key.style == '"' else "replicas"  # JSON keeps JSON
-        return text[:at] + f"{key}: {replicas}, " + text[at:]
+        key = f'"{name}"' if first_key.style == '"' else name  # JSON keeps JSON
+        return text[:at] + f"{key}: {value}, " + text[at:]
     first_key = spec.value[0][0]
     at = first_key.start_mark.index
     indent = " " * first_key.start_mark.column
-    return text[:at] + f"replicas: {replicas}\n{indent}" + text[at:]
+    return text[:at] + f"{name}: {value}\n{indent}" + text[at:]

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "rollout": "reconciler.cli.rollout:rollout",
     "delete": "reconciler.cli.delete:delete",
     "create": "reconciler.cli.create:create",
+    "drain": "reconciler.cli.drain:drain",
     "run": "reconciler.cli.run:run",
     "sync": "reconciler.cli.service:sync",
     "config": "reconciler.cli.service:config",

@@ -50,7 +50,7 @@ def _set(value: Any, parent: dict[str, Any]) -> bool:
 # Kinds accepted so real folders load, and then not acted on: one warning per object.
 RECORDED_KINDS: dict[str, str] = {
     "ServiceAccount": "pods run without service account tokens (there is no API server)",
-    "PodDisruptionBudget": "no voluntary disruption (node drain, rollout) consults it",
+    "PodDisruptionBudget": "only `reconciler drain` consults it (rollouts do not)",
     "StorageClass": "claims are local Docker volumes on their pod's host",
     "HorizontalPodAutoscaler": "no metrics are collected; replicas stay as declared "
                                "(`reconciler scale` changes them)",
@@ -296,7 +296,6 @@ POD_SPEC: dict[str, Effect] = {
 }
 
 TEMPLATE: dict[str, Effect] = {
-    **SCHEDULING,
     "metadata": ACTS,
     "metadata.name": none("a controller names its pods after itself"),
     "metadata.labels": ACTS,

@@ -1,0 +1,226 @@
+"""End to end: scheduling over real Docker hosts (issue 20).
+
+Two Docker hosts of these tests alone, made with scripts/netns-host.sh as the
+DaemonSet tests make theirs (tests/e2e/daemonsets_kit.py, whose host table this
+module extends): `hosts` (10.241.0.2) whose bridge is a /29, so its engine has 5
+addresses for pod sandboxes, and `hostt` (10.242.0.2) with a /24. The local engine
+and the shared hostb/hostc are not used. The tests check that the small host takes
+no more pods than its bridge holds and the rest go to the other host; that two
+replicas with required anti-affinity on kubernetes.io/hostname land one per host
+and a third stays Pending with Kubernetes' message; and that a tainted host takes
+only the pods that tolerate its taint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import daemonsets_kit
+from tests.e2e.daemonsets_kit import netns_host
+from tests.e2e.service import ServiceRun, remove_all, wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
+
+# name -> (third octet of 10.x.0.0/24, bridge address), distinct from every other test host's.
+HOSTS = {"hosts": ("241", "172.22.0.1/29"), "hostt": ("242", "172.23.0.1/24")}
+SMALL_BRIDGE_ADDRESSES = 5  # a /29: 8 less network, broadcast and gateway
+for _name, (_octet, _bip) in HOSTS.items():
+    daemonsets_kit._NETNS_HOSTS[_name] = (_octet, _bip)
+    daemonsets_kit.ADDRESSES[_name] = f"10.{_octet}.0.2"
+    daemonsets_kit.ENGINES[_name] = f"unix:///var/run/docker-{_name}.sock"
+ENGINES = {name: daemonsets_kit.ENGINES[name] for name in HOSTS}
+ENV = {"RECONCILER_NETWORK_PROXY_MODE": "off"}
+HOSTNAME = "kubernetes.io/hostname"
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[dict[str, str]]:
+    """Both hosts up for this module, stopped after it."""
+    for name in HOSTS:
+        up = netns_host(name, "up")
+        if up.returncode != 0:
+            for other in HOSTS:
+                netns_host(other, "down")
+            pytest.skip(f"Docker host {name} unavailable: {up.stderr.strip() or up.stdout}")
+    try:
+        yield ENGINES
+    finally:
+        for name in HOSTS:
+            netns_host(name, "down")
+
+
+@pytest.fixture
+def run(svc_factory: list[ServiceRun], tmp_path: Path,
+        hosts: dict[str, str]) -> Iterator[ServiceRun]:
+    """The service (not started); its containers are removed from both hosts afterwards."""
+    service = ServiceRun(tmp_path, extra_env=ENV)
+    svc_factory.append(service)
+    try:
+        yield service
+    finally:
+        if service.proc is not None and service.proc.poll() is None:
+            service.stop()
+        for url in hosts.values():
+            remove_all(service.prefix, url)
+
+
+def nodes_yaml(taints: dict[str, list[dict[str, str]]] | None = None) -> str:
+    docs = []
+    for name in HOSTS:
+        spec: dict[str, Any] = {"engine": ENGINES[name],
+                                "address": daemonsets_kit.ADDRESSES[name]}
+        if taints and name in taints:
+            spec["taints"] = taints[name]
+        docs.append(json.dumps({"apiVersion": "reconciler.dev/v1", "kind": "Node",
+                                "metadata": {"name": name}, "spec": spec}))
+    return "\n---\n".join(docs)
+
+
+def workload(name: str, replicas: int, spec: dict[str, Any] | None = None,
+             kind: str = "ReplicationController") -> str:
+    """An RC (or Deployment) of busybox pods that sleep, with `spec` merged into the pod spec."""
+    pod_spec = {"terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "reconciler/busybox:1",
+                                "command": ["sleep", "3600"]}], **(spec or {})}
+    template = {"metadata": {"labels": {"app": name}}, "spec": pod_spec}
+    if kind == "Deployment":
+        body: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment",
+                                "metadata": {"name": name},
+                                "spec": {"replicas": replicas, "template": template,
+                                         "selector": {"matchLabels": {"app": name}}}}
+    else:
+        body = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name},
+                "spec": {"replicas": replicas, "selector": {"app": name}, "template": template}}
+    return json.dumps(body, indent=1)
+
+
+def placed(run: ServiceRun, app: str) -> Counter[str]:
+    """Running pods of `app` per node."""
+    return Counter(p["spec"].get("nodeName", "") for p in run.running()
+                   if (p["metadata"].get("labels") or {}).get("app") == app)
+
+
+def pods_of(run: ServiceRun, app: str) -> list[dict[str, Any]]:
+    return [p for p in run.pods() if (p["metadata"].get("labels") or {}).get("app") == app
+            and not p["metadata"].get("deletionTimestamp")]
+
+
+def unschedulable_message(pod: dict[str, Any]) -> str:
+    for c in pod["status"].get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False":
+            return str(c.get("message", ""))
+    return ""
+
+
+class TestCapacity:
+    def test_small_bridge_takes_no_more_than_it_holds(self, run: ServiceRun) -> None:
+        """12 replicas over a host with 5 sandbox addresses and a roomy one: 5 and 7, all
+        running, none retried on the full host; get nodes -o wide and describe say so."""
+        run.write("nodes.yaml", nodes_yaml())
+        run.start()
+        wait_until(lambda: all(n["status"]["allocatable"].get("pods") == str(
+            SMALL_BRIDGE_ADDRESSES) for n in run.get_json("nodes")["items"]
+            if n["metadata"]["name"] == "hosts"), timeout=60,
+            what="hosts' allocatable pods read from its bridge")
+        run.write("rc.yaml", workload("fill", 12))
+        counts = wait_until(lambda: (c := placed(run, "fill")) and sum(c.values()) == 12 and c,
+                            timeout=300, what="12 running pods")
+        assert counts == Counter({"hosts": SMALL_BRIDGE_ADDRESSES, "hostt": 7})
+        events = run.cli("get", "events").stdout
+        assert "no available IPv4 addresses" not in events, events
+        wide = run.cli("get", "nodes", "-o", "wide").stdout.splitlines()
+        assert wide[0].split()[-1] == "PODS"
+        rows = {line.split()[0]: line.split()[-1] for line in wide[1:]}
+        assert rows == {"hosts": "5/5", "hostt": "7/110"}
+        describe = run.cli("describe", "node", "hosts").stdout
+        assert "Allocatable:" in describe and "pods:" in describe
+        allocatable = describe.split("Allocatable:")[1]
+        assert allocatable.split("pods:")[1].split()[0] == "5"
+
+        # One more replica: the small host is full, so it goes to the other one.
+        run.write("rc.yaml", workload("fill", 13))
+        wait_until(lambda: placed(run, "fill") == Counter({"hosts": 5, "hostt": 8}),
+                   timeout=180, what="the 13th pod on hostt")
+
+
+class TestPlacementRules:
+    def test_required_anti_affinity_one_per_host(self, run: ServiceRun) -> None:
+        """A Deployment of 2 with required anti-affinity on the hostname: one pod per host;
+        a third replica stays Pending with Kubernetes' message."""
+        anti = {"affinity": {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": {"matchLabels": {"app": "ha"}}, "topologyKey": HOSTNAME}]}}}
+        run.write("nodes.yaml", nodes_yaml())
+        run.write("ha.yaml", workload("ha", 2, anti, kind="Deployment"))
+        run.start()
+        wait_until(lambda: placed(run, "ha") == Counter({"hosts": 1, "hostt": 1}),
+                   timeout=180, what="one ha pod per host")
+        run.write("ha.yaml", workload("ha", 3, anti, kind="Deployment"))
+        message = "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules."
+        pending = wait_until(lambda: [p for p in pods_of(run, "ha")
+                                      if unschedulable_message(p) == message],
+                             timeout=120, what="the third replica Pending with the message")
+        assert len(pending) == 1 and not pending[0]["spec"].get("nodeName")
+        assert placed(run, "ha") == Counter({"hosts": 1, "hostt": 1})
+        events = run.cli("get", "events").stdout
+        assert "FailedScheduling" in events and "didn't match pod anti-affinity rules" in events
+
+    def test_tainted_host_takes_only_tolerating_pods(self, run: ServiceRun) -> None:
+        """hostt tainted dedicated=db:NoSchedule: plain pods all go to hosts; a tolerating pod
+        pinned to hostt by node affinity runs there."""
+        taint = {"key": "dedicated", "value": "db", "effect": "NoSchedule"}
+        run.write("nodes.yaml", nodes_yaml({"hostt": [taint]}))
+        run.write("plain.yaml", workload("plain", 3))
+        tolerating = {
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "db",
+                             "effect": "NoSchedule"}],
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": HOSTNAME, "operator": "In", "values": ["hostt"]}]}]}}}}
+        run.write("db.yaml", workload("db", 1, tolerating))
+        run.start()
+        wait_until(lambda: placed(run, "plain") == Counter({"hosts": 3}), timeout=180,
+                   what="3 plain pods on hosts")
+        wait_until(lambda: placed(run, "db") == Counter({"hostt": 1}), timeout=180,
+                   what="the tolerating pod on hostt")
+        describe = run.cli("describe", "node", "hostt").stdout
+        assert "dedicated=db:NoSchedule" in describe
+
+
+class TestDrain:
+    def test_drain_respects_the_budget(self, run: ServiceRun) -> None:
+        """`drain hosts` cordons it in its manifest and evicts its pods one at a time under a
+        PodDisruptionBudget of minAvailable 2: the replicas end on hostt, never fewer than
+        two running, and nothing new lands on the cordoned host."""
+        run.write("nodes.yaml", nodes_yaml())
+        spread = {"topologySpreadConstraints": [{
+            "maxSkew": 1, "topologyKey": HOSTNAME, "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"app": "web"}}}],
+            "containers": [{"name": "main", "image": "reconciler/busybox:1",
+                            "command": ["sleep", "3600"],
+                            "readinessProbe": {"exec": {"command": ["true"]},
+                                               "periodSeconds": 1}}]}
+        run.write("web.yaml", workload("web", 3, spread))
+        run.write("pdb.yaml", json.dumps({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "web"},
+            "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}}}))
+        run.start()
+        before = wait_until(lambda: (c := placed(run, "web")) and sum(c.values()) == 3
+                            and c["hosts"] >= 1 and c, timeout=180,
+                            what="3 web pods, some on hosts")
+        drained = run.cli("drain", "hosts", "--desired", str(run.desired), "--timeout", "240",
+                          timeout=300)
+        assert "node/hosts cordoned" in drained.stdout and "node/hosts drained" in drained.stdout
+        assert drained.stdout.count("evicted") == before["hosts"]
+        assert '"unschedulable": true' in (run.desired / "nodes.yaml").read_text()
+        wait_until(lambda: placed(run, "web") == Counter({"hostt": 3}), timeout=180,
+                   what="3 web pods on hostt")
+        events = run.cli("get", "events").stdout
+        assert "Scheduled" in events
