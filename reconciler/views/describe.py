@@ -202,12 +202,12 @@ def describe_node(store: ReadStore, name: str, now: datetime) -> str | None:
     d.pair(0, "Roles", output.NONE)
     d.multi(0, "Labels", [f"{k}={v}" for k, v in sorted(n.labels.items())])
     d.pair(0, "CreationTimestamp", when(n.created_at))
+    d.multi(0, "Taints", [taint_text(t) for t in node_taints(n)])
     d.pair(0, "Unschedulable", str(n.unschedulable).lower())
     d.pair(0, "Engine", n.engine_url)
     d.line(0, "Conditions:")
     status = output.node_status(n).split(",")[0]
     ready = {"Ready": "True", "NotReady": "False"}.get(status, "Unknown")
-    d.multi(0, "Taints", [taint_text(t) for t in node_taints(n)])
     d.table(
         1,
         ("Type", "Status", "LastHeartbeatTime", "Reason", "Message"),
