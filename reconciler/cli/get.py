@@ -16,6 +16,7 @@ import click
 
 from reconciler.api import k8s
 from reconciler.api.types import KIND_ALIASES
+from reconciler.cli.completion import complete_names, complete_resources
 from reconciler.cli.options import state_option
 from reconciler.store.reader import ReadStore, open_reader
 from reconciler.views import output
@@ -56,7 +57,14 @@ def selector_predicate(text: str | None) -> LabelPredicate | None:
     return sel.matches
 
 
-def render(listing: Listing, rows: list[Row], mode: str | None, with_ns: bool, prefix: bool) -> str:
+def labels_cell(row: Row) -> str:
+    """LABELS of --show-labels: the object's labels as kubectl prints them."""
+    meta = row.build().get("metadata") or {}
+    return output.labels_text(meta.get("labels") or {})
+
+
+def render(listing: Listing, rows: list[Row], mode: str | None, with_ns: bool, prefix: bool,
+           show_labels: bool = False) -> str:
     """Rows as a table (optionally NAMESPACE-first, names prefixed for `get all`)."""
     headers = list(listing.headers)
     if listing.kind == "Event":
@@ -68,6 +76,8 @@ def render(listing: Listing, rows: list[Row], mode: str | None, with_ns: bool, p
     stale = any(r.stale for r in rows)
     if stale:
         headers.append("STALE")
+    if show_labels:
+        headers.append("LABELS")
     if with_ns and listing.namespaced:
         headers.insert(0, "NAMESPACE")
     lines = []
@@ -76,10 +86,24 @@ def render(listing: Listing, rows: list[Row], mode: str | None, with_ns: bool, p
         cells = ([name] if name_col else []) + r.cells + (r.wide if mode == "wide" else [])
         if stale:
             cells.append("yes" if r.stale else "no")
+        if show_labels:
+            cells.append(labels_cell(r))
         if with_ns and listing.namespaced:
             cells.insert(0, r.namespace)
         lines.append(cells)
     return output.table(headers, lines)
+
+
+def resolve_many(resources: str) -> list[Listing] | str:
+    """`po,svc` as Listings in the order given; "all" and "revision" stand alone."""
+    words = [w for w in resources.split(",") if w]
+    if len(words) == 1:
+        one = resolve(words[0])
+        return one if isinstance(one, str) else [one]
+    targets = [resolve(w) for w in words]
+    if any(isinstance(t, str) for t in targets):
+        raise click.ClickException(f'"{resources}": all and revision cannot be combined')
+    return [t for t in targets if isinstance(t, Listing)]
 
 
 def resolve(resource: str) -> Listing | str:
@@ -94,12 +118,13 @@ def resolve(resource: str) -> Listing | str:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("resource")
-@click.argument("names", nargs=-1)
+@click.argument("resource", shell_complete=complete_resources)
+@click.argument("names", nargs=-1, shell_complete=complete_names)
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-A", "--all-namespaces", is_flag=True, help="List across every namespace.")
 @click.option("-l", "--selector", default=None, help="Label selector, e.g. app=web,tier!=db.")
 @click.option("-o", "--output", "mode", type=click.Choice(["wide", "yaml", "json", "name"]))
+@click.option("--show-labels", is_flag=True, help="A last column with the labels.")
 @state_option
 def get(
     resource: str,
@@ -108,15 +133,18 @@ def get(
     all_namespaces: bool,
     selector: str | None,
     mode: str | None,
+    show_labels: bool,
     state: str,
 ) -> None:
-    """Show pods, rc, rs, svc, endpoints, nodes, events, all, or the applied revision."""
+    """Show pods, rc, rs, svc, endpoints, nodes, events, all, several (po,svc), or the
+    applied revision."""
     if "/" in resource:
         resource, name = resource.split("/", 1)
         names = (name, *names)
-    target = resolve(resource)
+    target = resolve_many(resource)
     store = open_store(state)
-    if isinstance(target, Listing) and target.kind == "Secret" and mode in ("yaml", "json"):
+    if any(t.kind == "Secret" for t in target if isinstance(t, Listing)) \
+            and mode in ("yaml", "json"):
         from reconciler.store.secrets import try_key_file
 
         # As kubectl's: the data in base64, to whoever may read it (here: the key file).
@@ -128,8 +156,10 @@ def get(
         q = Query(
             None if all_namespaces else namespace, selector_predicate(selector), datetime.now(UTC)
         )
-        listings = [LISTINGS[k] for k in ALL] if target == "all" else [target]
-        _print(store, listings, q, names, mode, all_namespaces, target == "all")  # type: ignore[arg-type]
+        listings = [LISTINGS[k] for k in ALL] if target == "all" else target
+        assert not isinstance(listings, str)
+        # As kubectl's `get all` and `get po,svc`: names prefixed by kind when mixed.
+        _print(store, listings, q, names, mode, all_namespaces, len(listings) > 1, show_labels)
     finally:
         store.close()
 
@@ -142,6 +172,7 @@ def _print(
     mode: str | None,
     all_namespaces: bool,
     prefixed: bool,
+    show_labels: bool = False,
 ) -> None:
     sections: list[tuple[Listing, list[Row]]] = []
     for listing in listings:
@@ -161,6 +192,10 @@ def _print(
             rows = [by_name[n] for n in names]
         if rows:
             sections.append((listing, rows))
+    if not sections and mode in ("json", "yaml"):
+        # Scripts parse the output: an empty List, as kubectl prints, not a sentence.
+        click.echo(output.dump(k8s.as_list([]), mode))
+        return
     if not sections:
         where = (
             ""
@@ -179,7 +214,8 @@ def _print(
             for r in rows:
                 click.echo(f"{listing.short}/{r.name}")
         return
-    texts = [render(lst, rows, mode, all_namespaces, prefixed) for lst, rows in sections]
+    texts = [render(lst, rows, mode, all_namespaces, prefixed, show_labels)
+             for lst, rows in sections]
     click.echo("\n\n".join(texts))
 
 

@@ -1,12 +1,17 @@
 """Options every command shares: where the state store and the desired folder are.
 
-`--state` (env RECONCILER_STATE, default ./state.db) and `--desired` (env
-RECONCILER_DESIRED, default ./desired), as the foundation issue asks.
+`--state` is found as users expect (issue 21): the flag, then RECONCILER_STATE,
+then the `state` key of the configuration file `install --systemd` writes
+(RECONCILER_CONFIG, else /etc/reconciler/config.toml, when it exists), then
+./state.db; so `reconciler get pods` works after installing, without flags.
+`--desired` is the flag, RECONCILER_DESIRED, then ./desired.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -15,16 +20,50 @@ F = TypeVar("F", bound=Callable[..., object])
 
 DEFAULT_STATE = "state.db"
 DEFAULT_DESIRED = "desired"
+# Where `install --systemd` puts the configuration (reconciler.service.systemd.DEFAULT_CONFIG;
+# not imported from there: that module is the service's, and `get` must stay light).
+INSTALLED_CONFIG = "/etc/reconciler/config.toml"
+
+
+def installed_config() -> Path | None:
+    """The configuration file the CLI reads the store from: RECONCILER_CONFIG, else the
+    installed one; None when neither exists."""
+    named = os.environ.get("RECONCILER_CONFIG")
+    path = Path(named or INSTALLED_CONFIG)
+    return path if path.is_file() else None
+
+
+def discover_state(given: str | None) -> str:
+    """The store to open: `given` (flag or RECONCILER_STATE), the configuration file's
+    `state`, else ./state.db."""
+    if given:
+        return given
+    path = installed_config()
+    if path is not None:
+        from reconciler.service.config import ConfigError, load_config
+
+        try:
+            # No environment: RECONCILER_STATE was already looked at, and systemd's
+            # variables of this shell must not re-anchor the file's paths.
+            return load_config(path, {}, {}).state
+        except ConfigError as e:
+            raise click.ClickException(f"configuration: {e}") from None
+    return DEFAULT_STATE
+
+
+def _state_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    return discover_state(value)
 
 
 def state_option(f: F) -> F:
-    """`--state PATH_OR_URL`: a SQLite path or any SQLAlchemy URL."""
+    """`--state PATH_OR_URL`: a SQLite path or any SQLAlchemy URL, found as described above."""
     return click.option(
         "--state",
         envvar="RECONCILER_STATE",
-        default=DEFAULT_STATE,
-        show_default=True,
-        help="State store: a SQLite file path or a SQLAlchemy URL.",
+        default=None,
+        callback=_state_callback,
+        help="State store: a SQLite file path or a SQLAlchemy URL. [default: $RECONCILER_STATE,"
+        " else `state` of $RECONCILER_CONFIG or /etc/reconciler/config.toml, else state.db]",
     )(f)
 
 

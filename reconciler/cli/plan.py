@@ -6,9 +6,11 @@ diffs it against the objects recorded in the state store with the pure
 changed object (LIVE = recorded, MERGED = desired, as kubectl names them),
 then a summary with the changed field paths and, beside each object, what
 in it is accepted but has no effect here (`! kind Ingress is recorded but not
-acted on: ...`; the same lines `validate` warns with). Exit codes: 0, 2 with
-`--exit-code` when something would change, 1 when a manifest has errors
-(the diagnostics go to stderr, the plan is still printed).
+acted on: ...`; the same lines `validate` warns with). Exit codes: 0; 3 with
+`--exit-code` when something would change (CHANGES_EXIT: not terraform's 2,
+which is click's usage error here, so a script cannot take a typo in its flags
+for "changes pending"); 1 when a manifest has errors (the diagnostics go to
+stderr, the plan is still printed); 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from reconciler.cli.options import SOPS_KEY_ENV, desired_option, state_option
 from reconciler.planning.diff import Change, Plan, RecordedView, diff
 
 SIGNS = {"create": "+", "update": "~", "delete": "-", "unchanged": "="}
+CHANGES_EXIT = 3
 
 
 def diff_name(key: Key, body: JSON) -> str:
@@ -99,7 +102,9 @@ def recorded_views(state: str) -> dict[Key, RecordedView]:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @desired_option
 @state_option
-@click.option("--exit-code", is_flag=True, help="Exit 2 when applying would change something.")
+@click.option("--exit-code", is_flag=True,
+              help=f"Exit {CHANGES_EXIT} when applying would change something "
+              "(1: manifest errors, 2: usage error).")
 def plan(desired: str, state: str, exit_code: bool) -> None:
     """Show what the service would create, update and delete for the desired folder."""
     from reconciler.manifests.loader import load_folder
@@ -117,4 +122,4 @@ def plan(desired: str, state: str, exit_code: bool) -> None:
     if result.errors:
         sys.exit(1)
     if exit_code and the_plan.has_changes:
-        sys.exit(2)
+        sys.exit(CHANGES_EXIT)

@@ -13,11 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 import click
 
 from reconciler.api.records import NodeRecord
+from reconciler.cli.completion import complete_names
+from reconciler.cli.engines import unreachable
 from reconciler.cli.options import state_option
 
 
@@ -50,7 +54,7 @@ def _locate(state: str, namespace: str, name: str
         store.close()
 
 
-def _target(state: str, namespace: str, name: str, container: str | None,
+def _target(state: str, namespace: str, name: str, container: str | None, quiet: bool = False,
             ) -> tuple[NodeRecord, str, str, object]:
     """(node, pod uid, container name, PodAccess) of `name`, or a click error."""
     from reconciler.runtime.access import PodAccess
@@ -69,12 +73,12 @@ def _target(state: str, namespace: str, name: str, container: str | None,
         # kubectl's default is the first container of the spec, not Docker's newest.
         apps.sort(key=lambda c: order.index(c) if c in order else len(order))
     except HostUnreachable as e:
-        raise click.ClickException(f"node {node.name} is unreachable: {e.reason}") from e
+        raise click.ClickException(unreachable(node, e.reason)) from None
     if container is None:
         if not apps:
             raise click.ClickException(f'pod "{name}" has no containers yet')
         container = apps[0]
-        if len(names) > 1:
+        if len(names) > 1 and not quiet:
             click.echo(f'Defaulted container "{container}" out of: {", ".join(names)}', err=True)
     elif container not in names:
         raise click.ClickException(
@@ -82,30 +86,90 @@ def _target(state: str, namespace: str, name: str, container: str | None,
     return node, uid, container, access
 
 
+def _since(text: str | None) -> int | None:
+    """--since 10s|5m|1h as the Unix time logs start at."""
+    if not text:
+        return None
+    from reconciler.service.config import parse_duration
+
+    try:
+        return int(time.time() - parse_duration(text))
+    except ValueError as e:
+        raise click.ClickException(f"--since: {e}") from None
+
+
+def _selected_pods(state: str, namespace: str, selector: str) -> list[str]:
+    from reconciler.cli.get import open_store, selector_predicate
+
+    store = open_store(state)
+    try:
+        return [p.name for p in store.list_pods(namespace, selector_predicate(selector))]
+    finally:
+        store.close()
+
+
 @click.command("logs")
-@click.argument("pod")
+@click.argument("pod", required=False, shell_complete=complete_names)
 @click.option("-c", "--container", default=None, help="Container name (default: the first).")
 @click.option("-f", "--follow", is_flag=True, help="Stream the logs.")
 @click.option("--tail", type=int, default=None, help="Lines from the end to show.")
 @click.option("-p", "--previous", is_flag=True, help="The previous instance's logs.")
+@click.option("--since", default=None, help="Only lines newer than this (10s, 5m, 1h).")
+@click.option("--timestamps", is_flag=True, help="Prefix each line with its RFC3339 time.")
+@click.option("-l", "--selector", default=None, help="Logs of every pod matching this selector.")
+@click.option("--all-containers", is_flag=True, help="Every container of the pod(s).")
+@click.option("--prefix", is_flag=True, help="Prefix each line with [pod/NAME/CONTAINER].")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @state_option
-def logs(pod: str, container: str | None, follow: bool, tail: int | None, previous: bool,
-         namespace: str, state: str) -> None:
-    """Print the logs of a container in a pod."""
+def logs(pod: str | None, container: str | None, follow: bool, tail: int | None,
+         previous: bool, since: str | None, timestamps: bool, selector: str | None,
+         all_containers: bool, prefix: bool, namespace: str, state: str) -> None:
+    """Print the logs of a container in a pod (or of the pods a selector matches)."""
     from reconciler.runtime.access import PodAccess
+    from reconciler.runtime.types import HostUnreachable
 
-    _, uid, name, access = _target(state, namespace, pod, container)
-    assert isinstance(access, PodAccess)
+    if (pod is None) == (selector is None):
+        raise click.UsageError("give a POD or -l SELECTOR (not both)")
+    pods = [pod] if pod is not None else _selected_pods(state, namespace, selector or "")
+    if pod is None and not pods:
+        click.echo(f"No resources found in {namespace} namespace.", err=True)
+        return
+    streams = len(pods) > 1 or all_containers
+    if follow and streams:
+        raise click.UsageError("-f follows one container: name a POD (and -c) to follow")
+    start = _since(since)
+    out = sys.stdout.buffer
     try:
-        out = sys.stdout.buffer
-        for chunk in access.logs(uid, name, follow=follow, tail=tail, previous=previous):
-            out.write(chunk)
-            out.flush()
+        for name in pods:
+            node, uid, first, access = _target(state, namespace, name, container,
+                                               quiet=pod is None or all_containers)
+            assert isinstance(access, PodAccess)
+            names = access.containers(uid) if all_containers and container is None else [first]
+            for c in names:
+                tag = f"[pod/{name}/{c}] ".encode() if prefix else b""
+                chunks = access.logs(uid, c, follow=follow, tail=tail, previous=previous,
+                                     since=start, timestamps=timestamps)
+                for chunk in _lines(chunks) if tag else chunks:
+                    out.write(tag + chunk)
+                    out.flush()
+    except HostUnreachable as e:
+        raise click.ClickException(unreachable(node, e.reason)) from None
     except LookupError as e:
         raise click.ClickException(str(e)) from e
     except KeyboardInterrupt:
         pass
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Docker's chunks cut at arbitrary bytes: whole lines, for a per-line prefix."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *whole, pending = pending.split(b"\n")
+        for line in whole:
+            yield line + b"\n"
+    if pending:
+        yield pending + b"\n"
 
 
 def _docker_cli_args(node: NodeRecord) -> list[str]:
@@ -120,7 +184,7 @@ def _docker_cli_args(node: NodeRecord) -> list[str]:
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
-@click.argument("pod")
+@click.argument("pod", shell_complete=complete_names)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("-c", "--container", default=None, help="Container name (default: the first).")
 @click.option("-i", "--stdin", is_flag=True, help="Pass stdin to the container.")
@@ -131,11 +195,14 @@ def exec_(pod: str, command: tuple[str, ...], container: str | None, stdin: bool
           namespace: str, state: str) -> None:
     """Run a command in a container of a pod: reconciler exec POD [-c C] [-it] -- CMD..."""
     from reconciler.runtime.access import PodAccess
+    from reconciler.runtime.types import HostUnreachable
 
     node, uid, name, access = _target(state, namespace, pod, container)
     assert isinstance(access, PodAccess)
     try:
         cid = access.container_id(uid, name)
+    except HostUnreachable as e:
+        raise click.ClickException(unreachable(node, e.reason)) from None
     except LookupError as e:
         raise click.ClickException(str(e)) from e
     if stdin or tty:

@@ -70,11 +70,12 @@ class PodAccess:
         return ExecResult(int(code if code is not None else -1), bytes(output))
 
     def logs(self, uid: str, container: str, follow: bool = False, tail: int | None = None,
-             previous: bool = False) -> Iterator[bytes]:
+             previous: bool = False, since: int | None = None,
+             timestamps: bool = False) -> Iterator[bytes]:
         """The container's output as Docker keeps it locally; streamed until it ends when
-        `follow` (on a client without a read timeout)."""
+        `follow` (on a client without a read timeout). `since`: a Unix time."""
         cid = self.container_id(uid, container, previous=previous)
         client = self.engine.streaming_client() if follow else self.engine.client
-        stream = client.api.logs(cid, stream=True, follow=follow,
-                                 tail=tail if tail is not None else "all")
+        stream = client.api.logs(cid, stream=True, follow=follow, since=since,
+                                 timestamps=timestamps, tail=tail if tail is not None else "all")
         return iter(stream)

@@ -324,7 +324,7 @@ class TestPlan:
         desired.mkdir()
         (desired / "a.yaml").write_text(POD.format(name="a", image="busybox:1"))
         (desired / "b.yaml").write_text(POD.format(name="b", image="busybox:1"))
-        fresh = run("plan", "--desired", str(desired), "--exit-code", state=state, code=2)
+        fresh = run("plan", "--desired", str(desired), "--exit-code", state=state, code=3)
         assert "Plan: 2 to create, 0 to update, 0 to delete, 0 unchanged." in fresh.stdout
         store = Store.open(str(state))
         store.apply_plan(diff(load_folder(desired), store.recorded()), "folder")
