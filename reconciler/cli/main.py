@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "proxy": "reconciler.cli.proxy:proxy",
     "ui": "reconciler.cli.ui:ui",
     "secrets": "reconciler.cli.secrets:secrets",
+    "completion": "reconciler.cli.completion:completion",
+    "top": "reconciler.cli.top:top",
 }
 
 

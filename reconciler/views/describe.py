@@ -1,4 +1,4 @@
-"""The text of `reconciler describe pod|rc|rs|svc|node NAME`: kubectl's describe layout.
+"""The text of `reconciler describe KIND NAME`: kubectl's describe layout.
 
 Part of the read side's presentation (`reconciler.views`), shared by the CLI
 (`reconciler.cli.describe`) and the dashboard (`reconciler.ui.pages`). Built
@@ -21,6 +21,7 @@ from reconciler.views import configviews, output
 from reconciler.views.cronjobs import describe_cronjob
 from reconciler.views.deployments import describe_deployment
 from reconciler.views.describe_daemonset import describe_daemonset
+from reconciler.views.describe_generic import describe_generic
 from reconciler.views.describe_statefulset import describe_statefulset
 from reconciler.views.jobs import describe_job
 from reconciler.views.listings import service_spec
@@ -35,7 +36,8 @@ from reconciler.views.sections import (
     when,
 )
 
-# The kinds `describe` knows; any other is kubectl's "doesn't have a resource type".
+# The kinds laid out here or in their own module; every other kind `get` lists is described
+# by `reconciler.views.describe_generic`.
 KINDS = ("Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet",
          "Service", "Node", "ConfigMap", "Secret", "Job", "CronJob")
 
@@ -68,7 +70,10 @@ def describe(store: ReadStore, kind: str, namespace: str, name: str, now: dateti
         d = Describer()
         events_section(d, store.list_events(namespace, kind, name), now)
         return text + "\n" + d.render()
-    return describe_replicated(store, Key(kind, namespace, name), now)
+    if kind in ("ReplicationController", "ReplicaSet"):
+        return describe_replicated(store, Key(kind, namespace, name), now)
+    # Every other kind `get` lists (Endpoints, PVCs, Namespaces, Ingresses, ...).
+    return describe_generic(store, kind, namespace, name, now)
 
 
 def describe_pod(store: ReadStore, pod: PodRecord, now: datetime) -> str:
