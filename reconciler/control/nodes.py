@@ -242,6 +242,7 @@ class NodeController:
                     f"Node {node.name} status is now: NodeNotReady ({e.reason})",
                     SOURCE,
                 )
+                self._mark_pods_not_ready(node)
             self._evict_if_due(node)
             return
         node.capacity = Resources(info.cpus * 1000, info.memory)
@@ -303,6 +304,25 @@ class NodeController:
                 ctx.event("Pod", pod.namespace, pod.name, "Normal", "TaintManagerEviction",
                           pod.message, "taint-eviction-controller", uid=pod.uid)
                 ctx.enqueue_pod(pod.uid)
+
+    def _mark_pods_not_ready(self, node: NodeRecord) -> None:
+        """Kubernetes' MarkPodsNotReady: a silent host's pods stop counting as ready now, not
+        at their eviction, so Services stop sending them requests and their owners count
+        them unavailable (a rollout does not complete on them). Their probes set Ready
+        again once the host answers (the pods are requeued then)."""
+        ctx = self.ctx
+        now_ = ctx.clock()
+        marked = []
+        for pod in ctx.store.list_pods(node=node.name):
+            if pod.deletion_timestamp is not None or not pod.ready:
+                continue
+            pod.conditions = [dataclasses.replace(c, status=False, last_transition=now_)
+                              if c.type == "Ready" else c for c in pod.conditions]
+            marked.append(pod)
+        if marked:
+            ctx.store.patch_pods(marked, ["status"])
+            for pod in marked:
+                ctx.enqueue_related(pod)
 
     def _evict_if_due(self, node: NodeRecord) -> None:
         ctx = self.ctx

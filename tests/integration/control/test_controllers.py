@@ -159,6 +159,32 @@ class TestNodes:
         assert {p.node_name for p in cluster.store.list_pods()} == {"b"}
         assert len(cluster.running()) == 2
 
+    def test_silent_host_pods_are_not_ready_before_eviction(self, cluster: Cluster) -> None:
+        """A host that stops answering: its pods turn not ready at once (out of the Endpoints'
+        addresses) though not evicted yet; ready again once it answers."""
+        cluster.ctx.settings.eviction_timeout = 3600
+        cluster.write("svc.yaml", TestServices.SVC)
+        cluster.write("web.yaml", rc(2))
+        converge_twice(cluster)
+        on_a = {p.name for p in cluster.store.list_pods() if p.node_name == "a"}
+        assert on_a and all(p.ready for p in cluster.store.list_pods())
+        cluster.hosts.agents["a"].down = True
+        node = cluster.store.get_node("a")
+        assert node is not None and node.last_heartbeat is not None
+        node.last_heartbeat -= timedelta(minutes=5)
+        cluster.store.upsert_node(node)
+        cluster.converge()
+        pods = {p.name: p for p in cluster.store.list_pods()}
+        assert on_a <= set(pods) and not any(pods[n].deletion_timestamp for n in on_a)
+        assert not any(pods[n].ready for n in on_a)
+        eps = cluster.store.get_endpoints("default", "web")
+        assert eps is not None
+        ready = [a for s in eps.subsets for a in s.get("addresses") or []]
+        assert len(ready) == 2 - len(on_a), eps.subsets
+        cluster.hosts.agents["a"].down = False
+        cluster.converge(2)
+        assert all(p.ready for p in cluster.store.list_pods())
+
     def test_orphans_are_removed(self, cluster: Cluster) -> None:
         """Containers of a pod the store does not know are removed by the node's GC."""
         converge_twice(cluster)
