@@ -35,6 +35,7 @@ BENCHMARKS = {
     "sql-per-pod": "bench.sqlcount",
     "reaction": "bench.reaction",
     "rollout": "bench.rollout",
+    "capacity": "bench.capacity",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -14,6 +14,7 @@ only the pods that tolerate its taint.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,3 +225,35 @@ class TestDrain:
                    what="3 web pods on hostt")
         events = run.cli("get", "events").stdout
         assert "Scheduled" in events
+
+
+class TestNodeFailure:
+    def test_pod_the_node_cannot_start_moves(self, run: ServiceRun) -> None:
+        """A pod whose sandbox its node refuses (a host port taken there by a container the
+        service does not know) is given back after its tries and runs on the other host,
+        with a NodeFailure event naming the node; it is not retried there for ever."""
+        blocker = f"{run.prefix}-blocker"
+        subprocess.run(["docker", "-H", ENGINES["hosts"], "run", "-d", "--name", blocker,
+                        "--label", f"reconciler-test={run.prefix}",
+                        "-p", f"{daemonsets_kit.ADDRESSES['hosts']}:18080:8080",
+                        "reconciler/busybox:1", "sleep", "3600"],
+                       check=True, capture_output=True, timeout=60)
+        try:
+            prefer_small = {
+                "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 100, "preference": {"matchExpressions": [
+                        {"key": HOSTNAME, "operator": "In", "values": ["hosts"]}]}}]}},
+                "containers": [{"name": "main", "image": "reconciler/busybox:1",
+                                "command": ["sleep", "3600"],
+                                "ports": [{"containerPort": 8080, "hostPort": 18080}]}]}
+            run.write("nodes.yaml", nodes_yaml())
+            run.write("web.yaml", workload("porty", 1, prefer_small))
+            run.start()
+            wait_until(lambda: placed(run, "porty") == Counter({"hostt": 1}), timeout=180,
+                       what="the pod running on hostt")
+            events = run.cli("get", "events").stdout
+            assert "NodeFailure" in events and "could not be started on node hosts" in events
+            assert "port is already allocated" in events or "address already in use" in events
+        finally:
+            subprocess.run(["docker", "-H", ENGINES["hosts"], "rm", "-f", blocker],
+                           capture_output=True, timeout=60, check=False)
