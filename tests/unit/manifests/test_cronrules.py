@@ -1,4 +1,4 @@
-"""CronJob manifests through the loader: defaults and the rules of reconciler.manifests.cronrules."""
+"""CronJob manifests through the loader: defaults and the rules of manifests/cronrules.py."""
 
 from __future__ import annotations
 

@@ -1,0 +1,55 @@
+"""End to end: a CronJob after the service was stopped for three minutes (issue 19).
+
+A `* * * * *` CronJob runs once; the service is stopped (SIGTERM) for three
+minutes, so three or four starts pass with no one to make them; started again it
+makes at most one catch-up Job for all of them (the latest missed start, as
+Kubernetes does), and then one Job per minute again. This test takes about 5
+minutes: the three minutes down are the scenario itself.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cronjobs_kit import cronjob_yaml, jobs, new_run, scheduled
+from tests.e2e.service import ServiceRun, wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+DOWN_SECONDS = 180
+
+
+class TestCronJobDowntime:
+    def test_at_most_one_catch_up_after_three_minutes_down(
+        self, svc_factory: list[ServiceRun], tmp_path: Path,
+    ) -> None:
+        """Stopped for 3 minutes and started: one catch-up Job for the missed starts."""
+        folder = tmp_path / "m"
+        folder.mkdir()
+        run = new_run(tmp_path, svc_factory, folder)
+        run.write("tick.yaml", cronjob_yaml(folder, "tick", sleep=1, keep=10))
+        run.start()
+        wait_until(lambda: jobs(run, "tick"), 150, what="the first Job")
+        run.stop()
+        stopped = datetime.now(UTC)
+        before = {j["metadata"]["name"] for j in jobs(run, "tick")}
+        time.sleep(DOWN_SECONDS)  # the scenario: three minutes with no service
+        again = new_run(tmp_path, svc_factory, folder, prefix=run.prefix)
+        again.start()
+        restarted = datetime.now(UTC)
+        new = wait_until(lambda: [j for j in jobs(again, "tick")
+                                  if j["metadata"]["name"] not in before], 120,
+                         what="the catch-up Job")
+        # Whatever else comes now is a new minute's start, after the restart.
+        wait_until(lambda: any((scheduled(j) or restarted) > restarted for j in jobs(again, "tick")
+                               if j["metadata"]["name"] not in before), 150,
+                   what="the first start after the restart")
+        new = [j for j in jobs(again, "tick") if j["metadata"]["name"] not in before]
+        missed = [j for j in new if stopped < (scheduled(j) or restarted) <= restarted]
+        assert len(missed) == 1, [(j["metadata"]["name"], scheduled(j)) for j in new]
+        events = again.cli("describe", "cronjob", "tick").stdout
+        assert "TooManyMissedTimes" not in events, events
