@@ -161,7 +161,9 @@ def state(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                 name="web-fghij",
                 spec={"containers": [{"name": "web", "image": "web:1"}]},
                 spec_hash="s",
-                created_at=NOW - timedelta(minutes=30),
+                # Ages of hours print as "9h" for a whole hour (minutes would change while a
+                # loaded machine runs this module): the assertions then hold for the run.
+                created_at=NOW - timedelta(hours=9),
                 labels={"app": "web"},
                 owner=owner,
                 node_name="local",
@@ -190,8 +192,8 @@ def state(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "kubelet",
         host="local",
     )
-    store.record_event(ev, now=NOW - timedelta(minutes=40))
-    store.record_event(ev, now=NOW - timedelta(minutes=30))
+    store.record_event(ev, now=NOW - timedelta(hours=10))
+    store.record_event(ev, now=NOW - timedelta(hours=9))
     store.close()
     yield path
     if server is not None:
@@ -204,7 +206,7 @@ class TestGet:
         lines = run("get", "pods", state=state).stdout.splitlines()
         assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
         assert lines[1].split() == ["web-abcde", "1/1", "Running", "1", "12h"]
-        assert lines[2].split() == ["web-fghij", "0/1", "CrashLoopBackOff", "4", "30m"]
+        assert lines[2].split() == ["web-fghij", "0/1", "CrashLoopBackOff", "4", "9h"]
         assert len(lines) == 3
 
     def test_pods_wide_all_namespaces_selector(self, state: str) -> None:
@@ -267,7 +269,7 @@ class TestGet:
         """get events lists LAST SEEN TYPE REASON OBJECT MESSAGE."""
         lines = run("get", "events", state=state).stdout.splitlines()
         assert lines[0].split()[:5] == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT"]
-        assert lines[1].split()[:4] == ["30m", "Warning", "BackOff", "pod/web-fghij"]
+        assert lines[1].split()[:4] == ["9h", "Warning", "BackOff", "pod/web-fghij"]
 
     def test_missing_store_is_an_error(self, tmp_path: Path) -> None:
         """A missing state file is reported, not created."""
@@ -291,7 +293,7 @@ class TestDescribe:
             assert field in out
         assert "ReplicationController/web" in out
         assert "Reason:" in out and "CrashLoopBackOff" in out
-        assert "30m (x2 over 40m)" in out
+        assert "9h (x2 over 10h)" in out
 
     def test_rc_and_svc(self, state: str) -> None:
         """describe rc counts replicas and pod phases; describe svc shows its endpoints."""
