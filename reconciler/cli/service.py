@@ -78,7 +78,7 @@ def config_show(ctx: click.Context, config_path: Path | None, state: str | None,
         config = load_config(config_path, os.environ, flags)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(render(config), nl=False)
+    click.echo(redact(render(config)), nl=False)
 
 
 def default_config_text() -> str:
@@ -142,7 +142,8 @@ def install(systemd_: bool, prefix: Path, force: bool) -> None:
     script = reconciler_script()
     files = [
         (UNIT_PATH, unit_text(exec_start=script), True, 0o644),
-        (DEFAULT_CONFIG.lstrip("/"), default_config_text(), force, 0o644),
+        # 0600 like state.db: a git URL in it may carry a token (git.url = https://user:token@...)
+        (DEFAULT_CONFIG.lstrip("/"), default_config_text(), force, 0o600),
         (DEFAULT_ENVFILE.lstrip("/"), ENVIRONMENT, force, 0o600),
     ]
     for rel, text, overwrite, mode in files:
@@ -152,8 +153,9 @@ def install(systemd_: bool, prefix: Path, force: bool) -> None:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         existed = target.exists()
+        target.touch(mode=mode)
+        target.chmod(mode)  # before the content goes in: never readable by others, even briefly
         target.write_text(text)
-        target.chmod(mode)
         click.echo(f"{'replaced' if existed else 'installed':<9} {target}")
     desired = prefix / STATE_DIR.lstrip("/") / "desired"
     if not desired.is_dir():

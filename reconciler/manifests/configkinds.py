@@ -141,14 +141,23 @@ def check_config_volume(volume: JSON, path: Path_) -> list[Finding]:
     return out
 
 
+def _secret_value(kind: str, path: Path_) -> bool:
+    """Whether `path` holds a value that may be secret: a Secret's data, an env value."""
+    if kind == "Secret" and path[:1] in (("data",), ("stringData",)):
+        return True
+    # ...containers[i].env[j].value, at any depth (Pods, templates, CronJob templates)
+    return any(path[i] == "env" and isinstance(path[i + 1], int) and path[i + 2] == "value"
+               for i in range(len(path) - 2))
+
+
 def redact(kind: str, findings: list[Finding]) -> list[Finding]:
-    """A Secret's findings about its values say so without quoting them (schema messages do)."""
-    if kind != "Secret":
-        return findings
+    """Findings about values that may be secret name the field and the type, never the value
+    (schema messages quote it: "must be of type string (got integer 1234)")."""
     out = []
     for f in findings:
-        if f.path[:1] in (("data",), ("stringData",)) and "(got" in f.message:
+        if "(got" in f.message and _secret_value(kind, f.path):
+            got = f.message.split("(got", 1)[1].split()[0].rstrip(")")
             f = Finding(f.severity, f.path, f.message.split("(got", 1)[0].rstrip()
-                        + " (value not shown)", f.at_key)
+                        + f" (got {got}; value not shown)", f.at_key)
         out.append(f)
     return out

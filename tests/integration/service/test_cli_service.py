@@ -42,6 +42,7 @@ class TestInstall:
             unit.read_text().splitlines()
         assert (tmp_path / "var/lib/reconciler/desired").is_dir()
         assert envfile.stat().st_mode & 0o777 == 0o600
+        assert config.stat().st_mode & 0o777 == 0o600  # a git URL in it may hold a token
         key = tmp_path / "var/lib/reconciler/state.db.key"
         assert f"created   {key}" in out and key.stat().st_mode & 0o777 == 0o600
         parsed = tomllib.loads(config.read_text())
@@ -82,6 +83,13 @@ class TestConfigShow:
         assert f'url = "/srv/desired.git"  # {f}' in out
         assert 'address = "127.0.0.1:24224"  # env RECONCILER_FLUENTD_ADDRESS' in out
         assert 'resync_interval = "30s"  # default' in out
+
+    def test_git_credentials_are_redacted(self, tmp_path: Path) -> None:
+        """A token in git.url is shown as ***, wherever the URL came from."""
+        out = cli("config", "show", cwd=tmp_path,
+                  env={"RECONCILER_GIT_URL": "https://bot:s3cr3t@git.example.invalid/d.git"}
+                  ).stdout
+        assert 'url = "https://***@git.example.invalid/d.git"' in out and "s3cr3t" not in out
 
     def test_bad_value_is_one_clear_line(self, tmp_path: Path) -> None:
         """A bad environment value exits 1 with the variable and key named, no traceback."""

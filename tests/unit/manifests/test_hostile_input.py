@@ -219,3 +219,23 @@ class TestApiserverLimits:
             ' "spec": {"containers": [{"name": "c", "image": "busybox"}]}}\n')
         assert rendered(tmp_path) == ["pod.json:2:28: error: duplicate key 'name'"]
         assert json.loads((tmp_path / "pod.json").read_text())["metadata"] == {"name": "b"}
+
+
+class TestNoSecretEcho:
+    """Messages about fields that may be secret name the field and type, never the value."""
+
+    def test_env_value_and_secret_data(self, tmp_path: Path) -> None:
+        """An env value and Secret data of the wrong type: the type is named, not the value."""
+        (tmp_path / "pod.yaml").write_text(POD.format(name="a") + (
+            "    env: [{name: TOKEN, value: 8675309}, {name: T2, value: {hunter2: x}}]\n"))
+        (tmp_path / "secret.yaml").write_text(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {pw: 424242}\n")
+        found = rendered(tmp_path)
+        assert found == [
+            "pod.yaml:10:32: error: spec.containers[0].env[0].value: must be of type string "
+            "(got integer; value not shown)",
+            "pod.yaml:10:53: error: spec.containers[0].env[1].value: must be of type string "
+            "(got object; value not shown)",
+            "secret.yaml:4:12: error: data.pw: must be of type string (got integer; value not "
+            "shown)"]
+        assert not any(s in "".join(found) for s in ("8675309", "hunter2", "424242"))
