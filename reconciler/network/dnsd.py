@@ -5,9 +5,10 @@ proxy of `reconciler run` and `reconciler proxy` use, so that DNS answers keep c
 while the service restarts, as CoreDNS runs apart from the control plane. It serves
 `reconciler.network.dns.DnsServer` from the last table the service wrote
 (`snapshot.py`), reloads when the file changes (SIGHUP asks for it at once) and
-writes a pidfile once its sockets are bound. Its sockets use SO_REUSEPORT: a newer
-server binds beside it before it is told to stop (SIGTERM), and it answers the
-datagrams already queued before it exits.
+writes a pidfile once its sockets are bound. Its signals are taken synchronously by
+the main loop (`sigtimedwait`), with every thread blocking them. Its sockets use
+SO_REUSEPORT: a newer server binds beside it before it is told to stop (SIGTERM), and
+it answers the datagrams already queued before it exits.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import logging
 import os
 import signal
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ log = logging.getLogger("reconciler.dnsd")
 
 RELOAD_EVERY = 10.0  # seconds between looks at the snapshot when no SIGHUP came: a safety net
 RESOLV_CONF = Path("/etc/resolv.conf")
+SIGNALS = frozenset({signal.SIGHUP, signal.SIGTERM, signal.SIGINT})
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -39,6 +40,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--snapshot", type=Path, required=True)
     p.add_argument("--pidfile", type=Path, required=True)
     p.add_argument("--version", default="")
+    p.add_argument("--reload-every", type=float, default=RELOAD_EVERY,
+                   help="seconds between looks at the snapshot without a SIGHUP")
     return p.parse_args(argv)
 
 
@@ -88,6 +91,14 @@ def _reload(server: DnsServer, path: Path,
 
 
 def serve(args: argparse.Namespace) -> int:
+    # Blocked before any thread starts, so that every thread inherits the mask: the kernel
+    # may hand a process-directed signal to any thread that does not block it, and
+    # the server makes a thread per query. A SIGHUP taken by one of those ran the
+    # Python handler only when the main thread next woke, at the 10 s safety reload
+    # (answers 9.8-10 s late under load, docs/network.md). The main loop now takes
+    # the signals itself with sigtimedwait: a pending one wakes it, whichever thread
+    # was running, and no handler runs while the loop holds a lock.
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     seen = _stamp(args.snapshot)
     try:
         table = snapshot.load(args.snapshot) if seen is not None else None
@@ -96,26 +107,17 @@ def serve(args: argparse.Namespace) -> int:
         table, seen = None, None
     server = DnsServer(args.address, args.port, domain=args.domain, reuse_port=True,
                        table=table)
-    stop = threading.Event()
-    reload = threading.Event()
-
-    def on_stop(*_: object) -> None:
-        stop.set()
-        reload.set()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGHUP, lambda *_: reload.set())
     pid = os.getpid()
     write_pidfile(args.pidfile, pid, server.port, args.version)
     log.info("DNS on %s:%d (pid %d)", args.address, server.port, pid)
     resolv = _stamp(RESOLV_CONF)
-    while not stop.is_set():
-        signalled = reload.wait(RELOAD_EVERY)
-        reload.clear()
+    while True:
+        got = signal.sigtimedwait(SIGNALS, args.reload_every)
+        if got is not None and got.si_signo != signal.SIGHUP:
+            break
         # A SIGHUP always reloads: a rewrite can reuse the inode with the same size
         # within one timestamp tick, and the stamp would then miss it.
-        seen = _reload(server, args.snapshot, None if signalled else seen)
+        seen = _reload(server, args.snapshot, None if got is not None else seen)
         if _stamp(RESOLV_CONF) != resolv:
             # The server outlives many service restarts: the host's resolvers may change
             # (DHCP, a new network) in its lifetime.
