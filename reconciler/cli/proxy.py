@@ -69,7 +69,11 @@ def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, service_cidr: s
                + (f" ({embedded.proxy.fallback_reason})" if embedded.proxy.fallback_reason else "")
                + (f", DNS on {dns_ip}:{embedded.dns.port}" if embedded.dns else ""), err=True)
     try:
-        stop.wait()
+        # Bounded waits: the kernel may hand SIGTERM to another thread, and then the
+        # handler runs only when this (main) thread next wakes; an unbounded wait never
+        # did (the DNS server's 10 s reload had the same cause, network/dnsd.py).
+        while not stop.wait(1.0):
+            pass
     finally:
         embedded.close()  # leaves the data plane in force for the next proxy
         store.close()
