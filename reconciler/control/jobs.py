@@ -13,17 +13,20 @@ passes; then they go, and a Job another controller wrote (a CronJob's) goes
 with them, while a Job a manifest declares keeps its record and status, so an
 unchanged manifest never runs again (docs/jobs.md). A Job that finishes wakes
 its controlling owner (a CronJob) through the registry. A deleted Job takes its
-pods with it. An owner annotated `reconciler.dev/suspend: "true"` is left
-alone, as in the other controllers; `spec.suspend` is the Job's own pause.
+pods with it, also when it went while the service was down (`orphaned`). An
+owner annotated `reconciler.dev/suspend: "true"` is left alone, as in the other
+controllers; `spec.suspend` is the Job's own pause.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Hashable, Iterable
 
 from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
+from reconciler.control.cache_records import BY_OWNER
 from reconciler.control.context import Context, suspended
 from reconciler.control.desired import spec_hash
 from reconciler.control.loop import Result, WorkKey
@@ -124,3 +127,21 @@ class JobController:
     def _event(self, job: JobSpec, type_: str, reason: str, message: str) -> None:
         self.ctx.event(KIND, job.namespace, job.name, "Warning" if type_ == "Warning" else "Normal",
                        reason, message, SOURCE, uid=job.uid)
+
+
+def orphaned(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
+    """The registry's resync of this controller: Jobs gone whose pods remain (the service
+    stopped or crashed between removing the record and marking the pods); their reconcile
+    collects the pods, as Kubernetes' garbage collector would."""
+    cache = ctx.synced_cache
+    if cache is not None:
+        pods = [p for uid in cache.pod_index_values(BY_OWNER) if cache.object_by_uid(uid) is None
+                for p in [cache.pod(next(iter(cache.pod_index_keys(BY_OWNER, uid)), ""))]
+                if p is not None]
+    else:
+        uids = {o.uid for o in ctx.store.objects(kind=KIND)}
+        pods = [p for p in ctx.store.list_pods(containers=False)
+                if p.owner is not None and p.owner.uid not in uids]
+    return sorted({Key(KIND, p.namespace, p.owner.name) for p in pods
+                   if p.owner is not None and p.owner.kind == KIND
+                   and p.deletion_timestamp is None})

@@ -52,6 +52,7 @@ from reconciler.control.daemonsets import DAEMONSET, DaemonSetController
 from reconciler.control.deployments import DEPLOYMENT, DeploymentController
 from reconciler.control.desired import DesiredController
 from reconciler.control.jobs import JOB, JobController
+from reconciler.control.jobs import orphaned as orphaned_jobs
 from reconciler.control.loop import Reconciler
 from reconciler.control.nodes import NodeController
 from reconciler.control.pods import PodController
@@ -132,7 +133,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(DEPLOYMENT, DeploymentController, kinds=frozenset({"Deployment"})),
     Entry(DAEMONSET, DaemonSetController, kinds=frozenset({"DaemonSet"}), pods="owner",
           nodes=True),
-    Entry(JOB, JobController, kinds=frozenset({"Job"}), pods="owner"),
+    Entry(JOB, JobController, kinds=frozenset({"Job"}), pods="owner", resync=orphaned_jobs),
     # Its Jobs are the Job controller's; it polls them while they run (see cronjobs.py).
     Entry(CRONJOB, CronJobController, kinds=frozenset({"CronJob"}), resync=orphaned),
     Entry(CLAIM, ClaimController, resync=_marked_claims),

@@ -14,7 +14,9 @@ robustness tests and FoundationDB's simulation do):
   pod: a name collision, where the first holder keeps the name); every
   ReplicationController/ReplicaSet has `replicas` live pods and every StatefulSet
   has its ordinals `<name>-0..n-1`, owned by it (but an ordinal whose name
-  another pod held first: a collision, which the set reports as FailedCreate).
+  another pod held first: a collision, which the set reports as FailedCreate);
+  every Job is Complete with exactly `completions` succeeded pods of its own and
+  no other live pod (a pod that ran twice, or one too many, breaks it).
 - orphans: no live pod record without its declaration (a manifest Pod that is
   no longer declared) or without its owner (an owner no longer recorded, or
   recorded under another uid); no container of the prefix whose pod uid is not a
@@ -133,6 +135,8 @@ def _declared(store: Store, live: list[PodRecord], root: Path) -> list[Violation
             out += _replicas(store, live, k, obj.body)
         elif k.kind == "Deployment":
             out += _rolled_out(store, live, k, obj.body)
+        elif k.kind == "Job":
+            out += _job_ran(store, live, k, obj.body)
     return out
 
 
@@ -159,6 +163,25 @@ def _rolled_out(store: Store, live: list[PodRecord], k: Key, body: dict[str, Any
         out.append(Violation("declared", subject,
                              f"{len(pods)} live pods, want {want}; of old templates: {old}"))
     return out
+
+
+def _job_ran(store: Store, live: list[PodRecord], k: Key, body: dict[str, Any],
+             ) -> list[Violation]:
+    stored = store.get_object(k)
+    if stored is None:
+        return []
+    want = int((body.get("spec") or {}).get("completions") or 1)
+    owned = [p for p in live if p.owner is not None and p.owner.uid == stored.uid]
+    done = sorted(p.name for p in owned if p.phase == "Succeeded")
+    others = sorted(p.name for p in owned if p.phase != "Succeeded")
+    status = stored.status or {}
+    complete = any(c.get("type") == "Complete" and c.get("status") == "True"
+                   for c in status.get("conditions") or [])
+    if complete and len(done) == want and not others and status.get("succeeded") == want:
+        return []
+    return [Violation("declared", f"Job {k.namespace}/{k.name}",
+                      f"complete={complete}, succeeded pods {done}, others {others}, "
+                      f"status.succeeded={status.get('succeeded')}, want {want}")]
 
 
 def _replicas(store: Store, live: list[PodRecord], k: Key, body: dict[str, Any]) -> list[Violation]:

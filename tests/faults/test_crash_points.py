@@ -118,6 +118,23 @@ spec:
 """
 
 
+def job() -> str:
+    # Two pods at once that exit 0: each must run exactly once, whatever the crash point.
+    return """\
+apiVersion: batch/v1
+kind: Job
+metadata: {name: batch}
+spec:
+  completions: 2
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 0
+      containers: [{name: main, image: reconciler/busybox:1, command: ["true"]}]
+"""
+
+
 SVC = """\
 apiVersion: v1
 kind: Service
@@ -158,6 +175,7 @@ def scenarios(prefix: str) -> dict[str, Scenario]:
         "node": Scenario("node", {}, {"solo.yaml": pod("solo")}),
         "deployment": Scenario("deployment", {"web.yaml": deploy("3600")},
                                {"web.yaml": deploy("3601")}),
+        "job": Scenario("job", {}, {"batch.yaml": job()}),
     }
 
 
@@ -258,7 +276,8 @@ def bench_for(tmp_path: Path, test_prefix: str, docker_client: docker.DockerClie
             bench.forker.close()
 
 
-SCOPES = ["desired", "replication", "statefulset", "pod", "service", "node", "deployment"]
+SCOPES = ["desired", "replication", "statefulset", "pod", "service", "node", "deployment",
+          "job"]
 # Each point costs real container work (a restart and converge on the engine), so `make test`
 # takes every n-th point of each (scope, fault), about 35 in all, starting at a random offset
 # (printed) so that successive runs cover different points. `make faults-full`
@@ -272,6 +291,7 @@ STRIDES = {
     ("service", "raise"): 2, ("service", "kill"): 4,
     ("node", "raise"): 6, ("node", "kill"): 8,
     ("deployment", "raise"): 3, ("deployment", "kill"): 4,
+    ("job", "raise"): 3, ("job", "kill"): 4,
 }
 
 
