@@ -134,3 +134,16 @@ class TestPuller:
         h.converge(pod, running, timeout=90)
         pulled = [e.message for e in h.events if e.reason == "Pulled"]
         assert any(m.startswith(f'Successfully pulled image "{ref}"') for m in pulled), pulled
+
+    def test_no_pull_warning_for_a_local_image(self, harness: Harness) -> None:
+        """`Always` for an image of a registry not in pull_from: it runs the local image with
+        one Normal Pulled event, no pull and no "Failed to pull image" warning."""
+        pod = make_pod("local", {"containers": [{"name": "c", "image": BUSYBOX,
+                                                 "imagePullPolicy": "Always",
+                                                 "command": ["sleep", "3600"]}]})
+        harness.converge(pod, running, timeout=60)
+        assert harness.agent.builder.puller.pulls == 0
+        assert "Pulling" not in harness.reasons() and "Failed" not in harness.reasons()
+        assert next(e.message for e in harness.events if e.reason == "Pulled") == \
+            f'Container image "{BUSYBOX}" already present on machine'
+        assert all(e.type == "Normal" for e in harness.events)
