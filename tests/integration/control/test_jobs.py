@@ -13,7 +13,7 @@ import pytest
 from reconciler.api.records import ContainerStatus, PodRecord
 from reconciler.api.types import Key
 from reconciler.control.context import Context, Settings
-from reconciler.control.jobs import JOB, JobController
+from reconciler.control.jobs import JOB, JobController, orphaned
 from reconciler.control.loop import WorkKey
 from reconciler.control.queue import WorkQueue
 from reconciler.runtime.types import RuntimeConfig
@@ -106,6 +106,21 @@ class TestJobController:
         assert all(p.deletion_timestamp is not None for p in store.list_pods(namespace="default"))
         reasons = [e.reason for e in store.list_events("default", "Job", KEY.name)]
         assert "Completed" in reasons and "SuccessfulDelete" in reasons
+
+    def test_pods_of_a_job_gone_meanwhile_are_collected(
+        self, setup: tuple[Store, JobController, Clock],
+    ) -> None:
+        """A Job record removed before its pods were marked (a crash, the service down): the
+        resync names it, and its reconcile marks the pods deleted."""
+        store, controller, _clock = setup
+        assert not store.write_owned(SOURCE, [(KEY, body(ttl=None))])
+        controller.reconcile(WorkKey(JOB, KEY))
+        assert list(orphaned(controller.ctx, False)) == []
+        store.write_owned(SOURCE, [], [KEY])
+        assert list(orphaned(controller.ctx, False)) == [KEY]
+        controller.reconcile(WorkKey(JOB, KEY))
+        assert all(p.deletion_timestamp is not None for p in store.list_pods(namespace="default"))
+        assert list(orphaned(controller.ctx, False)) == []
 
     def test_declared_job_keeps_its_record_after_the_ttl(self, tmp_path: Path) -> None:
         """A Job from a manifest, through the desired and Job controllers: after its TTL its
