@@ -3,7 +3,7 @@
 A `* * * * *` CronJob runs once; the service is stopped (SIGTERM) for three
 minutes, so three or four starts pass with no one to make them; started again it
 makes at most one catch-up Job for all of them (the latest missed start, as
-Kubernetes does), and then one Job per minute again. This test takes about 5
+Kubernetes does), and then one Job per minute again. This test takes about 6
 minutes: the three minutes down are the scenario itself.
 """
 
