@@ -29,7 +29,8 @@ def run(*args: str, state: Path, code: int = 0) -> subprocess.CompletedProcess[s
 def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pvc") / "state.db"
     store = Store.open(str(path))
-    made = datetime.now(UTC) - timedelta(minutes=5)
+    # Hours old: "9h" holds for an hour ("5m" became "5m1s" a second later on a loaded machine).
+    made = datetime.now(UTC) - timedelta(hours=9)
 
     def claim(name: str, namespace: str = "default") -> ClaimRecord:
         return ClaimRecord(namespace, name, "", WEB, storage="1Gi",
@@ -50,8 +51,8 @@ class TestGetClaims:
         assert lines[0].split() == ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS", "MODES",
                                     "STORAGECLASS", "AGE"]
         assert lines[1].split() == ["www-web-0", "Bound", "www-web-0", "1Gi", "RWO", "local",
-                                    "5m"]
-        assert lines[2].split() == ["www-web-1", "Pending", "local", "5m"]
+                                    "9h"]
+        assert lines[2].split() == ["www-web-1", "Pending", "local", "9h"]
         assert len(lines) == 3
 
     def test_long_name_all_namespaces(self, state: Path) -> None:
