@@ -10,7 +10,6 @@ whenever a pod's phase, readiness or address changes.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
@@ -21,12 +20,12 @@ from reconciler.control.claims import CLAIM
 from reconciler.control.configmaps import config_objects
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
+from reconciler.control.pod_failures import NodeFailureFeedback
 from reconciler.network.feed import ACK_EVERY
 from reconciler.planning.service_env import ServiceSource, service_env, services_for_env
 from reconciler.runtime import spans
 from reconciler.runtime.configfiles import ConfigVolumes
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
-from reconciler.scheduling import node_failures
 from reconciler.scheduling.scheduler import Inputs, needs_bound_pods, place, place_on
 from reconciler.scheduling.volume_binding import claim_names
 from reconciler.store.records import ObjectRecord
@@ -119,7 +118,7 @@ class PodController:
         self._unreachable: set[str] = set()
         # Sandbox failures that belong to a node, per pod: after a few, the pod is given
         # back to the scheduler, which avoids that node for a while (issue 20).
-        self.failures = node_failures.NodeFailures()
+        self.feedback = NodeFailureFeedback(ctx)
 
     def _pod(self, uid: str) -> PodRecord | None:
         # The cache has every pod of this process's writes once they committed (before
@@ -173,7 +172,7 @@ class PodController:
                 return current, None
             nodes = ctx.store.list_nodes()
             claims = self._claims(current)
-            avoid = self.failures.avoided(current.uid, time.monotonic())
+            avoid = self.feedback.avoided(current.uid)
             cache = ctx.cache
             if cache is not None and cache.synced:
                 # The per-node totals the cache keeps as pods come and go. Every
@@ -281,16 +280,9 @@ class PodController:
             ctx.enqueue("node", node.name)
             return Result.after(ctx.settings.heartbeat_interval)
         self._unreachable.discard(node.name)
-        fault = next((node_failures.node_fault(ev.reason, ev.message) for ev in sync.events
-                      if ev.type == "Warning" and node_failures.node_fault(ev.reason, ev.message)),
-                     "")
-        if fault and not self._held_by_claims(pod, node):
-            tries = self.failures.failed(pod.uid, node.name)
-            if self.failures.exhausted(tries):
-                return self._unbind(pod, node, fault, tries, sync)
-            sync.requeue_after = max(sync.requeue_after or 0.0, node_failures.backoff(tries))
-        elif sync.pod_ip:
-            self.failures.succeeded(pod.uid, node.name)
+        given_back = self.feedback.after_sync(pod, node, sync, self._claims(pod).values())
+        if given_back is not None:
+            return given_back
         before = _visible(pod)
         self._apply(pod, sync)
         # The sync's events and its status in one transaction: a first start records
@@ -316,41 +308,6 @@ class PodController:
         if _visible(pod) != before:
             ctx.enqueue_related(pod)
         return Result(requeue_after=sync.requeue_after)
-
-    def _held_by_claims(self, pod: PodRecord, node: NodeRecord) -> bool:
-        """A pod whose claim is bound to the node cannot go elsewhere: its volume is there."""
-        return any(c.node_name == node.name for c in self._claims(pod).values())
-
-    def _unbind(self, pod: PodRecord, node: NodeRecord, fault: str, tries: int,
-                sync: PodSync) -> Result:
-        """Give a pod its node could not run back to the scheduler, which avoids that node.
-
-        What the node made of the pod is removed first (a dead sandbox would hold an
-        address, or be taken for the pod's); an unreachable node's leftovers go as
-        orphans when it answers again (node-gc removes containers of pods bound elsewhere).
-        """
-        ctx = self.ctx
-        with contextlib.suppress(HostUnreachable):
-            ctx.agent(node).kill_pod(pod.uid, 0)
-        self.failures.unbound(pod.uid, node.name, fault, time.monotonic())
-        detail = next((ev.message for ev in sync.events if ev.type == "Warning"), fault)
-        message = (f"Pod could not be started on node {node.name} after {tries} tries "
-                   f"({fault}: {detail}); placing it again, avoiding {node.name} for "
-                   f"{self.failures.avoid_seconds:.0f} s")
-        pod.node_name = pod.host_ip = pod.pod_ip = ""
-        pod.ports, pod.start_time = {}, None
-        pod.phase, pod.reason, pod.message = "Pending", "", ""
-        pod.containers, pod.init_containers = [], []
-        pod.conditions = []
-        set_condition(pod, "PodScheduled", False, "NodeFailure", message, ctx.clock())
-        with ctx.store.batch():
-            patched = ctx.store.patch_pod(pod, "schedule", "status")
-            ctx.event("Pod", pod.namespace, pod.name, "Warning", "NodeFailure", message,
-                      SCHEDULER, uid=pod.uid, host=node.name)
-        spans.cancel(pod.uid)
-        if patched:
-            ctx.enqueue_related(pod)
-        return Result.after(0) if patched else Result.done()
 
     def _creating(self, pod: PodRecord) -> None:
         _set_creating(pod)
@@ -401,7 +358,7 @@ class PodController:
                 # The host is gone for good as far as we know; its containers are removed
                 # as orphans when it comes back (node-gc).
         ctx.store.delete_pod(pod.uid)
-        self.failures.forget(pod.uid)
+        self.feedback.forget(pod.uid)
         # Also when its host could not be asked: the folders are this machine's.
         ConfigVolumes(ctx.runtime.volumes_dir).remove_pod(pod.uid)
         for claim in self._claims(pod).values():

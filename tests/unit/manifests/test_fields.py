@@ -31,11 +31,11 @@ class TestUnsupportedFields:
     """Kubernetes fields we do not implement."""
 
     @pytest.mark.parametrize(("pod_field", "container_field", "expected"), [
-        ("affinity: {}", "",
-         "pod.yaml:6:3: warning: spec.affinity: field affinity has no effect here: "
+        ("overhead: {}", "",
+         "pod.yaml:6:3: warning: spec.overhead: field overhead has no effect here: "
          "not supported, ignored"),
-        ("tolerations: []", "",
-         "pod.yaml:6:3: warning: spec.tolerations: field tolerations has no effect"),
+        ("priorityClassName: high", "",
+         "pod.yaml:6:3: warning: spec.priorityClassName: field priorityClassName has no effect"),
         ("", "stdin: true",
          "pod.yaml:10:5: warning: spec.containers[0].stdin: field stdin has no effect"),
         ("", "terminationMessagePolicy: File",
@@ -56,10 +56,10 @@ class TestUnsupportedFields:
 
     def test_ignored_field_is_removed_from_the_body(self, tmp_path: Path) -> None:
         """An ignored field does not reach the desired object (nor its hash)."""
-        (tmp_path / "pod.yaml").write_text(POD_WITH.format(pod_field="affinity: {}",
+        (tmp_path / "pod.yaml").write_text(POD_WITH.format(pod_field="overhead: {}",
                                                            container_field=""))
         [obj] = load_folder(tmp_path).objects
-        assert "affinity" not in obj.body["spec"]
+        assert "overhead" not in obj.body["spec"]
 
     @pytest.mark.parametrize(("pod_field", "container_field", "expected"), [
         ("hostPID: true", "", "spec.hostPID: hostPID is not supported"),
