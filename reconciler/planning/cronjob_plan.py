@@ -182,7 +182,10 @@ def plan_cronjob(cj: CronJobSpec, jobs: list[JobState], status: JSON | None,
                                 f"a job: {scheduled.astimezone(UTC):%a, %d %b %Y %H:%M:%S +0000}",
                                 once))
     elif any(j.name == name for j in jobs) or last_schedule == scheduled:
-        pass  # this start is already made
+        # This start is already made; a restart between its Job and the status lost the
+        # status's half, which is taken from the Job.
+        if last_schedule is None or last_schedule < scheduled:
+            last_schedule = scheduled
     elif cj.concurrency_policy == FORBID and active:
         events.append(PlanEvent("Normal", "JobAlreadyActive", "Not starting job because prior "
                                 "execution is running and concurrency policy is Forbid", once))

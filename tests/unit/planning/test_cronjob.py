@@ -256,6 +256,20 @@ class TestJobsAndStatus:
         assert [e.reason for e in plan.events] == ["SawCompletedJob", "MissingJob"]
         assert "active" not in plan.status
 
+    def test_restart_between_the_job_and_the_status(self) -> None:
+        """The Job of a start written, the status not (a crash): no second Job for that start;
+        the Job counts as active, so Forbid holds the next minute back."""
+        start = datetime(2026, 3, 2, 10, 1, tzinfo=UTC)
+        written = JobState(job_name("tick", start), "u1", start, None, start, None)
+        plan = plan_cronjob(spec(concurrencyPolicy="Forbid"), [written], {},
+                            start + timedelta(seconds=20))
+        assert plan.create is None
+        assert [r["name"] for r in plan.status["active"]] == [written.name]
+        assert plan.status["lastScheduleTime"] == "2026-03-02T10:01:00Z"
+        held = plan_cronjob(spec(concurrencyPolicy="Forbid"), [written], plan.status,
+                            start + timedelta(seconds=65))
+        assert held.create is None and [e.reason for e in held.events] == ["JobAlreadyActive"]
+
     def test_suspend(self) -> None:
         """A suspended CronJob starts nothing and has no wake-up."""
         plan = plan_cronjob(spec(suspend=True), [], {}, T0 + timedelta(hours=1))
