@@ -139,11 +139,13 @@ def _answers(host: str, ca: Path) -> bool:
 
 
 def _remove_tags(client: docker.DockerClient, host: str) -> None:
+    """Every reference to the registry's images: tags, and the digests pulls leave behind."""
     for image in client.images.list():
-        for tag in image.tags:
-            if tag.startswith(f"{host}/"):
+        digests = image.attrs.get("RepoDigests") or []
+        for ref in [*image.tags, *digests]:
+            if ref.startswith(f"{host}/"):
                 with contextlib.suppress(ImageNotFound, docker.errors.APIError):
-                    client.images.remove(tag, force=True, noprune=False)
+                    client.images.remove(ref, force=True, noprune=False)
 
 
 @contextlib.contextmanager
