@@ -279,10 +279,10 @@ def bench_for(tmp_path: Path, test_prefix: str, docker_client: docker.DockerClie
 SCOPES = ["desired", "replication", "statefulset", "pod", "service", "node", "deployment",
           "job"]
 # Each point costs real container work (a restart and converge on the engine), so `make test`
-# takes every n-th point of each (scope, fault), about 35 in all, starting at a random offset
+# takes every n-th point of each (scope, fault), about 39 in all, starting at a random offset
 # (printed) so that successive runs cover different points. `make faults-full`
-# (RECONCILER_CRASH_STRIDE=1) runs every point of every scenario: 266 points (60 of them the
-# Deployment rollout), about 15 minutes on an idle 2-core machine.
+# (RECONCILER_CRASH_STRIDE=1) runs every point of every scenario: 280 points (60 of them the
+# Deployment rollout, 14 the Job), about 18 minutes on an idle 2-core machine.
 STRIDES = {
     ("desired", "raise"): 6, ("desired", "kill"): 3,
     ("replication", "raise"): 6, ("replication", "kill"): 8,
