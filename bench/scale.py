@@ -46,16 +46,17 @@ NAME = "scale"
 DEFAULT_PODS = 1000
 IDLE = 60.0
 
+# maxPods above the kubelet's 110: the bridges bound what each host holds (issue 20).
 NODES = """\
 apiVersion: reconciler.dev/v1
 kind: Node
 metadata: {name: local}
-spec: {engine: "unix:///var/run/docker.sock", address: 10.249.0.1}
+spec: {engine: "unix:///var/run/docker.sock", address: 10.249.0.1, maxPods: 5000}
 ---
 apiVersion: reconciler.dev/v1
 kind: Node
 metadata: {name: hostd}
-spec: {engine: "unix:///var/run/docker-hostd.sock", address: 10.249.0.2}
+spec: {engine: "unix:///var/run/docker-hostd.sock", address: 10.249.0.2, maxPods: 5000}
 """
 RC = """\
 apiVersion: v1
