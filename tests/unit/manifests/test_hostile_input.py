@@ -183,6 +183,16 @@ class TestEncodings:
             "x.yaml:1:1: error: binary file (contains NUL bytes); not a manifest"]
 
 
+class TestSizeBounds:
+    """A file of many tiny nodes is refused from its events, before values are built."""
+
+    def test_too_many_nodes(self, tmp_path: Path) -> None:
+        """210,000 scalars in 420 KB: refused as over the node limit, at the node."""
+        (tmp_path / "many.yaml").write_text("x: [" + ",".join(["1"] * 210_000) + "]\n")
+        found = rendered(tmp_path)
+        assert found == ["many.yaml:1:399995: error: file has more than 200000 nodes (size limit)"]
+
+
 class TestApiserverLimits:
     """The apiserver's own limits, in its words."""
 
