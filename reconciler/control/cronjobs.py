@@ -11,8 +11,9 @@ records the events and writes the status. The next start goes to the service's
 scheduler (`reconciler.control.cronjobs_timers`), which only enqueues the key
 then; without one (a test harness) the loop's delayed requeue stands in.
 
-A Job's end reaches this controller by a poll while it has Jobs running (the
-Job controller's status writes are not routed to owners), and by the resync.
+A Job's end reaches this controller from the Job controller (it wakes the owner
+of a Job that finishes), by a poll while it has Jobs running (a safety net: a
+start Forbid held back is due then), and by the resync.
 A deleted CronJob takes its Jobs (and through them their pods) with it, also
 when it was deleted while the service was down (`orphaned`).
 """
