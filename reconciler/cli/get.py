@@ -142,6 +142,9 @@ def get(
         resource, name = resource.split("/", 1)
         names = (name, *names)
     target = resolve_many(resource)
+    if names and not isinstance(target, str) and len(target) > 1:
+        # As kubectl: a name means one object, so it takes one kind (or KIND/NAME each).
+        raise click.UsageError("there is more than one resource type: give NAMEs with one")
     store = open_store(state)
     if any(t.kind == "Secret" for t in target if isinstance(t, Listing)) \
             and mode in ("yaml", "json"):

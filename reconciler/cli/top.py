@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import click
 
 from reconciler.api.records import NodeRecord, PodRecord
+from reconciler.cli.completion import complete_names
 from reconciler.cli.engines import unreachable
 from reconciler.cli.get import open_store, selector_predicate
 from reconciler.cli.options import state_option
@@ -82,7 +83,7 @@ def _usage_by_node(nodes: dict[str, NodeRecord], pods: list[PodRecord]
 
 @click.command("top")
 @click.argument("resource", type=click.Choice(["pods", "pod", "po", "nodes", "node", "no"]))
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_names)
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-A", "--all-namespaces", is_flag=True, help="Pods of every namespace.")
 @click.option("-l", "--selector", default=None, help="Label selector, e.g. app=web.")

@@ -147,6 +147,11 @@ class TestGet:
         items = json.loads(run("get", "svc,po", "-o", "json", "--state", state).stdout)["items"]
         assert [i["kind"] for i in items] == ["Service", "Pod", "Pod"]
 
+    def test_names_take_one_kind(self, state: str) -> None:
+        """A NAME with several kinds is a usage error (2), as kubectl refuses it."""
+        proc = run("get", "po,svc", "web", "--state", state, code=2)
+        assert "more than one resource type" in proc.stderr
+
     def test_show_labels(self, state: str) -> None:
         """--show-labels adds a LABELS column with the sorted labels."""
         lines = run("get", "pods", "--show-labels", "--state", state).stdout.splitlines()
