@@ -69,6 +69,8 @@ class Settings:
     not_ready_timeout: float = 15.0
     eviction_timeout: float = 60.0
     scheduling_retry: float = 10.0
+    descheduler_interval: float = 0.0  # 0: off (control/descheduler.py)
+    descheduler_moves: int = 5
     default_engine: str = "unix:///var/run/docker.sock"
     sops_age_key_file: str = ""  # age identities for SOPS-encrypted manifests
 

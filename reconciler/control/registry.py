@@ -50,6 +50,8 @@ from reconciler.control.context import (
 from reconciler.control.cronjobs import CRONJOB, CronJobController, orphaned
 from reconciler.control.daemonsets import DAEMONSET, DaemonSetController
 from reconciler.control.deployments import DEPLOYMENT, DeploymentController
+from reconciler.control.descheduler import DESCHEDULER, DeschedulerController
+from reconciler.control.descheduler import keys as descheduler_keys
 from reconciler.control.desired import DesiredController
 from reconciler.control.jobs import JOB, JobController
 from reconciler.control.jobs import orphaned as orphaned_jobs
@@ -144,6 +146,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry(NODE, NodeController, kinds=frozenset({"Node"}), key=lambda k: k.name,
           resync=_node_names),
     Entry(NODE_GC, NodeController, resync=_node_names),
+    # Opt-in (descheduler_interval): evictions that spread owners' replicas again.
+    Entry(DESCHEDULER, DeschedulerController, resync=descheduler_keys),
 )
 
 

@@ -50,7 +50,8 @@ def _set(value: Any, parent: dict[str, Any]) -> bool:
 # Kinds accepted so real folders load, and then not acted on: one warning per object.
 RECORDED_KINDS: dict[str, str] = {
     "ServiceAccount": "pods run without service account tokens (there is no API server)",
-    "PodDisruptionBudget": "only `reconciler drain` consults it (rollouts do not)",
+    "PodDisruptionBudget": "only `reconciler drain` and the descheduler consult it "
+                           "(rollouts do not)",
     "StorageClass": "claims are local Docker volumes on their pod's host",
     "HorizontalPodAutoscaler": "no metrics are collected; replicas stay as declared "
                                "(`reconciler scale` changes them)",

@@ -112,6 +112,8 @@ def settings(config: Config, desired: str) -> Settings:
         heartbeat_interval=config.heartbeat_interval,
         not_ready_timeout=config.node_not_ready_timeout,
         eviction_timeout=config.node_eviction_timeout,
+        descheduler_interval=config.descheduler_interval,
+        descheduler_moves=config.descheduler_moves,
         default_engine=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
         sops_age_key_file=config.secrets.sops_age_key_file,
     )

@@ -133,6 +133,9 @@ class Config:
     # eviction timeout, so a short engine restart never reschedules anything.
     node_not_ready_timeout: float = _f(15.0, "duration", "no heartbeat this long: NotReady")
     node_eviction_timeout: float = _f(60.0, "duration", "NotReady this long: pods rescheduled")
+    descheduler_interval: float = _f(0.0, "duration", "opt-in: every this long, evict pods so "
+                                     "their owners' replicas spread again; 0: off")
+    descheduler_moves: int = _f(5, "int", "the most pods one descheduler pass evicts")
     log_level: str = _f("info", "choice", "log level", "debug", "info", "warning", "error")
     log_format: str = _f("text", "choice", "log lines: text (journald-aware) or json (one "
                          "object per line)", "text", "json")

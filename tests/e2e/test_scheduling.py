@@ -257,3 +257,30 @@ class TestNodeFailure:
         finally:
             subprocess.run(["docker", "-H", ENGINES["hosts"], "rm", "-f", blocker],
                            capture_output=True, timeout=60, check=False)
+
+
+class TestDescheduler:
+    def test_new_host_gets_replicas_back(self, run: ServiceRun) -> None:
+        """Six replicas on the one host registered; a second host registers; the opt-in
+        descheduler moves pods one at a time (the owner never below five Ready) to 3 and 3."""
+        run.env["RECONCILER_DESCHEDULER_INTERVAL"] = "2s"
+        run.write("nodes.yaml", nodes_yaml().split("\n---\n")[1])  # hostt alone
+        run.write("web.yaml", workload("spread", 6))
+        run.start()
+        wait_until(lambda: placed(run, "spread") == Counter({"hostt": 6}), timeout=180,
+                   what="6 pods on hostt")
+        run.write("nodes.yaml", nodes_yaml())
+
+        def balanced() -> bool:
+            live = pods_of(run, "spread")  # one read: the counts below agree with each other
+            if not live:
+                return False  # the CLI read nothing (a busy store): look again
+            ready = Counter(p["spec"].get("nodeName", "") for p in live
+                            if p["status"].get("phase") == "Running"
+                            and all(c.get("ready") for c in p["status"].get("containerStatuses")
+                                    or [{}]))
+            assert sum(ready.values()) >= 5, (ready, len(live))
+            return ready == Counter({"hostt": 3, "hosts": 3})
+        wait_until(balanced, timeout=240, interval=0.5, what="3 and 3")
+        events = run.cli("get", "events").stdout
+        assert events.count("Descheduled") >= 1
