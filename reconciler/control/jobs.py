@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Hashable, Iterable
+from dataclasses import replace
 
 from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
@@ -59,7 +60,9 @@ class JobController:
             return Result.done()
         if suspended(obj.body):
             return Result.done()
-        job = job_from_body(obj.body, obj.uid, obj.generation)
+        # The key names it: a body another controller wrote may leave its namespace out.
+        job = replace(job_from_body(obj.body, obj.uid, obj.generation), namespace=k.namespace,
+                      name=k.name)
         cache = ctx.synced_cache
         pods = cache.pods(k.namespace, owner_uid=obj.uid) if cache is not None \
             else ctx.store.list_pods(namespace=k.namespace, owner_uid=obj.uid)
