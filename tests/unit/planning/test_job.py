@@ -241,7 +241,7 @@ class TestIndexed:
         assert JobStatus.from_json(status.to_json()) == status
 
 
-def _simulate(job: JobSpec, outcomes: list[bool], fail_limit: int) -> tuple[
+def _simulate(job: JobSpec, outcomes: list[bool]) -> tuple[
         JobStatus, list[PodRecord], int]:
     """Run the planner against a world where each new pod ends as `outcomes` says."""
     pods: list[PodRecord] = []
@@ -280,13 +280,82 @@ class TestProperties:
         (each index once) unless more than backoffLimit pods failed."""
         job = make_job(completions=completions, parallelism=parallelism, backoffLimit=limit,
                        completionMode="Indexed" if indexed else "NonIndexed")
-        status, pods, max_active = _simulate(job, outcomes, limit)
+        status, pods, max_active = _simulate(job, outcomes)
         assert max_active <= parallelism
         succeeded = [p for p in pods if p.phase == "Succeeded"]
         failed = [p for p in pods if p.phase == "Failed"]
         assert status.finished is not None
         if status.condition("Complete") is not None:
             assert len(succeeded) == completions and len(failed) <= limit
+            if indexed:
+                assert sorted(pod_index(p) or 0 for p in succeeded) == list(range(completions))
+        else:
+            assert len(failed) == limit + 1 and len(succeeded) < completions
+
+
+Action = tuple[str, int]  # ("finish", 1 ok / 0 failed), ("parallelism", n), ("suspend", 0/1)
+
+
+def _world(job: JobSpec, actions: list[Action]) -> tuple[JobStatus, list[PodRecord]]:
+    """Pods die one step after deletion; the status goes through its JSON each step (as through
+    the store and a restart); `actions` change the world or the Job between steps."""
+    pods: list[PodRecord] = []
+    status_json = JobStatus().to_json()
+    now = T0
+    todo = iter(actions)
+    for _step in range(600):
+        pods = [p for p in pods if p.deletion_timestamp is None
+                or p.phase in ("Succeeded", "Failed")]
+        plan = plan_job(job, pods, JobStatus.from_json(status_json), now)
+        status_json = plan.status.to_json()
+        for p in plan.delete:
+            p.deletion_timestamp = now
+        pods += [pod(job, index=i, at=now) for i in plan.create]
+        running = [p for p in pods if p.phase == "Running"]
+        live = [p for p in running if p.deletion_timestamp is None]
+        assert len(live) <= (0 if job.suspend else job.parallelism), (len(live), job)
+        if plan.create:
+            assert len(running) <= job.parallelism, (len(running), job.parallelism)
+        if plan.status.finished is not None:
+            break
+        action = next(todo, None)
+        if action is None:  # the actions are over: let it run to its end
+            job = replace(job, suspend=False, parallelism=max(1, job.parallelism))
+            action = ("finish", 1)
+        kind, value = action
+        if kind == "parallelism":
+            job = replace(job, parallelism=value)
+        elif kind == "suspend":
+            job = replace(job, suspend=bool(value))
+        elif live:
+            live[0].phase = "Succeeded" if value else "Failed"
+            live[0].containers[0].finished_at = now
+        now += timedelta(minutes=7)
+    return JobStatus.from_json(status_json), pods
+
+
+class TestWorldProperties:
+    @settings(max_examples=150, deadline=None)
+    @given(completions=st.integers(1, 6), parallelism=st.integers(1, 3), indexed=st.booleans(),
+           limit=st.integers(0, 4),
+           actions=st.lists(st.one_of(
+               st.tuples(st.just("finish"), st.integers(0, 1)),
+               st.tuples(st.just("parallelism"), st.integers(0, 4)),
+               st.tuples(st.just("suspend"), st.integers(0, 1))), max_size=25))
+    def test_parallelism_suspend_and_restarts(self, completions: int, parallelism: int,
+                                              indexed: bool, limit: int,
+                                              actions: list[Action]) -> None:
+        """Parallelism changes, suspends and a status read back from JSON at every step: a pod
+        is created only while fewer than parallelism run (terminating ones included), and the
+        Job ends Complete with exactly `completions` successes, or Failed past backoffLimit."""
+        job = make_job(completions=completions, parallelism=parallelism, backoffLimit=limit,
+                       completionMode="Indexed" if indexed else "NonIndexed")
+        status, pods = _world(job, actions)
+        assert status.finished is not None
+        succeeded = [p for p in pods if p.phase == "Succeeded"]
+        failed = [p for p in pods if p.phase == "Failed"]
+        if status.condition("Complete") is not None:
+            assert len(succeeded) == completions == status.succeeded
             if indexed:
                 assert sorted(pod_index(p) or 0 for p in succeeded) == list(range(completions))
         else:
