@@ -71,4 +71,5 @@ class TestRunProgress:
             time.sleep(0.5)
         assert len(run.running()) == 2
         run.stop()
-        assert "converg" not in run.output()
+        out = run.output()
+        assert "converging: " not in out and "converged: " not in out
