@@ -67,17 +67,30 @@ def duplicates(objects: list[DesiredObject]) -> list[CrossFinding]:
     return out
 
 
+def pod_template(obj: DesiredObject) -> tuple[Path_, dict[str, str], JSON] | None:
+    """(where the pod spec sits, pod labels, pod spec) of a Pod or of any kind's pod template."""
+    body = obj.body
+    if obj.key.kind == "Pod":
+        return ("spec",), body["metadata"].get("labels") or {}, body["spec"]
+    if obj.key.kind in _TEMPLATED or obj.key.kind == "Job":
+        where: Path_ = ("spec", "template")
+        template = body["spec"]["template"]
+    elif obj.key.kind == "CronJob":
+        where = ("spec", "jobTemplate", "spec", "template")
+        template = body["spec"]["jobTemplate"]["spec"]["template"]
+    else:
+        return None
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    return (*where, "spec"), labels, template["spec"]
+
+
 def _pod_templates(objects: list[DesiredObject]) -> list[tuple[str, dict[str, str], JSON]]:
-    """(namespace, labels, pod spec) of every Pod and controller template."""
+    """(namespace, labels, pod spec) of every Pod and template."""
     found: list[tuple[str, dict[str, str], JSON]] = []
     for obj in objects:
-        body = obj.body
-        if obj.key.kind == "Pod":
-            found.append((obj.key.namespace, body["metadata"].get("labels") or {}, body["spec"]))
-        elif obj.key.kind in _TEMPLATED:
-            template = body["spec"]["template"]
-            labels = (template.get("metadata") or {}).get("labels") or {}
-            found.append((obj.key.namespace, labels, template["spec"]))
+        template = pod_template(obj)
+        if template is not None:
+            found.append((obj.key.namespace, template[1], template[2]))
     return found
 
 
@@ -184,15 +197,16 @@ def unprovided_claims(objects: list[DesiredObject]) -> list[CrossFinding]:
     declared, patterns = _claim_names(objects)
     out: list[CrossFinding] = []
     for obj in objects:
-        if obj.key.kind == "Pod" or obj.key.kind in _TEMPLATED:
-            out += guarded("claims", obj, _unprovided, declared, patterns)
+        out += guarded("claims", obj, _unprovided, declared, patterns)
     return out
 
 
 def _unprovided(obj: DesiredObject, declared: set[tuple[str, str]],
                 patterns: list[re.Pattern[str]]) -> list[CrossFinding]:
-    prefix: Path_ = ("spec",) if obj.key.kind == "Pod" else ("spec", "template", "spec")
-    spec = obj.body["spec"] if obj.key.kind == "Pod" else obj.body["spec"]["template"]["spec"]
+    template = pod_template(obj)
+    if template is None:
+        return []
+    prefix, _, spec = template
     own = set()
     if obj.key.kind == "StatefulSet":
         own = {str((c.get("metadata") or {}).get("name", ""))

@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reconciler.api.types import JSON, DesiredObject
-from reconciler.manifests.crossfile import CrossFinding, guarded
+from reconciler.manifests.crossfile import CrossFinding, guarded, pod_template
 from reconciler.manifests.fields import Path_
 
 # A replicas count above this is more likely a typo (10000 for 10) than a plan.
 DEFAULT_MAX_REPLICAS = 1000
 _REPLICATED = frozenset({"ReplicationController", "ReplicaSet", "Deployment", "StatefulSet"})
-_TEMPLATED = _REPLICATED | {"DaemonSet"}
 
 
 @dataclass(frozen=True)
@@ -36,17 +35,15 @@ class SiteChecks:
 
 
 def _pod_spec(obj: DesiredObject) -> tuple[Path_, JSON] | None:
-    if obj.key.kind == "Pod":
-        return ("spec",), obj.body["spec"]
-    if obj.key.kind in _TEMPLATED:
-        return ("spec", "template", "spec"), obj.body["spec"]["template"]["spec"]
-    return None
+    template = pod_template(obj)
+    return None if template is None else (template[0], template[2])
 
 
 def _replicas(obj: DesiredObject, checks: SiteChecks) -> list[CrossFinding]:
+    if obj.key.kind not in _REPLICATED:
+        return []
     replicas = obj.body["spec"].get("replicas")
-    if obj.key.kind not in _REPLICATED or not isinstance(replicas, int) \
-            or replicas <= checks.max_replicas:
+    if not isinstance(replicas, int) or replicas <= checks.max_replicas:
         return []
     return [CrossFinding("warning", obj, ("spec", "replicas"),
                          f"replicas {replicas} is above the sanity bound of {checks.max_replicas}"
@@ -105,8 +102,7 @@ def check_site(objects: list[DesiredObject], checks: SiteChecks) -> list[CrossFi
                      for o in objects if o.key.kind == "Node")
     out: list[CrossFinding] = []
     for obj in objects:
-        if obj.key.kind == "Pod" or obj.key.kind in _TEMPLATED:
-            out += guarded("replicas bound", obj, _replicas, checks)
-            out += guarded("hostPath allow-list", obj, _host_paths, checks)
-            out += guarded("nodeSelector", obj, _node_selector, checks, declared)
+        out += guarded("replicas bound", obj, _replicas, checks)
+        out += guarded("hostPath allow-list", obj, _host_paths, checks)
+        out += guarded("nodeSelector", obj, _node_selector, checks, declared)
     return out

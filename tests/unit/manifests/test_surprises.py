@@ -56,6 +56,20 @@ class TestWarnings:
         (tmp_path / "svc.yaml").write_text(SVC % "web")
         assert messages(tmp_path) == []
 
+    def test_job_and_cronjob_templates_count(self, tmp_path: Path) -> None:
+        """A Service may select the pods of a Job's or a CronJob's template."""
+        (tmp_path / "jobs.yaml").write_text(
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n"
+            "    metadata: {labels: {app: j}}\n    spec:\n      restartPolicy: Never\n"
+            "      containers: [{name: c, image: busybox}]\n---\n"
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: cj}\nspec:\n"
+            "  schedule: '* * * * *'\n  jobTemplate:\n    spec:\n      template:\n"
+            "        metadata: {labels: {app: cj}}\n        spec:\n"
+            "          restartPolicy: Never\n          containers: [{name: c, image: busybox}]\n")
+        (tmp_path / "svc.yaml").write_text((SVC % "j") + "---\n" + (SVC % "cj").replace(
+            "name: web", "name: web2"))
+        assert messages(tmp_path) == []
+
     def test_named_files_are_not_the_whole_set(self, tmp_path: Path) -> None:
         """`validate svc.yaml` alone: the pods may be elsewhere, so no warning about them."""
         (tmp_path / "svc.yaml").write_text(SVC % "web")
