@@ -5,7 +5,12 @@ and calls `.load()` on every change: files whose size and mtime (then content
 hash) are unchanged are not parsed again, while the cross-file rules
 (reconciler.manifests.crossfile) run over the whole set every time. `load_folder`
 and `load_paths` (for `reconciler validate PATH...`) are one-shot loads.
-Never raises for bad input: every problem is a Diagnostic.
+Never raises for bad input: every problem is a Diagnostic. Files are found and
+read by reconciler.manifests.discover (only regular files are opened: fifos,
+sockets and devices are skipped with a warning), and every check runs under a
+guard, so a bug or an input no rule foresaw is "internal error in CHECK" on
+that file alone, never an exception out of the loader. The installation's
+rules (reconciler.manifests.siterules) run with the cross-file ones.
 
 Read whole or not at all: a folder or file that cannot be read (root gone, a
 subfolder's scandir failing, a file vanishing between listing and reading) is
