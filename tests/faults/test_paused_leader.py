@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -53,6 +54,44 @@ def runs(docker_client: docker.DockerClient, local_images: None) -> Iterator[lis
         remove_all(prefix)
 
 
+def write_locked(state: Path) -> bool:
+    """True while another process holds the SQLite store's write lock."""
+    conn = sqlite3.connect(state, timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.rollback()
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
+def stopped(pid: int) -> bool:
+    """True once the process is in the stopped state (SIGSTOP is delivered asynchronously)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+def stop_outside_a_write(run: ServiceRun, tries: int = 50) -> None:
+    """SIGSTOP the service at a moment it holds no write transaction of the store.
+
+    Stopped inside one, it would keep SQLite's lock (a file lock of the stopped process):
+    no standby could take the lease, and on resume the instance would rightly go on as
+    the holder. That is another scenario; this one needs the takeover.
+    """
+    proc = run.proc
+    assert proc is not None
+    for _ in range(tries):
+        proc.send_signal(signal.SIGSTOP)
+        wait_until(lambda: stopped(proc.pid), 10, 0.01, what="the service stopped")
+        if not write_locked(run.state):
+            return
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError(f"the service held the store's write lock at each of {tries} stops")
+
+
 def main_containers(prefix: str) -> dict[str, str]:
     """Running main containers of a prefix: name -> id."""
     return {c.name: c.id for c in engine_containers(prefix) if c.running and c.container == "main"}
@@ -87,7 +126,7 @@ class TestPausedLeader:
             30, 0.01, what="A syncing the new pods (listing their containers)",
         )
         time.sleep(1)  # let A's other workers reach the engine too
-        a.proc.send_signal(signal.SIGSTOP)
+        stop_outside_a_write(a)
         paused = time.monotonic()
         proxy.release(pid)
         waiting = sorted({f"{r.method} {r.path.split('?')[0]}"
