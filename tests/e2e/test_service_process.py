@@ -287,7 +287,7 @@ class TestCrashAndStandby:
         a.start()
         wait_until(lambda: len(a.running()) == 2, 30, what="2 pods under A")
         b = make(svc_factory, tmp_path, prefix=a.prefix, extra_env=lease).start(wait_ready=False)
-        wait_until(lambda: "standby" in b.output(), 15, what="B saying standby")
+        wait_until(lambda: "standby" in b.output(), 60, what="B saying standby")
         ids = running_ids(a.prefix)
         # B must not act: an edit while A is frozen would be applied only by an active B.
         a.proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]

@@ -63,12 +63,18 @@ class TestFolderSource:
         self, watched: tuple[Path, Recorder, FolderSource]
     ) -> None:
         """100 files written in a quick burst are reported together, once."""
-        root, rec, _ = watched
+        root, rec, source = watched
+        times = []
         for i in range(100):
             (root / f"obj-{i}.yaml").write_text(f"n: {i}\n")
+            times.append(time.monotonic())
         rec.wait(1)
         time.sleep(0.4)
-        assert len(rec.calls) == 1
+        # One call for a burst within the quiet period and the latency cap; a loaded machine
+        # that stretched the burst past them may split it there, and nowhere else.
+        gaps = sum(b - a > source.debounce for a, b in zip(times, times[1:]))
+        allowed = 1 + gaps + int((times[-1] - times[0]) / source.max_wait)
+        assert 1 <= len(rec.calls) <= allowed
         assert rec.all_paths() == {root / f"obj-{i}.yaml" for i in range(100)}
 
     # watchdog warns when git creates nested folders faster than it adds watches.

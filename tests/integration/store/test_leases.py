@@ -73,13 +73,17 @@ class TestLeases:
 
     def test_epoch_rises_on_each_takeover(self, any_store: Store) -> None:
         """The epoch starts at 1, stays on renewal, and rises with each new holder."""
-        first = any_store.try_acquire("leader", "a", 0.05)
+        # Each hold is long while the test needs it live (a loaded machine can take 50 ms
+        # between two calls), then shortened by its own holder to let it expire.
+        first = any_store.try_acquire("leader", "a", 10)
         assert first is not None and first.epoch == 1
         again = any_store.try_acquire("leader", "a", 0.05)
         assert again is not None and again.epoch == 1
         wait_expired(any_store, "leader")
-        second = any_store.try_acquire("leader", "b", 0.05)
+        second = any_store.try_acquire("leader", "b", 10)
         assert second is not None and second.epoch == 2
+        shortened = any_store.try_acquire("leader", "b", 0.05)
+        assert shortened is not None and shortened.epoch == 2
         wait_expired(any_store, "leader")
         third = any_store.try_acquire("leader", "a", 10)
         assert third is not None and third.epoch == 3
