@@ -45,11 +45,11 @@ class TestValidateCommand:
 
     def test_warnings_exit_zero_and_quiet_hides_them(self, tmp_path: Path) -> None:
         """Warnings keep exit 0; --quiet hides them."""
-        (tmp_path / "pod.yaml").write_text(GOOD.replace("spec:\n", "spec:\n  affinity: {}\n"))
+        (tmp_path / "pod.yaml").write_text(GOOD.replace("spec:\n", "spec:\n  overhead: {}\n"))
         done = run(tmp_path, "pod.yaml")
         assert done.returncode == 0
-        assert done.stdout == ("pod.yaml:6:3: warning: spec.affinity: "
-                               "field affinity has no effect here: not supported, ignored\n")
+        assert done.stdout == ("pod.yaml:6:3: warning: spec.overhead: "
+                               "field overhead has no effect here: not supported, ignored\n")
         quiet = run(tmp_path, "--quiet", "pod.yaml")
         assert (quiet.returncode, quiet.stdout) == (0, "")
 
