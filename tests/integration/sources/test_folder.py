@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ class TestFolderSource:
         time.sleep(0.4)
         # One call for a burst within the quiet period and the latency cap; a loaded machine
         # that stretched the burst past them may split it there, and nowhere else.
-        gaps = sum(b - a > source.debounce for a, b in zip(times, times[1:]))
+        gaps = sum(b - a > source.debounce for a, b in pairwise(times))
         allowed = 1 + gaps + int((times[-1] - times[0]) / source.max_wait)
         assert 1 <= len(rec.calls) <= allowed
         assert rec.all_paths() == {root / f"obj-{i}.yaml" for i in range(100)}
