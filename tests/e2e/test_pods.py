@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import HOSTB_URL, Host
-from tests.e2e.service import ServiceRun, containers, wait_until
+from tests.e2e import daemonsets_kit
+from tests.e2e.service import ServiceRun, containers, remove_all, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
@@ -59,6 +61,39 @@ def by_node(run: ServiceRun) -> dict[str, int]:
         node = p["spec"].get("nodeName", "")
         counts[node] = counts.get(node, 0) + 1
     return counts
+
+
+# A host of the hung-host test's own: the shared hostb serves other test files meanwhile.
+LOST = "hostr"
+daemonsets_kit._NETNS_HOSTS[LOST] = ("243", "172.21.0.1/24")
+daemonsets_kit.ADDRESSES[LOST] = "10.243.0.2"
+ENGINES = {**daemonsets_kit.ENGINES, LOST: f"unix:///var/run/docker-{LOST}.sock"}
+daemonsets_kit.ENGINES[LOST] = ENGINES[LOST]
+
+
+@pytest.fixture
+def own_host(svc_factory: list[ServiceRun], tmp_path: Path) -> Iterator[ServiceRun]:
+    """The service (not started) on the local engine and a host of this test's own; afterwards
+    that host runs again (SIGCONT), its containers are removed and it is gone."""
+    up = daemonsets_kit.netns_host(LOST, "up")
+    if up.returncode != 0:
+        daemonsets_kit.netns_host(LOST, "down")
+        pytest.skip(f"Docker host {LOST} unavailable: {up.stderr.strip() or up.stdout}")
+    run = ServiceRun(tmp_path, args=("--proxy-mode", "off"))
+    svc_factory.append(run)
+    octet = daemonsets_kit._NETNS_HOSTS[LOST][0]
+    run.write("nodes.yaml", NODES.replace("hostb", LOST).replace(
+        "10.250.0.2", daemonsets_kit.ADDRESSES[LOST]).replace("10.250.0.1", f"10.{octet}.0.1"))
+    try:
+        yield run
+    finally:
+        pid = Path(f"/var/run/docker-{LOST}.pid")
+        if pid.exists():
+            subprocess.run(["kill", "-CONT", pid.read_text().strip()], check=False)
+        if run.proc is not None and run.proc.poll() is None:
+            run.stop()
+        remove_all(run.prefix, ENGINES[LOST])
+        daemonsets_kit.netns_host(LOST, "down")
 
 
 @pytest.fixture
@@ -110,32 +145,34 @@ spec:
             "local": "Ready",
         }
 
-    def test_host_down_then_back(self, two_hosts: ServiceRun) -> None:
+    def test_host_down_then_back(self, own_host: ServiceRun) -> None:
         """A hung host goes NotReady; its pods move; once back, its stale containers go."""
-        run = two_hosts
+        run = own_host
         run.env["RECONCILER_NODE_NOT_READY_TIMEOUT"] = "2s"
         run.env["RECONCILER_NODE_EVICTION_TIMEOUT"] = "3s"
         run.write("spread.yaml", rc("spread", 2, "      nodeSelector: {disk: ssd}\n"))
         run.start()
-        wait_until(lambda: by_node(run) == {"hostb": 2}, 60, what="2 pods on hostb")
-        # hostb's engine hangs (SIGSTOP): it stops answering, its containers keep running.
-        pid = Path("/var/run/docker-hostb.pid").read_text().strip()
+        wait_until(lambda: by_node(run) == {LOST: 2}, 60, what=f"2 pods on {LOST}")
+        # The host's engine hangs (SIGSTOP): it stops answering, its containers keep running.
+        pid = Path(f"/var/run/docker-{LOST}.pid").read_text().strip()
         subprocess.run(["kill", "-STOP", pid], check=True)
         try:
             # The selector is the only thing keeping them there; let them go anywhere.
             run.write("spread.yaml", rc("spread", 2))
             wait_until(
-                lambda: "NotReady" in run.cli("get", "nodes").stdout, 30, what="hostb NotReady"
+                lambda: "NotReady" in run.cli("get", "nodes").stdout, 30, what=f"{LOST} NotReady"
             )
             wait_until(lambda: by_node(run) == {"local": 2}, 60, what="2 pods moved to local")
         finally:
             subprocess.run(["kill", "-CONT", pid], check=True)
-        # hostb is back: its stale containers are removed as orphans.
+        # The host is back: its stale containers are removed as orphans.
         wait_until(
-            lambda: "NotReady" not in run.cli("get", "nodes").stdout, 30, what="hostb Ready again"
+            lambda: "NotReady" not in run.cli("get", "nodes").stdout, 30,
+            what=f"{LOST} Ready again",
         )
         wait_until(
-            lambda: not containers(run.prefix, HOSTB_URL), 30, what="no stale containers on hostb"
+            lambda: not containers(run.prefix, ENGINES[LOST]), 30,
+            what=f"no stale containers on {LOST}",
         )
 
 
