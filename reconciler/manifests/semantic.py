@@ -188,7 +188,7 @@ def check_object(body: JSON) -> list[Finding]:
     elif kind == "Endpoints":
         out += check_endpoints(body)
     elif kind == "Node":
-        out += check_node(body["spec"])
+        out += check_node(body["spec"], (body.get("metadata") or {}).get("annotations"))
     elif kind == "ConfigMap":
         out += configkinds.check_configmap(body)
     elif kind == "Secret":
