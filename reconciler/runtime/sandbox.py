@@ -285,7 +285,7 @@ class Builder:
             init=None if pod.spec.get("shareProcessNamespace") else True,
             binds=dict(mounts.binds) or None,
             tmpfs=mounts.tmpfs or None,
-            log_config=LogConfig(**logs) if logs else None,
+            log_config=LogConfig(**logs),
             nano_cpus=res.get("nano_cpus"), mem_limit=res.get("mem_limit"),
             cpu_shares=res.get("cpu_shares"),
             **sec.host_config(),

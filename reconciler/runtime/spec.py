@@ -234,12 +234,18 @@ def container_mounts(
     return Mounts(binds=binds, tmpfs=tmpfs)
 
 
-def log_config(
-    fluentd: str | None, pod: PodRecord, container: str
-) -> dict[str, Any] | None:
-    """Docker's fluentd log driver, async so that a down fluentd never blocks a start."""
+# kubelet's containerLogMaxSize and containerLogMaxFiles: a chatty container keeps at
+# most 50 MiB of log on its host, where Docker's default json-file grows without end.
+LOG_MAX_SIZE = "10m"  # Docker's units are binary: 10 MiB
+LOG_MAX_FILE = "5"
+
+
+def log_config(fluentd: str | None, pod: PodRecord, container: str) -> dict[str, Any]:
+    """Docker's fluentd log driver (async, so a down fluentd never blocks a start), else
+    json-file rotated as kubelet rotates (`reconciler logs` reads either)."""
     if not fluentd:
-        return None
+        return {"type": "json-file", "config": {"max-size": LOG_MAX_SIZE,
+                                                "max-file": LOG_MAX_FILE}}
     return {"type": "fluentd", "config": {
         "fluentd-address": fluentd,
         "fluentd-async": "true",

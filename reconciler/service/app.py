@@ -63,6 +63,8 @@ from reconciler.service.metrics import (
     start_metrics_server,
 )
 from reconciler.service.progress import FirstConvergence
+from reconciler.service.retention import JOB_ID as RETENTION_JOB
+from reconciler.service.retention import compaction_job
 from reconciler.service.systemd import Notifier
 from reconciler.sources.folder import FolderSource
 from reconciler.sources.trigger import SyncListener
@@ -279,6 +281,14 @@ class Service:
             max_instances=1,
             coalesce=True,
         )
+        scheduler.add_job(
+            compaction_job(store, lambda: self.config.retention),
+            "interval",
+            seconds=config.retention.interval,
+            id=RETENTION_JOB,
+            max_instances=1,
+            coalesce=True,
+        )
         wd = notifier.watchdog_interval()
         if wd:
             scheduler.add_job(notifier.watchdog, "interval", seconds=max(0.5, wd), id="watchdog")
@@ -444,6 +454,9 @@ class Service:
         if self._scheduler is not None and "resync_interval" in changed:
             self._scheduler.reschedule_job("resync", trigger="interval",
                                            seconds=new.resync_interval)
+        if self._scheduler is not None and "retention.interval" in changed:
+            self._scheduler.reschedule_job(RETENTION_JOB, trigger="interval",
+                                           seconds=new.retention.interval)
         # Sources, store, listeners and node agents are built once: say so, not apply silently.
         restart = [k for k in changed if k in RESTART_KEYS or k.split(".")[0] in RESTART_SECTIONS]
         log.info("configuration reloaded: %s%s", ", ".join(changed) or "nothing changed",

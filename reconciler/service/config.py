@@ -122,6 +122,15 @@ class LeaseConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """What the store forgets, compacted in the background (reconciler.service.retention)."""
+
+    event_ttl: float = _f(3600.0, "duration", "events not seen for this long are deleted")
+    revisions: int = _f(100, "int", "applied revisions (git SHAs) kept; the last always")
+    interval: float = _f(60.0, "duration", "how often expired events and revisions go")
+
+
+@dataclass(frozen=True)
 class Config:
     """The effective configuration. `origins` maps dotted keys to where each value came from."""
 
@@ -147,6 +156,7 @@ class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     lease: LeaseConfig = field(default_factory=LeaseConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     # Provenance, kept so SIGHUP can re-read the same sources; not part of equality.
     origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     source_path: Path | None = field(default=None, compare=False, repr=False)
@@ -179,6 +189,7 @@ SECTIONS: dict[str, type[Any]] = {
     "ui": UiConfig,
     "lease": LeaseConfig,
     "secrets": SecretsConfig,
+    "retention": RetentionConfig,
 }
 
 
@@ -456,7 +467,8 @@ def _check(c: Config) -> None:
         fail("lease.renew", f"must be shorter than lease.ttl ({format_duration(c.lease.ttl)})")
     if c.node_eviction_timeout < c.node_not_ready_timeout:
         fail("node_eviction_timeout", "must not be shorter than node_not_ready_timeout")
-    for key in ("resync_interval", "heartbeat_interval", "git.interval", "lease.ttl"):
+    for key in ("resync_interval", "heartbeat_interval", "git.interval", "lease.ttl",
+                "retention.interval", "retention.event_ttl"):
         if value_of(c, key) == 0:
             fail(key, "must be greater than zero")
 

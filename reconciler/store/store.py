@@ -17,6 +17,7 @@ live in mixins by subject:
 - `components.ComponentsMixin`: set_components(), list_components()
 - `cluster.ClusterMixin`: cluster_id(), the store's identity on the Docker hosts
 - `events.EventsMixin`: record_event(s)(), list_events(), prune_events()
+- `retention.RetentionMixin`: compact(), prune_revisions(): expired events, old revisions
 - `leases.LeasesMixin`: try_acquire(), renew(), release(), get_lease(), lease_expired()
 - `feeds.FeedsMixin`: feed(), feed_revisions(), endpoints_revision(), ack_proxy(),
   forget_proxy(), proxy_acks(), proxies_behind(): the proxies' change feed and acks
@@ -39,11 +40,12 @@ from reconciler.store.network import NetworkMixin
 from reconciler.store.objects import ObjectsMixin
 from reconciler.store.owned import OwnedObjectsMixin
 from reconciler.store.pods import PodsMixin
+from reconciler.store.retention import RetentionMixin
 
 
 class Store(
     ObjectsMixin, PodsMixin, ClaimsMixin, NetworkMixin, EventsMixin, ComponentsMixin,
-    ClusterMixin, LeasesMixin, FeedsMixin, OwnedObjectsMixin,
+    ClusterMixin, LeasesMixin, FeedsMixin, OwnedObjectsMixin, RetentionMixin,
 ):
     """The state store; open it with `Store.open`."""
 

@@ -102,6 +102,10 @@ def list_page(store: ReadStore, resource: str, f: Filter) -> dict[str, Any]:
     return {"resource": resource, "kind": lst.kind, "table": table}
 
 
+# The newest events the overview looks at for its recent warnings.
+OVERVIEW_EVENTS = 1000
+
+
 def overview(store: ReadStore, f: Filter) -> dict[str, Any]:
     """Nodes with bars, pods by phase, controllers, recent warnings."""
     q = f.query()
@@ -110,7 +114,10 @@ def overview(store: ReadStore, f: Filter) -> dict[str, Any]:
     pods = store.list_pods(q.namespace, q.selector)
     controllers = [_with_namespace(r) for kind in CONTROLLER_KINDS if kind in LISTINGS
                    for r in LISTINGS[kind].load(store, q)]
-    events = store.list_events(q.namespace) + (store.list_events("") if q.namespace else [])
+    # A bounded window, newest first: the overview is polled, and an event storm within
+    # the TTL (retention.event_ttl) must not make every refresh read the whole table.
+    events = store.list_events(q.namespace, limit=OVERVIEW_EVENTS) + (
+        store.list_events("", limit=OVERVIEW_EVENTS) if q.namespace else [])
     return {
         "nodes": viewmodels.node_cards(
             nodes, all_pods, {n.name: output.node_status(n) for n in nodes}

@@ -160,8 +160,12 @@ class TestVolumes:
 
     def test_fluentd_log_config(self) -> None:
         """The fluentd driver is async and tags namespace, pod and container."""
-        assert spec.log_config(None, pod(), "c") is None
         got = spec.log_config("127.0.0.1:24224", pod(), "c")
         assert got == {"type": "fluentd", "config": {"fluentd-address": "127.0.0.1:24224",
                                                      "fluentd-async": "true",
                                                      "tag": "kube.ns.p.c"}}
+
+    def test_json_file_log_config_rotates(self) -> None:
+        """Without fluentd, json-file keeps kubelet's 10 MiB x 5 files."""
+        assert spec.log_config(None, pod(), "c") == {
+            "type": "json-file", "config": {"max-size": "10m", "max-file": "5"}}
