@@ -23,52 +23,42 @@ from typing import Any
 import pytest
 
 from tests.e2e import daemonsets_kit
-from tests.e2e.daemonsets_kit import netns_host
-from tests.e2e.service import ServiceRun, remove_all, wait_until
+from tests.e2e.scheduling_kit import (
+    HOSTNAME,
+    anti_affinity,
+    hosts_up,
+    placed,
+    pods_of,
+    ready_by_node,
+    register,
+    service_on,
+    unschedulable_message,
+    workload,
+)
+from tests.e2e.service import ServiceRun, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 # name -> (third octet of 10.x.0.0/24, bridge address), distinct from every other test host's.
 HOSTS = {"hosts": ("241", "172.22.0.1/29"), "hostt": ("242", "172.23.0.1/24")}
 SMALL_BRIDGE_ADDRESSES = 5  # a /29: 8 less network, broadcast and gateway
-for _name, (_octet, _bip) in HOSTS.items():
-    daemonsets_kit._NETNS_HOSTS[_name] = (_octet, _bip)
-    daemonsets_kit.ADDRESSES[_name] = f"10.{_octet}.0.2"
-    daemonsets_kit.ENGINES[_name] = f"unix:///var/run/docker-{_name}.sock"
-ENGINES = {name: daemonsets_kit.ENGINES[name] for name in HOSTS}
+ENGINES = register(HOSTS)
 ENV = {"RECONCILER_NETWORK_PROXY_MODE": "off"}
-HOSTNAME = "kubernetes.io/hostname"
 
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[dict[str, str]]:
     """Both hosts up for this module, stopped after it."""
-    for name in HOSTS:
-        up = netns_host(name, "up")
-        if up.returncode != 0:
-            for other in HOSTS:
-                netns_host(other, "down")
-            pytest.skip(f"Docker host {name} unavailable: {up.stderr.strip() or up.stdout}")
-    try:
+    with hosts_up(list(HOSTS)):
         yield ENGINES
-    finally:
-        for name in HOSTS:
-            netns_host(name, "down")
 
 
 @pytest.fixture
 def run(svc_factory: list[ServiceRun], tmp_path: Path,
         hosts: dict[str, str]) -> Iterator[ServiceRun]:
-    """The service (not started); its containers are removed from both hosts afterwards."""
-    service = ServiceRun(tmp_path, extra_env=ENV)
-    svc_factory.append(service)
-    try:
+    """The service (not started); its containers are removed from the hosts afterwards."""
+    with service_on(svc_factory, tmp_path, hosts, ENV) as service:
         yield service
-    finally:
-        if service.proc is not None and service.proc.poll() is None:
-            service.stop()
-        for url in hosts.values():
-            remove_all(service.prefix, url)
 
 
 def nodes_yaml(taints: dict[str, list[dict[str, str]]] | None = None) -> str:
@@ -81,42 +71,6 @@ def nodes_yaml(taints: dict[str, list[dict[str, str]]] | None = None) -> str:
         docs.append(json.dumps({"apiVersion": "reconciler.dev/v1", "kind": "Node",
                                 "metadata": {"name": name}, "spec": spec}))
     return "\n---\n".join(docs)
-
-
-def workload(name: str, replicas: int, spec: dict[str, Any] | None = None,
-             kind: str = "ReplicationController") -> str:
-    """An RC (or Deployment) of busybox pods that sleep, with `spec` merged into the pod spec."""
-    pod_spec = {"terminationGracePeriodSeconds": 1,
-                "containers": [{"name": "main", "image": "reconciler/busybox:1",
-                                "command": ["sleep", "3600"]}], **(spec or {})}
-    template = {"metadata": {"labels": {"app": name}}, "spec": pod_spec}
-    if kind == "Deployment":
-        body: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment",
-                                "metadata": {"name": name},
-                                "spec": {"replicas": replicas, "template": template,
-                                         "selector": {"matchLabels": {"app": name}}}}
-    else:
-        body = {"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": name},
-                "spec": {"replicas": replicas, "selector": {"app": name}, "template": template}}
-    return json.dumps(body, indent=1)
-
-
-def placed(run: ServiceRun, app: str) -> Counter[str]:
-    """Running pods of `app` per node."""
-    return Counter(p["spec"].get("nodeName", "") for p in run.running()
-                   if (p["metadata"].get("labels") or {}).get("app") == app)
-
-
-def pods_of(run: ServiceRun, app: str) -> list[dict[str, Any]]:
-    return [p for p in run.pods() if (p["metadata"].get("labels") or {}).get("app") == app
-            and not p["metadata"].get("deletionTimestamp")]
-
-
-def unschedulable_message(pod: dict[str, Any]) -> str:
-    for c in pod["status"].get("conditions") or []:
-        if c.get("type") == "PodScheduled" and c.get("status") == "False":
-            return str(c.get("message", ""))
-    return ""
 
 
 class TestCapacity:
@@ -154,9 +108,7 @@ class TestPlacementRules:
     def test_required_anti_affinity_one_per_host(self, run: ServiceRun) -> None:
         """A Deployment of 2 with required anti-affinity on the hostname: one pod per host;
         a third replica stays Pending with Kubernetes' message."""
-        anti = {"affinity": {"podAntiAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [{
-                "labelSelector": {"matchLabels": {"app": "ha"}}, "topologyKey": HOSTNAME}]}}}
+        anti = anti_affinity("ha")
         run.write("nodes.yaml", nodes_yaml())
         run.write("ha.yaml", workload("ha", 2, anti, kind="Deployment"))
         run.start()
@@ -275,10 +227,7 @@ class TestDescheduler:
             live = pods_of(run, "spread")  # one read: the counts below agree with each other
             if not live:
                 return False  # the CLI read nothing (a busy store): look again
-            ready = Counter(p["spec"].get("nodeName", "") for p in live
-                            if p["status"].get("phase") == "Running"
-                            and all(c.get("ready") for c in p["status"].get("containerStatuses")
-                                    or [{}]))
+            ready = ready_by_node(live)
             assert sum(ready.values()) >= 5, (ready, len(live))
             return ready == Counter({"hostt": 3, "hosts": 3})
         wait_until(balanced, timeout=240, interval=0.5, what="3 and 3")
