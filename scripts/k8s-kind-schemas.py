@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write schemas/*.json for the kinds the reconciler records without acting on them.
+"""Write reconciler/schemas/*.json for the kinds the reconciler records without acting on them.
 
 ServiceAccount, PodDisruptionBudget, StorageClass, HorizontalPodAutoscaler,
 NetworkPolicy, Role, RoleBinding, ClusterRole, ClusterRoleBinding and Ingress are
@@ -135,8 +135,8 @@ def render(name: str) -> str:
 
 def main() -> int:
     for name in TARGETS:
-        (ROOT / "schemas" / name).write_text(render(name), encoding="utf-8")
-        print(f"wrote schemas/{name}")
+        (ROOT / "reconciler" / "schemas" / name).write_text(render(name), encoding="utf-8")
+        print(f"wrote reconciler/schemas/{name}")
     return 0
 
 

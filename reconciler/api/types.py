@@ -86,7 +86,7 @@ for _kind, _plural, _short in RECORDED_RESOURCES:
     for _alias in (_kind.lower(), _plural, *_short):
         KIND_ALIASES.setdefault(_alias, _kind)
 
-# The apiVersion of the kind that declares a Docker host (see schemas/node.json).
+# The apiVersion of the kind that declares a Docker host (see reconciler/schemas/node.json).
 NODE_API_VERSION = "reconciler.dev/v1"
 
 

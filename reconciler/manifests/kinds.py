@@ -21,7 +21,7 @@ class KindInfo:
 
     kind: str
     api_versions: tuple[str, ...]  # the first one is current; the others are older spellings
-    schema: str  # file name in schemas/
+    schema: str  # file name in reconciler/schemas/
     k8s_type: str | None  # Kubernetes' definition name, for telling unsupported fields from typos
     # apiVersions whose fields differ from the first one's: (apiVersion, schema, k8s_type)
     by_version: tuple[tuple[str, str, str | None], ...] = ()

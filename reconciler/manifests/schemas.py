@@ -1,4 +1,4 @@
-"""The project's JSON Schemas (schemas/*.json): compiled validators and field trees, per kind.
+"""The project's JSON Schemas (reconciler/schemas/): compiled validators and field trees, per kind.
 
 Used by reconciler.manifests.document: the field tree says which fields we implement
 (everything else is reported by reconciler.manifests.fields), then the compiled
@@ -23,11 +23,15 @@ SCHEMAS_ENV = "RECONCILER_SCHEMAS"
 
 
 def schemas_dir() -> Path:
-    """Where schemas/ is: $RECONCILER_SCHEMAS, else beside the package in the checkout."""
+    """Where the schemas are: $RECONCILER_SCHEMAS, else reconciler/schemas/ in the package.
+
+    Inside the package (package data in pyproject.toml), so that an installed wheel
+    validates as the checkout does.
+    """
     env = os.environ.get(SCHEMAS_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "schemas"
+    return Path(__file__).resolve().parents[1] / "schemas"
 
 
 @cache

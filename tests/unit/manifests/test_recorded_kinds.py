@@ -24,12 +24,13 @@ def generator() -> ModuleType:
 
 
 class TestGeneratedSchemas:
-    """schemas/ holds exactly what scripts/k8s-kind-schemas.py writes."""
+    """reconciler/schemas/ holds exactly what scripts/k8s-kind-schemas.py writes."""
 
     @pytest.mark.parametrize("name", sorted(generator().TARGETS))
     def test_file_is_current(self, name: str) -> None:
         """Regenerate with `.venv/bin/python scripts/k8s-kind-schemas.py` when this fails."""
-        assert (ROOT / "schemas" / name).read_text(encoding="utf-8") == generator().render(name)
+        written = ROOT / "reconciler" / "schemas" / name
+        assert written.read_text(encoding="utf-8") == generator().render(name)
 
     def test_every_generated_file_is_used(self) -> None:
         """Each generated schema is the schema of some accepted kind and apiVersion."""
