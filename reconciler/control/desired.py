@@ -29,6 +29,7 @@ from reconciler.manifests.loader import FolderLoader
 from reconciler.planning.diff import Plan, diff
 from reconciler.planning.immutable import hold_immutable
 from reconciler.runtime.naming import container_hash
+from reconciler.sources.folder import load_revision
 from reconciler.sources.sops import SopsDecryptor
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class DesiredController:
         self.ctx = ctx
         self.loader = FolderLoader(root, decrypt=self._decrypt())
         self.last: LoadResult | None = None
+        self._folder_revision: str | None = None  # last recorded; None: not read yet
 
     def _decrypt(self) -> SopsDecryptor:
         """Opens SOPS-encrypted files of the folder or git checkout (secrets.sops_age_key_file)."""
@@ -114,6 +116,8 @@ class DesiredController:
                 ctx.event(key.kind, key.namespace, key.name, "Warning", "Immutable", why,
                           "reconciler")
             ctx.store.apply_plan(plan, revision=ctx.revision or "folder", now=ctx.clock())
+            if not ctx.revision:  # a folder source; the git gate records its SHA itself
+                self._record_folder_revision(result)
             self._report_failures(result)
             self._sync_manifest_pods(plan, wake)
             self._report_no_effect(plan)
@@ -130,6 +134,18 @@ class DesiredController:
                                          f"{noted} with something that has no effect here "
                                          "(see `reconciler validate`)")
         return Result.done()
+
+    def _record_folder_revision(self, result: LoadResult) -> None:
+        """Record the folder's content hash as the applied revision when it changed (in the
+        pass's transaction), so `get revision` and the metrics are not git-only; a restart
+        on the same folder adds no row, and the age keeps counting from the real change."""
+        revision = load_revision(result)
+        if self._folder_revision is None:
+            applied = self.ctx.store.revision()
+            self._folder_revision = applied.revision if applied is not None else ""
+        if revision != self._folder_revision:
+            self.ctx.store.set_revision(revision, str(self.loader.root), self.ctx.clock())
+            self._folder_revision = revision
 
     def _report_no_effect(self, plan: Plan) -> None:
         """A NoEffect event on each created or changed object that holds something inert."""

@@ -54,7 +54,7 @@ class GitDesired:
         source = GitSource(g.url, g.branch, checkout_dir(config), g.interval)
         git = cls(ctx, source)
         applied = ctx.store.revision()
-        if applied is not None and applied.revision not in ("", "folder"):
+        if applied is not None and not applied.revision.startswith("folder"):
             ctx.revision = applied.revision
         try:
             git.head = source.update()

@@ -16,6 +16,7 @@ root is unreadable, the desired controller reports it rather than apply).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -32,6 +33,8 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+
+from reconciler.api.types import LoadResult
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,22 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
+def load_revision(result: LoadResult) -> str:
+    """The folder's counterpart of a git SHA: a hash of what a load applies.
+
+    Over each object's key and content hash, and the names of the files that failed
+    (their objects stay as recorded), in a fixed order: the same folder gives the same
+    revision across restarts and reordered files, and any applied change a new one, so
+    `get revision` and the reconciler_applied_revision_* metrics say when the folder's
+    content last changed, not only git's.
+    """
+    lines = sorted(f"{o.key.kind}/{o.key.namespace}/{o.key.name} {o.content_hash}"
+                   for o in result.objects)
+    lines += [f"failed {name}" for name in sorted(result.failed_files)]
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return f"folder:{digest[:16]}"
 
 
 class FolderSource:
