@@ -1,9 +1,12 @@
 """Options every command shares: where the state store and the desired folder are.
 
 `--state` is found as users expect (issue 21): the flag, then RECONCILER_STATE,
-then the `state` key of the configuration file `install --systemd` writes
-(RECONCILER_CONFIG, else /etc/reconciler/config.toml, when it exists), then
-./state.db; so `reconciler get pods` works after installing, without flags.
+then RECONCILER_STATE in the environment file the unit reads (EnvironmentFile=:
+RECONCILER_ENVIRONMENT_FILE, else /etc/reconciler/environment), then the `state` key
+of the configuration file `install --systemd` writes (RECONCILER_CONFIG, else
+/etc/reconciler/config.toml, when it exists), then ./state.db; the order in which the
+service itself settles its store, so `reconciler get pods` works after installing,
+without flags, on the store the service uses.
 `--desired` is the flag, RECONCILER_DESIRED, then ./desired.
 """
 
@@ -23,6 +26,7 @@ DEFAULT_DESIRED = "desired"
 # Where `install --systemd` puts the configuration (reconciler.service.systemd.DEFAULT_CONFIG;
 # not imported from there: that module is the service's, and `get` must stay light).
 INSTALLED_CONFIG = "/etc/reconciler/config.toml"
+INSTALLED_ENVFILE = "/etc/reconciler/environment"  # ...systemd.DEFAULT_ENVFILE
 
 
 def installed_config() -> Path | None:
@@ -33,11 +37,37 @@ def installed_config() -> Path | None:
     return path if path.is_file() else None
 
 
+def environment_file_value(key: str) -> str | None:
+    """`key` as the unit's environment file sets it, read the way systemd's
+    EnvironmentFile= does (KEY=VALUE lines, # and ; comments, quotes removed); None
+    when unset or the file is absent or unreadable (it is root's, mode 0600: a user
+    who cannot read it falls through to the configuration file, as before)."""
+    path = Path(os.environ.get("RECONCILER_ENVIRONMENT_FILE") or INSTALLED_ENVFILE)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;" or "=" not in line:
+            continue
+        name, value = (part.strip() for part in line.split("=", 1))
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if name == key:
+            found = value  # the last assignment wins, as in systemd
+    return found or None
+
+
 def discover_state(given: str | None) -> str:
-    """The store to open: `given` (flag or RECONCILER_STATE), the configuration file's
-    `state`, else ./state.db."""
+    """The store to open: `given` (flag or RECONCILER_STATE), the unit's environment file's
+    RECONCILER_STATE, the configuration file's `state`, else ./state.db."""
     if given:
         return given
+    from_unit = environment_file_value("RECONCILER_STATE")
+    if from_unit:
+        return from_unit
     path = installed_config()
     if path is not None:
         from reconciler.service.config import ConfigError, load_config
@@ -63,7 +93,8 @@ def state_option(f: F) -> F:
         default=None,
         callback=_state_callback,
         help="State store: a SQLite file path or a SQLAlchemy URL. [default: $RECONCILER_STATE,"
-        " else `state` of $RECONCILER_CONFIG or /etc/reconciler/config.toml, else state.db]",
+        " else RECONCILER_STATE of /etc/reconciler/environment, else `state` of"
+        " $RECONCILER_CONFIG or /etc/reconciler/config.toml, else state.db]",
     )(f)
 
 
