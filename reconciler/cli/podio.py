@@ -6,16 +6,23 @@ then finds the pod's containers by label on that node's engine
 searched by the pod's name and namespace labels. `exec -i/-t` hands the terminal
 to the docker CLI (`docker -H URL exec -it ID ...`), which does tty handling
 right; a plain `exec` runs through the SDK and exits with the command's code.
+`logs -f` over several streams (-l, --all-containers) follows each in a thread of
+its own and prints whole lines as they come, each prefixed [pod/NAME/CONTAINER],
+at most --max-log-requests streams (kubectl's limit, 5 by default).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import queue
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 import click
 
@@ -119,11 +126,14 @@ def _selected_pods(state: str, namespace: str, selector: str) -> list[str]:
 @click.option("-l", "--selector", default=None, help="Logs of every pod matching this selector.")
 @click.option("--all-containers", is_flag=True, help="Every container of the pod(s).")
 @click.option("--prefix", is_flag=True, help="Prefix each line with [pod/NAME/CONTAINER].")
+@click.option("--max-log-requests", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Streams -f follows at once, with -l or --all-containers.")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @state_option
 def logs(pod: str | None, container: str | None, follow: bool, tail: int | None,
          previous: bool, since: str | None, timestamps: bool, selector: str | None,
-         all_containers: bool, prefix: bool, namespace: str, state: str) -> None:
+         all_containers: bool, prefix: bool, max_log_requests: int, namespace: str,
+         state: str) -> None:
     """Print the logs of a container in a pod (or of the pods a selector matches)."""
     from reconciler.runtime.access import PodAccess
     from reconciler.runtime.types import HostUnreachable
@@ -134,30 +144,86 @@ def logs(pod: str | None, container: str | None, follow: bool, tail: int | None,
     if pod is None and not pods:
         click.echo(f"No resources found in {namespace} namespace.", err=True)
         return
-    streams = len(pods) > 1 or all_containers
-    if follow and streams:
-        raise click.UsageError("-f follows one container: name a POD (and -c) to follow")
     start = _since(since)
     out = sys.stdout.buffer
+    node: NodeRecord | None = None
     try:
+        streams: list[_Stream] = []
         for name in pods:
             node, uid, first, access = _target(state, namespace, name, container,
                                                quiet=pod is None or all_containers)
             assert isinstance(access, PodAccess)
             names = access.containers(uid) if all_containers and container is None else [first]
             for c in names:
-                tag = f"[pod/{name}/{c}] ".encode() if prefix else b""
-                chunks = access.logs(uid, c, follow=follow, tail=tail, previous=previous,
-                                     since=start, timestamps=timestamps)
-                for chunk in _lines(chunks) if tag else chunks:
-                    out.write(tag + chunk)
-                    out.flush()
+                streams.append((f"[pod/{name}/{c}] ".encode(), node, functools.partial(
+                    access.logs, uid, c, follow=follow, tail=tail, previous=previous,
+                    since=start, timestamps=timestamps)))
+        if follow and len(streams) > 1:
+            if len(streams) > max_log_requests:
+                raise click.ClickException(
+                    f"you are attempting to follow {len(streams)} log streams, but maximum "
+                    f"allowed concurrency is {max_log_requests}, use --max-log-requests to "
+                    "increase the limit")
+            # Interleaved lines of several containers are only readable with their source.
+            _follow_all(streams, out)
+            return
+        for tag, on, opened in streams:
+            node = on  # the node an unreachable error names
+            chunks = opened()
+            for chunk in _lines(chunks) if prefix else chunks:
+                out.write((tag if prefix else b"") + chunk)
+                out.flush()
     except HostUnreachable as e:
+        assert node is not None
         raise click.ClickException(unreachable(node, e.reason)) from None
     except LookupError as e:
         raise click.ClickException(str(e)) from e
     except KeyboardInterrupt:
         pass
+
+
+# A stream of `logs`: its line prefix, its pod's node (named when it is unreachable), and
+# the call that opens it.
+_Stream = tuple[bytes, NodeRecord, Callable[[], Iterator[bytes]]]
+_DONE = object()
+
+
+def _follow_all(streams: list[_Stream], out: BinaryIO) -> None:
+    """Follow every stream at once, each in a daemon thread; whole prefixed lines go to
+    `out` from this thread only (no line is ever cut by another's). Returns when every
+    stream has ended (its container stopped); the first error ends the command."""
+    from reconciler.runtime.types import HostUnreachable
+
+    lines: queue.Queue[object] = queue.Queue(maxsize=1000)
+
+    def pump(tag: bytes, node: NodeRecord, opened: Callable[[], Iterator[bytes]]) -> None:
+        try:
+            for line in _lines(opened()):
+                lines.put(tag + line)
+        except HostUnreachable as e:
+            lines.put(click.ClickException(unreachable(node, e.reason)))
+        except Exception as e:  # handed to the main thread, which reports it
+            lines.put(e)
+        lines.put(_DONE)
+
+    for tag, node, opened in streams:
+        threading.Thread(target=pump, args=(tag, node, opened), daemon=True,
+                         name=f"logs {tag.decode().strip()}").start()
+    running = len(streams)
+    while running:
+        try:
+            # A timeout keeps the wait interruptible by Ctrl-C.
+            item = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if item is _DONE:
+            running -= 1
+        elif isinstance(item, Exception):
+            raise item
+        else:
+            assert isinstance(item, bytes)
+            out.write(item)
+            out.flush()
 
 
 def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -97,10 +97,13 @@ class TestLogsFlags:
             raise AssertionError("--since 0s still shows the lines written at start")
 
     def test_pod_and_selector_exclusive(self, talking: tuple[str, str]) -> None:
-        """POD and -l together are a usage error (2), and -f refuses several streams."""
+        """POD and -l together are a usage error (2); -f over more streams than
+        --max-log-requests is refused (1), naming the limit."""
         app, state = talking
         cli("logs", f"{app}-1", "-l", f"app={app}", "--state", state, code=2)
-        cli("logs", "-l", f"app={app}", "-f", "--state", state, code=2)
+        got = cli("logs", "-l", f"app={app}", "-f", "--max-log-requests", "1", "--state", state,
+                  code=1)
+        assert "follow 2 log streams" in got.stderr and "--max-log-requests" in got.stderr
 
 
 USAGE = re.compile(r"^\d+m$"), re.compile(r"^\d+Mi$")
