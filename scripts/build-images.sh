@@ -2,6 +2,9 @@
 # Build the local images offline (reconciler/busybox:1, reconciler/pause:1, and
 # reconciler/nginx-slim:1 standing in for registry.k8s.io/nginx-slim:0.8); skips existing ones.
 # Installs Debian's busybox-static (and catatonit, a static pause binary) when missing.
+# Says which image of the three it is at ([2/3]) and each step of a build; a failure names
+# the image and the log to read. RECONCILER_IMAGE_PREFIX (default reconciler) builds them
+# under another repository name (a trial build beside the images in use).
 # Usage: scripts/build-images.sh [--host DOCKER_URL]
 set -e
 cd "$(dirname "$0")/.."
@@ -19,7 +22,8 @@ if [ -n "$need" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; t
 fi
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
-"$PY" -m reconciler.runtime.images "$@"
+PREFIX="${RECONCILER_IMAGE_PREFIX:-reconciler}"
+"$PY" -m reconciler.runtime.images --prefix "$PREFIX" --total 3 "$@"
 
 host=""
 [ "$1" = "--host" ] && host="$2"
@@ -32,18 +36,34 @@ docker_() { if [ -n "$host" ]; then docker -H "$host" "$@"; else docker "$@"; fi
 # context, so no registry is asked. The folder is empty, as the tutorial's freshly
 # provisioned volumes are: a page is there once something writes index.html.
 # Only the example needs it: a failure here is reported, not fatal.
-NGINX=reconciler/nginx-slim:1
+NGINX=$PREFIX/nginx-slim:1
+stage="build-images: [3/3] $NGINX"
 if ! command -v docker >/dev/null 2>&1; then
-  echo "build-images: no docker CLI: $NGINX not built" >&2
+  echo "$stage: no docker CLI: not built" >&2
 elif docker_ image inspect "$NGINX" >/dev/null 2>&1; then
+  echo "$stage: present" >&2
   echo "$NGINX: present"
 else
-  printf '%s\n' \
-    'FROM reconciler/busybox:1' \
-    'RUN mkdir -p /usr/share/nginx/html' \
-    'EXPOSE 80' \
-    'STOPSIGNAL SIGTERM' \
-    'CMD ["httpd", "-f", "-p", "80", "-h", "/usr/share/nginx/html"]' \
-    | { out=$(DOCKER_BUILDKIT=0 docker_ build -q -t "$NGINX" - 2>&1) || { echo "$out" >&2; exit 1; }; } \
-    && echo "$NGINX: built" || echo "build-images: $NGINX not built" >&2
+  echo "$stage: docker build (FROM $PREFIX/busybox:1, 5 steps)" >&2
+  started=$(date +%s)
+  out=$(mktemp "${TMPDIR:-/tmp}/build-images-nginx.XXXXXX")
+  # The builder's steps ("Step 2/5 : RUN ...") show how far it is; its whole output goes to
+  # a log that is named when the build fails (this shell has no pipefail: the code via a file).
+  { printf '%s\n' \
+      "FROM $PREFIX/busybox:1" \
+      'RUN mkdir -p /usr/share/nginx/html' \
+      'EXPOSE 80' \
+      'STOPSIGNAL SIGTERM' \
+      'CMD ["httpd", "-f", "-p", "80", "-h", "/usr/share/nginx/html"]' \
+      | DOCKER_BUILDKIT=0 docker_ build -t "$NGINX" - 2>&1; echo "$?" >"$out.code"; } \
+    | tee "$out" | awk -v s="$stage" '/^Step [0-9]+\/[0-9]+ :/ { print s ":   " $0; fflush() }' >&2
+  if [ "$(cat "$out.code")" = 0 ]; then
+    echo "$stage: built in $(( $(date +%s) - started )) s" >&2
+    echo "$NGINX: built"
+    rm -f "$out" "$out.code"
+  else
+    tail -n 5 "$out" >&2
+    echo "$stage: FAILED (not built; only the StatefulSet example needs it); see $out" >&2
+    rm -f "$out.code"
+  fi
 fi

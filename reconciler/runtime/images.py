@@ -5,6 +5,8 @@ and the driver calls `ensure_infra_image` when the configured infra image is mis
 and cannot be pulled, so both build through this one code path. There is no
 registry: each image is a root filesystem assembled from the host's static
 binaries (Debian's busybox-static and, when present, catatonit) and imported.
+Run as a command it says which image of how many it is at and each step of a
+build (`[2/3] reconciler/pause:1: importing 1.2 MB`), as `make run`'s other stages do.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import logging
 import os
 import sys
 import tarfile
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import docker
@@ -47,6 +50,14 @@ class BuiltImage:
 
     ref: str
     built: bool
+
+
+# Where a build reports its steps (the command prints them; the driver passes none).
+Progress = Callable[[str], None]
+
+
+def _quiet(step: str) -> None:
+    """No progress: the driver's builds are logged once they are done."""
 
 
 def _find(paths: Iterable[str]) -> str | None:
@@ -117,22 +128,33 @@ def _exists(client: docker.DockerClient, ref: str) -> bool:
         return False
 
 
-def _import(client: docker.DockerClient, ref: str, data: bytes, changes: list[str]) -> None:
+def _import(client: docker.DockerClient, ref: str, data: bytes, changes: list[str],
+            say: Progress = _quiet) -> None:
     repo, tag = ref.rsplit(":", 1)
+    say(f"importing {len(data) / 1e6:.1f} MB as {ref}")
     client.api.import_image_from_data(data, repository=repo, tag=tag, changes=changes)
 
 
-def ensure_busybox_image(client: docker.DockerClient, ref: str = BUSYBOX_IMAGE) -> BuiltImage:
+def _rootfs(with_catatonit: bool, say: Progress) -> bytes:
+    busybox = _find(BUSYBOX_PATHS)
+    applets = len(_applets(busybox)) if busybox is not None else 0
+    say(f"assembling a root filesystem: {busybox or 'busybox'} ({applets} applets)"
+        + (", catatonit" if with_catatonit else ""))
+    return rootfs_tar(with_catatonit)
+
+
+def ensure_busybox_image(client: docker.DockerClient, ref: str = BUSYBOX_IMAGE,
+                         say: Progress = _quiet) -> BuiltImage:
     """Build the busybox image (sh, sleep, httpd, nc, ...) unless it exists."""
     if _exists(client, ref):
         return BuiltImage(ref, built=False)
-    _import(client, ref, rootfs_tar(with_catatonit=False),
-            ["ENV PATH=/bin", 'CMD ["/bin/sh"]'])
+    _import(client, ref, _rootfs(False, say), ["ENV PATH=/bin", 'CMD ["/bin/sh"]'], say)
     log.info("built %s", ref)
     return BuiltImage(ref, built=True)
 
 
-def ensure_infra_image(client: docker.DockerClient, ref: str = INFRA_IMAGE) -> BuiltImage:
+def ensure_infra_image(client: docker.DockerClient, ref: str = INFRA_IMAGE,
+                       say: Progress = _quiet) -> BuiltImage:
     """Build the pod infrastructure image unless it exists.
 
     It keeps busybox so that probes of ports that are not published can run `nc`
@@ -142,26 +164,45 @@ def ensure_infra_image(client: docker.DockerClient, ref: str = INFRA_IMAGE) -> B
         return BuiltImage(ref, built=False)
     has_catatonit = _find(CATATONIT_PATHS) is not None
     entry = '["/pause", "-P"]' if has_catatonit else f'["/bin/sh", "-c", "{_SH_PAUSE}"]'
-    _import(client, ref, rootfs_tar(with_catatonit=has_catatonit),
-            ["ENV PATH=/bin", f"ENTRYPOINT {entry}"])
+    _import(client, ref, _rootfs(has_catatonit, say),
+            ["ENV PATH=/bin", f"ENTRYPOINT {entry}"], say)
     log.info("built %s (%s)", ref, "catatonit -P" if has_catatonit else "sh trap")
     return BuiltImage(ref, built=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m reconciler.runtime.images [--host URL]`: build both images when missing."""
+    """`python -m reconciler.runtime.images [--host URL] [--prefix P] [--total N]`: build
+    both images when missing, saying which of N images each is and each step of a build."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default=os.environ.get("DOCKER_HOST") or None)
+    # Another repository than reconciler/: a trial build beside the images in use.
+    parser.add_argument("--prefix", default=os.environ.get("RECONCILER_IMAGE_PREFIX")
+                        or "reconciler")
+    # build-images.sh builds one more image after these two, and counts it in.
+    parser.add_argument("--total", type=int, default=2)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="build-images: %(message)s")
     client = docker.DockerClient(base_url=args.host, version="1.41", timeout=120) if args.host \
         else docker.from_env(version="1.41", timeout=120)
+    steps = ((ensure_busybox_image, BUSYBOX_IMAGE), (ensure_infra_image, INFRA_IMAGE))
     try:
-        for result in (ensure_busybox_image(client), ensure_infra_image(client)):
-            print(f"{result.ref}: {'built' if result.built else 'present'}")
-    except ImageBuildError as e:
-        print(f"build-images: {e}", file=sys.stderr)
-        return 1
+        for n, (ensure, default) in enumerate(steps, 1):
+            ref = f"{args.prefix}/{default.split('/', 1)[1]}"
+            stage = f"[{n}/{args.total}] {ref}"
+
+            def say(step: str, stage: str = stage) -> None:
+                print(f"build-images: {stage}: {step}", file=sys.stderr, flush=True)
+
+            started = time.monotonic()
+            try:
+                result = ensure(client, ref, say)
+            except Exception as e:  # an engine that does not answer too: name the stage
+                say(f"FAILED: {e}")
+                return 1
+            if result.built:
+                say(f"built in {time.monotonic() - started:.1f} s")
+            else:
+                say("present")
+            print(f"{result.ref}: {'built' if result.built else 'present'}", flush=True)
     finally:
         client.close()
     return 0
