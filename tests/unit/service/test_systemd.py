@@ -54,7 +54,7 @@ class TestUnitText:
         "Type=notify", "NotifyAccess=main", "Restart=always", "WatchdogSec=30",
         "After=network-online.target docker.service",
         "EnvironmentFile=-/etc/reconciler/environment",
-        "ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes", "PrivateTmp=yes",
+        "ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=read-only", "PrivateTmp=yes",
     ])
     def test_unit_has(self, line: str) -> None:
         """The options issue 6 asks for are present."""
