@@ -63,7 +63,7 @@ unit: venv
 TEST_WORKERS ?= 4
 test: setup browser postgres lint
 	RECONCILER_TEST_REQUIRE_POSTGRES=1 RECONCILER_TEST_DURATIONS=tests/artifacts/file_durations.json \
-		$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30 tests
+		$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 tests
 
 test-durations:
 	cp tests/artifacts/file_durations.json tests/data/file_durations.json
