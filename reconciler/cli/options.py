@@ -67,6 +67,12 @@ def discover_state(given: str | None) -> str:
         return given
     from_unit = environment_file_value("RECONCILER_STATE")
     if from_unit:
+        if "://" not in from_unit and not Path(from_unit).is_absolute():
+            # The service under systemd refuses it too (service.config._anchor_paths): a
+            # store relative to whichever folder the CLI runs in would be another one.
+            raise click.ClickException(
+                f"RECONCILER_STATE={from_unit} in the unit's environment file is a relative "
+                "path; give an absolute one")
         return from_unit
     path = installed_config()
     if path is not None:

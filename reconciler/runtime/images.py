@@ -6,7 +6,7 @@ and cannot be pulled, so both build through this one code path. There is no
 registry: each image is a root filesystem assembled from the host's static
 binaries (Debian's busybox-static and, when present, catatonit) and imported.
 Run as a command it says which image of how many it is at and each step of a
-build (`[2/3] reconciler/pause:1: importing 1.2 MB`), as `make run`'s other stages do.
+build (`[2/3] reconciler/pause:1: importing 2.8 MB`), as `make run`'s other stages do.
 """
 
 from __future__ import annotations

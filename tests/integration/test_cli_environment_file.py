@@ -33,6 +33,10 @@ class TestEnvironmentFile:
         # Commented out (as `install --systemd` writes it): the configuration file decides.
         envfile.write_text(f"#RECONCILER_STATE={unit}\n")
         assert names(tmp_path, both) == ["pod/from-config"]
+        # A relative path, which the service under systemd refuses too: one line, exit 1.
+        envfile.write_text("RECONCILER_STATE=state.db\n")
+        proc = run("get", "pods", env=both, cwd=tmp_path / "cwd", code=1)
+        assert "relative path" in proc.stderr and "Traceback" not in proc.stderr
         absent = str(tmp_path / "absent")
         assert names(tmp_path, {"RECONCILER_ENVIRONMENT_FILE": absent,
                                 "RECONCILER_CONFIG": absent}) == ["pod/from-cwd"]
