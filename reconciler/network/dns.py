@@ -2,8 +2,9 @@
 
 Runs in a process of its own (dnsd.py), fed the table the proxy's loop writes
 (dnsproc.py), so it answers while `reconciler run` or `reconciler proxy` restarts;
-tests also run it in-process. Decisions are `dnsnames.resolve`;
-this module is the wire format (dnslib) and sockets. Pods get it through Docker's
+tests also run it in-process. Decisions are `dnsnames.resolve` (what a name is)
+and `dnsguard` (who may ask what, how often); this module is the wire format
+(dnslib), the sockets and their bounded threads. Pods get it through Docker's
 `dns`/`dns_search`/`dns_opt` (see docs/network.md for the values).
 """
 
@@ -11,11 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import socket
-import socketserver
 import struct
 import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from dnslib import (
     CNAME,
@@ -28,14 +32,27 @@ from dnslib import (
     DNSRecord,
 )
 
+from reconciler.network.dnsguard import (
+    LOOPBACK,
+    RateLimiter,
+    in_networks,
+    may_recurse,
+    networks_of,
+)
 from reconciler.network.dnsnames import Record, resolve
 from reconciler.network.model import CLUSTER_DOMAIN, ServiceTable
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DNS_SERVICE_IP = "10.96.0.10"
 SEARCH = ("{ns}.svc.cluster.local", "svc.cluster.local", "cluster.local")
 OPTIONS = ("ndots:5",)
+FORWARD_WORKERS = 16  # threads waiting on the upstream; more forwards queue
+FORWARD_QUEUE = 256  # forwards waiting for a worker; beyond it SERVFAIL at once
+TCP_CONNECTIONS = 32  # open TCP connections (each its thread); one more is closed
+TCP_IDLE = 10.0  # seconds a TCP connection may send nothing (CoreDNS' idle timeout)
+STOP_POLL = 0.25  # how long a reading thread blocks before it looks at the stop flag
 
 
 def host_resolvers(resolv_conf: Path = Path("/etc/resolv.conf"), exclude: str = "") -> list[str]:
@@ -63,7 +80,19 @@ def _rr(r: Record) -> RR:
 
 
 class DnsServer:
-    """Serves cluster names on address:port (UDP and TCP) until `close()`."""
+    """Serves cluster names on address:port (UDP and TCP) until `close()`, with bounded threads.
+
+    One thread reads UDP and answers cluster names itself (pure and quick); only
+    queries that go upstream wait, in a pool of `forward_workers` threads behind a
+    queue of `forward_queue`: when it is full the query gets SERVFAIL at once, so an
+    upstream that never answers costs a fixed number of threads and never delays a
+    cluster name. TCP connections are served by at most `tcp_connections` threads;
+    one more is closed at accept, and one that sends nothing for `tcp_idle` seconds
+    is closed. Every source address outside `unlimited` has a token bucket
+    (dnsguard.RateLimiter); a query over it is dropped, as a rate-limiting resolver does.
+    Names outside the cluster are forwarded only for sources `dnsguard.may_recurse`
+    admits (`networks`, pods and nodes of the table); others get REFUSED.
+    """
 
     def __init__(
         self,
@@ -74,6 +103,14 @@ class DnsServer:
         forward_timeout: float = 1.0,
         reuse_port: bool = False,
         table: ServiceTable | None = None,
+        *,
+        networks: Iterable[str] = LOOPBACK,
+        unlimited: Iterable[str] = LOOPBACK,
+        limiter: RateLimiter | None = None,
+        forward_workers: int = FORWARD_WORKERS,
+        forward_queue: int = FORWARD_QUEUE,
+        tcp_connections: int = TCP_CONNECTIONS,
+        tcp_idle: float = TCP_IDLE,
     ) -> None:
         self.address = address
         self.domain = domain
@@ -84,51 +121,37 @@ class DnsServer:
         # Answers from the first query on: a server taking over from another must not
         # answer a single query from an empty table.
         self._table = table or ServiceTable()
+        self.networks = networks_of(networks)
+        # This host's own processes (loopback, its own addresses) are not rate limited:
+        # they are the host itself, and every one of them shares a single source address.
+        self.unlimited = networks_of([*unlimited, address])
+        self.limiter = limiter if limiter is not None else RateLimiter()
+        self.tcp_idle = tcp_idle
         self.queries = 0
         self.forwarded = 0
         self.failed_forwards = 0
-        server = self
-
-        class Udp(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                data, sock = self.request
-                reply = server.answer(data, client=self.client_address[0])
-                if reply:
-                    sock.sendto(reply, self.client_address)
-
-        class Tcp(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                conn: socket.socket = self.request
-                conn.settimeout(10)
-                while True:
-                    head = _recv_exact(conn, 2)
-                    if head is None:
-                        return
-                    body = _recv_exact(conn, struct.unpack("!H", head)[0])
-                    if body is None:
-                        return
-                    reply = server.answer(body, tcp=True, client=self.client_address[0])
-                    conn.sendall(struct.pack("!H", len(reply)) + reply)
-
-        # SO_REUSEPORT (the detached server, dnsd.py): a successor binds beside a running
-        # server and takes over without a moment in which the address answers nothing.
-        class UdpServer(socketserver.ThreadingUDPServer):
-            allow_reuse_address = True
-            allow_reuse_port = reuse_port
-
-        class TcpServer(socketserver.ThreadingTCPServer):
-            allow_reuse_address = True
-            allow_reuse_port = reuse_port
-
-        self._udp = UdpServer((address, port), Udp)
-        self._udp.daemon_threads = True
-        bound = self._udp.server_address[1]
-        self._tcp = TcpServer((address, bound), Tcp)
-        self._tcp.daemon_threads = True
-        self.port = bound
+        self.refused = 0  # recursion asked by a source outside the cluster
+        self.rate_limited = 0  # queries dropped over a source's rate
+        self.overloaded = 0  # forwards answered SERVFAIL because the pool was full
+        self.tcp_rejected = 0  # connections closed at accept: the cap was reached
+        self._stop = threading.Event()
+        self._limit_lock = threading.Lock()
+        self._udp = _bound(socket.SOCK_DGRAM, address, port, reuse_port)
+        self.port = self._udp.getsockname()[1]
+        try:
+            self._tcp = _bound(socket.SOCK_STREAM, address, self.port, reuse_port)
+        except OSError:
+            self._udp.close()
+            raise
+        self._tcp.listen(128)
+        self._jobs: queue.Queue[tuple[bytes, DNSRecord, tuple[str, int]] | None] = \
+            queue.Queue(maxsize=max(forward_queue, forward_workers))
+        self._tcp_slots = threading.BoundedSemaphore(tcp_connections)
         self._threads = [
-            threading.Thread(target=s.serve_forever, name=f"dns-{n}", daemon=True)
-            for n, s in (("udp", self._udp), ("tcp", self._tcp))
+            threading.Thread(target=self._read_udp, name="dns-udp", daemon=True),
+            threading.Thread(target=self._accept_tcp, name="dns-tcp", daemon=True),
+            *(threading.Thread(target=self._forward_loop, name=f"dns-fwd-{i}", daemon=True)
+              for i in range(forward_workers)),
         ]
         for t in self._threads:
             t.start()
@@ -140,15 +163,24 @@ class DnsServer:
     def close(self, drain: bool = False) -> None:
         """Stop serving; with `drain`, first answer the datagrams already queued (a successor
         bound beside us with SO_REUSEPORT gets the new ones, so none is dropped)."""
-        for s in (self._udp, self._tcp):
-            s.shutdown()
+        self._stop.set()
+        for t in self._threads[:2]:
+            t.join(timeout=5)
         if drain:
             self._drain_udp()
+        # Forwards still queued are dropped (their askers retry): every worker then
+        # finds its end-of-work mark, and none stays blocked on an empty queue.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._jobs.get_nowait()
+        for _ in self._threads[2:]:
+            with contextlib.suppress(queue.Full):
+                self._jobs.put_nowait(None)
         for s in (self._udp, self._tcp):
-            s.server_close()
+            s.close()
 
     def _drain_udp(self) -> None:
-        sock = self._udp.socket
+        sock = self._udp
         sock.setblocking(False)
         while True:
             try:
@@ -160,9 +192,96 @@ class DnsServer:
                 with contextlib.suppress(OSError):
                     sock.sendto(reply, client)
 
+    def _allowed(self, client: str) -> bool:
+        if in_networks(client, self.unlimited):
+            return True
+        with self._limit_lock:
+            if self.limiter.allow(client, time.monotonic()):
+                return True
+            self.rate_limited += 1
+            return False
+
+    def _polled(self, receive: Callable[[], _T]) -> Iterator[_T]:
+        """What `receive` returns, call after call, until close(); the socket's timeout
+        (STOP_POLL) is how soon a stop is seen."""
+        while not self._stop.is_set():
+            try:
+                yield receive()
+            except TimeoutError:
+                continue
+            except OSError:  # EMFILE at accept, say: not a reason to stop, nor to spin
+                self._stop.wait(STOP_POLL / 10)
+
+    def _read_udp(self) -> None:
+        sock = self._udp
+        sock.settimeout(STOP_POLL)
+        for data, client in self._polled(lambda: sock.recvfrom(65535)):
+            if not self._allowed(client[0]):
+                continue
+            reply = self._local_answer(data, client[0])
+            if isinstance(reply, DNSRecord):
+                try:
+                    self._jobs.put_nowait((data, reply, client))
+                except queue.Full:
+                    self.overloaded += 1
+                    reply = _rcode(reply, RCODE.SERVFAIL)
+            if isinstance(reply, bytes) and reply:
+                with contextlib.suppress(OSError):
+                    sock.sendto(reply, client)
+
+    def _forward_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None or self._stop.is_set():
+                return
+            data, request, client = job
+            reply = self._forward(data, request, tcp=False)
+            with contextlib.suppress(OSError):
+                self._udp.sendto(reply, client)
+
+    def _accept_tcp(self) -> None:
+        self._tcp.settimeout(STOP_POLL)
+        for conn, client in self._polled(self._tcp.accept):
+            if not self._tcp_slots.acquire(blocking=False):
+                self.tcp_rejected += 1
+                conn.close()
+                continue
+            threading.Thread(target=self._serve_tcp, args=(conn, client[0]), name="dns-conn",
+                             daemon=True).start()
+
+    def _serve_tcp(self, conn: socket.socket, client: str) -> None:
+        # A thread per connection, but no more than the slots: the cap is the bound.
+        try:
+            conn.settimeout(self.tcp_idle)
+            while not self._stop.is_set():
+                head = _recv_exact(conn, 2)
+                if head is None:
+                    return
+                body = _recv_exact(conn, struct.unpack("!H", head)[0])
+                if body is None:
+                    return
+                if not self._allowed(client):
+                    return
+                reply = self.answer(body, tcp=True, client=client)
+                if not reply:
+                    return
+                conn.sendall(struct.pack("!H", len(reply)) + reply)
+        except OSError:
+            return
+        finally:
+            conn.close()
+            self._tcp_slots.release()
+
     def answer(self, data: bytes, tcp: bool = False, client: str = "") -> bytes:
         """The reply to one query message (b"" for garbage that does not parse); `client`
-        is the asker's address."""
+        is the asker's address. Names outside the cluster are forwarded in this thread."""
+        reply = self._local_answer(data, client, tcp)
+        if isinstance(reply, DNSRecord):
+            return self._forward(data, reply, tcp)
+        return reply
+
+    def _local_answer(self, data: bytes, client: str, tcp: bool = False) -> bytes | DNSRecord:
+        """The reply from the table, or the parsed request when it must go upstream."""
         try:
             request = DNSRecord.parse(data)
         except Exception:  # dnslib raises several types on malformed input
@@ -170,13 +289,15 @@ class DnsServer:
         self.queries += 1
         reply = request.reply()
         if not request.questions:
-            reply.header.rcode = RCODE.FORMERR
-            return bytes(reply.pack())
+            return _rcode(request, RCODE.FORMERR)
         q = request.questions[0]
-        res = resolve(self._table, str(q.qname), QTYPE.get(q.qtype), self.domain,
-                      client_ip=client)
+        table = self._table
+        res = resolve(table, str(q.qname), QTYPE.get(q.qtype), self.domain, client_ip=client)
         if res.outcome == "forward":
-            return self._forward(data, request, tcp)
+            if not may_recurse(client, self.networks, table):
+                self.refused += 1
+                return _rcode(request, RCODE.REFUSED)
+            return request
         reply.header.aa = 1
         if res.outcome == "nxdomain":
             reply.header.rcode = RCODE.NXDOMAIN
@@ -184,11 +305,11 @@ class DnsServer:
             reply.add_answer(_rr(r))
         for r in res.additional:
             reply.add_ar(_rr(r))
-        packed: bytes = reply.pack()
+        packed = bytes(reply.pack())
         if not tcp and len(packed) > 512:
             reply = request.reply()
             reply.header.tc = 1  # too long for plain UDP: the client retries over TCP
-            packed = reply.pack()
+            packed = bytes(reply.pack())
         return packed
 
     def _forward(self, data: bytes, request: DNSRecord, tcp: bool) -> bytes:
@@ -200,9 +321,28 @@ class DnsServer:
             except (OSError, ValueError) as exc:
                 log.debug("forward to %s:%d failed: %s", host, port, exc)
         self.failed_forwards += 1
-        fail = request.reply()
-        fail.header.rcode = RCODE.SERVFAIL
-        return bytes(fail.pack())
+        return _rcode(request, RCODE.SERVFAIL)
+
+
+def _rcode(request: DNSRecord, rcode: int) -> bytes:
+    reply = request.reply()
+    reply.header.rcode = rcode
+    return bytes(reply.pack())
+
+
+def _bound(kind: int, address: str, port: int, reuse_port: bool) -> socket.socket:
+    # SO_REUSEPORT (the detached server, dnsd.py): a successor binds beside a running
+    # server and takes over without a moment in which the address answers nothing.
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes | None:

@@ -19,11 +19,20 @@ import json
 import logging
 import os
 import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.network import snapshot
 from reconciler.network.dns import DnsServer, host_resolvers
+from reconciler.network.dnsguard import (
+    BURST,
+    LOOPBACK,
+    RATE,
+    RateLimiter,
+    connected_networks,
+    networks_of,
+)
 
 log = logging.getLogger("reconciler.dnsd")
 
@@ -42,7 +51,27 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--version", default="")
     p.add_argument("--reload-every", type=float, default=RELOAD_EVERY,
                    help="seconds between looks at the snapshot without a SIGHUP")
+    p.add_argument("--rate", type=float, default=RATE, help="queries a second per source")
+    p.add_argument("--burst", type=float, default=BURST, help="burst per source")
     return p.parse_args(argv)
+
+
+def local_networks() -> list[str]:
+    """Loopback and the subnets of this namespace's interfaces: the sources that may have
+    names outside the cluster forwarded (dnsguard.may_recurse)."""
+    try:
+        out = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True,
+                             text=True, check=False, timeout=10).stdout
+        return [*LOOPBACK, *connected_networks(json.loads(out or "[]"))]
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        log.warning("interfaces not read (recursion for loopback only): %s", exc)
+        return list(LOOPBACK)
+
+
+def own_addresses(networks: list[str]) -> list[str]:
+    """Loopback and this host's own addresses (each network's address part), exempt from
+    the rate limit: the host's processes all share them."""
+    return [*LOOPBACK, *(n.split("/", 1)[0] for n in networks)]
 
 
 def write_pidfile(path: Path, pid: int, port: int, version: str) -> None:
@@ -93,8 +122,8 @@ def _reload(server: DnsServer, path: Path,
 def serve(args: argparse.Namespace) -> int:
     # Blocked before any thread starts, so that every thread inherits the mask: the kernel
     # may hand a process-directed signal to any thread that does not block it, and
-    # the server makes a thread per query. A SIGHUP taken by one of those ran the
-    # Python handler only when the main thread next woke, at the 10 s safety reload
+    # the server runs reader, forwarding and TCP threads. A SIGHUP taken by one of those
+    # ran the Python handler only when the main thread next woke, at the 10 s safety reload
     # (answers 9.8-10 s late under load, docs/network.md). The main loop now takes
     # the signals itself with sigtimedwait: a pending one wakes it, whichever thread
     # was running, and no handler runs while the loop holds a lock.
@@ -105,8 +134,10 @@ def serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("snapshot %s not loaded: %s", args.snapshot, exc)
         table, seen = None, None
+    networks = local_networks()
     server = DnsServer(args.address, args.port, domain=args.domain, reuse_port=True,
-                       table=table)
+                       table=table, networks=networks, unlimited=own_addresses(networks),
+                       limiter=RateLimiter(args.rate, args.burst))
     pid = os.getpid()
     write_pidfile(args.pidfile, pid, server.port, args.version)
     log.info("DNS on %s:%d (pid %d)", args.address, server.port, pid)
@@ -118,6 +149,10 @@ def serve(args: argparse.Namespace) -> int:
         # A SIGHUP always reloads: a rewrite can reuse the inode with the same size
         # within one timestamp tick, and the stamp would then miss it.
         seen = _reload(server, args.snapshot, None if got is not None else seen)
+        # A new Docker network (a bridge for pods) appears with the pods that use it.
+        networks = local_networks()
+        server.networks = networks_of(networks)
+        server.unlimited = networks_of(own_addresses(networks))
         if _stamp(RESOLV_CONF) != resolv:
             # The server outlives many service restarts: the host's resolvers may change
             # (DHCP, a new network) in its lifetime.

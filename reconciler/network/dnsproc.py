@@ -32,7 +32,7 @@ from reconciler.network.model import ServiceTable
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 15.0
-_SOURCES = ("dns.py", "dnsd.py", "dnsnames.py", "model.py", "snapshot.py")
+_SOURCES = ("dns.py", "dnsd.py", "dnsguard.py", "dnsnames.py", "model.py", "snapshot.py")
 
 
 def code_version() -> str:

@@ -34,6 +34,7 @@ from reconciler.network.feed import ACK_EVERY, TOPICS, TableFeed
 from reconciler.network.model import CLUSTER_DOMAIN, ServiceTable
 from reconciler.network.podroutes import PodRoutes
 from reconciler.network.proxy import Mode, ServiceProxy, remove_host_state
+from reconciler.network.tcp import MAX_CONNECTIONS, MAX_SESSIONS
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class _NetworkSettings(Protocol):
     dns_port: int
     cluster_domain: str
     service_cidr: str
+    max_connections: int
+    max_sessions: int
 
 
 class EmbeddedProxy:
@@ -65,6 +68,8 @@ class EmbeddedProxy:
         domain: str = CLUSTER_DOMAIN,
         interval: float = SAFETY_POLL,
         service_cidr: str = "",
+        max_connections: int = MAX_CONNECTIONS,
+        max_sessions: int = MAX_SESSIONS,
     ) -> None:
         self.store = store
         self.node_name = node_name
@@ -78,7 +83,8 @@ class EmbeddedProxy:
         self._acked: int | None = None
         self._acked_at = 0.0
         self._last_full = time.monotonic()
-        self.proxy = ServiceProxy(node_name, mode)
+        self.proxy = ServiceProxy(node_name, mode, max_connections=max_connections,
+                                  max_sessions=max_sessions)
         self.routes = PodRoutes(node_name)
         self.dns: DetachedDns | None = None
         self.table: ServiceTable | None = None
@@ -108,7 +114,8 @@ class EmbeddedProxy:
         net: _NetworkSettings = config.network
         mode: Mode = "userspace" if net.proxy_mode == "userspace" else "iptables"
         return cls(store, node_name, mode, net.dns_ip, net.dns_port, net.cluster_domain,
-                   service_cidr=net.service_cidr)
+                   service_cidr=net.service_cidr, max_connections=net.max_connections,
+                   max_sessions=net.max_sessions)
 
     @property
     def mode(self) -> str:

@@ -17,7 +17,7 @@ from typing import Literal
 from reconciler.network import hostnet
 from reconciler.network.iptables import Iptables, IptablesError
 from reconciler.network.model import ServiceTable
-from reconciler.network.tcp import PortStats
+from reconciler.network.tcp import MAX_CONNECTIONS, MAX_SESSIONS, PortStats
 from reconciler.network.udp import DEFAULT_IDLE_TIMEOUT
 from reconciler.network.userspace import UserspaceProxier
 
@@ -37,6 +37,8 @@ class ServiceProxy:
         udp_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         bridge: str = "docker0",
         iptables: Iptables | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        max_sessions: int = MAX_SESSIONS,
     ) -> None:
         self.node_name = node_name
         self.requested_mode: Mode = mode
@@ -44,6 +46,8 @@ class ServiceProxy:
         self.fallback_reason = ""  # why iptables mode was abandoned, when it was
         self.bridge = bridge
         self.udp_idle_timeout = udp_idle_timeout
+        self.max_connections = max_connections  # userspace mode, per service
+        self.max_sessions = max_sessions
         self._iptables = iptables or Iptables()
         self._localnet = hostnet.RouteLocalnet()
         self._userspace: UserspaceProxier | None = None
@@ -72,7 +76,8 @@ class ServiceProxy:
             if self.mode == "userspace":
                 if self._userspace is None:
                     self._userspace = UserspaceProxier(
-                        self.node_name, udp_idle_timeout=self.udp_idle_timeout
+                        self.node_name, udp_idle_timeout=self.udp_idle_timeout,
+                        max_connections=self.max_connections, max_sessions=self.max_sessions,
                     )
                 self._userspace.update(table, local)
                 self._clear_predecessor_rules()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from reconciler.network.balancer import Balancer
@@ -21,6 +21,11 @@ from reconciler.network.model import Backend
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 2.0
+# Per service, all its ports and addresses together: each TCP connection holds two
+# descriptors, each UDP session one, and the service's RLIMIT_NOFILE is shared by all
+# services; one service under a flood must leave descriptors for the others.
+MAX_CONNECTIONS = 4096
+MAX_SESSIONS = 4096
 HIGH_WATER = 1 << 20  # bytes buffered toward a slow peer before we stop reading the other side
 SOCKET_BUFFER = 1 << 20
 
@@ -36,6 +41,17 @@ class PortStats:
     bytes_in: int = 0  # client -> backend
     bytes_out: int = 0  # backend -> client
     datagrams: int = 0
+    capped: int = 0  # connections or sessions refused: the service was at its cap
+
+
+@dataclass
+class ServiceUsage:
+    """Open TCP connections and UDP sessions of one service, against its caps."""
+
+    max_connections: int = MAX_CONNECTIONS
+    max_sessions: int = MAX_SESSIONS
+    connections: int = 0
+    sessions: int = 0
 
 
 @dataclass
@@ -45,6 +61,7 @@ class PortState:
     name: str
     balancer: Balancer
     stats: PortStats
+    usage: ServiceUsage = field(default_factory=ServiceUsage)
 
 
 def _tune(transport: asyncio.BaseTransport) -> None:
@@ -135,14 +152,29 @@ class _Client(_Half):
     def __init__(self, state: PortState) -> None:
         super().__init__(state.stats, inbound=True)
         self._state = state
+        self.counted = True  # False for a connection refused at the cap
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         assert self.transport is not None
+        usage = self._state.usage
+        if usage.connections >= usage.max_connections:
+            self.stats.capped += 1
+            self.counted = False
+            self.transport.abort()  # a reset, as a refused connection looks to the client
+            return
+        usage.connections += 1
         self.transport.pause_reading()
         self.stats.connections += 1
         self.stats.active += 1
         asyncio.get_running_loop().create_task(self._connect())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.counted:
+            self.closed = True
+            return
+        self._state.usage.connections -= 1
+        super().connection_lost(exc)
 
     async def _connect(self) -> None:
         assert self.transport is not None

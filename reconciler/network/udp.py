@@ -58,6 +58,7 @@ class _Session:
         if not self.closed:
             self.closed = True
             self.listener.sessions.pop(self.client, None)
+            self.listener.state.usage.sessions -= 1
             if self.transport is not None:
                 self.transport.close()
 
@@ -83,10 +84,15 @@ class _Listener(asyncio.DatagramProtocol):
         self.stats.bytes_in += len(data)
         session = self.sessions.get(client)
         if session is None:
+            usage = self.state.usage
+            if usage.sessions >= usage.max_sessions:
+                self.stats.capped += 1
+                return
             backend = self.state.balancer.pick(client[0])
             if backend is None:
                 self.stats.failed += 1
                 return
+            usage.sessions += 1
             session = _Session(self, client, backend)
             self.sessions[client] = session
             self.stats.connections += 1

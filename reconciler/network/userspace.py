@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from reconciler.network.balancer import Balancer
 from reconciler.network.model import ServiceTable
 from reconciler.network.rules import port_id
-from reconciler.network.tcp import PortState, PortStats, listen_tcp
+from reconciler.network.tcp import (
+    MAX_CONNECTIONS,
+    MAX_SESSIONS,
+    PortState,
+    PortStats,
+    ServiceUsage,
+    listen_tcp,
+)
 from reconciler.network.udp import DEFAULT_IDLE_TIMEOUT, listen_udp
 
 log = logging.getLogger(__name__)
@@ -54,11 +61,16 @@ class UserspaceProxier:
         node_name: str,
         udp_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         node_port_address: str = "0.0.0.0",
+        max_connections: int = MAX_CONNECTIONS,
+        max_sessions: int = MAX_SESSIONS,
     ) -> None:
         self.node_name = node_name
         self.udp_idle_timeout = udp_idle_timeout
         self.node_port_address = node_port_address
+        self.max_connections = max_connections  # per service: TCP connections open at once
+        self.max_sessions = max_sessions  # per service: UDP sessions open at once
         self._states: dict[str, PortState] = {}
+        self._usage: dict[str, ServiceUsage] = {}
         self._listeners: dict[ListenKey, _Listener] = {}
         self.errors: dict[ListenKey, str] = {}  # listeners that could not bind, and why
         # The loop is created in its own thread: uvloop delays callbacks scheduled from
@@ -114,8 +126,12 @@ class UserspaceProxier:
     async def _update(self, table: ServiceTable, local_ips: frozenset[str]) -> None:
         wanted: dict[ListenKey, str] = {}
         seen_ports: set[str] = set()
+        seen_services: set[str] = set()
         for svc in table.proxied():
             affinity = svc.session_affinity == "ClientIP"
+            usage = self._usage.setdefault(svc.key, ServiceUsage())
+            usage.max_connections, usage.max_sessions = self.max_connections, self.max_sessions
+            seen_services.add(svc.key)
             for port in svc.ports:
                 if port.protocol not in ("TCP", "UDP"):
                     continue
@@ -123,8 +139,9 @@ class UserspaceProxier:
                 seen_ports.add(pid)
                 state = self._states.get(pid)
                 if state is None:
-                    state = PortState(pid, Balancer(), PortStats())
+                    state = PortState(pid, Balancer(), PortStats(), usage)
                     self._states[pid] = state
+                state.usage = usage
                 state.balancer.update(
                     port.backends(self.node_name), affinity, float(svc.affinity_timeout)
                 )
@@ -150,6 +167,8 @@ class UserspaceProxier:
                 log.warning("userspace proxy: cannot listen on %s: %s", key, exc)
         for pid in set(self._states) - seen_ports:
             del self._states[pid]
+        for gone in set(self._usage) - seen_services:
+            del self._usage[gone]
 
     async def _listen(self, key: ListenKey, state: PortState) -> Callable[[], None]:
         if key.protocol == "TCP":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -83,6 +84,24 @@ RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime",
                               "secrets"})
 
 
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise RLIMIT_NOFILE's soft limit to the hard one; (soft, hard) after.
+
+    The userspace proxy holds two descriptors per connection and the soft default is
+    often 1024: a few hundred connections would exhaust it, and with it the store and
+    Docker connections of the whole service. The unit sets LimitNOFILE for the hard
+    limit; started by hand, the shell's hard limit is what we get.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:  # a container's seccomp, an odd kernel
+            log.warning("open files limit not raised: %s", exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
 def runtime_config(config: Config, cluster_id: str = "") -> RuntimeConfig:
     r = config.runtime
     return RuntimeConfig(
@@ -146,6 +165,8 @@ class Service:
             else None
         )
         setup_logging(config.log_level, fluent, fmt=config.log_format)
+        soft, hard = raise_open_files_limit()
+        log.info("open files limit: %d (hard %d)", soft, hard)
         notifier = Notifier()
         self._install_signals()
         store = Store.open(config.state)

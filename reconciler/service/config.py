@@ -80,6 +80,8 @@ class NetworkConfig:
     dns_port: int = _f(53, "port", "cluster DNS port")
     cluster_domain: str = _f("cluster.local", "str", "DNS suffix of services")
     node_port_range: tuple[int, int] = _f((30000, 32767), "range", "NodePort range, lo-hi")
+    max_connections: int = _f(4096, "int", "userspace proxy: open TCP connections per service")
+    max_sessions: int = _f(4096, "int", "userspace proxy: open UDP sessions per service")
 
 
 @dataclass(frozen=True)

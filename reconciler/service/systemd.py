@@ -46,6 +46,9 @@ TimeoutStopSec=30
 Restart=always
 RestartSec=2
 WatchdogSec=30
+# The userspace proxy holds two descriptors per connection (capped per service by
+# network.max_connections); the service raises its soft limit to this at start.
+LimitNOFILE=1048576
 # The store and the desired folder never depend on this working directory: the
 # config file gives absolute paths (relative ones are taken against the file's
 # folder), the defaults are under StateDirectory (/var/lib/reconciler/state.db,

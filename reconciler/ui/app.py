@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reconciler.ui import pages, viewmodels
+from reconciler.ui import hosts, pages, viewmodels
 from reconciler.views import output
 from reconciler.views.listings import LISTINGS
 
@@ -66,8 +66,29 @@ class ReadOnly:
         await self.app(scope, receive, with_headers)
 
 
-def create_app(state: str, *, interval_ms: int = 1500) -> Starlette:
-    """The dashboard of the store at `state` (a SQLite path or SQLAlchemy URL)."""
+class HostGuard:
+    """ASGI middleware: 403 for a Host header that is not ours (hosts.py: DNS rebinding)."""
+
+    def __init__(self, app: ASGIApp, names: frozenset[str]) -> None:
+        self.app = app
+        self.names = names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", [])
+                         if k == b"host"), "")
+            if not hosts.host_allowed(host, self.names):
+                response = PlainTextResponse(
+                    "unknown Host: open the dashboard by its address or localhost\n",
+                    status_code=403, headers=SECURITY_HEADERS)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(state: str, *, interval_ms: int = 1500, bound_host: str = "127.0.0.1") -> Starlette:
+    """The dashboard of the store at `state` (a SQLite path or SQLAlchemy URL), answering
+    Host headers of `bound_host` (where it listens) and loopback names only."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     templates = Jinja2Templates(env=env)
     # The navigation offers what `reconciler get` can list here.
@@ -147,6 +168,8 @@ def create_app(state: str, *, interval_ms: int = 1500) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.add_middleware(ReadOnly)
+    # Added last, so it runs first: a foreign Host learns nothing, not even the methods.
+    app.add_middleware(HostGuard, names=hosts.allowed_names(bound_host))
     return app
 
 

@@ -44,8 +44,9 @@ def exposure_warning(address: str) -> str:
 
 def _config(state: str, address: str) -> uvicorn.Config:
     host, port = split_address(address)
-    return uvicorn.Config(create_app(state), host=host, port=port, log_level="warning",
-                          access_log=False, lifespan="off", server_header=False)
+    return uvicorn.Config(create_app(state, bound_host=host), host=host, port=port,
+                          log_level="warning", access_log=False, lifespan="off",
+                          server_header=False)
 
 
 class UiServer:

@@ -7,6 +7,7 @@ manifest loader refuses the kind), to show the dashboard never serves one.
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -33,6 +34,18 @@ def _get(url: str) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
+def _get_as(server: UiServer, path: str, host: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection(*split_address(server.address), timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ui") / "state.db"
@@ -47,7 +60,11 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
            "metadata": {"name": "db", "namespace": "default"},
            "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
                     "template": {"metadata": {"labels": {"app": "db"}},
-                                 "spec": {"containers": [{"name": "db", "image": "db:1"}]}}}}
+                                 "spec": {"containers": [{
+                                     "name": "db", "image": "db:1",
+                                     "env": [{"name": "PASSWORD", "valueFrom": {"secretKeyRef": {
+                                         "name": "creds", "key": "password"}}}],
+                                     "envFrom": [{"secretRef": {"name": "creds"}}]}]}}}}
     objs = [DesiredObject(Key("ReplicationController", "default", "web"), rc,
                           Position("web-rc.yaml", 3), "h1"),
             DesiredObject(Key("StatefulSet", "default", "db"), sts, Position("db.yaml"), "h3"),
@@ -100,6 +117,26 @@ class TestStartUiServer:
         for path in ("/", "/api/events", "/events", "/replicationcontrollers"):
             status, body = _get(base + path)
             assert status == 200 and SECRET_VALUE not in body and "creds" not in body
+
+    def test_secret_env_values_never_shown(self, server: UiServer) -> None:
+        """Env from a Secret shows as describe does, `<set to the key ...>`, never its value."""
+        base = f"http://{server.address}"
+        status, page = _get(base + "/statefulsets/default/db")
+        assert status == 200 and "set to the key &#39;password&#39; in secret &#39;creds&#39;" \
+            in page
+        status, api = _get(base + "/api/statefulsets/default/db")
+        assert status == 200 and "secretKeyRef" in api
+        for body in (page, api):
+            assert SECRET_VALUE not in body and "supersecret" not in body
+
+    @pytest.mark.parametrize("path", ["/", "/api/replicationcontrollers", "/static/ui.js",
+                                      "/healthz"])
+    def test_foreign_host_refused(self, server: UiServer, path: str) -> None:
+        """A Host that is not ours (a DNS-rebinding page's) gets 403; localhost is answered."""
+        assert _get_as(server, path, "rebind.example.com")[0] == 403
+        assert _get_as(server, path, f"rebind.example.com:{server.address.split(':')[1]}")[0] \
+            == 403
+        assert _get_as(server, path, "localhost")[0] == 200
 
     def test_empty_address_is_off(self, state: Path) -> None:
         """No address, no server."""
