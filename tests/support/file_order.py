@@ -7,8 +7,8 @@ first, the classic longest-processing-time rule), keeping the order of the tests
 inside each file. xdist's own reordering (files with the most tests first) must be
 off for it to count: `--no-loadscope-reorder`. The times live in
 tests/data/file_durations.json, written by `make test-durations` from a run's
-per-test reports (the controller process sees every worker's); a file missing from it counts as `UNKNOWN` seconds, so a new slow
-file is not pushed to the very end.
+per-test reports (the controller process sees every worker's); a file missing from
+it counts as `UNKNOWN` seconds, so a new slow file is not pushed to the very end.
 """
 
 from __future__ import annotations
