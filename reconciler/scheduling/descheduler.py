@@ -9,8 +9,9 @@ running pods per schedulable node and proposes evicting one from the node with
 the most when another node has at least two fewer and the scheduler itself
 (`place`, with the pod as if new and every other pod where it is) would put it
 on a node with fewer: an eviction is then a move, not a reshuffle. At most
-`max_moves` per pass; never a pod whose owner has a pod not Ready or being deleted
-(one of an owner's pods unavailable at a time), nor one a PodDisruptionBudget
+`max_moves` per pass; never a pod whose owner has a pod not Ready or being deleted,
+or fewer pods than its replicas (`short`: an evicted pod gone before its replacement
+was made; one of an owner's pods unavailable at a time), nor one a PodDisruptionBudget
 holds back, nor a DaemonSet's, a pinned (spec.nodeName) or a claim-bound pod.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,13 +47,16 @@ def _movable(pod: PodRecord) -> bool:
 
 
 def plan_moves(nodes: Sequence[NodeRecord], pods: Sequence[PodRecord],
-               budgets: Sequence[Mapping[str, Any]], max_moves: int) -> list[Move]:
-    """The evictions of one pass, at most `max_moves`, by owner in uid order."""
+               budgets: Sequence[Mapping[str, Any]], max_moves: int,
+               short: Collection[str] = ()) -> list[Move]:
+    """The evictions of one pass, at most `max_moves`, by owner in uid order; owners in
+    `short` (uids of owners with fewer pods than their replicas) are left alone."""
     usable = [n for n in nodes if n.ready and not n.unschedulable]
     names = {n.name for n in usable}
     live = [p for p in pods if p.deletion_timestamp is None]
     by_owner: dict[str, list[PodRecord]] = defaultdict(list)
-    settling: set[str] = set()  # owners with a pod being deleted or not Ready yet
+    # Owners with a pod being deleted or not Ready yet, or one still to be made.
+    settling: set[str] = set(short)
     for p in pods:
         if p.owner is None:
             continue

@@ -24,6 +24,7 @@ TestHostLost does; the fixtures always thaw it.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,4 +182,8 @@ class TestHostLostAndBack:
                  if "Descheduled" in line]
         print("\n" + "\n".join(moves))
         assert moves and all("spread-" in line for line in moves), moves
+        # Each move waited for the last one's replacement: all six were there and Ready.
+        for line in moves:
+            got = re.search(r"(\d+) on \w+, (\d+) on \w+$", line)
+            assert got is not None and int(got[1]) + int(got[2]) == 6, moves
         assert placed(run, "solo") == {"hostx": 1}  # 1 against 0: no reason to move

@@ -42,6 +42,12 @@ class TestPlanMoves:
         pods = [running(f"w{i}", "a") for i in range(4)] + [running("w9", "b", ready=False)]
         assert plan_moves([node("a"), node("b")], pods, [], max_moves=5) == []
 
+    def test_owner_short_of_replicas_waits(self) -> None:
+        """An owner whose evicted pod is gone before its replacement is made is left alone."""
+        pods = [running(f"w{i}", "a") for i in range(5)]
+        assert plan_moves([node("a"), node("b")], pods, [], 5, short={"uid-web"}) == []
+        assert len(plan_moves([node("a"), node("b")], pods, [], 5, short={"uid-x"})) == 1
+
     def test_disruption_budget_holds(self) -> None:
         """A PodDisruptionBudget with no disruption left blocks the move."""
         pods = [running(f"w{i}", "a") for i in range(4)]
