@@ -46,7 +46,7 @@ class TestRetentionInTheService:
             for i in range(10):
                 store.set_revision(f"{i:040x}", "seeded", now=now - timedelta(hours=3))
         run.write("logger.yaml", pod_yaml("logger"))
-        run.start()
+        run.start(timeout=120)
 
         with Store.open(str(run.state), create=False) as store:
 
@@ -54,7 +54,7 @@ class TestRetentionInTheService:
                 names = {e.name for e in store.list_events() if e.message == "seeded"}
                 return names == {"recent"} and len(store.revisions(100)) <= 3
 
-            wait_until(compacted, timeout=60, what="the seeded events and revisions compacted")
+            wait_until(compacted, timeout=120, what="the seeded events and revisions compacted")
 
         def log_config() -> dict[str, object] | None:
             for c in docker_client.containers.list(
@@ -64,5 +64,5 @@ class TestRetentionInTheService:
                     return config
             return None
 
-        config = wait_until(log_config, timeout=60, what="the pod's container")
+        config = wait_until(log_config, timeout=120, what="the pod's container")
         assert config == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "5"}}
