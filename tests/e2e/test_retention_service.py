@@ -20,7 +20,7 @@ from reconciler.store import Store
 from tests.e2e.process_helpers import pod_yaml
 from tests.e2e.service import ServiceRun, wait_until
 
-pytestmark = [pytest.mark.docker]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(400)]
 
 
 def event(name: str) -> EventRecord:
