@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The first test also builds and installs the wheel (the module's fixture): seconds when
+# idle, a minute or more on a loaded machine.
+pytestmark = [pytest.mark.timeout(600)]
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
