@@ -134,6 +134,7 @@ class DnsServer:
         self.rate_limited = 0  # queries dropped over a source's rate
         self.overloaded = 0  # forwards answered SERVFAIL because the pool was full
         self.tcp_rejected = 0  # connections closed at accept: the cap was reached
+        self.tcp_open = 0  # connections being served now (at most tcp_connections)
         self._stop = threading.Event()
         self._limit_lock = threading.Lock()
         self._udp = _bound(socket.SOCK_DGRAM, address, port, reuse_port)
@@ -246,6 +247,8 @@ class DnsServer:
                 self.tcp_rejected += 1
                 conn.close()
                 continue
+            with self._limit_lock:
+                self.tcp_open += 1
             threading.Thread(target=self._serve_tcp, args=(conn, client[0]), name="dns-conn",
                              daemon=True).start()
 
@@ -270,6 +273,8 @@ class DnsServer:
             return
         finally:
             conn.close()
+            with self._limit_lock:
+                self.tcp_open -= 1
             self._tcp_slots.release()
 
     def answer(self, data: bytes, tcp: bool = False, client: str = "") -> bytes:

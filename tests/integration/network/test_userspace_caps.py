@@ -102,7 +102,7 @@ class TestUserspaceCaps:
             with first, second:
                 for sock, ip in zip((first, second), CLIENTS, strict=True):
                     sock.bind((ip, 0))
-                    sock.settimeout(5)
+                    sock.settimeout(30)
                 first.sendto(b"one", (VIP, 7001))
                 assert first.recvfrom(100)[0] == b"one"
                 second.sendto(b"two", (VIP, 7001))
