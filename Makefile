@@ -53,14 +53,14 @@ unit: venv
 	$(BIN)/pytest -q tests/unit
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist), a test file per worker at a time:
-# most tests wait on Docker, so four workers overlap the waits on two cores (the CronJob
+# most tests wait on Docker, so five workers overlap the waits on two cores (the CronJob
 # files wait minutes on real schedules). Tests that change machine-wide state hold
 # tests/support/machine_lock.py's lock; the test hosts start under a lock (tests/conftest.py).
 # TEST_WORKERS=0 runs everything in one process.
 # Files run longest first, by the times in tests/data/file_durations.json
 # (tests/support/file_order.py); each run writes its own times to tests/artifacts/, which
 # `make test-durations` copies there after a run worth keeping.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 5
 test: setup browser postgres lint
 	RECONCILER_TEST_REQUIRE_POSTGRES=1 RECONCILER_TEST_DURATIONS=tests/artifacts/file_durations.json \
 		$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 tests
