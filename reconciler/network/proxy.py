@@ -92,17 +92,18 @@ class ServiceProxy:
         """Userspace counters per service port; empty in iptables mode (the kernel counts)."""
         return self._userspace.stats() if self._userspace is not None else {}
 
-    def counters(self) -> dict[str, tuple[int, int | None, int | None]]:
-        """(connections, bytes in, bytes out) per service port ("ns/name:port/PROTO").
+    def counters(self) -> dict[str, tuple[int, int | None, int | None, int | None]]:
+        """(connections, bytes in, bytes out, capped) per service port ("ns/name:port/PROTO").
 
         Userspace mode counts everything itself; in iptables mode the kernel's nat
-        counters give connections, and bytes are not known (None).
+        counters give connections, and bytes and caps are not known (None).
         """
         if self.mode == "userspace":
-            return {k: (s.connections, s.bytes_in, s.bytes_out)
+            return {k: (s.connections, s.bytes_in, s.bytes_out, s.capped)
                     for k, s in self.stats().items()}
         try:
-            return {k: (n, None, None) for k, n in self._iptables.connection_counts().items()}
+            return {k: (n, None, None, None)
+                    for k, n in self._iptables.connection_counts().items()}
         except (IptablesError, OSError):
             return {}
 

@@ -66,10 +66,12 @@ class ProxyCounts:
     connections: int
     bytes_in: int | None = None  # client -> backend
     bytes_out: int | None = None
+    capped: int | None = None  # refused at the service's cap (userspace mode only)
 
 
 class _ProxyStats(Collector):
-    """`reconciler_proxy_connections_total{service,protocol}` and `..._bytes_total{direction}`.
+    """`reconciler_proxy_connections_total{service,protocol}`, `..._bytes_total{direction}`
+    and `..._capped_total` (refused at a service's cap).
 
     Keys are "ns/name:port/PROTO" as the proxy names service ports.
     """
@@ -87,6 +89,11 @@ class _ProxyStats(Collector):
             f"{NAMESPACE}_proxy_bytes", "Bytes relayed by the userspace service proxy",
             labels=["service", "protocol", "direction"],
         )
+        capped = CounterMetricFamily(
+            f"{NAMESPACE}_proxy_capped",
+            "Connections (TCP) or flows (UDP) refused: the service was at its userspace cap",
+            labels=["service", "protocol"],
+        )
         try:
             stats = dict(self.source())
         except Exception:
@@ -98,8 +105,11 @@ class _ProxyStats(Collector):
                 data.add_metric([service, proto, "in"], c.bytes_in)
             if c.bytes_out is not None:
                 data.add_metric([service, proto, "out"], c.bytes_out)
+            if c.capped is not None:
+                capped.add_metric([service, proto], c.capped)
         yield conns
         yield data
+        yield capped
 
 
 class Metrics:

@@ -52,7 +52,7 @@ class TestMetricsEndpoint:
             raise OSError("unreachable")
         with metrics.docker_call("local", "create"):
             pass
-        metrics.proxy_stats(lambda: {"default/redis:6379/TCP": ProxyCounts(3, 512, 100),
+        metrics.proxy_stats(lambda: {"default/redis:6379/TCP": ProxyCounts(3, 512, 100, 4),
                                      "default/dns:53/UDP": ProxyCounts(2)})
 
         got = scrape(server)
@@ -73,6 +73,9 @@ class TestMetricsEndpoint:
         assert got[("reconciler_proxy_bytes_total", key)] == 512
         conns = (("protocol", "UDP"), ("service", "default/dns:53"))
         assert got[("reconciler_proxy_connections_total", conns)] == 2
+        capped = (("protocol", "TCP"), ("service", "default/redis:6379"))
+        assert got[("reconciler_proxy_capped_total", capped)] == 4
+        assert ("reconciler_proxy_capped_total", conns) not in got  # iptables: not known
 
     def test_fluentd_drops_are_counted(self, served: tuple[Metrics, MetricsServer]) -> None:
         """A shipper wired with on_drop feeds reconciler_fluentd_dropped_records_total."""
