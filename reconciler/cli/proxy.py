@@ -49,6 +49,7 @@ def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, service_cidr: s
     host replaces it or `--cleanup` removes it.
     """
     from reconciler.network.embedded import EmbeddedProxy, cleanup_host
+    from reconciler.service.limits import raise_open_files_limit
     from reconciler.store import Store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -62,6 +63,8 @@ def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, service_cidr: s
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    soft, _ = raise_open_files_limit()
+    logging.info("open files limit: %d", soft)
     store = Store.open(state, create=False)
     embedded = EmbeddedProxy(store, node_name, "userspace" if mode == "userspace" else "iptables",
                              dns_ip, dns_port, interval=interval, service_cidr=service_cidr)

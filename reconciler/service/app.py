@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import resource
 import signal
 import socket
 import sys
@@ -56,6 +55,7 @@ from reconciler.service.fluent import FluentShipper
 from reconciler.service.health import Health, HealthBoard
 from reconciler.service.kube_metrics import view_of
 from reconciler.service.lease import LeaseKeeper
+from reconciler.service.limits import raise_open_files_limit
 from reconciler.service.logs import set_log_level, setup_logging
 from reconciler.service.metrics import (
     Metrics,
@@ -82,24 +82,6 @@ log = logging.getLogger("reconciler.service")
 RESTART_KEYS = frozenset({"desired", "state", "log_format"})
 RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime", "ui",
                               "secrets"})
-
-
-def raise_open_files_limit() -> tuple[int, int]:
-    """Raise RLIMIT_NOFILE's soft limit to the hard one; (soft, hard) after.
-
-    The userspace proxy holds two descriptors per connection and the soft default is
-    often 1024: a few hundred connections would exhaust it, and with it the store and
-    Docker connections of the whole service. The unit sets LimitNOFILE for the hard
-    limit; started by hand, the shell's hard limit is what we get.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError) as exc:  # a container's seccomp, an odd kernel
-            log.warning("open files limit not raised: %s", exc)
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 def runtime_config(config: Config, cluster_id: str = "") -> RuntimeConfig:

@@ -6,7 +6,7 @@ import resource
 import subprocess
 import sys
 
-CHILD = ("from reconciler.service.app import raise_open_files_limit; "
+CHILD = ("from reconciler.service.limits import raise_open_files_limit; "
          "print(*raise_open_files_limit())")
 
 
