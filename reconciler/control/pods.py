@@ -112,7 +112,6 @@ class PodController:
         # uid -> (monotonic time a deleted pod was seen out of every Endpoints, the endpoints
         # revision the proxies must then reach); see _drain
         self._left_endpoints: dict[str, tuple[float, int]] = {}
-        self._was_routed: set[str] = set()
         # Nodes whose unreachability was already logged: every pod on a host that went
         # away says so once, not each of them every heartbeat until the node is NotReady.
         self._unreachable: set[str] = set()
@@ -384,15 +383,15 @@ class PodController:
         marked = pod.deletion_timestamp
         overdue = marked is None or self.ctx.clock() - marked >= timedelta(seconds=grace)
         if not running or grace <= 0 or overdue:
-            self._was_routed.discard(uid)
             self._left_endpoints.pop(uid, None)
             return 0.0
         if self._routed(pod):
-            self._was_routed.add(uid)
             self.ctx.enqueue_related(pod)  # the service controller drops it
             return 0.1
-        if uid not in self._was_routed:
-            return 0.0
+        # Not routed now, but the service controller may have dropped it before this
+        # first look (both hear of the deletion at once; `drain` marks pods from another
+        # process): the proxies may still send it connections, so wait for their ack
+        # either way. A pod no proxy knew of costs one read: they are not behind.
         if uid not in self._left_endpoints:
             # Read after the Endpoints without the pod: every revision from this one on
             # lacks it.
@@ -405,7 +404,6 @@ class PodController:
             log.warning("pod %s/%s: stopped although the proxies of %s did not acknowledge "
                         "endpoints revision %d within %.0f s", pod.namespace, pod.name,
                         ", ".join(behind), revision, PROXY_ACK_TIMEOUT)
-        self._was_routed.discard(uid)
         self._left_endpoints.pop(uid, None)
         return 0.0
 
