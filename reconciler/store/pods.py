@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
@@ -90,6 +90,13 @@ class PodsMixin(StoreBase):
         if not pods:
             return
         with self._write() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                # ON CONFLICT arbitrates the uid only: two first inserts of one pod at once
+                # meet on the name's unique index too, and that one raises. One lock per
+                # pod name, taken in one order, serialises the writers of a pod.
+                for key in sorted({f"pod/{p.namespace}/{p.name}" for p in pods}):
+                    s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                              {"key": key})
             for pod in pods:
                 self._delete_pod_rows(s, pod)
             # By uid with ON CONFLICT, not delete-then-insert: two writers of one pod at
