@@ -143,6 +143,13 @@ class Context:
         cache = self.synced_cache
         return cache.object(key) if cache is not None else self.store.get_object(key)
 
+    def list_objects(self, kind: str, namespace: str | None = None) -> list[ObjectRecord]:
+        """Recorded objects of a kind (in a namespace): from the synced cache, else the store."""
+        cache = self.synced_cache
+        if cache is not None:
+            return cache.objects(kind=kind, namespace=namespace)
+        return self.store.objects(kind=kind, namespace=namespace)
+
     # -- an owner's pods (the opening every pod-owning controller shares) --
     def claimable_pods(self, namespace: str, owner_uid: str, selector: Selector, *,
                        orphans_only: bool = False) -> list[PodRecord]:

@@ -39,7 +39,6 @@ from reconciler.planning.cronjob import (
 )
 from reconciler.planning.cronjob_plan import CronJobPlan, plan_cronjob
 from reconciler.planning.deployment import controller_ref
-from reconciler.store.records import ObjectRecord
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +56,6 @@ class CronJobController:
         self.ctx = ctx
         self.timers: CronTimers | None = None  # set by the service (cronjobs_timers)
         self._once: dict[Key, list[str]] = {}
-
-    def _objects(self, kind: str, namespace: str) -> list[ObjectRecord]:
-        cache = self.ctx.synced_cache
-        if cache is not None:
-            return cache.objects(kind=kind, namespace=namespace)
-        return self.ctx.store.objects(kind=kind, namespace=namespace)
 
     def reconcile(self, key: WorkKey) -> Result:
         assert isinstance(key.id, Key)
@@ -88,7 +81,7 @@ class CronJobController:
         source = owned_source(cj.namespace, cj.name)
         mine: list[JobState] = []
         strays: list[Key] = []
-        for job in self._objects(JOB_KIND, cj.namespace):
+        for job in self.ctx.list_objects(JOB_KIND, cj.namespace):
             ref = controller_ref(job.body)
             if ref is not None and ref.get("kind") == KIND and ref.get("uid") == cj.uid:
                 mine.append(job_state(job.key.name, job.uid, job.body, job.status,
@@ -173,8 +166,7 @@ def _route(ctx: Context, keys: Iterable[Key]) -> None:
 def orphaned(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
     """The registry's resync of this controller: CronJobs gone whose Jobs remain (deleted
     while the service was down); their reconcile collects the Jobs."""
-    cache = ctx.synced_cache
-    jobs = cache.objects(kind=JOB_KIND) if cache is not None else ctx.store.objects(kind=JOB_KIND)
+    jobs = ctx.list_objects(JOB_KIND)
     prefix = owned_source("", "").rsplit("/", 2)[0] + "/"
     out: set[Key] = set()
     for job in jobs:

@@ -41,7 +41,6 @@ from reconciler.planning.deployment_status import (
 )
 from reconciler.planning.diff import OWNED_SOURCE_PREFIX
 from reconciler.planning.replicas import is_active, is_available
-from reconciler.store.records import ObjectRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +67,6 @@ class DeploymentController:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-
-    def _objects(self, kind: str, namespace: str) -> list[ObjectRecord]:
-        ctx = self.ctx
-        if ctx.cache is not None and ctx.cache.synced:
-            return ctx.cache.objects(kind=kind, namespace=namespace)
-        return ctx.store.objects(kind=kind, namespace=namespace)
 
     def _pods(self, namespace: str, owner_uid: str) -> list[PodRecord]:
         ctx = self.ctx
@@ -103,11 +96,11 @@ class DeploymentController:
     def _replica_sets(self, d: DeploymentSpec, now_: datetime
                       ) -> tuple[list[ReplicaSetState], list[ReplicaSetState], frozenset[str]]:
         """Its ReplicaSets, the orphans it may adopt, and every ReplicaSet name in use."""
-        deployments = {o.uid for o in self._objects(KIND, d.namespace)}
+        deployments = {o.uid for o in self.ctx.list_objects(KIND, d.namespace)}
         owned: list[ReplicaSetState] = []
         orphans: list[ReplicaSetState] = []
         names: set[str] = set()
-        for rs in self._objects("ReplicaSet", d.namespace):
+        for rs in self.ctx.list_objects("ReplicaSet", d.namespace):
             names.add(rs.key.name)
             ref = controller_ref(rs.body)
             mine = ref is not None and ref.get("uid") == d.uid
