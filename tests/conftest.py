@@ -27,6 +27,7 @@ import pytest
 from docker.errors import DockerException, NotFound
 
 from reconciler.store import Store
+from tests.support import machine_lock
 from tests.support.postgres import Cluster, start_cluster
 
 pytest_plugins = ["tests.support.file_order"]
@@ -235,20 +236,47 @@ def _exercised() -> list[str]:
     return list(getattr(module, "EXERCISED", []))
 
 
+_LOCK_HOLDS: list[tuple[str, float, float]] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture of the test: whether it may take the machine-wide network lock."""
+    machine_lock.note_test(item)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """A worker hands its exercised crash points to the controller."""
+    """A worker hands its exercised crash points and machine-lock times to the controller."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["crash_points"] = _exercised()
+        workeroutput["lock_holds"] = list(machine_lock.HOLDS)
 
 
 def pytest_testnodedown(node: object, error: object) -> None:
-    """The controller gathers each worker's crash points (pytest-xdist hook)."""
-    _CRASH_POINTS.extend(getattr(node, "workeroutput", {}).get("crash_points", []))
+    """The controller gathers each worker's crash points and lock times (pytest-xdist hook)."""
+    output = getattr(node, "workeroutput", {})
+    _CRASH_POINTS.extend(output.get("crash_points", []))
+    _LOCK_HOLDS.extend(tuple(hold) for hold in output.get("lock_holds", []))
+
+
+def _lock_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The machine lock is the suite's one serial chain: how long it was held, and by whom."""
+    holds = _LOCK_HOLDS + machine_lock.HOLDS
+    if not holds:
+        return
+    held = sum(h for _, _, h in holds if h > 0)
+    waited = sum(w for _, w, _ in holds)
+    terminalreporter.write_sep("-", "machine-wide network lock")
+    terminalreporter.write_line(
+        f"held {held:.0f} s in {len(holds)} takes, waited for {waited:.0f} s; longest holds:")
+    for test, _, hold in sorted(holds, key=lambda h: -h[2])[:5]:
+        terminalreporter.write_line(f"  {hold:6.1f} s  {test}")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the crash points exercised in this run, when any were."""
+    """Print the crash points exercised in this run, when any were, and the lock's times."""
+    _lock_summary(terminalreporter)
     points = _CRASH_POINTS + _exercised()
     if not points:
         return

@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.api.types import Key
 from reconciler.planning.deployment import owned_source
 from tests.e2e.service import ServiceRun
-from tests.e2e.services_kit import tcp_get
+from tests.e2e.services_kit import pods_by_node, tcp_get
 
 NGINX_IMAGE = "reconciler/nginx-slim:1"
 NGINX_YAML = (Path(__file__).resolve().parents[3] / "shared" / "k8s-corpus" / "real"
@@ -276,3 +276,19 @@ class Hammer:
         if self.failures:
             out["FAIL"] = self.failures
         return out
+
+
+def start(svc_factory: list[ServiceRun], tmp_path: Path, proxy: bool = False,
+          **kwargs: object) -> ServiceRun:
+    args = () if proxy else ("--proxy-mode", "off")
+    run = ServiceRun(tmp_path, args=args, **kwargs)  # type: ignore[arg-type]
+    svc_factory.append(run)
+    return run
+
+
+def rolled(run: ServiceRun, replicas: int, name: str = "web") -> bool:
+    """Complete, and every live pod of the Deployment is of the new ReplicaSet."""
+    if not complete(run, replicas, name):
+        return False
+    new = [n for n, size in sizes(run, name).items() if size == replicas]
+    return len(new) == 1 and len(pods_by_node(run, new[0] + "-")) == replicas

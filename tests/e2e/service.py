@@ -10,7 +10,6 @@ remove as orphans) each other's containers.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -23,8 +22,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.support import machine_lock
 from tests.support.fluent_receiver import free_port
-from tests.support.machine_lock import PROXY_LOCK
 
 ROOT = Path(__file__).resolve().parents[2]
 RECONCILER = str(Path(sys.executable).with_name("reconciler"))
@@ -111,7 +110,7 @@ class ServiceRun:
         self.notify_path = tmp / f"notify-{uuid.uuid4().hex[:6]}.sock"
         self.notify: socket.socket | None = None
         self.messages: list[str] = []
-        self._lock_fd: int | None = None
+        self._lock: tuple[int, float] | None = None
 
     @property
     def uses_proxy(self) -> bool:
@@ -123,16 +122,14 @@ class ServiceRun:
 
     def _take_machine_lock(self) -> None:
         """One service with a proxy per machine: its chains and DNS address are machine-wide."""
-        if not self.uses_proxy or self._lock_fd is not None:
+        if not self.uses_proxy or self._lock is not None:
             return
-        self._lock_fd = os.open(PROXY_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._lock = machine_lock.acquire()
 
     def _release_machine_lock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            machine_lock.release(*self._lock)
+            self._lock = None
 
     @property
     def ui_url(self) -> str:
@@ -196,7 +193,7 @@ class ServiceRun:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self._lock_fd is not None and not keep_network:
+        if self._lock is not None and not keep_network:
             subprocess.run([RECONCILER, "proxy", "--cleanup"], capture_output=True,
                            timeout=60, check=False)
         if not keep_network:

@@ -22,8 +22,9 @@ import docker
 import pytest
 
 from tests.e2e.service import ServiceRun, wait_until
+from tests.support.machine_lock import MACHINE_NETWORK
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(240), MACHINE_NETWORK]
 
 GUESTBOOK = (Path(__file__).resolve().parents[3] / "shared" / "k8s-corpus" / "real"
              / "kubernetes-examples" / "guestbook-2016")

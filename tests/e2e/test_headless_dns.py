@@ -23,8 +23,9 @@ from tests.e2e.services_kit import (
     pods_by_node,
 )
 from tests.e2e.statefulsets_kit import HEADLESS, http_get, member, nslookup
+from tests.support.machine_lock import MACHINE_NETWORK
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(300), MACHINE_NETWORK]
 
 
 class TestHeadlessPodDns:

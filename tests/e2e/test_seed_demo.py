@@ -23,8 +23,9 @@ import docker
 import pytest
 
 from tests.e2e.service import RECONCILER, ROOT, ServiceRun, remove_all, wait_until
+from tests.support.machine_lock import MACHINE_NETWORK
 
-pytestmark = [pytest.mark.docker]
+pytestmark = [pytest.mark.docker, MACHINE_NETWORK]
 
 SCRIPT = ROOT / "examples" / "seed-demo.sh"
 DEMO_IMAGES = ("redis:latest", "janakiramm/web:latest")

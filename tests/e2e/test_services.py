@@ -52,8 +52,9 @@ from tests.e2e.services_kit import (
     web_rc,
     web_svc,
 )
+from tests.support.machine_lock import MACHINE_NETWORK
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(240), MACHINE_NETWORK]
 
 
 def start(svc_factory: list[ServiceRun], tmp_path: Path, mode: str = "iptables") -> ServiceRun:

@@ -49,8 +49,9 @@ from tests.e2e.statefulsets_kit import (
     volumes,
     web_yaml,
 )
+from tests.support.machine_lock import MACHINE_NETWORK
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(300), MACHINE_NETWORK]
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ from reconciler.network.dnsd import read_pidfile
 from reconciler.network.hostnet import netns_id, run_dir
 from tests.e2e.service import RECONCILER, ServiceRun, remove_all, wait_until
 from tests.e2e.services_kit import cluster_ip, endpoint_ips, tcp_get, web_rc, web_svc
-from tests.support.machine_lock import proxy_lock
+from tests.support.machine_lock import MACHINE_NETWORK, proxy_lock
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(300), MACHINE_NETWORK]
 
 DNS_IP = "10.96.0.10"
 LOCAL_NODE = """\

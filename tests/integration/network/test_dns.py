@@ -15,7 +15,9 @@ from reconciler.network.dns import DnsServer
 from reconciler.network.model import Endpoint, ServiceEntry, ServicePort, ServiceTable
 from reconciler.network.proxy import ServiceProxy
 from tests.integration.network.conftest import Box
-from tests.support.machine_lock import proxy_lock
+from tests.support.machine_lock import MACHINE_NETWORK, proxy_lock
+
+pytestmark = MACHINE_NETWORK  # one test installs the proxy (test_pod_resolves_service_names)
 
 HEADLESS_EP = Endpoint("172.17.0.9", 6379, "local", hostname="redis-0")
 TABLE = ServiceTable.of([

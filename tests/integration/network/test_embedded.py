@@ -25,12 +25,13 @@ from reconciler.api.records import PodRecord
 from reconciler.network import dnsproc
 from reconciler.network.embedded import EmbeddedProxy
 from reconciler.store import Store
-from tests.support.machine_lock import proxy_lock
+from tests.support.machine_lock import MACHINE_NETWORK, proxy_lock
 
 WAIT = 60.0  # generous: the machine is shared; the feed answers in milliseconds
 RECONCILER = str(Path(sys.executable).with_name("reconciler"))
 
-pytestmark = pytest.mark.timeout(300)  # a loaded machine: each writer is a new Python process
+# A loaded machine: each writer is a new Python process.
+pytestmark = [pytest.mark.timeout(300), MACHINE_NETWORK]
 DNS_ADDR = "127.0.0.79"
 DNS_PORT = 5399
 CIP = "10.96.201.20"

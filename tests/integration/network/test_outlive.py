@@ -25,9 +25,9 @@ from reconciler.network.model import Endpoint, ServiceTable
 from reconciler.network.proxy import ServiceProxy
 from tests.integration.network.conftest import Box, http_server, wait_port
 from tests.integration.network.test_proxy import get, service
-from tests.support.machine_lock import proxy_lock
+from tests.support.machine_lock import MACHINE_NETWORK, proxy_lock
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, MACHINE_NETWORK]
 
 CIP = "10.96.200.10"
 DNS_ADDR = "127.0.0.78"

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from reconciler.network.podroutes import PROTO, PodRoutes
-from tests.support.machine_lock import proxy_lock
+from tests.support.machine_lock import MACHINE_NETWORK, proxy_lock
+
+pytestmark = MACHINE_NETWORK
 
 LINK = "rtest0"  # one end of a veth pair, whose subnet stands in for the link to other hosts
 

@@ -15,9 +15,9 @@ from reconciler.network import hostnet
 from reconciler.network.model import Endpoint, ServiceEntry, ServicePort, ServiceTable
 from reconciler.network.proxy import ServiceProxy
 from tests.integration.network.conftest import Box, http_server, wait_port
-from tests.support.machine_lock import proxy_lock
+from tests.support.machine_lock import MACHINE_NETWORK, proxy_lock
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, MACHINE_NETWORK]
 
 CIP = "10.96.200.10"
 NODE = "local"

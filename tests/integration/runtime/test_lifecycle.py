@@ -42,8 +42,9 @@ class TestCrashLoop:
         assert result.phase == "Running"  # restartPolicy Always: a crash loop is still Running
         assert "CrashLoopBackOff" in reasons
         gaps = [(seen[n + 1][0] - seen[n][1]).total_seconds() for n in range(3)]
-        assert gaps[0] >= 0.9
-        assert gaps[1] > 1.5 * gaps[0] and gaps[2] > 1.5 * gaps[1], gaps
+        # Lower bounds only: a loaded machine can delay a restart, never advance it; a fixed
+        # 1 s delay fails the second bound.
+        assert gaps[0] >= 0.9 and gaps[1] >= 1.8 and gaps[2] >= 3.6, gaps
         assert "BackOff" in harness.reasons()
 
     def test_restart_policy_never_fails_the_pod(self, harness: Harness) -> None:
