@@ -135,12 +135,14 @@ class EmbeddedProxy:
     def _apply(self, table: ServiceTable) -> bool:
         if table == self.table:
             return False
-        # Pods come and go far more often than services: their addresses matter to DNS
-        # only, so a pod start alone does not rewrite the rules.
-        if self.table is None or _services(table) != _services(self.table):
-            self.proxy.update(table)
+        # Routes first: rules that send to a pod of another host before the route to it
+        # is there fail those connections. Pods come and go far more often than services:
+        # their addresses matter to routes and DNS only, so a pod start alone does not
+        # rewrite the rules.
         if self.table is None or table.pod_hosts != self.table.pod_hosts:
             self._sync_routes(table)
+        if self.table is None or _services(table) != _services(self.table):
+            self.proxy.update(table)
         if self.dns is not None:
             self.dns.update(table)
         self.table = table

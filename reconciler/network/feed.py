@@ -193,10 +193,20 @@ def pod_namespaces(pods: Iterable[PodRecord]) -> dict[str, str]:
 
 
 def pod_hosts(pods: Iterable[PodRecord], addresses: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(pod IP, node, node address) of live pods; an address two nodes hand out is left out."""
-    seen: dict[str, set[tuple[str, str]]] = {}
+    """(pod IP, node, node address) of placed pods with an address.
+
+    A terminating pod keeps its route: it runs, and may still be served connections,
+    until the proxies applied the Endpoints without it (control/pods.py waits for
+    that), so dropping its route at the deletion mark failed those connections (a
+    drain of another host under load). Where an address is held on two nodes, the
+    live pods' node wins; two live nodes with one address: no route.
+    """
+    live: dict[str, set[tuple[str, str]]] = {}
+    terminating: dict[str, set[tuple[str, str]]] = {}
     for pod in pods:
-        if pod.pod_ip and pod.node_name and pod.deletion_timestamp is None:
-            seen.setdefault(pod.pod_ip, set()).add(
+        if pod.pod_ip and pod.node_name:
+            into = live if pod.deletion_timestamp is None else terminating
+            into.setdefault(pod.pod_ip, set()).add(
                 (pod.node_name, addresses.get(pod.node_name, "")))
-    return [(ip, *next(iter(at))) for ip, at in seen.items() if len(at) == 1]
+    held = {ip: live.get(ip) or at for ip, at in terminating.items()} | live
+    return [(ip, *next(iter(at))) for ip, at in held.items() if len(at) == 1]

@@ -1,6 +1,7 @@
 """Helpers of the StatefulSet end-to-end tests: manifests, a store timeline, DNS and volumes.
 
-Used by tests/e2e/test_statefulsets.py. `PodWatch` records, from the store the CLI
+Used by tests/e2e/test_statefulsets.py and test_statefulsets_dns.py: `web_service`
+is their service on the website's example. `PodWatch` records, from the store the CLI
 reads, when each member was created, ready and deleted, so the tests can check
 Kubernetes' ordering rules; the rest runs busybox tools in pods through
 `reconciler exec` and lists the Docker volumes a run made.
@@ -8,14 +9,21 @@ Kubernetes' ordering rules; the rest runs busybox tools in pods through
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
+import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.e2e.service import ROOT, ServiceRun
-from tests.e2e.services_kit import exec_out, http_loop, pods_by_node, tally
+import pytest
+
+from tests.e2e.service import ROOT, ServiceRun, remove_all
+from tests.e2e.services_kit import HOSTB_URL, client_pod, exec_out, http_loop, pods_by_node, tally
 
 NGINX_IMAGE = "reconciler/nginx-slim:1"
 WEB_YAML = (ROOT.parent / "shared" / "k8s-corpus" / "real" / "kubernetes-website"
@@ -200,3 +208,59 @@ def members_are(run: ServiceRun, names: list[str]) -> bool:
     return running_members(run) == names and sorted(
         p["metadata"]["name"] for p in run.pods() if p["metadata"]["name"].startswith("web-")
     ) == names
+
+
+# The claims' volumes are named as Kubernetes names PVCs (www-web-0), not by a run's
+# prefix, so two runs of the example on one engine would share them: every test on the
+# example holds this lock (the two test files run on parallel workers).
+WEB_VOLUMES_LOCK = "/tmp/reconciler-e2e-statefulset-web.lock"
+
+
+@contextlib.contextmanager
+def web_service(svc_factory: list[ServiceRun], tmp_path: Path,
+                proxy: bool) -> Iterator[tuple[ServiceRun, PodWatch]]:
+    """The service (not started yet), with or without its proxy, on a folder holding
+    web.yaml as published and a client pod, under WEB_VOLUMES_LOCK; afterwards it is
+    stopped, its containers and its claims' volumes removed."""
+    if not WEB_YAML.exists():
+        pytest.skip(f"{WEB_YAML} not found (the shared Kubernetes corpus)")
+    build = subprocess.run([str(ROOT / "scripts" / "build-images.sh")], capture_output=True,
+                           text=True, timeout=120, check=False)
+    present = subprocess.run(["docker", "image", "inspect", NGINX_IMAGE], capture_output=True,
+                             check=False).returncode == 0
+    if build.returncode != 0 or not present:
+        pytest.skip(f"cannot build {NGINX_IMAGE}: {build.stderr}")
+    env = {"RECONCILER_RUNTIME_IMAGE_MAP": f"registry.k8s.io/nginx-slim:0.8={NGINX_IMAGE}"}
+    if not proxy:
+        env["RECONCILER_NETWORK_PROXY_MODE"] = "off"
+    run = ServiceRun(tmp_path, extra_env=env)
+    svc_factory.append(run)
+    fd = os.open(WEB_VOLUMES_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    watch: PodWatch | None = None
+    try:
+        # A volume a crashed run left behind would be adopted: those no container uses are
+        # removed (another checkout running these tests keeps a scaled-down member's
+        # volume unused but not stale).
+        stale = [f"www-web-{i}" for i in range(5)]
+        hostb_up = Path(HOSTB_URL[len("unix://"):]).exists()
+        for host in (["-H", HOSTB_URL], []) if hostb_up else ([],):
+            subprocess.run(["docker", *host, "volume", "rm", *stale], capture_output=True,
+                           check=False)
+        shutil.copyfile(WEB_YAML, run.desired / "web.yaml")
+        run.write("client.yaml", client_pod("client"))
+        watch = PodWatch(run.state)
+        yield run, watch
+    finally:
+        if watch is not None:
+            watch.stop()
+            print("\npods of the StatefulSet:\n" + watch.timeline())
+        if run.proc is not None and run.proc.poll() is None:
+            run.stop()
+        remove_all(run.prefix)
+        remove_volumes(run.prefix)
+        if Path(HOSTB_URL[len("unix://"):]).exists():  # the hostb fixture may start it later
+            remove_all(run.prefix, HOSTB_URL)
+            remove_volumes(run.prefix, HOSTB_URL)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

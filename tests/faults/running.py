@@ -9,6 +9,7 @@ and judge it with the suite's one invariant checker (invariants.py).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import docker
@@ -71,7 +72,16 @@ def assert_converged(run: ServiceRun, client: docker.DockerClient, replicas: int
     Fails with the violations and the service's log when that does not happen.
     """
     def done() -> bool:
-        return len(run.running()) == replicas and not violations(run, client)
+        # The store's phases can lag the engine (after an engine restart they still say
+        # Running while the containers are stopped, about to be replaced): converged means
+        # every container of those pods runs on the engine too.
+        pods = run.running()
+        if len(pods) != replicas:
+            return False
+        up = Counter(what.split("/", 1)[0]
+                     for what in running_containers(client, run.prefix).values())
+        return (all(up[p["metadata"]["uid"]] == 1 + len(p["spec"]["containers"]) for p in pods)
+                and not violations(run, client))
 
     try:
         wait_until(done, timeout, 1.0, what=f"{replicas} running pods and no violation")

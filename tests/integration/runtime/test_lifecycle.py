@@ -36,15 +36,17 @@ class TestCrashLoop:
             if st.state == "waiting" and st.last_started_at and st.last_finished_at:
                 seen[st.restart_count] = (st.last_started_at, st.last_finished_at)
                 assert st.last_exit_code == 3
-            return len(seen) >= 4
+            return sum(n + 1 in seen for n in seen) >= 2
 
-        result = harness.converge(pod, record, timeout=40)
+        result = harness.converge(pod, record, timeout=60)
         assert result.phase == "Running"  # restartPolicy Always: a crash loop is still Running
         assert "CrashLoopBackOff" in reasons
-        gaps = [(seen[n + 1][0] - seen[n][1]).total_seconds() for n in range(3)]
-        # Lower bounds only: a loaded machine can delay a restart, never advance it; a fixed
-        # 1 s delay fails the second bound.
-        assert gaps[0] >= 0.9 and gaps[1] >= 1.8 and gaps[2] >= 3.6, gaps
+        # The wait before restart n+1 is 2**n s (initial 1 s, doubled). A loaded machine can
+        # delay a restart, never advance it, and the sampling may miss a restart: lower
+        # bounds on the pairs seen. A fixed 1 s delay fails every bound past the first.
+        gaps = {n: (seen[n + 1][0] - seen[n][1]).total_seconds() for n in seen if n + 1 in seen}
+        assert all(gap >= 0.9 * 2 ** n for n, gap in gaps.items()), gaps
+        assert max(gaps) >= 1, gaps
         assert "BackOff" in harness.reasons()
 
     def test_restart_policy_never_fails_the_pod(self, harness: Harness) -> None:

@@ -44,11 +44,22 @@ class TestWantedRoutes:
 
 
 class TestPodHosts:
-    def test_live_pods_with_their_node_address(self) -> None:
-        """Each live, placed pod with an address names its node and the node's address."""
-        pods = [pod("a", "172.30.0.3", "hostb"), pod("b", "", "hostb"),
-                pod("c", "172.30.0.4", "hostb", deleting=True), pod("d", "172.17.0.2", "")]
+    def test_placed_pods_with_their_node_address(self) -> None:
+        """Each placed pod with an address names its node and the node's address."""
+        pods = [pod("a", "172.30.0.3", "hostb"), pod("b", "", "hostb"), pod("d", "172.17.0.2", "")]
         assert pod_hosts(pods, {"hostb": "10.250.0.2"}) == [("172.30.0.3", "hostb", "10.250.0.2")]
+
+    def test_terminating_pod_keeps_its_route(self) -> None:
+        """A pod marked for deletion still runs and may be served until the proxies drop it."""
+        pods = [pod("c", "172.30.0.4", "hostb", deleting=True)]
+        assert pod_hosts(pods, {"hostb": "10.250.0.2"}) == [("172.30.0.4", "hostb", "10.250.0.2")]
+
+    def test_live_pod_wins_an_address_over_a_terminating_one(self) -> None:
+        """An address handed out again on another node goes to the live pod's node."""
+        pods = [pod("old", "172.30.0.4", "hostb", deleting=True),
+                pod("new", "172.30.0.4", "hostc")]
+        assert pod_hosts(pods, {"hostb": "10.250.0.2", "hostc": "10.251.0.2"}) == [
+            ("172.30.0.4", "hostc", "10.251.0.2")]
 
     def test_address_on_two_nodes_is_left_out(self) -> None:
         """Two hosts with the same bridge subnet may hand out one address twice: no route."""
