@@ -60,7 +60,7 @@ unit: venv
 # Files run longest first, by the times in tests/data/file_durations.json
 # (tests/support/file_order.py); each run writes its own times to tests/artifacts/, which
 # `make test-durations` copies there after a run worth keeping.
-TEST_WORKERS ?= 5
+TEST_WORKERS ?= 6
 test: setup browser postgres lint
 	RECONCILER_TEST_REQUIRE_POSTGRES=1 RECONCILER_TEST_DURATIONS=tests/artifacts/file_durations.json \
 		$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 tests
@@ -68,7 +68,7 @@ test: setup browser postgres lint
 test-durations:
 	cp tests/artifacts/file_durations.json tests/data/file_durations.json
 
-# Every crash point of every scenario (make test takes a sample of about 30).
+# Every crash point of every scenario (make test takes a sample of about 40).
 faults-full: setup
 	RECONCILER_CRASH_STRIDE=1 $(BIN)/pytest -q tests/faults/test_crash_points.py
 

@@ -13,7 +13,6 @@ proxy then runs as that node (not as the first netns host) and nothing lands the
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,14 +62,7 @@ def nodes_yaml() -> str:
     return "\n---\n".join(docs)
 
 
-# Off in `make test` until an occasional burst of refused requests is explained: in 1 of
-# 8 runs on the shared machine (after the pod controller's ack fix) about 18 requests in
-# a row were refused. RECONCILER_E2E_DRAIN_UNDER_LOAD=1 runs it.
-DRAIN_UNDER_LOAD = os.environ.get("RECONCILER_E2E_DRAIN_UNDER_LOAD") == "1"
-
-
 class TestDrainUnderLoad:
-    @pytest.mark.skipif(not DRAIN_UNDER_LOAD, reason="RECONCILER_E2E_DRAIN_UNDER_LOAD=1 runs it")
     def test_drain_drops_no_request(self, run: ServiceRun) -> None:
         """3 web replicas with a readiness probe behind a Service, a PodDisruptionBudget of
         minAvailable 2; `drain` of the host with most of them while a client sends requests

@@ -279,7 +279,7 @@ def bench_for(tmp_path: Path, test_prefix: str, docker_client: docker.DockerClie
 SCOPES = ["desired", "replication", "statefulset", "pod", "service", "node", "deployment",
           "job"]
 # Each point costs real container work (a restart and converge on the engine), so `make test`
-# takes every n-th point of each (scope, fault), about 39 in all, starting at a random offset
+# takes every n-th point of each (scope, fault), about 40 in all, starting at a random offset
 # (printed) so that successive runs cover different points. `make faults-full`
 # (RECONCILER_CRASH_STRIDE=1) runs every point of every scenario: 280 points (60 of them the
 # Deployment rollout, 14 the Job), about 15 minutes on an idle 2-core machine before the
@@ -291,7 +291,7 @@ STRIDES = {
     ("pod", "raise"): 12, ("pod", "kill"): 18,
     ("service", "raise"): 2, ("service", "kill"): 4,
     ("node", "raise"): 6, ("node", "kill"): 8,
-    ("deployment", "raise"): 3, ("deployment", "kill"): 4,
+    ("deployment", "raise"): 5, ("deployment", "kill"): 6,
     ("job", "raise"): 3, ("job", "kill"): 4,
 }
 
