@@ -11,6 +11,7 @@ and `dnsguard` (who may ask what, how often); this module is the wire format
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import queue
 import socket
@@ -163,7 +164,8 @@ class DnsServer:
 
     def close(self, drain: bool = False) -> None:
         """Stop serving; with `drain`, first answer the datagrams already queued (a successor
-        bound beside us with SO_REUSEPORT gets the new ones, so none is dropped)."""
+        bound beside us with SO_REUSEPORT gets the new ones, `_steer_to_second`, so none is
+        dropped)."""
         self._stop.set()
         for t in self._threads[:2]:
             t.join(timeout=5)
@@ -347,7 +349,30 @@ def _bound(kind: int, address: str, port: int, reuse_port: bool) -> socket.socke
     except OSError:
         sock.close()
         raise
+    if reuse_port and kind == socket.SOCK_DGRAM:
+        _steer_to_second(sock)
     return sock
+
+
+SO_ATTACH_REUSEPORT_CBPF = 51  # linux/asm-generic/socket.h
+_RET_1 = struct.pack("HBBI", 0x06, 0, 0, 1)  # classic BPF: BPF_RET | BPF_K, return 1
+
+
+def _steer_to_second(sock: socket.socket) -> None:
+    """Every new datagram of the address goes to the group's second socket, when there is one.
+
+    SO_REUSEPORT alone spreads datagrams over every bound socket by hash until the old
+    server closes its own: one that lands there between its last read and its close is
+    lost. A successor binds as the second socket beside the one old server, so this
+    program sends it everything new while the old one drains what it holds. Alone in the
+    group (index 1 does not exist), the kernel falls back to its hash: this socket.
+    """
+    program = ctypes.create_string_buffer(_RET_1, len(_RET_1))
+    fprog = struct.pack("HP", 1, ctypes.addressof(program))  # struct sock_fprog
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
+    except OSError as exc:  # a kernel without it: the hash spreads, as before
+        log.debug("DNS: no reuseport steering: %s", exc)
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes | None:
