@@ -53,16 +53,17 @@ unit: venv
 	$(BIN)/pytest -q tests/unit
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist), a test file per worker at a time:
-# most tests wait on Docker, so six workers overlap the waits on two cores (the CronJob
+# most tests wait on Docker, so five workers overlap the waits on two cores (the CronJob
 # files wait minutes on real schedules). Tests that change machine-wide network state
 # (the service proxy's rules and DNS address) hold tests/support/machine_lock.py's lock;
 # their files are marked and run one after another on one worker, so no other worker
-# waits for the lock (tests/support/file_order.py); the test hosts start under a lock
+# waits for the lock (tests/support/file_order.py), and the other workers' tests run at
+# nice 5 so that chain is not starved of CPU; the test hosts start under a lock
 # (tests/conftest.py). TEST_WORKERS=0 runs everything in one process.
 # Files run longest first, by the times in tests/data/file_durations.json
 # (tests/support/file_order.py); each run writes its own times to tests/artifacts/, which
 # `make test-durations` copies there after a run worth keeping.
-TEST_WORKERS ?= 6
+TEST_WORKERS ?= 5
 test: setup browser postgres lint
 	RECONCILER_TEST_REQUIRE_POSTGRES=1 RECONCILER_TEST_DURATIONS=tests/artifacts/file_durations.json \
 		$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 tests
