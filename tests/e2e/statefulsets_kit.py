@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -126,14 +126,27 @@ class PodWatch:
         return sorted((u for u, (n, _) in self.seen.items() if n == name),
                       key=lambda u: self.seen[u][1])
 
+    @staticmethod
+    def _caught_up(read: Callable[[], float], timeout: float = 10) -> float:
+        """`read()` once the watch has seen it: the store (read by the test) can be a few
+        of the watch's samples ahead on a loaded machine."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return read()
+            except (KeyError, IndexError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def created(self, name: str, nth: int = -1) -> float:
-        return self.seen[self.uids(name)[nth]][1]
+        return self._caught_up(lambda: self.seen[self.uids(name)[nth]][1])
 
     def ready_at(self, name: str, nth: int = -1) -> float:
-        return self.ready[self.uids(name)[nth]]
+        return self._caught_up(lambda: self.ready[self.uids(name)[nth]])
 
     def deleted_at(self, name: str, nth: int = -1) -> float:
-        return self.deleted[self.uids(name)[nth]]
+        return self._caught_up(lambda: self.deleted[self.uids(name)[nth]])
 
     def timeline(self) -> str:
         rows = []
