@@ -26,7 +26,7 @@ from reconciler.planning.service_env import ServiceSource, service_env, services
 from reconciler.runtime import spans
 from reconciler.runtime.configfiles import ConfigVolumes
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
-from reconciler.scheduling.scheduler import Inputs, needs_bound_pods, place, place_on
+from reconciler.scheduling.scheduler import Inputs, bound_pods_for, place, place_on
 from reconciler.scheduling.volume_binding import claim_names
 from reconciler.store.records import ObjectRecord
 
@@ -176,8 +176,8 @@ class PodController:
             if cache is not None and cache.synced:
                 # The per-node totals the cache keeps as pods come and go. Every
                 # placement of this process is written through before the lock is let go.
-                # The bound pods are read only for a pod whose rules count them.
-                bound = cache.pods() if needs_bound_pods(current) else None
+                # The bound pods go in only when some rule counts them.
+                bound = bound_pods_for(current, cache.pods())
                 placement = place_on(current, {n.name: cache.node_info(n) for n in nodes},
                                      Inputs(claims, avoid, bound))
             else:

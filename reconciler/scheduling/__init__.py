@@ -9,6 +9,7 @@ FailedScheduling event with `Placement.message`).
 from reconciler.scheduling.scheduler import (
     Inputs,
     Placement,
+    bound_pods_for,
     fit_error,
     needs_bound_pods,
     place,
@@ -17,5 +18,6 @@ from reconciler.scheduling.scheduler import (
 )
 
 __all__ = [
-    "Inputs", "Placement", "fit_error", "needs_bound_pods", "place", "place_many", "place_on",
+    "Inputs", "Placement", "bound_pods_for", "fit_error", "needs_bound_pods", "place",
+    "place_many", "place_on",
 ]

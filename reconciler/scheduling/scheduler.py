@@ -63,6 +63,15 @@ def needs_bound_pods(pod: PodRecord) -> bool:
         pod.spec.get("topologySpreadConstraints"))
 
 
+def bound_pods_for(pod: PodRecord, bound: Sequence[PodRecord]) -> Sequence[PodRecord] | None:
+    """The bound pods a placement of `pod` must read, or None when none can change it: its
+    own rules count them, or a bound pod's required anti-affinity may keep it out of a
+    domain (Kubernetes' symmetry, which holds for a pod with no rules of its own)."""
+    if needs_bound_pods(pod) or any(inter_pod_affinity.has_rules(p.spec) for p in bound):
+        return bound
+    return None
+
+
 @dataclass(frozen=True)
 class Inputs:
     """What a placement reads besides the nodes: the pod's claims, the nodes it avoids
@@ -193,7 +202,7 @@ def place_on(
 ) -> Placement:
     """`place` given each node's NodeInfo already summed (the cache's per-node totals,
     `reconciler.control.usage`), instead of summing every placed pod; `inputs.bound`
-    must hold the bound pods when `needs_bound_pods(pod)`."""
+    must hold the bound pods `bound_pods_for(pod, ...)` returns."""
     return _place(pod, infos, inputs or Inputs())
 
 

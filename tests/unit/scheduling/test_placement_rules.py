@@ -8,6 +8,8 @@ import pytest
 
 from reconciler.api.taints import Taint
 from reconciler.scheduling import place, place_many
+from reconciler.scheduling.nodeinfo import build_node_infos
+from reconciler.scheduling.scheduler import Inputs, bound_pods_for, place_on
 from reconciler.scheduling.taint_toleration import eviction_delay
 
 from .factories import node, pod
@@ -117,6 +119,18 @@ class TestInterPodAffinity:
         assert placement.node == "b"
         assert place(newcomer, [node("a")], [guard]).message == (
             "0/1 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules.")
+
+    def test_existing_anti_affinity_reaches_a_pod_without_rules(self) -> None:
+        """The cache's path: bound pods are passed for a newcomer with no rules of its own
+        when a bound pod has anti-affinity, so the guard's rule still keeps it out."""
+        guard = pod("guard", node_name="a", spec=anti("web"), labels={"app": "guard"})
+        newcomer = pod("w", labels={"app": "web"})
+        nodes = [node("a"), node("b", cpu=100)]
+        infos = build_node_infos(nodes, [guard])
+        bound = bound_pods_for(newcomer, [guard])
+        assert bound == [guard]
+        assert place_on(newcomer, infos, Inputs(bound=bound)).node == "b"
+        assert bound_pods_for(newcomer, [pod("plain", node_name="a")]) is None
 
     def test_affinity_follows_and_first_pod(self) -> None:
         """Required affinity joins the matching pod's host; the first of a group goes anywhere."""
