@@ -140,9 +140,11 @@ def _answers(host: str, ca: Path) -> bool:
 
 def _remove_tags(client: docker.DockerClient, host: str) -> None:
     """Every reference to the registry's images: tags, and the digests pulls leave behind."""
-    for image in client.images.list():
-        digests = image.attrs.get("RepoDigests") or []
-        for ref in [*image.tags, *digests]:
+    # The list call's own summaries: `images.list()` inspects each image after listing,
+    # and one that another test removes in between fails it with 404.
+    for image in client.api.images():
+        refs = [*(image.get("RepoTags") or []), *(image.get("RepoDigests") or [])]
+        for ref in refs:
             if ref.startswith(f"{host}/"):
                 with contextlib.suppress(ImageNotFound, docker.errors.APIError):
                     client.images.remove(ref, force=True, noprune=False)
