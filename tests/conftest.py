@@ -262,7 +262,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["crash_points"] = _exercised()
-        workeroutput["lock_holds"] = list(machine_lock.HOLDS)
+        workeroutput["lock_holds"] = [h.row() for h in machine_lock.HOLDS]
 
 
 def pytest_testnodedown(node: object, error: object) -> None:
@@ -274,7 +274,7 @@ def pytest_testnodedown(node: object, error: object) -> None:
 
 def _lock_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The machine lock is the suite's one serial chain: how long it was held, and by whom."""
-    holds = _LOCK_HOLDS + machine_lock.HOLDS
+    holds = _LOCK_HOLDS + [h.row() for h in machine_lock.HOLDS]
     if not holds:
         return
     held = sum(h for _, _, h in holds if h > 0)

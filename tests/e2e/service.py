@@ -115,7 +115,7 @@ class ServiceRun:
         self.notify_path = tmp / f"notify-{uuid.uuid4().hex[:6]}.sock"
         self.notify: socket.socket | None = None
         self.messages: list[str] = []
-        self._lock: tuple[int, float] | None = None
+        self._lock: tuple[int, machine_lock.Hold] | None = None
 
     @property
     def uses_proxy(self) -> bool:

@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ MACHINE_NETWORK = pytest.mark.machine_network
 _MARKED = re.compile(r"^pytestmark\b.*\bMACHINE_NETWORK\b", re.M)
 
 _current = {"nodeid": "", "marked": True}  # outside a test (bench, scripts) anything goes
-HOLDS: list[tuple[str, float, float]] = []  # (test, seconds waited, seconds held)
+HOLDS: list[Hold] = []  # every take of the lock in this process
 
 
 @functools.cache
@@ -60,31 +61,42 @@ def _require_mark() -> None:
             "lock, it would idle a worker")
 
 
-def acquire() -> tuple[int, float]:
-    """Take the lock (blocking); returns its descriptor and the time it was taken."""
+@dataclass
+class Hold:
+    """One take of the lock: by which test, how long it waited, how long it held it."""
+
+    test: str
+    waited: float
+    taken: float
+    held: float = -1.0  # until released
+
+    def row(self) -> tuple[str, float, float]:
+        return self.test, self.waited, self.held
+
+
+def acquire() -> tuple[int, Hold]:
+    """Take the lock (blocking); returns its descriptor and the record of this take."""
     _require_mark()
     fd = os.open(PROXY_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
     asked = time.monotonic()
     fcntl.flock(fd, fcntl.LOCK_EX)
     taken = time.monotonic()
-    HOLDS.append((str(_current["nodeid"]), taken - asked, -taken))
-    return fd, taken
+    hold = Hold(str(_current["nodeid"]), taken - asked, taken)
+    HOLDS.append(hold)
+    return fd, hold
 
 
-def release(fd: int, taken: float) -> None:
+def release(fd: int, hold: Hold) -> None:
     """Release the lock taken by `acquire` and record how long it was held."""
     fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)
-    for i in range(len(HOLDS) - 1, -1, -1):
-        if HOLDS[i][2] == -taken:
-            HOLDS[i] = (HOLDS[i][0], HOLDS[i][1], time.monotonic() - taken)
-            break
+    hold.held = time.monotonic() - hold.taken
 
 
 @contextmanager
 def proxy_lock() -> Iterator[None]:
-    fd, taken = acquire()
+    fd, hold = acquire()
     try:
         yield
     finally:
-        release(fd, taken)
+        release(fd, hold)
