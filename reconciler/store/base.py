@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,8 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from reconciler.store.engine import BUSY_TIMEOUT_MS, sqlite_file
+from reconciler.store.gate import gate_for
 from reconciler.store.models import LeaseRow, StoreRevisionRow
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,9 @@ class StoreBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(immediate=True)
+        # SQLite: this process's writers queue for the file's lock in order (`gate`).
+        path = sqlite_file(engine.url)
+        self._gate = gate_for(path) if path is not None else None
         self._local = threading.local()
         self._fence: Fence | None = None
         self._write_listeners: list[WriteListener] = []
@@ -148,7 +153,9 @@ class StoreBase:
             yield current
             return
         after: list[AfterCommit] = []
-        with Session(self._writer, expire_on_commit=False) as session:
+        with ExitStack() as gated, Session(self._writer, expire_on_commit=False) as session:
+            if self._gate is not None:
+                gated.enter_context(self._gate.held(BUSY_TIMEOUT_MS / 1000))
             session.begin()
             try:
                 fence = self._fence if fenced else None
@@ -169,6 +176,7 @@ class StoreBase:
                 raise
             with self._commit_lock:
                 session.commit()
+                gated.close()  # the database lock is gone: let the next writer begin
                 # Under the commit lock, as `foreign_writes` reads: it never sees this
                 # revision committed without knowing it is ours.
                 self.own_commits += 1
