@@ -250,8 +250,16 @@ class TestRootReplaced:
             tmp_link.symlink_to(tmp_path / "v2")
             os.replace(tmp_link, link)
             assert wait_for(lambda: source.root == tmp_path / "v2")
-            (tmp_path / "v2" / "pod.yaml").write_text("kind: Pod\n")
-            assert wait_for(lambda: tmp_path / "v2" / "pod.yaml" in rec.all_paths())
+            new_file = tmp_path / "v2" / "pod.yaml"
+
+            def edit_seen() -> bool:
+                # `root` is set just before the new watch starts: a write in between is
+                # read by the full reload the switch triggers, not reported by name.
+                new_file.write_text(f"kind: Pod\n# {time.monotonic()}\n")
+                return rec.wait(len(rec.calls) + 1, timeout=0.5) is not None and \
+                    new_file in rec.all_paths()
+
+            assert wait_for(edit_seen)
             (tmp_path / "v1" / "old.yaml").write_text("kind: Pod\n")
             time.sleep(0.5)
             assert tmp_path / "v1" / "old.yaml" not in rec.all_paths()
