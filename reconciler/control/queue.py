@@ -57,6 +57,11 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
         self._delayed: list[tuple[float, int, K]] = []
+        # Each delayed key's due time: a key waits once, at its earliest due time (client-go's
+        # waitingForQueue). Heap entries whose time is not the key's are stale and skipped.
+        # Without it, every resync's add of a key that requeues itself after each pass
+        # (a node's heartbeat) started one more timer chain, for ever.
+        self._waiting: dict[K, float] = {}
         self._seq = itertools.count()
         self._backoff: ExponentialBackoff[K] = ExponentialBackoff()
         self._shutdown = False
@@ -75,14 +80,19 @@ class WorkQueue(Generic[K]):
             self._cond.notify()
 
     def add_after(self, key: K, delay: float) -> None:
-        """Queue `key` once `delay` seconds have passed."""
+        """Queue `key` once `delay` seconds have passed; a key already waiting keeps the
+        earlier of its two times."""
         if delay <= 0:
             self.add(key)
             return
         with self._cond:
             if self._shutdown:
                 return
-            heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), key))
+            due = self._clock() + delay
+            if self._waiting.get(key, float("inf")) <= due:
+                return
+            self._waiting[key] = due
+            heapq.heappush(self._delayed, (due, next(self._seq), key))
             self._cond.notify()
 
     def add_rate_limited(self, key: K) -> None:
@@ -126,7 +136,10 @@ class WorkQueue(Generic[K]):
     def _promote_due_locked(self) -> None:
         now = self._clock()
         while self._delayed and self._delayed[0][0] <= now:
-            _, _, key = heapq.heappop(self._delayed)
+            due, _, key = heapq.heappop(self._delayed)
+            if self._waiting.get(key) != due:
+                continue  # stale: the key got an earlier time, and went then
+            del self._waiting[key]
             self._add_locked(key)
 
     def done(self, key: K) -> None:
@@ -144,7 +157,7 @@ class WorkQueue(Generic[K]):
     def depth(self) -> int:
         """Keys waiting now plus keys waiting for their delay."""
         with self._cond:
-            return len(self._queue) + len(self._delayed)
+            return len(self._queue) + len(self._waiting)
 
     def shutdown(self) -> None:
         with self._cond:

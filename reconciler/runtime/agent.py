@@ -43,6 +43,7 @@ from reconciler.runtime.status import Action, Instance
 from reconciler.runtime.types import (
     ExecResult,
     HostInfo,
+    HostUnreachable,
     ObservedPod,
     PodEnv,
     PodEvent,
@@ -53,6 +54,7 @@ from reconciler.scheduling import capacity
 
 log = logging.getLogger(__name__)
 
+INFO_REFRESH = 60.0  # seconds between two GET /info of a heartbeat (see `heartbeat`)
 _CREATING: Waiting = ("ContainerCreating", "")
 _KILL_MESSAGES = {
     "liveness": "Container {c} failed liveness probe, will be restarted",
@@ -79,19 +81,40 @@ class NodeAgent:
         self._locks_guard = threading.Lock()
         self._known: dict[tuple[str, str], tuple[str, int]] = {}  # (uid, name) -> (id, restart)
         self._removed: set[str] = set()  # ids this agent removed: not "removed by hand"
+        self._info_cache: tuple[float, dict[str, Any]] | None = None  # (monotonic, GET /info)
 
     # Host --------------------------------------------------------------------
 
     def heartbeat(self) -> HostInfo:
-        """The engine's CPUs, memory and versions; HostUnreachable when it does not answer."""
-        info = self.engine.probe(self.engine.api.info)
+        """The engine's CPUs, memory and versions; HostUnreachable when it does not answer.
+
+        The bridge's inspect is the liveness probe of every heartbeat. `GET /info` (the
+        engine counts every container and image for it) is asked again only every
+        `INFO_REFRESH` seconds and after the engine failed to answer: CPUs, memory and
+        versions change with an engine restart or upgrade, not between heartbeats.
+        """
+        try:
+            addresses = self._pod_addresses()
+            info = self._info()
+        except HostUnreachable:
+            self._info_cache = None
+            raise
         return HostInfo(cpus=int(info.get("NCPU", 0)), memory=int(info.get("MemTotal", 0)),
                         engine_version=str(info.get("ServerVersion", "")),
                         os=str(info.get("OperatingSystem", "")),
                         kernel=str(info.get("KernelVersion", "")),
                         os_type=str(info.get("OSType", "")),
                         arch=str(info.get("Architecture", "")),
-                        pod_addresses=self._pod_addresses())
+                        pod_addresses=addresses)
+
+    def _info(self) -> dict[str, Any]:
+        now = time.monotonic()
+        cached = self._info_cache
+        if cached is not None and now - cached[0] < INFO_REFRESH:
+            return cached[1]
+        info: dict[str, Any] = self.engine.probe(self.engine.api.info)
+        self._info_cache = (now, info)
+        return info
 
     def _pod_addresses(self) -> int:
         """The addresses the default bridge (every sandbox's network) has left for our pods."""

@@ -2,17 +2,23 @@
 
 The running service knows whether its parts work (controllers, scheduler,
 each node's engine, fluentd, proxy, DNS); the CLI reads the store only, so the
-service writes a row per component every few seconds. A row older than a
-few publish periods means the service itself is down, and the CLI says so.
+service gathers them every second and writes the rows when one changed, and
+at least every `REFRESH` seconds so their age says the service is alive: a row
+older than `views.listings.COMPONENTS_FRESH` (30 s) means the service itself is
+down, and the CLI says so. (Writing every second cost an idle service most of
+its CPU.)
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from reconciler.store import Store
+
+REFRESH = 10.0  # seconds between writes of unchanged health
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class HealthBoard:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: dict[str, Health] = {}
+        self._published: dict[str, Health] | None = None
+        self._published_at = 0.0
 
     def set(self, component: str, health: Health) -> None:
         with self._lock:
@@ -41,7 +49,8 @@ class HealthBoard:
             return dict(self._items)
 
     def publish(self, store: Store, fluent: HasHealth | None) -> None:
-        """Gather what other parts report, then write every component in one transaction."""
+        """Gather what other parts report; write every component in one transaction when
+        one changed or `REFRESH` seconds went by."""
         for node in store.list_nodes():
             self.set(
                 f"node/{node.name}",
@@ -56,4 +65,9 @@ class HealthBoard:
                 "fluentd",
                 Health(bool(getattr(h, "healthy", False)), str(getattr(h, "message", ""))),
             )
-        store.set_components({k: (v.healthy, v.message) for k, v in self.snapshot().items()})
+        items = self.snapshot()
+        now = time.monotonic()
+        if items == self._published and now - self._published_at < REFRESH:
+            return
+        store.set_components({k: (v.healthy, v.message) for k, v in items.items()})
+        self._published, self._published_at = items, now

@@ -38,11 +38,25 @@ def upsert(
     every non-key column of `values`, from the row being inserted). Not executed:
     the caller may add `.returning(...)`.
     """
-    statement = insert_for(session, model).values(**values)
     if update is None:
-        update = {k: statement.excluded[k] for k in values if k not in keys}
+        # The heartbeat's and health's statement: built once per shape, then only the values
+        # change (building `excluded` for every column was most of a heartbeat's store CPU).
+        shape = (session.get_bind().dialect.name, model, tuple(values), tuple(keys))
+        base = _shapes.get(shape)
+        if base is None:
+            insert = insert_for(session, model)
+            base = _shapes[shape] = insert.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={k: insert.excluded[k] for k in values if k not in keys})
+        return base.values(**values)
+    statement = insert_for(session, model).values(**values)
     result: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=dict(update))
     return result
+
+
+# (dialect, model, value columns, key columns) -> INSERT ... ON CONFLICT DO UPDATE without
+# values. Statements are immutable (each `.values` makes a copy), so one can be shared.
+_shapes: dict[tuple[str, type[Base], tuple[str, ...], tuple[str, ...]], Insert] = {}
 
 
 def excluded(session: Session, model: type[Base]) -> Any:

@@ -47,6 +47,51 @@ class TestWorkQueue:
         clock.now = 5
         assert q.get(timeout=0) == "a"
 
+    def test_a_waiting_key_keeps_its_earlier_time(self) -> None:
+        """A key delayed twice waits once, until the earlier of its two times."""
+        clock = FakeClock()
+        q: WorkQueue[str] = WorkQueue(clock=clock)
+        q.add_after("a", 5)
+        q.add_after("a", 9)
+        q.add_after("b", 9)
+        q.add_after("b", 2)
+        assert q.depth() == 2
+        clock.now = 2
+        assert q.get(timeout=0) == "b"
+        q.done("b")
+        assert q.get(timeout=0) is None  # b's stale time 9 is not a second wait
+        clock.now = 5
+        assert q.get(timeout=0) == "a"
+        q.done("a")
+        clock.now = 10
+        assert q.get(timeout=0) is None
+        assert q.depth() == 0
+
+    def test_self_requeue_plus_periodic_adds_stays_one_chain(self) -> None:
+        """A key that requeues itself after each pass, also added by every resync, is
+        processed once per period, not once more per resync that went by."""
+        clock = FakeClock()
+        q: WorkQueue[str] = WorkQueue(clock=clock)
+        processed = 0
+        q.add("node")
+
+        def run_due() -> None:
+            nonlocal processed
+            while (key := q.get(timeout=0)) is not None:
+                processed += 1
+                q.done(key)
+                q.add_after(key, 1.0)
+
+        run_due()  # at 0: the chain's phase is whole seconds
+        for tick in range(1, 121):  # 120 s of a 1 s heartbeat, with a resync every 5 s
+            clock.now = tick - 0.5  # the resync, out of the chain's phase
+            if tick % 5 == 0:
+                q.add("node")
+            run_due()
+            clock.now = float(tick)
+            run_due()
+        assert processed <= 120 + 120 // 5 + 1
+
     def test_backoff_doubles_until_forget(self) -> None:
         """Each failure doubles the delay; forget resets it."""
         clock = FakeClock()
