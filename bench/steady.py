@@ -50,8 +50,9 @@ PODS, SERVICES, RCS = 100, 450, 450
 PASSES = 5
 IDLE = 5.0
 EDITS = 20
-# The requests of the timers (heartbeat, event stream): a window with only these is idle.
-TIMERS = {"GET /info", "GET /events", "GET /_ping", "GET /version"}
+# The requests of the timers (the heartbeat: the bridge inspect, /info once a minute; the
+# event stream): a window with only these is idle.
+TIMERS = {"GET /info", "GET /events", "GET /_ping", "GET /version", "GET /networks/bridge"}
 
 POD = """\
 apiVersion: v1
