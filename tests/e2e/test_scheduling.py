@@ -7,8 +7,9 @@ addresses for pod sandboxes, and `hostt` (10.242.0.2) with a /24. The local engi
 and the shared hostb/hostc are not used. The tests check that the small host takes
 no more pods than its bridge holds and the rest go to the other host; that two
 replicas with required anti-affinity on kubernetes.io/hostname land one per host
-and a third stays Pending with Kubernetes' message; and that a tainted host takes
-only the pods that tolerate its taint.
+and a third stays Pending with Kubernetes' message; that a running pod's
+anti-affinity also keeps out a newcomer with no rules of its own (the symmetric
+rule); and that a tainted host takes only the pods that tolerate its taint.
 """
 
 from __future__ import annotations
@@ -123,6 +124,27 @@ class TestPlacementRules:
         assert placed(run, "ha") == Counter({"hosts": 1, "hostt": 1})
         events = run.cli("get", "events").stdout
         assert "FailedScheduling" in events and "didn't match pod anti-affinity rules" in events
+
+    def test_existing_pods_anti_affinity_keeps_a_plain_pod_out(self, run: ServiceRun) -> None:
+        """A running pod's required anti-affinity against app=solo keeps a solo pod that has
+        no rules of its own off that host (Pending, Kubernetes' reason) until it goes."""
+        on_hosts = {"nodeSelector": {HOSTNAME: "hosts"}}
+        run.write("nodes.yaml", nodes_yaml())
+        run.write("guard.yaml", workload("guard", 1, {**on_hosts, **anti_affinity("solo")}))
+        run.start()
+        wait_until(lambda: placed(run, "guard") == Counter({"hosts": 1}), timeout=180,
+                   what="the guard on hosts")
+        run.write("solo.yaml", workload("solo", 1, on_hosts))
+        pending = wait_until(
+            lambda: [p for p in pods_of(run, "solo") if
+                     "didn't satisfy existing pods anti-affinity rules"
+                     in unschedulable_message(p)],
+            timeout=120, what="the solo pod Pending for the guard's anti-affinity")
+        assert not pending[0]["spec"].get("nodeName")
+        assert placed(run, "solo") == Counter()
+        (run.desired / "guard.yaml").unlink()
+        wait_until(lambda: placed(run, "solo") == Counter({"hosts": 1}), timeout=180,
+                   what="the solo pod on hosts once the guard is gone")
 
     def test_tainted_host_takes_only_tolerating_pods(self, run: ServiceRun) -> None:
         """hostt tainted dedicated=db:NoSchedule: plain pods all go to hosts; a tolerating pod
