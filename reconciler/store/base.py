@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from reconciler.store.engine import BUSY_TIMEOUT_MS, sqlite_file
+from reconciler.store.engine import BUSY_TIMEOUT_MS, WRITE_DEADLINE, sqlite_file
 from reconciler.store.gate import gate_for
 from reconciler.store.models import LeaseRow, StoreRevisionRow
 
@@ -155,7 +156,11 @@ class StoreBase:
         after: list[AfterCommit] = []
         with ExitStack() as gated, Session(self._writer, expire_on_commit=False) as session:
             if self._gate is not None:
+                deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
                 gated.enter_context(self._gate.held(BUSY_TIMEOUT_MS / 1000))
+                # The queue's wait counts against the busy timeout (`engine.on_begin`).
+                token = WRITE_DEADLINE.set(deadline)
+                gated.callback(WRITE_DEADLINE.reset, token)
             session.begin()
             try:
                 fence = self._fence if fenced else None

@@ -13,6 +13,8 @@ without importing alembic, so `reconciler get` stays quick.
 from __future__ import annotations
 
 import os
+import time
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,9 @@ from reconciler.store.reader import HEAD, StoreMissing
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 10_000
+# The monotonic time by which the current thread's write transaction must have the
+# SQLite write lock (set by `StoreBase` around its transactions; None: a full timeout).
+WRITE_DEADLINE: ContextVar[float | None] = ContextVar("write_deadline", default=None)
 # The PostgreSQL advisory lock key that serialises schema creation and upgrades
 # ("reconcil" in ASCII, as a signed 64-bit number): one per database.
 MIGRATION_LOCK = int.from_bytes(b"reconcil", "big", signed=True)
@@ -78,6 +83,13 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
         if conn.get_execution_options().get("immediate"):
+            # What is left of the writer's one busy timeout after its turn in this
+            # process's queue (`store.gate`): queue and lock together wait at most
+            # BUSY_TIMEOUT_MS, as a writer did before there was a queue.
+            deadline = WRITE_DEADLINE.get()
+            left = BUSY_TIMEOUT_MS if deadline is None else \
+                int((deadline - time.monotonic()) * 1000)
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={max(1, left)}")
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")

@@ -1,13 +1,19 @@
-"""The in-process writer queue (`reconciler.store.gate`): order, timeouts, sharing."""
+"""The in-process writer queue (`reconciler.store.gate`): order, timeouts, sharing, and
+one busy timeout for queue and lock together (on a real SQLite file)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from reconciler.api.records import NodeRecord
+from reconciler.store import Store
+from reconciler.store.engine import BUSY_TIMEOUT_MS
 from reconciler.store.gate import FifoGate, GateTimeout, gate_for
 
 
@@ -66,3 +72,27 @@ class TestGateFor:
         a, b = tmp_path / "a.db", tmp_path / "b.db"
         assert gate_for(a) is gate_for(a)
         assert gate_for(a) is not gate_for(b)
+
+
+class TestOneBusyTimeout:
+    def test_the_queue_wait_counts_against_the_busy_timeout(self, tmp_path: Path) -> None:
+        """A writer that waited its turn in the queue gets only what is left of the busy
+        timeout at SQLite's lock: queue and lock together never wait longer than one."""
+        store = Store.open(str(tmp_path / "state.db"))
+        applied: list[int] = []
+
+        def spy(conn: object, cursor: object, statement: str, *args: object) -> None:
+            if statement.startswith("PRAGMA busy_timeout="):
+                applied.append(int(statement.split("=")[1]))
+
+        sa.event.listen(store.engine, "before_cursor_execute", spy)
+        gate = gate_for(Path(str(store.engine.url.database)))
+        gate.acquire(1.0)  # another writer of this process holds its turn
+        writer = threading.Thread(target=store.upsert_node, args=(
+            NodeRecord("n1", "unix://", datetime.now(UTC)),))
+        writer.start()
+        time.sleep(0.5)
+        gate.release()
+        writer.join(10)
+        assert store.get_node("n1") is not None
+        assert applied and applied[-1] <= BUSY_TIMEOUT_MS - 400
