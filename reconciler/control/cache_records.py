@@ -25,6 +25,7 @@ from reconciler.api.selectors import (
 )
 from reconciler.api.types import Key
 from reconciler.control.indexer import Indexer, IndexFunc
+from reconciler.scheduling.inter_pod_affinity import has_rules
 from reconciler.store.records import ObjectRecord
 
 POD = "Pod"
@@ -36,6 +37,9 @@ BY_NODE = "node"  # pods: the node they are bound to ("" is not filed)
 BY_LABEL = "label"  # pods: each "key=value" pair (keys cannot contain "=")
 BY_LABEL_KEY = "label-key"  # pods: each label key, for Exists / DoesNotExist
 BY_NAME = "name"  # pods: "namespace/name", unique among live pods
+# pods: "bound" for a bound pod with pod (anti-)affinity terms, whose rules can keep any
+# newcomer out of a domain (the scheduler snapshot's HavePodsWithAffinityList)
+BY_INTER_POD = "inter-pod"
 BY_KIND = "kind"  # objects
 BY_UID = "uid"  # objects: a pod's owner reference points here
 BY_SELECTS = "selects"  # objects: see selects_values
@@ -63,6 +67,7 @@ def pod_indexers() -> dict[str, IndexFunc[PodRecord]]:
         BY_LABEL: lambda p: [f"{k}={v}" for k, v in p.labels.items()],
         BY_LABEL_KEY: lambda p: list(p.labels),
         BY_NAME: lambda p: (f"{p.namespace}/{p.name}",),
+        BY_INTER_POD: lambda p: ("bound",) if p.node_name and has_rules(p.spec) else (),
     }
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from reconciler.api.records import ClaimRecord, Condition, ContainerStatus, NodeRecord, PodRecord
 from reconciler.control.cache import Cache
+from reconciler.control.cache_records import BY_INTER_POD
 from reconciler.control.claims import CLAIM
 from reconciler.control.configmaps import config_objects
 from reconciler.control.context import Context
@@ -176,8 +177,10 @@ class PodController:
             if cache is not None and cache.synced:
                 # The per-node totals the cache keeps as pods come and go. Every
                 # placement of this process is written through before the lock is let go.
-                # The bound pods go in only when some rule counts them.
-                bound = bound_pods_for(current, cache.pods())
+                # The bound pods are listed only when some rule counts them: the pod's
+                # own, or a bound pod's (an index, not a scan of every pod).
+                bound = bound_pods_for(current, cache.pods,
+                                       bool(cache.pod_index_keys(BY_INTER_POD, "bound")))
                 placement = place_on(current, {n.name: cache.node_info(n) for n in nodes},
                                      Inputs(claims, avoid, bound))
             else:

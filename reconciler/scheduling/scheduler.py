@@ -63,12 +63,14 @@ def needs_bound_pods(pod: PodRecord) -> bool:
         pod.spec.get("topologySpreadConstraints"))
 
 
-def bound_pods_for(pod: PodRecord, bound: Sequence[PodRecord]) -> Sequence[PodRecord] | None:
-    """The bound pods a placement of `pod` must read, or None when none can change it: its
-    own rules count them, or a bound pod's required anti-affinity may keep it out of a
-    domain (Kubernetes' symmetry, which holds for a pod with no rules of its own)."""
-    if needs_bound_pods(pod) or any(inter_pod_affinity.has_rules(p.spec) for p in bound):
-        return bound
+def bound_pods_for(pod: PodRecord, bound: Callable[[], Sequence[PodRecord]],
+                   any_bound_rules: bool) -> Sequence[PodRecord] | None:
+    """The bound pods a placement of `pod` must read (`bound()`), or None when none can
+    change it: its own rules count them, or a bound pod with inter-pod terms
+    (`any_bound_rules`, kept by the caller's index) may keep it out of a domain with its
+    required anti-affinity (Kubernetes' symmetry, which holds for a pod with no rules)."""
+    if needs_bound_pods(pod) or any_bound_rules:
+        return bound()
     return None
 
 

@@ -27,7 +27,12 @@ from reconciler.control.cache import (
     Cache,
     Change,
 )
-from reconciler.control.cache_records import PATCH_FIELDS, copy_pod, object_selector
+from reconciler.control.cache_records import (
+    BY_INTER_POD,
+    PATCH_FIELDS,
+    copy_pod,
+    object_selector,
+)
 from reconciler.control.indexer import Indexer
 from reconciler.scheduling.nodeinfo import build_node_infos
 from reconciler.store.records import ObjectRecord
@@ -324,6 +329,20 @@ class TestReads:
         assert again is not None and again.labels == {"app": "web"}
         assert again.spec["containers"][0]["image"] == "nginx"
         assert cache.pod_uids(selector=parse("app=web")) == {"u1"}
+
+    def test_bound_pods_with_inter_pod_rules_are_indexed(self) -> None:
+        """Only bound pods with pod (anti-)affinity are filed under the inter-pod index, and
+        they leave it when deleted: the scheduler lists every pod only while one is there."""
+        cache = Cache()
+        guard = make_pod("u1", node="a")
+        term = {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "h"}
+        guard.spec["affinity"] = {"podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+        pending = dataclasses.replace(copy_pod(guard), uid="u2", name="p2", node_name="")
+        cache.replace([], [guard, pending, make_pod("u3", node="a")])
+        assert cache.pod_index_keys(BY_INTER_POD, "bound") == {"u1"}
+        cache.delete_pod("u1")
+        assert cache.pod_index_keys(BY_INTER_POD, "bound") == frozenset()
 
     def test_written_pod_is_copied_in(self) -> None:
         """A caller changing its pod after writing it through does not change the cache."""

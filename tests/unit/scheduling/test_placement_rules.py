@@ -127,10 +127,10 @@ class TestInterPodAffinity:
         newcomer = pod("w", labels={"app": "web"})
         nodes = [node("a"), node("b", cpu=100)]
         infos = build_node_infos(nodes, [guard])
-        bound = bound_pods_for(newcomer, [guard])
+        bound = bound_pods_for(newcomer, lambda: [guard], any_bound_rules=True)
         assert bound == [guard]
         assert place_on(newcomer, infos, Inputs(bound=bound)).node == "b"
-        assert bound_pods_for(newcomer, [pod("plain", node_name="a")]) is None
+        assert bound_pods_for(newcomer, lambda: [guard], any_bound_rules=False) is None
 
     def test_affinity_follows_and_first_pod(self) -> None:
         """Required affinity joins the matching pod's host; the first of a group goes anywhere."""
