@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import click
 
 from reconciler.cli.options import state_option
-from reconciler.sources.trigger import SyncError, request_sync
+from reconciler.service.requests import SyncError, request_sync
 
 _ALPHABET = string.ascii_lowercase + string.digits
 

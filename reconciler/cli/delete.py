@@ -1,11 +1,12 @@
 """`reconciler delete pod|pvc NAME`: ask for a pod's or a claim's deletion, as kubectl does.
 
 The CLI's imperative writes, and they add no hidden state: the object is marked
-for deletion in the store and the running service (nudged through `reconciler
-sync`'s signal) does the rest. A pod's containers are stopped and its record
-removed; a pod of a controller is then replaced (a StatefulSet's under the same
-name), a pod declared in a manifest is declared again from its file (as a static
-pod would be). To remove a workload for good, remove its manifest. A claim goes
+for deletion in the store and the running service (nudged through a request row
+in the store, as `reconciler sync` is: it may run on another host) does the
+rest. A pod's containers are stopped and its record removed; a pod of a
+controller is then replaced (a StatefulSet's under the same name), a pod
+declared in a manifest is declared again from its file (as a static pod would
+be). To remove a workload for good, remove its manifest. A claim goes
 once no scheduled pod uses it, its Docker volume with it (as Kubernetes'
 pvc-protection waits); a StatefulSet member waiting for a lost host's volume then
 gets a new, empty claim wherever it can run.
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 import click
 
 from reconciler.cli.options import state_option
-from reconciler.sources.trigger import SyncError, request_sync
+from reconciler.service.requests import SyncError, request_sync
 
 
 @click.command()
@@ -61,7 +62,7 @@ def delete(kind: str, names: tuple[str, ...], namespace: str, state: str) -> Non
         store.close()
     # With no service running, the deletion happens when it starts.
     with contextlib.suppress(SyncError):
-        request_sync(state)
+        request_sync(state, "delete")
     for name in missing:
         click.echo(f'Error from server (NotFound): {resource} "{name}" not found', err=True)
     if missing:

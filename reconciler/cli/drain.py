@@ -30,7 +30,7 @@ from reconciler.cli.options import desired_option, state_option
 from reconciler.cli.scale import commit_file, write_atomically
 from reconciler.manifests.loader import load_folder
 from reconciler.scheduling.disruption import VIOLATION, blocking
-from reconciler.sources.trigger import SyncError, request_sync
+from reconciler.service.requests import SyncError, request_sync
 
 RETRY_SECONDS = 5.0
 

@@ -17,9 +17,9 @@ import click
 
 from reconciler.cli.options import state_option
 from reconciler.service.config import Config, ConfigError, load_config, render
+from reconciler.service.requests import SyncError, request_sync
 from reconciler.service.systemd import DEFAULT_CONFIG, DEFAULT_ENVFILE, unit_text
 from reconciler.sources.git import redact
-from reconciler.sources.trigger import SyncError, request_sync
 
 STATE_DIR = "/var/lib/reconciler"
 UNIT_PATH = "etc/systemd/system/reconciler.service"
@@ -51,10 +51,11 @@ def sync(ctx: click.Context, state: str, config_path: Path | None) -> None:
     """Ask the running service to fetch its git source now."""
     target = _load(config_path, ctx).state if config_path else state
     try:
-        pid = request_sync(target)
+        # Through the store when an instance is active (on any host), else its pid file.
+        asked = request_sync(target, "sync", wait=5.0)
     except SyncError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"sync requested from the service (pid {pid})")
+    click.echo(f"sync requested from the service ({asked})")
 
 
 @click.group()

@@ -64,6 +64,7 @@ from reconciler.service.metrics import (
     start_metrics_server,
 )
 from reconciler.service.progress import FirstConvergence
+from reconciler.service.requests import RequestListener
 from reconciler.service.retention import JOB_ID as RETENTION_JOB
 from reconciler.service.retention import compaction_job
 from reconciler.service.systemd import Notifier
@@ -263,6 +264,8 @@ class Service:
 
         sync_listener = SyncListener(config.state, on_sync)
         sync_listener.install()
+        # `sync`/`delete` from any host reach this instance through the store's request rows.
+        requests = RequestListener(store, self.holder, on_sync).start()
 
         proxy = self._start_proxy(ctx)
         if proxy is not None:
@@ -333,6 +336,7 @@ class Service:
         if source is not None:
             source.stop()
         sync_listener.uninstall()
+        requests.stop()
         for stop in watchers:
             stop.set()
         loop.stop(timeout=10.0)

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from reconciler.runtime import engine
 from reconciler.store import Store
 from reconciler.store.leases import LeaseClock
+from reconciler.store.requests import CONTROLLER_LEASE
 
 log = logging.getLogger("reconciler.service")
 
-LEASE = "reconciler-controller"
+LEASE = CONTROLLER_LEASE
 
 
 def lease_margin(ttl: float) -> float:

@@ -337,3 +337,17 @@ class ProxyAckRow(Base):
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
     mode: Mapped[str] = mapped_column(String(16), default="")
     applied_at: Mapped[datetime]
+
+
+class RequestRow(Base):
+    """A request to the active instance (`reconciler sync`, `delete`), from any machine:
+    the instance holding the lease takes it (migration 0011, store/requests.py)."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(253), default="")
+    requested_at: Mapped[datetime]
+    handled_by: Mapped[str] = mapped_column(String(253), default="")
+    handled_at: Mapped[datetime | None]

@@ -21,6 +21,8 @@ live in mixins by subject:
 - `leases.LeasesMixin`: try_acquire(), renew(), release(), get_lease(), lease_expired()
 - `feeds.FeedsMixin`: feed(), feed_revisions(), endpoints_revision(), ack_proxy(),
   forget_proxy(), proxy_acks(), proxies_behind(): the proxies' change feed and acks
+- `requests.RequestsMixin`: add_request(), take_requests(), get_request(),
+  active_holder(), requests_detector(): `sync`/`delete` to the active instance
 
 `batch()` (from `base.StoreBase`) groups writes into one transaction; after
 `fence(name, holder, epoch)` every write transaction first checks the lease. All
@@ -40,12 +42,13 @@ from reconciler.store.network import NetworkMixin
 from reconciler.store.objects import ObjectsMixin
 from reconciler.store.owned import OwnedObjectsMixin
 from reconciler.store.pods import PodsMixin
+from reconciler.store.requests import RequestsMixin
 from reconciler.store.retention import RetentionMixin
 
 
 class Store(
     ObjectsMixin, PodsMixin, ClaimsMixin, NetworkMixin, EventsMixin, ComponentsMixin,
-    ClusterMixin, LeasesMixin, FeedsMixin, OwnedObjectsMixin, RetentionMixin,
+    ClusterMixin, LeasesMixin, FeedsMixin, OwnedObjectsMixin, RetentionMixin, RequestsMixin,
 ):
     """The state store; open it with `Store.open`."""
 
