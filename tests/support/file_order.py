@@ -11,14 +11,17 @@ machine-network (tests/support/machine_lock.py) form one unit, first, on one wor
 The times live in tests/data/file_durations.json, written by `make test-durations`
 from a run's per-test reports (the controller process sees every worker's); a file
 missing from it counts as `UNKNOWN` seconds, so a new slow file is not pushed to the
-very end.
+very end. Beside each run's times goes each file's CPU (`*.cpu.json`): the test process's
+and that of the processes it waited for (services, CLI calls), not the Docker engine's.
+On two cores the suite is bound by CPU, so that is the figure to cut.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter
+import resource
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,9 @@ from tests.support.machine_lock import marked_file
 
 DURATIONS = Path(__file__).resolve().parent.parent / "data" / "file_durations.json"
 UNKNOWN = 20.0  # seconds assumed for a file with no recorded time
-_measured: Counter[str] = Counter()
+_measured: defaultdict[str, float] = defaultdict(float)
+_cpu: defaultdict[str, float] = defaultdict(float)
+_cpu_mark = [0.0]  # this process's CPU (and its waited-for children's) at its last report
 
 
 def _file(nodeid: str) -> str:
@@ -78,9 +83,33 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeSch
     return FilesAndOneChain(config, log, config.rootpath)
 
 
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The CPU of start-up and collection is nobody's file."""
+    _cpu_mark[0] = _cpu_seconds()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Each phase's report carries the CPU spent since the previous one, in the worker that
+    ran it (user_properties travel to the controller under xdist)."""
+    outcome = yield
+    now = _cpu_seconds()
+    outcome.get_result().user_properties.append(("cpu_s", now - _cpu_mark[0]))
+    _cpu_mark[0] = now
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Sum every phase's time per file (on the controller, reports come from all workers)."""
+    """Sum every phase's time and CPU per file (on the controller, reports come from all
+    workers)."""
     _measured[_file(report.nodeid)] += report.duration
+    spent = [v for k, v in report.user_properties if k == "cpu_s" and isinstance(v, float)]
+    _cpu[_file(report.nodeid)] += sum(spent)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -88,6 +117,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     target = os.environ.get("RECONCILER_TEST_DURATIONS")
     if not target or hasattr(session.config, "workerinput") or not _measured:
         return
-    ordered = dict(sorted(((f, round(s, 1)) for f, s in _measured.items()),
-                          key=lambda kv: -kv[1]))
-    Path(target).write_text(json.dumps(ordered, indent=1) + "\n")
+    tables: tuple[tuple[Path, dict[str, float]], ...] = (
+        (Path(target), dict(_measured)), (Path(target).with_suffix(".cpu.json"), _cpu))
+    for path, table in tables:
+        ordered = dict(sorted(((f, round(s, 1)) for f, s in table.items()), key=lambda kv: -kv[1]))
+        path.write_text(json.dumps(ordered, indent=1) + "\n")
