@@ -11,13 +11,13 @@ line.
 Stopping it (SIGTERM, SIGINT, or a kill) leaves the rules, cluster IPs, pod routes
 and the DNS server in place: the next `reconciler proxy` on the host takes them
 over. `reconciler proxy --cleanup` removes them, as `kube-proxy --cleanup`.
+`reconciler agent` (reconciler/cli/agent.py) is the same data plane under the name
+a machine's unit file uses; this command's body is the agent's `serve`.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
 import click
 
@@ -48,35 +48,16 @@ def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, service_cidr: s
     What it installed stays in force after it stops, until the next proxy on this
     host replaces it or `--cleanup` removes it.
     """
-    from reconciler.network.embedded import EmbeddedProxy, cleanup_host
-    from reconciler.service.limits import raise_open_files_limit
-    from reconciler.store import Store
+    from reconciler.cli.agent import serve
+    from reconciler.network.embedded import cleanup_host
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if cleanup:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         cleanup_host()
         click.echo("removed the service proxy's rules, addresses, routes and DNS servers",
                    err=True)
         return
     if not node_name:
         raise click.UsageError("--node is required (except with --cleanup)")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    soft, _ = raise_open_files_limit()
-    logging.info("open files limit: %d", soft)
-    store = Store.open(state, create=False)
-    embedded = EmbeddedProxy(store, node_name, "userspace" if mode == "userspace" else "iptables",
-                             dns_ip, dns_port, interval=interval, service_cidr=service_cidr)
-    click.echo(f"proxy for node {node_name}: mode {embedded.mode}"
-               + (f" ({embedded.proxy.fallback_reason})" if embedded.proxy.fallback_reason else "")
-               + (f", DNS on {dns_ip}:{embedded.dns.port}" if embedded.dns else ""), err=True)
-    try:
-        # Bounded waits: the kernel may hand SIGTERM to another thread, and then the
-        # handler runs only when this (main) thread next wakes; an unbounded wait never
-        # did (the DNS server's 10 s reload had the same cause, network/dnsd.py).
-        while not stop.wait(1.0):
-            pass
-    finally:
-        embedded.close()  # leaves the data plane in force for the next proxy
-        store.close()
+    # The same body as `reconciler agent`: it waits for the store and reports to systemd.
+    serve(node_name, state, mode, dns_ip, dns_port, service_cidr, interval)

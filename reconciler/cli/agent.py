@@ -1,0 +1,148 @@
+"""`reconciler agent --node NAME --state URL`: the host-local data plane of one machine.
+
+What runs on every machine besides the control plane (systemd/reconciler-agent.service),
+as kube-proxy does: the service proxy (iptables or userspace), the cluster DNS server
+and the routes to other hosts' pods, fed from the shared store's change feed
+(`reconciler.network.embedded.EmbeddedProxy`; PostgreSQL LISTEN/NOTIFY). It is
+`reconciler proxy` made to run unattended: it waits for the store at start instead
+of failing (a machine booting before the database), says READY=1 / STATUS= /
+WATCHDOG=1 to systemd, and logs when the store goes away and comes back. While the
+store is unreachable nothing it installed changes (the rules, the DNS answers and
+routes stay as last read); its feed reconnects by itself and the first read after
+re-applies whatever changed meanwhile.
+
+The node's heartbeat and its engine's events are not here: the control plane
+reaches every engine itself (unix, tcp+TLS, ssh), as docs/multihost.md describes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.cli.options import state_option
+from reconciler.service.systemd import Notifier
+
+if TYPE_CHECKING:
+    from reconciler.network.embedded import EmbeddedProxy
+    from reconciler.store import Store
+
+log = logging.getLogger("reconciler.agent")
+
+RETRY_MAX = 10.0  # seconds: the longest wait between two attempts to reach the store
+
+
+def serve(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
+          service_cidr: str, interval: float) -> None:
+    """Run the data plane of `node_name` until SIGTERM or SIGINT (both commands' body)."""
+    from reconciler.service.limits import raise_open_files_limit
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    soft, _ = raise_open_files_limit()
+    log.info("open files limit: %d", soft)
+    notifier = Notifier()
+    started = _start(node_name, state, mode, dns_ip, dns_port, service_cidr, interval,
+                     stop, notifier)
+    if started is None:
+        return
+    store, embedded = started
+    click.echo(f"proxy for node {node_name}: mode {embedded.mode}"
+               + (f" ({embedded.proxy.fallback_reason})" if embedded.proxy.fallback_reason else "")
+               + (f", DNS on {dns_ip}:{embedded.dns.port}" if embedded.dns else ""), err=True)
+    notifier.ready(_status(node_name, embedded, 0))
+    wd = notifier.watchdog_interval()
+    try:
+        _watch(node_name, embedded, notifier, stop, wd)
+    finally:
+        notifier.stopping()
+        embedded.close()  # leaves the data plane in force for the next agent
+        store.close()
+
+
+def _start(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
+           service_cidr: str, interval: float, stop: threading.Event,
+           notifier: Notifier) -> tuple[Store, EmbeddedProxy] | None:
+    """The store and the proxy, retried until the store answers (None: stopped first)."""
+    from reconciler.network.embedded import EmbeddedProxy
+    from reconciler.store import Store, StoreMissing
+
+    delay = 1.0
+    while not stop.is_set():
+        store: Store | None = None
+        try:
+            store = Store.open(state, create=False)
+            return store, EmbeddedProxy(
+                store, node_name, "userspace" if mode == "userspace" else "iptables",
+                dns_ip, dns_port, interval=interval, service_cidr=service_cidr)
+        except StoreMissing as e:  # a wrong path, not an outage: say so and stop
+            raise click.ClickException(str(e)) from None
+        except Exception as e:  # the store is down or unreachable: wait for it
+            if store is not None:
+                store.close()
+            log.warning("store not reachable (%s); retrying in %.0fs",
+                        str(e).split("\n")[0], delay)
+            notifier.status(f"waiting for the store: {str(e).splitlines()[0][:200]}")
+            stop.wait(delay)
+            delay = min(delay * 2, RETRY_MAX)
+    return None
+
+
+def _watch(node_name: str, embedded: EmbeddedProxy, notifier: Notifier,
+           stop: threading.Event, watchdog: float | None) -> None:
+    """Report the data plane's state until stopped; the proxy's own thread does the work."""
+    errors = embedded.errors
+    failing_since = 0.0
+    # Bounded waits: the kernel may hand SIGTERM to another thread, and then the
+    # handler runs only when this (main) thread next wakes (see network/dnsd.py).
+    while not stop.wait(1.0):
+        if embedded.errors != errors:
+            errors = embedded.errors
+            if not failing_since:
+                failing_since = time.monotonic()
+                log.warning("agent %s: store unreachable; the data plane is kept as it is",
+                            node_name)
+        elif failing_since and time.monotonic() - failing_since > 1.0:
+            log.info("agent %s: store reachable again after %.0fs", node_name,
+                     time.monotonic() - failing_since)
+            failing_since = 0.0
+        notifier.status(_status(node_name, embedded, failing_since))
+        if watchdog:
+            notifier.watchdog()
+
+
+def _status(node_name: str, embedded: EmbeddedProxy, failing_since: float) -> str:
+    table = embedded.table
+    count = len(table.services) if table is not None else 0
+    store = (f"store unreachable for {time.monotonic() - failing_since:.0f}s"
+             if failing_since else "store reachable")
+    return f"node {node_name}: {embedded.mode} mode, {count} services, {store}"
+
+
+@click.command()
+@click.option("--node", "node_name", required=True, help="Name of the node this machine is.")
+@click.option("--mode", type=click.Choice(["iptables", "userspace"]), default="iptables",
+              show_default=True, help="iptables (falls back to userspace when it cannot).")
+@click.option("--dns-ip", default="10.96.0.10", show_default=True,
+              help="Address of the cluster DNS on this host; empty: no DNS.")
+@click.option("--dns-port", default=53, show_default=True, type=int)
+@click.option("--service-cidr", default="10.96.0.0/16", show_default=True,
+              help="The cluster IP range (the service's network.service_cidr).")
+@click.option("--interval", default=15.0, show_default=True, type=float,
+              help="Seconds between full reads of the store when no change was signalled.")
+@state_option
+def agent(node_name: str, mode: str, dns_ip: str, dns_port: int, service_cidr: str,
+          interval: float, state: str) -> None:
+    """Serve this machine's cluster IPs, NodePorts, DNS and pod routes from the shared store.
+
+    Waits for the store when it is down, keeps the data plane as it is while the
+    store is unreachable, and follows it again when it is back.
+    """
+    serve(node_name, state, mode, dns_ip, dns_port, service_cidr, interval)
