@@ -1,0 +1,197 @@
+"""The desired source as the API writes it: files in the desired folder, or a commit on git.
+
+The last step of a write through the Kubernetes API (kubeapi/writes.py): the
+object's new manifest text (kubeapi/docedit.py) becomes a change of the source
+the service follows, and the service converges from it as from any edit; the
+store is never written here. A `Session` gives a folder to read the current
+manifests from and writes a list of `Change`s:
+
+- folder source: the files themselves, each replaced in one rename (as
+  `reconciler scale` does), a file removed when its last object goes;
+- git source: a commit on the configured branch, made in a bare clone of our own
+  (`<checkout>.kubeapi.git`, never the service's checkout) from a private index,
+  and pushed without force: when the branch moved since it was read, the push is
+  refused and the write answers 409 Conflict (kubectl retries a patch on it).
+  A local non-bare repository with the branch checked out refuses pushes unless
+  it sets `receive.denyCurrentBranch=updateInstead`; its message says so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.sources.git import redact
+
+GIT_TIMEOUT = 60.0
+AUTHOR = ("reconciler API", "reconciler@localhost")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A file of the source, by its path under the root: its new text, or None to remove it."""
+
+    path: str
+    text: str | None
+
+
+class SourceWriteError(RuntimeError):
+    """The change could not be written; the message says why."""
+
+
+class SourceConflict(SourceWriteError):
+    """The branch moved while the change was made: read again and retry."""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace (or create) the file in one rename, so the watcher never reads half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _inside(root: Path, rel: str) -> Path:
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise SourceWriteError(f"{rel} is outside the desired folder")
+    return path
+
+
+@dataclass
+class Session:
+    """One write: `root` holds the source as it is now; `write` changes it (once)."""
+
+    root: Path
+    writer: FolderWriter | GitWriter
+    head: str = ""  # the commit read (git); the push must be on top of it
+
+    def read(self, rel: str) -> str | None:
+        path = _inside(self.root, rel)
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def write(self, changes: list[Change], message: str) -> str:
+        """Apply the changes; what was done, for the log ("wrote x.yaml", "committed abc")."""
+        return self.writer.apply(self, changes, message)
+
+
+@dataclass
+class FolderWriter:
+    """The desired folder, written in place."""
+
+    root: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        # One write at a time: two patches of one file must not both start from its old text.
+        with self._lock:
+            yield Session(self.root, self)
+
+    def apply(self, session: Session, changes: list[Change], message: str) -> str:
+        for change in changes:
+            path = _inside(self.root, change.path)
+            if change.text is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_atomically(path, change.text)
+        return "wrote " + ", ".join(c.path for c in changes)
+
+
+@dataclass
+class GitWriter:
+    """A branch of a git repository, written by commits pushed from a bare clone of our own."""
+
+    url: str
+    branch: str
+    work: Path  # the bare clone
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _git(self, *args: str, index: Path | None = None, stdin: str | None = None,
+             extra_env: dict[str, str] | None = None) -> str:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C",
+               **(extra_env or {})}
+        if index is not None:
+            env["GIT_INDEX_FILE"] = str(index)
+        try:
+            done = subprocess.run(["git", "--git-dir", str(self.work), *args], env=env,
+                                  input=stdin, capture_output=True, text=True,
+                                  timeout=GIT_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            raise SourceWriteError(f"git {args[0]} timed out") from None
+        if done.returncode != 0:
+            detail = redact(done.stderr.strip() or done.stdout.strip())
+            if "push" in args[:1] and ("rejected" in detail or "fetch first" in detail):
+                raise SourceConflict(f"branch {self.branch} moved; read the object again")
+            if "push" in args[:1] and "denyCurrentBranch" in detail:
+                detail += (" (the branch is checked out in that repository: use a bare one, or"
+                           " set receive.denyCurrentBranch=updateInstead there)")
+            raise SourceWriteError(f"git {args[0]}: {detail}")
+        return done.stdout
+
+    def _fetch(self) -> str:
+        if not (self.work / "HEAD").is_file():
+            self.work.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["git", "init", "-q", "--bare", str(self.work)], check=True,
+                           capture_output=True, timeout=GIT_TIMEOUT)
+        ref = f"refs/remotes/origin/{self.branch}"
+        self._git("fetch", "-q", self.url, f"+refs/heads/{self.branch}:{ref}")
+        return self._git("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._lock, tempfile.TemporaryDirectory(prefix="kubeapi-write-") as tmp:
+            head = self._fetch()
+            root = Path(tmp) / "tree"
+            root.mkdir()
+            index = Path(tmp) / "index"
+            self._git("read-tree", head, index=index)
+            self._git(f"--work-tree={root}", "checkout-index", "--all", index=index)
+            yield Session(root, self, head)
+
+    def apply(self, session: Session, changes: list[Change], message: str) -> str:
+        with tempfile.TemporaryDirectory(prefix="kubeapi-commit-") as tmp:
+            index = Path(tmp) / "index"
+            self._git("read-tree", session.head, index=index)
+            tree_arg = f"--work-tree={session.root}"  # update-index refuses a bare repository
+            for change in changes:
+                _inside(session.root, change.path)
+                if change.text is None:
+                    self._git(tree_arg, "update-index", "--force-remove", "--", change.path,
+                              index=index)
+                    continue
+                blob = self._git("hash-object", "-w", "--stdin", stdin=change.text).strip()
+                self._git(tree_arg, "update-index", "--add", "--cacheinfo",
+                          f"100644,{blob},{change.path}", index=index)
+            tree = self._git("write-tree", index=index).strip()
+            name, email = AUTHOR
+            ident = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+                     "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+            sha = self._git("commit-tree", tree, "-p", session.head, "-m", message,
+                            extra_env=ident).strip()
+            self._git("push", "-q", self.url, f"{sha}:refs/heads/{self.branch}")
+            return f"committed {sha[:12]} on {self.branch}"
+
+
+def writer_for(desired: Path | None, git_url: str | None, branch: str,
+               work: Path | None) -> FolderWriter | GitWriter | None:
+    """The writer of the service's source: git when it follows git, else the desired folder."""
+    if git_url:
+        if "://" not in git_url and not git_url.startswith("git@"):
+            git_url = str(Path(git_url).expanduser().resolve())
+        return GitWriter(git_url, branch, work or Path(tempfile.gettempdir()) / "kubeapi.git")
+    return FolderWriter(desired) if desired is not None else None
+
