@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "agent": "reconciler.cli.agent:agent",
     "ui": "reconciler.cli.ui:ui",
     "api": "reconciler.cli.api:api",
+    "api": "reconciler.cli.api:api",
     "secrets": "reconciler.cli.secrets:secrets",
     "completion": "reconciler.cli.completion:completion",
     "top": "reconciler.cli.top:top",

@@ -75,6 +75,7 @@ from reconciler.store.leases import LeaseLost
 from reconciler.store.secrets import load_key_file
 
 if TYPE_CHECKING:
+    from reconciler.kubeapi.server import ApiServer
     from reconciler.ui.server import UiServer
 
 log = logging.getLogger("reconciler.service")
@@ -220,6 +221,7 @@ class Service:
             else None
         )
         ui_server = self._start_ui()
+        api_server = self._start_api(desired)
 
         git = GitDesired.from_config(config, ctx) if config.git.url else None
         desired_ctl = DesiredController(ctx, root=git.root if git else desired)
@@ -349,6 +351,8 @@ class Service:
             metrics_server.close()
         if ui_server is not None:
             ui_server.close()
+        if api_server is not None:
+            api_server.close()
         for agent in ctx.agents().values():
             agent.close()
         return exit_code
@@ -369,6 +373,27 @@ class Service:
             return None
         if server is not None:
             log.info("web dashboard on http://%s/", server.address)
+        return server
+
+    def _start_api(self, desired: Path) -> ApiServer | None:
+        """The Kubernetes API (reconciler/kubeapi) when `[api] address` is set."""
+        if not self.config.api.address:
+            return None
+        from reconciler.kubeapi.context import ApiContext, GitTarget
+        from reconciler.kubeapi.server import start_api_server
+
+        g = self.config.git
+        ctx = ApiContext(
+            state=self.config.state, desired=desired, key_file=self.config.key_file,
+            git=GitTarget(g.url, g.branch, self.config.checkout_dir) if g.url else None)
+        # An addon as the dashboard is: a port taken is an error in the log, never a stop.
+        try:
+            server = start_api_server(ctx, self.config.api.address)
+        except (OSError, ValueError) as exc:
+            log.error("Kubernetes API not started: %s", exc)
+            return None
+        if server is not None:
+            log.info("Kubernetes API on http://%s/", server.address)
         return server
 
     def _first_pass(self, ctx: Context, controllers: dict[str, Reconciler]) -> None:

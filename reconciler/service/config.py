@@ -108,6 +108,13 @@ class UiConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """The Kubernetes API for kubectl and client libraries (reconciler/kubeapi)."""
+
+    address: str = _f("127.0.0.1:6443", "address", "host:port of the Kubernetes API; empty: off")
+
+
+@dataclass(frozen=True)
 class SecretsConfig:
     """Secrets at rest and in git (docs/config.md)."""
 
@@ -156,6 +163,7 @@ class Config:
     fluentd: FluentdConfig = field(default_factory=FluentdConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     ui: UiConfig = field(default_factory=UiConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     lease: LeaseConfig = field(default_factory=LeaseConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
@@ -189,6 +197,7 @@ SECTIONS: dict[str, type[Any]] = {
     "fluentd": FluentdConfig,
     "metrics": MetricsConfig,
     "ui": UiConfig,
+    "api": ApiConfig,
     "lease": LeaseConfig,
     "secrets": SecretsConfig,
     "retention": RetentionConfig,

@@ -90,6 +90,7 @@ class ServiceRun:
         extra_env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
         ui: bool = False,
+        api: bool = False,
     ) -> None:
         self.tmp = tmp
         self.desired = desired or tmp / "desired"
@@ -104,6 +105,8 @@ class ServiceRun:
             "RECONCILER_METRICS_ADDRESS": "",
             # Off unless asked for, else on a port of its own: parallel runs never collide.
             "RECONCILER_UI_ADDRESS": f"127.0.0.1:{free_port()}" if ui else "",
+            # The Kubernetes API (reconciler/kubeapi) likewise: off unless asked for.
+            "RECONCILER_API_ADDRESS": f"127.0.0.1:{free_port()}" if api else "",
             "RECONCILER_RESYNC_INTERVAL": "5s",
             "RECONCILER_HEARTBEAT_INTERVAL": "1s",
             # Pulls only from the test suite's own loopback registry (tests/support/registry.py),
@@ -140,6 +143,11 @@ class ServiceRun:
     def ui_url(self) -> str:
         """The dashboard's base URL (a run started with ui=True)."""
         return f"http://{self.env['RECONCILER_UI_ADDRESS']}"
+
+    @property
+    def api_url(self) -> str:
+        """The Kubernetes API's base URL (a run started with api=True)."""
+        return f"http://{self.env['RECONCILER_API_ADDRESS']}"
 
     # -- lifecycle --
     def start(self, wait_ready: bool = True, timeout: float = 60) -> ServiceRun:

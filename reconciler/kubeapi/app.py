@@ -1,0 +1,223 @@
+"""The API's ASGI application: discovery, list and get of every resource, from the store.
+
+Built by `create_app(ctx)` for `server.py` (a thread of `reconciler run`, or
+`reconciler api` alone). Routes come from every module of the package that has
+`routes(ctx)` (watch, logs, writes, openapi: imported only when present, so
+each lands on its own), placed before this module's own: Starlette takes the
+first route matching path and method, so a module's GET of `pods/{name}/log` or
+PUT of `deployments/{name}` wins over the generic handlers here, which answer
+GET and refuse any other method with a 405 Status. Middleware (authentication)
+comes from `auth.middleware(ctx)`. Store reads run in the thread pool: the
+event loop keeps serving watches meanwhile.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from reconciler import __version__
+from reconciler.kubeapi import discovery, objects, selectors, status, tables
+from reconciler.kubeapi.context import ApiContext
+from reconciler.kubeapi.resources import Resource, resource_for
+from reconciler.store.reader import StoreMissing
+
+JSON = dict[str, Any]
+Handler = Callable[[Request], Awaitable[Response]]
+# Modules gathered when present (each with `routes(ctx)`), in this order.
+ROUTE_MODULES = ("logs", "watch", "writes", "openapi")
+CORE, GROUPS = "/api/{version}", "/apis/{group}/{version}"
+# The resource paths, most specific first; writes.py registers its methods on the same.
+RESOURCE_PATHS = tuple(
+    base + tail for base in (CORE, GROUPS) for tail in (
+        "/namespaces/{namespace}/{plural}/{name}/{subresource}",
+        "/namespaces/{namespace}/{plural}/{name}",
+        "/namespaces/{namespace}/{plural}",
+        "/{plural}/{name}/{subresource}",
+        "/{plural}/{name}",
+        "/{plural}",
+    )
+)
+OTHER_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
+
+
+class Target:
+    """What a resource path names: the resource, and namespace, name, subresource if any."""
+
+    def __init__(self, resource: Resource, namespace: str | None, name: str | None,
+                 subresource: str | None) -> None:
+        self.resource = resource
+        self.namespace = namespace
+        self.name = name
+        self.subresource = subresource
+
+
+def target(request: Request) -> Target | Response:
+    """The `Target` of a resource path, or the 404 Status of one that names none."""
+    p = request.path_params
+    group, version = p.get("group", ""), p["version"]
+    plural, namespace = p["plural"], p.get("namespace")
+    name, sub = p.get("name"), p.get("subresource")
+    if namespace is not None and name is None and not group and resource_for("", version,
+                                                                                plural) is None:
+        # /api/v1/namespaces/{name}/status (or finalize): a namespace's subresource.
+        plural, name, sub, namespace = "namespaces", namespace, plural, None
+    resource = resource_for(group, version, plural)
+    if resource is None or (namespace is not None and not resource.namespaced):
+        return status.no_such_path(request.url.path)
+    if sub is not None and sub not in resource.subresources:
+        return status.no_such_path(request.url.path)
+    return Target(resource, namespace, name, sub)
+
+
+def _int_param(request: Request, key: str) -> int:
+    text = request.query_params.get(key, "") or "0"
+    if not text.isdigit():
+        raise ValueError(f"invalid value for {key}: {text!r}")
+    return int(text)
+
+
+def _list(ctx: ApiContext) -> Handler:
+    async def handle(request: Request) -> Response:
+        t = target(request)
+        if isinstance(t, Response):
+            return t
+        q = request.query_params
+        if q.get("watch", "").lower() in ("1", "true"):
+            return await _watch(ctx, t, request)
+        try:
+            labels = selectors.label_predicate(q.get("labelSelector"))
+            fields = selectors.field_predicate(t.resource, q.get("fieldSelector"))
+            limit = _int_param(request, "limit")
+            found, rv = await run_in_threadpool(objects.entries, ctx, t.resource, t.namespace,
+                                                labels)
+            if fields is not None:
+                found = [e for e in found if fields(e.obj)]
+            page, cont, remaining = objects.paginate(found, limit, q.get("continue", ""), rv)
+        except ValueError as exc:
+            return status.bad_request(str(exc))
+        except StoreMissing as exc:
+            return status.status_response(503, "ServiceUnavailable", str(exc))
+        return _render_list(request, t.resource, page, rv, cont, remaining)
+
+    return handle
+
+
+def _render_list(request: Request, resource: Resource, page: list[objects.Entry], rv: str,
+                 cont: str, remaining: int) -> Response:
+    accept = request.headers.get("accept", "")
+    if tables.wants_table(accept):
+        return JSONResponse(tables.table(
+            resource, page, rv, include=request.query_params.get("includeObject", "Metadata"),
+            api_version=tables.table_version(accept), cont=cont, remaining=remaining))
+    meta: JSON = {"resourceVersion": rv}
+    if cont:
+        meta["continue"] = cont
+        meta["remainingItemCount"] = remaining
+    return JSONResponse({"kind": f"{resource.kind}List", "apiVersion": resource.group_version,
+                         "metadata": meta, "items": [e.obj for e in page]})
+
+
+async def _watch(ctx: ApiContext, t: Target, request: Request) -> Response:
+    if importlib.util.find_spec("reconciler.kubeapi.watch") is None:
+        return status.method_not_allowed("watch is not served by this server")
+    watch = importlib.import_module("reconciler.kubeapi.watch")
+    response: Response = await watch.watch_response(ctx, t.resource, t.namespace, request)
+    return response
+
+
+def _get(ctx: ApiContext) -> Handler:
+    async def handle(request: Request) -> Response:
+        t = target(request)
+        if isinstance(t, Response):
+            return t
+        if t.name is None:
+            return status.no_such_path(request.url.path)
+        try:
+            found, rv = await run_in_threadpool(objects.entries, ctx, t.resource, t.namespace)
+        except StoreMissing as exc:
+            return status.status_response(503, "ServiceUnavailable", str(exc))
+        hit = [e for e in found if e.obj["metadata"].get("name") == t.name]
+        if not hit:
+            return status.not_found(t.resource, t.name)
+        if t.subresource == "scale":
+            return JSONResponse(objects.scale_of(hit[0].obj))
+        if t.subresource not in (None, "status"):
+            return status.method_not_allowed(
+                f"{t.resource.plural}/{t.subresource} is not served by this server")
+        accept = request.headers.get("accept", "")
+        if tables.wants_table(accept):
+            return JSONResponse(tables.table(
+                t.resource, hit, rv, include=request.query_params.get("includeObject",
+                                                                      "Metadata"),
+                api_version=tables.table_version(accept)))
+        return JSONResponse(hit[0].obj)
+
+    return handle
+
+
+def _refuse(ctx: ApiContext) -> Handler:
+    async def handle(request: Request) -> Response:
+        t = target(request)
+        if isinstance(t, Response):
+            return t
+        why = ("this API server is read-only (reconciler api): change the desired folder or "
+               "git, or use the service's API" if ctx.read_only else
+               f"{request.method} is not served for {t.resource.plural}")
+        return status.method_not_allowed(why)
+
+    return handle
+
+
+async def _unknown(request: Request) -> Response:
+    return status.no_such_path(request.url.path)
+
+
+def gathered_routes(ctx: ApiContext) -> list[BaseRoute]:
+    """The routes of the package's other modules that are present (see the module docstring)."""
+    found: list[BaseRoute] = []
+    for name in ROUTE_MODULES:
+        if name == "writes" and ctx.read_only:
+            continue
+        module = f"reconciler.kubeapi.{name}"
+        if importlib.util.find_spec(module) is None:
+            continue
+        routes = getattr(importlib.import_module(module), "routes", None)
+        if routes is not None:
+            found += routes(ctx)
+    return found
+
+
+def own_routes(ctx: ApiContext) -> list[BaseRoute]:
+    """Discovery, then GET of every resource path, then a 405 for other methods."""
+    found: list[BaseRoute] = discovery.routes(ctx, __version__)
+    list_handler, get_handler = _list(ctx), _get(ctx)
+    for path in RESOURCE_PATHS:
+        named = "{name}" in path
+        found.append(Route(path, get_handler if named else list_handler, methods=["GET"]))
+    found += [Route(path, _refuse(ctx), methods=OTHER_METHODS) for path in RESOURCE_PATHS]
+    found.append(Route("/{path:path}", _unknown))
+    return found
+
+
+def middleware(ctx: ApiContext) -> list[Middleware]:
+    """auth.middleware(ctx) when that module is present, else none."""
+    if importlib.util.find_spec("reconciler.kubeapi.auth") is None:
+        return []
+    made: list[Middleware] = importlib.import_module("reconciler.kubeapi.auth").middleware(ctx)
+    return made
+
+
+def create_app(ctx: ApiContext) -> Starlette:
+    """The Starlette application serving `ctx` (see the module docstring)."""
+    return Starlette(routes=[*gathered_routes(ctx), *own_routes(ctx)],
+                     middleware=middleware(ctx))

@@ -1,0 +1,95 @@
+"""Discovery: /version, /api, /apis, and each group/version's resource list.
+
+Part of `app.py`'s routes. kubectl reads these before anything else ("couldn't
+get current server API group list" without them) and caches them; it first
+asks for the aggregated form (apidiscovery.k8s.io/v2) and falls back to these
+plain documents when the answer is not one, so only the plain ones are served.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from reconciler.kubeapi import status
+from reconciler.kubeapi.context import ApiContext
+from reconciler.kubeapi.resources import api_resource, group_versions, in_group_version
+
+JSON = dict[str, Any]
+# The Kubernetes minor whose API this follows (the kubectl these machines carry).
+KUBE_MAJOR, KUBE_MINOR = "1", "32"
+
+
+def version_info(version: str) -> JSON:
+    """/version: the Kubernetes version served, with reconciler's own in gitVersion."""
+    return {"major": KUBE_MAJOR, "minor": KUBE_MINOR,
+            "gitVersion": f"v{KUBE_MAJOR}.{KUBE_MINOR}.0+reconciler-{version}",
+            "gitCommit": "", "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z",
+            "goVersion": "python3", "compiler": "cpython", "platform": "linux/amd64"}
+
+
+def api_versions(ctx: ApiContext) -> JSON:
+    """/api: the core group's versions."""
+    return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+        {"clientCIDR": "0.0.0.0/0", "serverAddress": ctx.address or "127.0.0.1"}]}
+
+
+def api_group(group: str, versions: list[str]) -> JSON:
+    """One APIGroup: its versions, the first preferred."""
+    listed = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"name": group, "versions": listed, "preferredVersion": listed[0]}
+
+
+def api_group_list() -> JSON:
+    """/apis: every group but the core one."""
+    return {"kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [api_group(g, vs) for g, vs in group_versions().items()]}
+
+
+def resource_list(group: str, version: str) -> JSON | None:
+    """/api/v1 or /apis/<group>/<version>: its resources and subresources; None if unknown."""
+    found = in_group_version(group, version)
+    if not found:
+        return None
+    return {"kind": "APIResourceList", "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}" if group else version,
+            "resources": [entry for r in found for entry in api_resource(r)]}
+
+
+def routes(ctx: ApiContext, version: str) -> list[BaseRoute]:
+    """The discovery routes (GET only)."""
+
+    async def get_version(request: Request) -> Response:
+        return JSONResponse(version_info(version))
+
+    async def get_api(request: Request) -> Response:
+        return JSONResponse(api_versions(ctx))
+
+    async def get_apis(request: Request) -> Response:
+        return JSONResponse(api_group_list())
+
+    async def get_group(request: Request) -> Response:
+        versions = group_versions().get(request.path_params["group"])
+        if not versions:
+            return status.no_such_path(request.url.path)
+        return JSONResponse({"kind": "APIGroup", "apiVersion": "v1",
+                             **api_group(request.path_params["group"], versions)})
+
+    async def get_resources(request: Request) -> Response:
+        found = resource_list(request.path_params.get("group", ""),
+                              request.path_params["version"])
+        if found is None:
+            return status.no_such_path(request.url.path)
+        return JSONResponse(found)
+
+    return [
+        Route("/version", get_version, methods=["GET"]),
+        Route("/api", get_api, methods=["GET"]),
+        Route("/apis", get_apis, methods=["GET"]),
+        Route("/api/{version}", get_resources, methods=["GET"]),
+        Route("/apis/{group}", get_group, methods=["GET"]),
+        Route("/apis/{group}/{version}", get_resources, methods=["GET"]),
+    ]
