@@ -29,15 +29,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.api import k8s
+from reconciler.api.records import NodeRecord
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.resources import Resource
 from reconciler.store.reader import ReadStore
-from reconciler.views.listings import LISTINGS, Query, Row
+from reconciler.store.records import ObjectRecord
+from reconciler.views import output
+from reconciler.views.listings import LISTINGS, Listing, Query, Row
 
 JSON = dict[str, Any]
 LabelPredicate = Callable[[dict[str, str]], bool]
 # Where Kubernetes files events of cluster-scoped objects (nodes): kubectl looks there.
 EVENTS_HOME = "default"
+NODE_LEASES = "kube-node-lease"  # where each node's heartbeat Lease lives
 _UID_SPACE = uuid.UUID("6f0a55b6-3c1c-4d3f-9a55-6b7a0c3d2e01")
 
 
@@ -101,31 +106,72 @@ def entries(ctx: ApiContext, resource: Resource, namespace: str | None,
 
 def _rows(store: ReadStore, resource: Resource, namespace: str | None,
           labels: LabelPredicate | None) -> list[Row]:
-    listing = LISTINGS[resource.kind]
+    listing = listing_for(resource.kind)
     now = datetime.now(UTC)
-    if resource.kind == "Namespace":
-        return _namespaces(store, now, labels)
     if resource.kind == "Event":
+        # Listed whole: events of cluster-scoped objects move to their home namespace.
         rows = listing.load(store, Query(None, None, now))
         return [r for r in rows if labels is None or labels({})]
     return listing.load(store, Query(namespace if resource.namespaced else None, labels, now))
 
 
-def _namespaces(store: ReadStore, now: datetime, labels: LabelPredicate | None) -> list[Row]:
+def _namespaces(store: ReadStore, q: Query) -> list[Row]:
     """Declared namespaces plus every one in use and "default", as a cluster always has."""
-    declared = {r.name: r for r in LISTINGS["Namespace"].load(store, Query(None, None, now))}
+    declared = {o.key.name: o for o in store.objects("Namespace")}
     used = {o.key.namespace for o in store.objects() if o.key.namespace}
     used |= {p.namespace for p in store.list_pods()} | {EVENTS_HOME}
-    rows = list(declared.values())
-    for name in sorted(used - set(declared)):
-        def build(name: str = name) -> JSON:
-            return {"apiVersion": "v1", "kind": "Namespace",
-                    "metadata": {"name": name, "uid": str(uuid.uuid5(_UID_SPACE, name))}}
-        rows.append(Row("", name, ["<unknown>"], build))  # AGE: in use, never declared
-    rows.sort(key=lambda r: r.name)
-    if labels is not None:
-        rows = [r for r in rows if labels((r.build().get("metadata") or {}).get("labels") or {})]
+    rows = []
+    for name in sorted(used | set(declared)):
+        o = declared.get(name)
+        labels = ((o.body.get("metadata") or {}).get("labels") or {}) if o else {}
+        if q.selector is not None and not q.selector(labels):
+            continue
+
+        def build(name: str = name, o: ObjectRecord | None = o) -> JSON:
+            if o is not None:
+                return k8s.object_to_k8s(o.body, uid=o.uid, created_at=o.created_at,
+                                         generation=o.generation, status=o.status)
+            return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+        # In use but never declared: no creation time to show.
+        rows.append(Row("", name, ["Active", output.age(o.created_at if o else None, q.now)],
+                        build))
     return rows
+
+
+def _leases(store: ReadStore, q: Query) -> list[Row]:
+    """Each node's heartbeat as its kube-node-lease Lease (`kubectl describe node` reads it)."""
+    if q.namespace not in (None, NODE_LEASES):
+        return []
+    rows = []
+    for n in store.list_nodes():
+
+        def build(n: NodeRecord = n) -> JSON:
+            spec: JSON = {"holderIdentity": n.name, "leaseDurationSeconds": 40}
+            if n.last_heartbeat is not None:
+                spec["renewTime"] = n.last_heartbeat.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": n.name, "namespace": NODE_LEASES,
+                                 "creationTimestamp": k8s.timestamp(n.created_at)},
+                    "spec": spec}
+
+        rows.append(Row(NODE_LEASES, n.name, [n.name, output.age(n.created_at, q.now)], build))
+    return rows
+
+
+# The Listings of `reconciler get`, and the API's own where a cluster has more to show.
+API_LISTINGS: dict[str, Listing] = {
+    **LISTINGS,
+    "Namespace": Listing("Namespace", "namespaces", "namespace", ("NAME", "STATUS", "AGE"), (),
+                         _namespaces, namespaced=False),
+    "Lease": Listing("Lease", "leases", "lease.coordination.k8s.io", ("NAME", "HOLDER", "AGE"),
+                     (), _leases),
+}
+
+
+def listing_for(kind: str) -> Listing:
+    """The Listing (loader and columns) of a served kind."""
+    return API_LISTINGS[kind]
 
 
 def normalize(resource: Resource, obj: JSON, rv: str) -> JSON:
@@ -139,13 +185,23 @@ def normalize(resource: Resource, obj: JSON, rv: str) -> JSON:
         meta.pop("namespace", None)
     if resource.kind == "Event":
         _event_identity(obj)
+        involved = obj.get("involvedObject") or {}
+        # Events of objects the store gives no uid (nodes) name the uid derived below.
+        involved.setdefault("uid", derived_uid(involved.get("kind", ""),
+                                               involved.get("namespace", ""),
+                                               involved.get("name", "")))
     elif resource.kind == "Namespace":
-        obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+        obj["spec"] = {"finalizers": ["kubernetes"]}
         obj["status"] = {"phase": "Active"}
-    meta.setdefault("uid", str(uuid.uuid5(_UID_SPACE, f"{resource.kind}/"
-                                          f"{meta.get('namespace', '')}/{meta.get('name')}")))
+    meta.setdefault("uid", derived_uid(resource.kind, meta.get("namespace", ""),
+                                       meta.get("name", "")))
     meta["resourceVersion"] = rv
     return obj
+
+
+def derived_uid(kind: str, namespace: str, name: str) -> str:
+    """A stable uid for an object the store keeps none for (nodes, undeclared namespaces)."""
+    return str(uuid.uuid5(_UID_SPACE, f"{kind}/{namespace}/{name}"))
 
 
 def _event_identity(obj: JSON) -> None:

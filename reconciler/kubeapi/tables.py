@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.kubeapi.objects import Entry
+from reconciler.kubeapi.objects import Entry, listing_for
 from reconciler.kubeapi.resources import Resource
-from reconciler.views.listings import LISTINGS
 
 JSON = dict[str, Any]
 TABLE_KIND = "as=table"
@@ -47,7 +46,7 @@ def table_version(accept: str) -> str:
 
 def column_definitions(resource: Resource) -> list[JSON]:
     """The Table's columns: the Listing's headers, then its wide ones at priority 1."""
-    listing = LISTINGS[resource.kind]
+    listing = listing_for(resource.kind)
     cols = []
     for priority, headers in ((0, listing.headers), (1, listing.wide)):
         for h in headers:
@@ -60,7 +59,7 @@ def column_definitions(resource: Resource) -> list[JSON]:
 
 
 def _cells(resource: Resource, entry: Entry) -> list[Any]:
-    listing = LISTINGS[resource.kind]
+    listing = listing_for(resource.kind)
     named = "NAME" in listing.headers
     cells: list[Any] = ([entry.obj["metadata"].get("name", "")] if named else [])
     cells += entry.row.cells + entry.row.wide

@@ -1,0 +1,254 @@
+"""kubectl reads the cluster unchanged (issue 22): the real kubectl against `reconciler run`'s API.
+
+One service (module-scoped, proxy off, the Kubernetes API on a loopback port of
+its own, plain HTTP) runs a Deployment `web` of 2 behind a Service, a pod
+`talker` in namespace `team`, a ConfigMap and a Secret. kubectl (/usr/bin/kubectl)
+reads it with a kubeconfig in tmp: discovery, tables (`-o wide`, `get all -A`),
+`-o jsonpath`, `-o custom-columns`, `--sort-by`, `--field-selector`, and its own
+`describe` rendering. `reconciler api` (read-only, alone) is started on the same
+store and refuses a write.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.e2e.process_helpers import pod_yaml
+from tests.e2e.service import RECONCILER, ServiceRun, remove_all, wait_until
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+pytestmark = [
+    pytest.mark.docker, pytest.mark.timeout(180),
+    pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl is not installed"),
+]
+
+WEB = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {tier: front}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: main, image: "reconciler/busybox:1", command: [sleep, "3600"]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {mode: fast}
+"""
+
+
+def kubeconfig(path: Path, server: str) -> Path:
+    """A kubeconfig whose one context points at `server` (no credentials: plain loopback)."""
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "rk",
+        "clusters": [{"name": "rk", "cluster": {"server": server}}],
+        "users": [{"name": "rk", "user": {}}],
+        "contexts": [{"name": "rk", "context": {"cluster": "rk", "user": "rk",
+                                                 "namespace": "default"}}],
+    }))
+    return path
+
+
+class Kubectl:
+    """kubectl with its own kubeconfig and discovery cache (in tmp)."""
+
+    def __init__(self, config: Path, cache: Path) -> None:
+        self.config, self.cache = config, cache
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([KUBECTL, "--kubeconfig", str(self.config), "--cache-dir",
+                               str(self.cache), "--request-timeout", "30s", *args],
+                              capture_output=True, text=True, timeout=60, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}):\n"
+                                 f"{done.stdout}\n{done.stderr}")
+        return done
+
+    def out(self, *args: str) -> str:
+        return self.run(*args).stdout
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient,
+            local_images: None) -> Iterator[ServiceRun]:
+    """The running service with its API, every pod Running."""
+    run = ServiceRun(tmp_path_factory.mktemp("kread"), api=True,
+                     extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
+    run.write("web.yaml", WEB)
+    run.write("team.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\n"
+              + pod_yaml("talker", labels="app: talker", namespace="team"))
+    run.write("secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
+              "stringData: {token: hush}\n")
+    try:
+        run.start()
+        wait_until(lambda: len(run.running()) == 2 and len(run.running("team")) == 1,
+                   timeout=90, what="2 web pods and talker running")
+        yield run
+    finally:
+        if run.proc is not None:
+            run.stop()
+        remove_all(run.prefix)
+
+
+@pytest.fixture(scope="module")
+def kubectl(cluster: ServiceRun, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    tmp = tmp_path_factory.mktemp("kubectl")
+    return Kubectl(kubeconfig(tmp / "config", cluster.api_url), tmp / "cache")
+
+
+def rows(text: str) -> list[list[str]]:
+    """kubectl's table without its header, split on runs of spaces (no cell has two)."""
+    return [line.split() for line in text.strip().splitlines()[1:]]
+
+
+class TestDiscovery:
+    def test_api_resources(self, kubectl: Kubectl) -> None:
+        """api-resources lists every served kind with its short names, group and scope."""
+        out = kubectl.out("api-resources")
+        lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+        assert {"pods", "services", "deployments", "cronjobs", "events", "nodes"} <= set(lines)
+        assert "deploy" in lines["deployments"] and "apps/v1" in lines["deployments"]
+        assert lines["nodes"].split()[-2] == "false"  # NAMESPACED
+
+    def test_version(self, kubectl: Kubectl) -> None:
+        """`kubectl version` reads the server's version."""
+        out = json.loads(kubectl.out("version", "-o", "json"))
+        assert out["serverVersion"]["minor"] == "32"
+
+
+class TestGet:
+    def test_pods_wide(self, kubectl: Kubectl, cluster: ServiceRun) -> None:
+        """`get pods -o wide`: reconciler get's columns, with IP and NODE, every pod Running."""
+        out = kubectl.out("get", "pods", "-o", "wide")
+        header = out.splitlines()[0].split()
+        assert header[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        assert header[5:7] == ["IP", "NODE"]
+        found = rows(out)
+        assert len(found) == 2 and all(r[0].startswith("web-") for r in found)
+        assert all(r[2] == "Running" and r[6] == "local" for r in found)
+
+    def test_all_namespaces(self, kubectl: Kubectl) -> None:
+        """`get all -A`: pods, services, deployments and replicasets of every namespace,
+        names prefixed by kind, a NAMESPACE column."""
+        out = kubectl.out("get", "all", "-A")
+        assert "NAMESPACE" in out.splitlines()[0]
+        for name in ("pod/talker", "service/web", "deployment.apps/web", "replicaset.apps/web-"):
+            assert name in out, out
+        assert any(line.split()[0] == "team" for line in out.splitlines())
+
+    def test_jsonpath(self, kubectl: Kubectl) -> None:
+        """`-o jsonpath` walks our objects as kubectl's own."""
+        out = kubectl.out("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}/"
+                          "{.metadata.labels.tier}/{.metadata.resourceVersion}")
+        replicas, tier, rv = out.split("/")
+        assert (replicas, tier) == ("2", "front") and int(rv) > 0
+
+    def test_custom_columns_and_sort(self, kubectl: Kubectl) -> None:
+        """`-o custom-columns` with `--sort-by`, across namespaces."""
+        out = kubectl.out("get", "pods", "-A", "--sort-by=.metadata.name",
+                          "-o", "custom-columns=NS:.metadata.namespace,NAME:.metadata.name,"
+                          "PHASE:.status.phase")
+        found = rows(out)
+        names = [r[1] for r in found]
+        assert names == sorted(names) and len(names) == 3
+        assert ["team", "talker", "Running"] in found
+
+    def test_field_selector(self, kubectl: Kubectl) -> None:
+        """`--field-selector` on status.phase and spec.nodeName; an unknown field is refused."""
+        out = kubectl.out("get", "pods", "-A", "--field-selector",
+                          "status.phase=Running,spec.nodeName=local", "-o", "name")
+        assert len(out.split()) == 3
+        assert kubectl.out("get", "pods", "--field-selector", "status.phase!=Running",
+                           "-o", "name").strip() == ""
+        bad = kubectl.run("get", "pods", "--field-selector", "spec.image=x", check=False)
+        assert bad.returncode != 0 and "field label not supported" in bad.stderr
+
+    def test_label_selector_and_missing(self, kubectl: Kubectl) -> None:
+        """`-l` selects by label; a missing name is kubectl's NotFound."""
+        assert len(kubectl.out("get", "pods", "-l", "app=web", "-o", "name").split()) == 2
+        missing = kubectl.run("get", "pod", "nope", check=False)
+        assert missing.returncode != 0
+        assert 'Error from server (NotFound): pods "nope" not found' in missing.stderr
+
+    def test_nodes_and_events(self, kubectl: Kubectl) -> None:
+        """`get nodes` shows the local host Ready; `get events` lists the pods' events."""
+        nodes = rows(kubectl.out("get", "nodes"))
+        assert nodes[0][:2] == ["local", "Ready"]
+        events = kubectl.out("get", "events")
+        assert "pod/web-" in events and "Started" in events
+
+    def test_secret_and_configmap(self, kubectl: Kubectl) -> None:
+        """A Secret shows its data base64 (the service's key is readable); a ConfigMap its data."""
+        token = kubectl.out("get", "secret", "creds", "-o", "jsonpath={.data.token}")
+        assert token == "aHVzaA=="
+        assert kubectl.out("get", "cm", "settings", "-o", "jsonpath={.data.mode}") == "fast"
+
+
+class TestDescribe:
+    def test_describe_pod(self, kubectl: Kubectl) -> None:
+        """kubectl's own `describe pod`: node, status, containers, and the pod's events."""
+        out = kubectl.out("describe", "pod", "-n", "team", "talker")
+        assert "Namespace:        team" in out or "Namespace:    team" in out
+        assert "Status:" in out and "Running" in out
+        assert "Node:" in out and "local" in out
+        assert "Events:" in out and "Started" in out
+
+    def test_describe_deployment(self, kubectl: Kubectl) -> None:
+        """kubectl's own `describe deployment`: replicas, selector, and its ReplicaSet."""
+        out = kubectl.out("describe", "deployment", "web")
+        assert "Selector:               app=web" in out
+        assert "2 desired" in out
+        assert "NewReplicaSet:" in out and "web-" in out
+
+
+    def test_describe_node(self, kubectl: Kubectl) -> None:
+        """`describe node`: its heartbeat Lease, its pods, and its events (no uid in the store:
+        the derived one matches kubectl's involvedObject.uid field selector)."""
+        out = kubectl.out("describe", "node", "local")
+        assert "HolderIdentity:  local" in out
+        assert "Non-terminated Pods:          (3 in total)" in out
+        assert "NodeReady" in out.split("Events:", 1)[1]
+
+
+class TestStandalone:
+    def test_reconciler_api_reads_and_refuses_writes(self, cluster: ServiceRun,
+                                                     tmp_path: Path) -> None:
+        """`reconciler api` alone serves the same pods and answers a write with 405."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen([RECONCILER, "api", "--address", f"127.0.0.1:{port}",
+                                 "--state", str(cluster.state)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            k = Kubectl(kubeconfig(tmp_path / "config", f"http://127.0.0.1:{port}"),
+                        tmp_path / "cache")
+            wait_until(lambda: k.run("get", "--raw", "/version", check=False).returncode == 0,
+                       timeout=30, what="reconciler api answering")
+            assert len(k.out("get", "pods", "-o", "name").split()) == 2
+            refused = k.run("delete", "pod", "-n", "team", "talker", check=False)
+            assert refused.returncode != 0 and "read-only" in refused.stderr
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
