@@ -86,11 +86,14 @@ def _int_param(request: Request, key: str) -> int:
     return int(text)
 
 
-def _list(ctx: ApiContext) -> Handler:
+def _read(ctx: ApiContext) -> Handler:
+    """GET of any resource path: a list (or watch) without a name, else one object."""
     async def handle(request: Request) -> Response:
         t = target(request)
         if isinstance(t, Response):
             return t
+        if t.name is not None:
+            return await _get(ctx, t, request)
         q = request.query_params
         if q.get("watch", "").lower() in ("1", "true"):
             return await _watch(ctx, t, request)
@@ -135,34 +138,26 @@ async def _watch(ctx: ApiContext, t: Target, request: Request) -> Response:
     return response
 
 
-def _get(ctx: ApiContext) -> Handler:
-    async def handle(request: Request) -> Response:
-        t = target(request)
-        if isinstance(t, Response):
-            return t
-        if t.name is None:
-            return status.no_such_path(request.url.path)
-        try:
-            found, rv = await run_in_threadpool(objects.entries, ctx, t.resource, t.namespace)
-        except StoreMissing as exc:
-            return status.status_response(503, "ServiceUnavailable", str(exc))
-        hit = [e for e in found if e.obj["metadata"].get("name") == t.name]
-        if not hit:
-            return status.not_found(t.resource, t.name)
-        if t.subresource == "scale":
-            return JSONResponse(objects.scale_of(hit[0].obj))
-        if t.subresource not in (None, "status"):
-            return status.method_not_allowed(
-                f"{t.resource.plural}/{t.subresource} is not served by this server")
-        accept = request.headers.get("accept", "")
-        if tables.wants_table(accept):
-            return JSONResponse(tables.table(
-                t.resource, hit, rv, include=request.query_params.get("includeObject",
-                                                                      "Metadata"),
-                api_version=tables.table_version(accept)))
-        return JSONResponse(hit[0].obj)
-
-    return handle
+async def _get(ctx: ApiContext, t: Target, request: Request) -> Response:
+    assert t.name is not None
+    try:
+        found, rv = await run_in_threadpool(objects.entries, ctx, t.resource, t.namespace)
+    except StoreMissing as exc:
+        return status.status_response(503, "ServiceUnavailable", str(exc))
+    hit = [e for e in found if e.obj["metadata"].get("name") == t.name]
+    if not hit:
+        return status.not_found(t.resource, t.name)
+    if t.subresource == "scale":
+        return JSONResponse(objects.scale_of(hit[0].obj))
+    if t.subresource not in (None, "status"):
+        return status.method_not_allowed(
+            f"{t.resource.plural}/{t.subresource} is not served by this server")
+    accept = request.headers.get("accept", "")
+    if tables.wants_table(accept):
+        return JSONResponse(tables.table(
+            t.resource, hit, rv, include=request.query_params.get("includeObject", "Metadata"),
+            api_version=tables.table_version(accept)))
+    return JSONResponse(hit[0].obj)
 
 
 def _refuse(ctx: ApiContext) -> Handler:
@@ -200,10 +195,8 @@ def gathered_routes(ctx: ApiContext) -> list[BaseRoute]:
 def own_routes(ctx: ApiContext) -> list[BaseRoute]:
     """Discovery, then GET of every resource path, then a 405 for other methods."""
     found: list[BaseRoute] = discovery.routes(ctx, __version__)
-    list_handler, get_handler = _list(ctx), _get(ctx)
-    for path in RESOURCE_PATHS:
-        named = "{name}" in path
-        found.append(Route(path, get_handler if named else list_handler, methods=["GET"]))
+    read = _read(ctx)
+    found += [Route(path, read, methods=["GET"]) for path in RESOURCE_PATHS]
     found += [Route(path, _refuse(ctx), methods=OTHER_METHODS) for path in RESOURCE_PATHS]
     found.append(Route("/{path:path}", _unknown))
     return found

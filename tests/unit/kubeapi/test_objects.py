@@ -1,0 +1,141 @@
+"""kubeapi.objects: store records as Kubernetes objects, on a real SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.api.types import Key
+from reconciler.kubeapi.context import ApiContext
+from reconciler.kubeapi.objects import (
+    derived_uid,
+    entries,
+    get_object,
+    list_objects,
+    paginate,
+    scale_of,
+)
+from reconciler.kubeapi.resources import Resource, resource_of_kind
+from reconciler.store import Store
+from tests.unit.kubeapi.store_kit import fill
+
+
+def res(kind: str) -> Resource:
+    found = resource_of_kind(kind)
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory: pytest.TempPathFactory) -> ApiContext:
+    return ApiContext(state=fill(tmp_path_factory.mktemp("objects") / "state.db"))
+
+
+class TestObjects:
+    def test_pods_by_namespace(self, ctx: ApiContext) -> None:
+        """Pods of one namespace or all, as full v1 objects with owner references."""
+        items, _ = list_objects(ctx, res("Pod"), "default")
+        assert [p["metadata"]["name"] for p in items] == ["web-a", "web-b"]
+        assert items[0]["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+        every, _ = list_objects(ctx, res("Pod"), None)
+        assert len(every) == 3
+
+    def test_group_version_and_kind(self, ctx: ApiContext) -> None:
+        """Objects carry the apiVersion and kind of the group/version serving them."""
+        deploy = get_object(ctx, res("Deployment"), "default", "web")
+        assert deploy is not None
+        assert (deploy["apiVersion"], deploy["kind"]) == ("apps/v1", "Deployment")
+        assert deploy["status"]["readyReplicas"] == 1 and deploy["metadata"]["uid"]
+
+    def test_resource_version_is_the_store_revision(self, tmp_path: Path) -> None:
+        """Every item and the list carry the store revision; a write makes it larger."""
+        ctx = ApiContext(state=fill(tmp_path / "state.db"))
+        items, rv = list_objects(ctx, res("Pod"), None)
+        assert int(rv) > 0 and {p["metadata"]["resourceVersion"] for p in items} == {rv}
+        store = Store.open(ctx.state)
+        try:
+            store.set_status(Key("Deployment", "default", "web"), {"replicas": 2,
+                                                                   "readyReplicas": 2})
+        finally:
+            store.close()
+        _, later = list_objects(ctx, res("Pod"), None)
+        assert int(later) > int(rv)
+
+    def test_label_predicate(self, ctx: ApiContext) -> None:
+        """A label predicate is applied by the loader."""
+        items, _ = list_objects(ctx, res("Pod"), None, lambda labels: labels.get("app") ==
+                                "talker")
+        assert [p["metadata"]["name"] for p in items] == ["talker"]
+
+    def test_events_home_and_uids(self, ctx: ApiContext) -> None:
+        """A node's event lives in "default" and names the node's derived uid; names unique."""
+        events, _ = list_objects(ctx, res("Event"), "default")
+        node_event = next(e for e in events if e["involvedObject"]["kind"] == "Node")
+        node = get_object(ctx, res("Node"), None, "local")
+        assert node is not None
+        assert node_event["involvedObject"]["uid"] == node["metadata"]["uid"] == \
+            derived_uid("Node", "", "local")
+        assert len({e["metadata"]["name"] for e in events}) == len(events) == 2
+        assert list_objects(ctx, res("Event"), "team")[0] == []
+
+    def test_namespaces(self, ctx: ApiContext) -> None:
+        """Declared namespaces with their labels, plus "default" (always there), all Active."""
+        items, _ = list_objects(ctx, res("Namespace"), None)
+        by_name = {n["metadata"]["name"]: n for n in items}
+        assert set(by_name) == {"default", "team"}
+        assert by_name["team"]["metadata"]["labels"] == {"team": "yes"}
+        assert all(n["status"]["phase"] == "Active" for n in items)
+        assert "namespace" not in by_name["team"]["metadata"]
+
+    def test_node_leases(self, ctx: ApiContext) -> None:
+        """Each node's heartbeat is a Lease in kube-node-lease (describe node reads it)."""
+        lease = get_object(ctx, res("Lease"), "kube-node-lease", "local")
+        assert lease is not None and lease["spec"]["holderIdentity"] == "local"
+        assert list_objects(ctx, res("Lease"), "default")[0] == []
+
+    def test_entries_carry_rows(self, ctx: ApiContext) -> None:
+        """Each entry has its `get` row (the Table cells) beside the object."""
+        found, _ = entries(ctx, res("Pod"), "team")
+        assert found[0].row.cells[1] == "Running"
+
+    def test_secret_data_hidden_when_the_context_says(self, ctx: ApiContext) -> None:
+        """show_secret_data False drops data from Secrets (none here: the list still works)."""
+        hidden = ApiContext(state=ctx.state, show_secret_data=False)
+        assert list_objects(hidden, res("Secret"), None)[0] == []
+
+    def test_missing(self, ctx: ApiContext) -> None:
+        """An unknown name is None."""
+        assert get_object(ctx, res("Pod"), "default", "nope") is None
+
+
+class TestScale:
+    def test_scale_of_deployment(self, ctx: ApiContext) -> None:
+        """The autoscaling/v1 Scale: spec.replicas, status.replicas and the selector text."""
+        deploy = get_object(ctx, res("Deployment"), "default", "web")
+        assert deploy is not None
+        scale = scale_of(deploy)
+        assert scale["spec"] == {"replicas": 2}
+        assert scale["status"]["selector"] == "app=web"
+        assert scale["metadata"]["name"] == "web" and scale["apiVersion"] == "autoscaling/v1"
+
+
+class TestPaginate:
+    def test_pages(self) -> None:
+        """limit and continue walk the list once, counting what remains."""
+        items = list(range(5))
+        page, token, left = paginate(items, 2, "", "7")
+        assert page == [0, 1] and left == 3 and token
+        page, token, left = paginate(items, 2, token, "7")
+        assert page == [2, 3] and left == 1
+        page, token, left = paginate(items, 2, token, "7")
+        assert page == [4] and token == "" and left == 0
+
+    def test_no_limit(self) -> None:
+        """limit 0 is the whole list."""
+        assert paginate([1, 2], 0, "", "1") == ([1, 2], "", 0)
+
+    def test_bad_token(self) -> None:
+        """A token that is not ours is a ValueError (a 400 in app.py)."""
+        with pytest.raises(ValueError, match="continue"):
+            paginate([1], 1, "garbage!", "1")
