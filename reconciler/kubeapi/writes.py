@@ -1,0 +1,367 @@
+"""POST, PUT, PATCH and DELETE of the Kubernetes API, turned into changes of the desired source.
+
+The write half of issue 22, gathered by `app.create_app` (`routes(ctx)`) on the
+same paths as the reads. A write never touches the store's objects: the object
+as served (objects.py) is patched (patch.py), the difference is carried over to
+the manifest as written (changes.py, docedit.py) and the file is written or
+committed (sourcewrite.py); the service then converges from it as from any edit.
+The answer is the object as it will be once converged. `?dryRun=All` answers the
+same and writes nothing. Deleting a pod keeps `reconciler delete pod`'s meaning
+(marked in the store; its controller or manifest brings it back); any other
+delete removes the object's document (and its file when it was the last).
+
+Refused with a Status saying why: a read-only server (`reconciler api`), status
+writes, server-side apply, kinds with no manifest (events), and objects no
+manifest declares (a ReplicaSet's pods: change the owner's manifest instead).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from reconciler.api.manifest_edit import EditError
+from reconciler.kubeapi import changes, docedit, objects, status
+from reconciler.kubeapi.app import RESOURCE_PATHS, Target, target
+from reconciler.kubeapi.context import ApiContext
+from reconciler.kubeapi.patch import PatchError, json_patch, merge_patch, strategic_merge
+from reconciler.kubeapi.resources import Resource
+from reconciler.kubeapi.sourcewrite import (
+    Change,
+    Session,
+    SourceConflict,
+    SourceWriteError,
+    writer_for,
+)
+from reconciler.kubeapi.validation import located, problems
+from reconciler.sources.trigger import request_sync as signal_local
+
+if TYPE_CHECKING:
+    from reconciler.store import Store
+
+log = logging.getLogger(__name__)
+JSON = Any
+NOT_WRITABLE = ("Event", "ComponentStatus", "Endpoints")
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """What one write asks: the target, the method, the body, and who asks."""
+
+    t: Target
+    method: str
+    body: bytes
+    content_type: str
+    dry_run: bool
+    client: str  # "kubectl scale", else the User-Agent
+
+
+def routes(ctx: ApiContext) -> list[BaseRoute]:
+    """POST on collections; PUT, PATCH and DELETE on objects and their subresources."""
+    writes = Writes(ctx)
+    found: list[BaseRoute] = []
+    for path in RESOURCE_PATHS:
+        if "{name}" in path:
+            found.append(Route(path, writes.handle, methods=["PUT", "PATCH", "DELETE"]))
+        else:
+            found.append(Route(path, writes.handle, methods=["POST"]))
+    return found
+
+
+class Writes:
+    """The handlers, with the writer of the context's source."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+        git = ctx.git
+        work = Path(f"{git.checkout_dir}.kubeapi.git") if git and git.checkout_dir else None
+        self.writer = writer_for(ctx.desired, git.url if git else None,
+                                 git.branch if git else "main", work)
+
+    async def handle(self, request: Request) -> Response:
+        t = target(request)
+        if isinstance(t, Response):
+            return t
+        if self.ctx.read_only:
+            return status.method_not_allowed(
+                "this API server is read-only: change the desired folder or git instead")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        if "protobuf" in content_type or "cbor" in content_type:
+            # kubectl's generators (`create configmap NAME`) send typed protobuf, which this
+            # server does not decode; `create -f`, apply, patch, edit and scale send JSON.
+            return status.status_response(
+                415, "UnsupportedMediaType",
+                f"this server reads JSON bodies, not {content_type}: use `kubectl create "
+                "... --dry-run=client -o yaml | kubectl apply -f -`, or `kubectl create -f`")
+        q = request.query_params
+        client = request.headers.get("kubectl-command") or request.headers.get("user-agent", "")
+        req = WriteRequest(t, request.method, await request.body(), content_type,
+                           "All" in q.getlist("dryRun"), client or "an API client")
+        return await run_in_threadpool(self.write, req)
+
+    def write(self, req: WriteRequest) -> Response:
+        t = req.t
+        if t.resource.kind in NOT_WRITABLE:
+            return status.method_not_allowed(
+                f"{t.resource.plural} are not declared in manifests: they cannot be written")
+        if t.subresource == "status":
+            return status.method_not_allowed(
+                f"{t.resource.plural}/status is written by reconciler's controllers only")
+        if t.subresource not in (None, "scale"):
+            return status.method_not_allowed(f"{t.resource.plural}/{t.subresource} cannot "
+                                             "be written")
+        if self.writer is None:
+            return status.method_not_allowed("this server does not know the desired source")
+        try:
+            if req.method == "POST":
+                return self._create(req)
+            if req.method == "DELETE":
+                return self._delete(req)
+            return self._update(req)
+        except SourceConflict as exc:
+            return status.status_response(409, "Conflict", str(exc))
+        except SourceWriteError as exc:
+            return status.status_response(500, "InternalError", str(exc))
+        except (PatchError, EditError, ValueError, yaml.YAMLError) as exc:
+            return status.bad_request(str(exc))
+
+    # -- create ---------------------------------------------------------------------------
+
+    def _create(self, req: WriteRequest) -> Response:
+        t = req.t
+        body = _body(req)
+        meta = body.setdefault("metadata", {})
+        name = meta.get("name")
+        if not name:
+            return status.invalid(t.resource, "", [{"type": "FieldValueRequired",
+                                                    "field": "metadata.name",
+                                                    "message": "Required value"}])
+        if body.get("kind") != t.resource.kind:
+            return status.bad_request(f'the body is a {body.get("kind")}, the path names '
+                                      f"{t.resource.plural}")
+        namespace = t.namespace or meta.get("namespace") if t.resource.namespaced else None
+        if namespace:
+            meta["namespace"] = namespace
+        if objects.get_object(self.ctx, t.resource, namespace, name) is not None:
+            return status.status_response(409, "AlreadyExists", f'{_qualified(t.resource)} '
+                                          f'"{name}" already exists',
+                                          status.object_details(t.resource, name))
+        manifest = changes.strip(body)
+        with self._session() as s:
+            if _locate(s.root, t.resource.kind, namespace or "", name) is not None:
+                return status.status_response(409, "AlreadyExists", f'{_qualified(t.resource)} '
+                                              f'"{name}" is already declared',
+                                              status.object_details(t.resource, name))
+            rel = changes.new_file(t.resource.kind, namespace, name)
+            current = s.read(rel)
+            text = docedit.dump(manifest)
+            text = text if current is None else current.rstrip("\n") + "\n---\n" + text
+            refused = self._validate(t.resource, name, rel, text)
+            if refused is not None:
+                return refused
+            if not req.dry_run:
+                done = s.write([Change(rel, text)], _message(req, "create", namespace, name))
+                log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, name, done)
+                self._nudge("sync")
+        served = {**manifest, "metadata": {**manifest["metadata"],
+                                           "creationTimestamp": _now()}}
+        return JSONResponse(served, status_code=201)
+
+    # -- update (PUT, PATCH, scale) --------------------------------------------------------
+
+    def _update(self, req: WriteRequest) -> Response:
+        t = req.t
+        assert t.name is not None
+        served = objects.get_object(self.ctx, t.resource, t.namespace, t.name)
+        if served is None:
+            return status.not_found(t.resource, t.name)
+        if t.subresource == "scale":
+            scale = objects.scale_of(served)
+            new_scale = self._patched(req, scale, "Scale")
+            after = json.loads(json.dumps(served))
+            after.setdefault("spec", {})["replicas"] = int(new_scale["spec"]["replicas"])
+        else:
+            after = self._patched(req, served, t.resource.kind)
+        if after.get("metadata", {}).get("name") != t.name:
+            return status.bad_request("the name of an object cannot be changed")
+        namespace = t.namespace or ""
+        with self._session() as s:
+            found = _locate(s.root, t.resource.kind, namespace, t.name)
+            if found is None:
+                return _no_manifest(t, served)
+            rel, text = found
+            manifest = docedit.parse_object(text, t.resource.kind, namespace, t.name)
+            delta = changes.diff(changes.strip(served), changes.strip(after))
+            wanted = changes.carry(manifest, delta, changes.strip(after))
+            new_text = docedit.edit_object(text, t.resource.kind, namespace, t.name, wanted)
+            refused = self._validate(t.resource, t.name, rel, new_text)
+            if refused is not None:
+                return refused
+            if new_text != text and not req.dry_run:
+                verb = "scale" if t.subresource == "scale" else req.method.lower()
+                done = s.write([Change(rel, new_text)],
+                               _message(req, verb, t.namespace, t.name))
+                log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, t.name, done)
+                self._nudge("sync")
+        result = {**after, "status": served.get("status", {})}
+        if t.subresource == "scale":
+            return JSONResponse(objects.scale_of(result))
+        return JSONResponse(result)
+
+    def _patched(self, req: WriteRequest, served: JSON, kind: str) -> JSON:
+        body = _body(req)
+        if req.method == "PUT":
+            return body
+        config = changes.applied_config(body)
+        if config is not None and kind != "Scale":
+            # `kubectl apply`: the file applied is the truth, removals included.
+            return {**config, "metadata": {**served["metadata"], **config.get("metadata", {})}}
+        if req.content_type == "application/json-patch+json":
+            return json_patch(served, body)
+        if req.content_type == "application/merge-patch+json":
+            return merge_patch(served, body)
+        if req.content_type == "application/strategic-merge-patch+json":
+            return strategic_merge(served, body, kind)
+        raise ValueError(f"unsupported patch type {req.content_type or '(none)'}: server-side "
+                         "apply is not served (use kubectl apply without --server-side)")
+
+    # -- delete ---------------------------------------------------------------------------
+
+    def _delete(self, req: WriteRequest) -> Response:
+        t = req.t
+        assert t.name is not None
+        served = objects.get_object(self.ctx, t.resource, t.namespace, t.name)
+        if t.resource.kind == "Pod":
+            return self._delete_pod(req, served)
+        namespace = t.namespace or ""
+        with self._session() as s:
+            found = _locate(s.root, t.resource.kind, namespace, t.name)
+            if found is None:
+                return _no_manifest(t, served) if served is not None else \
+                    status.not_found(t.resource, t.name)
+            rel, text = found
+            rest = docedit.remove_object(text, t.resource.kind, namespace, t.name)
+            if not req.dry_run:
+                done = s.write([Change(rel, rest)], _message(req, "delete", t.namespace,
+                                                                 t.name))
+                log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, t.name, done)
+                self._nudge("sync")
+        return JSONResponse(_success(t, served))
+
+    def _delete_pod(self, req: WriteRequest, served: JSON | None) -> Response:
+        t = req.t
+        assert t.name is not None
+        if served is None:
+            return status.not_found(t.resource, t.name)
+        if not req.dry_run:
+            # `reconciler delete pod`'s meaning: marked, and the controller does the rest.
+            with _store(self.ctx) as store:
+                pod = store.get_pod(t.namespace or "default", t.name)
+                if pod is not None and pod.deletion_timestamp is None:
+                    pod.deletion_timestamp = datetime.now(UTC)
+                    store.patch_pod(pod, "deletion")
+            self._nudge("delete")
+        return JSONResponse(served)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _session(self) -> AbstractContextManager[Session]:
+        assert self.writer is not None
+        return self.writer.session()
+
+    def _validate(self, resource: Resource, name: str, rel: str, text: str) -> Response | None:
+        found = problems(rel, text)
+        if not found:
+            return None
+        return status.invalid(resource, name, [located(d) for d in found])
+
+    def _nudge(self, kind: str) -> None:
+        """Ask the active instance to look now (a git fetch, a pod marked), as the CLI does.
+
+        Through a request row when an instance holds the lease, else by signal to a
+        local service; a folder change is seen by the folder's watch anyway.
+        """
+        try:
+            with _store(self.ctx) as store:
+                if store.active_holder():
+                    store.add_request(kind, f"kubeapi:{os.getpid()}")
+                    return
+            signal_local(self.ctx.state)
+        except Exception as exc:  # the change is made; the service finds it on its next pass
+            log.warning("kubeapi: asking the service to look now failed: %s", exc)
+
+
+@contextmanager
+def _store(ctx: ApiContext) -> Iterator[Store]:
+    from reconciler.store import Store
+
+    store = Store.open(ctx.state, create=False)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _body(req: WriteRequest) -> JSON:
+    data = yaml.safe_load(req.body.decode("utf-8")) if req.body else None
+    if not isinstance(data, dict | list):
+        raise ValueError("the request body is not a JSON object")
+    return data
+
+
+def _locate(root: Path, kind: str, namespace: str, name: str) -> tuple[str, str] | None:
+    """(path under root, text) of the manifest file declaring the object, or None."""
+    from reconciler.manifests.discover import ignored
+
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file() or \
+                any(ignored(p) for p in rel.parts):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+            docedit.parse_object(text, kind, namespace, name)
+        except (EditError, UnicodeDecodeError, OSError):
+            continue
+        return rel.as_posix(), text
+    return None
+
+
+def _no_manifest(t: Target, served: JSON) -> Response:
+    owners = served.get("metadata", {}).get("ownerReferences") or []
+    why = (f"it is made by {owners[0]['kind']} {owners[0]['name']}: change that manifest"
+           if owners else "it is not declared in the desired source")
+    return status.method_not_allowed(f'{_qualified(t.resource)} "{t.name}" has no manifest to '
+                                     f"change: {why}")
+
+
+def _qualified(resource: Resource) -> str:
+    return f"{resource.plural}.{resource.group}" if resource.group else resource.plural
+
+
+def _message(req: WriteRequest, verb: str, namespace: str | None, name: str) -> str:
+    what = f"{req.t.resource.kind.lower()} {namespace + '/' if namespace else ''}{name}"
+    return f"{verb} {what} through the Kubernetes API\n\nRequested by: {req.client}\n"
+
+
+def _success(t: Target, served: JSON | None) -> JSON:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {**status.object_details(t.resource, t.name or ""),
+                        "uid": (served or {}).get("metadata", {}).get("uid", "")}}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
