@@ -35,7 +35,7 @@ SERVED: dict[str, Any] = {
 
 
 def _after(**spec: Any) -> dict[str, Any]:
-    out = json.loads(json.dumps(SERVED))
+    out: dict[str, Any] = json.loads(json.dumps(SERVED))
     out["spec"].update(spec)
     return out
 
