@@ -94,3 +94,15 @@ def available() -> bool:
         return bool(_definitions())
     except (ModuleNotFoundError, OSError, ValueError):
         return False
+
+
+def definition(name: str) -> dict[str, Any] | None:
+    """Kubernetes' schema of the definition `name` ("io.k8s.api.core.v1.Pod"), or None.
+
+    Read by reconciler.kubeapi.k8sdocs for the descriptions and patch extensions of the
+    OpenAPI documents the API serves.
+    """
+    if not available():
+        return None
+    found: dict[str, Any] | None = _definitions().get(name)
+    return found

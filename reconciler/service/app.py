@@ -386,14 +386,21 @@ class Service:
         ctx = ApiContext(
             state=self.config.state, desired=desired, key_file=self.config.key_file,
             git=GitTarget(g.url, g.branch, self.config.checkout_dir) if g.url else None)
+        api = self.config.api
         # An addon as the dashboard is: a port taken is an error in the log, never a stop.
         try:
-            server = start_api_server(ctx, self.config.api.address)
+            from reconciler.kubeapi.certs import serve_options
+
+            tls = serve_options(ctx, api.address, tls=api.tls, pki_dir=Path(api.pki),
+                                tokens=Path(api.tokens) if api.tokens else None,
+                                kubeconfig=Path(api.kubeconfig) if api.kubeconfig else None)
+            server = start_api_server(ctx, api.address, **tls)
         except (OSError, ValueError) as exc:
             log.error("Kubernetes API not started: %s", exc)
             return None
         if server is not None:
-            log.info("Kubernetes API on http://%s/", server.address)
+            log.info("Kubernetes API on %s://%s/", "https" if api.tls else "http",
+                     server.address)
         return server
 
     def _first_pass(self, ctx: Context, controllers: dict[str, Reconciler]) -> None:

@@ -112,6 +112,14 @@ class ApiConfig:
     """The Kubernetes API for kubectl and client libraries (reconciler/kubeapi)."""
 
     address: str = _f("127.0.0.1:6443", "address", "host:port of the Kubernetes API; empty: off")
+    tls: bool = _f(False, "bool", "HTTPS with client certificates and tokens (docs/kubectl.md); "
+                   "false: plain HTTP, loopback only")
+    pki: str = _f("/etc/reconciler/pki", "str", "the CA, server and admin certificates "
+                  "(made when missing)")
+    tokens: str = _f("/etc/reconciler/tokens", "str", "bearer tokens: TOKEN,USER,ROLE lines "
+                     "(role read-only or read-write)")
+    kubeconfig: str = _f("/etc/reconciler/kubeconfig", "str", "the admin kubeconfig written "
+                         "when missing (0600); empty: none")
 
 
 @dataclass(frozen=True)
@@ -288,6 +296,13 @@ def _coerce(kind: str, raw: object, choices: tuple[str, ...]) -> object:
         if not 0 < lo < hi < 65536:
             raise ValueError(f"{lo}-{hi} is not a port range")
         return (lo, hi)
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if text is not None and text.lower() in ("true", "1", "yes", "on", "false", "0", "no",
+                                                 "off"):
+            return text.lower() in ("true", "1", "yes", "on")
+        raise ValueError(f"expected true or false, got {raw!r}")
     if text is None:
         raise ValueError(f"expected a string, got {raw!r}")
     if kind == "choice":
@@ -413,7 +428,8 @@ def load_config(
 
 # Keys holding a local path that a relative value would tie to the working directory.
 PATH_KEYS = ("desired", "state", "git.checkout_dir", "secrets.key_file",
-             "secrets.sops_age_key_file", "runtime.volumes_dir")
+             "secrets.sops_age_key_file", "runtime.volumes_dir", "api.pki", "api.tokens",
+             "api.kubeconfig")
 _SQLITE = "sqlite:///"
 
 

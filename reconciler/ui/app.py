@@ -22,8 +22,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reconciler.ui import hosts, pages, viewmodels
-from reconciler.views import output
+from reconciler.ui import pages, viewmodels
+from reconciler.views import hosts, output
 from reconciler.views.listings import LISTINGS
 
 HERE = Path(__file__).parent

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from reconciler.ui.hosts import allowed_names, host_allowed, split_host
+from reconciler.views.hosts import allowed_names, host_allowed, split_host
 
 
 class TestHostAllowed:

@@ -1,6 +1,7 @@
-"""Which Host headers the dashboard answers: its own address and loopback names (DNS rebinding).
+"""Which Host headers the front ends answer: their address and loopback names (DNS rebinding).
 
-Used by `reconciler.ui.app`'s HostGuard middleware, for pages and `/api/` alike. A
+Used by `reconciler.ui.app`'s HostGuard middleware, for pages and `/api/` alike, and
+by the Kubernetes API's `reconciler.kubeapi.auth` (here, below both front ends). A
 page on any web site can make a browser resolve its own name to 127.0.0.1 (DNS
 rebinding) and then read the dashboard as if same-origin; the browser still sends
 that site's name as Host. So only names that cannot be rebound are answered: an IP
