@@ -12,7 +12,6 @@ store and refuses a write.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -21,10 +20,11 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.e2e.kubectl_kit import KUBECTL, Kubectl, kubeconfig, rows
 from tests.e2e.process_helpers import pod_yaml
 from tests.e2e.service import RECONCILER, ServiceRun, remove_all, wait_until
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+__all__ = ["KUBECTL", "Kubectl", "kubeconfig"]  # test_kubectl_write.py imports them here
 pytestmark = [
     pytest.mark.docker, pytest.mark.timeout(180),
     pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl is not installed"),
@@ -58,37 +58,6 @@ data: {mode: fast}
 """
 
 
-def kubeconfig(path: Path, server: str) -> Path:
-    """A kubeconfig whose one context points at `server` (no credentials: plain loopback)."""
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "rk",
-        "clusters": [{"name": "rk", "cluster": {"server": server}}],
-        "users": [{"name": "rk", "user": {}}],
-        "contexts": [{"name": "rk", "context": {"cluster": "rk", "user": "rk",
-                                                 "namespace": "default"}}],
-    }))
-    return path
-
-
-class Kubectl:
-    """kubectl with its own kubeconfig and discovery cache (in tmp)."""
-
-    def __init__(self, config: Path, cache: Path) -> None:
-        self.config, self.cache = config, cache
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([KUBECTL, "--kubeconfig", str(self.config), "--cache-dir",
-                               str(self.cache), "--request-timeout", "30s", *args],
-                              capture_output=True, text=True, timeout=60, check=False)
-        if check and done.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({done.returncode}):\n"
-                                 f"{done.stdout}\n{done.stderr}")
-        return done
-
-    def out(self, *args: str) -> str:
-        return self.run(*args).stdout
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient,
             local_images: None) -> Iterator[ServiceRun]:
@@ -115,11 +84,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Dock
 def kubectl(cluster: ServiceRun, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     tmp = tmp_path_factory.mktemp("kubectl")
     return Kubectl(kubeconfig(tmp / "config", cluster.api_url), tmp / "cache")
-
-
-def rows(text: str) -> list[list[str]]:
-    """kubectl's table without its header, split on runs of spaces (no cell has two)."""
-    return [line.split() for line in text.strip().splitlines()[1:]]
 
 
 class TestDiscovery:

@@ -15,6 +15,7 @@ from reconciler.api.records import (
     PodRecord,
 )
 from reconciler.api.types import DesiredObject, Key, Position
+from reconciler.kubeapi.resources import Resource, resource_of_kind
 from reconciler.planning.diff import diff
 from reconciler.store import Store
 
@@ -71,3 +72,10 @@ def fill(path: Path) -> str:
                                    "Node local status is now: NodeReady", "node-controller"))
     store.close()
     return str(path)
+
+
+def res(kind: str) -> Resource:
+    """The served resource of `kind` (every kind the tests name is served)."""
+    found = resource_of_kind(kind)
+    assert found is not None
+    return found

@@ -16,15 +16,8 @@ from reconciler.kubeapi.objects import (
     paginate,
     scale_of,
 )
-from reconciler.kubeapi.resources import Resource, resource_of_kind
 from reconciler.store import Store
-from tests.unit.kubeapi.store_kit import fill
-
-
-def res(kind: str) -> Resource:
-    found = resource_of_kind(kind)
-    assert found is not None
-    return found
+from tests.unit.kubeapi.store_kit import fill, res
 
 
 @pytest.fixture(scope="module")

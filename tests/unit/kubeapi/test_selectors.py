@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.kubeapi.resources import Resource, resource_of_kind
+from reconciler.kubeapi.resources import Resource
 from reconciler.kubeapi.selectors import (
     FieldSelectorError,
     field_predicate,
@@ -15,13 +15,7 @@ from reconciler.kubeapi.selectors import (
     name_from_fields,
     parse_fields,
 )
-
-
-def res(kind: str) -> Resource:
-    found = resource_of_kind(kind)
-    assert found is not None
-    return found
-
+from tests.unit.kubeapi.store_kit import res
 
 POD, EVENT, DEPLOY = res("Pod"), res("Event"), res("Deployment")
 

@@ -8,18 +8,11 @@ import pytest
 
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.objects import entries
-from reconciler.kubeapi.resources import Resource, resource_of_kind
 from reconciler.kubeapi.tables import column_definitions, table, table_version, wants_table
-from tests.unit.kubeapi.store_kit import fill
+from tests.unit.kubeapi.store_kit import fill, res
 
 KUBECTL_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,"
                   "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")
-
-
-def res(kind: str) -> Resource:
-    found = resource_of_kind(kind)
-    assert found is not None
-    return found
 
 
 @pytest.fixture(scope="module")
