@@ -65,6 +65,10 @@ class Cluster:
                          "--no-sync", "-E", "UTF8")
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.strip()}")
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the (initialised) server; also after `stop_server` (a store restart)."""
         # fsync off: a crashed test cluster is thrown away anyway. max_connections: the
         # concurrency tests open ~30 connections at once, over several databases.
         options = (f"-k {self.sockets} -p {PORT} -c listen_addresses= -c fsync=off "
@@ -74,6 +78,12 @@ class Cluster:
         if started.returncode != 0:
             log = (self.root / "server.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()}\n{log}")
+
+    def stop_server(self) -> None:
+        """Stop the server (fast: clients are disconnected), keeping its data."""
+        done = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed: {done.stderr.strip()}")
 
     def stop(self) -> None:
         """Stop the server (fast) and remove its folder."""
