@@ -46,8 +46,13 @@ setup: venv images
 # The dashboard needs no browser; only its tests do.
 # The demo's images are built locally (setup): pulls only from a loopback registry, unless
 # RECONCILER_RUNTIME_PULL_FROM says otherwise (docs/images.md).
+# The Kubernetes API is served over TLS on 127.0.0.1:6443, its CA, certificates, tokens and
+# admin kubeconfig in kubeapi/ (made at the first start): kubectl --kubeconfig kubeapi/kubeconfig
+# (docs/kubectl.md).
 run: setup
 	RECONCILER_RUNTIME_PULL_FROM="$${RECONCILER_RUNTIME_PULL_FROM-127.0.0.1}" \
+	RECONCILER_API_TLS="$${RECONCILER_API_TLS-true}" RECONCILER_API_PKI=kubeapi/pki \
+	RECONCILER_API_TOKENS=kubeapi/tokens RECONCILER_API_KUBECONFIG=kubeapi/kubeconfig \
 	  $(BIN)/reconciler run --desired desired --state state.db
 
 lint: venv

@@ -101,6 +101,9 @@ def default_config_text() -> str:
         if not any(ln.startswith(s) for s in skip)
         and not (i + 1 < len(lines) and any(lines[i + 1].startswith(s) for s in skip))
     ]
+    # An installed service serves its Kubernetes API over TLS, with the certificates and
+    # kubeconfig `install` makes (docs/kubectl.md); plain HTTP stays the bare default.
+    keep = ["tls = true" if ln == "#tls = false" else ln for ln in keep]
     return header + "\n".join(keep) + "\n"
 
 
@@ -171,9 +174,45 @@ def install(systemd_: bool, prefix: Path, force: bool) -> None:
 
         load_key_file(key, create=True)
         click.echo(f"created   {key} (0600: the key sealing Secrets in the store)")
+    _install_api_credentials(prefix)
     click.echo(f"ExecStart runs {script}")
     if prefix == Path("/"):
         click.echo("next: systemctl daemon-reload && systemctl enable --now reconciler")
+
+
+TOKENS = """\
+# /etc/reconciler/tokens: bearer tokens of the Kubernetes API (docs/kubectl.md), one
+# TOKEN,USER,ROLE a line; ROLE is read-only or read-write. Read again when it changes.
+# Make a token with: openssl rand -hex 24
+#0123456789abcdef0123456789abcdef0123456789abcdef,dashboard,read-only
+"""
+
+
+def _install_api_credentials(prefix: Path) -> None:
+    """The API's CA, certificates, admin kubeconfig and tokens file, where missing."""
+    from reconciler.kubeapi.certs import (
+        DEFAULT_KUBECONFIG,
+        DEFAULT_PKI_DIR,
+        Pki,
+        ensure_pki,
+        local_url,
+        write_kubeconfig,
+    )
+
+    pki_dir = prefix / str(DEFAULT_PKI_DIR).lstrip("/")
+    for path in ensure_pki(pki_dir):
+        click.echo(f"created   {path}")
+    kubeconfig = prefix / str(DEFAULT_KUBECONFIG).lstrip("/")
+    if write_kubeconfig(kubeconfig, local_url(load_config().api.address), Pki(pki_dir)):
+        click.echo(f"created   {kubeconfig} (0600: kubectl --kubeconfig {DEFAULT_KUBECONFIG})")
+    else:
+        click.echo(f"kept      {kubeconfig} (exists)")
+    tokens = prefix / "etc/reconciler/tokens"
+    if not tokens.exists():
+        tokens.touch(mode=0o600)
+        tokens.chmod(0o600)
+        tokens.write_text(TOKENS)
+        click.echo(f"created   {tokens} (0600: bearer tokens, none yet)")
 
 
 @click.command("cluster-info")

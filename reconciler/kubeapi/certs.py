@@ -243,8 +243,7 @@ def serve_options(ctx: ApiContext, address: str, *, tls: bool, pki_dir: Path,
     TLS: the certificates and the admin kubeconfig are made when missing. Plain HTTP
     (`tls` False) is for loopback only: a ValueError for any other address.
     """
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
+    host = address.rpartition(":")[0].strip("[]") or "127.0.0.1"
     ctx.extra.update(tls=tls, tokens=str(tokens) if tokens else "")
     if not tls:
         if not _loopback(host):
@@ -253,12 +252,17 @@ def serve_options(ctx: ApiContext, address: str, *, tls: bool, pki_dir: Path,
         return {}
     for path in ensure_pki(pki_dir, [host]):
         log.info("created %s", path)
-    if kubeconfig is not None:
-        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        url = f"https://{'[' + local + ']' if ':' in local else local}:{port}"
-        if write_kubeconfig(kubeconfig, url, Pki(pki_dir)):
-            log.info("wrote the admin kubeconfig %s (0600)", kubeconfig)
+    if kubeconfig is not None and write_kubeconfig(kubeconfig, local_url(address), Pki(pki_dir)):
+        log.info("wrote the admin kubeconfig %s (0600)", kubeconfig)
     return server_ssl_options(Pki(pki_dir))
+
+
+def local_url(address: str) -> str:
+    """The https URL of the API on `address` for a client on this machine."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"https://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
 def _loopback(host: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import ipaddress
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,23 @@ class TestPeerRole:
         """A connection without a client certificate has no certificate identity."""
         assert certs.peer_role(None) is None
         assert certs.peer_role({}) is None
+
+
+class TestInstall:
+    def test_install_makes_the_api_credentials_once(self, tmp_path: Path) -> None:
+        """`reconciler install` makes the PKI, a 0600 kubeconfig and tokens file; never twice."""
+        cmd = [str(Path(sys.executable).with_name("reconciler")), "install", "--systemd",
+               "--prefix", str(tmp_path)]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+        etc = tmp_path / "etc" / "reconciler"
+        made = {p: p.read_bytes() for p in [*etc.glob("pki/*"), etc / "kubeconfig",
+                                             etc / "tokens"]}
+        assert {p.name for p in made} >= {"ca.crt", "server.key", "admin.crt", "kubeconfig",
+                                          "tokens"}
+        assert _mode(etc / "kubeconfig") == _mode(etc / "tokens") == 0o600
+        server = yaml.safe_load((etc / "kubeconfig").read_text())["clusters"][0]["cluster"]
+        assert server["server"] == "https://127.0.0.1:6443"
+        assert "\ntls = true\n" in (etc / "config.toml").read_text()
+        again = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60)
+        assert "kept      " + str(etc / "kubeconfig") in again.stdout
+        assert {p: p.read_bytes() for p in made} == made
