@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -141,10 +142,10 @@ async def _watch(ctx: ApiContext, t: Target, request: Request) -> Response:
 async def _get(ctx: ApiContext, t: Target, request: Request) -> Response:
     assert t.name is not None
     try:
-        found, rv = await run_in_threadpool(objects.entries, ctx, t.resource, t.namespace)
+        hit, rv = await run_in_threadpool(partial(objects.entries, ctx, t.resource,
+                                                  t.namespace, name=t.name))
     except StoreMissing as exc:
         return status.status_response(503, "ServiceUnavailable", str(exc))
-    hit = [e for e in found if e.obj["metadata"].get("name") == t.name]
     if not hit:
         return status.not_found(t.resource, t.name)
     if t.subresource == "scale":

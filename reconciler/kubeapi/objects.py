@@ -27,10 +27,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from reconciler.api import k8s
 from reconciler.api.records import NodeRecord
+from reconciler.api.types import Key
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.resources import Resource
 from reconciler.store.reader import ReadStore
@@ -80,20 +81,61 @@ def _with_sealer(ctx: ApiContext, store: ReadStore, resource: Resource) -> None:
     setattr(store, "sealer", sealer)  # noqa: B010 (ReadStore has no such field)
 
 
+class _Named:
+    """A ReadStore narrowed to one name: a get loads one pod, object or node, not the kind.
+
+    Only the calls the listings make for their own kind with a namespace (or, for
+    nodes, none) are narrowed; every other call (a node's pods, allocations) passes.
+    """
+
+    def __init__(self, store: ReadStore, name: str) -> None:
+        self._store, self._name = store, name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._store, attr)
+
+    def list_pods(self, namespace: str | None = None, selector: LabelPredicate | None = None,
+                  *, node: str | None = None, owner_uid: str | None = None) -> list[Any]:
+        if namespace is None or node is not None or owner_uid is not None:
+            return self._store.list_pods(namespace, selector, node=node, owner_uid=owner_uid)
+        found = self._store.get_pod(namespace, self._name)
+        return [found] if found and (selector is None or selector(found.labels)) else []
+
+    def objects(self, kind: str | None = None, namespace: str | None = None) -> list[Any]:
+        if kind is None or namespace is None:
+            return self._store.objects(kind, namespace)
+        found = self._store.get_object(Key(kind, namespace, self._name))
+        return [found] if found else []
+
+    def claims(self, namespace: str | None = None) -> list[Any]:
+        if namespace is None:
+            return self._store.claims(namespace)
+        found = self._store.get_claim(namespace, self._name)
+        return [found] if found else []
+
+    def list_nodes(self) -> list[Any]:
+        found = self._store.get_node(self._name)
+        return [found] if found else []
+
+
 def entries(ctx: ApiContext, resource: Resource, namespace: str | None,
-            labels: LabelPredicate | None = None,
-            store: ReadStore | None = None) -> tuple[list[Entry], str]:
-    """Every object of `resource` in `namespace` (None: all), with the list's resourceVersion."""
+            labels: LabelPredicate | None = None, store: ReadStore | None = None,
+            name: str | None = None) -> tuple[list[Entry], str]:
+    """The objects of `resource` in `namespace` (None: all), or the one named `name` (a
+    list of one or none), with the list's resourceVersion."""
     own = store is None
     st = store if store is not None else ctx.open_store()
     try:
         rv = str(store_revision(st))
         _with_sealer(ctx, st, resource)
+        source = cast(ReadStore, _Named(st, name)) if name is not None else st
         out = [Entry(row, normalize(resource, row.build(), rv))
-               for row in _rows(st, resource, namespace, labels)]
+               for row in _rows(source, resource, namespace, labels)]
     finally:
         if own:
             st.close()
+    if name is not None:
+        out = [e for e in out if e.obj["metadata"].get("name") == name]
     if resource.namespaced and namespace is not None:
         # Events of cluster-scoped objects show in their home namespace only.
         out = [e for e in out if e.obj["metadata"].get("namespace") == namespace]
@@ -193,8 +235,8 @@ def normalize(resource: Resource, obj: JSON, rv: str) -> JSON:
     elif resource.kind == "Namespace":
         obj["spec"] = {"finalizers": ["kubernetes"]}
         obj["status"] = {"phase": "Active"}
-    meta.setdefault("uid", derived_uid(resource.kind, meta.get("namespace", ""),
-                                       meta.get("name", "")))
+    if not meta.get("uid"):
+        meta["uid"] = derived_uid(resource.kind, meta.get("namespace", ""), meta.get("name", ""))
     meta["resourceVersion"] = rv
     return obj
 
@@ -227,8 +269,8 @@ def list_objects(ctx: ApiContext, resource: Resource, namespace: str | None,
 def get_object(ctx: ApiContext, resource: Resource, namespace: str | None,
                name: str) -> JSON | None:
     """One object by name (namespace ignored for cluster-scoped kinds), or None."""
-    found, _ = entries(ctx, resource, namespace if resource.namespaced else None)
-    return next((e.obj for e in found if e.obj["metadata"].get("name") == name), None)
+    found, _ = entries(ctx, resource, namespace if resource.namespaced else None, name=name)
+    return found[0].obj if found else None
 
 
 def scale_of(obj: JSON) -> JSON:

@@ -97,6 +97,21 @@ class TestObjects:
         hidden = ApiContext(state=ctx.state, show_secret_data=False)
         assert list_objects(hidden, res("Secret"), None)[0] == []
 
+    @pytest.mark.parametrize(("kind", "namespace", "name"), [
+        ("Pod", "default", "web-b"), ("Deployment", "default", "web"),
+        ("Service", "default", "web"), ("Node", None, "local"), ("Namespace", None, "team"),
+        ("Lease", "kube-node-lease", "local"), ("Endpoints", "default", "web")])
+    def test_get_is_the_listed_object(self, ctx: ApiContext, kind: str, namespace: str | None,
+                                      name: str) -> None:
+        """A get (which loads only the named object) returns what the list holds for it."""
+        listed, _ = list_objects(ctx, res(kind), namespace)
+        want = [o for o in listed if o["metadata"]["name"] == name]
+        got = get_object(ctx, res(kind), namespace, name)
+        if kind == "Endpoints":  # none recorded: neither finds it
+            assert want == [] and got is None
+            return
+        assert got is not None and [got] == want
+
     def test_missing(self, ctx: ApiContext) -> None:
         """An unknown name is None."""
         assert get_object(ctx, res("Pod"), "default", "nope") is None
