@@ -1,0 +1,281 @@
+"""One change detector per store and process, turning store writes into watch events.
+
+Used by `reconciler.kubeapi.watch`: each watch stream subscribes to the `Hub` of
+its store (`hub_for(ctx)`) for one resource. The hub's thread waits on the store's
+cheapest change signal (`reconciler.store.changes`: SQLite's `PRAGMA data_version`,
+PostgreSQL's LISTEN on the feed channel), with a slow timed relist as a safety net
+for writes no signal announces. On a change it relists every resource that has
+(or recently had) a watcher, once for all its watchers, and compares with the
+previous list by uid and resourceVersion: ADDED, MODIFIED, DELETED. A thousand
+`kubectl get -w` then cost one detector and one relist per change, not a poll each.
+
+Each tracked resource keeps a bounded history of events, in resourceVersion
+order, so a watch can resume from a resourceVersion it was given earlier. What
+the history no longer holds (older than its `floor`: before the hub started
+tracking, evicted, or from before a restart of the service) is answered with
+410 Gone, and the client relists. The events of one relist carry its store
+revision (`reconciler.kubeapi.objects`), or one more than the previous events'
+when the store revision did not move (nodes, events and claims do not bump it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.kubeapi.context import ApiContext
+from reconciler.kubeapi.objects import Entry, entries
+from reconciler.kubeapi.resources import Resource
+
+log = logging.getLogger("reconciler.kubeapi")
+
+JSON = dict[str, Any]
+SAFETY_PERIOD = 2.0  # seconds between two relists when no change was signalled
+HISTORY = 2000  # events kept per resource for watches that resume
+LINGER = 600.0  # seconds a resource stays tracked after its last watcher left
+
+
+def rv_of(obj: JSON) -> int:
+    """The object's resourceVersion as a number (0 when it has none)."""
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _key(obj: JSON) -> tuple[str, str]:
+    meta = obj.get("metadata", {})
+    return meta.get("namespace", ""), meta.get("name", "")
+
+
+def fingerprint(obj: JSON) -> str:
+    """The object's content without its resourceVersion (which every list renews)."""
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
+    return json.dumps({**obj, "metadata": meta}, sort_keys=True, default=str)
+
+
+def _at(entry: Entry, rv: int) -> Entry:
+    """`entry` with its object stamped with the resourceVersion of the event carrying it."""
+    obj = entry.obj
+    return Entry(entry.row, {**obj, "metadata": {**obj.get("metadata", {}),
+                                                  "resourceVersion": str(rv)}})
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event of a resource: its position, type, object, and the object before it."""
+
+    seq: int  # position in the resource's history, dense, from 1
+    rv: int
+    type: str  # ADDED, MODIFIED, DELETED
+    entry: Entry  # the object, and its row for clients that watch as a Table
+    before: JSON | None  # the previous object (MODIFIED, DELETED): selectors may drop it
+
+    @property
+    def obj(self) -> JSON:
+        return self.entry.obj
+
+
+Listed = dict[tuple[str, str], tuple[str, Entry]]  # (namespace, name) -> (fingerprint, entry)
+Found = tuple[str, Entry, JSON | None]  # (type, entry, the object before)
+
+
+def listed(found: list[Entry]) -> Listed:
+    """A list keyed for `diff`."""
+    return {_key(e.obj): (fingerprint(e.obj), e) for e in found}
+
+
+def diff(old: Listed, new: Listed) -> list[Found]:
+    """The events (type, entry, object before) that turn list `old` into list `new`.
+
+    By uid and content: the store's resourceVersion is one revision for a whole list,
+    so it changes without any change of the object (see `reconciler.kubeapi.objects`).
+    The rows are not compared: their AGE moves with the clock.
+    """
+    found: list[Found] = []
+    for key, (print_, entry) in new.items():
+        prev = old.get(key)
+        if prev is None:
+            found.append(("ADDED", entry, None))
+        elif prev[1].obj.get("metadata", {}).get("uid") != entry.obj.get("metadata", {}).get(
+                "uid"):
+            found.append(("DELETED", prev[1], prev[1].obj))
+            found.append(("ADDED", entry, None))
+        elif prev[0] != print_:
+            found.append(("MODIFIED", entry, prev[1].obj))
+    found.extend(("DELETED", prev[1], prev[1].obj) for key, prev in old.items()
+                 if key not in new)
+    return found
+
+
+@dataclass
+class Tracked:
+    """One resource the hub relists: its last list, its history, its waiting watchers."""
+
+    resource: Resource
+    objects: Listed
+    last_rv: int  # the newest version a client of this resource was given
+    floor: int  # every event with an rv above this is in `history`
+    history: deque[Change] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    seq: int = 0
+    waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=set)
+    idle_since: float = 0.0
+
+    def record(self, events: list[Found], list_rv: int) -> None:
+        """Append one relist's events, all at one version above every earlier one."""
+        if not events:
+            self.last_rv = max(self.last_rv, list_rv)
+            return
+        # Nodes, events and claims change without a new store revision: their events
+        # still need a version of their own, or a client resuming from the previous
+        # one would skip them.
+        rv = max(list_rv, self.last_rv + 1)
+        for type_, entry, before in events:
+            if len(self.history) == self.history.maxlen:
+                self.floor = max(self.floor, self.history[0].rv)
+            self.seq += 1
+            self.history.append(Change(self.seq, rv, type_, _at(entry, rv), before))
+        self.last_rv = rv
+
+
+class Hub:
+    """The change detector and the tracked resources of one store, in one thread."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+        self._lock = threading.Lock()  # the tracked state; never held during a relist
+        self._relisting = threading.Lock()
+        self._tracked: dict[tuple[str, str, str], Tracked] = {}
+        self._detector: Any = None
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def _list(self, resource: Resource) -> tuple[Listed, int]:
+        found, list_rv = entries(self.ctx, resource, None)
+        return listed(found), int(list_rv or 0)
+
+    def track(self, resource: Resource) -> Tracked:
+        """The resource's tracking state, listing it now if it was not tracked yet."""
+        ident = (resource.group, resource.version, resource.plural)
+        with self._relisting:
+            with self._lock:
+                self._start()
+                found = self._tracked.get(ident)
+            if found is None:
+                objects, list_rv = self._list(resource)
+                found = Tracked(resource, objects, last_rv=list_rv, floor=list_rv,
+                                idle_since=time.monotonic())
+                with self._lock:
+                    self._tracked[ident] = found
+            return found
+
+    def subscribe(self, tracked: Tracked, waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event]
+                  ) -> None:
+        with self._lock:
+            tracked.waiters.add(waiter)
+
+    def unsubscribe(self, tracked: Tracked,
+                    waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
+        with self._lock:
+            tracked.waiters.discard(waiter)
+            if not tracked.waiters:
+                tracked.idle_since = time.monotonic()
+
+    def since(self, tracked: Tracked, seq: int) -> tuple[list[Change], int]:
+        """The events after position `seq`, and the list version they bring a client to."""
+        with self._lock:
+            return [c for c in tracked.history if c.seq > seq], tracked.last_rv
+
+    def snapshot(self, tracked: Tracked) -> tuple[int, list[Entry], int]:
+        """(history position, the objects now, their version), taken together."""
+        with self._lock:
+            rv = tracked.last_rv
+            return tracked.seq, [_at(e, rv) for _, e in tracked.objects.values()], rv
+
+    def position(self, tracked: Tracked, version: int) -> int:
+        """The history position a watch from `version` streams after.
+
+        LookupError(oldest version known) when the history no longer reaches back to it.
+        """
+        with self._lock:
+            # Beyond the newest version given out: a version of another process (before a
+            # restart of the service) that this history cannot place.
+            if version < tracked.floor or version > tracked.last_rv:
+                raise LookupError(tracked.floor)
+            after = [c.seq for c in tracked.history if c.rv > version]
+            return min(after) - 1 if after else tracked.seq
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        from reconciler.store.changes import FEED_CHANNEL, ListenDetector, detector_for
+        from reconciler.store.engine import to_url
+
+        url = to_url(self.ctx.state)
+        if url.get_backend_name() == "postgresql":
+            self._detector = ListenDetector(url, FEED_CHANNEL)
+        else:
+            self._detector = detector_for(url)
+        self._thread = threading.Thread(target=self._run, name="kubeapi watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            # Either way a relist: a signal says "something changed", and its absence for
+            # SAFETY_PERIOD covers writes that no signal announces (PostgreSQL notifies
+            # only what the proxies read).
+            with contextlib.suppress(Exception):
+                self._detector.wait(SAFETY_PERIOD)
+            if self._closed.is_set():
+                return
+            try:
+                self.refresh()
+            except Exception:  # a store briefly unreadable: the next round retries
+                log.exception("watch: relisting the store failed")
+                self._closed.wait(SAFETY_PERIOD)
+
+    def refresh(self, only: Tracked | None = None) -> None:
+        """Relist every tracked resource (or `only` one); record and announce what changed."""
+        with self._lock:
+            now = time.monotonic()
+            for ident, t in list(self._tracked.items()):
+                if not t.waiters and now - t.idle_since > LINGER:
+                    del self._tracked[ident]
+            tracked = [only] if only is not None else list(self._tracked.values())
+        for t in tracked:
+            # One relist at a time: an older list recorded after a newer one would undo it.
+            with self._relisting:
+                objects, list_rv = self._list(t.resource)
+                with self._lock:
+                    events = diff(t.objects, objects)
+                    t.objects = objects
+                    t.record(events, list_rv)
+                    waiters = list(t.waiters)
+            for loop, event in waiters:
+                with contextlib.suppress(RuntimeError):  # that loop has closed
+                    loop.call_soon_threadsafe(event.set)
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._detector is not None:
+            self._detector.close()
+
+
+_HUBS: dict[str, Hub] = {}
+_HUBS_LOCK = threading.Lock()
+
+
+def hub_for(ctx: ApiContext) -> Hub:
+    """The one hub of `ctx`'s store in this process."""
+    with _HUBS_LOCK:
+        hub = _HUBS.get(ctx.state)
+        if hub is None:
+            hub = _HUBS[ctx.state] = Hub(ctx)
+        return hub
