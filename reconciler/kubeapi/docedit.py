@@ -168,18 +168,29 @@ def _diff(text: str, node: yaml.Node, old: JSON, new: JSON, out: list[Splice]) -
 def _diff_mapping(text: str, node: yaml.MappingNode, old: dict[str, Any], new: dict[str, Any],
                   out: list[Splice]) -> None:
     removed = [k for k in old if k not in new]
-    if removed and (node.flow_style or (len(removed) == len(old) and not
-                                        [k for k in new if k not in old])):
-        raise _Fallback
-    for key_node, value_node in node.value:
+    added = {k: v for k, v in new.items() if k not in old}
+    if removed and len(removed) == len(old) and not added:
+        if not node.flow_style:
+            raise _Fallback  # a block mapping left empty needs `{}` in its key's place
+        out.append((node.start_mark.index, node.end_mark.index, "{}"))
+        return
+    for i, (key_node, value_node) in enumerate(node.value):
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
         if key in removed:
-            out.append(_removal(text, key_node, value_node))
+            out.append(_flow_removal(node, i) if node.flow_style else
+                       _removal(text, key_node, value_node))
         elif key in new:
             _diff(text, value_node, old[key], new[key], out)
-    added = {k: v for k, v in new.items() if k not in old}
     if added:
         out.append(_insertion(text, node, added))
+
+
+def _flow_removal(node: yaml.MappingNode, i: int) -> Splice:
+    """`{a: 1, b: 2}` without item i: up to the next key, or (the last) from the value before."""
+    key, value = node.value[i]
+    if i + 1 < len(node.value):
+        return (key.start_mark.index, node.value[i + 1][0].start_mark.index, "")
+    return (node.value[i - 1][1].end_mark.index, value.end_mark.index, "")
 
 
 def _removal(text: str, key: yaml.Node, value: yaml.Node) -> Splice:

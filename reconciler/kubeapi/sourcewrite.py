@@ -71,6 +71,16 @@ def _inside(root: Path, rel: str) -> Path:
     return path
 
 
+def _prune_empty(folder: Path, root: Path) -> None:
+    """Remove folders left empty by a removal (`team/` after its last file), up to the root."""
+    while folder != root and folder.is_relative_to(root):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or gone
+            return
+        folder = folder.parent
+
+
 @dataclass
 class Session:
     """One write: `root` holds the source as it is now; `write` changes it (once)."""
@@ -106,6 +116,7 @@ class FolderWriter:
             path = _inside(self.root, change.path)
             if change.text is None:
                 path.unlink(missing_ok=True)
+                _prune_empty(path.parent, self.root.resolve())
             else:
                 write_atomically(path, change.text)
         return "wrote " + ", ".join(c.path for c in changes)

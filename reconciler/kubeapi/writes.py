@@ -46,7 +46,7 @@ from reconciler.kubeapi.sourcewrite import (
     SourceWriteError,
     writer_for,
 )
-from reconciler.kubeapi.validation import located, problems
+from reconciler.kubeapi.validation import check, located, verdict
 from reconciler.sources.trigger import request_sync as signal_local
 
 if TYPE_CHECKING:
@@ -169,16 +169,16 @@ class Writes:
             current = s.read(rel)
             text = docedit.dump(manifest)
             text = text if current is None else current.rstrip("\n") + "\n---\n" + text
-            refused = self._validate(t.resource, name, rel, text)
-            if refused is not None:
-                return refused
+            note = self._validate(t.resource, name, rel, text, req.dry_run)
+            if isinstance(note, Response):
+                return note
             if not req.dry_run:
                 done = s.write([Change(rel, text)], _message(req, "create", namespace, name))
                 log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, name, done)
                 self._nudge("sync")
         served = {**manifest, "metadata": {**manifest["metadata"],
                                            "creationTimestamp": _now()}}
-        return JSONResponse(served, status_code=201)
+        return JSONResponse(served, status_code=201, headers=_warning(note))
 
     # -- update (PUT, PATCH, scale) --------------------------------------------------------
 
@@ -204,12 +204,14 @@ class Writes:
                 return _no_manifest(t, served)
             rel, text = found
             manifest = docedit.parse_object(text, t.resource.kind, namespace, t.name)
+            if "sops" in manifest:
+                return _encrypted(rel)
             delta = changes.diff(changes.strip(served), changes.strip(after))
             wanted = changes.carry(manifest, delta, changes.strip(after))
             new_text = docedit.edit_object(text, t.resource.kind, namespace, t.name, wanted)
-            refused = self._validate(t.resource, t.name, rel, new_text)
-            if refused is not None:
-                return refused
+            note = self._validate(t.resource, t.name, rel, new_text, req.dry_run)
+            if isinstance(note, Response):
+                return note
             if new_text != text and not req.dry_run:
                 verb = "scale" if t.subresource == "scale" else req.method.lower()
                 done = s.write([Change(rel, new_text)],
@@ -217,9 +219,9 @@ class Writes:
                 log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, t.name, done)
                 self._nudge("sync")
         result = {**after, "status": served.get("status", {})}
-        if t.subresource == "scale":
-            return JSONResponse(objects.scale_of(result))
-        return JSONResponse(result)
+        body = objects.scale_of(result) if t.subresource == "scale" else result
+        return JSONResponse(body, headers=_warning(
+            (note if new_text != text else "unchanged") if req.dry_run else ""))
 
     def _patched(self, req: WriteRequest, served: JSON, kind: str) -> JSON:
         body = _body(req)
@@ -253,13 +255,17 @@ class Writes:
                 return _no_manifest(t, served) if served is not None else \
                     status.not_found(t.resource, t.name)
             rel, text = found
+            if "sops" in docedit.parse_object(text, t.resource.kind, namespace, t.name):
+                return _encrypted(rel)
             rest = docedit.remove_object(text, t.resource.kind, namespace, t.name)
             if not req.dry_run:
                 done = s.write([Change(rel, rest)], _message(req, "delete", t.namespace,
                                                                  t.name))
                 log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, t.name, done)
                 self._nudge("sync")
-        return JSONResponse(_success(t, served))
+        where = f"{t.namespace}/" if t.namespace else ""
+        return JSONResponse(_success(t, served), headers=_warning(
+            f"delete {t.resource.kind}/{where}{t.name}" if req.dry_run else ""))
 
     def _delete_pod(self, req: WriteRequest, served: JSON | None) -> Response:
         t = req.t
@@ -282,11 +288,13 @@ class Writes:
         assert self.writer is not None
         return self.writer.session()
 
-    def _validate(self, resource: Resource, name: str, rel: str, text: str) -> Response | None:
-        found = problems(rel, text)
-        if not found:
-            return None
-        return status.invalid(resource, name, [located(d) for d in found])
+    def _validate(self, resource: Resource, name: str, rel: str, text: str,
+                  dry_run: bool) -> Response | str:
+        """A 422 when the file would not load; else the plan's verdict for a dry run ("")."""
+        loaded = check(rel, text)
+        if loaded.errors:
+            return status.invalid(resource, name, [located(d) for d in loaded.errors])
+        return verdict(self.ctx.state, loaded, resource.kind, name) if dry_run else ""
 
     def _nudge(self, kind: str) -> None:
         """Ask the active instance to look now (a git fetch, a pod marked), as the CLI does.
@@ -348,6 +356,11 @@ def _no_manifest(t: Target, served: JSON) -> Response:
                                      f"change: {why}")
 
 
+def _encrypted(rel: str) -> Response:
+    # SOPS signs the whole file: any edit of ours would make it fail its MAC check.
+    return status.method_not_allowed(f"{rel} is encrypted with SOPS: change it with sops")
+
+
 def _qualified(resource: Resource) -> str:
     return f"{resource.plural}.{resource.group}" if resource.group else resource.plural
 
@@ -361,6 +374,11 @@ def _success(t: Target, served: JSON | None) -> JSON:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
             "details": {**status.object_details(t.resource, t.name or ""),
                         "uid": (served or {}).get("metadata", {}).get("uid", "")}}
+
+
+def _warning(verdict: str) -> dict[str, str]:
+    """kubectl prints a `Warning` header as `Warning: <text>`: a dry run's plan verdict."""
+    return {"Warning": f'299 - "plan: {verdict}"'} if verdict else {}
 
 
 def _now() -> str:

@@ -137,9 +137,11 @@ class TestApply:
         source = tmp_path / "web.yaml"
         source.write_text(WEB.split("---")[0].replace("replicas: 1", "replicas: 5"))
         before = _web(cluster)
-        out = kubectl.out("apply", "--dry-run=server", "-f", str(source), "-o",
-                          "jsonpath={.spec.replicas}")
-        assert out == "5"
+        done = kubectl.run("apply", "--dry-run=server", "-f", str(source), "-o",
+                           "jsonpath={.spec.replicas}")
+        assert done.stdout == "5"
+        assert "Warning: plan: update Deployment/default/web (spec.replicas" in done.stderr, \
+            done.stderr
         assert _web(cluster) == before
         assert not (cluster.desired / "default" / "deployment-web.yaml").exists()
 

@@ -80,6 +80,18 @@ class TestEditObject:
         assert 'metadata: {"labels": {"a": "b"}, name: web}' in out
         assert out.startswith(FILE.split("---")[0])
 
+    def test_flow_mapping_removal(self) -> None:
+        """Keys removed from a flow mapping go with their commas; the rest stays."""
+        text = "kind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1', b: '2', c: '3'}  # x\n"
+        for keep, line in ((["a", "b"], "data: {a: '1', b: '2'}  # x"),
+                           (["b", "c"], "data: {b: '2', c: '3'}  # x"),
+                           ([], "data: {}  # x")):
+            want = {"kind": "ConfigMap", "metadata": {"name": "c"},
+                    "data": {k: v for k, v in {"a": "1", "b": "2", "c": "3"}.items()
+                             if k in keep}}
+            out = edit_object(text, "ConfigMap", "default", "c", want)
+            assert out.splitlines()[2] == line
+
     def test_fallback_rewrites_one_document(self) -> None:
         """A change it cannot place re-writes only that document, and the result is right."""
         want = _web()
@@ -139,7 +151,7 @@ class TestFolderWriter:
         with writer.session() as s:
             assert s.read("default/deployment-web.yaml") == "a: 1\n"
             s.write([Change("default/deployment-web.yaml", None)], "delete")
-        assert not (tmp_path / "default/deployment-web.yaml").exists()
+        assert not (tmp_path / "default").exists()
 
     def test_outside_root_refused(self, tmp_path: Path) -> None:
         """A path leaving the root is refused."""
