@@ -129,7 +129,7 @@ def entries(ctx: ApiContext, resource: Resource, namespace: str | None,
         rv = str(store_revision(st))
         _with_sealer(ctx, st, resource)
         source = cast(ReadStore, _Named(st, name)) if name is not None else st
-        out = [Entry(row, normalize(resource, row.build(), rv))
+        out = [Entry(row, normalize(resource, row.build(), rv, row.namespace))
                for row in _rows(source, resource, namespace, labels)]
     finally:
         if own:
@@ -216,13 +216,14 @@ def listing_for(kind: str) -> Listing:
     return API_LISTINGS[kind]
 
 
-def normalize(resource: Resource, obj: JSON, rv: str) -> JSON:
-    """The object as the API serves it in `resource`'s group/version (mutates `obj`)."""
+def normalize(resource: Resource, obj: JSON, rv: str, namespace: str = "") -> JSON:
+    """The object as the API serves it in `resource`'s group/version (mutates `obj`);
+    `namespace` is the store's (its key's), which a manifest may have left out."""
     obj["apiVersion"] = resource.group_version
     obj["kind"] = resource.kind
     meta = obj.setdefault("metadata", {})
     if resource.namespaced:
-        meta["namespace"] = meta.get("namespace") or EVENTS_HOME
+        meta["namespace"] = namespace or meta.get("namespace") or EVENTS_HOME
     else:
         meta.pop("namespace", None)
     if resource.kind == "Event":

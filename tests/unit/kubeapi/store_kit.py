@@ -52,12 +52,18 @@ def pod(name: str, namespace: str = "default", phase: Phase = "Running",
 
 
 def fill(path: Path) -> str:
-    """A store with a Deployment, a Service, namespace team, 3 pods, a node and 2 events."""
+    """A store with a Deployment, a Service, namespace team with a ConfigMap, 3 pods, a node
+    and 2 events."""
     store = Store.open(str(path))
     objs = [DesiredObject(Key("Deployment", "default", "web"), DEPLOYMENT, Position("w.yaml"),
                           "h1"),
             DesiredObject(Key("Service", "default", "web"), SERVICE, Position("s.yaml"), "h2"),
-            DesiredObject(Key("Namespace", "", "team"), NAMESPACE, Position("n.yaml"), "h3")]
+            DesiredObject(Key("Namespace", "", "team"), NAMESPACE, Position("n.yaml"), "h3"),
+            # Its manifest names no namespace: the key's is the one served.
+            DesiredObject(Key("ConfigMap", "team", "settings"),
+                          {"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "settings"}, "data": {"mode": "fast"}},
+                          Position("c.yaml"), "h4")]
     store.apply_plan(diff(objs, {}), "folder")
     store.set_status(Key("Deployment", "default", "web"),
                      {"replicas": 2, "readyReplicas": 1, "updatedReplicas": 2})

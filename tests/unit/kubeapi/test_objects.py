@@ -112,6 +112,12 @@ class TestObjects:
             return
         assert got is not None and [got] == want
 
+    def test_namespace_from_the_store(self, ctx: ApiContext) -> None:
+        """An object whose manifest names no namespace is served in its recorded one."""
+        found = get_object(ctx, res("ConfigMap"), "team", "settings")
+        assert found is not None and found["metadata"]["namespace"] == "team"
+        assert found["data"] == {"mode": "fast"}
+
     def test_missing(self, ctx: ApiContext) -> None:
         """An unknown name is None."""
         assert get_object(ctx, res("Pod"), "default", "nope") is None
