@@ -31,15 +31,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.kubeapi.context import ApiContext
-from reconciler.kubeapi.objects import Entry, entries
+from reconciler.kubeapi.objects import Entry, entries, store_revision
 from reconciler.kubeapi.resources import Resource
+from reconciler.store.reader import ReadStore
 
 log = logging.getLogger("reconciler.kubeapi")
 
 JSON = dict[str, Any]
 SAFETY_PERIOD = 2.0  # seconds between two relists when no change was signalled
 HISTORY = 2000  # events kept per resource for watches that resume
-LINGER = 600.0  # seconds a resource stays tracked after its last watcher left
+LINGER = 300.0  # seconds a resource stays tracked after its last watcher left
+MIN_GAP = 0.1  # seconds between two relists
+# Kinds listed from the pods and objects tables alone, whose writes bump the store
+# revision (`reconciler.kubeapi.objects`). Others (nodes, events, claims, endpoints,
+# services with their allocations) are relisted on every signal.
+BY_REVISION = frozenset({
+    "Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob",
+    "ConfigMap", "Secret", "ReplicationController",
+})
 
 
 def rv_of(obj: JSON) -> int:
@@ -127,6 +136,7 @@ class Tracked:
     seq: int = 0
     waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=set)
     idle_since: float = 0.0
+    revision: int = -1  # the store revision of the last list
 
     def record(self, events: list[Found], list_rv: int) -> None:
         """Append one relist's events, all at one version above every earlier one."""
@@ -157,8 +167,14 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
-    def _list(self, resource: Resource) -> tuple[Listed, int]:
-        found, list_rv = entries(self.ctx, resource, None)
+    def _open(self) -> ReadStore | None:
+        return self.ctx.open_store()
+
+    def _revision(self, store: ReadStore | None) -> int | None:
+        return store_revision(store) if store is not None else None
+
+    def _list(self, resource: Resource, store: ReadStore | None = None) -> tuple[Listed, int]:
+        found, list_rv = entries(self.ctx, resource, None, store=store)
         return listed(found), int(list_rv or 0)
 
     def track(self, resource: Resource) -> Tracked:
@@ -171,7 +187,7 @@ class Hub:
             if found is None:
                 objects, list_rv = self._list(resource)
                 found = Tracked(resource, objects, last_rv=list_rv, floor=list_rv,
-                                idle_since=time.monotonic())
+                                idle_since=time.monotonic(), revision=list_rv)
                 with self._lock:
                     self._tracked[ident] = found
             return found
@@ -240,27 +256,45 @@ class Hub:
             except Exception:  # a store briefly unreadable: the next round retries
                 log.exception("watch: relisting the store failed")
                 self._closed.wait(SAFETY_PERIOD)
+            # A burst of commits (a rollout) is one relist, not one per commit.
+            self._closed.wait(MIN_GAP)
 
     def refresh(self, only: Tracked | None = None) -> None:
-        """Relist every tracked resource (or `only` one); record and announce what changed."""
+        """Relist every tracked resource (or `only` one); record and announce what changed.
+
+        A kind read from pods and objects alone is relisted only when the store revision
+        moved: node heartbeats then cost one read of the revision, not a list of every pod.
+        """
         with self._lock:
             now = time.monotonic()
             for ident, t in list(self._tracked.items()):
                 if not t.waiters and now - t.idle_since > LINGER:
                     del self._tracked[ident]
             tracked = [only] if only is not None else list(self._tracked.values())
-        for t in tracked:
-            # One relist at a time: an older list recorded after a newer one would undo it.
-            with self._relisting:
-                objects, list_rv = self._list(t.resource)
-                with self._lock:
-                    events = diff(t.objects, objects)
-                    t.objects = objects
-                    t.record(events, list_rv)
-                    waiters = list(t.waiters)
-            for loop, event in waiters:
-                with contextlib.suppress(RuntimeError):  # that loop has closed
-                    loop.call_soon_threadsafe(event.set)
+        if not tracked:
+            return
+        # One relist at a time: an older list recorded after a newer one would undo it.
+        with self._relisting:
+            store = self._open()
+            try:
+                revision = self._revision(store)
+                for t in tracked:
+                    if (revision is not None and revision == t.revision
+                            and t.resource.kind in BY_REVISION):
+                        continue
+                    objects, list_rv = self._list(t.resource, store)
+                    with self._lock:
+                        events = diff(t.objects, objects)
+                        t.objects = objects
+                        t.record(events, list_rv)
+                        t.revision = list_rv
+                        waiters = list(t.waiters)
+                    for loop, event in waiters:
+                        with contextlib.suppress(RuntimeError):  # that loop has closed
+                            loop.call_soon_threadsafe(event.set)
+            finally:
+                if store is not None:
+                    store.close()
 
     def close(self) -> None:
         self._closed.set()

@@ -21,6 +21,7 @@ from reconciler.kubeapi.watchhub import (
     diff,
     listed,
 )
+from reconciler.store.reader import ReadStore
 from reconciler.views.listings import Row
 
 
@@ -99,7 +100,10 @@ class FakeHub(Hub):
         self.items, self.rv = items, rv
         self._thread = object()  # type: ignore[assignment]  # never start the real one
 
-    def _list(self, resource: Resource) -> tuple[Listed, int]:
+    def _open(self) -> ReadStore | None:
+        return None
+
+    def _list(self, resource: Resource, store: ReadStore | None = None) -> tuple[Listed, int]:
         return listed(self.items), self.rv
 
 
