@@ -96,6 +96,9 @@ class Cache:
         self._usage = UsageTotals()
         self._contributions: dict[str, Contribution] = {}
         self._resource_version = 0
+        # The resource version of each record's last change (pods by uid, objects by Key):
+        # a reconcile's inputs in a few integers (`version`, `pod_versions`).
+        self._versions: dict[str | Key, int] = {}
         # Write-throughs are numbered so that a relist listed before a write does not
         # undo it (the list is older than what was written through meanwhile).
         self._write_seq = 0
@@ -140,13 +143,30 @@ class Cache:
         *,
         node: str | None = None,
         owner_uid: str | None = None,
+        copy: bool = True,
     ) -> list[PodRecord]:
-        """Copies of the matching pods, sorted by namespace and name as the store lists them."""
+        """Copies of the matching pods, sorted by namespace and name as the store lists them;
+        `copy=False`: the cache's own records, for a reader that copies what it changes."""
         with self._lock:
             uids = select_pods(self._pods, namespace, selector, node, owner_uid)
-            pods = [copy_pod(p) for u in uids if (p := self._pods.get(u)) is not None]
+            pods = [copy_pod(p) if copy else p
+                    for u in uids if (p := self._pods.get(u)) is not None]
         pods.sort(key=lambda p: (p.namespace, p.name))
         return pods
+
+    def version(self, key: str | Key) -> int:
+        """The resource version of the last change of a pod (uid) or object (Key); 0: none."""
+        with self._lock:
+            return self._versions.get(key, 0)
+
+    def pod_versions(
+        self, namespace: str, selector: Selector | None = None, *, owner_uid: str | None = None,
+    ) -> frozenset[tuple[str, int]]:
+        """(uid, version) of the pods `pods(...)` would return, without copying any: equal
+        twice only if none of them changed, came or went in between."""
+        with self._lock:
+            uids = select_pods(self._pods, namespace, selector, None, owner_uid)
+            return frozenset((u, self._versions.get(u, 0)) for u in uids)
 
     def pods_by_index(self, name: str, value: str) -> list[PodRecord]:
         """client-go's ByIndex over pods: copies of the pods filed under `value` in `name`."""
@@ -402,6 +422,10 @@ class Cache:
 
     def _emit(self, kind: str, key: str | Key, old: Record | None, new: Record | None) -> None:
         self._resource_version += 1
+        if new is None:
+            self._versions.pop(key, None)
+        else:
+            self._versions[key] = self._resource_version
         if self._subscribers:
             self._pending.append(Change(kind, key, old, new, self._resource_version))
 

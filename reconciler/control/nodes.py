@@ -155,6 +155,12 @@ def needs_sync(record: PodRecord, seen: ObservedPod | None) -> bool:
     return len(record.containers) != len(record.spec.get("containers", []))
 
 
+def _not_bound(ctx: Context, uid: str, node: str) -> bool:
+    """No pod record binds `uid` to `node`, asked of the store itself (the truth)."""
+    record = ctx.store.get_pod_by_uid(uid)
+    return record is None or record.node_name != node
+
+
 class NodeController:
     """Keeps node records in line with the folder and the engines; see the module docstring."""
 
@@ -361,7 +367,11 @@ class NodeController:
         except HostUnreachable:
             # Unreachable is not empty: never treat a silent host as having no containers.
             return Result.after(ctx.settings.heartbeat_interval)
-        records = {p.uid: p for p in ctx.store.list_pods(node=name)}
+        # Read only: from the cache when synced (no row decoding per resync); a pod the
+        # cache does not hold yet is looked up in the store before its containers go.
+        cache = ctx.synced_cache
+        records = {p.uid: p for p in (cache.pods(node=name) if cache is not None
+                                      else ctx.store.list_pods(node=name))}
         own = ctx.runtime.cluster_id
         foreign: dict[str, int] = {}
         unclaimed = 0
@@ -376,7 +386,7 @@ class NodeController:
                 unclaimed += len(pod.containers)
                 del observed[uid]
         for uid, pod in observed.items():
-            if uid not in records:
+            if uid not in records and (cache is None or _not_bound(ctx, uid, name)):
                 log.info("removing orphan pod %s/%s (%s) on %s", pod.namespace, pod.name, uid, name)
                 agent.kill_pod(uid, 0)
         for uid, record in records.items():

@@ -21,11 +21,18 @@ from datetime import datetime
 
 from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
+from reconciler.control.cache_records import copy_json
 from reconciler.control.context import Context, suspended
 from reconciler.control.desired import spec_hash
 from reconciler.control.loop import Result, WorkKey
+from reconciler.control.unchanged import Unchanged, inputs
 from reconciler.planning.names import generate_name
-from reconciler.planning.replicas import ReplicaOwner, owner_from_body, plan_replicas
+from reconciler.planning.replicas import (
+    ReplicaOwner,
+    ReplicaPlan,
+    owner_from_body,
+    plan_replicas,
+)
 from reconciler.store.records import ObjectRecord
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,15 @@ def new_pod(owner: ReplicaOwner, taken: set[str], revision: str, now_: datetime)
     )
 
 
+def _idle(plan: ReplicaPlan) -> bool:
+    """The plan changed nothing and its outcome does not depend on the clock: with the
+    same pods and owner the next reconcile would do the same nothing (see unchanged.py)."""
+    status = plan.status
+    return (plan.synced and not plan.create and not plan.delete and not plan.garbage
+            and not plan.adopt and not plan.release and plan.requeue_after is None
+            and status.available_replicas == status.ready_replicas)
+
+
 class ReplicationController:
     """Reconciles one RC or RS; see the module docstring."""
 
@@ -65,6 +81,8 @@ class ReplicationController:
         # body (its content hash and generation), not on every reconcile.
         self._owners: dict[str, tuple[tuple[str, int], ReplicaOwner]] = {}
         self._owners_lock = threading.Lock()
+        # Owners whose last reconcile had nothing to do, with the inputs it read.
+        self._idle = Unchanged()
 
     def _owner(self, obj: ObjectRecord) -> ReplicaOwner:
         version = (obj.content_hash, obj.generation)
@@ -72,7 +90,9 @@ class ReplicationController:
             known = self._owners.get(obj.uid)
             if known is not None and known[0] == version:
                 return known[1]
-        owner = owner_from_body(obj.body, obj.uid, obj.generation)
+        # The body may be the cache's own record (read without a copy): the owner keeps
+        # parts of it (the template, its labels) and hands them to new pods.
+        owner = owner_from_body(copy_json(obj.body), obj.uid, obj.generation)
         with self._owners_lock:
             self._owners[obj.uid] = (version, owner)
         return owner
@@ -81,14 +101,25 @@ class ReplicationController:
         assert isinstance(key.id, Key)
         k = key.id
         ctx = self.ctx
-        obj = ctx.get_object(k)
+        cache = ctx.synced_cache
+        version = cache.version(k) if cache is not None else 0
+        # Only read here: the cache's own record (a copy of every body per resync was most
+        # of a no-op pass); `_owner` copies what it keeps.
+        obj = cache.object(k, copy=False) if cache is not None else ctx.store.get_object(k)
         if obj is None:
+            self._idle.forget(k)
             return self._collect(k)
         if suspended(obj.body):
             return Result.done()
         owner = self._owner(obj)
         exp_key = owner.key
         now_ = ctx.clock()
+        seen = None
+        if cache is not None and ctx.expectations.satisfied(exp_key, now_):
+            seen = (version, inputs(cache, k, owner.selector, owner_uid=owner.uid)[1])
+            if self._idle.same(k, seen):
+                return Result.done()
+        self._idle.forget(k)
         pods = ctx.claimable_pods(k.namespace, owner.uid, owner.selector)
         plan = plan_replicas(owner, pods, ctx.expectations, now_)
         ctx.set_owners(owner.owner_ref, plan.adopt, plan.release)
@@ -128,9 +159,12 @@ class ReplicationController:
             ctx.enqueue_pod(pod.uid)
 
         status = plan.status.to_json()
-        if status != (obj.status or {}):
+        wrote = status != (obj.status or {})
+        if wrote:
             ctx.store.set_status(k, status)
             self._wake_owner(obj)
+        if seen is not None and not wrote and _idle(plan):
+            self._idle.remember(k, seen)
         if plan.create or plan.delete or plan.requeue_after is not None:
             # Slow start: the next batch once this one is recorded; readiness may change
             # availability after minReadySeconds.

@@ -19,6 +19,7 @@ from reconciler.api.selectors import from_map
 from reconciler.api.types import JSON, Key
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
+from reconciler.control.unchanged import Unchanged, inputs
 from reconciler.planning.endpoints import compute_endpoints, endpoints_from_object
 from reconciler.store import AllocationError
 
@@ -42,16 +43,28 @@ class ServiceController:
         # nothing. A restart or a takeover starts empty and checks the store once.
         self._allocated: dict[Key, tuple[str, int, JSON]] = {}  # content hash, generation
         self._subsets: dict[Key, list[JSON]] = {}
+        # Services whose last reconcile wrote nothing, with the inputs it read: the
+        # Service's and its selected pods' cache versions (or the manual Endpoints').
+        self._idle = Unchanged()
 
     def reconcile(self, key: WorkKey) -> Result:
         assert isinstance(key.id, Key)
         svc_key = key.id
         store = self.ctx.store
         cache = self.ctx.cache
+        synced = cache if cache is not None and cache.synced else None
+        seen = None
+        if synced is not None:
+            seen = (inputs(synced, svc_key, synced.selector_of(svc_key)),
+                    synced.version(Key("Endpoints", svc_key.namespace, svc_key.name)))
+            if self._idle.same(svc_key, seen):
+                return Result.done()
+            self._idle.forget(svc_key)
         # Read only, never changed here: the cache's own record, not a copy.
-        obj = cache.object(svc_key, copy=False) if cache is not None and cache.synced \
+        obj = synced.object(svc_key, copy=False) if synced is not None \
             else store.get_object(svc_key)
         if obj is None:
+            self._idle.forget(svc_key)
             self._allocated.pop(svc_key, None)
             self._subsets.pop(svc_key, None)
             store.release_allocations(owner_id(svc_key))
@@ -67,7 +80,9 @@ class ServiceController:
                 store.set_status(svc_key, status)
             if "error" not in status:
                 self._allocated[svc_key] = (obj.content_hash, obj.generation, status)
-        self._endpoints(svc_key, obj.body)
+        wrote = self._endpoints(svc_key, obj.body)
+        if seen is not None and not wrote and svc_key in self._allocated:
+            self._idle.remember(svc_key, seen)
         return Result.done()
 
     def _allocate(self, key: Key, body: JSON) -> JSON:
@@ -108,12 +123,13 @@ class ServiceController:
             )
         return status
 
-    def _endpoints(self, key: Key, body: JSON) -> None:
+    def _endpoints(self, key: Key, body: JSON) -> bool:
+        """Compute and store the Service's endpoints; False when nothing was written."""
         store = self.ctx.store
         spec = body.get("spec", {})
         if spec.get("type") == "ExternalName":
             store.delete_endpoints(key.namespace, key.name)
-            return
+            return True
         cache = self.ctx.cache
         cached = cache is not None and cache.synced
         if spec.get("selector"):
@@ -131,10 +147,11 @@ class ServiceController:
                       else store.get_object(manual_key))
             subsets = endpoints_from_object(manual.body).to_subsets() if manual else []
         if self._subsets.get(key) == subsets:
-            return
+            return False
         current = store.get_endpoints(key.namespace, key.name)
         if current is None or current.subsets != subsets:
             store.set_endpoints(key.namespace, key.name, subsets, self.ctx.clock())
             for listener in self.ctx.endpoints_listeners:
                 listener()
         self._subsets[key] = subsets
+        return True

@@ -1,0 +1,118 @@
+"""A resync with nothing changed: the replication and service controllers skip their
+reconciles (reconciler/control/unchanged.py), and act again once a pod or object changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from reconciler.api.types import Key
+from reconciler.control import replication, services
+from reconciler.control.loop import WorkKey
+from tests.integration.control.harness import Cluster
+
+MANIFESTS = """\
+apiVersion: reconciler.dev/v1
+kind: Node
+metadata: {name: a}
+spec: {engine: "unix:///fake/a.sock", address: 10.250.0.1}
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: web}
+spec:
+  replicas: 2
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: main, image: reconciler/busybox:1, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+"""
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path)
+    c.write("web.yaml", MANIFESTS)
+    c.converge(3)
+    yield c
+    c.store.close()
+
+
+def statements_by_controller(c: Cluster) -> dict[str, list[str]]:
+    """Run one resync pass; the SQL each controller's reconciles sent."""
+    seen: dict[str, list[str]] = {}
+    current: list[str] = [""]
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        seen.setdefault(current[0], []).append(statement.split(None, 1)[0].upper())
+
+    process = c.loop.process
+
+    def counted(key: WorkKey) -> None:
+        current[0] = key.controller
+        try:
+            process(key)
+        finally:
+            current[0] = ""
+
+    event.listen(c.store.engine, "before_cursor_execute", record)
+    c.loop.process = counted  # type: ignore[method-assign]
+    try:
+        c.queue.add(WorkKey("replication", Key("ReplicationController", "default", "web")))
+        c.queue.add(WorkKey("service", Key("Service", "default", "web")))
+        c.converge(1)
+    finally:
+        event.remove(c.store.engine, "before_cursor_execute", record)
+        c.loop.process = process  # type: ignore[method-assign]
+    return seen
+
+
+class TestIdleResync:
+    def test_an_unchanged_pass_sends_no_sql_and_plans_nothing(
+            self, cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Converged, a pass's RC and Service reconciles neither query nor plan."""
+        planned: list[str] = []
+        for module, name in ((replication, "plan_replicas"), (services, "compute_endpoints")):
+            real = getattr(module, name)
+
+            def counting(*args: Any, _real: Any = real, _name: str = name) -> Any:
+                planned.append(_name)
+                return _real(*args)
+
+            monkeypatch.setattr(module, name, counting)
+        assert len(cluster.running()) == 2
+        statements_by_controller(cluster)  # the pass that sees the last status writes
+        planned.clear()
+        seen = statements_by_controller(cluster)
+        assert seen.get("replication", []) == []
+        assert seen.get("service", []) == []
+        assert planned == []
+        assert len(cluster.running()) == 2
+
+    def test_a_pod_gone_after_an_idle_pass_is_replaced_and_leaves_the_endpoints(
+            self, cluster: Cluster) -> None:
+        """The skip lasts only while nothing changes: a removed pod is noticed at once."""
+        statements_by_controller(cluster)
+        gone = cluster.store.list_pods()[0]
+        cluster.store.delete_pod(gone.uid)
+        cluster.queue.add(WorkKey("replication", Key("ReplicationController", "default", "web")))
+        cluster.queue.add(WorkKey("service", Key("Service", "default", "web")))
+        cluster.converge(2)
+        pods = cluster.running()
+        assert len(pods) == 2 and gone.name not in pods
+        endpoints = cluster.store.get_endpoints("default", "web")
+        assert endpoints is not None
+        ips = {a["ip"] for s in endpoints.subsets for a in s.get("addresses", [])}
+        assert ips == {p.pod_ip for p in cluster.store.list_pods()}
