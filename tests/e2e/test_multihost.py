@@ -28,10 +28,10 @@ import socket
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import pytest
 
@@ -43,6 +43,7 @@ from tests.e2e.scheduling_kit import hosts_up, node_doc, register, workload
 from tests.e2e.service import RECONCILER, remove_all, wait_until
 from tests.support.postgres import Cluster, start_cluster
 
+T = TypeVar("T")
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 HOSTS = {"hostk": ("231", "172.16.31.1/24"), "hostl": ("232", "172.16.32.1/24"),
@@ -50,6 +51,8 @@ HOSTS = {"hostk": ("231", "172.16.31.1/24"), "hostl": ("232", "172.16.32.1/24"),
 ENGINES = register(HOSTS)
 STANDBY = "STATUS=standby: another instance holds the lease"
 TTL, RENEW = 6, 1  # the lease (seconds): takeover within about TTL of a kill
+LATE_SVC = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "late"},
+                       "spec": {"selector": {"app": "late"}, "ports": [{"port": 80}]}})
 WEB = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
                   "spec": {"selector": {"app": "scaled"}, "ports": [{"port": 80}]}})
 
@@ -122,6 +125,9 @@ class Machines:
     prefix: str
     planes: dict[str, Plane]
     agents: dict[str, subprocess.Popen[bytes]]
+
+    def log(self, name: str) -> str:
+        return (self.desired.parent / f"{name}.log").read_text(errors="replace")
 
     def write(self, name: str, text: str) -> None:
         tmp = self.desired / f".{name}.tmp"
@@ -303,11 +309,30 @@ class TestFailover:
         assert len(mains) == 12, sorted(containers)
 
 
-def _cluster_ip(machines: Machines) -> str:
-    with Store.open(machines.url, create=False) as store:
-        ip = store.cluster_ips().get("default/web", "")
-    assert ip, "the web service has a cluster IP"
+def _cluster_ip(machines: Machines, name: str = "web") -> str:
+    ip: str = wait_until(lambda: _read(machines, lambda s: s.cluster_ips().get(f"default/{name}")),
+                         60, 0.5, f"the {name} service's cluster IP")
     return ip
+
+
+def _endpoints_revision(machines: Machines) -> int:
+    revision: int = _read(machines, lambda s: s.endpoints_revision()) or 0
+    return revision
+
+
+def _agents_at(machines: Machines, revision: int) -> bool:
+    """Whether every machine's agent has applied endpoints `revision` (or newer)."""
+    acks = _read(machines, lambda s: {a.node: a.revision for a in s.proxy_acks()}) or {}
+    return revision > 0 and all(acks.get(m, -1) >= revision for m in HOSTS)
+
+
+def _read(machines: Machines, what: Callable[[Store], T]) -> T | None:
+    """`what` of the store, or None while it cannot be read (restarting)."""
+    try:
+        with Store.open(machines.url, create=False) as store:
+            return what(store)
+    except Exception:
+        return None
 
 
 def _settled(machines: Machines) -> tuple[bool, set[str], Counter[tuple[str, str]]]:
@@ -332,15 +357,23 @@ class TestStoreRestart:
         down = time.time()
         machines.pg.stop_server()
         # Meanwhile: a change in the desired folder, and the agents keep their rules.
-        machines.write("late.yaml", workload("late", 2))
+        machines.write("late.yaml", workload("late", 2) + "\n---\n" + LATE_SVC)
+        # Down long enough to be seen: every agent and the active plane report it.
+        wait_until(lambda: all(f"agent {m}: store unreachable" in machines.log("agents")
+                               for m in HOSTS), 60, 0.2, "the agents seeing the store gone")
+        wait_until(lambda: "not renewed" in machines.log("run-hostl"), 60, 0.2,
+                   "the active plane seeing the store gone")
         assert machines.nat_rules("hostm") == rules
         machines.pg.start_server()
         print(f"\nstore down for {time.time() - down:.1f}s")
         wait_until(lambda: len(machines.running("late")) == 2, 180, 0.5,
                    "the change made while the store was down applied")
-        wait_until(lambda: all(t > down for t in machines.acks().values())
-                   and set(machines.acks()) >= set(HOSTS), 120, 0.5,
-                   "every agent reporting again")
+        # The agents followed the store again: each serves the new service's endpoints.
+        late_ip = _cluster_ip(machines, "late")
+        wait_until(lambda: _agents_at(machines, _endpoints_revision(machines)), 120, 0.5,
+                   "every agent at the endpoints revision of the change")
+        assert late_ip in machines.nat_rules("hostm")
+        print(f"agents serving the change {time.time() - down:.1f}s after the store went down")
         assert {p.uid for p in machines.pods("scaled")} == before_pods
         after = machines.container_ids()
         assert {k: v for k, v in after.items() if k in before} == before, \
