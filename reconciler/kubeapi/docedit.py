@@ -223,14 +223,24 @@ def _block(text: str, at: int, lines: list[str]) -> Splice:
     return (at, at, block)
 
 
+def _flow(items: dict[str, Any], as_json: bool) -> str:
+    """`a: 1, b: {c: d}`: mapping items in flow style, JSON when the file is JSON."""
+    if as_json:
+        return ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in items.items())
+    text = yaml.safe_dump(items, default_flow_style=True, sort_keys=False, width=1_000_000)
+    return text.strip()[1:-1]
+
+
 def _insertion(text: str, node: yaml.MappingNode, added: dict[str, Any]) -> Splice:
-    """New keys placed after the mapping's last value (block) or before its first key (flow)."""
+    """New keys placed after the mapping's last value, in its own style."""
     if not node.value:
-        raise _Fallback
+        if not node.flow_style:
+            raise _Fallback
+        return (node.start_mark.index, node.end_mark.index, "{" + _flow(added, False) + "}")
     first_key = node.value[0][0]
     if node.flow_style:
-        items = "".join(f"{json.dumps(k)}: {json.dumps(v)}, " for k, v in added.items())
-        return (first_key.start_mark.index, first_key.start_mark.index, items)
+        at = node.value[-1][1].end_mark.index
+        return (at, at, ", " + _flow(added, first_key.style == '"'))
     indent = " " * first_key.start_mark.column
     at = _line_after(text, node.value[-1][1])
     return _block(text, at, [indent + line for line in dump(added).rstrip("\n").split("\n")])

@@ -218,7 +218,9 @@ class Writes:
                                _message(req, verb, t.namespace, t.name))
                 log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, t.name, done)
                 self._nudge("sync")
-        result = {**after, "status": served.get("status", {})}
+        result = {k: v for k, v in after.items() if k != "status"}
+        if "status" in served:
+            result["status"] = served["status"]
         body = objects.scale_of(result) if t.subresource == "scale" else result
         return JSONResponse(body, headers=_warning(
             (note if new_text != text else "unchanged") if req.dry_run else ""))

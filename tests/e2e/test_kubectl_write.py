@@ -133,7 +133,8 @@ class TestApply:
 
     def test_dry_run_server(self, kubectl: Kubectl, cluster: ServiceRun,
                             tmp_path: Path) -> None:
-        """`apply --dry-run=server` answers the object and writes nothing."""
+        """`apply --dry-run=server` and `diff` answer the object, with the plan's verdict,
+        and write nothing."""
         source = tmp_path / "web.yaml"
         source.write_text(WEB.split("---")[0].replace("replicas: 1", "replicas: 5"))
         before = _web(cluster)
@@ -142,6 +143,8 @@ class TestApply:
         assert done.stdout == "5"
         assert "Warning: plan: update Deployment/default/web (spec.replicas" in done.stderr, \
             done.stderr
+        diffed = kubectl.run("diff", "-f", str(source), check=False)
+        assert diffed.returncode == 1 and "+  replicas: 5" in diffed.stdout, diffed.stderr
         assert _web(cluster) == before
         assert not (cluster.desired / "default" / "deployment-web.yaml").exists()
 

@@ -77,7 +77,7 @@ class TestEditObject:
         svc = parse_object(FILE, "Service", "default", "web")
         svc["metadata"]["labels"] = {"a": "b"}
         out = edit_object(FILE, "Service", "default", "web", svc)
-        assert 'metadata: {"labels": {"a": "b"}, name: web}' in out
+        assert "metadata: {name: web, labels: {a: b}}" in out
         assert out.startswith(FILE.split("---")[0])
 
     def test_flow_mapping_removal(self) -> None:
@@ -85,12 +85,20 @@ class TestEditObject:
         text = "kind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1', b: '2', c: '3'}  # x\n"
         for keep, line in ((["a", "b"], "data: {a: '1', b: '2'}  # x"),
                            (["b", "c"], "data: {b: '2', c: '3'}  # x"),
-                           ([], "data: {}  # x")):
+                           ([], "data: {}  # x"),
+                           (["a", "c", "d"], "data: {a: '1', c: '3', d: '4'}  # x")):
             want = {"kind": "ConfigMap", "metadata": {"name": "c"},
-                    "data": {k: v for k, v in {"a": "1", "b": "2", "c": "3"}.items()
+                    "data": {k: v for k, v in {"a": "1", "b": "2", "c": "3", "d": "4"}.items()
                              if k in keep}}
             out = edit_object(text, "ConfigMap", "default", "c", want)
             assert out.splitlines()[2] == line
+
+    def test_empty_flow_mapping_filled(self) -> None:
+        """`labels: {}` gets its first key in place."""
+        text = "kind: ConfigMap\nmetadata: {name: c, labels: {}}\n"
+        want = {"kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "b"}}}
+        out = edit_object(text, "ConfigMap", "default", "c", want)
+        assert out == "kind: ConfigMap\nmetadata: {name: c, labels: {a: b}}\n"
 
     def test_fallback_rewrites_one_document(self) -> None:
         """A change it cannot place re-writes only that document, and the result is right."""
@@ -107,7 +115,7 @@ class TestEditObject:
         want = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
                 "data": {"a": "2", "b": "3"}}
         out = edit_object(text, "ConfigMap", "default", "c", want)
-        assert out == text.replace('"data": {"a": "1"}', '"data": {"b": "3", "a": "2"}')
+        assert out == text.replace('"data": {"a": "1"}', '"data": {"a": "2", "b": "3"}')
 
     def test_unchanged(self) -> None:
         """Wanting what is written gives the same text."""
