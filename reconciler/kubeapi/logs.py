@@ -149,7 +149,14 @@ async def relay(chunks: Iterator[bytes], close: Callable[[], None],
     closed = threading.Event()
 
     def put(item: object) -> bool:
-        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        if closed.is_set():
+            return False
+        coro = queue.put(item)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # the loop is closed: nobody reads any more
+            coro.close()
+            return False
         while True:
             try:
                 future.result(_PUT_RETRY)
