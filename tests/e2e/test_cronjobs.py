@@ -7,7 +7,7 @@ runs when the previous ends), `replace` (Replace, a 10-minute job: the next minu
 deletes the running Job and starts another) and `manual` (a schedule a year away,
 run by `reconciler create job --from=cronjob/manual`). `get cronjobs` and `describe
 cronjob` are checked on the way. This test takes about 4 to 5 minutes, most of it
-waiting for the minutes to come; the restart after three minutes down is in
+waiting for the minutes to come; the restart after two minutes down is in
 test_cronjobs_downtime.py (its own file, so the two run on parallel workers).
 """
 
