@@ -1,11 +1,11 @@
 """Store records as Kubernetes objects: what every GET of the API returns.
 
 Between `app.py` (and watch.py, tables.py) and the read side of the project:
-each kind is loaded through its `Listing` of `reconciler.views.listings`, the
-same loader `reconciler get -o json` uses, so the API, the CLI and the
-dashboard show one truth; this module fills in what the API adds (apiVersion
-and kind of the served group/version, namespace defaults, unique event names,
-`resourceVersion`, Secrets' data per context) and pages lists.
+each kind is loaded through its `Listing` (`listings.listing_for`: the loaders
+`reconciler get -o json` uses, plus the kinds only a cluster has), so the API,
+the CLI and the dashboard show one truth; this module fills in what the API
+adds (apiVersion and kind of the served group/version, namespaces, unique event
+names, `resourceVersion`, Secrets' data per context) and pages lists.
 
 resourceVersion: the store revision (the `store_revision` row of migration
 0009), read before the records, is the list's resourceVersion and every listed
@@ -29,21 +29,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from reconciler.api import k8s
-from reconciler.api.records import NodeRecord
 from reconciler.api.types import Key
 from reconciler.kubeapi.context import ApiContext
+from reconciler.kubeapi.listings import EVENTS_HOME, listing_for
 from reconciler.kubeapi.resources import Resource
 from reconciler.store.reader import ReadStore
-from reconciler.store.records import ObjectRecord
-from reconciler.views import output
-from reconciler.views.listings import LISTINGS, Listing, Query, Row
+from reconciler.views.listings import Query, Row
 
 JSON = dict[str, Any]
 LabelPredicate = Callable[[dict[str, str]], bool]
-# Where Kubernetes files events of cluster-scoped objects (nodes): kubectl looks there.
-EVENTS_HOME = "default"
-NODE_LEASES = "kube-node-lease"  # where each node's heartbeat Lease lives
 _UID_SPACE = uuid.UUID("6f0a55b6-3c1c-4d3f-9a55-6b7a0c3d2e01")
 
 
@@ -157,65 +151,6 @@ def _rows(store: ReadStore, resource: Resource, namespace: str | None,
     return listing.load(store, Query(namespace if resource.namespaced else None, labels, now))
 
 
-def _namespaces(store: ReadStore, q: Query) -> list[Row]:
-    """Declared namespaces plus every one in use and "default", as a cluster always has."""
-    declared = {o.key.name: o for o in store.objects("Namespace")}
-    used = {o.key.namespace for o in store.objects() if o.key.namespace}
-    used |= {p.namespace for p in store.list_pods()} | {EVENTS_HOME}
-    rows = []
-    for name in sorted(used | set(declared)):
-        o = declared.get(name)
-        labels = ((o.body.get("metadata") or {}).get("labels") or {}) if o else {}
-        if q.selector is not None and not q.selector(labels):
-            continue
-
-        def build(name: str = name, o: ObjectRecord | None = o) -> JSON:
-            if o is not None:
-                return k8s.object_to_k8s(o.body, uid=o.uid, created_at=o.created_at,
-                                         generation=o.generation, status=o.status)
-            return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-        # In use but never declared: no creation time to show.
-        rows.append(Row("", name, ["Active", output.age(o.created_at if o else None, q.now)],
-                        build))
-    return rows
-
-
-def _leases(store: ReadStore, q: Query) -> list[Row]:
-    """Each node's heartbeat as its kube-node-lease Lease (`kubectl describe node` reads it)."""
-    if q.namespace not in (None, NODE_LEASES):
-        return []
-    rows = []
-    for n in store.list_nodes():
-
-        def build(n: NodeRecord = n) -> JSON:
-            spec: JSON = {"holderIdentity": n.name, "leaseDurationSeconds": 40}
-            if n.last_heartbeat is not None:
-                spec["renewTime"] = n.last_heartbeat.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": n.name, "namespace": NODE_LEASES,
-                                 "creationTimestamp": k8s.timestamp(n.created_at)},
-                    "spec": spec}
-
-        rows.append(Row(NODE_LEASES, n.name, [n.name, output.age(n.created_at, q.now)], build))
-    return rows
-
-
-# The Listings of `reconciler get`, and the API's own where a cluster has more to show.
-API_LISTINGS: dict[str, Listing] = {
-    **LISTINGS,
-    "Namespace": Listing("Namespace", "namespaces", "namespace", ("NAME", "STATUS", "AGE"), (),
-                         _namespaces, namespaced=False),
-    "Lease": Listing("Lease", "leases", "lease.coordination.k8s.io", ("NAME", "HOLDER", "AGE"),
-                     (), _leases),
-}
-
-
-def listing_for(kind: str) -> Listing:
-    """The Listing (loader and columns) of a served kind."""
-    return API_LISTINGS[kind]
-
-
 def normalize(resource: Resource, obj: JSON, rv: str, namespace: str = "") -> JSON:
     """The object as the API serves it in `resource`'s group/version (mutates `obj`);
     `namespace` is the store's (its key's), which a manifest may have left out."""
@@ -233,6 +168,8 @@ def normalize(resource: Resource, obj: JSON, rv: str, namespace: str = "") -> JS
         involved.setdefault("uid", derived_uid(involved.get("kind", ""),
                                                involved.get("namespace", ""),
                                                involved.get("name", "")))
+    elif resource.kind == "Service":
+        _service_defaults(obj.setdefault("spec", {}))
     elif resource.kind == "Namespace":
         obj["spec"] = {"finalizers": ["kubernetes"]}
         obj["status"] = {"phase": "Active"}
@@ -240,6 +177,19 @@ def normalize(resource: Resource, obj: JSON, rv: str, namespace: str = "") -> JS
         meta["uid"] = derived_uid(resource.kind, meta.get("namespace", ""), meta.get("name", ""))
     meta["resourceVersion"] = rv
     return obj
+
+
+def _service_defaults(spec: JSON) -> None:
+    """What the API server defaults on a Service (describe service prints them)."""
+    if spec.get("type") == "ExternalName":
+        return
+    ip = spec.get("clusterIP") or ""
+    if ip and ip != "None":
+        spec.setdefault("clusterIPs", [ip])
+    spec.setdefault("ipFamilies", ["IPv6" if ":" in ip else "IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+    spec.setdefault("sessionAffinity", "None")
+    spec.setdefault("internalTrafficPolicy", "Cluster")
 
 
 def derived_uid(kind: str, namespace: str, name: str) -> str:

@@ -80,6 +80,8 @@ RESOURCES: tuple[Resource, ...] = (
     # batch/v1
     _r("Job", "batch", "v1", "jobs", all_=True),
     _r("CronJob", "batch", "v1", "cronjobs", short=("cj",), all_=True),
+    # Each service's endpoints, as the EndpointSlice controller's (describe service reads them).
+    _r("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", sub=(), verbs=READ_VERBS),
     # Each node's heartbeat, as the kubelet's Lease (read by `kubectl describe node`).
     _r("Lease", "coordination.k8s.io", "v1", "leases", sub=(), verbs=READ_VERBS),
     # Kinds the store records as declared (no controller acts on them).

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.kubeapi.objects import Entry, listing_for
+from reconciler.kubeapi.listings import listing_for
+from reconciler.kubeapi.objects import Entry
 from reconciler.kubeapi.resources import Resource
 
 JSON = dict[str, Any]

@@ -186,6 +186,19 @@ class TestDescribe:
         assert "NewReplicaSet:" in out and "web-" in out
 
 
+    def test_describe_service(self, kubectl: Kubectl, cluster: ServiceRun) -> None:
+        """`describe service`: its endpoints (kubectl reads EndpointSlices) are the web pods."""
+        ips = sorted(f"{p['status']['podIP']}:80" for p in cluster.running())
+
+        def endpoints() -> list[str]:
+            # The endpoints follow the pods' readiness: wait for them, not for a time.
+            out = kubectl.out("describe", "service", "web")
+            line = next(li for li in out.splitlines() if li.startswith("Endpoints:"))
+            return sorted(line.split()[1].split(","))
+
+        wait_until(lambda: endpoints() == ips, timeout=60, what="the web pods as endpoints")
+        assert "IP Families:              IPv4" in kubectl.out("describe", "service", "web")
+
     def test_describe_node(self, kubectl: Kubectl) -> None:
         """`describe node`: its heartbeat Lease, its pods, and its events (no uid in the store:
         the derived one matches kubectl's involvedObject.uid field selector)."""

@@ -52,8 +52,8 @@ def pod(name: str, namespace: str = "default", phase: Phase = "Running",
 
 
 def fill(path: Path) -> str:
-    """A store with a Deployment, a Service, namespace team with a ConfigMap, 3 pods, a node
-    and 2 events."""
+    """A store with a Deployment, a Service and its endpoints, namespace team with a
+    ConfigMap, 3 pods, a node and 2 events."""
     store = Store.open(str(path))
     objs = [DesiredObject(Key("Deployment", "default", "web"), DEPLOYMENT, Position("w.yaml"),
                           "h1"),
@@ -72,6 +72,11 @@ def fill(path: Path) -> str:
                                  engine_version="20.10.24", last_heartbeat=now))
     store.upsert_pods([pod("web-a"), pod("web-b", phase="Pending", node=""),
                        pod("talker", "team", labels={"app": "talker"})])
+    store.set_endpoints("default", "web", [{
+        "addresses": [{"ip": "172.17.0.9", "nodeName": "local",
+                       "targetRef": {"kind": "Pod", "name": "web-a", "namespace": "default"}}],
+        "notReadyAddresses": [{"ip": "172.17.0.10"}],
+        "ports": [{"port": 80, "protocol": "TCP"}]}])
     store.record_event(EventRecord("default", "Pod", "web-a", "Normal", "Started",
                                    "Started container main", "kubelet", uid="uid-default-web-a"))
     store.record_event(EventRecord("", "Node", "local", "Normal", "NodeReady",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.kubeapi.objects import API_LISTINGS
+from reconciler.kubeapi.listings import API_LISTINGS
 from reconciler.kubeapi.resources import (
     RESOURCES,
     api_resource,

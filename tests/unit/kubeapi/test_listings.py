@@ -1,0 +1,51 @@
+"""kubeapi.listings: the kinds only a cluster has (namespaces, node Leases, EndpointSlices)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.kubeapi.context import ApiContext
+from reconciler.kubeapi.listings import SERVICE_NAME
+from reconciler.kubeapi.objects import entries, get_object, list_objects
+from tests.unit.kubeapi.store_kit import fill, res
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory: pytest.TempPathFactory) -> ApiContext:
+    return ApiContext(state=fill(tmp_path_factory.mktemp("listings") / "state.db"))
+
+
+class TestEndpointSlices:
+    def test_from_endpoints(self, ctx: ApiContext) -> None:
+        """A service's endpoints as one slice: ready and not-ready endpoints, its ports."""
+        slices, _ = list_objects(ctx, res("EndpointSlice"), "default")
+        assert len(slices) == 1
+        s = slices[0]
+        assert s["metadata"]["labels"][SERVICE_NAME] == "web"
+        assert s["metadata"]["name"].startswith("web-") and s["addressType"] == "IPv4"
+        assert [(e["addresses"], e["conditions"]["ready"]) for e in s["endpoints"]] == \
+            [(["172.17.0.9"], True), (["172.17.0.10"], False)]
+        assert s["endpoints"][0]["targetRef"]["name"] == "web-a"
+        assert s["ports"] == [{"name": "", "port": 80, "protocol": "TCP"}]
+
+    def test_service_name_selector(self, ctx: ApiContext) -> None:
+        """kubectl describe service finds them by the kubernetes.io/service-name label."""
+        assert list_objects(ctx, res("EndpointSlice"), "default",
+                            lambda labels: labels.get(SERVICE_NAME) == "other")[0] == []
+
+    def test_cells_and_get(self, ctx: ApiContext) -> None:
+        """get's columns (ADDRESSTYPE, PORTS, ENDPOINTS, AGE); a get by its name."""
+        found, _ = entries(ctx, res("EndpointSlice"), "default")
+        assert found[0].row.cells[:3] == ["IPv4", "80", "172.17.0.9,172.17.0.10"]
+        name = found[0].obj["metadata"]["name"]
+        assert get_object(ctx, res("EndpointSlice"), "default", name) == found[0].obj
+
+
+class TestServiceDefaults:
+    def test_ip_families(self, ctx: ApiContext) -> None:
+        """A Service shows the API server's defaults: single-stack IPv4, its cluster IPs."""
+        svc = get_object(ctx, res("Service"), "default", "web")
+        assert svc is not None
+        spec = svc["spec"]
+        assert spec["ipFamilies"] == ["IPv4"] and spec["ipFamilyPolicy"] == "SingleStack"
+        assert spec["sessionAffinity"] == "None"
