@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler.api.manifest_edit import EditError, find_object
+from reconciler.manifests.discover import ignored
 from reconciler.sources.git import redact
 
 GIT_TIMEOUT = 60.0
@@ -92,6 +94,21 @@ class Session:
     def read(self, rel: str) -> str | None:
         path = _inside(self.root, rel)
         return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def locate(self, kind: str, namespace: str, name: str) -> tuple[str, str] | None:
+        """(path under the root, text) of the manifest file declaring the object, or None."""
+        for path in sorted(self.root.rglob("*")):
+            rel = path.relative_to(self.root)
+            if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file() or \
+                    any(ignored(p) for p in rel.parts):
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+                find_object(text, kind, namespace, name)
+            except (EditError, UnicodeDecodeError, OSError):
+                continue
+            return rel.as_posix(), text
+        return None
 
     def write(self, changes: list[Change], message: str) -> str:
         """Apply the changes; what was done, for the log ("wrote x.yaml", "committed abc")."""

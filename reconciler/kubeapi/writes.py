@@ -7,8 +7,9 @@ the manifest as written (changes.py, docedit.py) and the file is written or
 committed (sourcewrite.py); the service then converges from it as from any edit.
 The answer is the object as it will be once converged. `?dryRun=All` answers the
 same and writes nothing. Deleting a pod keeps `reconciler delete pod`'s meaning
-(marked in the store; its controller or manifest brings it back); any other
-delete removes the object's document (and its file when it was the last).
+(marked in the store; its controller or manifest brings it back), and so does
+deleting a claim no manifest declares (a StatefulSet's); any other delete
+removes the object's document (and its file when it was the last).
 
 Refused with a Status saying why: a read-only server (`reconciler api`), status
 writes, server-side apply, kinds with no manifest (events), and objects no
@@ -161,7 +162,7 @@ class Writes:
                                           status.object_details(t.resource, name))
         manifest = changes.strip(body)
         with self._session() as s:
-            if _locate(s.root, t.resource.kind, namespace or "", name) is not None:
+            if s.locate(t.resource.kind, namespace or "", name) is not None:
                 return status.status_response(409, "AlreadyExists", f'{_qualified(t.resource)} '
                                               f'"{name}" is already declared',
                                               status.object_details(t.resource, name))
@@ -199,7 +200,7 @@ class Writes:
             return status.bad_request("the name of an object cannot be changed")
         namespace = t.namespace or ""
         with self._session() as s:
-            found = _locate(s.root, t.resource.kind, namespace, t.name)
+            found = s.locate(t.resource.kind, namespace, t.name)
             if found is None:
                 return _no_manifest(t, served)
             rel, text = found
@@ -252,7 +253,10 @@ class Writes:
             return self._delete_pod(req, served)
         namespace = t.namespace or ""
         with self._session() as s:
-            found = _locate(s.root, t.resource.kind, namespace, t.name)
+            found = s.locate(t.resource.kind, namespace, t.name)
+            if found is None and served is not None and t.resource.kind == \
+                    "PersistentVolumeClaim":
+                return self._delete_claim(req, served)
             if found is None:
                 return _no_manifest(t, served) if served is not None else \
                     status.not_found(t.resource, t.name)
@@ -281,6 +285,19 @@ class Writes:
                 if pod is not None and pod.deletion_timestamp is None:
                     pod.deletion_timestamp = datetime.now(UTC)
                     store.patch_pod(pod, "deletion")
+            self._nudge("delete")
+        return JSONResponse(served)
+
+    def _delete_claim(self, req: WriteRequest, served: JSON) -> Response:
+        """A claim no manifest declares (a StatefulSet's): `reconciler delete pvc`'s meaning,
+        it goes once no pod uses it."""
+        t = req.t
+        assert t.name is not None
+        if not req.dry_run:
+            with _store(self.ctx) as store:
+                claim = store.get_claim(t.namespace or "default", t.name)
+                if claim is not None:
+                    store.mark_claims_deleted([claim], datetime.now(UTC))
             self._nudge("delete")
         return JSONResponse(served)
 
@@ -330,24 +347,6 @@ def _body(req: WriteRequest) -> JSON:
     if not isinstance(data, dict | list):
         raise ValueError("the request body is not a JSON object")
     return data
-
-
-def _locate(root: Path, kind: str, namespace: str, name: str) -> tuple[str, str] | None:
-    """(path under root, text) of the manifest file declaring the object, or None."""
-    from reconciler.manifests.discover import ignored
-
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file() or \
-                any(ignored(p) for p in rel.parts):
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-            docedit.parse_object(text, kind, namespace, name)
-        except (EditError, UnicodeDecodeError, OSError):
-            continue
-        return rel.as_posix(), text
-    return None
 
 
 def _no_manifest(t: Target, served: JSON) -> Response:

@@ -161,6 +161,17 @@ class TestFolderWriter:
             s.write([Change("default/deployment-web.yaml", None)], "delete")
         assert not (tmp_path / "default").exists()
 
+    def test_locate(self, tmp_path: Path) -> None:
+        """The file declaring an object is found in subfolders; hidden folders are skipped."""
+        (tmp_path / "team").mkdir()
+        (tmp_path / ".git").mkdir()
+        (tmp_path / ".git" / "web.yaml").write_text(FILE)
+        (tmp_path / "team" / "web.yaml").write_text(FILE)
+        (tmp_path / "notes.txt").write_text(FILE)
+        with FolderWriter(tmp_path).session() as s:
+            assert s.locate("Service", "default", "web") == ("team/web.yaml", FILE)
+            assert s.locate("Service", "other", "web") is None
+
     def test_outside_root_refused(self, tmp_path: Path) -> None:
         """A path leaving the root is refused."""
         with FolderWriter(tmp_path / "d").session() as s, pytest.raises(SourceWriteError):
