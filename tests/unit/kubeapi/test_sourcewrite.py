@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.kubeapi.docedit import dump, edit_object, parse_object, remove_object
 from reconciler.kubeapi.sourcewrite import (
@@ -234,3 +236,29 @@ class TestGitWriter:
         assert isinstance(writer_for(tmp_path, "repo", "main", tmp_path / "w"), GitWriter)
         assert isinstance(writer_for(tmp_path, None, "main", None), FolderWriter)
         assert writer_for(None, None, "main", None) is None
+
+
+_KEYS = st.sampled_from(["a", "b", "c", "name", "x-y", "app.kubernetes.io/part"])
+_SCALARS = st.one_of(st.integers(-5, 5), st.booleans(),
+                     st.text("abz: #'\"-", min_size=0, max_size=6))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, min_size=1, max_size=3),
+    st.dictionaries(_KEYS, inner, min_size=1, max_size=3)), max_leaves=8)
+_DATA = st.dictionaries(_KEYS, _VALUES, min_size=1, max_size=4)
+
+
+class TestEditProperty:
+    @settings(max_examples=30, deadline=None)
+    @given(before=_DATA, after=_DATA, flow=st.booleans())
+    def test_any_edit_reads_back(self, before: dict[str, Any], after: dict[str, Any],
+                                 flow: bool) -> None:
+        """Whatever the change, the edited document reads back as wanted and the other
+        document of the file is kept byte for byte."""
+        obj = {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": before}
+        other = "# keep\nkind: Secret\nmetadata: {name: s}\n"
+        body = yaml.safe_dump(obj, sort_keys=False, default_flow_style=flow)
+        text = body + "---\n" + other
+        want = {**obj, "data": after}
+        out = edit_object(text, "ConfigMap", "default", "c", want)
+        assert parse_object(out, "ConfigMap", "default", "c") == want
+        assert out.endswith("---\n" + other)
