@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("reconciler.agent")
 
-RETRY_MAX = 10.0  # seconds: the longest wait between two attempts to reach the store
+RETRY_MAX = 5.0  # seconds: the longest wait between two attempts to reach the store
 
 
 def serve(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,

@@ -50,7 +50,9 @@ HOSTS = {"hostk": ("231", "172.16.31.1/24"), "hostl": ("232", "172.16.32.1/24"),
          "hostm": ("233", "172.16.33.1/24")}
 ENGINES = register(HOSTS)
 STANDBY = "STATUS=standby: another instance holds the lease"
-TTL, RENEW = 6, 1  # the lease (seconds): takeover within about TTL of a kill
+# The lease (seconds): a takeover within about TTL of a kill; the active plane stands
+# down after 2 * TTL without the store, longer than the store restart below.
+TTL, RENEW = 8, 1
 LATE_SVC = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "late"},
                        "spec": {"selector": {"app": "late"}, "ports": [{"port": 80}]}})
 WEB = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
@@ -346,7 +348,8 @@ def _settled(machines: Machines) -> tuple[bool, set[str], Counter[tuple[str, str
 
 class TestStoreRestart:
     def test_service_and_agents_reconnect_and_nothing_restarts(self, machines: Machines) -> None:
-        """PostgreSQL restarted under everything: pods untouched, rules kept, a change applied."""
+        """PostgreSQL restarted under everything: pods untouched, rules kept, a change applied;
+        an agent started meanwhile waits for the store."""
         wait_until(lambda: len(machines.running("scaled")) == 12, 180, 0.5, "12 pods running")
         before_pods = {p.uid for p in machines.pods("scaled")}
         before = machines.container_ids()
@@ -363,6 +366,16 @@ class TestStoreRestart:
                                for m in HOSTS), 60, 0.2, "the agents seeing the store gone")
         wait_until(lambda: "not renewed" in machines.log("run-hostl"), 60, 0.2,
                    "the active plane seeing the store gone")
+        assert machines.nat_rules("hostm") == rules
+        # An agent restarted while the store is down (after a crash: systemd's Restart=)
+        # waits for it, and the rules stay in force meanwhile.
+        old = machines.agents["hostm"]
+        old.kill()
+        old.wait(30)
+        with open(machines.desired.parent / "agents.log", "ab") as log:
+            machines.agents["hostm"] = _start_agent("hostm", machines.url, log)
+        wait_until(lambda: "store not reachable" in machines.log("agents"), 60, 0.2,
+                   "the new agent waiting for the store")
         assert machines.nat_rules("hostm") == rules
         machines.pg.start_server()
         print(f"\nstore down for {time.time() - down:.1f}s")
