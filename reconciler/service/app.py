@@ -83,7 +83,7 @@ log = logging.getLogger("reconciler.service")
 # What SIGHUP cannot apply to a running instance (built once at start).
 RESTART_KEYS = frozenset({"desired", "state", "log_format"})
 RESTART_SECTIONS = frozenset({"git", "network", "fluentd", "metrics", "runtime", "ui",
-                              "secrets"})
+                              "api", "secrets"})
 
 
 def runtime_config(config: Config, cluster_id: str = "") -> RuntimeConfig:
