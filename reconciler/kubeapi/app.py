@@ -102,8 +102,10 @@ def _read(ctx: ApiContext) -> Handler:
             labels = selectors.label_predicate(q.get("labelSelector"))
             fields = selectors.field_predicate(t.resource, q.get("fieldSelector"))
             limit = _int_param(request, "limit")
-            found, rv = await run_in_threadpool(objects.entries, ctx, t.resource, t.namespace,
-                                                labels)
+            # `kubectl get pod x -w` lists with metadata.name=x: load that one alone.
+            name = selectors.name_from_fields(t.resource, q.get("fieldSelector"))
+            found, rv = await run_in_threadpool(partial(
+                objects.entries, ctx, t.resource, t.namespace, labels, name=name))
             if fields is not None:
                 found = [e for e in found if fields(e.obj)]
             page, cont, remaining = objects.paginate(found, limit, q.get("continue", ""), rv)

@@ -87,6 +87,8 @@ class TestReads:
         found = call(server, "/api/v1/pods?labelSelector=app%3Dweb&fieldSelector="
                              "status.phase%3DRunning")[1]["items"]
         assert [p["metadata"]["name"] for p in found] == ["web-a"]
+        one = call(server, "/api/v1/namespaces/default/pods?fieldSelector=metadata.name%3Dweb-b")
+        assert [p["metadata"]["name"] for p in one[1]["items"]] == ["web-b"]
         first = call(server, "/api/v1/pods?limit=2")[1]
         assert len(first["items"]) == 2 and first["metadata"]["remainingItemCount"] == 1
         token = urllib.parse.quote(first["metadata"]["continue"])
