@@ -67,7 +67,7 @@ class WriteRequest:
     body: bytes
     content_type: str
     dry_run: bool
-    client: str  # "kubectl scale", else the User-Agent
+    client: str  # "kubectl scale kubectl/v1.32.3 (linux/amd64) ...": command and User-Agent
 
 
 def routes(ctx: ApiContext) -> list[BaseRoute]:
@@ -108,7 +108,9 @@ class Writes:
                 f"this server reads JSON bodies, not {content_type}: use `kubectl create "
                 "... --dry-run=client -o yaml | kubectl apply -f -`, or `kubectl create -f`")
         q = request.query_params
-        client = request.headers.get("kubectl-command") or request.headers.get("user-agent", "")
+        # The commit (or log line) names the client: kubectl's command and its User-Agent.
+        client = " ".join(filter(None, (request.headers.get("kubectl-command"),
+                                        request.headers.get("user-agent"))))
         req = WriteRequest(t, request.method, await request.body(), content_type,
                            "All" in q.getlist("dryRun"), client or "an API client")
         return await run_in_threadpool(self.write, req)
@@ -144,6 +146,8 @@ class Writes:
     def _create(self, req: WriteRequest) -> Response:
         t = req.t
         body = _body(req)
+        if not isinstance(body, dict):
+            return status.bad_request("the body of a create is one object")
         meta = body.setdefault("metadata", {})
         name = meta.get("name")
         if not name:
@@ -153,7 +157,8 @@ class Writes:
         if body.get("kind") != t.resource.kind:
             return status.bad_request(f'the body is a {body.get("kind")}, the path names '
                                       f"{t.resource.plural}")
-        namespace = t.namespace or meta.get("namespace") if t.resource.namespaced else None
+        namespace = (t.namespace or meta.get("namespace") or "default") \
+            if t.resource.namespaced else None
         if namespace:
             meta["namespace"] = namespace
         if objects.get_object(self.ctx, t.resource, namespace, name) is not None:

@@ -281,7 +281,7 @@ class TestGitSource:
         assert _git(bare, "show", "main:web.yaml") == WEB.replace("replicas: 1", "replicas: 3")
         message = _git(bare, "log", "-1", "--format=%B", "main")
         assert message.startswith("scale deployment default/web through the Kubernetes API")
-        assert "kubectl scale" in message
+        assert "Requested by: kubectl scale kubectl/v1." in message, message
 
     def test_create_commits_new_file(self, git_kubectl: tuple[Kubectl, Path],
                                      cluster: ServiceRun, tmp_path: Path) -> None:
