@@ -86,6 +86,18 @@ def kubectl(cluster: ServiceRun, tmp_path_factory: pytest.TempPathFactory) -> Ku
     return Kubectl(kubeconfig(tmp / "config", cluster.api_url), tmp / "cache")
 
 
+def described_with(kubectl: Kubectl, reason: str, *what: str) -> str:
+    """`kubectl describe WHAT` once its Events list `reason` (events are written beside
+    the status the test waited for: wait for them, not for a time)."""
+
+    def described() -> str:
+        text = kubectl.out("describe", *what)
+        return text if reason in text.split("Events:", 1)[-1] else ""
+
+    found: str = wait_until(described, timeout=60, what=f"{reason} in describe {what}")
+    return found
+
+
 class TestDiscovery:
     def test_api_resources(self, kubectl: Kubectl) -> None:
         """api-resources lists every served kind with its short names, group and scope."""
@@ -159,8 +171,11 @@ class TestGet:
         """`get nodes` shows the local host Ready; `get events` lists the pods' events."""
         nodes = rows(kubectl.out("get", "nodes"))
         assert nodes[0][:2] == ["local", "Ready"]
-        events = kubectl.out("get", "events")
-        assert "pod/web-" in events and "Started" in events
+        # Events are written beside the pods' status: wait for them, not for a time.
+        wait_until(lambda: "Started" in kubectl.out("get", "events", "--field-selector",
+                                                    "involvedObject.kind=Pod"),
+                   timeout=60, what="the pods' Started events")
+        assert "pod/web-" in kubectl.out("get", "events")
 
     def test_secret_and_configmap(self, kubectl: Kubectl) -> None:
         """A Secret shows its data base64 (the service's key is readable); a ConfigMap its data."""
@@ -172,11 +187,10 @@ class TestGet:
 class TestDescribe:
     def test_describe_pod(self, kubectl: Kubectl) -> None:
         """kubectl's own `describe pod`: node, status, containers, and the pod's events."""
-        out = kubectl.out("describe", "pod", "-n", "team", "talker")
-        assert "Namespace:        team" in out or "Namespace:    team" in out
-        assert "Status:" in out and "Running" in out
-        assert "Node:" in out and "local" in out
-        assert "Events:" in out and "Started" in out
+        out = described_with(kubectl, "Started", "pod", "-n", "team", "talker")
+        assert "Namespace:    team" in out
+        assert "Status:       Running" in out
+        assert "Node:         local/" in out
 
     def test_describe_deployment(self, kubectl: Kubectl) -> None:
         """kubectl's own `describe deployment`: replicas, selector, and its ReplicaSet."""
@@ -202,10 +216,9 @@ class TestDescribe:
     def test_describe_node(self, kubectl: Kubectl) -> None:
         """`describe node`: its heartbeat Lease, its pods, and its events (no uid in the store:
         the derived one matches kubectl's involvedObject.uid field selector)."""
-        out = kubectl.out("describe", "node", "local")
+        out = described_with(kubectl, "NodeReady", "node", "local")
         assert "HolderIdentity:  local" in out
         assert "Non-terminated Pods:          (3 in total)" in out
-        assert "NodeReady" in out.split("Events:", 1)[1]
 
 
 class TestStandalone:
