@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -28,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from reconciler.api.records import NodeRecord
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.status import status_response
 
@@ -96,9 +98,7 @@ def pick_container(pod_name: str, spec: dict[str, Any], asked: str | None) -> st
 def _open(ctx: ApiContext, namespace: str, name: str, request: Request
           ) -> tuple[Iterator[bytes], Callable[[], None]]:
     """Docker's log stream of the pod's container and the call that closes it."""
-    from reconciler.runtime.access import PodAccess
-    from reconciler.runtime.engine import Engine
-    from reconciler.runtime.types import HostUnreachable, RuntimeConfig
+    from reconciler.runtime.types import HostUnreachable
     from reconciler.store.reader import open_reader
 
     follow, previous = _flag(request, "follow"), _flag(request, "previous")
@@ -116,13 +116,9 @@ def _open(ctx: ApiContext, namespace: str, name: str, request: Request
     container = pick_container(name, pod.spec, request.query_params.get("container"))
     if node is None:
         raise LogError(400, "BadRequest", f"pod {name} does not have a host assigned")
-    access = PodAccess(Engine(node, RuntimeConfig(api_timeout=30.0)))
     try:
-        cid = access.container_id(pod.uid, container, previous=previous)
-        client = access.engine.streaming_client() if follow else access.engine.client
-        stream = client.api.logs(cid, stream=True, follow=follow, since=start,
-                                 timestamps=_flag(request, "timestamps"),
-                                 tail=tail if tail is not None else "all")
+        return _docker_logs(node, pod.uid, container, previous=previous, follow=follow,
+                            tail=tail, since=start, timestamps=_flag(request, "timestamps"))
     except LookupError:
         if previous:
             raise LogError(400, "BadRequest", f'previous terminated container "{container}" '
@@ -134,7 +130,36 @@ def _open(ctx: ApiContext, namespace: str, name: str, request: Request
                        f"{e.reason}") from None
     except Exception as e:  # docker's APIError, requests' errors: the host's answer, relayed
         raise LogError(500, "InternalError", f"logs of pod {name}: {e}") from None
-    return iter(stream), getattr(stream, "close", lambda: None)
+
+
+def _docker_logs(node: NodeRecord, uid: str, container: str, *, previous: bool, follow: bool,
+                 tail: int | None, since: int | None, timestamps: bool
+                 ) -> tuple[Iterator[bytes], Callable[[], None]]:
+    """The log stream of a pod's container on its node's engine, and what closes it all."""
+    from reconciler.runtime.access import PodAccess
+    from reconciler.runtime.engine import Engine
+    from reconciler.runtime.types import RuntimeConfig
+
+    engine = Engine(node, RuntimeConfig(api_timeout=30.0))
+    opened: list[Any] = [engine.client]
+
+    def close() -> None:
+        for each in opened:  # the stream's response, then the clients' connection pools
+            with contextlib.suppress(Exception):
+                each.close()
+
+    try:
+        cid = PodAccess(engine).container_id(uid, container, previous=previous)
+        if follow:
+            opened.insert(0, engine.streaming_client())
+        stream = opened[0].api.logs(cid, stream=True, follow=follow, since=since,
+                                    timestamps=timestamps,
+                                    tail=tail if tail is not None else "all")
+        opened.insert(0, stream)
+    except BaseException:
+        close()
+        raise
+    return iter(stream), close
 
 
 async def relay(chunks: Iterator[bytes], close: Callable[[], None],
