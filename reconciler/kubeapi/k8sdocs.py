@@ -19,6 +19,9 @@ API_VERSION = ("APIVersion defines the versioned schema of this representation o
                "may reject unrecognized values.")
 KIND = ("Kind is a string value representing the REST resource this object represents. "
         "In CamelCase.")
+PRIMITIVES = frozenset({"string", "integer", "number", "boolean"})
+OTHER = ("(A Kubernetes field reconciler's manifest schema does not define: "
+         "`reconciler validate` says whether it is ignored or refused.)")
 EXTENSIONS = ("x-kubernetes-patch-merge-key", "x-kubernetes-patch-strategy",
               "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
               "x-kubernetes-map-type")
@@ -65,3 +68,38 @@ def child(k8s: dict[str, Any] | None, key: str | int) -> dict[str, Any] | None:
 def list_extensions(k8s: dict[str, Any] | None) -> dict[str, Any]:
     """The patch and list extensions Kubernetes puts on this node."""
     return {k: v for k, v in (k8s or {}).items() if k in EXTENSIONS}
+
+
+def type_of(k8s: dict[str, Any] | None) -> str:
+    """The node's type; "" when it has none or several (["string", "null"] is "string")."""
+    kind = (k8s or {}).get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else ""
+    return kind if isinstance(kind, str) else ""
+
+
+def other_fields(k8s: dict[str, Any] | None, ours: dict[str, Any]) -> dict[str, Any]:
+    """Kubernetes' fields of this object that `ours` lacks, as open schemas.
+
+    Served objects carry them (defaults such as a Service's `clusterIPs`), so
+    `kubectl get -o yaml | kubectl apply -f -` sends them back: kubectl's client-side
+    validation must know them. Their values are left unchecked (no type beyond a
+    primitive's), and `kubectl explain` marks them (OTHER).
+    """
+    k8s = deref(k8s)
+    out: dict[str, Any] = {}
+    for name, node in ((k8s or {}).get("properties") or {}).items():
+        if name in ours or not isinstance(node, dict):
+            continue
+        target = deref(node) or {}
+        field: dict[str, Any] = {"description": " ".join(
+            filter(None, (node.get("description") or target.get("description"), OTHER)))}
+        kind = type_of(target)
+        if kind in PRIMITIVES:
+            field["type"] = kind
+        elif kind == "array":
+            item = type_of(deref(child(target, 0)))
+            field.update(type="array", items={"type": item} if item in PRIMITIVES else {})
+        out[name] = field
+    return out

@@ -10,8 +10,9 @@ from Kubernetes' own (`reconciler.manifests.k8sfields`), walked in step.
 
 Paths carry one PATCH operation per kind that lists the `fieldValidation` query
 parameter: kubectl then leaves validation to the server (writes.py runs the
-project's validator) and never asks for the protobuf form of /openapi/v2, which is
-not served (406; JSON is). The documents depend only on the schema files, so each is
+project's validator). It validates on the client only what v3 cannot vouch for (a
+`kind: List` file), against /openapi/v2 in protobuf (`openapi_pb.py`); other clients
+get v2 as JSON. The documents depend only on the schema files, so each is
 built once per process and served with an ETag; the /openapi/v3 index gives every
 group/version document's URL with its hash, as Kubernetes does, so clients cache them.
 """
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.kubeapi import k8sdocs
+from reconciler.kubeapi import k8sdocs, openapi_pb
 from reconciler.kubeapi.resources import RESOURCES, Resource
 from reconciler.manifests.kinds import KINDS
 from reconciler.manifests.schemas import raw_schema
@@ -123,6 +124,7 @@ class _Builder:
                 key: self.convert(doc, child, k8sdocs.child(k8s, key))
                 for key, child in node["properties"].items()
             }
+            out["properties"].update(k8sdocs.other_fields(k8s, out["properties"]))
         extra = node.get("additionalProperties")
         if isinstance(extra, dict):
             out["type"] = "object"
@@ -156,7 +158,9 @@ class _Builder:
             k8s = k8sdocs.node(name)
             meta = self.ref("defs.json", "#/$defs/ObjectMeta", None,
                             k8sdocs.target(k8sdocs.child(k8s, "metadata")))
-            out = {"type": "object", "properties": {"metadata": meta},
+            props = {"metadata": meta}
+            props.update(k8sdocs.other_fields(k8s, props))
+            out = {"type": "object", "properties": props,
                    "description": (k8s or {}).get("description") or f"A {r.kind} (read only)."}
             if self.v3:
                 out["x-kubernetes-preserve-unknown-fields"] = True
@@ -179,7 +183,9 @@ class _Builder:
 def _schema_file(r: Resource) -> tuple[str | None, str | None]:
     """The schema file and Kubernetes type name of `r`'s kind (None, None: no schema)."""
     info = KINDS.get(r.kind)
-    if info is None:
+    if info is None or r.group_version not in info.api_versions:
+        # Not a manifest kind here (events), or another kind under the name: a Node is
+        # declared as reconciler.dev/v1 but served as Kubernetes' v1 Node.
         return None, None
     for version, schema, k8s_type in info.by_version:
         if version == r.group_version and not schema.startswith("legacy"):
@@ -265,8 +271,11 @@ def _gv_key(group: str, version: str) -> str:
 @cache
 def served(key: str) -> tuple[bytes, str]:
     """The JSON bytes and hash of "v2" or a v3 group/version key ("api/v1", "apis/apps/v1")."""
-    if key == "v2":
+    if key in ("v2", "v2.pb"):
         doc = _document(None, None, v3=False)
+        if key == "v2.pb":
+            body = openapi_pb.document(doc)
+            return body, hashlib.sha512(body).hexdigest()[:32].upper()
     else:
         parts = key.split("/")
         group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
@@ -280,31 +289,41 @@ def v3_keys() -> list[str]:
     return list(dict.fromkeys(_gv_key(r.group, r.version) for r in RESOURCES))
 
 
-def _json(request: Request, body: bytes, digest: str) -> Response:
+def _answer(request: Request, body: bytes, digest: str,
+            media_type: str = "application/json") -> Response:
     headers = {"ETag": f'"{digest}"', "Vary": "Accept"}
     if request.query_params.get("hash") == digest:
         headers["Cache-Control"] = "public, immutable"  # the URL names this exact content
     if request.headers.get("if-none-match") == f'"{digest}"':
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
 
 
-def wants_json(accept: str) -> bool:
-    """Whether an Accept header admits JSON (a missing header does)."""
+def v2_form(accept: str) -> str | None:
+    """"json" or "protobuf": the first form an Accept header admits; None: neither."""
     if not accept.strip():
-        return True
-    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    return any(t in ("application/json", "application/*", "*/*") for t in types)
+        return "json"
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in ("application/json", "application/*", "*/*"):
+            return "json"
+        if media.startswith(PROTOBUF_V2):
+            return "protobuf"
+    return None
 
 
 async def openapi_v2(request: Request) -> Response:
     accept = request.headers.get("accept", "")
-    if not wants_json(accept):
+    form = v2_form(accept)
+    if form is None:
         from reconciler.kubeapi.status import status_response
 
-        return status_response(406, "NotAcceptable",
-                               f"only application/json is served, not {accept}")
-    return _json(request, *served("v2"))
+        return status_response(406, "NotAcceptable", f"{accept} is not served: JSON or "
+                               f"{PROTOBUF_V2}@v1.0+protobuf")
+    if form == "protobuf":
+        # Kubernetes' own reply type: "@" is not valid in a Content-Type (Go's parser refuses it).
+        return _answer(request, *served("v2.pb"), media_type=PROTOBUF_V2 + ".v1.0+protobuf")
+    return _answer(request, *served("v2"))
 
 
 async def openapi_v3_index(request: Request) -> Response:
@@ -319,7 +338,7 @@ async def openapi_v3(request: Request) -> Response:
         from reconciler.kubeapi.status import status_response
 
         return status_response(404, "NotFound", f"no OpenAPI document for {key}")
-    return _json(request, *served(key))
+    return _answer(request, *served(key))
 
 
 def routes(ctx: object) -> list[BaseRoute]:

@@ -5,9 +5,9 @@ true`, making its CA, certificates and admin kubeconfig in tmp. It listens on th
 local engine's bridge address (docker0's gateway: an address of this machine that is
 not loopback, so a client here reaches it from a non-loopback address, with no
 machine-wide change and no traffic leaving the machine). The real kubectl then uses
-the generated kubeconfig (client certificate) and a read-only bearer token from the
-tokens file; a kubeconfig without credentials and a request with a foreign Host
-header are refused.
+the generated kubeconfig (client certificate, with `explain` and its client-side
+validation of a List) and a read-only bearer token from the tokens file; a request
+without credentials and one with a foreign Host header are refused.
 """
 
 from __future__ import annotations
@@ -36,6 +36,15 @@ pytestmark = [
     pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl is not installed"),
 ]
 READ_ONLY_TOKEN = "k4-read-only-0123456789abcdef"
+LIST = """\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: listed}
+  data: {a: b}
+"""
 UNAUTHORIZED = "You must be logged in to the server"  # how kubectl words a 401
 NEW_CONFIGMAP = """\
 apiVersion: v1
@@ -144,6 +153,17 @@ class TestAdminKubeconfig:
         assert "KIND:       Deployment" in out and "FIELD: strategy <Object>" in out
         assert "replace existing pods with new ones" in out
         assert "RollingUpdate" in out and "rollingUpdate\t<Object>" in out
+
+    def test_client_side_validation_of_a_list(self, cluster: Cluster) -> None:
+        """kubectl checks a `kind: List` against /openapi/v2 (protobuf): a typo stops it."""
+        typo = LIST.replace("data:", "dta:")
+        done = cluster.kubectl(cluster.kubeconfig, "apply", "--dry-run=server", "-f", "-",
+                               stdin=typo, check=False)
+        assert done.returncode != 0
+        assert 'unknown field "dta" in io.k8s.api.core.v1.ConfigMap' in done.stderr
+        out = cluster.kubectl(cluster.kubeconfig, "explain", "--output", "plaintext-openapiv2",
+                              "deployment.spec.strategy").stdout
+        assert "replace existing pods with new ones" in out
 
     def test_admin_sees_secret_data(self, cluster: Cluster) -> None:
         """The read-write role gets a Secret's data."""
