@@ -39,6 +39,9 @@ log = logging.getLogger("reconciler.kubeapi")
 
 JSON = dict[str, Any]
 SAFETY_PERIOD = 2.0  # seconds between two relists when no change was signalled
+# SQLite's data_version moves with every commit of any connection: the timed relist is
+# only a guard there, not the way changes are found.
+SQLITE_SAFETY_PERIOD = 30.0
 HISTORY = 2000  # events kept per resource for watches that resume
 LINGER = 300.0  # seconds a resource stays tracked after its last watcher left
 MIN_GAP = 0.1  # seconds between two relists
@@ -166,6 +169,7 @@ class Hub:
         self._detector: Any = None
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
+        self._safety = SAFETY_PERIOD
 
     def _open(self) -> ReadStore | None:
         return self.ctx.open_store()
@@ -231,7 +235,12 @@ class Hub:
     def _start(self) -> None:
         if self._thread is not None:
             return
-        from reconciler.store.changes import FEED_CHANNEL, ListenDetector, detector_for
+        from reconciler.store.changes import (
+            FEED_CHANNEL,
+            DataVersionDetector,
+            ListenDetector,
+            detector_for,
+        )
         from reconciler.store.engine import to_url
 
         url = to_url(self.ctx.state)
@@ -239,6 +248,8 @@ class Hub:
             self._detector = ListenDetector(url, FEED_CHANNEL)
         else:
             self._detector = detector_for(url)
+            if isinstance(self._detector, DataVersionDetector):
+                self._safety = SQLITE_SAFETY_PERIOD
         self._thread = threading.Thread(target=self._run, name="kubeapi watch", daemon=True)
         self._thread.start()
 
@@ -248,7 +259,7 @@ class Hub:
             # SAFETY_PERIOD covers writes that no signal announces (PostgreSQL notifies
             # only what the proxies read).
             with contextlib.suppress(Exception):
-                self._detector.wait(SAFETY_PERIOD)
+                self._detector.wait(self._safety)
             if self._closed.is_set():
                 return
             try:
