@@ -201,7 +201,9 @@ class Writes:
             after.setdefault("spec", {})["replicas"] = int(new_scale["spec"]["replicas"])
         else:
             after = self._patched(req, served, t.resource.kind)
-        if after.get("metadata", {}).get("name") != t.name:
+        if not isinstance(after, dict) or not isinstance(after.get("metadata"), dict):
+            return status.bad_request("the object written is not an object with metadata")
+        if after["metadata"].get("name") != t.name:
             return status.bad_request("the name of an object cannot be changed")
         namespace = t.namespace or ""
         with self._session() as s:

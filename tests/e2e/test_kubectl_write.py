@@ -237,6 +237,11 @@ class TestRefused:
         assert "is invalid" in done.stderr and "spec.replicas" in done.stderr
         assert _web(cluster) == before
 
+    def test_generator_protobuf(self, kubectl: Kubectl) -> None:
+        """kubectl's generators send protobuf: refused (415) with the way that works."""
+        done = kubectl.run("create", "configmap", "gen", "--from-literal=a=1", check=False)
+        assert done.returncode != 0 and "kubectl apply -f -" in done.stderr
+
     def test_status_write(self, kubectl: Kubectl) -> None:
         """A status write is refused: the controllers write status."""
         done = kubectl.run("patch", "deploy", "web", "--subresource=status", "--type", "merge",
