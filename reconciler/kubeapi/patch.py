@@ -78,17 +78,23 @@ def _parent(doc: JSON, tokens: list[str]) -> JSON:
     return node
 
 
-def _get(doc: JSON, path: str) -> JSON:
+def _existing(doc: JSON, path: str) -> tuple[Any, str | int]:
+    """The container holding the value at `path` and its key or index; PatchError if absent."""
     tokens = _pointer(path)
-    if not tokens:
-        return doc
     parent = _parent(doc, tokens)
     last = tokens[-1]
     if isinstance(parent, dict) and last in parent:
-        return parent[last]
+        return parent, last
     if isinstance(parent, list):
-        return parent[_index(parent, last, adding=False)]
+        return parent, _index(parent, last, adding=False)
     raise PatchError(f'path "{path}" does not exist')
+
+
+def _get(doc: JSON, path: str) -> JSON:
+    if not path:
+        return doc
+    parent, key = _existing(doc, path)
+    return parent[key]
 
 
 def _add(doc: JSON, path: str, value: JSON) -> JSON:
@@ -106,16 +112,10 @@ def _add(doc: JSON, path: str, value: JSON) -> JSON:
 
 
 def _remove(doc: JSON, path: str) -> JSON:
-    tokens = _pointer(path)
-    if not tokens:
+    if not path:
         raise PatchError("cannot remove the whole document")
-    parent = _parent(doc, tokens)
-    if isinstance(parent, dict) and tokens[-1] in parent:
-        del parent[tokens[-1]]
-    elif isinstance(parent, list):
-        del parent[_index(parent, tokens[-1], adding=False)]
-    else:
-        raise PatchError(f'path "{path}" does not exist')
+    parent, key = _existing(doc, path)
+    del parent[key]
     return doc
 
 
