@@ -168,6 +168,8 @@ def normalize(resource: Resource, obj: JSON, rv: str, namespace: str = "") -> JS
         involved.setdefault("uid", derived_uid(involved.get("kind", ""),
                                                involved.get("namespace", ""),
                                                involved.get("name", "")))
+    elif resource.kind == "Node":
+        _node_defaults(obj)
     elif resource.kind == "Service":
         _service_defaults(obj.setdefault("spec", {}))
     elif resource.kind == "Namespace":
@@ -177,6 +179,26 @@ def normalize(resource: Resource, obj: JSON, rv: str, namespace: str = "") -> JS
         meta["uid"] = derived_uid(resource.kind, meta.get("namespace", ""), meta.get("name", ""))
     meta["resourceVersion"] = rv
     return obj
+
+
+# NodeSystemInfo's fields, all required strings in the API (clients validate them).
+NODE_INFO = ("architecture", "bootID", "containerRuntimeVersion", "kernelVersion",
+             "kubeProxyVersion", "kubeletVersion", "machineID", "operatingSystem", "osImage",
+             "systemUUID")
+
+
+def _node_defaults(obj: JSON) -> None:
+    """Every nodeInfo field (arch and OS from the node's labels); a condition's transition
+    time, when the store keeps none, is the node's creation (describe prints year 1 else)."""
+    labels = obj["metadata"].get("labels") or {}
+    status = obj.setdefault("status", {})
+    info = status.setdefault("nodeInfo", {})
+    info.setdefault("architecture", labels.get("kubernetes.io/arch", ""))
+    info.setdefault("operatingSystem", labels.get("kubernetes.io/os", ""))
+    for field in NODE_INFO:
+        info.setdefault(field, "")
+    for condition in status.get("conditions") or []:
+        condition.setdefault("lastTransitionTime", obj["metadata"].get("creationTimestamp"))
 
 
 def _service_defaults(spec: JSON) -> None:

@@ -12,6 +12,7 @@ store and refuses a write.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from reconciler.kubeapi.resources import RESOURCES
 from tests.e2e.kubectl_kit import KUBECTL, Kubectl, kubeconfig, rows
 from tests.e2e.process_helpers import pod_yaml
 from tests.e2e.service import RECONCILER, ServiceRun, remove_all, wait_until
@@ -219,6 +221,32 @@ class TestDescribe:
         out = described_with(kubectl, "NodeReady", "node", "local")
         assert "HolderIdentity:  local" in out
         assert "Non-terminated Pods:          (3 in total)" in out
+
+
+class TestPythonClient:
+    def test_every_kind_deserializes(self, cluster: ServiceRun) -> None:
+        """The official Python client lists every served kind into its typed models (which
+        validate required fields), with our resourceVersion."""
+        kube = pytest.importorskip("kubernetes.client")
+        config = kube.Configuration()
+        config.host = cluster.api_url
+        api = kube.ApiClient(config)
+        apis = {"": kube.CoreV1Api, "apps": kube.AppsV1Api, "batch": kube.BatchV1Api,
+                "discovery.k8s.io": kube.DiscoveryV1Api,
+                "coordination.k8s.io": kube.CoordinationV1Api,
+                "autoscaling": kube.AutoscalingV2Api, "policy": kube.PolicyV1Api,
+                "networking.k8s.io": kube.NetworkingV1Api, "storage.k8s.io": kube.StorageV1Api,
+                "rbac.authorization.k8s.io": kube.RbacAuthorizationV1Api}
+        counts = {}
+        for r in RESOURCES:
+            snake = re.sub(r"(?<!^)(?=[A-Z])", "_", r.kind).lower()
+            verb = f"list_{snake}_for_all_namespaces" if r.namespaced else f"list_{snake}"
+            listed = getattr(apis[r.group](api), verb)()
+            assert int(listed.metadata.resource_version) > 0
+            counts[r.kind] = len(listed.items)
+        assert counts["Pod"] == 3 and counts["Node"] == 1 and counts["Secret"] == 1
+        assert counts["EndpointSlice"] == 1 and counts["Deployment"] == 1
+        api.close()
 
 
 class TestStandalone:

@@ -6,7 +6,7 @@ import pytest
 
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.listings import SERVICE_NAME
-from reconciler.kubeapi.objects import entries, get_object, list_objects
+from reconciler.kubeapi.objects import NODE_INFO, entries, get_object, list_objects
 from tests.unit.kubeapi.store_kit import fill, res
 
 
@@ -49,3 +49,15 @@ class TestServiceDefaults:
         spec = svc["spec"]
         assert spec["ipFamilies"] == ["IPv4"] and spec["ipFamilyPolicy"] == "SingleStack"
         assert spec["sessionAffinity"] == "None"
+
+
+class TestNodeDefaults:
+    def test_node_info_complete(self, ctx: ApiContext) -> None:
+        """Every NodeSystemInfo field is a string (client libraries require them all)."""
+        node = get_object(ctx, res("Node"), None, "local")
+        assert node is not None
+        info = node["status"]["nodeInfo"]
+        assert all(isinstance(info[f], str) for f in NODE_INFO)
+        labels = node["metadata"].get("labels") or {}
+        assert info["architecture"] == labels.get("kubernetes.io/arch", "")
+        assert all(c.get("lastTransitionTime") for c in node["status"]["conditions"])
