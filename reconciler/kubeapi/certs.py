@@ -247,8 +247,9 @@ def serve_options(ctx: ApiContext, address: str, *, tls: bool, pki_dir: Path,
     ctx.extra.update(tls=tls, tokens=str(tokens) if tokens else "")
     if not tls:
         if not _loopback(host):
-            raise ValueError(f"[api] tls = false serves loopback only, not {address}: "
-                             "set [api] tls = true to serve beyond this machine")
+            raise ValueError(f"plain HTTP serves loopback only, not {address}: turn TLS on "
+                             "([api] tls = true, or `reconciler api --tls`) to serve beyond "
+                             "this machine")
         return {}
     for path in ensure_pki(pki_dir, [host]):
         log.info("created %s", path)
