@@ -186,14 +186,17 @@ class Hub:
         ident = (resource.group, resource.version, resource.plural)
         with self._relisting:
             with self._lock:
+                # The detector opens before the first list: a write during it shows next.
                 self._start()
                 found = self._tracked.get(ident)
             if found is None:
                 objects, list_rv = self._list(resource)
                 found = Tracked(resource, objects, last_rv=list_rv, floor=list_rv,
-                                idle_since=time.monotonic(), revision=list_rv)
-                with self._lock:
-                    self._tracked[ident] = found
+                                revision=list_rv)
+            with self._lock:
+                self._tracked[ident] = found
+                found.idle_since = time.monotonic()  # not forgotten before its subscriber
+                self._start()  # the thread may have ended for want of resources meanwhile
             return found
 
     def subscribe(self, tracked: Tracked, waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event]
@@ -250,16 +253,23 @@ class Hub:
             self._detector = detector_for(url)
             if isinstance(self._detector, DataVersionDetector):
                 self._safety = SQLITE_SAFETY_PERIOD
-        self._thread = threading.Thread(target=self._run, name="kubeapi watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._detector,),
+                                        name="kubeapi watch", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self, detector: Any) -> None:
+        try:
+            self._loop(detector)
+        finally:
+            detector.close()
+
+    def _loop(self, detector: Any) -> None:
         while not self._closed.is_set():
             # Either way a relist: a signal says "something changed", and its absence for
             # SAFETY_PERIOD covers writes that no signal announces (PostgreSQL notifies
             # only what the proxies read).
             with contextlib.suppress(Exception):
-                self._detector.wait(self._safety)
+                detector.wait(self._safety)
             if self._closed.is_set():
                 return
             try:
@@ -269,6 +279,12 @@ class Hub:
                 self._closed.wait(SAFETY_PERIOD)
             # A burst of commits (a rollout) is one relist, not one per commit.
             self._closed.wait(MIN_GAP)
+            with self._lock:
+                if not self._tracked:
+                    # Nobody watched for LINGER seconds: no thread and no connection
+                    # until the next watch (`track` starts them again).
+                    self._thread = self._detector = None
+                    return
 
     def refresh(self, only: Tracked | None = None) -> None:
         """Relist every tracked resource (or `only` one); record and announce what changed.
@@ -313,14 +329,17 @@ class Hub:
             self._detector.close()
 
 
-_HUBS: dict[str, Hub] = {}
+_HUBS: dict[tuple[str, bool, str], Hub] = {}
 _HUBS_LOCK = threading.Lock()
 
 
 def hub_for(ctx: ApiContext) -> Hub:
     """The one hub of `ctx`'s store in this process."""
     with _HUBS_LOCK:
-        hub = _HUBS.get(ctx.state)
+        # The lists are shared by the watchers of one hub: a context that shows Secrets'
+        # data differently needs its own.
+        key = (ctx.state, ctx.show_secret_data, str(ctx.key_file))
+        hub = _HUBS.get(key)
         if hub is None:
-            hub = _HUBS[ctx.state] = Hub(ctx)
+            hub = _HUBS[key] = Hub(ctx)
         return hub

@@ -3,12 +3,14 @@ reaches it through the database's own change signal (data_version, LISTEN/NOTIFY
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from reconciler.api.records import PodRecord
+from reconciler.kubeapi import watchhub
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.resources import Resource, resource_for
 from reconciler.kubeapi.watchhub import Hub
@@ -56,3 +58,18 @@ class TestHubOnAStore:
                                       if c.type == "DELETED"], 30, what="DELETED w1")
         assert deleted[0].rv > added[0].rv
         assert hub.position(tracked, added[0].rv) == added[0].seq
+
+    def test_an_unwatched_hub_stops_its_thread(self, store: Store, hub: Hub,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+        """Once nobody watches (LINGER elapsed), the next change ends the hub's thread and
+        closes its connection; a new watch starts them again."""
+        monkeypatch.setattr(watchhub, "LINGER", 0.0)
+        hub.track(_pods())
+        thread = hub._thread
+        assert isinstance(thread, threading.Thread)
+        store.upsert_pod(pod("w2"))
+        thread.join(30)
+        assert not thread.is_alive() and hub._detector is None
+        tracked = hub.track(_pods())
+        assert isinstance(hub._thread, threading.Thread) and hub._thread.is_alive()
+        assert [o.obj["metadata"]["name"] for _, o in tracked.objects.values()] == ["w2"]
