@@ -42,6 +42,7 @@ from reconciler.kubeapi.patch import PatchError, json_patch, merge_patch, strate
 from reconciler.kubeapi.resources import Resource
 from reconciler.kubeapi.sourcewrite import (
     Change,
+    GitWriter,
     Session,
     SourceConflict,
     SourceWriteError,
@@ -181,7 +182,7 @@ class Writes:
             if not req.dry_run:
                 done = s.write([Change(rel, text)], _message(req, "create", namespace, name))
                 log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, name, done)
-                self._nudge("sync")
+                self._fetch_now()
         served = {**manifest, "metadata": {**manifest["metadata"],
                                            "creationTimestamp": _now()}}
         return JSONResponse(served, status_code=201, headers=_warning(note))
@@ -225,7 +226,7 @@ class Writes:
                 done = s.write([Change(rel, new_text)],
                                _message(req, verb, t.namespace, t.name))
                 log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, t.name, done)
-                self._nudge("sync")
+                self._fetch_now()
         result = {k: v for k, v in after.items() if k != "status"}
         if "status" in served:
             result["status"] = served["status"]
@@ -275,7 +276,7 @@ class Writes:
                 done = s.write([Change(rel, rest)], _message(req, "delete", t.namespace,
                                                                  t.name))
                 log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, t.name, done)
-                self._nudge("sync")
+                self._fetch_now()
         where = f"{t.namespace}/" if t.namespace else ""
         return JSONResponse(_success(t, served), headers=_warning(
             f"delete {t.resource.kind}/{where}{t.name}" if req.dry_run else ""))
@@ -321,6 +322,12 @@ class Writes:
         if loaded.errors:
             return status.invalid(resource, name, [located(d) for d in loaded.errors])
         return verdict(self.ctx.state, loaded, resource.kind, name) if dry_run else ""
+
+    def _fetch_now(self) -> None:
+        # The folder's watch sees a written file by itself; a commit waits for the git
+        # source's next fetch unless the service is asked now.
+        if isinstance(self.writer, GitWriter):
+            self._nudge("sync")
 
     def _nudge(self, kind: str) -> None:
         """Ask the active instance to look now (a git fetch, a pod marked), as the CLI does.
