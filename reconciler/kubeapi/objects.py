@@ -175,12 +175,24 @@ def normalize(resource: Resource, obj: JSON, rv: str, namespace: str = "") -> JS
     elif resource.kind == "Namespace":
         obj["spec"] = {"finalizers": ["kubernetes"]}
         obj["status"] = {"phase": "Active"}
+    status = obj.get("status")
+    if isinstance(status, dict):
+        for field in REQUIRED_COUNTS.get(resource.kind, ()):
+            status.setdefault(field, 0)
     if not meta.get("uid"):
         meta["uid"] = derived_uid(resource.kind, meta.get("namespace", ""), meta.get("name", ""))
     meta["resourceVersion"] = rv
     return obj
 
 
+# Status counters the API requires (client models refuse an object without them), 0 until a
+# controller has written them.
+REQUIRED_COUNTS = {
+    "ReplicaSet": ("replicas",), "ReplicationController": ("replicas",),
+    "StatefulSet": ("replicas",),
+    "DaemonSet": ("currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled",
+                  "numberReady"),
+}
 # NodeSystemInfo's fields, all required strings in the API (clients validate them).
 NODE_INFO = ("architecture", "bootID", "containerRuntimeVersion", "kernelVersion",
              "kubeProxyVersion", "kubeletVersion", "machineID", "operatingSystem", "osImage",

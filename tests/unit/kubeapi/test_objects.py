@@ -13,6 +13,7 @@ from reconciler.kubeapi.objects import (
     entries,
     get_object,
     list_objects,
+    normalize,
     paginate,
     scale_of,
 )
@@ -118,6 +119,17 @@ class TestObjects:
     def test_missing(self, ctx: ApiContext) -> None:
         """An unknown name is None."""
         assert get_object(ctx, res("Pod"), "default", "nope") is None
+
+
+class TestNormalize:
+    def test_required_status_counters(self) -> None:
+        """A status without the counters the API requires gets them at 0; none stays none."""
+        ds = normalize(res("DaemonSet"), {"metadata": {"name": "x"}, "status": {}}, "5", "ns")
+        assert ds["status"] == {"currentNumberScheduled": 0, "desiredNumberScheduled": 0,
+                                "numberMisscheduled": 0, "numberReady": 0}
+        assert ds["metadata"]["namespace"] == "ns" and ds["metadata"]["resourceVersion"] == "5"
+        rs = normalize(res("ReplicaSet"), {"metadata": {"name": "x"}}, "5")
+        assert "status" not in rs and rs["apiVersion"] == "apps/v1"
 
 
 class TestScale:
