@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from tests.e2e.service import ServiceRun, remove_all, wait_until
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
@@ -51,3 +55,27 @@ class Kubectl:
 def rows(text: str) -> list[list[str]]:
     """kubectl's table without its header, split on runs of spaces (no cell has two)."""
     return [line.split() for line in text.strip().splitlines()[1:]]
+
+
+@contextmanager
+def api_service(tmp: Path, files: dict[str, str], ready: Callable[[ServiceRun], object],
+                what: str, extra_env: dict[str, str] | None = None) -> Iterator[ServiceRun]:
+    """`reconciler run` (proxy off) with its API on a free loopback port, on `files` written
+    in its desired folder, once `ready(run)`; stopped and its containers removed after."""
+    run = ServiceRun(tmp, api=True,
+                     extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off", **(extra_env or {})})
+    for name, text in files.items():
+        run.write(name, text)
+    try:
+        run.start()
+        wait_until(lambda: ready(run), timeout=90, what=what)
+        yield run
+    finally:
+        if run.proc is not None:
+            run.stop()
+        remove_all(run.prefix)
+
+
+def kubectl_for(run: ServiceRun, tmp: Path) -> Kubectl:
+    """A Kubectl pointed at `run`'s API (kubeconfig and cache in `tmp`)."""
+    return Kubectl(kubeconfig(tmp / "config", run.api_url), tmp / "cache")

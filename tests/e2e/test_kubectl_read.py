@@ -22,9 +22,9 @@ import docker
 import pytest
 
 from reconciler.kubeapi.resources import RESOURCES
-from tests.e2e.kubectl_kit import KUBECTL, Kubectl, kubeconfig, rows
+from tests.e2e.kubectl_kit import KUBECTL, Kubectl, api_service, kubeconfig, kubectl_for, rows
 from tests.e2e.process_helpers import pod_yaml
-from tests.e2e.service import RECONCILER, ServiceRun, remove_all, wait_until
+from tests.e2e.service import RECONCILER, ServiceRun, wait_until
 
 __all__ = ["KUBECTL", "Kubectl", "kubeconfig"]  # test_kubectl_write.py imports them here
 pytestmark = [
@@ -64,28 +64,20 @@ data: {mode: fast}
 def cluster(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient,
             local_images: None) -> Iterator[ServiceRun]:
     """The running service with its API, every pod Running."""
-    run = ServiceRun(tmp_path_factory.mktemp("kread"), api=True,
-                     extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
-    run.write("web.yaml", WEB)
-    run.write("team.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\n"
-              + pod_yaml("talker", labels="app: talker", namespace="team"))
-    run.write("secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
-              "stringData: {token: hush}\n")
-    try:
-        run.start()
-        wait_until(lambda: len(run.running()) == 2 and len(run.running("team")) == 1,
-                   timeout=90, what="2 web pods and talker running")
+    files = {"web.yaml": WEB,
+             "team.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\n"
+                          + pod_yaml("talker", labels="app: talker", namespace="team"),
+             "secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
+                            "stringData: {token: hush}\n"}
+    with api_service(tmp_path_factory.mktemp("kread"), files,
+                     lambda run: len(run.running()) == 2 and len(run.running("team")) == 1,
+                     "2 web pods and talker running") as run:
         yield run
-    finally:
-        if run.proc is not None:
-            run.stop()
-        remove_all(run.prefix)
 
 
 @pytest.fixture(scope="module")
 def kubectl(cluster: ServiceRun, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    tmp = tmp_path_factory.mktemp("kubectl")
-    return Kubectl(kubeconfig(tmp / "config", cluster.api_url), tmp / "cache")
+    return kubectl_for(cluster, tmp_path_factory.mktemp("kubectl"))
 
 
 def described_with(kubectl: Kubectl, reason: str, *what: str) -> str:
