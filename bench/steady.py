@@ -22,9 +22,10 @@ import os
 import re
 import signal
 import statistics
+import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import docker
@@ -133,6 +134,23 @@ def one_pass(pid: int, proxy: CountingProxy, idle_rate: float,
     return max(cpu, 0.0), wall, ops(proxy.since(t0, t0 + wall)), passes
 
 
+@contextlib.contextmanager
+def profiled(pid: int) -> Iterator[None]:
+    """With BENCH_PROFILE=FILE set: py-spy samples the service (every thread, idle ones
+    left out) while the passes run and writes collapsed stacks to FILE (not a figure)."""
+    out = os.environ.get("BENCH_PROFILE")
+    if not out:
+        yield
+        return
+    spy = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-r", "200", "-f", "raw",
+                            "-o", out, "--nonblocking"], stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+
+
 def run(args: object = None) -> list[Row]:
     if getattr(args, "quick", False):  # a check that it works: the figures mean little
         global PODS, SERVICES, RCS, PASSES, EDITS
@@ -190,7 +208,8 @@ def _measure(dc: docker.DockerClient, proxy: CountingProxy, run: Any) -> list[Ro
     idle_window = time.monotonic() - t_idle
     idle_calls = len(proxy.since(t_idle)) / idle_window * 60
     address = run.env["RECONCILER_METRICS_ADDRESS"]
-    windows = [one_pass(pid, proxy, idle_rate, address) for _ in range(PASSES)]
+    with profiled(pid):
+        windows = [one_pass(pid, proxy, idle_rate, address) for _ in range(PASSES)]
     # Per pass: the windows' sums over the passes completed in them (one each when the
     # service gets quiet between passes; more when the periodic passes never let it).
     done = sum(w[3] for w in windows)

@@ -211,10 +211,15 @@ class Cache:
                 return self.object(key)
             return None
 
-    def objects(self, kind: str | None = None, namespace: str | None = None) -> list[ObjectRecord]:
-        """Copies of the objects of one kind and/or namespace, sorted by key as the store does."""
+    def objects(self, kind: str | None = None, namespace: str | None = None, *,
+                copy: bool = True) -> list[ObjectRecord]:
+        """Copies of the objects of one kind and/or namespace, sorted by key as the store does;
+        `copy=False`: the cache's own records, for a reader that only reads them."""
         with self._lock:
-            return self._object_copies(self.object_keys(kind, namespace))
+            keys = self.object_keys(kind, namespace)
+            if copy:
+                return self._object_copies(keys)
+            return [o for k in keys if (o := self._objects.get(k)) is not None]
 
     def object_keys(self, kind: str | None = None, namespace: str | None = None) -> list[Key]:
         """The keys `objects(kind, namespace)` would return, sorted, without copying bodies."""

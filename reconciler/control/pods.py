@@ -90,19 +90,34 @@ def _set_creating(pod: PodRecord) -> None:
 
 
 class _CachedServices:
-    """`services_for_env`'s reads: the Services from the cache, the cluster IPs (read only
-    when a Service has none in its spec) from the store."""
+    """`services_for_env`'s reads: the Services from the cache (its own records: only read;
+    copying 450 bodies was 30 ms of CPU per pod start), and their cluster IPs from the
+    statuses the service controller wrote, or from the store while one has none yet."""
 
     def __init__(self, cache: Cache, store: ServiceSource) -> None:
         self._cache = cache
         self._store = store
+        self._read: list[ObjectRecord] = []
 
     def objects(self, kind: str | None = None,
                 namespace: str | None = None) -> list[ObjectRecord]:
-        return self._cache.objects(kind, namespace)
+        found = self._cache.objects(kind, namespace, copy=False)
+        self._read += found
+        return found
 
     def cluster_ips(self) -> dict[str, str]:
-        return self._store.cluster_ips()
+        ips: dict[str, str] = {}
+        for obj in self._read:
+            spec = obj.body.get("spec") or {}
+            if spec.get("clusterIP") or spec.get("type") == "ExternalName":
+                continue  # never looked up (services_for_env)
+            status = obj.status or {}
+            ip = status.get("clusterIP")
+            if not isinstance(ip, str) or not ip or ip == "None" or "error" in status:
+                # Not allocated yet (or failed): the allocations decide.
+                return self._store.cluster_ips()
+            ips[f"{obj.key.namespace}/{obj.key.name}"] = ip
+        return ips
 
 
 class PodController:
