@@ -112,6 +112,9 @@ class Writes:
         # The commit (or log line) names the client: kubectl's command and its User-Agent.
         client = " ".join(filter(None, (request.headers.get("kubectl-command"),
                                         request.headers.get("user-agent"))))
+        user = request.scope.get("state", {}).get("user", "")  # who auth.py let in
+        if user and user != "anonymous":
+            client = f"{client} (user {user})"
         req = WriteRequest(t, request.method, await request.body(), content_type,
                            "All" in q.getlist("dryRun"), client or "an API client")
         return await run_in_threadpool(self.write, req)

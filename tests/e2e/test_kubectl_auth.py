@@ -165,6 +165,15 @@ class TestAdminKubeconfig:
                               "deployment.spec.strategy").stdout
         assert "replace existing pods with new ones" in out
 
+    def test_admin_applies_and_is_named(self, cluster: Cluster) -> None:
+        """The read-write certificate writes; the service's log names its user."""
+        done = cluster.kubectl(cluster.kubeconfig, "apply", "-f", "-", stdin=NEW_CONFIGMAP)
+        assert "configmap/added created" in done.stdout
+        wait_until(lambda: "(user admin)" in cluster.run.output(), timeout=30,
+                   what="the write logged with its user")
+        assert any("name: added" in p.read_text()
+                   for p in cluster.run.desired.rglob("*.yaml"))
+
     def test_admin_sees_secret_data(self, cluster: Cluster) -> None:
         """The read-write role gets a Secret's data."""
         data = cluster.kubectl(cluster.kubeconfig, "get", "secret", "creds", "-o",
