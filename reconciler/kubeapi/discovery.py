@@ -1,17 +1,20 @@
-"""Discovery: /version, /api, /apis, and each group/version's resource list.
+"""Discovery: /version, /api, /apis, each group/version's resource list, and health.
 
 Part of `app.py`'s routes. kubectl reads these before anything else ("couldn't
 get current server API group list" without them) and caches them; it first
 asks for the aggregated form (apidiscovery.k8s.io/v2) and falls back to these
 plain documents when the answer is not one, so only the plain ones are served.
+/healthz, /livez and /readyz answer "ok" as the API server's do (tools probe them);
+/readyz only once the store can be opened.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reconciler.kubeapi import status
@@ -85,7 +88,19 @@ def routes(ctx: ApiContext, version: str) -> list[BaseRoute]:
             return status.no_such_path(request.url.path)
         return JSONResponse(found)
 
+    async def get_health(request: Request) -> Response:
+        # /readyz answers whether the store can be read: what every request needs.
+        if request.url.path == "/readyz":
+            try:
+                await run_in_threadpool(lambda: ctx.open_store().close())
+            except Exception as exc:  # any failure is "not ready", and says why
+                return PlainTextResponse(f"store: {exc}\n", status_code=500)
+        return PlainTextResponse("ok")
+
     return [
+        Route("/healthz", get_health, methods=["GET"]),
+        Route("/livez", get_health, methods=["GET"]),
+        Route("/readyz", get_health, methods=["GET"]),
         Route("/version", get_version, methods=["GET"]),
         Route("/api", get_api, methods=["GET"]),
         Route("/apis", get_apis, methods=["GET"]),

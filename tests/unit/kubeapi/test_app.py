@@ -58,6 +58,21 @@ class TestDiscovery:
         assert call(server, "/apis/apps/v2")[0] == 404
 
 
+    def test_health(self, server: ApiServer, tmp_path: Path) -> None:
+        """/healthz, /livez and /readyz answer ok; /readyz is 500 without a store."""
+        for path in ("/healthz", "/livez", "/readyz"):
+            with urllib.request.urlopen(f"http://{server.address}{path}", timeout=30) as r:
+                assert r.read() == b"ok"
+        missing = start_api_server(ApiContext(state=str(tmp_path / "none.db")), "127.0.0.1:0")
+        assert missing is not None
+        try:
+            with pytest.raises(urllib.error.HTTPError) as failed:
+                urllib.request.urlopen(f"http://{missing.address}/readyz", timeout=30)
+            assert failed.value.code == 500
+        finally:
+            missing.close()
+
+
 class TestReads:
     def test_list_and_get(self, server: ApiServer) -> None:
         """A typed list with its resourceVersion; a get of one object; all namespaces."""
