@@ -46,6 +46,9 @@ def shell(script: str) -> list[str]:
     return ["sh", "-c", script]
 
 
+LOGS_POD = pod_yaml("w-logs", shell("echo one; echo two; echo three; sleep 3600"), labels=LABEL)
+
+
 class Lines:
     """The output lines of a long-running subprocess, collected by a thread."""
 
@@ -81,15 +84,16 @@ class TestKubectlWatch:
     def test_get_pods_w_sees_a_pod_appear_and_go(self, svc: ServiceRun,
                                                   kubectl: Kubectl) -> None:
         """`kubectl get pods -w` prints a declared pod's arrival and its deletion."""
+        # A pod kubectl lists first: once it is printed, everything after comes by the watch.
+        svc.write("w-logs.yaml", LOGS_POD)
+        wait_until(lambda: running(svc, "w-logs"), 120, what="w-logs running")
         watch = streaming(kubectl, "get", "pods", "-w", "--output-watch-events",
                           "-l", "test=kwatch")
         try:
+            wait_until(lambda: watch.having("ADDED", "w-logs"), 60, what="kubectl's list")
             path = svc.write("w-appear.yaml", pod_yaml("w-appear", labels=LABEL))
-            wait_until(lambda: watch.having("ADDED", "w-appear"), 60,
-                       what="the pod ADDED")
-            # Pending, then Running: changes only the watch brings.
-            wait_until(lambda: watch.having("MODIFIED", "w-appear", "Running"), 120,
-                       what=f"the pod MODIFIED to Running; seen: {watch.lines}")
+            wait_until(lambda: watch.having("w-appear", "Running"), 120,
+                       what=f"the pod Running; seen: {watch.lines}")
             path.unlink()
             wait_until(lambda: watch.having("DELETED", "w-appear"), 120,
                        what=f"the pod DELETED; seen: {watch.lines}")
@@ -100,8 +104,7 @@ class TestKubectlWatch:
 class TestKubectlLogs:
     def test_logs_tail_and_errors(self, svc: ServiceRun, kubectl: Kubectl) -> None:
         """`kubectl logs` prints the container's output; --tail, unknown pod and container."""
-        svc.write("w-logs.yaml", pod_yaml(
-            "w-logs", shell("echo one; echo two; echo three; sleep 3600"), labels=LABEL))
+        svc.write("w-logs.yaml", LOGS_POD)
         wait_until(lambda: running(svc, "w-logs"), 120, what="w-logs running")
         wait_until(lambda: "three" in kubectl.run("logs", "w-logs", check=False).stdout, 60,
                    what="the pod's three lines")
