@@ -26,8 +26,8 @@ import yaml
 
 from reconciler.kubeapi.context import ApiContext, GitTarget
 from reconciler.kubeapi.server import start_api_server
-from tests.e2e.service import ServiceRun, remove_all, wait_until
-from tests.e2e.test_kubectl_read import KUBECTL, Kubectl, kubeconfig
+from tests.e2e.kubectl_kit import KUBECTL, Kubectl, api_service, kubeconfig, kubectl_for
+from tests.e2e.service import ServiceRun, wait_until
 
 pytestmark = [
     pytest.mark.docker, pytest.mark.timeout(240),
@@ -80,23 +80,14 @@ spec:
 def cluster(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient,
             local_images: None) -> Iterator[ServiceRun]:
     """The running service with its API and the web pod Running."""
-    run = ServiceRun(tmp_path_factory.mktemp("kwrite"), api=True,
-                     extra_env={"RECONCILER_NETWORK_PROXY_MODE": "off"})
-    run.write("web.yaml", WEB)
-    try:
-        run.start()
-        wait_until(lambda: len(run.running()) == 1, timeout=90, what="the web pod running")
+    with api_service(tmp_path_factory.mktemp("kwrite"), {"web.yaml": WEB},
+                     lambda run: len(run.running()) == 1, "the web pod running") as run:
         yield run
-    finally:
-        if run.proc is not None:
-            run.stop()
-        remove_all(run.prefix)
 
 
 @pytest.fixture(scope="module")
 def kubectl(cluster: ServiceRun, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    tmp = tmp_path_factory.mktemp("kubectl")
-    return Kubectl(kubeconfig(tmp / "config", cluster.api_url), tmp / "cache")
+    return kubectl_for(cluster, tmp_path_factory.mktemp("kubectl"))
 
 
 def _web(run: ServiceRun) -> str:
@@ -174,10 +165,8 @@ class TestChanges:
         editor = tmp_path / "editor.py"
         editor.write_text("import sys\np = sys.argv[1]\ntext = open(p).read()\n"
                           "open(p, 'w').write(text.replace('tier: front', 'tier: back'))\n")
-        done = subprocess.run([KUBECTL, "--kubeconfig", str(kubectl.config), "--cache-dir",
-                               str(kubectl.cache), "edit", "deploy", "web"],
-                              env={**os.environ, "KUBE_EDITOR": f"{sys.executable} {editor}"},
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = kubectl.run("edit", "deploy", "web",
+                           env={**os.environ, "KUBE_EDITOR": f"{sys.executable} {editor}"})
         assert "deployment.apps/web edited" in done.stdout, done.stderr
         assert "tier: back" in _web(cluster) and "# the offline image" in _web(cluster)
 
