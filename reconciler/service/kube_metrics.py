@@ -188,8 +188,10 @@ def view_of(store: Store, cache: Cache | None) -> ClusterView:
     """The view of a running service: pods and workloads from its cache once synced (a scrape
     then costs no query for them), nodes and the revision from the store."""
     synced = cache if cache is not None and cache.synced else None
-    pods = synced.pods() if synced else store.list_pods()
-    objects = {kind: synced.objects(kind) if synced else store.objects(kind)
+    # The cache's own records, not copies: the families only read them, and copying every
+    # workload's body was most of a scrape's CPU (450 RCs: about 40 ms a scrape).
+    pods = synced.pods(copy=False) if synced else store.list_pods()
+    objects = {kind: synced.objects(kind, copy=False) if synced else store.objects(kind)
                for kind in WORKLOADS}
     return ClusterView(pods, objects, store.list_nodes(), store.revision())
 
