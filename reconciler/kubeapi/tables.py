@@ -10,6 +10,7 @@ carries the object as `includeObject` asks: None, Metadata (default) or Object.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from reconciler.kubeapi.listings import listing_for
@@ -45,6 +46,17 @@ def table_version(accept: str) -> str:
     return "meta.k8s.io/v1"
 
 
+# Headers whose Kubernetes spelling is not word by word capitalized.
+_SPELLED = {"PORT(S)": "Port(s)", "STORAGECLASS": "StorageClass", "ADDRESSTYPE": "AddressType",
+            "VOLUMEMODE": "VolumeMode", "IP": "IP", "OS": "OS"}
+
+
+def column_name(header: str) -> str:
+    """A header of `reconciler get` as the API server names the column ("Cluster-IP")."""
+    words = re.split(r"([ -])", header)
+    return "".join(_SPELLED.get(w, w.capitalize()) for w in words)
+
+
 def column_definitions(resource: Resource) -> list[JSON]:
     """The Table's columns: the Listing's headers, then its wide ones at priority 1."""
     listing = listing_for(resource.kind)
@@ -52,9 +64,10 @@ def column_definitions(resource: Resource) -> list[JSON]:
     for priority, headers in ((0, listing.headers), (1, listing.wide)):
         for h in headers:
             cols.append({
-                "name": h.title(), "type": "integer" if h in ("RESTARTS", "COUNT") else "string",
+                "name": column_name(h),
+                "type": "integer" if h in ("RESTARTS", "COUNT") else "string",
                 "format": "name" if h == "NAME" else "", "priority": priority,
-                "description": _DESCRIPTIONS.get(h, h.title()),
+                "description": _DESCRIPTIONS.get(h, column_name(h)),
             })
     return cols
 

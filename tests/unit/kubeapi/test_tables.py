@@ -8,7 +8,13 @@ import pytest
 
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.objects import entries
-from reconciler.kubeapi.tables import column_definitions, table, table_version, wants_table
+from reconciler.kubeapi.tables import (
+    column_definitions,
+    column_name,
+    table,
+    table_version,
+    wants_table,
+)
 from tests.unit.kubeapi.store_kit import fill, res
 
 KUBECTL_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,"
@@ -34,9 +40,15 @@ class TestTable:
         """get's columns, then the wide ones at priority 1; NAME has format name."""
         cols = column_definitions(res("Pod"))
         assert [c["name"] for c in cols] == ["Name", "Ready", "Status", "Restarts", "Age",
-                                             "Ip", "Node"]
+                                             "IP", "Node"]
         assert [c["priority"] for c in cols] == [0, 0, 0, 0, 0, 1, 1]
         assert cols[0]["format"] == "name" and cols[3]["type"] == "integer"
+
+    def test_column_names(self) -> None:
+        """Headers spelled as the API server spells its columns."""
+        assert [column_name(h) for h in ("CLUSTER-IP", "PORT(S)", "LAST SEEN", "OS-IMAGE",
+                                         "STORAGECLASS")] == \
+            ["Cluster-IP", "Port(s)", "Last Seen", "OS-Image", "StorageClass"]
 
     def test_pod_rows(self, ctx: ApiContext) -> None:
         """Cells are the name, get's cells and the wide ones; metadata by default."""
