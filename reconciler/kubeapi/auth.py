@@ -24,6 +24,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import logging
 import os
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.status import status_object
 from reconciler.views import hosts
 
+log = logging.getLogger("reconciler.kubeapi")
 READ_ONLY, READ_WRITE = certs.READ_ONLY, certs.READ_WRITE
 ROLES = (READ_ONLY, READ_WRITE)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -74,6 +76,9 @@ class TokenFile:
             return
         self._seen, self._tokens = (st.st_mtime, st.st_size), parse_tokens(
             self.path.read_text(encoding="utf-8"))
+        warning = tokens_file_warning(self.path)
+        if warning:
+            log.warning("%s", warning)
 
     def lookup(self, token: str) -> Caller | None:
         """The caller a token stands for, or None."""
