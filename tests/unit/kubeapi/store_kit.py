@@ -51,7 +51,7 @@ def pod(name: str, namespace: str = "default", phase: Phase = "Running",
     )
 
 
-def fill(path: Path) -> str:
+def fill(path: Path | str) -> str:
     """A store with a Deployment, a Service and its endpoints, namespace team with a
     ConfigMap, 3 pods, a node and 2 events."""
     store = Store.open(str(path))

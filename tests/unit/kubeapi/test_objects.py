@@ -121,6 +121,18 @@ class TestObjects:
         assert get_object(ctx, res("Pod"), "default", "nope") is None
 
 
+class TestPostgres:
+    def test_same_objects_on_postgresql(self, postgres_url: str, ctx: ApiContext) -> None:
+        """On PostgreSQL (the full Store, not the stdlib reader) the same objects are served,
+        with the store revision as their resourceVersion."""
+        pg = ApiContext(state=fill(postgres_url))
+        items, rv = list_objects(pg, res("Pod"), None)
+        assert int(rv) > 0 and {p["metadata"]["resourceVersion"] for p in items} == {rv}
+        assert [p["metadata"]["name"] for p in items] == \
+            [p["metadata"]["name"] for p in list_objects(ctx, res("Pod"), None)[0]]
+        assert get_object(pg, res("Deployment"), "default", "web") is not None
+
+
 class TestNormalize:
     def test_required_status_counters(self) -> None:
         """A status without the counters the API requires gets them at 0; none stays none."""
