@@ -52,7 +52,7 @@ ENGINES = register(HOSTS)
 STANDBY = "STATUS=standby: another instance holds the lease"
 # The lease (seconds): a takeover within about TTL of a kill; the active plane stands
 # down after 2 * TTL without the store, longer than the store restart below.
-TTL, RENEW = 8, 1
+TTL, RENEW = 10, 1
 LATE_SVC = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "late"},
                        "spec": {"selector": {"app": "late"}, "ports": [{"port": 80}]}})
 WEB = json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
@@ -236,38 +236,47 @@ def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
     (desired / "web.yaml").write_text(WEB)
     planes = {m: Plane(m, tmp, env) for m in ("hostk", "hostl")}
     agents: dict[str, subprocess.Popen[bytes]] = {}
-    url = ""
     try:
         with hosts_up(list(HOSTS)):
-            url = pg.create_database("mh")
-            set_up = Machines(pg, url, desired, prefix, planes, agents)
-            planes["hostk"].start(desired, url)
-            wait_until(lambda: planes["hostk"].said("READY=1"), 120, 0.2,
-                       "the first control plane ready")
-            wait_until(lambda: set_up.ready_nodes() == set(HOSTS), 120, 0.5,
-                       "the three machines Ready (and no other node)")
-            planes["hostl"].start(desired, url)
-            wait_until(lambda: planes["hostl"].said(STANDBY), 120, 0.2,
-                       "the second one standing by")
-            with open(tmp / "agents.log", "ab") as log:
-                for machine in HOSTS:
-                    agents[machine] = _start_agent(machine, url, log)
-            wait_until(lambda: set(set_up.acks()) >= set(HOSTS), 120, 0.5,
-                       "every agent's first report")
-            yield set_up
+            try:
+                url = pg.create_database("mh")
+                set_up = Machines(pg, url, desired, prefix, planes, agents)
+                planes["hostk"].start(desired, url)
+                wait_until(lambda: planes["hostk"].said("READY=1"), 120, 0.2,
+                           "the first control plane ready")
+                wait_until(lambda: set_up.ready_nodes() == set(HOSTS), 120, 0.5,
+                           "the three machines Ready (and no other node)")
+                planes["hostl"].start(desired, url)
+                wait_until(lambda: planes["hostl"].said(STANDBY), 120, 0.2,
+                           "the second one standing by")
+                with open(tmp / "agents.log", "ab") as log:
+                    for machine in HOSTS:
+                        agents[machine] = _start_agent(machine, url, log)
+                wait_until(lambda: set(set_up.acks()) >= set(HOSTS), 120, 0.5,
+                           "every agent's first report")
+                yield set_up
+            finally:
+                # Inside the namespaces, before hosts_up removes them: a DNS server left
+                # in a removed namespace would live on, unreachable.
+                _tear_down(planes, agents, prefix)
     finally:
-        for plane in planes.values():
-            plane.stop()
-        for proc in agents.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(30)
-        for machine in HOSTS:
-            subprocess.run([*netns(machine), RECONCILER, "proxy", "--cleanup"],
-                           capture_output=True, timeout=60, check=False)
-            remove_all(prefix, ENGINES[machine])
-        remove_all(prefix)  # none, unless a mistake put pods on this machine's own engine
         pg.stop()
+
+
+def _tear_down(planes: dict[str, Plane], agents: dict[str, subprocess.Popen[bytes]],
+               prefix: str) -> None:
+    for plane in planes.values():
+        plane.stop()
+    for proc in agents.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    for machine in HOSTS:
+        done = subprocess.run([*netns(machine), RECONCILER, "proxy", "--cleanup"],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        remove_all(prefix, ENGINES[machine])
+    remove_all(prefix)  # none, unless a mistake put pods on this machine's own engine
 
 
 class TestFailover:
