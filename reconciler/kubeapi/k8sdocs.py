@@ -79,13 +79,15 @@ def type_of(k8s: dict[str, Any] | None) -> str:
     return kind if isinstance(kind, str) else ""
 
 
-def other_fields(k8s: dict[str, Any] | None, ours: dict[str, Any]) -> dict[str, Any]:
+def other_fields(k8s: dict[str, Any] | None, ours: dict[str, Any],
+                 note: str = OTHER) -> dict[str, Any]:
     """Kubernetes' fields of this object that `ours` lacks, as open schemas.
 
     Served objects carry them (defaults such as a Service's `clusterIPs`), so
     `kubectl get -o yaml | kubectl apply -f -` sends them back: kubectl's client-side
     validation must know them. Their values are left unchecked (no type beyond a
-    primitive's), and `kubectl explain` marks them (OTHER).
+    primitive's), and `kubectl explain` marks them with `note` (for a kind that
+    has a manifest schema: OTHER).
     """
     k8s = deref(k8s)
     out: dict[str, Any] = {}
@@ -94,7 +96,7 @@ def other_fields(k8s: dict[str, Any] | None, ours: dict[str, Any]) -> dict[str, 
             continue
         target = deref(node) or {}
         field: dict[str, Any] = {"description": " ".join(
-            filter(None, (node.get("description") or target.get("description"), OTHER)))}
+            filter(None, (node.get("description") or target.get("description"), note)))}
         kind = type_of(target)
         if kind in PRIMITIVES:
             field["type"] = kind

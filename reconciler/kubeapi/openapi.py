@@ -159,7 +159,7 @@ class _Builder:
             meta = self.ref("defs.json", "#/$defs/ObjectMeta", None,
                             k8sdocs.target(k8sdocs.child(k8s, "metadata")))
             props = {"metadata": meta}
-            props.update(k8sdocs.other_fields(k8s, props))
+            props.update(k8sdocs.other_fields(k8s, props, note=""))
             out = {"type": "object", "properties": props,
                    "description": (k8s or {}).get("description") or f"A {r.kind} (read only)."}
             if self.v3:
