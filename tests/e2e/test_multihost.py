@@ -359,6 +359,7 @@ class TestStoreRestart:
     def test_service_and_agents_reconnect_and_nothing_restarts(self, machines: Machines) -> None:
         """PostgreSQL restarted under everything: pods untouched, rules kept, a change applied;
         an agent started meanwhile waits for the store."""
+        machines.write("scaled.yaml", workload("scaled", 12))  # as the failover left it
         wait_until(lambda: len(machines.running("scaled")) == 12, 180, 0.5, "12 pods running")
         before_pods = {p.uid for p in machines.pods("scaled")}
         before = machines.container_ids()
