@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 JSON = Any
-NOT_WRITABLE = ("Event", "ComponentStatus", "Endpoints")
+NOT_WRITABLE = ("Event", "ComponentStatus")
 
 
 @dataclass(frozen=True)
