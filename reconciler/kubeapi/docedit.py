@@ -5,10 +5,13 @@ object, kubeapi/sourcewrite.py writes the file). `edit_object` changes only
 the scalars, keys and list items that differ between the object as written
 and the object wanted, at the exact offsets of PyYAML's composed nodes (as
 `reconciler scale` does with reconciler/api/manifest_edit.py): comments,
-quoting, key order and the other documents stay as they were. A change it
-cannot place that way (a list that grows, a mapping left empty, a scalar that
-becomes a mapping) re-writes that one document as YAML; the result is always
-parsed back and compared with what was wanted before it is returned.
+quoting, key order and the other documents stay as they were: a changed scalar
+is replaced in place, a new key goes after its mapping's last one (in that
+mapping's block or flow style), a removed key's line goes, new list items are
+appended with the list's indentation. A change it cannot place that way (a list
+that shrinks, a block mapping left empty, a scalar that becomes a mapping)
+re-writes that one document; the result is always parsed back and compared
+with what was wanted before it is returned.
 Pure: text in, text out.
 """
 
