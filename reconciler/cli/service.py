@@ -244,6 +244,13 @@ def cluster_info(ctx: click.Context, state: str, config_path: Path | None) -> No
     if cfg.metrics.address:
         lines.append(f"{bold('Metrics', fg='green')} are served at "
                      f"{bold(f'http://{cfg.metrics.address}/metrics', fg='yellow')}")
+    if cfg.api.address:
+        scheme = "https" if cfg.api.tls else "http"
+        api = (f"{bold('Kubernetes API', fg='green')} is served at "
+               f"{bold(f'{scheme}://{cfg.api.address}', fg='yellow')}")
+        if cfg.api.tls and cfg.api.kubeconfig:
+            api += f" (kubectl --kubeconfig {cfg.api.kubeconfig})"
+        lines.append(api)
     dns = f"{cfg.network.dns_ip}:{cfg.network.dns_port}"
     lines.append(f"{bold('Cluster DNS', fg='green')} is at {bold(dns, fg='yellow')}"
                  f" (domain {cfg.network.cluster_domain})")

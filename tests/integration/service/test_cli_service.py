@@ -112,6 +112,7 @@ class TestClusterInfo:
                   env={"RECONCILER_FLUENTD_ADDRESS": "127.0.0.1:24224", "NO_COLOR": "1"}).stdout
         assert f"State store is at {state} (cluster id " in out
         assert "Metrics are served at http://127.0.0.1:9464/metrics" in out
+        assert "Kubernetes API is served at http://127.0.0.1:6443" in out
         assert "Cluster DNS is at 10.96.0.10:53 (domain cluster.local)" in out
         assert "fluentd receives logs at 127.0.0.1:24224" in out
         assert "Applied revision: 0123abcd from /srv/desired.git" in out
