@@ -170,9 +170,31 @@ class Hub:
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self._safety = SAFETY_PERIOD
+        self._keep_store = "://" in ctx.state and not ctx.state.startswith("sqlite")
+        self._kept: ReadStore | None = None
 
     def _open(self) -> ReadStore | None:
-        return self.ctx.open_store()
+        """The store for one relist round (the caller holds `_relisting`)."""
+        if not self._keep_store:
+            return self.ctx.open_store()
+        # Opening a PostgreSQL store costs a new engine (~0.1 s): one serves every round.
+        if self._kept is None:
+            self._kept = self.ctx.open_store()
+        return self._kept
+
+    def _done(self, store: ReadStore | None) -> None:
+        if store is not None and store is not self._kept:
+            store.close()
+
+    def _drop_kept(self) -> None:
+        with self._relisting:
+            self._drop_kept_locked()
+
+    def _drop_kept_locked(self) -> None:
+        if self._kept is not None:
+            with contextlib.suppress(Exception):
+                self._kept.close()
+            self._kept = None
 
     def _revision(self, store: ReadStore | None) -> int | None:
         return store_revision(store) if store is not None else None
@@ -262,6 +284,7 @@ class Hub:
             self._loop(detector)
         finally:
             detector.close()
+            self._drop_kept()
 
     def _loop(self, detector: Any) -> None:
         while not self._closed.is_set():
@@ -319,9 +342,11 @@ class Hub:
                     for loop, event in waiters:
                         with contextlib.suppress(RuntimeError):  # that loop has closed
                             loop.call_soon_threadsafe(event.set)
+            except Exception:
+                self._drop_kept_locked()  # a broken connection: a new store next round
+                raise
             finally:
-                if store is not None:
-                    store.close()
+                self._done(store)
 
     def close(self) -> None:
         self._closed.set()
