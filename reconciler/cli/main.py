@@ -34,7 +34,6 @@ COMMANDS: dict[str, str] = {
     "agent": "reconciler.cli.agent:agent",
     "ui": "reconciler.cli.ui:ui",
     "api": "reconciler.cli.api:api",
-    "api": "reconciler.cli.api:api",
     "secrets": "reconciler.cli.secrets:secrets",
     "completion": "reconciler.cli.completion:completion",
     "top": "reconciler.cli.top:top",
