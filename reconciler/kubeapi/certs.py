@@ -253,9 +253,35 @@ def serve_options(ctx: ApiContext, address: str, *, tls: bool, pki_dir: Path,
         return {}
     for path in ensure_pki(pki_dir, [host]):
         log.info("created %s", path)
+    missing = cert_misses(Pki(pki_dir).server_cert, host)
+    if missing:
+        log.warning("%s", missing)
     if kubeconfig is not None and write_kubeconfig(kubeconfig, local_url(address), Pki(pki_dir)):
         log.info("wrote the admin kubeconfig %s (0600)", kubeconfig)
     return server_ssl_options(Pki(pki_dir))
+
+
+def cert_misses(cert_path: Path, host: str) -> str:
+    """A warning when the server certificate does not name `host` (kept from an older
+    address); "" when it does, or for a wildcard bind."""
+    if host in ("0.0.0.0", "::"):
+        return ""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        names: set[str] = set()
+    else:
+        names = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+        names |= {n.lower() for n in san.get_values_for_type(x509.DNSName)}
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        host = host.lower()
+    if host in names:
+        return ""
+    return (f"{cert_path} does not name {host}: clients that connect to it refuse the "
+            f"server; remove {cert_path} and its key to have it made again")
 
 
 def local_url(address: str) -> str:

@@ -119,6 +119,18 @@ class TestServeOptions:
         assert ipaddress.ip_address("10.9.8.7") in san.get_values_for_type(x509.IPAddress)
 
 
+    def test_a_certificate_kept_from_another_address_is_named(self, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture
+                                                              ) -> None:
+        """A server certificate that does not name the new bind address is a warning."""
+        ctx = ApiContext(state="x.db")
+        certs.serve_options(ctx, "127.0.0.1:7443", tls=True, pki_dir=tmp_path)
+        assert certs.cert_misses(tmp_path / "server.crt", "127.0.0.1") == ""
+        with caplog.at_level("WARNING", logger="reconciler.kubeapi"):
+            certs.serve_options(ctx, "10.9.8.6:7443", tls=True, pki_dir=tmp_path)
+        assert "does not name 10.9.8.6" in caplog.text
+
+
 class TestPeerRole:
     @pytest.mark.parametrize(("org", "role"), [
         ("reconciler:read-write", "read-write"), ("reconciler:read-only", "read-only"),
