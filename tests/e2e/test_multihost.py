@@ -271,11 +271,14 @@ def _tear_down(planes: dict[str, Plane], agents: dict[str, subprocess.Popen[byte
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
+    cleanups = [subprocess.Popen([*netns(m), RECONCILER, "proxy", "--cleanup"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                for m in HOSTS]  # side by side: each is a process start of its own
     for machine in HOSTS:
-        done = subprocess.run([*netns(machine), RECONCILER, "proxy", "--cleanup"],
-                              capture_output=True, text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stderr
         remove_all(prefix, ENGINES[machine])
+    for cleanup in cleanups:
+        _, err = cleanup.communicate(timeout=120)
+        assert cleanup.returncode == 0, err
     remove_all(prefix)  # none, unless a mistake put pods on this machine's own engine
 
 
@@ -298,6 +301,11 @@ class TestFailover:
         with Store.open(machines.url, create=False) as store:
             lease = store.get_lease(CONTROLLER_LEASE)
         assert lease is not None and lease.holder.startswith(socket.gethostname())
+        # `reconciler sync` from this machine reaches the new active one through the store.
+        synced = subprocess.run([RECONCILER, "sync", "--state", machines.url],
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert synced.returncode == 0, synced.stderr
+        assert f"instance {lease.holder} (taken)" in synced.stdout
         print(f"\nfailover: {at_kill} pods recorded at the kill; standby active "
               f"{took:.1f}s after kill -9 (lease ttl {TTL}s), epoch {lease.epoch}")
         # A resync later (5 s) nothing moved: 12 pods, one container of each on one engine.
