@@ -248,17 +248,22 @@ class TestStandalone:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        proc = subprocess.Popen([RECONCILER, "api", "--address", f"127.0.0.1:{port}",
-                                 "--state", str(cluster.state)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with (tmp_path / "api.log").open("wb") as log:
+            proc = subprocess.Popen([RECONCILER, "api", "--address", f"127.0.0.1:{port}",
+                                     "--state", str(cluster.state)],
+                                    stdout=subprocess.DEVNULL, stderr=log)
         try:
             k = Kubectl(kubeconfig(tmp_path / "config", f"http://127.0.0.1:{port}"),
                         tmp_path / "cache")
             wait_until(lambda: k.run("get", "--raw", "/version", check=False).returncode == 0,
-                       timeout=30, what="reconciler api answering")
+                       timeout=60, what="reconciler api answering")
             assert len(k.out("get", "pods", "-o", "name").split()) == 2
             refused = k.run("delete", "pod", "-n", "team", "talker", check=False)
             assert refused.returncode != 0 and "read-only" in refused.stderr
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
