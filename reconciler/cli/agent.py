@@ -21,7 +21,8 @@ import logging
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from reconciler.store import Store
 
 log = logging.getLogger("reconciler.agent")
+F = TypeVar("F", bound=Callable[..., Any])
 
 RETRY_MAX = 5.0  # seconds: the longest wait between two attempts to reach the store
 
@@ -126,17 +128,29 @@ def _status(node_name: str, embedded: EmbeddedProxy, failing_since: float) -> st
     return f"node {node_name}: {embedded.mode} mode, {count} services, {store}"
 
 
+def data_plane_options(command: F) -> F:
+    """The options `agent` and `proxy` share: what the data plane serves and how."""
+    for option in reversed([
+        click.option("--mode", type=click.Choice(["iptables", "userspace"]),
+                     default="iptables", show_default=True,
+                     help="iptables (falls back to userspace when it cannot)."),
+        click.option("--dns-ip", default="10.96.0.10", show_default=True,
+                     help="Address of the cluster DNS on this host; empty: no DNS."),
+        click.option("--dns-port", default=53, show_default=True, type=int),
+        click.option("--service-cidr", default="10.96.0.0/16", show_default=True,
+                     help="The cluster IP range (the service's network.service_cidr): routed "
+                          "`unreachable`, so a cluster IP not on lo never leaves the host."),
+        click.option("--interval", default=15.0, show_default=True, type=float,
+                     help="Seconds between full reads of the store when no change was "
+                          "signalled (a safety net: changes follow the store's change feed)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @click.command()
 @click.option("--node", "node_name", required=True, help="Name of the node this machine is.")
-@click.option("--mode", type=click.Choice(["iptables", "userspace"]), default="iptables",
-              show_default=True, help="iptables (falls back to userspace when it cannot).")
-@click.option("--dns-ip", default="10.96.0.10", show_default=True,
-              help="Address of the cluster DNS on this host; empty: no DNS.")
-@click.option("--dns-port", default=53, show_default=True, type=int)
-@click.option("--service-cidr", default="10.96.0.0/16", show_default=True,
-              help="The cluster IP range (the service's network.service_cidr).")
-@click.option("--interval", default=15.0, show_default=True, type=float,
-              help="Seconds between full reads of the store when no change was signalled.")
+@data_plane_options
 @state_option
 def agent(node_name: str, mode: str, dns_ip: str, dns_port: int, service_cidr: str,
           interval: float, state: str) -> None:

@@ -21,22 +21,13 @@ import logging
 
 import click
 
+from reconciler.cli.agent import data_plane_options, serve
 from reconciler.cli.options import state_option
 
 
 @click.command()
 @click.option("--node", "node_name", default="", help="Name of the node this host is.")
-@click.option("--mode", type=click.Choice(["iptables", "userspace"]), default="iptables",
-              show_default=True, help="iptables (falls back to userspace when it cannot).")
-@click.option("--dns-ip", default="10.96.0.10", show_default=True,
-              help="Address of the cluster DNS on this host; empty: no DNS.")
-@click.option("--dns-port", default=53, show_default=True, type=int)
-@click.option("--service-cidr", default="10.96.0.0/16", show_default=True,
-              help="The cluster IP range (the service's network.service_cidr): routed "
-                   "`unreachable`, so a cluster IP not on lo never leaves the host.")
-@click.option("--interval", default=15.0, show_default=True, type=float,
-              help="Seconds between full reads of the store when no change was signalled "
-                   "(a safety net: changes are followed through the store's change feed).")
+@data_plane_options
 @click.option("--cleanup", is_flag=True,
               help="Remove every rule, cluster IP, pod route and DNS server a proxy left "
                    "on this host (network namespace), then exit.")
@@ -48,7 +39,6 @@ def proxy(node_name: str, mode: str, dns_ip: str, dns_port: int, service_cidr: s
     What it installed stays in force after it stops, until the next proxy on this
     host replaces it or `--cleanup` removes it.
     """
-    from reconciler.cli.agent import serve
     from reconciler.network.embedded import cleanup_host
 
     if cleanup:
