@@ -1,5 +1,5 @@
-"""The `pods/log` subresource, streamed from the pod's host; `exec`, `attach` and
-`portforward` answered with a 405 Status naming `reconciler exec`.
+"""The `pods/log` subresource, streamed from the pod's host; `attach` and `portforward`
+answered with a 405 Status naming `reconciler exec` (`exec` over WebSocket: execws.py).
 
 Part of the Kubernetes API front end (`reconciler.kubeapi.app` gathers `routes`).
 The pod and its node come from the store (`reconciler.store.reader`), as
@@ -95,15 +95,11 @@ def pick_container(pod_name: str, spec: dict[str, Any], asked: str | None) -> st
                    f"choose one of: [{' '.join(names)}]")
 
 
-def _open(ctx: ApiContext, namespace: str, name: str, request: Request
-          ) -> tuple[Iterator[bytes], Callable[[], None]]:
-    """Docker's log stream of the pod's container and the call that closes it."""
-    from reconciler.runtime.types import HostUnreachable
+def locate(ctx: ApiContext, namespace: str, name: str, container: str | None
+           ) -> tuple[NodeRecord, str, str]:
+    """(the pod's node, its uid, the container asked for or its only one); LogError if none."""
     from reconciler.store.reader import open_reader
 
-    follow, previous = _flag(request, "follow"), _flag(request, "previous")
-    tail = _int(request, "tailLines")
-    start = since_unix(_int(request, "sinceSeconds"), request.query_params.get("sinceTime"))
     store = open_reader(ctx.state)
     try:
         pod = store.get_pod(namespace, name)
@@ -113,11 +109,23 @@ def _open(ctx: ApiContext, namespace: str, name: str, request: Request
     if pod is None:
         raise LogError(404, "NotFound", f'pods "{name}" not found',
                        {"name": name, "kind": "pods"})
-    container = pick_container(name, pod.spec, request.query_params.get("container"))
+    chosen = pick_container(name, pod.spec, container)
     if node is None:
         raise LogError(400, "BadRequest", f"pod {name} does not have a host assigned")
+    return node, pod.uid, chosen
+
+
+def _open(ctx: ApiContext, namespace: str, name: str, request: Request
+          ) -> tuple[Iterator[bytes], Callable[[], None]]:
+    """Docker's log stream of the pod's container and the call that closes it."""
+    from reconciler.runtime.types import HostUnreachable
+
+    follow, previous = _flag(request, "follow"), _flag(request, "previous")
+    tail = _int(request, "tailLines")
+    start = since_unix(_int(request, "sinceSeconds"), request.query_params.get("sinceTime"))
+    node, uid, container = locate(ctx, namespace, name, request.query_params.get("container"))
     try:
-        return _docker_logs(node, pod.uid, container, previous=previous, follow=follow,
+        return _docker_logs(node, uid, container, previous=previous, follow=follow,
                             tail=tail, since=start, timestamps=_flag(request, "timestamps"))
     except LookupError:
         if previous:
@@ -242,17 +250,21 @@ def _not_served(what: str) -> Callable[[Request], Response]:
         namespace = request.path_params["namespace"]
         hint = (f"reconciler exec -n {namespace} {name} -- COMMAND" if what != "portforward"
                 else f"a Service with a nodePort, or reconciler exec -n {namespace} {name}")
-        return status_response(
-            405, "MethodNotAllowed",
-            f"pods/{what} is not served by reconciler's Kubernetes API; use: {hint}",
-            {"name": name, "kind": f"pods/{what}"})
+        served = ("is served over WebSocket only (kubectl 1.30 or later)" if what == "exec"
+                  else "is not served by reconciler's Kubernetes API")
+        return status_response(405, "MethodNotAllowed", f"pods/{what} {served}; use: {hint}",
+                               {"name": name, "kind": f"pods/{what}"})
     return endpoint
 
 
 def routes(ctx: ApiContext) -> list[BaseRoute]:
     """The log route and the 405 answers of exec, attach and port-forward."""
+    from reconciler.kubeapi.execws import route as exec_route
+
     base = "/api/v1/namespaces/{namespace}/pods/{name}"
-    found: list[BaseRoute] = [Route(f"{base}/log", _pod_log(ctx), methods=["GET"])]
+    # exec over WebSocket first; the SPDY protocol (plain HTTP upgrades) gets the 405 below.
+    found: list[BaseRoute] = [Route(f"{base}/log", _pod_log(ctx), methods=["GET"]),
+                              exec_route(ctx)]
     for what in ("exec", "attach", "portforward"):
         found.append(Route(f"{base}/{what}", _not_served(what), methods=["GET", "POST"]))
     return found

@@ -117,11 +117,24 @@ class TestKubectlLogs:
         wrong = kubectl.run("logs", "w-logs", "-c", "nope", check=False)
         assert "container nope is not valid for pod w-logs" in wrong.stderr, wrong.stderr
 
-    def test_exec_is_refused_naming_reconciler_exec(self, svc: ServiceRun,
-                                                    kubectl: Kubectl) -> None:
-        """`kubectl exec` into a running pod gets a 405 that names `reconciler exec`."""
+    def test_exec_over_websocket(self, svc: ServiceRun, kubectl: Kubectl) -> None:
+        """`kubectl exec` runs in the container: its output, stderr, stdin and exit code."""
         wait_until(lambda: running(svc, "w-logs"), 120, what="w-logs running")
-        out = kubectl.run("exec", "w-logs", "--", "true", check=False)
+        out = kubectl.run("exec", "w-logs", "--", "sh", "-c", "echo out; echo err >&2; exit 3",
+                          check=False)
+        assert (out.returncode, out.stdout) == (3, "out\n"), out
+        assert "err" in out.stderr.split(), out.stderr
+        piped = subprocess.run(
+            [KUBECTL, "--kubeconfig", str(kubectl.config), "--cache-dir", str(kubectl.cache),
+             "exec", "-i", "w-logs", "--", "cat"],
+            input="piped\n", capture_output=True, text=True, timeout=60, check=False)
+        assert (piped.returncode, piped.stdout) == (0, "piped\n"), piped
+
+    def test_attach_is_refused_naming_reconciler_exec(self, svc: ServiceRun,
+                                                      kubectl: Kubectl) -> None:
+        """`kubectl attach` gets a 405 that names `reconciler exec`."""
+        wait_until(lambda: running(svc, "w-logs"), 120, what="w-logs running")
+        out = kubectl.run("attach", "w-logs", check=False)
         assert out.returncode != 0
         assert "reconciler exec" in out.stderr, out.stderr
 
