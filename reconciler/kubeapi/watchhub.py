@@ -6,8 +6,11 @@ cheapest change signal (`reconciler.store.changes`: SQLite's `PRAGMA data_versio
 PostgreSQL's LISTEN on the feed channel), with a slow timed relist as a safety net
 for writes no signal announces. On a change it relists every resource that has
 (or recently had) a watcher, once for all its watchers, and compares with the
-previous list by uid and resourceVersion: ADDED, MODIFIED, DELETED. A thousand
-`kubectl get -w` then cost one detector and one relist per change, not a poll each.
+previous list by uid and content (every list renews every resourceVersion):
+ADDED, MODIFIED, DELETED. A thousand `kubectl get -w` then cost one detector and
+one relist per change, not a poll each; kinds read from pods and objects alone are
+relisted only when the store revision moved. A hub nobody watched for `LINGER`
+seconds ends its thread and closes its connection.
 
 Each tracked resource keeps a bounded history of events, in resourceVersion
 order, so a watch can resume from a resourceVersion it was given earlier. What
