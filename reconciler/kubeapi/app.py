@@ -35,7 +35,7 @@ from reconciler.store.reader import StoreMissing
 JSON = dict[str, Any]
 Handler = Callable[[Request], Awaitable[Response]]
 # Modules gathered when present (each with `routes(ctx)`), in this order.
-ROUTE_MODULES = ("logs", "watch", "writes", "openapi")
+ROUTE_MODULES = ("reviews", "logs", "watch", "writes", "openapi")  # exact paths before patterns
 CORE, GROUPS = "/api/{version}", "/apis/{group}/{version}"
 # The resource paths, most specific first; writes.py registers its methods on the same.
 RESOURCE_PATHS = tuple(

@@ -12,9 +12,10 @@ each request, in order:
    refused (401) from beyond loopback; on loopback nobody reads only, except in the
    plain-HTTP loopback mode (`[api] tls = false`), where nobody may also write, as
    anyone on the machine who can run `reconciler scale` may.
-3. The role: read-only may GET (and watch), nothing else (403), and gets Secrets
-   without their data: the bodies of Secret responses are filtered here, watch
-   streams line by line, so no route needs to know about roles.
+3. The role: read-only may GET (and watch) and ask what it may do (reviews.py),
+   nothing else (403), and gets Secrets without their data: the bodies of Secret
+   responses are filtered here, watch streams line by line, so no route needs to
+   know about roles.
 The user and role go into `scope["state"]` ("user", "role") for the routes (writes
 name the client in the commits they make).
 """
@@ -46,6 +47,10 @@ ROLES = (READ_ONLY, READ_WRITE)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# POSTs that only ask what the caller may do or who they are (reviews.py): any role.
+REVIEW_PATHS = ("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews")
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,8 @@ class ApiAuth:
                 return
             who = Caller("anonymous", READ_ONLY)
         method = scope.get("method", "GET")
-        if who.role != READ_WRITE and method not in READ_METHODS:
+        if who.role != READ_WRITE and method not in READ_METHODS and (
+                scope["path"] not in REVIEW_PATHS):
             await _refuse(scope, send, 403, "Forbidden",
                           f'User "{who.user}" cannot {method.lower()} {scope["path"]}: '
                           "the read-only role may only read")

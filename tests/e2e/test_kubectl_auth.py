@@ -198,6 +198,21 @@ class TestReadOnlyToken:
         assert done.returncode != 0 and "Forbidden" in done.stderr
         assert sorted(p.name for p in cluster.run.desired.rglob("*")) == before
 
+    def test_can_i_and_whoami(self, cluster: Cluster) -> None:
+        """kubectl auth can-i and whoami answer from the roles (what k9s and Headlamp ask)."""
+        viewer = cluster.config_with("viewer", token=READ_ONLY_TOKEN)
+        assert cluster.kubectl(viewer, "auth", "can-i", "list", "pods").stdout.strip() == "yes"
+        denied = cluster.kubectl(viewer, "auth", "can-i", "create", "deployments", check=False)
+        assert denied.returncode == 1
+        assert denied.stdout.strip() == "no - the read-only role may only get, list, watch"
+        admin = cluster.kubectl(cluster.kubeconfig, "auth", "can-i", "create", "deployments")
+        assert admin.stdout.strip() == "yes"
+        rules = cluster.kubectl(viewer, "auth", "can-i", "--list").stdout
+        assert "*.*" in rules and "[get list watch]" in rules
+        who = cluster.kubectl(viewer, "auth", "whoami", "-o", "jsonpath={.status.userInfo}")
+        assert json.loads(who.stdout) == {"username": "viewer",
+                                          "groups": ["reconciler:read-only"]}
+
     def test_a_wrong_token_is_unauthorized(self, cluster: Cluster) -> None:
         """A token not in the tokens file is a 401."""
         config = cluster.config_with("wrong", token="not-a-token")

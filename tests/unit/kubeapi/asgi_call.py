@@ -28,7 +28,7 @@ class Answer:
 
 def call(app: ASGIApp, path: str, *, method: str = "GET", query: str = "",
          headers: dict[str, str] | None = None, client: str = "127.0.0.1",
-         state: dict[str, Any] | None = None) -> Answer:
+         state: dict[str, Any] | None = None, body: bytes = b"") -> Answer:
     """Send one request to `app` from `client`; Host defaults to 127.0.0.1:6443."""
     sent = {"host": "127.0.0.1:6443", **(headers or {})}
     scope: dict[str, Any] = {
@@ -47,7 +47,7 @@ def call(app: ASGIApp, path: str, *, method: str = "GET", query: str = "",
         async def receive() -> Message:
             if not asked[0]:
                 asked[0] = True
-                return {"type": "http.request", "body": b"", "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             await done.wait()  # the client stays until the whole response has arrived
             return {"type": "http.disconnect"}
 
