@@ -2,7 +2,7 @@
 
 Built by `create_app(ctx)` for `server.py` (a thread of `reconciler run`, or
 `reconciler api` alone). Routes come from every module of the package that has
-`routes(ctx)` (watch, logs, writes, openapi: imported only when present, so
+`routes(ctx)` (reviews, watch, logs, writes, openapi: imported only when present, so
 each lands on its own), placed before this module's own: Starlette takes the
 first route matching path and method, so a module's GET of `pods/{name}/log` or
 PUT of `deployments/{name}` wins over the generic handlers here, which answer
