@@ -265,11 +265,14 @@ def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machines]:
 
 def _tear_down(planes: dict[str, Plane], agents: dict[str, subprocess.Popen[bytes]],
                prefix: str) -> None:
+    # Every process told at once, then waited for: each takes a few seconds to stop.
+    for proc in [*(p.proc for p in planes.values()), *agents.values()]:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
     for plane in planes.values():
         plane.stop()
     for proc in agents.values():
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
             proc.wait(30)
     cleanups = [subprocess.Popen([*netns(m), RECONCILER, "proxy", "--cleanup"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
