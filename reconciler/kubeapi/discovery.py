@@ -1,9 +1,10 @@
 """Discovery: /version, /api, /apis, each group/version's resource list, and health.
 
 Part of `app.py`'s routes. kubectl reads these before anything else ("couldn't
-get current server API group list" without them) and caches them; it first
-asks for the aggregated form (apidiscovery.k8s.io/v2) and falls back to these
-plain documents when the answer is not one, so only the plain ones are served.
+get current server API group list" without them) and caches them. It asks /api and
+/apis for the aggregated form first (apidiscovery.k8s.io/v2: every group, version
+and resource in two answers) and falls back to the plain documents (then one
+request per group/version) when the answer is not one; both are served.
 /healthz, /livez and /readyz answer "ok" as the API server's do (tools probe them);
 /readyz only once the store can be opened.
 """
@@ -19,9 +20,16 @@ from starlette.routing import BaseRoute, Route
 
 from reconciler.kubeapi import status
 from reconciler.kubeapi.context import ApiContext
-from reconciler.kubeapi.resources import api_resource, group_versions, in_group_version
+from reconciler.kubeapi.resources import (
+    Resource,
+    api_resource,
+    group_versions,
+    in_group_version,
+)
 
 JSON = dict[str, Any]
+# The media type of aggregated discovery, which clients recognize the answer by.
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 # The Kubernetes minor whose API this follows (the kubectl these machines carry).
 KUBE_MAJOR, KUBE_MINOR = "1", "32"
 
@@ -62,6 +70,47 @@ def resource_list(group: str, version: str) -> JSON | None:
             "resources": [entry for r in found for entry in api_resource(r)]}
 
 
+def wants_aggregated(accept: str) -> bool:
+    """Whether the Accept header asks for apidiscovery.k8s.io/v2 (kubectl 1.30+ does first)."""
+    for part in accept.lower().replace(" ", "").split(","):
+        params = set(part.split(";")[1:])
+        if {"g=apidiscovery.k8s.io", "v=v2", "as=apigroupdiscoverylist"} <= params:
+            return True
+    return False
+
+
+def _kind(group: str, version: str, kind: str) -> JSON:
+    return {"group": group, "version": version, "kind": kind}
+
+
+def _resource_discovery(r: Resource) -> JSON:
+    main, *subs = api_resource(r)
+    out: JSON = {"resource": r.plural, "responseKind": _kind(r.group, r.version, r.kind),
+                 "scope": "Namespaced" if r.namespaced else "Cluster",
+                 "singularResource": r.singular, "verbs": list(r.verbs)}
+    for key in ("shortNames", "categories"):
+        if key in main:
+            out[key] = main[key]
+    if subs:
+        out["subresources"] = [{
+            "subresource": str(sub["name"]).split("/", 1)[1],
+            "responseKind": _kind(str(sub.get("group", r.group)),
+                                  str(sub.get("version", r.version)), str(sub["kind"])),
+            "verbs": sub["verbs"]} for sub in subs]
+    return out
+
+
+def aggregated(core: bool) -> JSON:
+    """The APIGroupDiscoveryList of /api (core) or /apis: every resource in one answer."""
+    groups = {"": ["v1"]} if core else group_versions()
+    items = [{"metadata": {"name": g}, "versions": [
+        {"version": v, "freshness": "Current",
+         "resources": [_resource_discovery(r) for r in in_group_version(g, v)]}
+        for v in versions]} for g, versions in groups.items()]
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+            "metadata": {}, "items": items}
+
+
 def routes(ctx: ApiContext, version: str) -> list[BaseRoute]:
     """The discovery routes (GET only)."""
 
@@ -69,9 +118,13 @@ def routes(ctx: ApiContext, version: str) -> list[BaseRoute]:
         return JSONResponse(version_info(version))
 
     async def get_api(request: Request) -> Response:
+        if wants_aggregated(request.headers.get("accept", "")):
+            return JSONResponse(aggregated(core=True), media_type=AGGREGATED)
         return JSONResponse(api_versions(ctx))
 
     async def get_apis(request: Request) -> Response:
+        if wants_aggregated(request.headers.get("accept", "")):
+            return JSONResponse(aggregated(core=False), media_type=AGGREGATED)
         return JSONResponse(api_group_list())
 
     async def get_group(request: Request) -> Response:

@@ -58,6 +58,28 @@ class TestDiscovery:
         assert call(server, "/apis/apps/v2")[0] == 404
 
 
+    def test_aggregated(self, server: ApiServer) -> None:
+        """kubectl's Accept for apidiscovery.k8s.io/v2 gets every resource of /apis at once,
+        typed by the media type; plain JSON still gets the APIGroupList."""
+        accept = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+                  "application/json")
+        request = urllib.request.Request(f"http://{server.address}/apis",
+                                         headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.headers["content-type"].startswith(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
+            found = json.loads(response.read())
+        apps = next(g for g in found["items"] if g["metadata"]["name"] == "apps")
+        deploy = next(r for r in apps["versions"][0]["resources"]
+                      if r["resource"] == "deployments")
+        assert deploy["scope"] == "Namespaced" and deploy["shortNames"] == ["deploy"]
+        scale = next(s for s in deploy["subresources"] if s["subresource"] == "scale")
+        assert scale["responseKind"] == {"group": "autoscaling", "version": "v1",
+                                         "kind": "Scale"}
+        core = call(server, "/api", accept=accept)[1]
+        assert [g["metadata"]["name"] for g in core["items"]] == [""]
+        assert call(server, "/apis")[1]["kind"] == "APIGroupList"
+
     def test_health(self, server: ApiServer, tmp_path: Path) -> None:
         """/healthz, /livez and /readyz answer ok; /readyz is 500 without a store."""
         for path in ("/healthz", "/livez", "/readyz"):
