@@ -4,9 +4,10 @@
 (SelfSubjectRulesReview) and `kubectl auth whoami` (SelfSubjectReview) POST to these
 paths, and so do k9s and Headlamp before they offer an action. They are reads in
 fact: `auth.py` lets every caller post them (REVIEW_PATHS). The answers follow the
-roles: read-only may get, list and watch; read-write may do everything, except the
-subresources this server does not serve (exec, attach, port-forward), which are
-refused for everyone so that no tool offers them. Gathered by `app.py` (`routes`).
+roles: read-only may get, list and watch; read-write may do everything (exec too,
+served over WebSocket by execws.py), except the subresources this server does not
+serve (attach, port-forward), which are refused for everyone so that no tool offers
+them. Gathered by `app.py` (`routes`).
 They are not in discovery: clients call them by path, as Kubernetes' typed clients do.
 """
 
@@ -23,7 +24,7 @@ from reconciler.kubeapi import auth, certs
 from reconciler.kubeapi.status import bad_request
 
 READ_VERBS = ("get", "list", "watch")
-NOT_SERVED = frozenset({"exec", "attach", "portforward"})
+NOT_SERVED = frozenset({"attach", "portforward"})
 ACCESS, RULES, WHOAMI = auth.REVIEW_PATHS
 
 

@@ -53,11 +53,16 @@ class TestAccessReview:
         """Read-only may get, list and watch; read-write may do everything."""
         assert _can(app, token, verb) is allowed
 
-    @pytest.mark.parametrize("sub", ["exec", "attach", "portforward"])
+    @pytest.mark.parametrize("sub", ["attach", "portforward"])
     def test_subresources_not_served_are_refused_to_all(self, app: Starlette,
                                                          sub: str) -> None:
-        """No tool is told it may exec or port-forward: the server answers 405 to those."""
+        """No tool is told it may attach or port-forward: the server answers 405 to those."""
         assert _can(app, "rw-1", "create", "pods", sub) is False
+
+    def test_exec_follows_the_roles(self, app: Starlette) -> None:
+        """exec is served (over WebSocket): read-write may, read-only may not."""
+        assert _can(app, "rw-1", "create", "pods", "exec") is True
+        assert _can(app, "ro-1", "create", "pods", "exec") is False
 
     def test_a_bad_body_is_a_400(self, app: Starlette) -> None:
         """A review that is not JSON is a BadRequest Status."""
