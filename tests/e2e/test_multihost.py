@@ -414,4 +414,8 @@ class TestStoreRestart:
             "no container restarted or removed"
         standby = machines.planes["hostl"]
         assert standby.proc is not None and standby.proc.poll() is None, standby.output()
+        # Its request listener is back on the store too: a sync is taken.
+        synced = subprocess.run([RECONCILER, "sync", "--state", machines.url],
+                                capture_output=True, text=True, timeout=120, check=False)
+        assert synced.returncode == 0 and "(taken)" in synced.stdout, synced.stderr
         assert all(p.poll() is None for p in machines.agents.values())
