@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reconciler import __version__
-from reconciler.kubeapi import discovery, objects, selectors, status, tables
+from reconciler.kubeapi import discovery, objects, paging, selectors, status, tables
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.resources import Resource, resource_for
 from reconciler.store.reader import StoreMissing
@@ -89,6 +89,8 @@ def _int_param(request: Request, key: str) -> int:
 
 def _read(ctx: ApiContext) -> Handler:
     """GET of any resource path: a list (or watch) without a name, else one object."""
+    snapshots = paging.Snapshots()
+
     async def handle(request: Request) -> Response:
         t = target(request)
         if isinstance(t, Response):
@@ -102,13 +104,20 @@ def _read(ctx: ApiContext) -> Handler:
             labels = selectors.label_predicate(q.get("labelSelector"))
             fields = selectors.field_predicate(t.resource, q.get("fieldSelector"))
             limit = _int_param(request, "limit")
-            # `kubectl get pod x -w` lists with metadata.name=x: load that one alone.
-            name = selectors.name_from_fields(t.resource, q.get("fieldSelector"))
-            found, rv = await run_in_threadpool(partial(
-                objects.entries, ctx, t.resource, t.namespace, labels, name=name))
-            if fields is not None:
-                found = [e for e in found if fields(e.obj)]
-            page, cont, remaining = objects.paginate(found, limit, q.get("continue", ""), rv)
+            token = paging.decode(q.get("continue", ""))
+            # The next pages of a paged list are slices of its first page's snapshot.
+            kept = snapshots.get(token)
+            if kept is not None:
+                found, rv = kept
+            else:
+                # `kubectl get pod x -w` lists with metadata.name=x: load that one alone.
+                name = selectors.name_from_fields(t.resource, q.get("fieldSelector"))
+                found, rv = await run_in_threadpool(partial(
+                    objects.entries, ctx, t.resource, t.namespace, labels, name=name))
+                if fields is not None:
+                    found = [e for e in found if fields(e.obj)]
+            page, cont, remaining = snapshots.page(found, limit, token, rv,
+                                                   request.url.path)
         except ValueError as exc:
             return status.bad_request(str(exc))
         except StoreMissing as exc:

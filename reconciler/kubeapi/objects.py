@@ -19,7 +19,6 @@ those tables' changes by content.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import sqlite3
@@ -275,26 +274,3 @@ def scale_of(obj: JSON) -> JSON:
         "spec": {"replicas": spec.get("replicas", 1)},
         "status": {"replicas": status.get("replicas", 0), "selector": selector_text},
     }
-
-
-def paginate(items: list[Any], limit: int, token: str, rv: str) -> tuple[list[Any], str, int]:
-    """One page of `items` after `token`: (page, next token or "", how many remain after it).
-
-    The token carries the position (an index into the list, whose order is the
-    store's) and the resourceVersion of the first page, base64 JSON as Kubernetes'
-    tokens are opaque text; a stale token simply continues at that position.
-    """
-    start = 0
-    if token:
-        try:
-            start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["start"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"invalid continue token: {exc}") from None
-    if limit <= 0:
-        return items[start:], "", 0
-    page = items[start:start + limit]
-    end = start + len(page)
-    if end >= len(items):
-        return page, "", 0
-    nxt = base64.urlsafe_b64encode(json.dumps({"start": end, "rv": rv}).encode()).decode()
-    return page, nxt, len(items) - end

@@ -14,7 +14,6 @@ from reconciler.kubeapi.objects import (
     get_object,
     list_objects,
     normalize,
-    paginate,
     scale_of,
 )
 from reconciler.store import Store
@@ -153,24 +152,3 @@ class TestScale:
         assert scale["spec"] == {"replicas": 2}
         assert scale["status"]["selector"] == "app=web"
         assert scale["metadata"]["name"] == "web" and scale["apiVersion"] == "autoscaling/v1"
-
-
-class TestPaginate:
-    def test_pages(self) -> None:
-        """limit and continue walk the list once, counting what remains."""
-        items = list(range(5))
-        page, token, left = paginate(items, 2, "", "7")
-        assert page == [0, 1] and left == 3 and token
-        page, token, left = paginate(items, 2, token, "7")
-        assert page == [2, 3] and left == 1
-        page, token, left = paginate(items, 2, token, "7")
-        assert page == [4] and token == "" and left == 0
-
-    def test_no_limit(self) -> None:
-        """limit 0 is the whole list."""
-        assert paginate([1, 2], 0, "", "1") == ([1, 2], "", 0)
-
-    def test_bad_token(self) -> None:
-        """A token that is not ours is a ValueError (a 400 in app.py)."""
-        with pytest.raises(ValueError, match="continue"):
-            paginate([1], 1, "garbage!", "1")
