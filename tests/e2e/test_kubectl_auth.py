@@ -174,6 +174,14 @@ class TestAdminKubeconfig:
         assert any("name: added" in p.read_text()
                    for p in cluster.run.desired.rglob("*.yaml"))
 
+    def test_exec_over_tls(self, cluster: Cluster) -> None:
+        """kubectl exec's WebSocket carries the client certificate too; read-only may not exec."""
+        out = cluster.kubectl(cluster.kubeconfig, "exec", "web", "--", "echo", "hi").stdout
+        assert out.strip() == "hi"
+        viewer = cluster.config_with("viewer", token=READ_ONLY_TOKEN)
+        done = cluster.kubectl(viewer, "exec", "web", "--", "echo", "hi", check=False)
+        assert done.returncode != 0 and "hi" not in done.stdout
+
     def test_admin_sees_secret_data(self, cluster: Cluster) -> None:
         """The read-write role gets a Secret's data."""
         data = cluster.kubectl(cluster.kubeconfig, "get", "secret", "creds", "-o",
