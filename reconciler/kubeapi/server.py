@@ -10,7 +10,6 @@ Plain HTTP here; TLS and credentials are auth.py's and certs.py's.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import threading
 import time
@@ -30,14 +29,6 @@ def split_address(address: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"{address!r} is not host:port")
     return (host.strip("[]") or "127.0.0.1"), int(port)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is reachable from this machine only."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def uvicorn_config(ctx: ApiContext, address: str, **extra: Any) -> uvicorn.Config:

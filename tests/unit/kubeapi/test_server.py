@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.kubeapi.context import ApiContext
-from reconciler.kubeapi.server import is_loopback, split_address, start_api_server
+from reconciler.kubeapi.server import split_address, start_api_server
 from reconciler.service.config import load_config
 
 
@@ -20,11 +20,6 @@ class TestAddresses:
         assert split_address("[::1]:6443") == ("::1", 6443)
         with pytest.raises(ValueError):
             split_address("localhost")
-
-    def test_loopback(self) -> None:
-        """Loopback addresses and localhost are local; anything else is not."""
-        assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
-        assert not is_loopback("0.0.0.0") and not is_loopback("example.com")
 
 
 class TestConfig:
