@@ -200,10 +200,17 @@ def _install_api_credentials(prefix: Path) -> None:
     )
 
     pki_dir = prefix / str(DEFAULT_PKI_DIR).lstrip("/")
-    for path in ensure_pki(pki_dir):
+    # The address the installed service will use: its config file (kept from an earlier
+    # install, or just written) and the environment, as `run` reads them.
+    try:
+        address = load_config(prefix / DEFAULT_CONFIG.lstrip("/"), os.environ).api.address
+    except ConfigError:
+        address = ""
+    address = address or "127.0.0.1:6443"
+    for path in ensure_pki(pki_dir, [address.rpartition(":")[0].strip("[]")]):
         click.echo(f"created   {path}")
     kubeconfig = prefix / str(DEFAULT_KUBECONFIG).lstrip("/")
-    if write_kubeconfig(kubeconfig, local_url(load_config().api.address), Pki(pki_dir)):
+    if write_kubeconfig(kubeconfig, local_url(address), Pki(pki_dir)):
         click.echo(f"created   {kubeconfig} (0600: kubectl --kubeconfig {DEFAULT_KUBECONFIG})")
     else:
         click.echo(f"kept      {kubeconfig} (exists)")

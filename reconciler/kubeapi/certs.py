@@ -164,7 +164,8 @@ def ensure_pki(directory: Path, hosts: Iterable[str] = ()) -> list[Path]:
     if not pki.ca_cert.exists():
         _make_ca(pki)
         made += [pki.path("ca.key"), pki.ca_cert]
-    pairs = ((pki.server_cert, pki.server_key, {"hosts": [*server_hosts(), *hosts]}),
+    names = [*server_hosts(), *(h for h in hosts if h not in ("", "0.0.0.0", "::"))]
+    pairs = ((pki.server_cert, pki.server_key, {"hosts": names}),
              (pki.client_cert, pki.client_key,
               {"org": ROLE_PREFIX + READ_WRITE, "client": True}))
     for cert_path, key_path, how in pairs:
@@ -281,7 +282,8 @@ def cert_misses(cert_path: Path, host: str) -> str:
     if host in names:
         return ""
     return (f"{cert_path} does not name {host}: clients that connect to it refuse the "
-            f"server; remove {cert_path} and its key to have it made again")
+            f"server; remove {cert_path} and its key, then `reconciler install --systemd` "
+            "(or a start outside systemd) makes it again")
 
 
 def local_url(address: str) -> str:
