@@ -122,18 +122,20 @@ def _read(ctx: ApiContext) -> Handler:
             return status.bad_request(str(exc))
         except StoreMissing as exc:
             return status.status_response(503, "ServiceUnavailable", str(exc))
-        return _render_list(request, t.resource, page, rv, cont, remaining)
+        stale = any(e.row.stale for e in found)
+        return _render_list(request, t.resource, page, rv, cont, remaining, stale)
 
     return handle
 
 
 def _render_list(request: Request, resource: Resource, page: list[objects.Entry], rv: str,
-                 cont: str, remaining: int) -> Response:
+                 cont: str, remaining: int, stale: bool) -> Response:
     accept = request.headers.get("accept", "")
     if tables.wants_table(accept):
         return JSONResponse(tables.table(
             resource, page, rv, include=request.query_params.get("includeObject", "Metadata"),
-            api_version=tables.table_version(accept), cont=cont, remaining=remaining))
+            api_version=tables.table_version(accept), cont=cont, remaining=remaining,
+            stale=stale))
     meta: JSON = {"resourceVersion": rv}
     if cont:
         meta["continue"] = cont
@@ -168,7 +170,7 @@ async def _get(ctx: ApiContext, t: Target, request: Request) -> Response:
     if tables.wants_table(accept):
         return JSONResponse(tables.table(
             t.resource, hit, rv, include=request.query_params.get("includeObject", "Metadata"),
-            api_version=tables.table_version(accept)))
+            api_version=tables.table_version(accept), stale=hit[0].row.stale))
     return JSONResponse(hit[0].obj)
 
 

@@ -95,12 +95,15 @@ def _row_object(obj: JSON, include: str, api_version: str) -> JSON | None:
 
 
 def table(resource: Resource, found: list[Entry], rv: str, *, include: str = "Metadata",
-          api_version: str = "meta.k8s.io/v1", cont: str = "",
-          remaining: int = 0) -> JSON:
-    """A Table of `found` (kubectl's `get` output, computed here)."""
+          api_version: str = "meta.k8s.io/v1", cont: str = "", remaining: int = 0,
+          stale: bool = False) -> JSON:
+    """A Table of `found` (kubectl's `get` output, computed here). `stale`: a trailing
+    Stale column, as `reconciler get` adds when an object's manifest fails to load (the
+    caller decides over the whole list, so every page of it has the same columns)."""
     rows = []
     for e in found:
-        row: JSON = {"cells": _cells(resource, e)}
+        row: JSON = {"cells": _cells(resource, e) + (["yes" if e.row.stale else "no"]
+                                                      if stale else [])}
         obj = _row_object(e.obj, include, api_version)
         if obj is not None:
             row["object"] = obj
@@ -109,5 +112,10 @@ def table(resource: Resource, found: list[Entry], rv: str, *, include: str = "Me
     if cont:
         meta["continue"] = cont
         meta["remainingItemCount"] = remaining
+    columns = column_definitions(resource)
+    if stale:
+        columns.append({"name": "Stale", "type": "string", "format": "", "priority": 0,
+                        "description": "Whether the object's manifest fails to load now: "
+                                       "the store keeps its last good version."})
     return {"kind": "Table", "apiVersion": api_version, "metadata": meta,
-            "columnDefinitions": column_definitions(resource), "rows": rows}
+            "columnDefinitions": columns, "rows": rows}

@@ -267,3 +267,17 @@ class TestStandalone:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=30)
+
+
+class TestStale:
+    def test_stale_column(self, kubectl: Kubectl, cluster: ServiceRun) -> None:
+        """A manifest that stops loading keeps its pod, which kubectl shows STALE, as
+        reconciler get does (last in this file: it breaks team.yaml)."""
+        cluster.write("team.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: talker\n")
+
+        def stale_rows() -> list[list[str]]:
+            out = kubectl.out("get", "pods", "-n", "team")
+            return rows(out) if out.splitlines()[0].split()[-1] == "STALE" else []
+
+        found = wait_until(stale_rows, timeout=60, what="talker shown STALE")
+        assert found[0][0] == "talker" and found[0][-1] == "yes"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from reconciler.kubeapi.context import ApiContext
-from reconciler.kubeapi.objects import entries
+from reconciler.kubeapi.objects import Entry, entries
 from reconciler.kubeapi.tables import (
     column_definitions,
     column_name,
@@ -73,6 +74,16 @@ class TestTable:
         out = table(res("Event"), found, rv)
         assert out["columnDefinitions"][0]["name"] == "Last Seen"
         assert {r["cells"][3] for r in out["rows"]} == {"pod/web-a", "node/local"}
+
+    def test_stale_column(self, ctx: ApiContext) -> None:
+        """A trailing Stale column when asked (an object's manifest fails to load), as
+        reconciler get's STALE; none otherwise."""
+        found, rv = entries(ctx, res("Deployment"), "default")
+        stale = [Entry(replace(found[0].row, stale=True), found[0].obj)]
+        out = table(res("Deployment"), stale, rv, stale=True)
+        assert out["columnDefinitions"][-1]["name"] == "Stale"
+        assert out["rows"][0]["cells"][-1] == "yes"
+        assert table(res("Deployment"), found, rv)["columnDefinitions"][-1]["name"] != "Stale"
 
     def test_continue(self, ctx: ApiContext) -> None:
         """A paged Table carries continue and remainingItemCount."""
