@@ -86,7 +86,7 @@ RESOURCES: tuple[Resource, ...] = (
     _r("Lease", "coordination.k8s.io", "v1", "leases", sub=(), verbs=READ_VERBS),
     # Kinds the store records as declared (no controller acts on them).
     _r("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers",
-       short=("hpa",)),
+       short=("hpa",), all_=True),
     _r("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", short=("pdb",)),
     _r("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies", short=("netpol",),
        sub=()),
