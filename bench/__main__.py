@@ -36,6 +36,7 @@ BENCHMARKS = {
     "reaction": "bench.reaction",
     "rollout": "bench.rollout",
     "capacity": "bench.capacity",
+    "pass-cpu": "bench.passcpu",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

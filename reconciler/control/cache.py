@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 from reconciler.api.records import NodeRecord, PodRecord
@@ -256,12 +256,16 @@ class Cache:
     def selecting(self, pod: PodRecord) -> list[ObjectRecord]:
         """The controllers and services of the pod's namespace whose selector matches it."""
         with self._lock:
+            return self._object_copies(self.selecting_keys(pod.namespace, pod.labels))
+
+    def selecting_keys(self, namespace: str, labels: Mapping[str, str]) -> list[Key]:
+        """The keys of the objects of `namespace` whose selector matches `labels`, sorted."""
+        with self._lock:
             keys: set[Key] = set()
-            for value in selects_values(pod.namespace, pod.labels):
+            for value in selects_values(namespace, labels):
                 keys |= self._objects.by_index(BY_SELECTS, value)
-            chosen = sorted(k for k in keys if (s := self._selectors.get(k)) is not None
-                            and s.matches(pod.labels))
-            return self._object_copies(chosen)
+            return sorted(k for k in keys if (s := self._selectors.get(k)) is not None
+                          and s.matches(labels))
 
     def selector_of(self, key: Key) -> Selector | None:
         """The selector the cache parsed for an object (None: it selects no pods)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -193,9 +193,13 @@ class Context:
     def enqueue_pod(self, uid: str) -> None:
         self.enqueue(POD, uid)
 
-    def enqueue_related(self, pod: PodRecord) -> None:
+    def enqueue_related(self, pod: PodRecord,
+                        previous_labels: Mapping[str, str] | None = None) -> None:
         """A pod changed: its owner (or, when unowned, any that may adopt it) and the services.
 
+        `previous_labels`: the labels the pod had before this change (its own when the
+        change left them alone: a status write). Given, only the services selecting the
+        old or the new labels are woken; None wakes every service of the namespace.
         Which controllers own pods, and which watch every pod of a namespace, is the
         registry's (`control.registry`); it imports this module, hence the late import.
         """
@@ -206,8 +210,11 @@ class Context:
             REGISTRY.route_pod_uncached(self, pod)
         else:
             # The owner by uid; an unowned pod only to the controllers whose selector
-            # matches it (no other would adopt it). Every service of the namespace: one
-            # that selected the pod's previous labels must drop it from its endpoints.
+            # matches it (no other would adopt it). The services selecting its labels
+            # before or after the change (one that selected the previous labels must drop
+            # it from its endpoints); every service of the namespace when the previous
+            # labels are not known. All 450 Services of a namespace on every pod status
+            # write was most of a pod start's control-plane CPU.
             if pod.owner is not None:
                 owner = cache.object_by_uid(pod.owner.uid)
                 if owner is not None:
@@ -215,9 +222,17 @@ class Context:
             else:
                 for obj in cache.selecting(pod):
                     REGISTRY.route_owner(self, obj.key)
-            for kind in REGISTRY.namespace_kinds:
-                for key in cache.object_keys(kind=kind, namespace=pod.namespace):
-                    REGISTRY.route(self, key)
+            if previous_labels is None:
+                for kind in REGISTRY.namespace_kinds:
+                    for key in cache.object_keys(kind=kind, namespace=pod.namespace):
+                        REGISTRY.route(self, key)
+            else:
+                selecting = set(cache.selecting_keys(pod.namespace, pod.labels))
+                if previous_labels != pod.labels:
+                    selecting.update(cache.selecting_keys(pod.namespace, previous_labels))
+                for key in sorted(selecting):
+                    if key.kind in REGISTRY.namespace_kinds:
+                        REGISTRY.route(self, key)
         if pod.source != "manifest" or pod.deletion_timestamp is not None:
             # A Pod manifest waiting for this name (held by another pod, or by its own
             # previous record being deleted): the desired pass creates it once free.

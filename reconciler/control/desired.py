@@ -67,7 +67,8 @@ class _Wake:
     """What a pass wakes once its transaction has committed."""
 
     pods: list[str] = field(default_factory=list)
-    related: list[PodRecord] = field(default_factory=list)
+    # Each with the labels it had before the pass (a new pod: its own).
+    related: list[tuple[PodRecord, dict[str, str]]] = field(default_factory=list)
 
 
 class DesiredController:
@@ -129,8 +130,8 @@ class DesiredController:
         # Only once committed: a worker woken earlier would read the store without the pass.
         for uid in wake.pods:
             ctx.enqueue_pod(uid)
-        for pod in wake.related:
-            ctx.enqueue_related(pod)
+        for pod, previous in wake.related:
+            ctx.enqueue_related(pod, previous)
         self._wake(plan)
         noted = sum(1 for obj in result.objects if obj.notes)
         if noted:
@@ -249,7 +250,7 @@ class DesiredController:
                     break
                 else:
                     wake.pods.append(fresh.uid)
-                    wake.related.append(fresh)
+                    wake.related.append((fresh, fresh.labels))
                 continue
             meta = (existing.labels == fresh.labels and existing.annotations == fresh.annotations)
             if change.action == "unchanged":
@@ -265,6 +266,7 @@ class DesiredController:
                     self._pods_checked[key] = seen
                 continue
             existing = copy_pod(existing)
+            previous = existing.labels
             existing.labels = fresh.labels
             existing.annotations = fresh.annotations
             existing.revision = fresh.revision
@@ -273,7 +275,7 @@ class DesiredController:
                 existing.spec_hash = fresh.spec_hash
             ctx.store.patch_pod(existing, "metadata", "spec")
             wake.pods.append(existing.uid)
-            wake.related.append(existing)
+            wake.related.append((existing, previous))
 
     def _name_taken(self, obj: DesiredObject, holder: PodRecord) -> None:
         """A Pod manifest whose name another pod holds: an error, never a replacement."""

@@ -328,7 +328,7 @@ class NodeController:
         if marked:
             ctx.store.patch_pods(marked, ["status"])
             for pod in marked:
-                ctx.enqueue_related(pod)
+                ctx.enqueue_related(pod, pod.labels)
 
     def _evict_if_due(self, node: NodeRecord) -> None:
         ctx = self.ctx

@@ -85,5 +85,5 @@ class NodeFailureFeedback:
                       SCHEDULER, uid=pod.uid, host=node.name)
         spans.cancel(pod.uid)
         if patched:
-            ctx.enqueue_related(pod)
+            ctx.enqueue_related(pod, pod.labels)
         return Result.after(0) if patched else Result.done()

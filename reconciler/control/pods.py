@@ -323,7 +323,7 @@ class PodController:
         if not patched:
             return Result.done()
         if _visible(pod) != before:
-            ctx.enqueue_related(pod)
+            ctx.enqueue_related(pod, pod.labels)  # a status write: the labels are as read
         return Result(requeue_after=sync.requeue_after)
 
     def _creating(self, pod: PodRecord) -> None:
@@ -383,7 +383,7 @@ class PodController:
                 ctx.enqueue(CLAIM, (claim.namespace, claim.name))
         if pod.owner is not None:
             ctx.expectations.deletion_observed(self._owner_key(pod), pod.name)
-        ctx.enqueue_related(pod)
+        ctx.enqueue_related(pod, pod.labels)
         return Result.done()
 
     def _drain(self, pod: PodRecord, grace: int) -> float:
@@ -404,7 +404,7 @@ class PodController:
             self._left_endpoints.pop(uid, None)
             return 0.0
         if self._routed(pod):
-            self.ctx.enqueue_related(pod)  # the service controller drops it
+            self.ctx.enqueue_related(pod, pod.labels)  # the service controller drops it
             return 0.1
         # Not routed now, but the service controller may have dropped it before this
         # first look (both hear of the deletion at once; `drain` marks pods from another

@@ -116,3 +116,58 @@ class TestIdleResync:
         assert endpoints is not None
         ips = {a["ip"] for s in endpoints.subsets for a in s.get("addresses", [])}
         assert ips == {p.pod_ip for p in cluster.store.list_pods()}
+
+
+OTHER = """\
+apiVersion: v1
+kind: Service
+metadata: {name: other}
+spec:
+  selector: {app: other}
+  ports: [{port: 80}]
+"""
+
+
+def woken_services(c: Cluster) -> set[str]:
+    """Drain the queue without reconciling; the names of the Services it held."""
+    names: set[str] = set()
+    while (key := c.queue.get(timeout=0)) is not None:
+        c.queue.done(key)
+        if key.controller == "service" and isinstance(key.id, Key):
+            names.add(key.id.name)
+    return names
+
+
+class TestRelatedServices:
+    def test_a_status_change_wakes_only_the_services_selecting_the_pod(
+            self, cluster: Cluster) -> None:
+        """With its previous labels known, a pod's change reaches the Services that select it."""
+        cluster.write("other.yaml", OTHER)
+        cluster.converge(2)
+        pod = cluster.store.list_pods()[0]
+        woken_services(cluster)
+        cluster.ctx.enqueue_related(pod, pod.labels)
+        assert woken_services(cluster) == {"web"}
+
+    def test_a_label_change_wakes_the_services_of_the_old_and_the_new_labels(
+            self, cluster: Cluster) -> None:
+        """The Service the pod leaves drops it; the one it joins adds it."""
+        cluster.write("other.yaml", OTHER)
+        cluster.converge(2)
+        pod = cluster.store.list_pods()[0]
+        woken_services(cluster)
+        previous = dict(pod.labels)
+        pod.labels = {"app": "other"}
+        cluster.ctx.enqueue_related(pod, previous)
+        assert woken_services(cluster) == {"web", "other"}
+
+    def test_without_previous_labels_every_service_of_the_namespace_wakes(
+            self, cluster: Cluster) -> None:
+        """An unknown past cannot say which Service held the pod: all are woken."""
+        cluster.write("other.yaml", OTHER)
+        cluster.converge(2)
+        pod = cluster.store.list_pods()[0]
+        woken_services(cluster)
+        pod.labels = {"app": "third"}
+        cluster.ctx.enqueue_related(pod)
+        assert woken_services(cluster) == {"web", "other"}
