@@ -9,9 +9,10 @@ each request, in order:
    (`certs.PeerCertH11Protocol` puts it in the scope; the role is its O), else an
    `Authorization: Bearer` token from the tokens file (`TOKEN,USER,ROLE` lines,
    re-read when it changes; a token not in it is a 401), else nobody. Nobody is
-   refused (401) from beyond loopback; on loopback nobody reads only, except in the
-   plain-HTTP loopback mode (`[api] tls = false`), where nobody may also write, as
-   anyone on the machine who can run `reconciler scale` may.
+   refused (401) from beyond loopback; on loopback nobody reads only (Secrets without
+   their data): any local user is nobody, and writing the desired source is root's.
+   Only in the plain-HTTP loopback mode (`[api] tls = false`) with `[api]
+   anonymous_write = true` (a single-user machine, the tests) may nobody also write.
 3. The role: read-only may GET (and watch) and ask what it may do (reviews.py),
    nothing else (403), and gets Secrets without their data: the bodies of Secret
    responses are filtered here, watch streams line by line, so no route needs to
@@ -234,7 +235,10 @@ class ApiAuth:
         client = (scope.get("client") or ("", 0))[0]
         if not is_loopback(client):
             return "credentials are required from beyond loopback"
-        return Caller("anonymous", READ_ONLY if self.tls else READ_WRITE)
+        # Writing the desired source and reading Secrets is root's: on plain HTTP any
+        # local user is "anonymous", so that is read-only unless configured otherwise.
+        writes = not self.tls and bool(self.ctx.extra.get("anonymous_write", False))
+        return Caller("anonymous", READ_WRITE if writes else READ_ONLY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

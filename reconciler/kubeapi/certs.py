@@ -238,14 +238,17 @@ def peer_role(peercert: dict[str, Any] | None) -> tuple[str, str] | None:
 
 
 def serve_options(ctx: ApiContext, address: str, *, tls: bool, pki_dir: Path,
-                  tokens: Path | None = None, kubeconfig: Path | None = None) -> dict[str, Any]:
+                  tokens: Path | None = None, kubeconfig: Path | None = None,
+                  anonymous_write: bool = False) -> dict[str, Any]:
     """Prepare `ctx` and return uvicorn's extra arguments for serving on `address`.
 
     TLS: the certificates and the admin kubeconfig are made when missing. Plain HTTP
-    (`tls` False) is for loopback only: a ValueError for any other address.
+    (`tls` False) is for loopback only: a ValueError for any other address; there,
+    `anonymous_write` lets callers without credentials write too (never with TLS).
     """
     host = address.rpartition(":")[0].strip("[]") or "127.0.0.1"
-    ctx.extra.update(tls=tls, tokens=str(tokens) if tokens else "")
+    ctx.extra.update(tls=tls, tokens=str(tokens) if tokens else "",
+                     anonymous_write=anonymous_write and not tls)
     if not tls:
         if not _loopback(host):
             raise ValueError(f"plain HTTP serves loopback only, not {address}: turn TLS on "

@@ -393,7 +393,8 @@ class Service:
 
             tls = serve_options(ctx, api.address, tls=api.tls, pki_dir=Path(api.pki),
                                 tokens=Path(api.tokens) if api.tokens else None,
-                                kubeconfig=Path(api.kubeconfig) if api.kubeconfig else None)
+                                kubeconfig=Path(api.kubeconfig) if api.kubeconfig else None,
+                                anonymous_write=api.anonymous_write)
             server = start_api_server(ctx, api.address, **tls)
         except (OSError, ValueError) as exc:
             log.error("Kubernetes API not started: %s", exc)

@@ -120,6 +120,9 @@ class ApiConfig:
                      "(role read-only or read-write)")
     kubeconfig: str = _f("/etc/reconciler/kubeconfig", "str", "the admin kubeconfig written "
                          "when missing (0600); empty: none")
+    anonymous_write: bool = _f(False, "bool", "plain HTTP only: callers with no credentials "
+                               "(loopback) may also write and read Secrets; a single-user "
+                               "machine's or a test's choice")
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,9 @@ class ServiceRun:
             "RECONCILER_UI_ADDRESS": f"127.0.0.1:{free_port()}" if ui else "",
             # The Kubernetes API (reconciler/kubeapi) likewise: off unless asked for.
             "RECONCILER_API_ADDRESS": f"127.0.0.1:{free_port()}" if api else "",
+            # Plain HTTP on loopback, where the tests are the machine's one user: callers
+            # without credentials may write (docs/kubectl.md); tests of roles use TLS.
+            "RECONCILER_API_ANONYMOUS_WRITE": "true",
             "RECONCILER_RESYNC_INTERVAL": "5s",
             "RECONCILER_HEARTBEAT_INTERVAL": "1s",
             # Pulls only from the test suite's own loopback registry (tests/support/registry.py),

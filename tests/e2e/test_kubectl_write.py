@@ -257,7 +257,8 @@ def git_kubectl(cluster: ServiceRun, tmp_path_factory: pytest.TempPathFactory
     _git(seed, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "seed")
     _git(seed, "push", "-q", str(bare), "main")
     ctx = ApiContext(state=str(cluster.state), git=GitTarget(str(bare), "main",
-                                                             tmp / "checkout"))
+                                                             tmp / "checkout"),
+                     extra={"anonymous_write": True})
     server = start_api_server(ctx, "127.0.0.1:0")
     assert server is not None
     try:

@@ -23,7 +23,9 @@ TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """A read-only API server on a filled store, on a free loopback port."""
     state = fill(Path(tmp_path_factory.mktemp("app")) / "state.db")
-    running = start_api_server(ApiContext(state=state, read_only=True), "127.0.0.1:0")
+    # Callers may write as far as the roles go (auth.py): the server's own refusal is tested.
+    running = start_api_server(ApiContext(state=state, read_only=True,
+                                          extra={"anonymous_write": True}), "127.0.0.1:0")
     assert running is not None
     yield running
     running.close()

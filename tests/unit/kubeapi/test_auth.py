@@ -42,12 +42,13 @@ async def _secrets(request: Request) -> Response:
     return JSONResponse({"kind": "SecretList", "items": [SECRET, SECRET]})
 
 
-def _app(tmp_path: Path, *, tls: bool) -> Starlette:
+def _app(tmp_path: Path, *, tls: bool, anonymous_write: bool = False) -> Starlette:
     tokens = tmp_path / "tokens"
     tokens.write_text("# token,user,role\nro-1,viewer,read-only\nrw-1,editor,read-write\n"
                       "bad-line\nx-1,who,admin\n")
     ctx = ApiContext(state="x.db", address="127.0.0.1:6443",
-                     extra={"tls": tls, "tokens": str(tokens)})
+                     extra={"tls": tls, "tokens": str(tokens),
+                            "anonymous_write": anonymous_write})
     routes = [Route("/who", _who, methods=["GET", "POST"]),
               Route("/api/v1/namespaces/{ns}/secrets/{name}", _secret),
               Route("/api/v1/secrets", _secrets)]
@@ -106,10 +107,14 @@ class TestCallers:
         assert answer.status == 401 and "beyond loopback" in answer.json()["message"]
         assert call(app, "/healthz", client=client).status != 401
 
-    @pytest.mark.parametrize(("tls", "role"), [(True, "read-only"), (False, "read-write")])
-    def test_no_credentials_on_loopback(self, tmp_path: Path, tls: bool, role: str) -> None:
-        """Loopback without credentials reads; it writes only in the plain-HTTP loopback mode."""
-        answer = call(_app(tmp_path, tls=tls), "/who", client="::ffff:127.0.0.1")
+    @pytest.mark.parametrize(("tls", "anonymous_write", "role"), [
+        (True, False, "read-only"), (False, False, "read-only"), (False, True, "read-write"),
+        (True, True, "read-only")])
+    def test_no_credentials_on_loopback(self, tmp_path: Path, tls: bool, anonymous_write: bool,
+                                        role: str) -> None:
+        """Loopback without credentials reads; it writes only on plain HTTP when configured."""
+        answer = call(_app(tmp_path, tls=tls, anonymous_write=anonymous_write), "/who",
+                      client="::ffff:127.0.0.1")
         assert answer.json() == {"user": "anonymous", "role": role}
 
     def test_the_tokens_file_is_read_again_when_it_changes(self, tmp_path: Path) -> None:

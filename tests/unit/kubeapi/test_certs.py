@@ -104,6 +104,15 @@ class TestServeOptions:
             certs.serve_options(ctx, "0.0.0.0:6443", tls=False, pki_dir=tmp_path)
         assert not any(tmp_path.iterdir())
 
+    def test_anonymous_write_never_with_tls(self, tmp_path: Path) -> None:
+        """anonymous_write holds on plain HTTP only: with TLS, callers need credentials."""
+        plain, tls = ApiContext(state="x.db"), ApiContext(state="x.db")
+        certs.serve_options(plain, "127.0.0.1:6443", tls=False, pki_dir=tmp_path,
+                            anonymous_write=True)
+        certs.serve_options(tls, "127.0.0.1:6443", tls=True, pki_dir=tmp_path / "pki",
+                            anonymous_write=True)
+        assert plain.extra["anonymous_write"] is True and tls.extra["anonymous_write"] is False
+
     def test_tls_makes_the_pki_and_kubeconfig_for_the_bound_address(self, tmp_path: Path) -> None:
         """TLS on 10.9.8.7: certificates valid for it, a kubeconfig pointing at it."""
         ctx = ApiContext(state="x.db")
@@ -111,7 +120,8 @@ class TestServeOptions:
                                    tokens=tmp_path / "tokens", kubeconfig=tmp_path / "kc")
         assert opts["ssl_certfile"] == str(tmp_path / "pki" / "server.crt")
         assert opts["http"] is certs.PeerCertH11Protocol
-        assert ctx.extra == {"tls": True, "tokens": str(tmp_path / "tokens")}
+        assert ctx.extra == {"tls": True, "tokens": str(tmp_path / "tokens"),
+                             "anonymous_write": False}
         server = yaml.safe_load((tmp_path / "kc").read_text())["clusters"][0]["cluster"]["server"]
         assert server == "https://10.9.8.7:7443"
         cert = x509.load_pem_x509_certificate((tmp_path / "pki" / "server.crt").read_bytes())
