@@ -9,26 +9,19 @@ Plain HTTP here; TLS and credentials are auth.py's and certs.py's.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
 from typing import Any
 
 import uvicorn
 
 from reconciler.kubeapi.app import create_app
 from reconciler.kubeapi.context import ApiContext
+from reconciler.serving import ServerThread as ApiServer
+from reconciler.serving import split_address, start_in_thread
+
+__all__ = ["ApiServer", "serve_forever", "split_address", "start_api_server", "uvicorn_config"]
 
 log = logging.getLogger("reconciler.kubeapi")
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """("127.0.0.1", 6443) from "127.0.0.1:6443"; a bare ":6443" stays on loopback."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"{address!r} is not host:port")
-    return (host.strip("[]") or "127.0.0.1"), int(port)
 
 
 def uvicorn_config(ctx: ApiContext, address: str, **extra: Any) -> uvicorn.Config:
@@ -39,32 +32,6 @@ def uvicorn_config(ctx: ApiContext, address: str, **extra: Any) -> uvicorn.Confi
                           access_log=False, lifespan="off", server_header=False, **extra)
 
 
-class ApiServer:
-    """A running API server; `close()` stops it and waits for its thread."""
-
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread) -> None:
-        self.server = server
-        self.thread = thread
-
-    @property
-    def address(self) -> str:
-        """The bound "host:port" (the real port when 0 was asked for)."""
-        sock = self.server.servers[0].sockets[0]
-        host, port = sock.getsockname()[:2]
-        return f"{host}:{port}"
-
-    def close(self, timeout: float = 5.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
-
-
-def _run(server: uvicorn.Server) -> None:
-    # uvicorn calls sys.exit when it cannot bind; in a thread that only ends it, which
-    # start_api_server turns into an OSError for the caller.
-    with contextlib.suppress(SystemExit):
-        server.run()
-
-
 def start_api_server(ctx: ApiContext, address: str, timeout: float = 10.0,
                      **extra: Any) -> ApiServer | None:
     """Serve `ctx` on `address` in a daemon thread; None when the address is empty.
@@ -73,16 +40,8 @@ def start_api_server(ctx: ApiContext, address: str, timeout: float = 10.0,
     """
     if not address:
         return None
-    server = uvicorn.Server(uvicorn_config(ctx, address, **extra))
-    thread = threading.Thread(target=_run, args=(server,), name="kubeapi", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise OSError(f"the Kubernetes API cannot listen on {address}")
-        time.sleep(0.02)
-    running = ApiServer(server, thread)
+    running = start_in_thread(uvicorn_config(ctx, address, **extra), "kubeapi",
+                              "the Kubernetes API", timeout)
     ctx.address = running.address
     return running
 

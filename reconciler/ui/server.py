@@ -8,25 +8,18 @@ unless the configuration says otherwise.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
-import threading
-import time
 
 import uvicorn
 
+from reconciler.serving import ServerThread as UiServer
+from reconciler.serving import split_address, start_in_thread
 from reconciler.ui.app import create_app
 
+__all__ = ["UiServer", "exposure_warning", "serve_forever", "split_address", "start_ui_server"]
+
 log = logging.getLogger("reconciler.ui")
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """("127.0.0.1", 8080) from "127.0.0.1:8080"; a bare ":8080" stays on loopback."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"{address!r} is not host:port")
-    return (host.strip("[]") or "127.0.0.1"), int(port)
 
 
 def exposure_warning(address: str) -> str:
@@ -49,32 +42,6 @@ def _config(state: str, address: str) -> uvicorn.Config:
                           server_header=False)
 
 
-class UiServer:
-    """A running dashboard; `close()` stops it and waits for its thread."""
-
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread) -> None:
-        self.server = server
-        self.thread = thread
-
-    @property
-    def address(self) -> str:
-        """The bound "host:port" (the real port when 0 was asked for)."""
-        sock = self.server.servers[0].sockets[0]
-        host, port = sock.getsockname()[:2]
-        return f"{host}:{port}"
-
-    def close(self, timeout: float = 5.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
-
-
-def _run(server: uvicorn.Server) -> None:
-    # uvicorn calls sys.exit when it cannot bind; in a thread that is only an ending, which
-    # start_ui_server turns into an OSError for the caller.
-    with contextlib.suppress(SystemExit):
-        server.run()
-
-
 def start_ui_server(address: str, state: str, timeout: float = 10.0) -> UiServer | None:
     """Serve the dashboard of `state` on `address` in a daemon thread; None when it is empty.
 
@@ -85,17 +52,7 @@ def start_ui_server(address: str, state: str, timeout: float = 10.0) -> UiServer
     warning = exposure_warning(address)
     if warning:
         log.warning("%s", warning)
-    server = uvicorn.Server(_config(state, address))
-    # uvicorn installs no signal handlers outside the main thread: the service keeps its own.
-    thread = threading.Thread(target=_run, args=(server,), name="ui", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise OSError(f"the dashboard cannot listen on {address}")
-        time.sleep(0.02)
-    return UiServer(server, thread)
+    return start_in_thread(_config(state, address), "ui", "the dashboard", timeout)
 
 
 def serve_forever(address: str, state: str) -> None:
