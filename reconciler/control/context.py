@@ -107,6 +107,10 @@ class Context:
     schedule_lock: threading.Lock = field(default_factory=threading.Lock)
     # The indexed cache of objects and pods (`start_cache`); None: read the store.
     cache: Cache | None = None
+    # Per controller that can tell, the check that reconciling a key now would do nothing
+    # (control/unchanged.py): the registry's resync leaves those keys out. Filled by
+    # `Registry.build`.
+    idle_checks: dict[str, Callable[[Hashable], bool]] = field(default_factory=dict)
     follower: Follower | None = None
 
     # -- the cache --

@@ -180,6 +180,12 @@ class Registry:
             if e.make not in made:
                 made[e.make] = e.make(ctx)
             out[e.name] = made[e.make]
+        for name, controller in out.items():
+            idle = getattr(controller, "idle", None)
+            if callable(idle) and self.by_name[name].kinds:
+                ctx.idle_checks[name] = idle
+            else:
+                ctx.idle_checks.pop(name, None)
         return out
 
     def owner(self, kind: str) -> Entry | None:
@@ -229,7 +235,12 @@ class Registry:
         for key in keys:
             e = self._owner.get(key.kind)
             if e is not None:
-                ctx.enqueue(e.name, e.key(key))
+                id_ = e.key(key)
+                # A key whose inputs did not change since a reconcile that did nothing
+                # would do nothing again: not queued (principle 6; control/unchanged.py).
+                idle = ctx.idle_checks.get(e.name)
+                if idle is None or not idle(id_):
+                    ctx.enqueue(e.name, id_)
         for e in self.entries:
             if e.resync is not None:
                 for id_ in e.resync(ctx, all_pods):

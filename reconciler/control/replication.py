@@ -17,10 +17,12 @@ import copy
 import logging
 import threading
 import uuid
+from collections.abc import Hashable
 from datetime import datetime
 
 from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
+from reconciler.control.cache import Cache
 from reconciler.control.cache_records import copy_json
 from reconciler.control.context import Context, suspended
 from reconciler.control.desired import spec_hash
@@ -97,6 +99,27 @@ class ReplicationController:
             self._owners[obj.uid] = (version, owner)
         return owner
 
+    def idle(self, id_: Hashable) -> bool:
+        """True when reconciling `id_` now would do nothing: its inputs are those of its last
+        reconcile that did nothing (the resync then leaves it out; see unchanged.py)."""
+        cache = self.ctx.synced_cache
+        if cache is None or not isinstance(id_, Key):
+            return False
+        version = cache.version(id_)
+        obj = cache.object(id_, copy=False)
+        if obj is None or suspended(obj.body):
+            return False
+        seen = self._seen(cache, id_, version, self._owner(obj), self.ctx.clock())
+        return seen is not None and self._idle.same(id_, seen)
+
+    def _seen(self, cache: Cache, k: Key, version: int, owner: ReplicaOwner,
+              now_: datetime) -> Hashable | None:
+        """The inputs a reconcile of `k` reads, when the clock and expectations cannot change
+        its outcome (None: they can, or may)."""
+        if not self.ctx.expectations.satisfied(owner.key, now_):
+            return None
+        return version, inputs(cache, k, owner.selector, owner_uid=owner.uid)[1]
+
     def reconcile(self, key: WorkKey) -> Result:
         assert isinstance(key.id, Key)
         k = key.id
@@ -114,11 +137,9 @@ class ReplicationController:
         owner = self._owner(obj)
         exp_key = owner.key
         now_ = ctx.clock()
-        seen = None
-        if cache is not None and ctx.expectations.satisfied(exp_key, now_):
-            seen = (version, inputs(cache, k, owner.selector, owner_uid=owner.uid)[1])
-            if self._idle.same(k, seen):
-                return Result.done()
+        seen = self._seen(cache, k, version, owner, now_) if cache is not None else None
+        if seen is not None and self._idle.same(k, seen):
+            return Result.done()
         self._idle.forget(k)
         pods = ctx.claimable_pods(k.namespace, owner.uid, owner.selector)
         plan = plan_replicas(owner, pods, ctx.expectations, now_)

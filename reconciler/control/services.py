@@ -14,9 +14,11 @@ A Service's status JSON holds what Kubernetes would have filled into its spec:
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
 
 from reconciler.api.selectors import from_map
 from reconciler.api.types import JSON, Key
+from reconciler.control.cache import Cache
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.control.unchanged import Unchanged, inputs
@@ -30,6 +32,12 @@ SOURCE = "service-controller"
 
 def owner_id(key: Key) -> str:
     return f"{key.namespace}/{key.name}"
+
+
+def _inputs(cache: Cache, key: Key) -> Hashable:
+    """What a Service's reconcile reads: it and its selected pods, or its manual Endpoints."""
+    return (inputs(cache, key, cache.selector_of(key)),
+            cache.version(Key("Endpoints", key.namespace, key.name)))
 
 
 class ServiceController:
@@ -47,6 +55,13 @@ class ServiceController:
         # Service's and its selected pods' cache versions (or the manual Endpoints').
         self._idle = Unchanged()
 
+    def idle(self, id_: Hashable) -> bool:
+        """True when reconciling `id_` now would do nothing (the resync then leaves it out)."""
+        cache = self.ctx.cache
+        if cache is None or not cache.synced or not isinstance(id_, Key):
+            return False
+        return self._idle.same(id_, _inputs(cache, id_))
+
     def reconcile(self, key: WorkKey) -> Result:
         assert isinstance(key.id, Key)
         svc_key = key.id
@@ -55,8 +70,7 @@ class ServiceController:
         synced = cache if cache is not None and cache.synced else None
         seen = None
         if synced is not None:
-            seen = (inputs(synced, svc_key, synced.selector_of(svc_key)),
-                    synced.version(Key("Endpoints", svc_key.namespace, svc_key.name)))
+            seen = _inputs(synced, svc_key)
             if self._idle.same(svc_key, seen):
                 return Result.done()
             self._idle.forget(svc_key)

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from reconciler.api.types import Key
 from reconciler.control import replication, services
 from reconciler.control.loop import WorkKey
+from reconciler.control.registry import REGISTRY
 from tests.integration.control.harness import Cluster
 
 MANIFESTS = """\
@@ -171,3 +172,28 @@ class TestRelatedServices:
         pod.labels = {"app": "third"}
         cluster.ctx.enqueue_related(pod)
         assert woken_services(cluster) == {"web", "other"}
+
+
+def queued(c: Cluster) -> set[WorkKey]:
+    """Drain the queue without reconciling; the keys it held."""
+    keys: set[WorkKey] = set()
+    while (key := c.queue.get(timeout=0)) is not None:
+        c.queue.done(key)
+        keys.add(key)
+    return keys
+
+
+class TestResyncLeavesIdleKeysOut:
+    def test_idle_keys_are_not_queued_and_a_changed_one_is(self, cluster: Cluster) -> None:
+        """After an idle reconcile the resync skips the RC and the Service, until a pod changes."""
+        rc = WorkKey("replication", Key("ReplicationController", "default", "web"))
+        svc = WorkKey("service", Key("Service", "default", "web"))
+        statements_by_controller(cluster)  # reconciled once with nothing to do: remembered
+        REGISTRY.resync(cluster.ctx)
+        keys = queued(cluster)
+        assert rc not in keys and svc not in keys
+        pod = cluster.store.list_pods()[0]
+        cluster.store.delete_pod(pod.uid)
+        REGISTRY.resync(cluster.ctx)
+        keys = queued(cluster)
+        assert rc in keys and svc in keys
