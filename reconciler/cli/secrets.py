@@ -17,8 +17,6 @@ import click
 
 from reconciler.cli.options import state_option
 
-LEASE = "reconciler-controller"  # reconciler.service.lease.LEASE
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def secrets() -> None:
@@ -35,13 +33,14 @@ def rotate_key(state: str, key_file: str, keep_old: bool) -> None:
     """Seal every stored Secret with a new key, then drop the old keys. Stop the service first."""
     from reconciler.store import Store
     from reconciler.store import secrets as sec
+    from reconciler.store.requests import CONTROLLER_LEASE
 
     path = sec.key_file_for(state, key_file)
     if not Path(path).exists():
         raise click.ClickException(f"no key file {path}: nothing was ever sealed with it")
     store = Store.open(state, create=False)
     try:
-        if not store.lease_expired(LEASE):
+        if not store.lease_expired(CONTROLLER_LEASE):
             raise click.ClickException("a service holds this store's lease: stop it first "
                                        "(it keeps the old key in memory)")
         store.sealer = sec.add_key(path)
