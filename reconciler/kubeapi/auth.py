@@ -32,7 +32,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -123,6 +123,18 @@ def _header(scope: Scope, name: bytes) -> str:
     return next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == name), "")
 
 
+def same_origin(origin: str, host: str) -> bool:
+    """True when a request carries no Origin (kubectl, client libraries) or its own.
+
+    A browser sends Origin with every cross-site write and WebSocket; neither is held
+    back by CORS (a WebSocket never, a form POST of text/plain not), so a page the
+    user visits could otherwise exec in pods or write through a loopback API.
+    """
+    if not origin:
+        return True
+    return origin != "null" and urlsplit(origin).netloc.lower() == host.lower()
+
+
 def is_secret_path(path: str) -> bool:
     """Whether `path` reads Secrets: /api/v1/secrets or /api/v1/namespaces/NS/secrets[/NAME]."""
     parts = path.strip("/").split("/")
@@ -148,9 +160,11 @@ def redact(doc: Any) -> Any:
     if doc.get("kind") in ("Secret", None) or "data" in doc:
         doc.pop("data", None)
         doc.pop("stringData", None)
-        annotations = (doc.get("metadata") or {}).get("annotations")
-        if isinstance(annotations, dict):
-            annotations.pop(LAST_APPLIED, None)  # the whole manifest, data included
+    # Any object of a Secret response (a Table row's PartialObjectMetadata too): the
+    # annotation holds the whole manifest, data included.
+    annotations = (doc.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(LAST_APPLIED, None)
     return doc
 
 
@@ -247,6 +261,10 @@ class ApiAuth:
         if not hosts.host_allowed(_header(scope, b"host"), self.names()):
             await _refuse(scope, send, 403, "Forbidden",
                           "unknown Host header: use the server's address or localhost")
+            return
+        if not same_origin(_header(scope, b"origin"), _header(scope, b"host")):
+            await _refuse(scope, send, 403, "Forbidden",
+                          "a request from another web origin: use kubectl or a client library")
             return
         who = self.caller(scope)
         if isinstance(who, str):

@@ -151,8 +151,10 @@ async def exec_endpoint(ctx: ApiContext, ws: WebSocket) -> None:
     command = params.getlist("command")
     # A WebSocket has no method for the auth middleware to judge: running a command is
     # a write (Kubernetes' `create pods/exec`), which the read-only role may not do.
+    # No role (no auth middleware in front) is no permission either, and a read-only
+    # server (`reconciler api`) runs nothing.
     state = ws.scope.get("state") or {}
-    if "role" in state and state["role"] != READ_WRITE:
+    if state.get("role") != READ_WRITE or ctx.read_only:
         await _finish(ws, status_object(
             403, "Forbidden", f'User "{state.get("user", "")}" cannot create pods/exec: '
             "the read-only role may only read"))

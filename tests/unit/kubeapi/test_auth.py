@@ -158,6 +158,12 @@ class TestReadOnlyRole:
         assert [e["type"] for e in events] == ["ADDED", "MODIFIED"]
         assert not any("data" in e["object"] for e in events)
 
+    def test_a_foreign_origin_is_refused_even_to_read_write(self, app: Starlette) -> None:
+        """A page of another origin cannot write through a caller's credentials (403)."""
+        answer = call(app, "/who", method="POST", headers={
+            "authorization": "Bearer rw-1", "origin": "http://evil.example"})
+        assert answer.status == 403 and "origin" in answer.json()["message"]
+
     def test_read_write_sees_the_data(self, app: Starlette) -> None:
         """The read-write role gets Secrets as they are."""
         answer = call(app, "/api/v1/namespaces/default/secrets/creds",
@@ -174,6 +180,21 @@ class TestHelpers:
     def test_is_secret_path(self, path: str, secret: bool) -> None:
         """Only the core group's secrets paths are filtered."""
         assert auth.is_secret_path(path) is secret
+
+    def test_redact_a_metadata_table(self) -> None:
+        """kubectl's default Table rows (PartialObjectMetadata) lose the last-applied copy."""
+        row = {"kind": "PartialObjectMetadata", "metadata": {
+            "name": "creds", "annotations": {auth.LAST_APPLIED: '{"data":{"t":"aHVzaA=="}}',
+                                             "a": "b"}}}
+        table = {"kind": "Table", "rows": [{"cells": ["creds"], "object": row}]}
+        assert auth.redact(table)["rows"][0]["object"]["metadata"]["annotations"] == {"a": "b"}
+
+    @pytest.mark.parametrize(("origin", "same"), [
+        ("", True), ("https://127.0.0.1:6443", True), ("http://evil.example", False),
+        ("http://127.0.0.1:8000", False), ("null", False)])
+    def test_same_origin(self, origin: str, same: bool) -> None:
+        """No Origin (kubectl) or the server's own passes; another page's, or null, does not."""
+        assert auth.same_origin(origin, "127.0.0.1:6443") is same
 
     def test_redact_a_table(self) -> None:
         """A Table's row objects lose their data too."""

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from starlette.types import Message
 
 from reconciler.kubeapi.context import ApiContext
@@ -52,6 +53,12 @@ class TestExitStatus:
 
 class TestReadOnlyRole:
     """A WebSocket carries no method, so the route itself refuses the read-only role."""
+
+    @pytest.mark.parametrize("state", [{}, {"user": "anonymous"}])
+    def test_no_role_gets_403(self, state: dict[str, Any]) -> None:
+        """Without the auth middleware's role the route runs nothing either."""
+        data = asyncio.run(_exchange(state))[1]["bytes"]
+        assert data[0] == ERROR and json.loads(data[1:])["code"] == 403
 
     def test_read_only_caller_gets_403(self) -> None:
         """The session is accepted with the v5 protocol, then ends with a 403 Status."""
