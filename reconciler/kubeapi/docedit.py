@@ -91,11 +91,13 @@ def remove_object(text: str, kind: str, namespace: str, name: str) -> str | None
 
 
 def _without_root(text: str, root: yaml.Node) -> str | None:
+    """The file without the document of `root`; None when nothing else is left in it."""
     for doc_start, doc_end, root_start in _document_spans(text):
         if root_start == root.start_mark.index:
             rest = text[:doc_start] + text[doc_end:]
             return rest if any(isinstance(d, dict) for d in yaml.safe_load_all(rest)) else None
-    return None
+    # Never "nothing left": None removes the file, with every other object in it.
+    raise EditError("the document to remove was not found in the file")
 
 
 def _is(item: JSON, kind: str, namespace: str, name: str) -> bool:

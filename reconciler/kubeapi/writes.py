@@ -209,6 +209,13 @@ class Writes:
             return status.bad_request("the object written is not an object with metadata")
         if after["metadata"].get("name") != t.name:
             return status.bad_request("the name of an object cannot be changed")
+        # Else the declaring document would be rewritten as another object (and the
+        # declared one deleted), where Kubernetes answers 400.
+        if after.get("kind", t.resource.kind) != t.resource.kind:
+            return status.bad_request("the kind of an object cannot be changed")
+        if t.resource.namespaced and after["metadata"].get("namespace", t.namespace) != (
+                t.namespace):
+            return status.bad_request("the namespace of an object cannot be changed")
         namespace = t.namespace or ""
         with self._session() as s:
             found = s.locate(t.resource.kind, namespace, t.name)

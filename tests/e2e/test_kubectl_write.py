@@ -157,6 +157,12 @@ class TestChanges:
         assert meta["labels"] == {"tier": "front", "color": "blue"}
         assert meta["annotations"] == {"owner": "team-a"}
         assert "# the name kubectl uses" in _web(cluster)
+        # A patch is carried onto the manifest as the change it makes to what the store
+        # serves: until the service has applied color=blue, removing it changes nothing
+        # there (docs/kubectl.md, "Writes").
+        wait_until(lambda: "blue" in kubectl.out("get", "deploy", "web", "-o",
+                                                  "jsonpath={.metadata.labels.color}"),
+                   timeout=60, what="color=blue served")
         kubectl.out("label", "deploy", "web", "color-")
         assert "color" not in _docs(cluster)[0]["metadata"]["labels"]
 
@@ -180,6 +186,17 @@ class TestChanges:
         """`patch --type merge|json|strategic` of the ConfigMap lands in web.yaml."""
         kubectl.out("patch", "configmap", "settings", "--type", kind, "-p", patch)
         assert _docs(cluster)[1]["data"][key] == value
+
+    @pytest.mark.parametrize(("patch", "what"), [
+        ('{"kind": "StatefulSet"}', "kind"), ('{"metadata": {"namespace": "team"}}', "namespace")])
+    def test_kind_and_namespace_cannot_change(self, kubectl: Kubectl, cluster: ServiceRun,
+                                              patch: str, what: str) -> None:
+        """A patch that would turn web's document into another object is a 400, file kept."""
+        before = _web(cluster)
+        done = kubectl.run("patch", "deploy", "web", "--type", "merge", "-p", patch, check=False)
+        assert done.returncode != 0 and f"the {what} of an object cannot be changed" in (
+            done.stderr), done.stderr
+        assert _web(cluster) == before
 
     def test_strategic_container_env(self, kubectl: Kubectl, cluster: ServiceRun) -> None:
         """A strategic patch merges a container by name: env added, image kept."""
