@@ -97,17 +97,16 @@ class _CachedServices:
     def __init__(self, cache: Cache, store: ServiceSource) -> None:
         self._cache = cache
         self._store = store
-        self._read: list[ObjectRecord] = []
 
     def objects(self, kind: str | None = None,
                 namespace: str | None = None) -> list[ObjectRecord]:
-        found = self._cache.objects(kind, namespace, copy=False)
-        self._read += found
-        return found
+        return self._cache.objects(kind, namespace, copy=False)
 
     def cluster_ips(self) -> dict[str, str]:
+        # Every namespace's, as the store's: asked for while only the pod's own namespace
+        # was read, the `default` master services would be missing.
         ips: dict[str, str] = {}
-        for obj in self._read:
+        for obj in self._cache.objects("Service", copy=False):
             spec = obj.body.get("spec") or {}
             if spec.get("clusterIP") or spec.get("type") == "ExternalName":
                 continue  # never looked up (services_for_env)
