@@ -210,6 +210,8 @@ class DesiredController:
         # From the cache when synced, as `recorded` above (decoding every pod row from SQL
         # was a fifth of a no-op pass): its own records, so copied before being changed.
         cache = ctx.synced_cache
+        # A pod changed after this mark is not the record compared below: not remembered.
+        mark = cache.resource_version if cache is not None else 0
         pods = (cache.pods(copy=False) if cache is not None
                 else ctx.store.list_pods(containers=False))
         by_name = {(p.namespace, p.name): p for p in pods}
@@ -233,8 +235,9 @@ class DesiredController:
             if existing is not None and existing.deletion_timestamp is not None:
                 continue  # declared again once the old one is gone
             seen = None
-            if existing is not None and cache is not None and change.action == "unchanged":
-                seen = (change.desired.content_hash, existing.uid, cache.version(existing.uid))
+            version = cache.version(existing.uid) if existing and cache is not None else 0
+            if existing is not None and change.action == "unchanged" and 0 < version <= mark:
+                seen = (change.desired.content_hash, existing.uid, version)
                 if checked.get(key) == seen:
                     self._pods_checked[key] = seen
                     continue
