@@ -2,8 +2,8 @@
 
 Built by `create_app(ctx)` for `server.py` (a thread of `reconciler run`, or
 `reconciler api` alone). Routes come from every module of the package that has
-`routes(ctx)` (reviews, watch, logs, writes, openapi: imported only when present, so
-each lands on its own), placed before this module's own: Starlette takes the
+`routes(ctx)` (reviews, logs, writes, openapi: imported when the app is built, as
+they import this one), placed before this module's own: Starlette takes the
 first route matching path and method, so a module's GET of `pods/{name}/log` or
 PUT of `deployments/{name}` wins over the generic handlers here, which answer
 GET and refuse any other method with a 405 Status. Middleware (authentication)
@@ -14,7 +14,6 @@ event loop keeps serving watches meanwhile.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -35,7 +34,7 @@ from reconciler.store.reader import StoreMissing
 JSON = dict[str, Any]
 Handler = Callable[[Request], Awaitable[Response]]
 # Modules gathered when present (each with `routes(ctx)`), in this order.
-ROUTE_MODULES = ("reviews", "logs", "watch", "writes", "openapi")  # exact paths before patterns
+ROUTE_MODULES = ("reviews", "logs", "writes", "openapi")  # exact paths before patterns
 CORE, GROUPS = "/api/{version}", "/apis/{group}/{version}"
 # The resource paths, most specific first; writes.py registers its methods on the same.
 RESOURCE_PATHS = tuple(
@@ -145,9 +144,8 @@ def _render_list(request: Request, resource: Resource, page: list[objects.Entry]
 
 
 async def _watch(ctx: ApiContext, t: Target, request: Request) -> Response:
-    if importlib.util.find_spec("reconciler.kubeapi.watch") is None:
-        return status.method_not_allowed("watch is not served by this server")
-    watch = importlib.import_module("reconciler.kubeapi.watch")
+    from reconciler.kubeapi import watch
+
     response: Response = await watch.watch_response(ctx, t.resource, t.namespace, request)
     return response
 
@@ -192,17 +190,12 @@ async def _unknown(request: Request) -> Response:
 
 
 def gathered_routes(ctx: ApiContext) -> list[BaseRoute]:
-    """The routes of the package's other modules that are present (see the module docstring)."""
+    """The routes of the package's other modules (see the module docstring)."""
     found: list[BaseRoute] = []
     for name in ROUTE_MODULES:
         if name == "writes" and ctx.read_only:
             continue
-        module = f"reconciler.kubeapi.{name}"
-        if importlib.util.find_spec(module) is None:
-            continue
-        routes = getattr(importlib.import_module(module), "routes", None)
-        if routes is not None:
-            found += routes(ctx)
+        found += importlib.import_module(f"reconciler.kubeapi.{name}").routes(ctx)
     return found
 
 
@@ -217,11 +210,10 @@ def own_routes(ctx: ApiContext) -> list[BaseRoute]:
 
 
 def middleware(ctx: ApiContext) -> list[Middleware]:
-    """auth.middleware(ctx) when that module is present, else none."""
-    if importlib.util.find_spec("reconciler.kubeapi.auth") is None:
-        return []
-    made: list[Middleware] = importlib.import_module("reconciler.kubeapi.auth").middleware(ctx)
-    return made
+    """Authentication in front of every route (auth.py); never left out."""
+    from reconciler.kubeapi import auth
+
+    return auth.middleware(ctx)
 
 
 def create_app(ctx: ApiContext) -> Starlette:

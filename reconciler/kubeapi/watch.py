@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import BaseRoute
 
 from reconciler.kubeapi import tables
 from reconciler.kubeapi.context import ApiContext
@@ -209,7 +208,3 @@ async def watch_response(ctx: ApiContext, resource: Resource, namespace: str | N
         await asyncio.to_thread(hub.refresh, tracked)
     return StreamingResponse(_stream(hub, tracked, w), media_type="application/json")
 
-
-def routes(ctx: ApiContext) -> list[BaseRoute]:
-    """Watches are served by the list routes (`watch=1`); no routes of their own."""
-    return []
