@@ -202,7 +202,11 @@ class Writes:
             scale = objects.scale_of(served)
             new_scale = self._patched(req, scale, "Scale")
             after = json.loads(json.dumps(served))
-            after.setdefault("spec", {})["replicas"] = int(new_scale["spec"]["replicas"])
+            replicas = (new_scale.get("spec") or {}).get("replicas") \
+                if isinstance(new_scale, dict) else None
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                return status.bad_request("a Scale needs spec.replicas, a whole number >= 0")
+            after.setdefault("spec", {})["replicas"] = replicas
         else:
             after = self._patched(req, served, t.resource.kind)
         if not isinstance(after, dict) or not isinstance(after.get("metadata"), dict):

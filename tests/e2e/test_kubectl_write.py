@@ -198,6 +198,15 @@ class TestChanges:
             done.stderr), done.stderr
         assert _web(cluster) == before
 
+    def test_a_scale_without_replicas_is_a_400(self, kubectl: Kubectl,
+                                                cluster: ServiceRun) -> None:
+        """A patch of the scale subresource that drops spec.replicas is refused, file kept."""
+        before = _web(cluster)
+        done = kubectl.run("patch", "deploy", "web", "--subresource", "scale", "--type",
+                           "merge", "-p", '{"spec": {"replicas": null}}', check=False)
+        assert done.returncode != 0 and "spec.replicas" in done.stderr, done.stderr
+        assert _web(cluster) == before
+
     def test_strategic_container_env(self, kubectl: Kubectl, cluster: ServiceRun) -> None:
         """A strategic patch merges a container by name: env added, image kept."""
         kubectl.out("patch", "deploy", "web", "-p", '{"spec": {"template": {"spec": '
