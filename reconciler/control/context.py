@@ -111,6 +111,9 @@ class Context:
     # (control/unchanged.py): the registry's resync leaves those keys out. Filled by
     # `Registry.build`.
     idle_checks: dict[str, Callable[[Hashable], bool]] = field(default_factory=dict)
+    # Per controller that keeps such memos, the call that forgets them all: a full resync
+    # (`reconciler sync`) runs every reconcile in full. Filled by `Registry.build`.
+    memo_resets: dict[str, Callable[[], None]] = field(default_factory=dict)
     follower: Follower | None = None
 
     # -- the cache --

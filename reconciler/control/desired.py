@@ -83,10 +83,17 @@ class DesiredController:
         # content hash, the record's uid and cache version). Equal again: nothing of
         # either changed, so the check would again find nothing to do.
         self._pods_checked: dict[Key, tuple[str, str, int]] = {}
+        self._recheck = False  # forget_memos: the next pass checks every Pod manifest
 
     def _decrypt(self) -> SopsDecryptor:
         """Opens SOPS-encrypted files of the folder or git checkout (secrets.sops_age_key_file)."""
         return SopsDecryptor(self.ctx.settings.sops_age_key_file)
+
+    def forget_memos(self) -> None:
+        """`reconciler sync`: the next pass reads every file again and checks every Pod
+        manifest's record, whatever the stats and versions say."""
+        self._recheck = True
+        self.loader.forget_stats()
 
     def set_root(self, root: Path) -> None:
         """Point at another folder (a new git checkout, a reloaded configuration)."""
@@ -215,7 +222,8 @@ class DesiredController:
         pods = (cache.pods(copy=False) if cache is not None
                 else ctx.store.list_pods(containers=False))
         by_name = {(p.namespace, p.name): p for p in pods}
-        checked = self._pods_checked
+        recheck, self._recheck = self._recheck, False
+        checked = {} if recheck else self._pods_checked
         self._pods_checked = {}
         for pod in pods:
             key = Key("Pod", pod.namespace, pod.name)

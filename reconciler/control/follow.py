@@ -89,6 +89,12 @@ class Follower:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def relist_now(self) -> int:
+        """Relist at once, on the caller's thread (`reconciler sync`): whatever a lost signal
+        kept from the cache is in it when this returns; the change count."""
+        self._baseline()
+        return self._relist()
+
     def _relist(self) -> int:
         changes = self.cache.relist(self.list_all)
         self.relists += 1

@@ -186,6 +186,11 @@ class Registry:
                 ctx.idle_checks[name] = idle
             else:
                 ctx.idle_checks.pop(name, None)
+            forget = getattr(controller, "forget_memos", None)
+            if callable(forget):
+                ctx.memo_resets[name] = forget
+            else:
+                ctx.memo_resets.pop(name, None)
         return out
 
     def owner(self, kind: str) -> Entry | None:
@@ -227,8 +232,15 @@ class Registry:
         for key in keys:
             self.route(ctx, key)
 
-    def resync(self, ctx: Context, all_pods: bool = False) -> None:
-        """Every key: the objects of every registered kind, and each entry's own keys."""
+    def resync(self, ctx: Context, all_pods: bool = False, full: bool = False) -> None:
+        """Every key: the objects of every registered kind, and each entry's own keys.
+
+        `full` (`reconciler sync`): the controllers' memos forgotten first, so no key is
+        left out as idle and every reconcile runs in full (control/unchanged.py).
+        """
+        if full:
+            for forget in list(ctx.memo_resets.values()):
+                forget()
         cache = ctx.cache
         keys = cache.object_keys() if cache is not None and cache.synced \
             else [o.key for o in ctx.store.objects()]
@@ -238,7 +250,7 @@ class Registry:
                 id_ = e.key(key)
                 # A key whose inputs did not change since a reconcile that did nothing
                 # would do nothing again: not queued (principle 6; control/unchanged.py).
-                idle = ctx.idle_checks.get(e.name)
+                idle = None if full else ctx.idle_checks.get(e.name)
                 if idle is None or not idle(id_):
                     ctx.enqueue(e.name, id_)
         for e in self.entries:

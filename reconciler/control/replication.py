@@ -112,6 +112,10 @@ class ReplicationController:
         seen = self._seen(cache, id_, version, self._owner(obj), self.ctx.clock())
         return seen is not None and self._idle.same(id_, seen)
 
+    def forget_memos(self) -> None:
+        """`reconciler sync`: every next reconcile runs in full (see unchanged.py)."""
+        self._idle.forget_all()
+
     def _seen(self, cache: Cache, k: Key, version: int, owner: ReplicaOwner,
               now_: datetime) -> Hashable | None:
         """The inputs a reconcile of `k` reads, when the clock and expectations cannot change
@@ -125,6 +129,7 @@ class ReplicationController:
         k = key.id
         ctx = self.ctx
         cache = ctx.synced_cache
+        epoch = self._idle.begin()
         version = cache.version(k) if cache is not None else 0
         # Only read here: the cache's own record (a copy of every body per resync was most
         # of a no-op pass); `_owner` copies what it keeps.
@@ -185,7 +190,7 @@ class ReplicationController:
             ctx.store.set_status(k, status)
             self._wake_owner(obj)
         if seen is not None and not wrote and _idle(plan):
-            self._idle.remember(k, seen)
+            self._idle.remember(k, seen, epoch)
         if plan.create or plan.delete or plan.requeue_after is not None:
             # Slow start: the next batch once this one is recorded; readiness may change
             # availability after minReadySeconds.

@@ -62,6 +62,13 @@ class ServiceController:
             return False
         return self._idle.same(id_, _inputs(cache, id_))
 
+    def forget_memos(self) -> None:
+        """`reconciler sync`: every next reconcile runs in full and reads the store's
+        allocations and Endpoints again, as after a restart (see unchanged.py)."""
+        self._idle.forget_all()
+        self._allocated.clear()
+        self._subsets.clear()
+
     def reconcile(self, key: WorkKey) -> Result:
         assert isinstance(key.id, Key)
         svc_key = key.id
@@ -69,6 +76,7 @@ class ServiceController:
         cache = self.ctx.cache
         synced = cache if cache is not None and cache.synced else None
         seen = None
+        epoch = self._idle.begin()
         if synced is not None:
             seen = _inputs(synced, svc_key)
             if self._idle.same(svc_key, seen):
@@ -96,7 +104,7 @@ class ServiceController:
                 self._allocated[svc_key] = (obj.content_hash, obj.generation, status)
         wrote = self._endpoints(svc_key, obj.body)
         if seen is not None and not wrote and svc_key in self._allocated:
-            self._idle.remember(svc_key, seen)
+            self._idle.remember(svc_key, seen, epoch)
         return Result.done()
 
     def _allocate(self, key: Key, body: JSON) -> JSON:

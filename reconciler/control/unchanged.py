@@ -16,6 +16,13 @@ the inputs are read, so a change racing the reconcile makes the stored
 fingerprint older than what was read and the next reconcile runs. What is not
 in the cache (the clock, in-memory expectations) is the caller's to leave out:
 it remembers a fingerprint only when the result did not depend on them.
+
+`reconciler sync` bypasses every memo (`forget_all`, through
+`Registry.resync(full=True)`): a user who asks for a look at everything gets
+every reconcile run in full, whatever the versions say, so a drift the versions
+cannot show (a row changed behind the cache's back, Endpoints removed by hand)
+is repaired then. A reconcile that began before `forget_all` remembers nothing
+(`begin` hands it the epoch it read under).
 """
 
 from __future__ import annotations
@@ -46,18 +53,31 @@ class Unchanged:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: dict[Hashable, Hashable] = {}
+        self._epoch = 0  # one more on each forget_all
+
+    def begin(self) -> int:
+        """Call before reading a reconcile's inputs; pass the result to `remember`."""
+        return self._epoch
 
     def same(self, key: Hashable, fingerprint: Hashable) -> bool:
         """True when `key`'s last idle reconcile read exactly these inputs."""
         with self._lock:
             return self._seen.get(key) == fingerprint
 
-    def remember(self, key: Hashable, fingerprint: Hashable) -> None:
-        """The reconcile that read `fingerprint` wrote nothing and needs no requeue."""
+    def remember(self, key: Hashable, fingerprint: Hashable, epoch: int) -> None:
+        """The reconcile that read `fingerprint` (begun in `epoch`) wrote nothing and needs
+        no requeue; not remembered when everything was forgotten since it began."""
         with self._lock:
-            self._seen[key] = fingerprint
+            if epoch == self._epoch:
+                self._seen[key] = fingerprint
 
     def forget(self, key: Hashable) -> None:
         """The reconcile acted (or failed): the next one runs whatever the inputs."""
         with self._lock:
             self._seen.pop(key, None)
+
+    def forget_all(self) -> None:
+        """Every next reconcile runs in full (`reconciler sync`), those in flight included."""
+        with self._lock:
+            self._epoch += 1
+            self._seen.clear()

@@ -111,6 +111,12 @@ class FolderLoader:
         self._cache: dict[str, _Entry] = {}
         self._last: LoadResult | None = None
         self._last_problems: list[Diagnostic] = []
+        self._reread = False  # forget_stats: the next load trusts no stat
+
+    def forget_stats(self) -> None:
+        """The next load reads and hashes every file, not trusting unchanged stats (a
+        file's content is parsed again only when its hash changed)."""
+        self._reread = True
 
     def load(self) -> LoadResult:
         """Objects, diagnostics, failed files and unreadable paths of the folder as it is now.
@@ -128,9 +134,10 @@ class FolderLoader:
         fresh: dict[str, _Entry] = {}
         unreadable = list(failures)
         unchanged = True
+        reread, self._reread = self._reread, False
         for name, path, st in files:
             cached = self._cache.get(name)
-            entry = self._entry(name, path, st, cached)
+            entry = self._entry(name, path, st, cached, reread)
             if isinstance(entry, ReadFailure):
                 unreadable.append(entry)
                 continue
@@ -149,7 +156,7 @@ class FolderLoader:
         return self._last
 
     def _entry(self, name: str, path: str, st: os.stat_result | None,
-               cached: _Entry | None) -> _Entry | ReadFailure:
+               cached: _Entry | None, reread: bool = False) -> _Entry | ReadFailure:
         if cached is not None:
             cached.reused = False
         try:
@@ -159,7 +166,7 @@ class FolderLoader:
             return _failure(name, e, "vanished after it was listed: ")
         except OSError as e:
             return _failure(name, e)
-        if (cached is not None and cached.settled and cached.size == st.st_size
+        if (cached is not None and cached.settled and not reread and cached.size == st.st_size
                 and cached.mtime_ns == st.st_mtime_ns):
             cached.reused = True
             return cached

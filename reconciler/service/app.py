@@ -258,11 +258,15 @@ class Service:
         else:
             git.start(self.stop_event)
 
+        # The git source wraps the desired controller: its memos are forgotten on a sync too.
+        ctx.memo_resets.setdefault(DESIRED, desired_ctl.forget_memos)
+
         def on_sync() -> None:
-            # `reconciler sync` and `reconciler delete` both ask for a look at everything now.
+            # `reconciler sync` and `reconciler delete` both ask for a look at everything
+            # now: every reconcile in full, none left out as idle (control/unchanged.py).
             if git is not None:
                 git.request_sync()
-            enqueue_everything(ctx)
+            enqueue_everything(ctx, full=True)
 
         sync_listener = SyncListener(config.state, on_sync)
         sync_listener.install()
@@ -514,7 +518,7 @@ def local_node_name(ctx: Context) -> str:
     return nodes[0].name if nodes else "local"
 
 
-def enqueue_everything(ctx: Context, all_pods: bool = False) -> None:
+def enqueue_everything(ctx: Context, all_pods: bool = False, full: bool = False) -> None:
     """The periodic resync: every key, so whatever an event missed is seen.
 
     Pods are not synced one by one (an inspect per container each): each node's
@@ -522,8 +526,13 @@ def enqueue_everything(ctx: Context, all_pods: bool = False) -> None:
     containers disagree with their records (`control.nodes.needs_sync`), plus
     pods that are not bound to a node yet. At start (`all_pods`) every pod is synced
     once, which also starts its probes in this process.
+
+    `full` (a user's `reconciler sync`): the cache is relisted from the store first, and
+    no reconcile is skipped for inputs unchanged since an idle one (`Registry.resync`).
     """
-    REGISTRY.resync(ctx, all_pods)
+    if full and ctx.follower is not None:
+        ctx.follower.relist_now()
+    REGISTRY.resync(ctx, all_pods, full=full)
 
 
 def _phase_counts(store: Store, cache: Cache | None = None) -> dict[str, int]:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.store import Store
+from reconciler.store.records import EndpointsRecord
 from tests.e2e.process_helpers import (
     DockerEvents,
     GitRepo,
@@ -242,6 +244,52 @@ class TestGitSource:
         assert pod_running_with(slow, "a") == new_a, "the restart kept pod a"
         print(f"\ngit: `reconciler sync` -> revision recorded {recorded:.2f}s, "
               f"pod b Running {converged:.2f}s")
+
+
+SELECTORLESS = """\
+apiVersion: v1
+kind: Service
+metadata: {name: outside}
+spec:
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: outside}
+subsets:
+- addresses: [{ip: 192.0.2.10}]
+  ports: [{port: 80}]
+"""
+
+
+class TestSyncRechecks:
+    @pytest.mark.timeout(90)
+    def test_sync_rewrites_endpoints_removed_behind_the_idle_memos(
+            self, svc_factory: list[ServiceRun], tmp_path: Path) -> None:
+        """Endpoints deleted from the store by hand, which an idle resync skips: sync rewrites."""
+        run = make(svc_factory, tmp_path)
+        run.write("outside.yaml", SELECTORLESS)
+        run.start()
+
+        def endpoints() -> EndpointsRecord | None:
+            store = Store.open(str(run.state), create=False)
+            try:
+                return store.get_endpoints("default", "outside")
+            finally:
+                store.close()
+
+        wait_until(endpoints, 30, 0.1, what="the Endpoints written")
+        # Two resyncs (5 s each): the Service's reconcile found nothing to do and is
+        # remembered as idle, so the periodic resync leaves it out from then on.
+        time.sleep(11)
+        store = Store.open(str(run.state), create=False)
+        try:
+            store.delete_endpoints("default", "outside")
+        finally:
+            store.close()
+        run.cli("sync")
+        found = wait_until(endpoints, 20, 0.1, what="the Endpoints written again")
+        assert [a["ip"] for s in found.subsets for a in s["addresses"]] == ["192.0.2.10"]
 
 
 class TestCrashAndStandby:

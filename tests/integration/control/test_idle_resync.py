@@ -14,6 +14,7 @@ from reconciler.api.types import Key
 from reconciler.control import replication, services
 from reconciler.control.loop import WorkKey
 from reconciler.control.registry import REGISTRY
+from reconciler.store import Store
 from tests.integration.control.harness import Cluster
 
 MANIFESTS = """\
@@ -197,3 +198,42 @@ class TestResyncLeavesIdleKeysOut:
         REGISTRY.resync(cluster.ctx)
         keys = queued(cluster)
         assert rc in keys and svc in keys
+
+
+@pytest.fixture
+def any_cluster(tmp_path: Path, store_url: str) -> Iterator[Cluster]:
+    c = Cluster(tmp_path, store_url)
+    c.write("web.yaml", MANIFESTS)
+    c.converge(3)
+    yield c
+    c.store.close()
+
+
+class TestFullResync:
+    def test_a_full_resync_queues_the_idle_keys(self, cluster: Cluster) -> None:
+        """`reconciler sync`'s resync leaves no key out, idle or not."""
+        rc = WorkKey("replication", Key("ReplicationController", "default", "web"))
+        svc = WorkKey("service", Key("Service", "default", "web"))
+        statements_by_controller(cluster)
+        REGISTRY.resync(cluster.ctx, full=True)
+        keys = queued(cluster)
+        assert rc in keys and svc in keys
+
+    def test_endpoints_removed_behind_the_memos_are_written_again(
+            self, any_cluster: Cluster) -> None:
+        """Endpoints deleted by another writer, unseen by the cache, are back after a full one."""
+        c = any_cluster
+        statements_by_controller(c)
+        statements_by_controller(c)  # idle: remembered
+        other = Store.open(c.state)
+        try:
+            other.delete_endpoints("default", "web")
+        finally:
+            other.close()
+        assert c.store.get_endpoints("default", "web") is None
+        REGISTRY.resync(c.ctx, full=True)
+        c.converge(1)
+        endpoints = c.store.get_endpoints("default", "web")
+        assert endpoints is not None
+        ips = {a["ip"] for s in endpoints.subsets for a in s.get("addresses", [])}
+        assert ips == {p.pod_ip for p in c.store.list_pods()}
