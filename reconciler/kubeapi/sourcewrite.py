@@ -73,6 +73,12 @@ def _inside(root: Path, rel: str) -> Path:
     return path
 
 
+def _targets(root: Path, rel: str) -> list[str]:
+    """`rel` under the root, and where it points when it is a symlink (within the root)."""
+    target = _inside(root, rel).relative_to(root.resolve()).as_posix()
+    return [rel] if target == Path(rel).as_posix() else [rel, target]
+
+
 def _prune_empty(folder: Path, root: Path) -> None:
     """Remove folders left empty by a removal (`team/` after its last file), up to the root."""
     while folder != root and folder.is_relative_to(root):
@@ -130,10 +136,11 @@ class FolderWriter:
 
     def apply(self, session: Session, changes: list[Change], message: str) -> str:
         for change in changes:
-            path = _inside(self.root, change.path)
+            path = _inside(self.root, change.path)  # where a symlink points: written there
             if change.text is None:
-                path.unlink(missing_ok=True)
-                _prune_empty(path.parent, self.root.resolve())
+                for each in (self.root / change.path, path):  # a symlink and its target
+                    each.unlink(missing_ok=True)
+                    _prune_empty(each.parent, self.root.resolve())
             else:
                 write_atomically(path, change.text)
         return "wrote " + ", ".join(c.path for c in changes)
@@ -196,14 +203,19 @@ class GitWriter:
             self._git("read-tree", session.head, index=index)
             tree_arg = f"--work-tree={session.root}"  # update-index refuses a bare repository
             for change in changes:
-                _inside(session.root, change.path)
+                paths = _targets(session.root, change.path)
                 if change.text is None:
-                    self._git(tree_arg, "update-index", "--force-remove", "--", change.path,
+                    self._git(tree_arg, "update-index", "--force-remove", "--", *paths,
                               index=index)
                     continue
+                # A symlinked manifest is written where it points, the link kept; an
+                # executable file stays executable.
+                path = paths[-1]
+                staged = self._git("ls-files", "--stage", "--", path, index=index).split()
+                mode = staged[0] if staged and staged[0] == "100755" else "100644"
                 blob = self._git("hash-object", "-w", "--stdin", stdin=change.text).strip()
                 self._git(tree_arg, "update-index", "--add", "--cacheinfo",
-                          f"100644,{blob},{change.path}", index=index)
+                          f"{mode},{blob},{path}", index=index)
             tree = self._git("write-tree", index=index).strip()
             name, email = AUTHOR
             ident = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,

@@ -150,6 +150,8 @@ class TestRemoveObject:
         assert out is not None
         assert [i["metadata"]["name"] for i in yaml.safe_load(out)["items"]] == ["b"]
 
+CONFIG = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1'}\n"
+
 
 class TestFolderWriter:
     def test_write_and_remove(self, tmp_path: Path) -> None:
@@ -230,6 +232,32 @@ class TestGitWriter:
                 o.write([Change("x.yaml", "kind: ConfigMap\n")], "someone else")
             with pytest.raises(SourceConflict):
                 s.write([Change("y.yaml", "kind: ConfigMap\n")], "late")
+
+    def test_modes_kept(self, tmp_path: Path) -> None:
+        """An executable manifest stays 100755; a symlinked one is written where it points,
+        the link kept."""
+        bare, seed = tmp_path / "modes.git", tmp_path / "modes"
+        _git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+        _git(tmp_path, "init", "-q", "-b", "main", str(seed))
+        (seed / ".real").mkdir()
+        (seed / ".real" / "web.yaml").write_text(FILE)
+        (seed / "web.yaml").symlink_to(".real/web.yaml")
+        (seed / "run.yaml").write_text(CONFIG)
+        (seed / "run.yaml").chmod(0o755)
+        _git(seed, "add", ".")
+        _git(seed, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "seed")
+        _git(seed, "push", "-q", str(bare), "main")
+        writer = GitWriter(str(bare), "main", tmp_path / "work.git")
+        with writer.session() as s:
+            s.write([Change("web.yaml", FILE.replace("replicas: 2", "replicas: 3")),
+                     Change("run.yaml", CONFIG.replace("a: '1'", "a: '2'"))], "edit")
+        tree = {line.split("\t")[1]: line.split()[0]
+                for line in _git(bare, "ls-tree", "-r", "main").splitlines()}
+        assert tree == {"web.yaml": "120000", ".real/web.yaml": "100644",
+                        "run.yaml": "100755"}
+        assert _git(bare, "show", "main:web.yaml") == ".real/web.yaml"
+        assert "replicas: 3" in _git(bare, "show", "main:.real/web.yaml")
+        assert "a: '2'" in _git(bare, "show", "main:run.yaml")
 
     def test_writer_for(self, tmp_path: Path) -> None:
         """Git when a URL is set, else the folder, else none."""
