@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.api.manifest_edit import EditError, find_object
-from reconciler.manifests.discover import ignored
+from reconciler.manifests.discover import discover, read_regular
+from reconciler.manifests.parse import Limits
 from reconciler.sources.git import redact
 
 GIT_TIMEOUT = 60.0
@@ -102,18 +103,23 @@ class Session:
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
     def locate(self, kind: str, namespace: str, name: str) -> tuple[str, str] | None:
-        """(path under the root, text) of the manifest file declaring the object, or None."""
-        for path in sorted(self.root.rglob("*")):
-            rel = path.relative_to(self.root)
-            if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file() or \
-                    any(ignored(p) for p in rel.parts):
-                continue
+        """(path under the root, text) of the manifest file declaring the object, or None.
+
+        The files are the loader's (`manifests.discover`): a file it refuses (a symlink
+        leaving the folder, a fifo, one too large) declares nothing here either.
+        """
+        limit = Limits().max_file_bytes
+        files, _, _ = discover(self.root, "")
+        for rel, path, _ in files:
             try:
-                text = path.read_text(encoding="utf-8")
+                data = read_regular(path, limit)
+                if len(data) > limit:
+                    continue
+                text = data.decode("utf-8")
                 find_object(text, kind, namespace, name)
             except (EditError, UnicodeDecodeError, OSError):
                 continue
-            return rel.as_posix(), text
+            return rel, text
         return None
 
     def write(self, changes: list[Change], message: str) -> str:

@@ -176,6 +176,19 @@ class TestFolderWriter:
             assert s.locate("Service", "default", "web") == ("team/web.yaml", FILE)
             assert s.locate("Service", "other", "web") is None
 
+    def test_locate_reads_the_loaders_files(self, tmp_path: Path) -> None:
+        """A file the loader refuses (a symlink leaving the folder) declares nothing: the
+        object is found where the loader reads it."""
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        (outside / "web.yaml").write_text(FILE)
+        root = tmp_path / "desired"
+        root.mkdir()
+        (root / "0-link.yaml").symlink_to(outside / "web.yaml")
+        (root / "web.yaml").write_text(FILE)
+        with FolderWriter(root).session() as s:
+            assert s.locate("Deployment", "default", "web") == ("web.yaml", FILE)
+
     def test_outside_root_refused(self, tmp_path: Path) -> None:
         """A path leaving the root is refused."""
         with FolderWriter(tmp_path / "d").session() as s, pytest.raises(SourceWriteError):
