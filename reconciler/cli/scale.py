@@ -8,9 +8,7 @@ running service converges from that change like from any other edit. With
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import click
@@ -18,22 +16,12 @@ import click
 from reconciler.api.manifest_edit import EditError, set_replicas
 from reconciler.api.types import KIND_ALIASES
 from reconciler.cli.options import desired_option, state_option
+from reconciler.kubeapi.sourcewrite import folder_lock, write_atomically
 from reconciler.manifests.loader import load_folder
 
+__all__ = ["commit_file", "scale", "write_atomically"]  # drain and rollout write with these
+
 SCALABLE = ("ReplicationController", "ReplicaSet", "Deployment", "StatefulSet")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace the file in one rename, so the watcher never reads half of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _commit(path: Path, kind: str, name: str, replicas: int) -> str:
@@ -58,6 +46,29 @@ def commit_file(path: Path, message: str) -> str:
     return git("rev-parse", "--short", "HEAD")
 
 
+def _set_replicas(root: Path, kind: str, namespace: str, name: str,
+                  replicas: int) -> tuple[Path, bool]:
+    """The declaring file, with its replicas set (written only if changed), and whether."""
+    found = [
+        o
+        for o in load_folder(root).objects
+        if o.key.kind == kind and o.key.name == name and o.key.namespace == namespace
+    ]
+    if not found:
+        raise click.ClickException(
+            f'{kind.lower()}s "{name}" not found in {root} (namespace {namespace})'
+        )
+    path = root / found[0].position.file
+    text = path.read_text(encoding="utf-8")
+    try:
+        edited = set_replicas(text, kind, namespace, name, replicas)
+    except EditError as e:
+        raise click.ClickException(f"{path}: {e}") from None
+    if edited != text:
+        write_atomically(path, edited)
+    return path, edited != text
+
+
 @click.command()
 @click.argument("kind")
 @click.argument("name")
@@ -77,25 +88,11 @@ def scale(
     if resolved not in SCALABLE:
         raise click.ClickException(f'the server doesn\'t have a resource type "{kind}" that scales')
     root = Path(desired)
-    found = [
-        o
-        for o in load_folder(root).objects
-        if o.key.kind == resolved and o.key.name == name and o.key.namespace == namespace
-    ]
-    if not found:
-        raise click.ClickException(
-            f'{resolved.lower()}s "{name}" not found in {root} (namespace {namespace})'
-        )
-    path = root / found[0].position.file
-    text = path.read_text(encoding="utf-8")
-    try:
-        edited = set_replicas(text, resolved, namespace, name, replicas)
-    except EditError as e:
-        raise click.ClickException(f"{path}: {e}") from None
-    if edited != text:
-        write_atomically(path, edited)
+    # The API's writes take the same lock: neither starts from a text the other replaces.
+    with folder_lock(root):
+        path, changed = _set_replicas(root, resolved, namespace, name, replicas)
     label = {"ReplicationController": "replicationcontroller"}.get(resolved, resolved.lower())
     suffix = ""
-    if commit and edited != text:
+    if commit and changed:
         suffix = f" (committed {_commit(path, resolved, name, replicas)})"
     click.echo(f"{label}/{name} scaled{suffix}")

@@ -18,6 +18,7 @@ manifests from and writes a list of `Change`s:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import tempfile
@@ -52,8 +53,27 @@ class SourceConflict(SourceWriteError):
     """The branch moved while the change was made: read again and retry."""
 
 
+@contextmanager
+def folder_lock(root: Path) -> Iterator[None]:
+    """Hold the desired folder's write lock while inside: fcntl.flock on the folder itself,
+    shared by every process that edits its files (the API's FolderWriter, `reconciler scale`).
+
+    Without it `reconciler scale` and a kubectl patch of one file could both start from
+    its old text, and the second rename would drop the first change. The folder is the
+    lock (no lock file): whoever may write the manifests may open it, and nothing appears
+    in the folder or beside it (in a git work tree, say).
+    """
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def write_atomically(path: Path, text: str) -> None:
-    """Replace (or create) the file in one rename, so the watcher never reads half of it."""
+    """Replace (or create) the file in one rename, so the watcher never reads half of it;
+    an existing file's mode is kept. `reconciler scale`, `drain` and `rollout` write so too."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -136,8 +156,10 @@ class FolderWriter:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        # One write at a time: two patches of one file must not both start from its old text.
-        with self._lock:
+        # One write at a time: two patches of one file must not both start from its old
+        # text, in this process (the threads of the server) or another (the CLI).
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock, folder_lock(self.root):
             yield Session(self.root, self)
 
     def apply(self, session: Session, changes: list[Change], message: str) -> str:

@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from reconciler.api.manifest_edit import set_spec_value
+from reconciler.kubeapi.sourcewrite import Change, FolderWriter
+
 RECONCILER = str(Path(sys.executable).with_name("reconciler"))
 
 RC = """\
@@ -62,3 +65,29 @@ class TestScaleCommand:
                              check=False)
         assert run.returncode == 1 and 'replicationcontrollers "api" not found' in run.stderr
         assert (tmp_path / "web-rc.yaml").read_text() == RC
+
+
+class TestSharedWriteLock:
+    def test_scale_waits_for_an_api_write(self, tmp_path: Path) -> None:
+        """`reconciler scale` waits while the API's writer holds the folder, then starts
+        from the API's text: both changes are in the file, neither is lost."""
+        (tmp_path / "web-rc.yaml").write_text(RC)
+        with FolderWriter(tmp_path).session() as s:
+            text = s.read("web-rc.yaml")
+            assert text is not None
+            scaling = subprocess.Popen([RECONCILER, "scale", "rc", "web", "--replicas=7",
+                                        "--desired", str(tmp_path)], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+            try:
+                out, _ = scaling.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass  # waiting for the lock, as it should
+            else:
+                raise AssertionError(f"scale did not wait for the API's write: {out}")
+            s.write([Change("web-rc.yaml", set_spec_value(
+                text, "ReplicationController", "default", "web", "minReadySeconds", "5"))],
+                "an API write")
+        out, err = scaling.communicate(timeout=30)
+        assert scaling.returncode == 0, err
+        written = (tmp_path / "web-rc.yaml").read_text()
+        assert "replicas: 7   #" in written and "minReadySeconds: 5" in written, written
