@@ -143,31 +143,27 @@ def _open(ctx: ApiContext, namespace: str, name: str, request: Request
 def _docker_logs(node: NodeRecord, uid: str, container: str, *, previous: bool, follow: bool,
                  tail: int | None, since: int | None, timestamps: bool
                  ) -> tuple[Iterator[bytes], Callable[[], None]]:
-    """The log stream of a pod's container on its node's engine, and what closes it all."""
+    """The log stream of a pod's container on its node's engine (`PodAccess.open_logs`, as
+    the CLI reads it), and what closes it all."""
     from reconciler.runtime.access import PodAccess
     from reconciler.runtime.engine import Engine
     from reconciler.runtime.types import RuntimeConfig
 
     engine = Engine(node, RuntimeConfig(api_timeout=30.0))
-    opened: list[Any] = [engine.client]
-
-    def close() -> None:
-        for each in opened:  # the stream's response, then the clients' connection pools
-            with contextlib.suppress(Exception):
-                each.close()
-
     try:
-        cid = PodAccess(engine).container_id(uid, container, previous=previous)
-        if follow:
-            opened.insert(0, engine.streaming_client())
-        stream = opened[0].api.logs(cid, stream=True, follow=follow, since=since,
-                                    timestamps=timestamps,
-                                    tail=tail if tail is not None else "all")
-        opened.insert(0, stream)
+        chunks, close_stream = PodAccess(engine).open_logs(
+            uid, container, follow=follow, tail=tail, previous=previous, since=since,
+            timestamps=timestamps)
     except BaseException:
-        close()
+        engine.close()
         raise
-    return iter(stream), close
+
+    def close() -> None:  # the stream's response, then the engine's connection pool
+        close_stream()
+        with contextlib.suppress(Exception):
+            engine.close()
+
+    return chunks, close
 
 
 async def relay(chunks: Iterator[bytes], close: Callable[[], None],

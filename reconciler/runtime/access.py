@@ -7,7 +7,8 @@ found by the pod uid label alone, which is unique whatever the name prefix.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from reconciler.runtime import naming
@@ -74,8 +75,29 @@ class PodAccess:
              timestamps: bool = False) -> Iterator[bytes]:
         """The container's output as Docker keeps it locally; streamed until it ends when
         `follow` (on a client without a read timeout). `since`: a Unix time."""
+        chunks, _ = self.open_logs(uid, container, follow=follow, tail=tail, previous=previous,
+                                   since=since, timestamps=timestamps)
+        return chunks
+
+    def open_logs(self, uid: str, container: str, *, follow: bool = False,
+                  tail: int | None = None, previous: bool = False, since: int | None = None,
+                  timestamps: bool = False) -> tuple[Iterator[bytes], Callable[[], None]]:
+        """`logs`, and the call that closes the stream (and a follow's own client): a
+        server ending a follow early (its client left) ends the blocking read with it."""
         cid = self.container_id(uid, container, previous=previous)
         client = self.engine.streaming_client() if follow else self.engine.client
-        stream = client.api.logs(cid, stream=True, follow=follow, since=since,
-                                 timestamps=timestamps, tail=tail if tail is not None else "all")
-        return iter(stream)
+        try:
+            stream = client.api.logs(cid, stream=True, follow=follow, since=since,
+                                     timestamps=timestamps,
+                                     tail=tail if tail is not None else "all")
+        except BaseException:
+            if follow:
+                client.close()
+            raise
+
+        def close() -> None:
+            for each in (stream, client) if follow else (stream,):
+                with contextlib.suppress(Exception):
+                    each.close()
+
+        return iter(stream), close

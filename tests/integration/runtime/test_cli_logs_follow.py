@@ -91,3 +91,23 @@ class TestLogsFollowSeveral:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=30)
+
+
+class TestOpenLogs:
+    def test_close_ends_a_follow(self, harness: Harness) -> None:
+        """`open_logs`' close ends a follow's blocking read while the container still runs
+        (the API closes it when its client leaves): the reading thread returns."""
+        name = f"openlogs{uuid.uuid4().hex[:6]}"
+        pod = make_pod(name, {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                              "containers": [{"name": "a", "image": BUSYBOX,
+                                              "command": speaker("a")}]})
+        harness.converge(pod, lambda r: r.phase == "Running", timeout=60)
+        chunks, close = PodAccess(harness.agent.engine).open_logs(pod.uid, "a", follow=True)
+        assert b"first-a" in next(chunks)
+        rest: list[bytes] = []
+        reader = threading.Thread(target=lambda: rest.extend(chunks), daemon=True)
+        reader.start()
+        close()
+        reader.join(timeout=30)
+        assert not reader.is_alive()
+        assert b"last-a" not in b"".join(rest)
