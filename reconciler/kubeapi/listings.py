@@ -12,6 +12,7 @@ those, not Endpoints, since 1.30ish).
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from functools import partial
 from typing import Any
 
@@ -29,11 +30,38 @@ NODE_LEASES = "kube-node-lease"  # where each node's heartbeat Lease lives
 SERVICE_NAME = "kubernetes.io/service-name"  # an EndpointSlice's label naming its service
 
 
+def select(store: ReadStore, sql: str) -> list[tuple[Any, ...]] | None:
+    """The rows of one read-only SQL statement on the store's database; None for a store
+    without one (a test's in-memory store), whose callers then read through its methods."""
+    db = getattr(store, "db", None)
+    if isinstance(db, sqlite3.Connection):
+        return [tuple(r) for r in db.execute(sql).fetchall()]
+    engine = getattr(store, "engine", None)
+    if engine is None:
+        return None
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql)).fetchall()]
+
+
+# The namespaces in use, without reading every object's body and every pod's containers.
+IN_USE = ("SELECT DISTINCT namespace FROM objects UNION SELECT DISTINCT namespace FROM pods")
+
+
+def in_use(store: ReadStore) -> set[str]:
+    """The namespaces of every object and pod in the store."""
+    rows = select(store, IN_USE)
+    if rows is None:
+        return {o.key.namespace for o in store.objects()} | {
+            p.namespace for p in store.list_pods()}
+    return {str(r[0]) for r in rows}
+
+
 def _namespaces(store: ReadStore, q: Query) -> list[Row]:
     """Declared namespaces plus every one in use and "default", as a cluster always has."""
     declared = {o.key.name: o for o in store.objects("Namespace")}
-    used = {o.key.namespace for o in store.objects() if o.key.namespace}
-    used |= {p.namespace for p in store.list_pods()} | {EVENTS_HOME}
+    used = {ns for ns in in_use(store) if ns} | {EVENTS_HOME}
     rows = []
     for name in sorted(used | set(declared)):
         o = declared.get(name)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any, cast
 
 from reconciler.api.types import Key
 from reconciler.kubeapi.context import ApiContext
-from reconciler.kubeapi.listings import EVENTS_HOME, listing_for
+from reconciler.kubeapi.listings import EVENTS_HOME, listing_for, select
 from reconciler.kubeapi.resources import Resource
 from reconciler.store.reader import ReadStore
 from reconciler.views.listings import Query, Row
@@ -50,15 +49,8 @@ class Entry:
 
 def store_revision(store: ReadStore) -> int:
     """The store revision (see the module docstring); 0 for a store without one."""
-    db = getattr(store, "db", None)
-    if isinstance(db, sqlite3.Connection):
-        row = db.execute("SELECT revision FROM store_revision WHERE id = 1").fetchone()
-        return int(row[0]) if row else 0
-    from sqlalchemy import text
-
-    with store.engine.connect() as conn:  # type: ignore[attr-defined]
-        value = conn.execute(text("SELECT revision FROM store_revision WHERE id = 1")).scalar()
-    return int(value or 0)
+    rows = select(store, "SELECT revision FROM store_revision WHERE id = 1")
+    return int(rows[0][0] or 0) if rows else 0
 
 
 def _with_sealer(ctx: ApiContext, store: ReadStore, resource: Resource) -> None:

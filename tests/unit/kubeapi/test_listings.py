@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
+from datetime import UTC, datetime
+from typing import Any, cast
+
 import pytest
 
 from reconciler.kubeapi.context import ApiContext
-from reconciler.kubeapi.listings import SERVICE_NAME
+from reconciler.kubeapi.listings import SERVICE_NAME, listing_for
 from reconciler.kubeapi.objects import NODE_INFO, entries, get_object, list_objects
+from reconciler.store.reader import ReadStore
+from reconciler.views.listings import Query
 from tests.unit.kubeapi.store_kit import fill, res
 
 
@@ -61,3 +67,34 @@ class TestNodeDefaults:
         labels = node["metadata"].get("labels") or {}
         assert info["architecture"] == labels.get("kubernetes.io/arch", "")
         assert all(c.get("lastTransitionTime") for c in node["status"]["conditions"])
+
+
+class _Spy:
+    """A real store that records which of its methods were called, and with what."""
+
+    def __init__(self, store: Any) -> None:
+        self.store, self.calls = store, []
+
+    def __getattr__(self, attr: str) -> Any:
+        found = getattr(self.store, attr)
+        if not inspect.ismethod(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((attr, args, kwargs))
+            return found(*args, **kwargs)
+        return call
+
+
+class TestNamespaces:
+    def test_in_use_without_reading_the_store_whole(self, ctx: ApiContext) -> None:
+        """Namespaces in use come from one narrow query: no list of every object or pod."""
+        store = _Spy(ctx.open_store())
+        try:
+            rows = listing_for("Namespace").load(
+                cast(ReadStore, store), Query(None, None, datetime.now(UTC)))
+        finally:
+            store.store.close()
+        assert [r.name for r in rows] == ["default", "team"]
+        assert ("list_pods", (), {}) not in store.calls
+        assert ("objects", (), {}) not in store.calls
