@@ -11,8 +11,11 @@ store is unreachable nothing it installed changes (the rules, the DNS answers an
 routes stay as last read); its feed reconnects by itself and the first read after
 re-applies whatever changed meanwhile.
 
-The node's heartbeat and its engine's events are not here: the control plane
-reaches every engine itself (unix, tcp+TLS, ssh), as docs/multihost.md describes.
+When the machine's Node is declared with `agent: true` (the control plane does not
+reach its engine), the agent also runs that node: its heartbeat, its engine's events
+and its pods' containers, from the store (reconciler/service/agent_node.py). Otherwise
+the control plane reaches the engine itself (unix, tcp+TLS, ssh), as docs/multihost.md
+describes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -40,8 +44,9 @@ RETRY_MAX = 5.0  # seconds: the longest wait between two attempts to reach the s
 
 
 def serve(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
-          service_cidr: str, interval: float) -> None:
-    """Run the data plane of `node_name` until SIGTERM or SIGINT (both commands' body)."""
+          service_cidr: str, interval: float, *, node: NodeOptions | None = None) -> None:
+    """Run the data plane of `node_name` until SIGTERM or SIGINT (both commands' body);
+    with `node` (the agent), also the node itself when it is declared `agent: true`."""
     from reconciler.service.limits import raise_open_files_limit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -51,6 +56,17 @@ def serve(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
     soft, _ = raise_open_files_limit()
     log.info("open files limit: %d", soft)
     notifier = Notifier()
+    if node is not None:
+        node.start(node_name, state, stop)
+        if not node.data_plane:
+            notifier.ready(f"node {node_name}: data plane off")
+            try:
+                while not stop.wait(1.0):
+                    notifier.watchdog()
+            finally:
+                notifier.stopping()
+                node.join()
+            return
     started = _start(node_name, state, mode, dns_ip, dns_port, service_cidr, interval,
                      stop, notifier)
     if started is None:
@@ -67,6 +83,33 @@ def serve(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
         notifier.stopping()
         embedded.close()  # leaves the data plane in force for the next agent
         store.close()
+        if node is not None:
+            node.join()
+
+
+class NodeOptions:
+    """The agent's node part (service/agent_node.py), in a thread of its own."""
+
+    def __init__(self, config_path: Path | None, engine: str | None, data_plane: bool) -> None:
+        self.config_path, self.engine, self.data_plane = config_path, engine, data_plane
+        self._thread: threading.Thread | None = None
+
+    def start(self, node_name: str, state: str, stop: threading.Event) -> None:
+        from reconciler.service.agent_node import serve_node
+
+        def body() -> None:
+            try:
+                serve_node(node_name, state, self.config_path, self.engine, stop)
+            except Exception:
+                log.exception("node %s: the node part stopped", node_name)
+                stop.set()
+
+        self._thread = threading.Thread(target=body, name="node", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(30)
 
 
 def _start(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
@@ -151,12 +194,25 @@ def data_plane_options(command: F) -> F:
 @click.command()
 @click.option("--node", "node_name", required=True, help="Name of the node this machine is.")
 @data_plane_options
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="RECONCILER_CONFIG", default=None,
+              help="The service's TOML configuration (runtime, network, secrets) for a node "
+                   "declared `agent: true`.")
+@click.option("--engine", default=None, envvar="RECONCILER_AGENT_ENGINE",
+              help="This machine's Docker engine for a node declared `agent: true` "
+                   "(default: the Node's spec.engine).")
+@click.option("--data-plane/--no-data-plane", default=True, show_default=True,
+              help="Serve the proxy, DNS and pod routes (off: only the node's own work).")
 @state_option
 def agent(node_name: str, mode: str, dns_ip: str, dns_port: int, service_cidr: str,
-          interval: float, state: str) -> None:
+          interval: float, config_path: Path | None, engine: str | None, data_plane: bool,
+          state: str) -> None:
     """Serve this machine's cluster IPs, NodePorts, DNS and pod routes from the shared store.
 
     Waits for the store when it is down, keeps the data plane as it is while the
-    store is unreachable, and follows it again when it is back.
+    store is unreachable, and follows it again when it is back. When this machine's
+    Node is declared `agent: true`, also posts its heartbeat, follows its engine's
+    events and runs its pods' containers from the store.
     """
-    serve(node_name, state, mode, dns_ip, dns_port, service_cidr, interval)
+    serve(node_name, state, mode, dns_ip, dns_port, service_cidr, interval,
+          node=NodeOptions(config_path, engine, data_plane))

@@ -37,6 +37,7 @@ from reconciler.api.taints import NOT_READY_TAINT, node_taints, tolerates
 from reconciler.api.types import JSON
 from reconciler.control.context import NODE_GC, Context
 from reconciler.control.loop import Result, WorkKey
+from reconciler.runtime.agent_node import AgentOnlyHost, by_agent, record_url
 from reconciler.runtime.types import HostUnreachable, ObservedPod
 from reconciler.scheduling.taint_toleration import eviction_delay
 
@@ -96,9 +97,9 @@ def node_from_object(body: JSON, existing: NodeRecord | None, now_: datetime) ->
     node = (
         dataclasses.replace(existing)
         if existing is not None
-        else NodeRecord(name=meta["name"], engine_url=spec["engine"], created_at=now_)
+        else NodeRecord(name=meta["name"], engine_url="", created_at=now_)
     )
-    node.engine_url = spec["engine"]
+    node.engine_url = record_url(spec["engine"], bool(spec.get("agent", False)))
     seen = {k: v for k, v in (existing.labels if existing else {}).items()
             if k in OBSERVED_LABELS}
     node.labels = {**dict(meta.get("labels") or {}), **seen}
@@ -172,6 +173,8 @@ class NodeController:
         # (node, pod uid) -> when a NoExecute taint the pod tolerates for a while was first
         # seen with the pod on the node (the taint manager's clock).
         self._tainted_since: dict[tuple[str, str], datetime] = {}
+        # Per node its agent runs (spec.agent): whether its record was last seen Ready.
+        self._agent_ready: dict[str, bool] = {}
 
     def sync_registrations(self) -> list[str]:
         """Node records for every declared Node (or the local default); returns their names."""
@@ -225,6 +228,14 @@ class NodeController:
         return Result.after(self.ctx.settings.heartbeat_interval)
 
     def _heartbeat(self, node: NodeRecord) -> None:
+        if by_agent(node):
+            self._agent_heartbeat(node)
+        else:
+            self.heartbeat(node)
+
+    def heartbeat(self, node: NodeRecord) -> None:
+        """Ask the node's engine for its facts and record them (also the agent's, for its
+        own node: reconciler/service/agent_node.py); NotReady when it does not answer."""
         ctx = self.ctx
         was_ready = node.ready
         now_ = ctx.clock()
@@ -235,21 +246,7 @@ class NodeController:
             grace = timedelta(seconds=ctx.settings.not_ready_timeout)
             if was_ready and since is not None and now_ - since < grace:
                 return  # one missed heartbeat is not a dead host
-            node.ready, node.reason, node.message = False, "NodeUnreachable", e.reason
-            ctx.store.upsert_node(node)
-            if was_ready:
-                nodes_changed(ctx)
-                ctx.event(
-                    "Node",
-                    "",
-                    node.name,
-                    "Warning",
-                    "NodeNotReady",
-                    f"Node {node.name} status is now: NodeNotReady ({e.reason})",
-                    SOURCE,
-                )
-                self._mark_pods_not_ready(node)
-            self._evict_if_due(node)
+            self._not_ready(node, "NodeUnreachable", e.reason)
             return
         node.capacity = Resources(info.cpus * 1000, info.memory)
         node.pod_addresses = info.pod_addresses
@@ -283,6 +280,43 @@ class NodeController:
                 if not pod.node_name or pod.node_name == node.name:
                     ctx.enqueue_pod(pod.uid)
             ctx.enqueue(NODE_GC, node.name)
+
+    def _not_ready(self, node: NodeRecord, reason: str, message: str) -> None:
+        """Record the node NotReady (an event, its pods not ready, when it was Ready), and
+        evict its pods once it has been silent for the eviction timeout."""
+        ctx = self.ctx
+        was_ready = node.ready
+        node.ready, node.reason, node.message = False, reason, message
+        ctx.store.upsert_node(node)
+        if was_ready:
+            nodes_changed(ctx)
+            ctx.event("Node", "", node.name, "Warning", "NodeNotReady",
+                      f"Node {node.name} status is now: NodeNotReady ({message})", SOURCE)
+            self._mark_pods_not_ready(node)
+        self._evict_if_due(node)
+
+    def _agent_heartbeat(self, node: NodeRecord) -> None:
+        """A node its agent runs: the agent records its heartbeat; here only its silence is
+        judged (NotReady after `not_ready_timeout`, eviction after `eviction_timeout`), and
+        its coming Ready wakes the pods waiting for a node, as a heartbeat here would."""
+        ctx = self.ctx
+        since = node.last_heartbeat
+        fresh = since is not None and \
+            ctx.clock() - since < timedelta(seconds=ctx.settings.not_ready_timeout)
+        seen = self._agent_ready.get(node.name)
+        self._agent_ready[node.name] = node.ready and fresh
+        if node.ready and fresh:
+            if seen is not True:
+                nodes_changed(ctx)
+                for pod in ctx.store.list_pods():
+                    if not pod.node_name or pod.node_name == node.name:
+                        ctx.enqueue_pod(pod.uid)
+            return
+        if node.ready:
+            self._not_ready(node, "NodeStatusUnknown",
+                            f"the agent of node {node.name} stopped posting its status")
+        else:
+            self._evict_if_due(node)
 
     def _evict_by_taints(self, node: NodeRecord) -> None:
         """The taint manager: pods not tolerating a NoExecute taint of the Node manifest go,
@@ -362,6 +396,8 @@ class NodeController:
         if node is None:
             return Result.done()
         agent = ctx.agent(node)
+        if isinstance(agent, AgentOnlyHost):
+            return Result.done()  # its agent collects its own host's containers
         try:
             observed = agent.list_pods(foreign=True)
         except HostUnreachable:

@@ -25,6 +25,7 @@ from reconciler.control.pod_failures import NodeFailureFeedback
 from reconciler.network.feed import ACK_EVERY
 from reconciler.planning.service_env import ServiceSource, service_env, services_for_env
 from reconciler.runtime import spans
+from reconciler.runtime.agent_node import by_agent, stopped_by_agent
 from reconciler.runtime.configfiles import ConfigVolumes
 from reconciler.runtime.types import HostUnreachable, PodEnv, PodSync
 from reconciler.scheduling.scheduler import Inputs, bound_pods_for, place, place_on
@@ -172,6 +173,9 @@ class PodController:
             return Result.after(0)
         if not node.ready:
             return Result.after(self.ctx.settings.heartbeat_interval)
+        if by_agent(node):
+            spans.cancel(uid)
+            return Result.done()  # its agent runs it and records its status
         return self._sync(pod, node)
 
     # -- scheduling --
@@ -350,8 +354,9 @@ class PodController:
             wait = self._drain(pod, grace)
             if wait > 0:
                 return Result.after(wait)
+            agent_run = by_agent(node)  # its agent stops it, then says so (runtime/agent_node)
             for c in pod.containers:
-                if c.state == "running":
+                if c.state == "running" and not agent_run:
                     ctx.event(
                         "Pod",
                         pod.namespace,
@@ -364,13 +369,15 @@ class PodController:
                         host=node.name,
                     )
             try:
-                ctx.agent(node).kill_pod(pod.uid, grace)
+                if not agent_run or not stopped_by_agent(pod):
+                    ctx.agent(node).kill_pod(pod.uid, grace)  # an agent's node: unreachable
             except HostUnreachable:
                 timeout = timedelta(seconds=ctx.settings.eviction_timeout)
                 if node.ready or (
                     node.last_heartbeat and ctx.clock() - node.last_heartbeat < timeout
                 ):
-                    return Result.after(ctx.settings.heartbeat_interval)
+                    # An agent's report does not wake this key: it is looked at again soon.
+                    return Result.after(0.5 if agent_run else ctx.settings.heartbeat_interval)
                 # The host is gone for good as far as we know; its containers are removed
                 # as orphans when it comes back (node-gc).
         ctx.store.delete_pod(pod.uid)

@@ -37,7 +37,11 @@ AgentFactory = Callable[[NodeRecord, RuntimeConfig, Callable[[str], None]], Host
 def docker_agent(
     node: NodeRecord, config: RuntimeConfig, on_change: Callable[[str], None]
 ) -> HostAgent:
-    """The real agent: Docker through the engine API."""
+    """The real agent: Docker through the engine API (none for a node its own agent runs)."""
     from reconciler.runtime.agent import NodeAgent
+    from reconciler.runtime.agent_node import AgentOnlyHost, by_agent
+
+    if by_agent(node):
+        return AgentOnlyHost(node)
 
     return NodeAgent(node, config, on_change)

@@ -1,0 +1,313 @@
+"""The node part of `reconciler agent`: a kubelet from the store, for a Node with `spec.agent`.
+
+When the control plane does not reach a machine's engine (the Node manifest says
+`agent: true`, runtime/agent_node.py), the agent on that machine does what the
+control plane does for the engines it reaches, for its own node only, and reports it
+in the store:
+- **the heartbeat**: the engine's CPUs, memory, versions and free pod addresses, Ready
+  (or NotReady with the reason), every `heartbeat_interval`, stamped by the database's
+  clock (the control plane judges its silence: NotReady, then eviction);
+- **the engine's events**: Docker's event stream of this service's containers requeues
+  their pod here (a container died: restarted, its status written), as the control
+  plane's own event stream does for the engines it reaches;
+- **the pods' container work**: the pods bound to this node (the scheduler stays in
+  the control plane) are converged by the same pod controller and `NodeAgent` the
+  control plane uses, from their records; a pod marked for deletion is drained, stopped
+  with its grace period, and its `ContainersStopped` condition set: the control plane
+  then removes the record. Orphans of this host are collected here too (node-gc).
+The pods' records are followed by the store's change feed (PostgreSQL LISTEN/NOTIFY:
+a pod bound, deleted, moved), with a node-gc every resync interval as the safety net.
+
+The control plane's other work (scheduling, owners, services, endpoints) stays there.
+What is not done for such a node: claim volumes are not removed when their claim is
+deleted, and `reconciler logs`/`exec` reach the engine only from the node's machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Hashable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from reconciler.api.records import NodeRecord, PodRecord
+from reconciler.control.context import NODE_GC, POD, Context
+from reconciler.control.loop import Loop, Result, WorkKey
+from reconciler.control.nodes import NodeController
+from reconciler.control.pods import KUBELET, PodController, set_condition
+from reconciler.control.queue import WorkQueue
+from reconciler.runtime.agent import NodeAgent
+from reconciler.runtime.agent_node import STOPPED, by_agent, local_url, stopped_by_agent
+from reconciler.runtime.port import HostAgent
+from reconciler.runtime.types import HostUnreachable, RuntimeConfig
+from reconciler.store.base import db_now
+
+if TYPE_CHECKING:
+    from reconciler.service.config import Config
+    from reconciler.store import Store
+
+log = logging.getLogger("reconciler.agent")
+
+WORKERS = 4
+CLOCK_REFRESH = 60.0  # seconds between two readings of the database's clock
+
+
+def local_agents(engine: str | None) -> Callable[[NodeRecord, RuntimeConfig,
+                                                  Callable[[str], None]], HostAgent]:
+    """The agent factory of the node's own machine: its engine at the URL it is reached
+    by there (`engine`, else the record's), never the control plane's stand-in."""
+
+    def build(node: NodeRecord, config: RuntimeConfig,
+              on_change: Callable[[str], None]) -> HostAgent:
+        here = dataclasses.replace(node, engine_url=engine or local_url(node))
+        agent = NodeAgent(here, config, on_change)
+        agent.node = node  # the record as stored: Context.agent keeps it while it is unchanged
+        return agent
+    return build
+
+
+@dataclasses.dataclass
+class NodeContext(Context):
+    """The control plane's context cut down to one node: only its pods and its gc queued."""
+
+    node_name: str = ""
+
+    def enqueue(self, controller: str, id_: Hashable) -> None:
+        if controller == POD or (controller == NODE_GC and id_ == self.node_name):
+            super().enqueue(controller, id_)
+
+    def enqueue_related(self, pod: PodRecord,
+                        previous_labels: Mapping[str, str] | None = None) -> None:
+        """Nothing: the owners and services are the control plane's, which follows the
+        store's writes (this agent's included) and wakes them itself."""
+
+
+class NodePods(PodController):
+    """The pod controller of one node, in its agent: converge its pods, stop deleted ones."""
+
+    def __init__(self, ctx: NodeContext) -> None:
+        super().__init__(ctx)
+        self.node_name = ctx.node_name
+
+    def reconcile(self, key: WorkKey) -> Result:
+        ctx = self.ctx
+        pod = ctx.store.get_pod_by_uid(str(key.id))
+        if pod is None or pod.node_name != self.node_name:
+            return Result.done()  # not (or no longer) this node's: the scheduler's business
+        node = ctx.store.get_node(self.node_name)
+        if node is None or not by_agent(node):
+            return Result.done()
+        if pod.deletion_timestamp is not None:
+            return self._stop(pod, node)
+        if not node.ready:
+            return Result.after(ctx.settings.heartbeat_interval)
+        return self._sync(pod, node)
+
+    def _stop(self, pod: PodRecord, node: NodeRecord) -> Result:
+        """Drain, stop with the grace period, then say so (the control plane removes it)."""
+        ctx = self.ctx
+        if stopped_by_agent(pod):
+            return Result.done()
+        grace = int(pod.spec.get("terminationGracePeriodSeconds", 30))
+        wait = self._drain(pod, grace)
+        if wait > 0:
+            return Result.after(wait)
+        for c in pod.containers:
+            if c.state == "running":
+                ctx.event("Pod", pod.namespace, pod.name, "Normal", "Killing",
+                          f"Stopping container {c.name}", KUBELET, uid=pod.uid,
+                          host=node.name)
+        try:
+            ctx.agent(node).kill_pod(pod.uid, grace)
+        except HostUnreachable:
+            return Result.after(ctx.settings.heartbeat_interval)
+        now_ = ctx.clock()
+        for c in [*pod.init_containers, *pod.containers]:
+            if c.state != "terminated":
+                c.state, c.reason, c.ready, c.finished_at = "terminated", "Killed", False, now_
+        set_condition(pod, "Ready", False, at=now_)
+        set_condition(pod, STOPPED, True, "Killing",
+                      f"the agent of node {node.name} stopped and removed its containers", now_)
+        ctx.store.patch_pod(pod, "status")
+        return Result.done()
+
+
+class DatabaseClock:
+    """The database's clock, read every CLOCK_REFRESH s and carried on by this machine's:
+    heartbeats stamped with it are judged by the control plane whatever the clocks say."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._offset = timedelta(0)
+        self._read_at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        import time
+
+        now_ = datetime.now(UTC)
+        with self._lock:
+            if time.monotonic() - self._read_at > CLOCK_REFRESH:
+                try:
+                    with Session(self._store.engine) as s:
+                        self._offset = db_now(s) - datetime.now(UTC)
+                    self._read_at = time.monotonic()
+                except Exception as e:  # the store is down: this machine's clock meanwhile
+                    log.debug("database clock not read: %s", e)
+            return now_ + self._offset
+
+
+class NodeRun:
+    """Everything the agent does for its node; `run(stop)` blocks until `stop`."""
+
+    def __init__(self, store: Store, node_name: str, config: Config,
+                 engine: str | None = None) -> None:
+        from reconciler.service.app import runtime_config, settings
+
+        self.store = store
+        self.node_name = node_name
+        self.engine = engine
+        queue: WorkQueue[WorkKey] = WorkQueue()
+        self.ctx = NodeContext(
+            store=store, queue=queue, runtime=runtime_config(config, store.cluster_id()),
+            settings=settings(config, str(config.desired)), clock=DatabaseClock(store),
+            agent_factory=local_agents(engine), node_name=node_name)
+        self.nodes = NodeController(self.ctx)
+        self.pods = NodePods(self.ctx)
+        self.loop = Loop(queue, {POD: self.pods, NODE_GC: self.nodes}, workers=WORKERS)
+        self.resync = config.resync_interval
+        self.active = False  # the node is registered with `agent: true`, and run here
+        self.heartbeats = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Heartbeats, events and pods of the node while its record says `agent: true`."""
+        self.loop.start()
+        watch_stop: threading.Event | None = None
+        feed = threading.Thread(target=self._follow, args=(stop,), name="node-pods",
+                                daemon=True)
+        feed.start()
+        try:
+            while not stop.is_set():
+                node = self._node()
+                if node is not None and by_agent(node):
+                    if not self.active:
+                        log.info("node %s: run by this agent (engine %s)", self.node_name,
+                                 self.engine or local_url(node))
+                        self.active = True
+                        watch_stop = threading.Event()
+                        agent = self.ctx.agent(node)
+                        threading.Thread(target=agent.watch, args=(watch_stop,),
+                                         name=f"events-{self.node_name}", daemon=True).start()
+                        self.ctx.enqueue(NODE_GC, self.node_name)
+                    self._beat(node)
+                elif self.active:
+                    log.info("node %s: no longer declared `agent: true`; left to the "
+                             "control plane", self.node_name)
+                    self.active = False
+                    if watch_stop is not None:
+                        watch_stop.set()
+                    self.ctx.drop_agent(self.node_name)
+                stop.wait(self.ctx.settings.heartbeat_interval)
+        finally:
+            if watch_stop is not None:
+                watch_stop.set()
+            self.loop.stop()
+            for agent in self.ctx.agents().values():
+                agent.close()
+
+    def _node(self) -> NodeRecord | None:
+        try:
+            return self.store.get_node(self.node_name)
+        except Exception as e:  # the store is away: nothing changes on the host meanwhile
+            log.warning("node %s: store not reachable (%s)", self.node_name,
+                        str(e).splitlines()[0][:200])
+            return None
+
+    def _beat(self, node: NodeRecord) -> None:
+        try:
+            self.nodes.heartbeat(node)
+            self.heartbeats += 1
+        except Exception:
+            log.exception("node %s: heartbeat not recorded", self.node_name)
+
+    def _follow(self, stop: threading.Event) -> None:
+        """Queue this node's pods that were bound, deleted or moved; a gc every resync."""
+        import time
+
+        seen: dict[str, bool] = {}  # uid -> being deleted
+        feed = None
+        next_gc = time.monotonic() + self.resync
+        while not stop.is_set():
+            try:
+                if feed is None:
+                    feed = self.store.feed()
+                topics = feed.wait(1.0)
+                if time.monotonic() >= next_gc and self.active:
+                    self.ctx.enqueue(NODE_GC, self.node_name)
+                    next_gc = time.monotonic() + self.resync
+                if not self.active or not topics & {"pods", "nodes"}:
+                    continue
+                pods = self.store.list_pods(node=self.node_name, containers=False)
+            except Exception as e:
+                log.debug("node %s: pod feed: %s", self.node_name, e)
+                if feed is not None:
+                    feed.close()
+                feed = None
+                stop.wait(1.0)
+                continue
+            now = {p.uid: p.deletion_timestamp is not None for p in pods}
+            for uid, deleting in now.items():
+                if seen.get(uid) != deleting:
+                    self.ctx.enqueue_pod(uid)
+            seen = now
+        if feed is not None:
+            feed.close()
+
+
+def load_agent_config(config_path: Path | None, state: str) -> Config:
+    """The service's configuration on this machine (its file and environment), this store."""
+    import os
+
+    from reconciler.service.config import load_config
+
+    return load_config(config_path, os.environ, {"state": state})
+
+
+def serve_node(node_name: str, state: str, config_path: Path | None, engine: str | None,
+               stop: threading.Event, started: Callable[[NodeRun], None] | None = None) -> None:
+    """Open the store (waiting for it), then `NodeRun.run` until `stop` (a thread's body)."""
+    from reconciler.store import Store, StoreMissing
+    from reconciler.store.secrets import load_key_file
+
+    config = load_agent_config(config_path, state)
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            store = Store.open(state, create=False)
+            break
+        except StoreMissing:
+            raise
+        except Exception as e:
+            log.warning("node %s: store not reachable (%s); retrying in %.0fs", node_name,
+                        str(e).splitlines()[0][:200], delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+    else:
+        return
+    try:
+        if config.key_file.exists():  # Secrets' files: the same key file as the control plane
+            store.sealer = load_key_file(config.key_file)
+        else:
+            log.warning("node %s: no Secret key file %s: pods using Secrets cannot start "
+                        "here", node_name, config.key_file)
+        run = NodeRun(store, node_name, config, engine)
+        if started is not None:
+            started(run)
+        run.run(stop)
+    finally:
+        store.close()
