@@ -37,6 +37,7 @@ BENCHMARKS = {
     "rollout": "bench.rollout",
     "capacity": "bench.capacity",
     "pass-cpu": "bench.passcpu",
+    "multihost": "bench.multihost",
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
