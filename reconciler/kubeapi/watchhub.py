@@ -161,6 +161,16 @@ class Tracked:
         self.last_rv = rv
 
 
+class _Starting(threading.Event):
+    """Set once the detector thread listens, or failed to connect (`error`)."""
+
+    error: Exception | None = None
+
+    def fail(self, error: Exception) -> None:
+        self.error = error
+        self.set()
+
+
 class Hub:
     """The change detector and the tracked resources of one store, in one thread."""
 
@@ -171,6 +181,7 @@ class Hub:
         self._tracked: dict[tuple[str, str, str], Tracked] = {}
         self._detector: Any = None
         self._thread: threading.Thread | None = None
+        self._starting = _Starting()
         self._closed = threading.Event()
         self._safety = SAFETY_PERIOD
         self._keep_store = "://" in ctx.state and not ctx.state.startswith("sqlite")
@@ -211,9 +222,14 @@ class Hub:
         ident = (resource.group, resource.version, resource.plural)
         with self._relisting:
             with self._lock:
-                # The detector opens before the first list: a write during it shows next.
-                self._start()
+                starting = self._start()
                 found = self._tracked.get(ident)
+            # The detector listens before the first list: a write during it shows next. Its
+            # connection is made by the hub's thread, never under `_lock`, which every
+            # watcher takes: a slow or unreachable database would stall them all.
+            starting.wait()
+            if starting.error is not None:
+                raise starting.error
             if found is None:
                 objects, list_rv = self._list(resource)
                 found = Tracked(resource, objects, last_rv=list_rv, floor=list_rv,
@@ -260,9 +276,20 @@ class Hub:
             after = [c.seq for c in tracked.history if c.rv > version]
             return min(after) - 1 if after else tracked.seq
 
-    def _start(self) -> None:
-        if self._thread is not None:
-            return
+    def _start(self) -> _Starting:
+        """The detector thread's start (begun now if none runs); the caller holds `_lock`.
+
+        Only the thread starts here: it connects the detector itself, outside the lock.
+        """
+        if self._thread is None:
+            self._starting = _Starting()
+            self._thread = threading.Thread(target=self._run, args=(self._starting,),
+                                            name="kubeapi watch", daemon=True)
+            self._thread.start()
+        return self._starting
+
+    def _connect(self) -> Any:
+        """The store's change detector: LISTEN on PostgreSQL, data_version on SQLite."""
         from reconciler.store.changes import (
             FEED_CHANNEL,
             DataVersionDetector,
@@ -273,18 +300,26 @@ class Hub:
 
         url = to_url(self.ctx.state)
         if url.get_backend_name() == "postgresql":
-            self._detector = ListenDetector(url, FEED_CHANNEL)
-        else:
-            self._detector = detector_for(url)
-            if isinstance(self._detector, DataVersionDetector):
-                self._safety = SQLITE_SAFETY_PERIOD
-        self._thread = threading.Thread(target=self._run, args=(self._detector,),
-                                        name="kubeapi watch", daemon=True)
-        self._thread.start()
+            return ListenDetector(url, FEED_CHANNEL)
+        detector = detector_for(url)
+        if isinstance(detector, DataVersionDetector):
+            self._safety = SQLITE_SAFETY_PERIOD
+        return detector
 
-    def _run(self, detector: Any) -> None:
+    def _run(self, starting: _Starting) -> None:
         try:
-            self._loop(detector)
+            detector = self._connect()
+        except Exception as exc:  # told to the watches waiting on it; the next one retries
+            with self._lock:
+                self._thread = None
+            starting.fail(exc)
+            return
+        with self._lock:
+            self._detector = detector
+        starting.set()
+        try:
+            if not self._closed.is_set():
+                self._loop(detector)
         finally:
             detector.close()
             self._drop_kept()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
 from typing import Any
 
 import pytest
@@ -99,6 +101,7 @@ class FakeHub(Hub):
         super().__init__(ApiContext(state="unused"))
         self.items, self.rv = items, rv
         self._thread = object()  # type: ignore[assignment]  # never start the real one
+        self._starting.set()  # as if it listened
 
     def _open(self) -> ReadStore | None:
         return None
@@ -212,3 +215,35 @@ class TestStream:
         hub = FakeHub([pod("a", 3)], 3)
         events = asyncio.run(_read(hub, "1", 1))
         assert events[0]["type"] == "ERROR" and events[0]["object"]["code"] == 410
+
+
+class TestDetectorStart:
+    def test_a_database_that_does_not_answer_stalls_no_watcher(self) -> None:
+        """While the hub's detector connects to a PostgreSQL that never answers, the other
+        watchers' calls on the hub go on; the failure then reaches the watch that waited."""
+        server = socket.create_server(("127.0.0.1", 0))
+        server.settimeout(30)
+        hub = Hub(ApiContext(state=f"postgresql://u@127.0.0.1:{server.getsockname()[1]}/db"))
+        other = Tracked(PODS, {}, last_rv=0, floor=0)
+        failed: list[BaseException] = []
+
+        def track() -> None:
+            try:
+                hub.track(PODS)
+            except Exception as exc:
+                failed.append(exc)
+
+        tracking = threading.Thread(target=track, daemon=True)
+        tracking.start()
+        conn, _ = server.accept()  # the detector is connecting; nothing is ever answered
+        try:
+            answered = threading.Thread(target=hub.since, args=(other, 0), daemon=True)
+            answered.start()
+            answered.join(10)
+            assert not answered.is_alive()
+        finally:
+            conn.close()
+            server.close()
+            tracking.join(30)
+            hub.close()
+        assert failed and not tracking.is_alive()
