@@ -15,6 +15,7 @@ cases (FUZZ_EXAMPLES, default 2,000 here).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -69,8 +70,10 @@ def _value(rng: random.Random, depth: int = 0) -> Any:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+@functools.cache
 def _corpus_documents() -> list[dict[str, Any]]:
-    """Every mapping document of the corpus that parses as YAML."""
+    """Every mapping document of the corpus that parses as YAML (read when first drawn from:
+    at import, every test process of the run would parse the corpus while collecting)."""
     docs: list[dict[str, Any]] = []
     if not CORPUS.is_dir():
         return docs
@@ -83,9 +86,6 @@ def _corpus_documents() -> list[dict[str, Any]]:
         except (yaml.YAMLError, UnicodeDecodeError):
             continue
     return docs
-
-
-DOCUMENTS = _corpus_documents()
 
 
 def _places(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -166,7 +166,7 @@ def mutated_files(draw: st.DrawFn) -> tuple[str, bytes]:
     about 20 ms a case; a few thousand cases must run in well under a minute).
     """
     rng = draw(st.randoms(use_true_random=False))
-    docs = [copy.deepcopy(rng.choice(DOCUMENTS)) for _ in range(rng.randint(1, 3))]
+    docs = [copy.deepcopy(rng.choice(_corpus_documents())) for _ in range(rng.randint(1, 3))]
     for _ in range(rng.randint(0, 3)):
         i = rng.randrange(len(docs))
         docs[i] = _mutate(docs[i], rng)
@@ -181,9 +181,9 @@ def _peak_rss() -> int:
 
 @pytest.fixture(scope="module")
 def corpus() -> list[dict[str, Any]]:
-    if not DOCUMENTS:
+    if not _corpus_documents():
         pytest.skip("../shared/k8s-corpus is absent")
-    return DOCUMENTS
+    return _corpus_documents()
 
 
 @pytest.mark.timeout(600 + EXAMPLES // 10)  # about 25 ms a case at a load of 20 on 2 cores
