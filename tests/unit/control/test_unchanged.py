@@ -75,8 +75,20 @@ class TestUnchanged:
         """Unknown keys and other inputs are not the same; forget drops the memo."""
         memo = Unchanged()
         assert not memo.same("k", (1, frozenset()))
-        memo.remember("k", (1, frozenset()))
+        memo.remember("k", (1, frozenset()), memo.begin())
         assert memo.same("k", (1, frozenset()))
         assert not memo.same("k", (2, frozenset()))
         memo.forget("k")
         assert not memo.same("k", (1, frozenset()))
+
+    def test_forget_all_drops_every_memo_and_those_begun_before(self) -> None:
+        """After forget_all nothing is the same, and a reconcile begun before remembers nothing."""
+        memo = Unchanged()
+        memo.remember("a", 1, memo.begin())
+        in_flight = memo.begin()
+        memo.forget_all()
+        assert not memo.same("a", 1)
+        memo.remember("b", 2, in_flight)
+        assert not memo.same("b", 2)
+        memo.remember("b", 2, memo.begin())
+        assert memo.same("b", 2)
