@@ -30,6 +30,7 @@ from reconciler.api.records import NodeRecord
 from reconciler.cli.completion import complete_names
 from reconciler.cli.engines import unreachable
 from reconciler.cli.options import state_option
+from reconciler.runtime.agent_node import local_url
 
 
 def _local_node() -> NodeRecord:
@@ -239,7 +240,7 @@ def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _docker_cli_args(node: NodeRecord) -> list[str]:
-    args = ["-H", node.engine_url or "unix:///var/run/docker.sock"]
+    args = ["-H", local_url(node) or "unix:///var/run/docker.sock"]
     tls = node.tls or {}
     if tls:
         args.append("--tlsverify" if tls.get("verify", True) else "--tls")

@@ -33,6 +33,7 @@ from docker.errors import DockerException
 from docker.tls import TLSConfig
 
 from reconciler.api.records import NodeRecord
+from reconciler.runtime.agent_node import local_url
 from reconciler.runtime.types import HostUnreachable, RuntimeConfig
 
 T = TypeVar("T")
@@ -96,7 +97,7 @@ def client_for(
     A fixed API version keeps construction free of calls to the engine, so a dead
     host costs nothing until it is used.
     """
-    url = node.engine_url or DEFAULT_URL
+    url = local_url(node) or DEFAULT_URL  # an `agent: true` node: as its machine reaches it
     kwargs: dict[str, Any] = {"base_url": url, "version": api_version, "timeout": timeout,
                               "max_pool_size": pool}
     if url.startswith("ssh://"):

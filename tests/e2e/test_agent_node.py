@@ -144,6 +144,11 @@ def test_pods_run_by_the_agent(setup: Setup) -> None:
     mains = [c for c in setup.containers() if c.split()[1] == "main"]
     assert len(mains) == 2
     assert "run by this agent" in setup.agent_log()
+    # The CLI on the node's own machine reaches its engine as that machine does.
+    done = subprocess.run([RECONCILER, "exec", setup.running()[0].name, "--state", setup.url,
+                           "--", "echo", "from-far"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0 and "from-far" in done.stdout, done.stderr
 
 
 def test_killed_container_restarted_by_engine_event(setup: Setup) -> None:
