@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import secrets
 import socket
 import threading
 from typing import Any
@@ -27,6 +29,7 @@ from reconciler.kubeapi.certs import READ_WRITE
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.status import status_object
 
+log = logging.getLogger(__name__)
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 
@@ -41,6 +44,14 @@ def exit_status(code: int, command: list[str]) -> dict[str, Any]:
             "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
 
 
+# Set in the command's environment so that it, and every process it starts, can be found
+# and ended when the client goes away: Docker has no call that stops an exec.
+MARKER = "RECONCILER_EXEC"
+# Run as root in the container: ends every process whose environment carries the marker.
+_KILL = ('for d in /proc/[0-9]*; do if tr "\\000" "\\n" < "$d/environ" 2>/dev/null '
+         '| grep -qx "{marker}"; then kill -KILL "${{d#/proc/}}" 2>/dev/null; fi; done')
+
+
 class DockerExec:
     """One command started in a container, with its raw socket."""
 
@@ -48,8 +59,11 @@ class DockerExec:
                  tty: bool) -> None:
         self.api = engine.client.api
         self.engine = engine
+        self.cid = cid
         self.tty = tty
-        self.id = self.api.exec_create(cid, command, stdin=stdin, tty=tty)["Id"]
+        self.marker = f"{MARKER}={secrets.token_hex(8)}"
+        self.id = self.api.exec_create(cid, command, stdin=stdin, tty=tty,
+                                       environment=[self.marker])["Id"]
         raw = self.api.exec_start(self.id, socket=True, tty=tty)
         self.io = raw
         self.sock: socket.socket = getattr(raw, "_sock", raw)
@@ -76,6 +90,24 @@ class DockerExec:
         code = self.api.exec_inspect(self.id).get("ExitCode")
         return int(code) if code is not None else -1
 
+    def end(self) -> None:
+        """The client went away: its streams closed (stdin at EOF, the output socket shut,
+        which ends the reading thread) and the command ended if it still runs."""
+        self.close_stdin()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        try:
+            if not self.api.exec_inspect(self.id).get("Running"):
+                return
+            kill = self.api.exec_create(self.cid, ["sh", "-c", _KILL.format(
+                marker=self.marker)], user="0")["Id"]
+            self.api.exec_start(kill)
+            if self.api.exec_inspect(self.id).get("Running"):
+                log.warning("kubeapi exec: %s still runs after its client left (no sh, tr, "
+                            "grep or kill in container %s?)", self.id[:12], self.cid[:12])
+        except Exception as exc:  # the container is gone, or its host: nothing left to end
+            log.warning("kubeapi exec: ending %s after its client left: %s", self.id[:12], exc)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.sock.close()
@@ -100,35 +132,46 @@ def _start(ctx: ApiContext, namespace: str, name: str, container: str | None,
         raise
 
 
-async def _pump_output(ws: WebSocket, run: DockerExec) -> None:
-    """Copy the command's output to the client until it ends (a thread reads the socket)."""
+async def _pump_output(ws: WebSocket, run: DockerExec) -> bool:
+    """Copy the command's output to the client until it ends (a thread reads the socket);
+    False when the client could no longer be sent to."""
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
+    sent = [True]
 
     def read() -> None:
         try:
             for stream, data in run.frames():
                 channel = STDERR if stream == 2 else STDOUT
-                asyncio.run_coroutine_threadsafe(
-                    ws.send_bytes(bytes([channel]) + bytes(data)), loop).result()
+                try:
+                    asyncio.run_coroutine_threadsafe(
+                        ws.send_bytes(bytes([channel]) + bytes(data)), loop).result()
+                except Exception:  # the client is gone
+                    sent[0] = False
+                    return
         except Exception:  # the socket closed under us: the command's end is what counts
             pass
         finally:
-            loop.call_soon_threadsafe(done.set)
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                loop.call_soon_threadsafe(done.set)
 
     threading.Thread(target=read, name="kubeapi exec", daemon=True).start()
     await done.wait()
+    return sent[0]
 
 
 async def _pump_input(ws: WebSocket, run: DockerExec) -> None:
     """The client's stdin, stdin close and resizes, until it goes away."""
     while True:
         try:
-            message = await ws.receive_bytes()
-        except (WebSocketDisconnect, KeyError, RuntimeError):
+            received = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
             return
+        if received.get("type") == "websocket.disconnect":
+            return
+        message = received.get("bytes")
         if not message:
-            continue
+            continue  # a text message: no channel of this protocol
         channel, data = message[0], message[1:]
         if channel == STDIN and data:
             await asyncio.to_thread(run.write, data)
@@ -172,8 +215,16 @@ async def exec_endpoint(ctx: ApiContext, ws: WebSocket) -> None:
         await _finish(ws, status_object(500, "InternalError", f"exec: {e}"))
         return
     reader = asyncio.create_task(_pump_input(ws, run))
+    output = asyncio.create_task(_pump_output(ws, run))
     try:
-        await _pump_output(ws, run)
+        await asyncio.wait({reader, output}, return_when=asyncio.FIRST_COMPLETED)
+        if reader.done() or not output.result():
+            # The client went away (the input ended first, or sending failed): nobody
+            # waits for the command any more, which would otherwise run on, its socket
+            # and this thread with it, until it ended by itself.
+            await asyncio.to_thread(run.end)
+            await output
+            return
         code = await asyncio.to_thread(run.exit_code)
     finally:
         reader.cancel()

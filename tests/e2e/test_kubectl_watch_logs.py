@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.runtime import naming
 from tests.e2e.kubectl_kit import KUBECTL, Kubectl, kubeconfig
 from tests.e2e.process_helpers import pod_yaml
 from tests.e2e.service import ServiceRun, service, wait_until
@@ -129,6 +130,32 @@ class TestKubectlLogs:
              "exec", "-i", "w-logs", "--", "cat"],
             input="piped\n", capture_output=True, text=True, timeout=60, check=False)
         assert (piped.returncode, piped.stdout) == (0, "piped\n"), piped
+
+    def test_exec_ended_when_the_client_goes(self, svc: ServiceRun, kubectl: Kubectl,
+                                             docker_client: Any) -> None:
+        """A client that goes away mid-command (kubectl killed): the command, its child
+        and the Docker exec end in the container."""
+        svc.write("w-logs.yaml", LOGS_POD)
+        wait_until(lambda: running(svc, "w-logs"), 120, what="w-logs running")
+        container = docker_client.containers.list(filters={"label": [
+            f"{naming.POD_NAME}=w-logs", f"{naming.CONTAINER}=main"]})[0]
+
+        def commands() -> list[str]:
+            return [p[-1] for p in container.top()["Processes"]]
+
+        execs = set(container.attrs.get("ExecIDs") or [])
+        client = streaming(kubectl, "exec", "w-logs", "--", "sh", "-c",
+                           "sleep 3601 & echo started; wait")
+        try:
+            wait_until(lambda: client.having("started"), 60, what="the command started")
+            assert "sleep 3601" in commands()
+        finally:
+            client.stop()
+        wait_until(lambda: "sleep 3601" not in commands(), 60,
+                   what=f"the command ended; running: {commands()}")
+        container.reload()
+        ours = set(container.attrs.get("ExecIDs") or []) - execs
+        assert not any(docker_client.api.exec_inspect(e)["Running"] for e in ours)
 
     def test_attach_is_refused_naming_reconciler_exec(self, svc: ServiceRun,
                                                       kubectl: Kubectl) -> None:
