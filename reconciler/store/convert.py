@@ -34,7 +34,7 @@ def _from_iso(value: str | None) -> datetime | None:
 
 
 def pod_values(pod: PodRecord) -> dict[str, Any]:
-    """Column values of the pods table for a record (containers go separately)."""
+    """Column values of the pods table for a record, its container statuses included."""
     owner = pod.owner
     return {
         "uid": pod.uid,
@@ -62,56 +62,50 @@ def pod_values(pod: PodRecord) -> dict[str, Any]:
         "deletion_timestamp": pod.deletion_timestamp,
         "revision": pod.revision,
         "created_at": pod.created_at,
+        "containers": containers_values(pod),
     }
 
 
-def container_values(pod_uid: str, position: int, c: ContainerStatus) -> dict[str, Any]:
-    """Column values of the containers table for one container status."""
-    return {
-        "pod_uid": pod_uid,
-        "init": c.init,
-        "position": position,
-        "name": c.name,
-        "image": c.image,
-        "state": c.state,
-        "reason": c.reason,
-        "message": c.message,
-        "container_id": c.container_id,
-        "image_id": c.image_id,
-        "exit_code": c.exit_code,
-        "started_at": c.started_at,
-        "finished_at": c.finished_at,
-        "ready": c.ready,
-        "started": c.started,
-        "restart_count": c.restart_count,
-        "last_exit_code": c.last_exit_code,
-        "last_reason": c.last_reason,
-        "last_started_at": c.last_started_at,
-        "last_finished_at": c.last_finished_at,
-    }
+_CONTAINER_TIMES = ("started_at", "finished_at", "last_started_at", "last_finished_at")
 
 
-def to_container(row: Row) -> ContainerStatus:
-    return ContainerStatus(
-        name=row["name"],
-        image=row["image"],
-        state=row["state"],
-        reason=row["reason"],
-        message=row["message"],
-        container_id=row["container_id"],
-        image_id=row["image_id"],
-        exit_code=row["exit_code"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        ready=bool(row["ready"]),
-        started=bool(row["started"]),
-        restart_count=row["restart_count"],
-        init=bool(row["init"]),
-        last_exit_code=row["last_exit_code"],
-        last_reason=row["last_reason"],
-        last_started_at=row["last_started_at"],
-        last_finished_at=row["last_finished_at"],
-    )
+def containers_values(pod: PodRecord) -> list[dict[str, Any]]:
+    """The pods.containers column: every container status, init ones first, in spec order."""
+    return [
+        {
+            "name": c.name,
+            "image": c.image,
+            "state": c.state,
+            "reason": c.reason,
+            "message": c.message,
+            "container_id": c.container_id,
+            "image_id": c.image_id,
+            "exit_code": c.exit_code,
+            "started_at": _iso(c.started_at),
+            "finished_at": _iso(c.finished_at),
+            "ready": c.ready,
+            "started": c.started,
+            "restart_count": c.restart_count,
+            "init": c.init,
+            "last_exit_code": c.last_exit_code,
+            "last_reason": c.last_reason,
+            "last_started_at": _iso(c.last_started_at),
+            "last_finished_at": _iso(c.last_finished_at),
+        }
+        for c in (*pod.init_containers, *pod.containers)
+    ]
+
+
+def to_containers(values: list[dict[str, Any]] | None) -> list[ContainerStatus]:
+    """The container statuses of a pods.containers column, in its order."""
+    out: list[ContainerStatus] = []
+    for v in values or ():
+        c = ContainerStatus(**v)
+        for name in _CONTAINER_TIMES:
+            if (value := v.get(name)) is not None:
+                setattr(c, name, datetime.fromisoformat(value))
+        out.append(c)
+    return out
 
 
 def owner_values(owner: OwnerRef | None) -> dict[str, Any]:
@@ -138,9 +132,10 @@ def to_owner(row: Row) -> OwnerRef | None:
     )
 
 
-def to_pod(row: Row, containers: list[ContainerStatus]) -> PodRecord:
-    """A PodRecord from a pods row and its container statuses in spec order."""
+def to_pod(row: Row) -> PodRecord:
+    """A PodRecord from a pods row (without its containers column: no container statuses)."""
     owner = to_owner(row)
+    containers = to_containers(row.get("containers"))
     return PodRecord(
         uid=row["uid"],
         namespace=row["namespace"],

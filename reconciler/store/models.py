@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -83,7 +82,8 @@ class ObjectRow(Base):
 
 
 class PodRow(Base):
-    """A pod (declared or controller-made) with its observed status; containers hang off it."""
+    """A pod (declared or controller-made) with its observed status, container statuses
+    included (a JSON list in status order, `convert.containers_values`; 0012)."""
 
     __tablename__ = "pods"
     __table_args__ = (
@@ -117,6 +117,7 @@ class PodRow(Base):
     deletion_timestamp: Mapped[datetime | None]
     revision: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime]
+    containers: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class ClaimRow(Base):
@@ -143,35 +144,6 @@ class ClaimRow(Base):
     volume: Mapped[str] = mapped_column(String(512), default="")
     deletion_timestamp: Mapped[datetime | None]
     created_at: Mapped[datetime]
-
-
-class ContainerRow(Base):
-    """One container (or init container) status of a pod, in spec order."""
-
-    __tablename__ = "containers"
-    __table_args__ = (Index("ix_containers_pod", "pod_uid"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    pod_uid: Mapped[str] = mapped_column(ForeignKey("pods.uid", ondelete="CASCADE"))
-    init: Mapped[bool] = mapped_column(Boolean, default=False)
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    name: Mapped[str] = mapped_column(String(253))
-    image: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str] = mapped_column(String(253), default="")
-    message: Mapped[str] = mapped_column(Text, default="")
-    container_id: Mapped[str] = mapped_column(String(128), default="")
-    image_id: Mapped[str] = mapped_column(Text, default="")
-    exit_code: Mapped[int | None] = mapped_column(Integer)
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    ready: Mapped[bool] = mapped_column(Boolean, default=False)
-    started: Mapped[bool] = mapped_column(Boolean, default=False)
-    restart_count: Mapped[int] = mapped_column(BigInteger, default=0)
-    last_exit_code: Mapped[int | None] = mapped_column(Integer)
-    last_reason: Mapped[str] = mapped_column(String(253), default="")
-    last_started_at: Mapped[datetime | None]
-    last_finished_at: Mapped[datetime | None]
 
 
 class NodeRow(Base):

@@ -1,4 +1,4 @@
-"""Pods (with their container statuses) and nodes in the store.
+"""Pods (with their container statuses, a JSON column of the pod's row) and nodes in the store.
 
 Mixin of `Store`. The runtime and controllers write `upsert_pod(s)` and
 `upsert_node`; the scheduler, controllers and CLI read `list_pods(...)`,
@@ -12,23 +12,23 @@ name first keeps it). Label filtering takes a plain predicate, so callers pass
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, text, update
+from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from reconciler.api.records import ContainerStatus, NodeRecord, PodRecord
+from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.store import convert
 from reconciler.store.base import StoreBase
-from reconciler.store.models import ContainerRow, NodeRow, PodRow
+from reconciler.store.models import NodeRow, PodRow
 from reconciler.store.upsert import insert_for, upsert
 
 LabelPredicate = Callable[[dict[str, str]], bool]
 
 _P = PodRow.__table__.c
-_C = ContainerRow.__table__.c
+# Every column but the container statuses: `list_pods(containers=False)`.
+_WITHOUT_CONTAINERS = [c for c in PodRow.__table__.c if c.name != "containers"]
 
 
 # Field groups `patch_pods` writes, each owned by one controller.
@@ -39,7 +39,7 @@ PATCH_GROUPS: dict[str, tuple[str, ...]] = {
     "deletion": ("deletion_timestamp", "reason", "message"),
     "schedule": ("node_name", "host_ip", "conditions", "phase"),
     "status": ("phase", "reason", "message", "pod_ip", "host_ip", "ports", "start_time",
-               "conditions"),
+               "conditions", "containers"),
 }
 
 
@@ -106,19 +106,6 @@ class PodsMixin(StoreBase):
             s.execute(statement.on_conflict_do_update(
                 index_elements=["uid"], set_={c: statement.excluded[c] for c in columns}),
                 [convert.pod_values(p) for p in pods])
-            # After the upsert, which holds the pods' row locks: a concurrent writer of the
-            # same pod waits there, so its containers never add to ours.
-            uids = [p.uid for p in pods]
-            for start in range(0, len(uids), 500):  # SQLite's limit on bound variables
-                s.execute(delete(ContainerRow).where(_C.pod_uid.in_(uids[start:start + 500])))
-            rows = [
-                convert.container_values(p.uid, i, c)
-                for p in pods
-                for group in (p.init_containers, p.containers)
-                for i, c in enumerate(group)
-            ]
-            if rows:
-                s.execute(insert(ContainerRow), rows)
             self._written("pods", pods)
 
     def create_pods(self, pods: Iterable[PodRecord]) -> list[PodRecord]:
@@ -148,14 +135,6 @@ class PodsMixin(StoreBase):
             lost = [(p.namespace, p.name) for p in fresh if p.uid not in inserted]
             fresh = [p for p in fresh if p.uid in inserted]
             if fresh:
-                rows = [
-                    convert.container_values(p.uid, i, c)
-                    for p in fresh
-                    for group in (p.init_containers, p.containers)
-                    for i, c in enumerate(group)
-                ]
-                if rows:
-                    s.execute(insert(ContainerRow), rows)
                 self._written("pods", fresh)
             holders = [r.uid for r in taken]
             if lost:
@@ -187,15 +166,6 @@ class PodsMixin(StoreBase):
                     continue
                 found += 1
                 patched.append(pod)
-                if "status" in groups:
-                    s.execute(delete(ContainerRow).where(_C.pod_uid == pod.uid))
-                    rows = [
-                        convert.container_values(pod.uid, i, c)
-                        for group in (pod.init_containers, pod.containers)
-                        for i, c in enumerate(group)
-                    ]
-                    if rows:
-                        s.execute(insert(ContainerRow), rows)
             if patched:
                 self._written("patch", patched, groups)
         return found
@@ -207,7 +177,6 @@ class PodsMixin(StoreBase):
     def delete_pod(self, uid: str) -> bool:
         """Delete a pod (and its container statuses); False when it was not there."""
         with self._write() as s:
-            s.execute(delete(ContainerRow).where(_C.pod_uid == uid))
             result = s.execute(delete(PodRow).where(_P.uid == uid))
             deleted = bool(getattr(result, "rowcount", 0))
             if deleted:
@@ -242,26 +211,18 @@ class PodsMixin(StoreBase):
 
     @staticmethod
     def _delete_pod_rows(s: Session, pod: PodRecord) -> None:
-        # Containers explicitly, not only by ON DELETE CASCADE: other databases may
-        # run without enforced foreign keys.
         # An older pod holding the name goes; the pod's own row stays (upserted next).
         older = and_(_P.namespace == pod.namespace, _P.name == pod.name, _P.uid != pod.uid)
-        s.execute(delete(ContainerRow).where(_C.pod_uid.in_(select(_P.uid).where(older))))
         s.execute(delete(PodRow).where(older))
 
     def _pods(self, conditions: list[Any], selector: LabelPredicate | None, *,
               containers: bool = True) -> list[PodRecord]:
-        pod_query = select(PodRow.__table__).where(*conditions).order_by(_P.namespace, _P.name)
-        container_query = (
-            select(ContainerRow.__table__)
-            .join(PodRow.__table__, _C.pod_uid == _P.uid)
-            .where(*conditions)
-            .order_by(_C.pod_uid, _C.init.desc(), _C.position)
-        )
+        columns = PodRow.__table__.c if containers else _WITHOUT_CONTAINERS
+        pod_query = select(*columns).where(*conditions).order_by(_P.namespace, _P.name)
         with self._read() as s:
             if selector is not None:
-                # Labels first, whole rows and containers of the selected pods only: a
-                # Service selecting 1 of 1,000 pods should not decode 1,000 specs.
+                # Labels first, whole rows of the selected pods only: a Service selecting
+                # 1 of 1,000 pods should not decode 1,000 specs.
                 # Past SQLite's limit of 32,766 variables, everything is read and filtered.
                 label_query = select(_P.uid, _P.labels).where(*conditions)
                 chosen = [uid for uid, labels in s.execute(label_query) if selector(labels)]
@@ -269,14 +230,7 @@ class PodsMixin(StoreBase):
                     return []
                 if len(chosen) < 30000:
                     pod_query = pod_query.where(_P.uid.in_(chosen))
-                    container_query = container_query.where(_C.pod_uid.in_(chosen))
             pod_rows = list(s.execute(pod_query).mappings())
-            if selector is not None:
-                pod_rows = [r for r in pod_rows if selector(r["labels"])]
-            if not pod_rows:
-                return []
-            statuses: dict[str, list[ContainerStatus]] = defaultdict(list)
-            if containers:
-                for row in s.execute(container_query).mappings():
-                    statuses[row["pod_uid"]].append(convert.to_container(row))
-        return [convert.to_pod(r, statuses.get(r["uid"], [])) for r in pod_rows]
+        if selector is not None:
+            pod_rows = [r for r in pod_rows if selector(r["labels"])]
+        return [convert.to_pod(r) for r in pod_rows]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any, Protocol
 
 from reconciler.api.records import (
     ClaimRecord,
-    ContainerStatus,
     EventRecord,
     NodeRecord,
     PodRecord,
@@ -36,17 +34,16 @@ from reconciler.store.records import (
 )
 
 # The head of migrations/versions; `engine.migrate` and a unit test rely on it.
-HEAD = "0011"
+HEAD = "0012"
 LabelPredicate = Callable[[dict[str, str]], bool]
 
 _JSON = {
     "body", "status", "spec", "labels", "annotations", "ports", "conditions", "tls", "subsets",
-    "access_modes", "taints",
+    "access_modes", "taints", "containers",
 }  # fmt: skip
 _TIMES = {
-    "created_at", "updated_at", "start_time", "deletion_timestamp", "started_at", "finished_at",
-    "last_started_at", "last_finished_at", "last_heartbeat", "first_seen", "last_seen",
-    "applied_at",
+    "created_at", "updated_at", "start_time", "deletion_timestamp", "last_heartbeat",
+    "first_seen", "last_seen", "applied_at",
 }  # fmt: skip
 
 
@@ -172,17 +169,7 @@ class Reader:
         rows = self._rows(f"SELECT * FROM pods{where} ORDER BY namespace, name", args)
         if selector is not None:
             rows = [r for r in rows if selector(r["labels"])]
-        if not rows:
-            return []
-        where, args = _where(**{f"p.{k}": v for k, v in filters.items()})
-        sql = (
-            f"SELECT c.* FROM containers c JOIN pods p ON c.pod_uid = p.uid{where}"
-            " ORDER BY c.pod_uid, c.init DESC, c.position"
-        )
-        containers: dict[str, list[ContainerStatus]] = defaultdict(list)
-        for c in self._rows(sql, args):
-            containers[c["pod_uid"]].append(convert.to_container(c))
-        return [convert.to_pod(r, containers.get(r["uid"], [])) for r in rows]
+        return [convert.to_pod(r) for r in rows]
 
     def list_nodes(self) -> list[NodeRecord]:
         return [convert.to_node(r) for r in self._rows("SELECT * FROM nodes ORDER BY name")]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from reconciler.api.records import (
     Condition,
@@ -24,7 +25,7 @@ from reconciler.api.records import (
 )
 from reconciler.api.types import DesiredObject, Key, LoadResult, Position
 from reconciler.planning.diff import diff
-from reconciler.store import AllocationError, Store, StoreMissing
+from reconciler.store import AllocationError, Store, StoreMissing, convert
 from reconciler.store import engine as engines
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -141,6 +142,70 @@ class TestUpgrade:
         store.close()
 
 
+def _downgrade(engine: sa.Engine, target: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(engines.MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, target)
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=None)
+
+
+class TestContainersMigration:
+    def test_container_rows_move_into_their_pods_and_back(self, store_url: str) -> None:
+        """0012 moves a 0011 store's container rows into their pod; the downgrade restores them."""
+
+        pod = make_pod("web-1", "u1", {"app": "web"})
+        bare = make_pod("web-2", "u2", {"app": "web"})
+        bare.containers, bare.init_containers = [], []
+        engine = engines.create(store_url)
+        engines.migrate(engine, target="0011")
+        with engine.begin() as conn:
+            meta = sa.MetaData()
+            pods = sa.Table("pods", meta, autoload_with=conn)
+            containers = sa.Table("containers", meta, autoload_with=conn)
+            for p in (pod, bare):
+                values = {k: v for k, v in convert.pod_values(p).items() if k != "containers"}
+                conn.execute(pods.insert().values({
+                    k: _naive(v) if isinstance(v, datetime) else v for k, v in values.items()}))
+            rows = []
+            for group in (pod.init_containers, pod.containers):
+                for i, c in enumerate(group):
+                    row = {k: getattr(c, k) for k in (
+                        "name", "image", "state", "reason", "message", "container_id",
+                        "image_id", "exit_code", "ready", "started", "restart_count", "init",
+                        "last_exit_code", "last_reason")}
+                    row.update({k: _naive(getattr(c, k)) for k in (
+                        "started_at", "finished_at", "last_started_at", "last_finished_at")})
+                    rows.append({**row, "pod_uid": pod.uid, "position": i})
+            conn.execute(containers.insert(), rows)
+        engines.migrate(engine)
+        with engine.connect() as conn:
+            assert not sa.inspect(conn).has_table("containers")
+        engine.dispose()
+        store = Store.open(store_url)
+        try:
+            assert store.get_pod_by_uid("u1") == pod
+            assert store.get_pod_by_uid("u2") == bare
+            _downgrade(store.engine, "0011")
+            with store.engine.connect() as conn:
+                restored = conn.execute(sa.text(
+                    "SELECT pod_uid, name, init, position, restart_count FROM containers"
+                    " ORDER BY init DESC, position")).all()
+                assert [tuple(r) for r in restored] == [
+                    ("u1", "init", True, 0, 0), ("u1", "c", False, 0, 3)]
+            engines.migrate(store.engine)
+            assert store.get_pod_by_uid("u1") == pod
+        finally:
+            store.close()
+
+
 class TestObjects:
     def test_apply_plan_create_update_delete(self, store: Store) -> None:
         """Applying plans creates, updates (bumping generation) and deletes objects."""
@@ -227,7 +292,7 @@ class TestPods:
         assert [p.uid for p in store.list_pods()] == ["u2"]
         assert store.delete_pod("u2") and not store.delete_pod("u2")
         with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT count(*) FROM containers").scalar() == 0
+            assert conn.exec_driver_sql("SELECT count(*) FROM pods").scalar() == 0
 
     def test_nodes(self, store: Store) -> None:
         """Nodes round-trip, with the capacity override."""
