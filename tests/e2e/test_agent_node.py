@@ -9,8 +9,9 @@ container restarted), the pods' creation and their stop when the RC scales down.
 
 One module-scoped set-up, the tests in order: not Ready before the agent, Ready with the
 agent's heartbeat, two pods run by it, a killed container restarted, a scale-down stopped
-by the agent and removed by the control plane, NotReady when the agent stops (its pods
-left running), Ready again when it is back.
+by the agent and removed by the control plane, NotReady when the agent stops and its pod
+evicted (the engine untouched meanwhile), and when it is back the evicted pod's
+containers collected by it and the replacement run.
 """
 
 from __future__ import annotations
@@ -94,8 +95,7 @@ def setup(postgres_server: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
               "RECONCILER_RUNTIME__VOLUMES_DIR": str(tmp / "volumes"),
               "RECONCILER_HEARTBEAT_INTERVAL": "1s",
               "RECONCILER_NODE_NOT_READY_TIMEOUT": "4s",
-              # Long: the pods of a stopped agent stay where they are during these tests.
-              "RECONCILER_NODE_EVICTION_TIMEOUT": "10m"}
+              "RECONCILER_NODE_EVICTION_TIMEOUT": "15s"}
     service = ServiceRun(tmp, prefix=prefix, args=("--proxy-mode", "off"), extra_env=common)
     service.state = url  # type: ignore[assignment]  # a URL where a path goes
     (service.desired / "node.yaml").write_text(NODE)
@@ -175,15 +175,21 @@ def test_scale_down_stopped_by_agent_and_removed(setup: Setup) -> None:
     assert len(setup.running()) == 1
 
 
-def test_agent_gone_node_not_ready_and_back(setup: Setup) -> None:
-    """Agent stopped: NotReady (status unknown), its pods left running; back: Ready again."""
+def test_agent_gone_evicted_and_orphans_collected_when_back(setup: Setup) -> None:
+    """Agent stopped: NotReady, its pod evicted (the engine untouched meanwhile); back: the
+    evicted pod's containers removed by the agent, the replacement run by it."""
     before = setup.containers()
+    old = {p.uid for p in setup.pods()}
     setup.stop_agent()
     node = wait_until(lambda: (n := setup.node()) is not None and not n.ready and n, 60, 0.5,
                       "node far NotReady")
     assert node.reason == "NodeStatusUnknown"
-    assert setup.containers() == before  # nothing on the engine was touched
+    wait_until(lambda: not old & {p.uid for p in setup.pods()} and setup.pods(), 90, 0.5,
+               "the pod evicted and replaced by a pending one")
+    assert setup.containers() == before  # nobody reached the engine meanwhile
     setup.start_agent()
     wait_until(lambda: (n := setup.node()) is not None and n.ready, 60, 0.5, "Ready again")
-    wait_until(lambda: len(setup.running()) == 1, 60, 0.5, "its pod Running")
-    assert setup.containers() == before
+    wait_until(lambda: len(setup.running()) == 1, 90, 0.5, "the replacement Running")
+    new = setup.running()[0].name
+    wait_until(lambda: {c.split()[0] for c in setup.containers("-a")} == {new}, 60, 0.5,
+               "the evicted pod's containers removed")
