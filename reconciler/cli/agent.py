@@ -41,6 +41,36 @@ log = logging.getLogger("reconciler.agent")
 F = TypeVar("F", bound=Callable[..., Any])
 
 RETRY_MAX = 5.0  # seconds: the longest wait between two attempts to reach the store
+# libpq parameters for a store over TCP (a URL's own values win): a connection attempt
+# gives up after 5 s, an idle connection (the LISTEN one) is probed after 5 s of silence
+# and dropped after 3 unanswered probes 2 s apart, data unacknowledged for 10 s fails.
+TCP_TIMEOUTS = {"connect_timeout": "5", "keepalives": "1", "keepalives_idle": "5",
+                "keepalives_interval": "2", "keepalives_count": "3",
+                "tcp_user_timeout": "10000"}
+
+
+def with_tcp_timeouts(state: str) -> str:
+    """`state` with TCP_TIMEOUTS added when it names PostgreSQL over TCP; else unchanged
+    (a SQLite path, a unix socket: no network to lose).
+
+    A partition leaves a TCP connection to the store silent rather than closed: without
+    these the agent waits on a dead connection (the idle LISTEN one for ever, one with a
+    query in flight until the kernel gives up: about fifteen minutes by default) instead
+    of seeing the store gone within about ten seconds and connecting again once it is back.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(state)
+    except ArgumentError:
+        return state
+    host = url.query.get("host") or url.host or ""
+    if url.get_backend_name() != "postgresql" or not isinstance(host, str) \
+            or not host or host.startswith("/"):
+        return state
+    missing = {k: v for k, v in TCP_TIMEOUTS.items() if k not in url.query}
+    return url.update_query_dict(missing).render_as_string(hide_password=False)
 
 
 def serve(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
@@ -56,6 +86,7 @@ def serve(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
     soft, _ = raise_open_files_limit()
     log.info("open files limit: %d", soft)
     notifier = Notifier()
+    state = with_tcp_timeouts(state)
     if node is not None:
         node.start(node_name, state, stop)
         if not node.data_plane:
@@ -143,18 +174,17 @@ def _start(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
 def _watch(node_name: str, embedded: EmbeddedProxy, notifier: Notifier,
            stop: threading.Event, watchdog: float | None) -> None:
     """Report the data plane's state until stopped; the proxy's own thread does the work."""
-    errors = embedded.errors
     failing_since = 0.0
     # Bounded waits: the kernel may hand SIGTERM to another thread, and then the
     # handler runs only when this (main) thread next wakes (see network/dnsd.py).
     while not stop.wait(1.0):
-        if embedded.errors != errors:
-            errors = embedded.errors
-            if not failing_since:
-                failing_since = time.monotonic()
-                log.warning("agent %s: store unreachable; the data plane is kept as it is",
-                            node_name)
-        elif failing_since and time.monotonic() - failing_since > 1.0:
+        # Reachable again only once a read succeeded: a second without a new error is no
+        # proof, an attempt to connect takes longer (connect_timeout).
+        if embedded.failing and not failing_since:
+            failing_since = time.monotonic()
+            log.warning("agent %s: store unreachable; the data plane is kept as it is",
+                        node_name)
+        elif failing_since and not embedded.failing:
             log.info("agent %s: store reachable again after %.0fs", node_name,
                      time.monotonic() - failing_since)
             failing_since = 0.0

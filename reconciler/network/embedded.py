@@ -89,6 +89,9 @@ class EmbeddedProxy:
         self.dns: DetachedDns | None = None
         self.table: ServiceTable | None = None
         self.errors = 0
+        # Whether the last attempt to read the store failed (the agent's "store
+        # unreachable"): cleared only by a read that succeeds (a whole one after a failure).
+        self.failing = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._last_resync = time.monotonic()
@@ -213,12 +216,14 @@ class EmbeddedProxy:
                     return
                 if topics:
                     self.sync_once(topics)
+                    self.failing = False
                 else:
                     self._ack()
                 if time.monotonic() - self._last_resync > RESYNC_EVERY:
                     self._resync()
             except Exception as exc:  # a store hiccup must not end the data path
                 self.errors += 1
+                self.failing = True
                 log.warning("proxy %s: sync failed: %s", self.node_name, exc)
                 # The topics that failed were taken from the feed: read everything next.
                 self._last_full = 0.0

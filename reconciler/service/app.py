@@ -111,7 +111,9 @@ def settings(config: Config, desired: str) -> Settings:
     return Settings(
         desired=desired,
         service_cidr=n.service_cidr,
-        dns_ip=n.dns_ip if n.proxy_mode != "off" else "",
+        # Off: each machine's `reconciler agent` serves the data plane, its DNS included
+        # (docs/multihost.md); the pods still need that address as their nameserver.
+        dns_ip=n.dns_ip,
         cluster_domain=n.cluster_domain,
         node_port_range=n.node_port_range,
         heartbeat_interval=config.heartbeat_interval,
