@@ -38,8 +38,9 @@ ENGINES = {"hostb": HOSTB_URL, "hoste": HOSTE_URL, "hostg": HOSTG_URL,
            "hostq": "unix:///var/run/docker-hostq.sock"}
 
 
-def netns_host(name: str, action: str) -> subprocess.CompletedProcess[str]:
-    """host_up or host_down of one of these tests' hosts, under the machine-wide hosts lock."""
+def netns_host(name: str, action: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """host_up or host_down of one of these tests' hosts, under the machine-wide hosts lock;
+    `args` go to host_up's dockerd (e.g. a tcp+TLS listener)."""
     octet, bip = _NETNS_HOSTS[name]
     sock = ENGINES[name][len("unix://"):]
     env = {
@@ -51,8 +52,8 @@ def netns_host(name: str, action: str) -> subprocess.CompletedProcess[str]:
     fd = os.open(HOSTS_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        script = f'. "{ROOT}/scripts/netns-host.sh"; host_{action}'
-        return subprocess.run(["sh", "-c", script], capture_output=True, text=True,
+        script = f'. "{ROOT}/scripts/netns-host.sh"; host_{action} "$@"'
+        return subprocess.run(["sh", "-c", script, "sh", *args], capture_output=True, text=True,
                               timeout=180, check=False, env={**os.environ, **env})
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)

@@ -3,8 +3,11 @@
 `tests/conftest.py` starts one per session (`postgres_server`) the first time a
 test asks for it and stops it at the end; each test gets a database of its own
 (`Cluster.create_database`). The cluster listens on a unix socket only (no TCP,
-per the network rule) and trusts local connections. As root, `initdb` and
-`pg_ctl` run as the `postgres` user, which must own the folder (ENVIRONMENT.md).
+per the network rule) and trusts local connections; `listen_on` adds one private
+address of a test's own (tests/e2e/test_multihost.py: the root side of a network
+namespace's veth, so that an iptables DROP in the namespace cuts it off the store).
+As root, `initdb` and `pg_ctl` run as the `postgres` user, which must own the folder
+(ENVIRONMENT.md).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Cluster:
     root: Path
     bin: Path
     user: str | None  # the OS user the server runs as (None: ourselves)
+    listen: str = ""  # a TCP address to listen on as well ("" : the unix socket only)
 
     @property
     def data(self) -> Path:
@@ -51,6 +55,18 @@ class Cluster:
     def url(self, database: str = "postgres") -> str:
         """A SQLAlchemy URL (psycopg 3) of one database over the unix socket."""
         return f"postgresql+psycopg://{ROLE}@/{database}?host={self.sockets}&port={PORT}"
+
+    def listen_on(self, address: str, clients: str) -> None:
+        """Listen on TCP `address` too, trusting the `clients` network (CIDR); takes effect
+        at the next `start_server`. Only a test's own private address, never all of them."""
+        with open(self.data / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all {ROLE} {clients} trust\n")
+        self.listen = address
+
+    def tcp_url(self, url: str) -> str:
+        """`url` (of `create_database`) over TCP to the `listen_on` address."""
+        name = url.split("@/", 1)[1].split("?", 1)[0]
+        return f"postgresql+psycopg://{ROLE}@{self.listen}:{PORT}/{name}"
 
     def _run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         command = [str(self.bin / argv[0]), *argv[1:]]
@@ -71,7 +87,7 @@ class Cluster:
         """Start the (initialised) server; also after `stop_server` (a store restart)."""
         # fsync off: a crashed test cluster is thrown away anyway. max_connections: the
         # concurrency tests open ~30 connections at once, over several databases.
-        options = (f"-k {self.sockets} -p {PORT} -c listen_addresses= -c fsync=off "
+        options = (f"-k {self.sockets} -p {PORT} -c listen_addresses={self.listen} -c fsync=off "
                    "-c max_connections=200 -c full_page_writes=off")
         started = self._run("pg_ctl", "-D", str(self.data), "-o", options,
                             "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
