@@ -31,6 +31,7 @@ from reconciler.api.types import Key
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.listings import EVENTS_HOME, listing_for, select
 from reconciler.kubeapi.resources import Resource
+from reconciler.kubeapi.versions import fingerprint, object_key, versions_for
 from reconciler.store.reader import ReadStore
 from reconciler.views.listings import Query, Row
 
@@ -105,9 +106,13 @@ class _Named:
 
 def entries(ctx: ApiContext, resource: Resource, namespace: str | None,
             labels: LabelPredicate | None = None, store: ReadStore | None = None,
-            name: str | None = None) -> tuple[list[Entry], str]:
+            name: str | None = None, record: bool = True) -> tuple[list[Entry], str]:
     """The objects of `resource` in `namespace` (None: all), or the one named `name` (a
-    list of one or none), with the list's resourceVersion."""
+    list of one or none), with the list's resourceVersion.
+
+    Each is recorded as served at that version (versions.py: the precondition of writes)
+    unless `record` is False (the watch hub records them from its own fingerprints).
+    """
     own = store is None
     st = store if store is not None else ctx.open_store()
     try:
@@ -124,11 +129,24 @@ def entries(ctx: ApiContext, resource: Resource, namespace: str | None,
     if resource.namespaced and namespace is not None:
         # Events of cluster-scoped objects show in their home namespace only.
         out = [e for e in out if e.obj["metadata"].get("namespace") == namespace]
+    if record and resource.kind not in UNVERSIONED:
+        observe(ctx, resource.kind, [(e.obj, fingerprint(e.obj)) for e in out], int(rv))
     if resource.kind == "Secret" and not ctx.show_secret_data:
         for e in out:
             e.obj.pop("data", None)
             e.obj.pop("stringData", None)
     return out, rv
+
+
+# Kinds no manifest declares, never written: nothing to remember for them (events are many).
+UNVERSIONED = frozenset({"Event", "ComponentStatus", "Lease", "EndpointSlice"})
+
+
+def observe(ctx: ApiContext, kind: str, served: list[tuple[JSON, str]], rv: int) -> None:
+    """Record objects of `kind` (with their fingerprints) as served at store revision `rv`."""
+    versions = versions_for(ctx.state, ctx.show_secret_data, str(ctx.key_file))
+    for obj, print_ in served:
+        versions.observe(object_key(kind, obj), print_, rv)
 
 
 def _rows(store: ReadStore, resource: Resource, namespace: str | None,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -34,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.kubeapi.context import ApiContext
-from reconciler.kubeapi.objects import Entry, entries, store_revision
+from reconciler.kubeapi.objects import UNVERSIONED, Entry, entries, observe, store_revision
 from reconciler.kubeapi.resources import Resource
+from reconciler.kubeapi.versions import fingerprint
 from reconciler.store.reader import ReadStore
 
 log = logging.getLogger("reconciler.kubeapi")
@@ -68,12 +68,6 @@ def rv_of(obj: JSON) -> int:
 def _key(obj: JSON) -> tuple[str, str]:
     meta = obj.get("metadata", {})
     return meta.get("namespace", ""), meta.get("name", "")
-
-
-def fingerprint(obj: JSON) -> str:
-    """The object's content without its resourceVersion (which every list renews)."""
-    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
-    return json.dumps({**obj, "metadata": meta}, sort_keys=True, default=str)
 
 
 def _at(entry: Entry, rv: int) -> Entry:
@@ -214,8 +208,11 @@ class Hub:
         return store_revision(store) if store is not None else None
 
     def _list(self, resource: Resource, store: ReadStore | None = None) -> tuple[Listed, int]:
-        found, list_rv = entries(self.ctx, resource, None, store=store)
-        return listed(found), int(list_rv or 0)
+        found, list_rv = entries(self.ctx, resource, None, store=store, record=False)
+        objects, rv = listed(found), int(list_rv or 0)
+        if resource.kind not in UNVERSIONED:  # as served, for the writes' precondition
+            observe(self.ctx, resource.kind, [(e.obj, p) for p, e in objects.values()], rv)
+        return objects, rv
 
     def track(self, resource: Resource) -> Tracked:
         """The resource's tracking state, listing it now if it was not tracked yet."""

@@ -2,9 +2,12 @@
 
 The write half of issue 22, gathered by `app.create_app` (`routes(ctx)`) on the
 same paths as the reads. A write never touches the store's objects: the object
-as served (objects.py) is patched (patch.py), the difference is carried over to
-the manifest as written (changes.py, docedit.py) and the file is written or
-committed (sourcewrite.py); the service then converges from it as from any edit.
+as served (objects.py), with the changes its manifest has had since the store
+applied it, is patched (patch.py), the difference is carried over to the manifest
+as written (changes.py, docedit.py) and the file is written or committed
+(sourcewrite.py); the service then converges from it as from any edit. A write
+carrying a resourceVersion from before the object's last change is a 409 Conflict
+(versions.py).
 The answer is the object as it will be once converged. `?dryRun=All` answers the
 same and writes nothing. Deleting a pod keeps `reconciler delete pod`'s meaning
 (marked in the store; its controller or manifest brings it back), and so does
@@ -35,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from reconciler.api.manifest_edit import EditError
+from reconciler.api.types import Key
 from reconciler.kubeapi import changes, docedit, objects, status
 from reconciler.kubeapi.app import RESOURCE_PATHS, Target, target
 from reconciler.kubeapi.context import ApiContext
@@ -49,6 +53,7 @@ from reconciler.kubeapi.sourcewrite import (
     writer_for,
 )
 from reconciler.kubeapi.validation import check, located, verdict
+from reconciler.kubeapi.versions import versions_for
 from reconciler.sources.trigger import request_sync as signal_local
 
 if TYPE_CHECKING:
@@ -198,28 +203,6 @@ class Writes:
         served = objects.get_object(self.ctx, t.resource, t.namespace, t.name)
         if served is None:
             return status.not_found(t.resource, t.name)
-        if t.subresource == "scale":
-            scale = objects.scale_of(served)
-            new_scale = self._patched(req, scale, "Scale")
-            after = json.loads(json.dumps(served))
-            replicas = (new_scale.get("spec") or {}).get("replicas") \
-                if isinstance(new_scale, dict) else None
-            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-                return status.bad_request("a Scale needs spec.replicas, a whole number >= 0")
-            after.setdefault("spec", {})["replicas"] = replicas
-        else:
-            after = self._patched(req, served, t.resource.kind)
-        if not isinstance(after, dict) or not isinstance(after.get("metadata"), dict):
-            return status.bad_request("the object written is not an object with metadata")
-        if after["metadata"].get("name") != t.name:
-            return status.bad_request("the name of an object cannot be changed")
-        # Else the declaring document would be rewritten as another object (and the
-        # declared one deleted), where Kubernetes answers 400.
-        if after.get("kind", t.resource.kind) != t.resource.kind:
-            return status.bad_request("the kind of an object cannot be changed")
-        if t.resource.namespaced and after["metadata"].get("namespace", t.namespace) != (
-                t.namespace):
-            return status.bad_request("the namespace of an object cannot be changed")
         namespace = t.namespace or ""
         with self._session() as s:
             found = s.locate(t.resource.kind, namespace, t.name)
@@ -229,7 +212,18 @@ class Writes:
             manifest = docedit.parse_object(text, t.resource.kind, namespace, t.name)
             if "sops" in manifest:
                 return _encrypted(rel)
-            delta = changes.diff(changes.strip(served), changes.strip(after))
+            # The change is made to the object as its manifest now declares it, not as the
+            # store last applied it: a second write before the service has applied the
+            # first (`label color-` right after `label color=blue`) builds on the first.
+            base = self._as_declared(t.resource, namespace, t.name, served, rel, text)
+            changed = self._changed(req, base)
+            if isinstance(changed, Response):
+                return changed
+            after, sent = changed
+            refused = self._stale(t, served, sent)
+            if refused is not None:
+                return refused
+            delta = changes.diff(changes.strip(base), changes.strip(after))
             wanted = changes.carry(manifest, delta, changes.strip(after))
             new_text = docedit.edit_object(text, t.resource.kind, namespace, t.name, wanted)
             note = self._validate(t.resource, t.name, rel, new_text, req.dry_run)
@@ -247,6 +241,72 @@ class Writes:
         body = objects.scale_of(result) if t.subresource == "scale" else result
         return JSONResponse(body, headers=_warning(
             (note if new_text != text else "unchanged") if req.dry_run else ""))
+
+    def _changed(self, req: WriteRequest, served: JSON) -> tuple[JSON, JSON] | Response:
+        """The object once the client's change is made to `served`, and what the client
+        wrote (the object, or its Scale); a 400 when that is no change of this object."""
+        t = req.t
+        if t.subresource == "scale":
+            sent = self._patched(req, objects.scale_of(served), "Scale")
+            after = json.loads(json.dumps(served))
+            replicas = (sent.get("spec") or {}).get("replicas") \
+                if isinstance(sent, dict) else None
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                return status.bad_request("a Scale needs spec.replicas, a whole number >= 0")
+            after.setdefault("spec", {})["replicas"] = replicas
+        else:
+            after = sent = self._patched(req, served, t.resource.kind)
+        if not isinstance(after, dict) or not isinstance(after.get("metadata"), dict):
+            return status.bad_request("the object written is not an object with metadata")
+        if after["metadata"].get("name") != t.name:
+            return status.bad_request("the name of an object cannot be changed")
+        # Else the declaring document would be rewritten as another object (and the
+        # declared one deleted), where Kubernetes answers 400.
+        if after.get("kind", t.resource.kind) != t.resource.kind:
+            return status.bad_request("the kind of an object cannot be changed")
+        if t.resource.namespaced and after["metadata"].get("namespace", t.namespace) != (
+                t.namespace):
+            return status.bad_request("the namespace of an object cannot be changed")
+        return after, sent
+
+    def _stale(self, t: Target, served: JSON, sent: JSON) -> Response | None:
+        """A 409 Conflict when the client wrote against an older version of the object
+        than the one served (versions.py), as Kubernetes answers; None otherwise."""
+        asked = ((sent.get("metadata") if isinstance(sent, dict) else None) or {}).get(
+            "resourceVersion")
+        if asked in (None, "") or str(asked) == served["metadata"].get("resourceVersion"):
+            return None
+        try:
+            version = int(str(asked))
+        except ValueError:
+            version = -1
+        known = versions_for(self.ctx.state, self.ctx.show_secret_data, str(self.ctx.key_file))
+        if not known.changed_after((t.resource.kind, t.namespace or "", t.name or ""),
+                                   version):
+            return None
+        return status.status_response(
+            409, "Conflict", f'Operation cannot be fulfilled on {_qualified(t.resource)} '
+            f'"{t.name}": the object has been modified; please apply your changes to the '
+            "latest version and try again", status.object_details(t.resource, t.name or ""))
+
+    def _as_declared(self, resource: Resource, namespace: str, name: str, served: JSON,
+                     rel: str, text: str) -> JSON:
+        """`served` with the changes its manifest has had since the store last applied it
+        (a write not applied yet by the service, or an edit of the file or branch)."""
+        if resource.kind == "Secret":  # sealed in the store: nothing to compare it with
+            return served
+        key = Key(resource.kind, namespace, name)
+        declared = next((o for o in check(rel, text).objects if o.key == key), None)
+        if declared is None:
+            return served
+        store = self.ctx.open_store()
+        try:
+            applied = store.get_object(key)
+        finally:
+            store.close()
+        if applied is None or applied.content_hash == declared.content_hash:
+            return served
+        return changes.carry(served, changes.diff(applied.body, declared.body), declared.body)
 
     def _patched(self, req: WriteRequest, served: JSON, kind: str) -> JSON:
         body = _body(req)

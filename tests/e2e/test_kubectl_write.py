@@ -157,9 +157,8 @@ class TestChanges:
         assert meta["labels"] == {"tier": "front", "color": "blue"}
         assert meta["annotations"] == {"owner": "team-a"}
         assert "# the name kubectl uses" in _web(cluster)
-        # A patch is carried onto the manifest as the change it makes to what the store
-        # serves: until the service has applied color=blue, removing it changes nothing
-        # there (docs/kubectl.md, "Writes").
+        # kubectl label computes its patch from the object as served: until the service
+        # has applied color=blue, it finds no label to remove (docs/kubectl.md, "Writes").
         wait_until(lambda: "blue" in kubectl.out("get", "deploy", "web", "-o",
                                                   "jsonpath={.metadata.labels.color}"),
                    timeout=60, what="color=blue served")
@@ -215,6 +214,33 @@ class TestChanges:
             "containers"][0]
         assert container["env"] == [{"name": "A", "value": "1"}]
         assert container["image"] == "reconciler/busybox:1"
+
+
+class TestConflicts:
+    def test_replace_from_an_old_read_is_a_conflict(self, kubectl: Kubectl, cluster: ServiceRun,
+                                                    tmp_path: Path) -> None:
+        """`replace -f` of a ConfigMap saved before its last change is a 409 Conflict, the
+        file kept; saved after it, it goes through although other writes moved the store
+        revision since."""
+        saved = tmp_path / "settings.yaml"
+        saved.write_text(kubectl.out("get", "configmap", "settings", "-o", "yaml"))
+        kubectl.out("patch", "configmap", "settings", "--type", "merge", "-p",
+                    '{"data": {"v": "2"}}')
+        wait_until(lambda: kubectl.out("get", "configmap", "settings", "-o",
+                                       "jsonpath={.data.v}") == "2", 60, what="v=2 served")
+        before = _web(cluster)
+        done = kubectl.run("replace", "-f", str(saved), check=False)
+        assert done.returncode != 0 and "the object has been modified" in done.stderr, done
+        assert _web(cluster) == before
+        fresh = yaml.safe_load(kubectl.out("get", "configmap", "settings", "-o", "yaml"))
+        kubectl.out("annotate", "deploy", "web", "touched=yes")
+        wait_until(lambda: kubectl.out("get", "deploy", "web", "-o",
+                                       "jsonpath={.metadata.annotations.touched}") == "yes",
+                   60, what="the annotation served")
+        fresh["data"]["v"] = "3"
+        saved.write_text(yaml.safe_dump(fresh))
+        assert "configmap/settings replaced" in kubectl.out("replace", "-f", str(saved))
+        assert _docs(cluster)[1]["data"]["v"] == "3"
 
 
 class TestDelete:
@@ -315,3 +341,15 @@ class TestGitSource:
         doc = yaml.safe_load(_git(bare, "show", "main:default/configmap-extra.yaml"))
         assert doc["data"] == {"a": "1"}
         assert not (cluster.desired / "default" / "configmap-extra.yaml").exists()
+
+    def test_a_quick_undo_is_written(self, git_kubectl: tuple[Kubectl, Path]) -> None:
+        """A label patched in and at once patched out again, before the service applied
+        either (it follows the folder, not this branch), leaves web.yaml as it was."""
+        kubectl, bare = git_kubectl
+        before = _git(bare, "show", "main:web.yaml")
+        kubectl.out("patch", "deploy", "web", "--type", "merge", "-p",
+                    '{"metadata": {"labels": {"color": "green"}}}')
+        assert "color: green" in _git(bare, "show", "main:web.yaml")
+        kubectl.out("patch", "deploy", "web", "--type", "merge", "-p",
+                    '{"metadata": {"labels": {"color": null}}}')
+        assert _git(bare, "show", "main:web.yaml") == before
