@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # service start, measured), and the suite is bound by CPU.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test test-durations lint unit setup venv docker images browser postgres bench clean faults-full fuzz
+.PHONY: run test test-setup test-durations lint unit setup venv docker images browser postgres bench clean faults-full fuzz
 
 # Each stage says what it does and how far along the set-up is (scripts/stage.sh).
 $(STAMP): pyproject.toml
@@ -75,10 +75,16 @@ unit: venv
 # (tests/support/file_order.py); each run writes its own times to tests/artifacts/, which
 # `make test-durations` copies there after a run worth keeping.
 TEST_WORKERS ?= 5
-test: setup browser postgres lint
+test: venv
+	$(MAKE) --no-print-directory -j2 lint test-setup
 	$(BIN)/python -m compileall -q reconciler tests bench >/dev/null
 	RECONCILER_TEST_REQUIRE_POSTGRES=1 RECONCILER_TEST_DURATIONS=tests/artifacts/file_durations.json \
 		$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 tests
+
+# Lint needs only the Python environment: it runs beside the set-up, which on a fresh machine
+# mostly waits on downloads. The set-up's own steps stay in order (three of them use apt).
+test-setup:
+	$(MAKE) --no-print-directory -j1 setup browser postgres
 
 test-durations:
 	cp tests/artifacts/file_durations.json tests/data/file_durations.json
