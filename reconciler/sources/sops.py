@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pyrage
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pyrage import x25519
 
 _ENC = re.compile(r"^ENC\[AES256_GCM,data:(.*),iv:(.*),tag:(.*),type:(.*)\]$", re.DOTALL)
@@ -83,6 +82,9 @@ def _open(value: str, key: bytes, aad: str) -> Any:
     data, iv, tag, type_ = (base64.b64decode(m.group(i)) if i < 4 else m.group(i)
                             for i in range(1, 5))
     assert isinstance(data, bytes) and isinstance(iv, bytes) and isinstance(tag, bytes)
+    # Imported here: only a SOPS file needs it, and it costs a service start 0.1 s of CPU.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     try:
         plain = AESGCM(key).decrypt(iv, data + tag, aad.encode())
     except Exception:  # InvalidTag
