@@ -8,7 +8,9 @@ as written (changes.py, docedit.py) and the file is written or committed
 (sourcewrite.py); the service then converges from it as from any edit. A write
 carrying a resourceVersion from before the object's last change is a 409 Conflict
 (versions.py).
-The answer is the object as it will be once converged. `?dryRun=All` answers the
+The answer comes once the service has applied the change to the store (up to
+APPLY_WAIT), so a read right after it shows the change; it is the object as it
+will be once converged. `?dryRun=All` answers the
 same and writes nothing. Deleting a pod keeps `reconciler delete pod`'s meaning
 (marked in the store; its controller or manifest brings it back), and so does
 deleting a claim no manifest declares (a StatefulSet's); any other delete
@@ -24,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -46,6 +49,7 @@ from reconciler.kubeapi.patch import PatchError, json_patch, merge_patch, strate
 from reconciler.kubeapi.resources import Resource
 from reconciler.kubeapi.sourcewrite import (
     Change,
+    FolderWriter,
     GitWriter,
     Session,
     SourceConflict,
@@ -58,10 +62,15 @@ from reconciler.sources.trigger import request_sync as signal_local
 
 if TYPE_CHECKING:
     from reconciler.store import Store
+    from reconciler.store.reader import ReadStore
 
 log = logging.getLogger(__name__)
 JSON = Any
 NOT_WRITABLE = ("Event", "ComponentStatus")
+# How long a write waits for the service to apply it before answering (the folder's watch
+# takes about a second, a commit the fetch the write asks for: a few), and how often it looks.
+APPLY_WAIT = 15.0
+APPLY_POLL = 0.2
 
 
 @dataclass(frozen=True)
@@ -188,12 +197,12 @@ class Writes:
             if isinstance(note, Response):
                 return note
             if not req.dry_run:
-                done = s.write([Change(rel, text)], _message(req, "create", namespace, name))
-                log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, name, done)
-                self._fetch_now()
+                self._write(s, req, Change(rel, text), "create", namespace, name)
         served = {**manifest, "metadata": {**manifest["metadata"],
                                            "creationTimestamp": _now()}}
-        return JSONResponse(served, status_code=201, headers=_warning(note))
+        late = "" if req.dry_run else self._applied(Key(t.resource.kind, namespace or "", name),
+                                                    rel, text)
+        return JSONResponse(served, status_code=201, headers=_warning(note) or _late(late))
 
     # -- update (PUT, PATCH, scale) --------------------------------------------------------
 
@@ -229,18 +238,20 @@ class Writes:
             note = self._validate(t.resource, t.name, rel, new_text, req.dry_run)
             if isinstance(note, Response):
                 return note
-            if new_text != text and not req.dry_run:
+            written = new_text != text and not req.dry_run
+            if written:
                 verb = "scale" if t.subresource == "scale" else req.method.lower()
-                done = s.write([Change(rel, new_text)],
-                               _message(req, verb, t.namespace, t.name))
-                log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, t.name, done)
-                self._fetch_now()
+                self._write(s, req, Change(rel, new_text), verb, t.namespace, t.name)
         result = {k: v for k, v in after.items() if k != "status"}
         if "status" in served:
             result["status"] = served["status"]
         body = objects.scale_of(result) if t.subresource == "scale" else result
-        return JSONResponse(body, headers=_warning(
-            (note if new_text != text else "unchanged") if req.dry_run else ""))
+        if req.dry_run:
+            return JSONResponse(body, headers=_warning(note if new_text != text else
+                                                       "unchanged"))
+        late = self._applied(Key(t.resource.kind, namespace, t.name), rel, new_text) \
+            if written else ""
+        return JSONResponse(body, headers=_late(late))
 
     def _changed(self, req: WriteRequest, served: JSON) -> tuple[JSON, JSON] | Response:
         """The object once the client's change is made to `served`, and what the client
@@ -347,13 +358,13 @@ class Writes:
                 return _encrypted(rel)
             rest = docedit.remove_object(text, t.resource.kind, namespace, t.name)
             if not req.dry_run:
-                done = s.write([Change(rel, rest)], _message(req, "delete", t.namespace,
-                                                                 t.name))
-                log.info("kubeapi: %s %s/%s: %s", req.client, t.resource.plural, t.name, done)
-                self._fetch_now()
+                self._write(s, req, Change(rel, rest), "delete", t.namespace, t.name)
         where = f"{t.namespace}/" if t.namespace else ""
-        return JSONResponse(_success(t, served), headers=_warning(
-            f"delete {t.resource.kind}/{where}{t.name}" if req.dry_run else ""))
+        if req.dry_run:
+            return JSONResponse(_success(t, served), headers=_warning(
+                f"delete {t.resource.kind}/{where}{t.name}"))
+        late = self._applied(Key(t.resource.kind, namespace, t.name), rel, None)
+        return JSONResponse(_success(t, served), headers=_late(late))
 
     def _delete_pod(self, req: WriteRequest, served: JSON | None) -> Response:
         t = req.t
@@ -396,6 +407,51 @@ class Writes:
         if loaded.errors:
             return status.invalid(resource, name, [located(d) for d in loaded.errors])
         return verdict(self.ctx.state, loaded, resource.kind, name) if dry_run else ""
+
+    def _write(self, s: Session, req: WriteRequest, change: Change, verb: str,
+               namespace: str | None, name: str) -> None:
+        done = s.write([change], _message(req, verb, namespace, name))
+        log.info("kubeapi: %s %s/%s: %s", req.client, req.t.resource.plural, name, done)
+        self._fetch_now()
+
+    def _applied(self, key: Key, rel: str, text: str | None) -> str:
+        """Wait until the service has applied the object's new document (`text`; None: its
+        removal), so that a read right after the answer shows the write, as a Kubernetes
+        read after a write does; "" once it has, else why the answer comes before.
+
+        Waited for up to APPLY_WAIT, and only when the service follows this writer's source
+        (a second API server writing a branch the service does not follow never waits).
+        """
+        if key.kind == "Secret":  # sealed in the store: its hash is not the manifest's
+            return ""
+        want = None
+        if text is not None:
+            declared = next((o for o in check(rel, text).objects if o.key == key), None)
+            if declared is None:
+                return ""
+            want = declared.content_hash
+        deadline = time.monotonic() + APPLY_WAIT
+        while True:
+            store = self.ctx.open_store()
+            try:
+                if not self._followed(store):
+                    return ""
+                found = store.get_object(key)
+            finally:
+                store.close()
+            if (found.content_hash if found is not None else None) == want:
+                return ""
+            if time.monotonic() >= deadline:
+                return (f"the service has not applied this change after {APPLY_WAIT:.0f} s "
+                        "(its events and `reconciler get` say why); a get may show the old "
+                        "object until it has")
+            time.sleep(APPLY_POLL)
+
+    def _followed(self, store: ReadStore) -> bool:
+        """Whether the service applies this writer's source (folder, or a git branch)."""
+        last = store.revisions(limit=1)
+        folder = not last or last[0].revision.startswith("folder")  # "folder:<hash>"
+        return folder == isinstance(self.writer, FolderWriter)
 
     def _fetch_now(self) -> None:
         # The folder's watch sees a written file by itself; a commit waits for the git
@@ -463,6 +519,11 @@ def _success(t: Target, served: JSON | None) -> JSON:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
             "details": {**status.object_details(t.resource, t.name or ""),
                         "uid": (served or {}).get("metadata", {}).get("uid", "")}}
+
+
+def _late(why: str) -> dict[str, str]:
+    """A write answered before the service applied it: kubectl prints why."""
+    return {"Warning": f'299 - "{why}"'} if why else {}
 
 
 def _warning(verdict: str) -> dict[str, str]:

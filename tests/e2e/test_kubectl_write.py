@@ -150,20 +150,21 @@ class TestChanges:
                    what="two web pods running")
 
     def test_label_and_annotate(self, kubectl: Kubectl, cluster: ServiceRun) -> None:
-        """`label` and `annotate` add keys to the manifest, comments kept."""
+        """`label` and `annotate` add keys to the manifest, comments kept; a get right
+        after shows them, and a label removed at once is removed."""
+        # A write answers once the service has applied it: a read right after shows it,
+        # and kubectl label, which computes its patch from such a read, undoes it at once.
+        kubectl.out("label", "deploy", "web", "color=green")
+        assert kubectl.out("get", "deploy", "web", "-o",
+                           "jsonpath={.metadata.labels.color}") == "green"
+        kubectl.out("label", "deploy", "web", "color-")
+        assert "color" not in _docs(cluster)[0]["metadata"]["labels"]
         kubectl.out("label", "deploy", "web", "color=blue")
         kubectl.out("annotate", "deploy", "web", "owner=team-a")
         meta = _docs(cluster)[0]["metadata"]
         assert meta["labels"] == {"tier": "front", "color": "blue"}
         assert meta["annotations"] == {"owner": "team-a"}
         assert "# the name kubectl uses" in _web(cluster)
-        # kubectl label computes its patch from the object as served: until the service
-        # has applied color=blue, it finds no label to remove (docs/kubectl.md, "Writes").
-        wait_until(lambda: "blue" in kubectl.out("get", "deploy", "web", "-o",
-                                                  "jsonpath={.metadata.labels.color}"),
-                   timeout=60, what="color=blue served")
-        kubectl.out("label", "deploy", "web", "color-")
-        assert "color" not in _docs(cluster)[0]["metadata"]["labels"]
 
     def test_edit(self, kubectl: Kubectl, cluster: ServiceRun, tmp_path: Path) -> None:
         """`edit` through KUBE_EDITOR (a script) changes the label it changed."""
