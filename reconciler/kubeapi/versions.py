@@ -19,6 +19,7 @@ older version than the one served now is refused then too, and the client reads 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -52,6 +53,8 @@ class Versions:
 
     def observe(self, key: ObjectKey, print_: str, revision: int) -> None:
         """The object was served with this content (its `fingerprint`) at `revision`."""
+        # A digest is kept, not the text: a pod's fingerprint is kilobytes.
+        print_ = hashlib.blake2b(print_.encode(), digest_size=16).hexdigest()
         with self._lock:
             seen = self._seen.get(key)
             if seen is None or (seen.print_ != print_ and revision >= seen.last):
