@@ -21,6 +21,7 @@ from reconciler.api.types import JSON, Key
 from reconciler.control.cache import Cache
 from reconciler.control.follow import DEFAULT_RESYNC, Follower, follow
 from reconciler.control.loop import WorkKey
+from reconciler.control.nodeview import NodeView
 from reconciler.control.queue import WorkQueue
 from reconciler.control.storeport import ControlStore
 from reconciler.planning.expectations import Expectations
@@ -115,6 +116,8 @@ class Context:
     # (`reconciler sync`) runs every reconcile in full. Filled by `Registry.build`.
     memo_resets: dict[str, Callable[[], None]] = field(default_factory=dict)
     follower: Follower | None = None
+    # The nodes, written through like the cache (`start_cache`); None: read the store.
+    nodes: NodeView | None = None
 
     # -- the cache --
     def start_cache(
@@ -134,7 +137,8 @@ class Context:
         if not isinstance(store, Store):
             raise TypeError("the cache follows a real Store (its engine and write listeners)")
         cache = Cache()
-        write_through(cache, store)
+        self.nodes = NodeView(store.list_nodes, agent_age=self.settings.heartbeat_interval)
+        write_through(cache, store, self.nodes)
         self.follower = follow(store, resync=resync, cache=cache, own_writes=True,
                                on_relisted=on_relisted)
         self.cache = cache
@@ -144,6 +148,14 @@ class Context:
     def synced_cache(self) -> Cache | None:
         """The cache once its first list is in, else None (read the store)."""
         return self.cache if self.cache is not None and self.cache.synced else None
+
+    def list_nodes(self) -> list[NodeRecord]:
+        """Every node, sorted by name: from the node view when there is one, else the store."""
+        return self.nodes.nodes() if self.nodes is not None else self.store.list_nodes()
+
+    def get_node(self, name: str) -> NodeRecord | None:
+        """One node: from the node view when there is one, else the store."""
+        return self.nodes.node(name) if self.nodes is not None else self.store.get_node(name)
 
     def get_object(self, key: Key) -> ObjectRecord | None:
         """One recorded object: from the cache once it is synced, else from the store."""

@@ -86,7 +86,7 @@ def _all(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
 
 
 def _node_names(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
-    return [n.name for n in ctx.store.list_nodes()]
+    return [n.name for n in ctx.list_nodes()]
 
 
 def _pods(ctx: Context, all_pods: bool) -> Iterable[Hashable]:

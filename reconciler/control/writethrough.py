@@ -10,11 +10,13 @@ cache not at all: nothing enters the cache without a committed store write.
 
 Objects are re-read by key after the commit (the desired pass writes them;
 a few per change), pods are written from the records the store was given, and
-an object's status is patched into the cached copy.
+an object's status is patched into the cached copy; nodes go to the node view
+(`control.nodeview`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterable
 from typing import Any
@@ -23,14 +25,21 @@ from reconciler.api.records import PodRecord
 from reconciler.api.types import JSON, Key
 from reconciler.control.cache import Cache
 from reconciler.control.cache_records import copy_pod
+from reconciler.control.nodeview import NodeView
 from reconciler.store import Store
 from reconciler.store.base import AfterCommit
 
 
-def write_through(cache: Cache, store: Store) -> None:
-    """Keep `cache` equal to what this process commits to `store`."""
+def write_through(cache: Cache, store: Store, nodes: NodeView | None = None) -> None:
+    """Keep `cache` (and `nodes`) equal to what this process commits to `store`."""
 
     def listener(kind: str, args: tuple[Any, ...]) -> AfterCommit | None:
+        if nodes is not None and kind == "node":
+            node = copy.deepcopy(args[0])
+            return lambda: nodes.put(node)
+        if nodes is not None and kind == "delete-node":
+            name: str = args[0]
+            return lambda: nodes.remove(name)
         if kind == "pods":
             return _upsert(cache, [copy_pod(p) for p in args[0]])
         if kind == "patch":

@@ -114,12 +114,16 @@ class StoreBase:
         """
         self._write_listeners.append(listener)
 
-    def _written(self, kind: str, *args: Any) -> None:
-        """A write mixin wrote `kind` (inside its write transaction): tell the listeners."""
+    def _written(self, kind: str, *args: Any, revision: bool = True) -> None:
+        """A write mixin wrote `kind` (inside its write transaction): tell the listeners.
+
+        `revision=False`: a write the store revision does not count (nodes: see
+        `foreign_writes`)."""
         after: list[AfterCommit] | None = getattr(self._local, "after", None)
         if after is None:
             return
-        self._local.dirty = True  # bumps the store revision at commit (`foreign_writes`)
+        if revision:
+            self._local.dirty = True  # bumps the store revision at commit (`foreign_writes`)
         for listener in self._write_listeners:
             action = listener(kind, args)
             if action is not None:

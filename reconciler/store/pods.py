@@ -189,6 +189,9 @@ class PodsMixin(StoreBase):
             # ON CONFLICT, not delete-then-insert: two hosts writing one node's heartbeat
             # at once would otherwise hit a duplicate key on PostgreSQL.
             s.execute(upsert(s, NodeRow, convert.node_values(node), ["name"]))
+            # Not counted by the store revision: only the active instance writes nodes,
+            # and a heartbeat would otherwise bump it every few seconds per node.
+            self._written("node", node, revision=False)
 
     def list_nodes(self) -> list[NodeRecord]:
         """Every registered node, sorted by name."""
@@ -207,7 +210,10 @@ class PodsMixin(StoreBase):
         """Forget a node; False when it was not registered."""
         with self._write() as s:
             result = s.execute(delete(NodeRow).where(NodeRow.name == name))
-            return bool(getattr(result, "rowcount", 0))
+            deleted = bool(getattr(result, "rowcount", 0))
+            if deleted:
+                self._written("delete-node", name, revision=False)
+            return deleted
 
     @staticmethod
     def _delete_pod_rows(s: Session, pod: PodRecord) -> None:

@@ -61,6 +61,24 @@ class TestCacheWiring:
         assert owner is not None and owner.status is not None
         assert len(cache.pod_uids("default", owner_uid=owner.uid)) == 3
 
+    def test_node_writes_reach_the_node_view_without_a_read(self, cluster: Cluster) -> None:
+        """Heartbeats and a node's removal are written through: the view equals the store."""
+        cluster.write("nodes.yaml", NODES)
+        cluster.write("web.yaml", rc(2))
+        cluster.converge(3)
+        view = cluster.ctx.nodes
+        assert view is not None
+        assert view.nodes() == cluster.store.list_nodes() != []
+        reads = view.reads
+        node = cluster.store.list_nodes()[0]
+        node.ready, node.message = False, "written through"
+        cluster.store.upsert_node(node)
+        assert view.node(node.name) == node
+        cluster.store.delete_node(node.name)
+        assert view.node(node.name) is None
+        assert view.nodes() == cluster.store.list_nodes()
+        assert view.reads == reads
+
     def test_rolled_back_batch_never_reaches_the_cache(self, cluster: Cluster) -> None:
         """A write inside a batch that raises is in neither the store nor the cache."""
         cluster.write("nodes.yaml", NODES)
