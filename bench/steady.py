@@ -1,18 +1,19 @@
 """Benchmark 3, steady-state: 1,000 manifests, 100 running pods, nothing changed.
 
-The service runs with its default configuration (harness.DEFAULTS: proxy, DNS,
-metrics, dashboard, info logging, resync 30 s, heartbeat 5 s) against a counting
-proxy in front of the engine (countproxy.py). A resync pass is asked for with
-SIGUSR1 (what `reconciler sync` sends; the same work as the periodic resync) and
-measured from the signal until the process is quiet again (under 5% CPU for 1 s,
-at most 90 s): its CPU seconds above the timers-only rate (measured in windows
-where only the heartbeat's requests went out), and every Docker request sent
-meanwhile, heartbeats included, divided by the passes the desired controller
-completed in the window (its /metrics counter): a service whose periodic passes
-never leave it quiet runs more than one. Then 20 one-line edits (an RC's `replicas: 0` -> `1`), each
-timed from the write to the create of that RC's first pod container (identified
-by its name in the request), and the next edit only once the pod runs and the
-service is quiet again; the first request of any kind is shown beside it.
+The service runs with its default configuration (harness.DEFAULTS: proxy, DNS, metrics,
+dashboard, info logging, resync 30 s, heartbeat 5 s) against a counting proxy in front
+of the engine (countproxy.py). A resync pass is asked for with a `resync` request row
+(reconciler.service.requests.RESYNC: the periodic resync's work, now; SIGUSR1 and
+`reconciler sync` run a full pass that bypasses what a periodic one skips) and measured
+from the request until the process is quiet again (under 5% CPU for 1 s, at most 90 s):
+its CPU seconds above the timers-only rate (measured in windows where only the
+heartbeat's requests went out), and every Docker request sent meanwhile, heartbeats
+included, divided by the passes the desired controller completed in the window (its
+/metrics counter): a service whose periodic passes never leave it quiet runs more than
+one. Then 20 one-line edits (an RC's `replicas: 0` -> `1`), each timed from the write to
+the create of that RC's first pod container (identified by its name in the request), and
+the next edit only once the pod runs and the service is quiet again; the first request
+of any kind is shown beside it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from bench.harness import (
     write_atomic,
 )
 from bench.report import Goal, Row, percentile
+from reconciler.service.requests import RESYNC
+from reconciler.store import Store
 from tests.e2e.process_helpers import metric, scrape
 
 NAME = "steady-state"
@@ -113,20 +116,20 @@ def timers_rate(pid: int, proxy: CountingProxy, tries: int = 12) -> float:
 
 
 def desired_passes(address: str) -> float:
-    """Passes the desired controller completed (one per resync, periodic or SIGUSR1), from
+    """Passes the desired controller completed (one per resync, periodic or requested), from
     the service's /metrics."""
     return metric(scrape(address), "reconciler_reconcile_passes_total", controller="desired")
 
 
-def one_pass(pid: int, proxy: CountingProxy, idle_rate: float,
-             address: str) -> tuple[float, float, Counter[str], float]:
-    """SIGUSR1, then until quiet (at most 90 s): (CPU seconds above the timers' rate, wall
+def one_pass(pid: int, proxy: CountingProxy, idle_rate: float, address: str,
+             store: Store) -> tuple[float, float, Counter[str], float]:
+    """A resync request, then until quiet (at most 90 s): (CPU seconds above the timers' rate, wall
     seconds, every Docker request sent meanwhile, heartbeats included, and the resync
     passes completed meanwhile). A service that is never quiet (the periodic passes
     following each other) runs several passes in the window: the caller divides by them."""
     p0 = desired_passes(address)
     t0, c0 = time.monotonic(), cpu_seconds(pid)
-    os.kill(pid, signal.SIGUSR1)
+    store.add_request(RESYNC, "bench")
     wait_quiet(pid)
     wall = time.monotonic() - t0 - 1.0  # the last quiet second is not part of the pass
     cpu = cpu_seconds(pid) - c0 - idle_rate * (wall + 1.0)
@@ -208,8 +211,8 @@ def _measure(dc: docker.DockerClient, proxy: CountingProxy, run: Any) -> list[Ro
     idle_window = time.monotonic() - t_idle
     idle_calls = len(proxy.since(t_idle)) / idle_window * 60
     address = run.env["RECONCILER_METRICS_ADDRESS"]
-    with profiled(pid):
-        windows = [one_pass(pid, proxy, idle_rate, address) for _ in range(PASSES)]
+    with profiled(pid), contextlib.closing(Store.open(str(run.state))) as store:
+        windows = [one_pass(pid, proxy, idle_rate, address, store) for _ in range(PASSES)]
     # Per pass: the windows' sums over the passes completed in them (one each when the
     # service gets quiet between passes; more when the periodic passes never let it).
     done = sum(w[3] for w in windows)
@@ -242,7 +245,7 @@ def _measure(dc: docker.DockerClient, proxy: CountingProxy, run: Any) -> list[Ro
         Row(NAME, f"start + converge {PODS} pods, {PODS + SERVICES + RCS} manifests", converge,
             "s", note=config),
         Row(NAME, "CPU per no-op resync pass", cpu_per_pass * 1000, "ms",
-            Goal("max", 50), f"{PASSES} SIGUSR1 windows, {done:.0f} passes done in them "
+            Goal("max", 50), f"{PASSES} resync-request windows, {done:.0f} passes done in them "
             f"(/metrics); window {wall_per_pass:.1f} s (median); "
             f"timers alone {idle_rate * 100:.1f}% CPU, subtracted; {settle:.0f} s to settle"),
         Row(NAME, "Docker requests per no-op pass, all", calls, "", None,

@@ -234,7 +234,7 @@ class Cache:
                 keys = self._objects.by_index(BY_NAMESPACE, namespace)
             else:
                 keys = self._objects.keys()
-            return sorted(keys)
+            return sorted(keys, key=_order)
 
     def has_object(self, key: Key) -> bool:
         with self._lock:
@@ -264,8 +264,8 @@ class Cache:
             keys: set[Key] = set()
             for value in selects_values(namespace, labels):
                 keys |= self._objects.by_index(BY_SELECTS, value)
-            return sorted(k for k in keys if (s := self._selectors.get(k)) is not None
-                          and s.matches(labels))
+            return sorted((k for k in keys if (s := self._selectors.get(k)) is not None
+                           and s.matches(labels)), key=_order)
 
     def selector_of(self, key: Key) -> Selector | None:
         """The selector the cache parsed for an object (None: it selects no pods)."""
@@ -400,7 +400,8 @@ class Cache:
 
     # -- internals (called with the lock held) ------------------------------------------
     def _object_copies(self, keys: Iterable[Key]) -> list[ObjectRecord]:
-        return [copy_object(o) for k in sorted(keys) if (o := self._objects.get(k)) is not None]
+        return [copy_object(o) for k in sorted(keys, key=_order)
+                if (o := self._objects.get(k)) is not None]
 
     def _touch(self, kind: str, key: Hashable) -> None:
         self._touched[(kind, key)] = self._write_seq
@@ -454,6 +455,12 @@ class Cache:
                     except Exception:
                         log.exception("cache subscriber %r failed on %s %s",
                                       subscriber, change.kind, change.key)
+
+
+def _order(key: Key) -> tuple[str, str, str]:
+    # Key's own order, as one tuple per key: the dataclass's __lt__ builds two per
+    # comparison (a sort of 1,000 keys made 10,000 of them).
+    return key.kind, key.namespace, key.name
 
 
 def _copied(change: Change) -> Change:

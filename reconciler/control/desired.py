@@ -84,6 +84,10 @@ class DesiredController:
         # either changed, so the check would again find nothing to do.
         self._pods_checked: dict[Key, tuple[str, str, int]] = {}
         self._recheck = False  # forget_memos: the next pass checks every Pod manifest
+        # The last pass that found nothing to do: the load it applied (the loader hands
+        # back the same result while no file changed), the cache's resource version and
+        # the source revision it saw. All three the same again: so is the pass's outcome.
+        self._quiet: tuple[LoadResult, int, str] | None = None
 
     def _decrypt(self) -> SopsDecryptor:
         """Opens SOPS-encrypted files of the folder or git checkout (secrets.sops_age_key_file)."""
@@ -93,6 +97,7 @@ class DesiredController:
         """`reconciler sync`: the next pass reads every file again and checks every Pod
         manifest's record, whatever the stats and versions say."""
         self._recheck = True
+        self._quiet = None
         self.loader.forget_stats()
 
     def set_root(self, root: Path) -> None:
@@ -106,6 +111,15 @@ class DesiredController:
 
     def apply(self, result: LoadResult) -> Result:
         ctx = self.ctx
+        cache = ctx.synced_cache
+        quiet = self._quiet
+        if (quiet is not None and quiet[0] is result and cache is not None
+                and quiet[1:] == (cache.resource_version, ctx.revision) and not self._recheck):
+            # No file, no recorded object or pod changed since a pass that did nothing:
+            # the diff, the Pod-manifest check and the transaction would do nothing again.
+            return Result.done()
+        self._quiet = None
+        at = cache.resource_version if cache is not None else 0
         # A partial read (folder gone, EIO, a file vanished) applies nothing: see sourceguard.
         if (held := hold_partial(ctx, result)) is not None:
             return held
@@ -116,7 +130,6 @@ class DesiredController:
         # that fails or is killed half-way leaves the store as it was, and the next pass
         # sees the same changes again (never "unchanged" with the pods not yet written).
         wake = _Wake()
-        cache = ctx.cache if ctx.cache is not None and ctx.cache.synced else None
         with ctx.store.batch():
             # The recorded objects from the cache when there is one (decoding every body
             # from SQL was half of a no-op desired pass): every own write is in it once
@@ -140,6 +153,12 @@ class DesiredController:
         for pod, previous in wake.related:
             ctx.enqueue_related(pod, previous)
         self._wake(plan)
+        if (cache is not None and cache.resource_version == at and not refused
+                and not wake.pods and not wake.related and not result.failed_files
+                and not result.errors
+                and all(c.action == "unchanged" for c in plan.changes)):
+            # Clean and idle (a folder with errors is logged and reported on every pass).
+            self._quiet = (result, at, ctx.revision)
         noted = sum(1 for obj in result.objects if obj.notes)
         if noted:
             # Healthy, and never silent: `get cs` says how much of the folder nothing acts on.

@@ -180,7 +180,7 @@ class NodeController:
         """Node records for every declared Node (or the local default); returns their names."""
         ctx = self.ctx
         store = ctx.store
-        declared = {o.key.name: o for o in store.objects(kind="Node")}
+        declared = {o.key.name: o for o in ctx.list_objects("Node")}
         existing = {n.name: n for n in store.list_nodes()}
         now_ = ctx.clock()
         wanted: list[NodeRecord] = []
@@ -392,7 +392,7 @@ class NodeController:
     def _gc(self, name: str) -> Result:
         """Adopt what the host runs, remove what nobody owns, requeue pods that lost containers."""
         ctx = self.ctx
-        node = ctx.store.get_node(name)
+        node = ctx.get_node(name)
         if node is None:
             return Result.done()
         agent = ctx.agent(node)
@@ -406,7 +406,7 @@ class NodeController:
         # Read only: from the cache when synced (no row decoding per resync); a pod the
         # cache does not hold yet is looked up in the store before its containers go.
         cache = ctx.synced_cache
-        records = {p.uid: p for p in (cache.pods(node=name) if cache is not None
+        records = {p.uid: p for p in (cache.pods(node=name, copy=False) if cache is not None
                                       else ctx.store.list_pods(node=name))}
         own = ctx.runtime.cluster_id
         foreign: dict[str, int] = {}
@@ -434,7 +434,7 @@ class NodeController:
     def _report(self, name: str, foreign: dict[str, int], unclaimed: int) -> None:
         """Set the node's ForeignContainers condition; a Warning event when it changes."""
         ctx = self.ctx
-        node = ctx.store.get_node(name)
+        node = ctx.get_node(name)
         if node is None:
             return
         before = next((c for c in node.conditions if c.type == FOREIGN), None)

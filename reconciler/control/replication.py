@@ -105,12 +105,15 @@ class ReplicationController:
         cache = self.ctx.synced_cache
         if cache is None or not isinstance(id_, Key):
             return False
+        at = cache.resource_version  # before anything is read: see Unchanged.same
+        if self._idle.unchanged_since(id_, at):
+            return True
         version = cache.version(id_)
         obj = cache.object(id_, copy=False)
         if obj is None or suspended(obj.body):
             return False
         seen = self._seen(cache, id_, version, self._owner(obj), self.ctx.clock())
-        return seen is not None and self._idle.same(id_, seen)
+        return seen is not None and self._idle.same(id_, seen, at)
 
     def forget_memos(self) -> None:
         """`reconciler sync`: every next reconcile runs in full (see unchanged.py)."""
@@ -130,6 +133,7 @@ class ReplicationController:
         ctx = self.ctx
         cache = ctx.synced_cache
         epoch = self._idle.begin()
+        at = cache.resource_version if cache is not None else None
         version = cache.version(k) if cache is not None else 0
         # Only read here: the cache's own record (a copy of every body per resync was most
         # of a no-op pass); `_owner` copies what it keeps.
@@ -190,7 +194,7 @@ class ReplicationController:
             ctx.store.set_status(k, status)
             self._wake_owner(obj)
         if seen is not None and not wrote and _idle(plan):
-            self._idle.remember(k, seen, epoch)
+            self._idle.remember(k, seen, epoch, at)
         if plan.create or plan.delete or plan.requeue_after is not None:
             # Slow start: the next batch once this one is recorded; readiness may change
             # availability after minReadySeconds.

@@ -60,7 +60,10 @@ class ServiceController:
         cache = self.ctx.cache
         if cache is None or not cache.synced or not isinstance(id_, Key):
             return False
-        return self._idle.same(id_, _inputs(cache, id_))
+        at = cache.resource_version  # before the inputs are read: see Unchanged.same
+        if self._idle.unchanged_since(id_, at):
+            return True
+        return self._idle.same(id_, _inputs(cache, id_), at)
 
     def forget_memos(self) -> None:
         """`reconciler sync`: every next reconcile runs in full and reads the store's
@@ -77,6 +80,7 @@ class ServiceController:
         synced = cache if cache is not None and cache.synced else None
         seen = None
         epoch = self._idle.begin()
+        at = synced.resource_version if synced is not None else None
         if synced is not None:
             seen = _inputs(synced, svc_key)
             if self._idle.same(svc_key, seen):
@@ -104,7 +108,7 @@ class ServiceController:
                 self._allocated[svc_key] = (obj.content_hash, obj.generation, status)
         wrote = self._endpoints(svc_key, obj.body)
         if seen is not None and not wrote and svc_key in self._allocated:
-            self._idle.remember(svc_key, seen, epoch)
+            self._idle.remember(svc_key, seen, epoch, at)
         return Result.done()
 
     def _allocate(self, key: Key, body: JSON) -> JSON:

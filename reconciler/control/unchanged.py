@@ -53,31 +53,52 @@ class Unchanged:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: dict[Hashable, Hashable] = {}
+        # Per remembered key, a cache resource version read before a fingerprint that was
+        # found equal to the memo: while the cache stays at it, nothing of any input changed.
+        self._at: dict[Hashable, int] = {}
         self._epoch = 0  # one more on each forget_all
 
     def begin(self) -> int:
         """Call before reading a reconcile's inputs; pass the result to `remember`."""
         return self._epoch
 
-    def same(self, key: Hashable, fingerprint: Hashable) -> bool:
-        """True when `key`'s last idle reconcile read exactly these inputs."""
+    def same(self, key: Hashable, fingerprint: Hashable, at: int | None = None) -> bool:
+        """True when `key`'s last idle reconcile read exactly these inputs; `at`: the cache's
+        resource version read before `fingerprint` was taken (see `unchanged_since`)."""
         with self._lock:
-            return self._seen.get(key) == fingerprint
+            equal = self._seen.get(key) == fingerprint
+            if equal and at is not None:
+                self._at[key] = at
+            return equal
 
-    def remember(self, key: Hashable, fingerprint: Hashable, epoch: int) -> None:
-        """The reconcile that read `fingerprint` (begun in `epoch`) wrote nothing and needs
-        no requeue; not remembered when everything was forgotten since it began."""
+    def unchanged_since(self, key: Hashable, resource_version: int) -> bool:
+        """True when the cache is still at the resource version of `key`'s last equal
+        fingerprint: no record changed at all since, so neither did its inputs. A dict
+        lookup, where a fingerprint costs index intersections (the resync asks for every key)."""
+        with self._lock:
+            return key in self._seen and self._at.get(key) == resource_version
+
+    def remember(self, key: Hashable, fingerprint: Hashable, epoch: int,
+                 at: int | None = None) -> None:
+        """The reconcile that read `fingerprint` (begun in `epoch`, at the cache resource
+        version `at`) wrote nothing and needs no requeue; not remembered when everything
+        was forgotten since it began."""
         with self._lock:
             if epoch == self._epoch:
                 self._seen[key] = fingerprint
+                self._at.pop(key, None)
+                if at is not None:
+                    self._at[key] = at
 
     def forget(self, key: Hashable) -> None:
         """The reconcile acted (or failed): the next one runs whatever the inputs."""
         with self._lock:
             self._seen.pop(key, None)
+            self._at.pop(key, None)
 
     def forget_all(self) -> None:
         """Every next reconcile runs in full (`reconciler sync`), those in flight included."""
         with self._lock:
             self._epoch += 1
             self._seen.clear()
+            self._at.clear()

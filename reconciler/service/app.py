@@ -273,7 +273,8 @@ class Service:
         sync_listener = SyncListener(config.state, on_sync)
         sync_listener.install()
         # `sync`/`delete` from any host reach this instance through the store's request rows.
-        requests = RequestListener(store, self.holder, on_sync).start()
+        requests = RequestListener(store, self.holder, on_sync,
+                                   on_resync=lambda: enqueue_everything(ctx)).start()
 
         proxy = self._start_proxy(ctx)
         if proxy is not None:

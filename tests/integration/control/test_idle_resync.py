@@ -3,6 +3,7 @@ reconciles (reconciler/control/unchanged.py), and act again once a pod or object
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from reconciler.api.types import Key
-from reconciler.control import replication, services
+from reconciler.control import desired, replication, services
 from reconciler.control.loop import WorkKey
 from reconciler.control.registry import REGISTRY
 from reconciler.store import Store
@@ -237,3 +238,49 @@ class TestFullResync:
         assert endpoints is not None
         ips = {a["ip"] for s in endpoints.subsets for a in s.get("addresses", [])}
         assert ips == {p.pod_ip for p in c.store.list_pods()}
+
+
+SOLO = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: solo}
+spec:
+  containers:
+  - {name: main, image: reconciler/busybox:1, command: ["sleep", "3600"]}
+"""
+
+
+class TestQuietDesiredPass:
+    def test_an_unchanged_pass_is_skipped_until_a_record_changes(
+            self, any_cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+        """No file and no record changed: no diff; a pod record removed elsewhere: put back."""
+        c = any_cluster
+        c.write("solo.yaml", SOLO)
+        c.converge(3)
+        diffs: list[int] = []
+        real = desired.diff
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            diffs.append(1)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(desired, "diff", counting)
+        c.converge(2)
+        assert diffs == []  # converged: the last pass found nothing to do
+        gone = c.store.get_pod("default", "solo")
+        assert gone is not None
+        other = Store.open(c.state)
+        try:
+            other.delete_pod(gone.uid)
+        finally:
+            other.close()
+        cache = c.ctx.cache
+        assert cache is not None
+        deadline = time.monotonic() + 30
+        while cache.pod_by_name("default", "solo") is not None:
+            assert time.monotonic() < deadline, "the cache did not follow the store"
+            time.sleep(0.05)
+        c.converge(1)
+        assert diffs == [1]
+        back = c.store.get_pod("default", "solo")
+        assert back is not None and back.uid != gone.uid

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.service.requests import RequestListener
+from reconciler.service.requests import RESYNC, RequestListener
 from reconciler.store import Store
 from reconciler.store.leases import LeaseLost
 from reconciler.store.requests import CONTROLLER_LEASE
@@ -87,6 +87,21 @@ class TestRequestListener:
             assert calls.acquire(timeout=30)
             assert listener.taken == 1
             assert not list(tmp_path.glob("*.pid")), "no pid file is involved"
+        finally:
+            listener.stop()
+
+    def test_resync_requests_alone_call_on_resync_and_sync_calls_on_request(
+            self, leader: Store) -> None:
+        """A burst of `resync` requests is the periodic pass; one with a `sync` is a full one."""
+        full, periodic = threading.Semaphore(0), threading.Semaphore(0)
+        listener = RequestListener(leader, "active-1", full.release,
+                                   on_resync=periodic.release).start()
+        try:
+            leader.add_request(RESYNC, "bench")
+            assert periodic.acquire(timeout=30)
+            leader.add_request("sync", "cli")
+            assert full.acquire(timeout=30)
+            assert not periodic.acquire(timeout=0)
         finally:
             listener.stop()
 

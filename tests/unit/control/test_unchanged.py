@@ -92,3 +92,15 @@ class TestUnchanged:
         assert not memo.same("b", 2)
         memo.remember("b", 2, memo.begin())
         assert memo.same("b", 2)
+
+    def test_unchanged_since_holds_only_at_the_confirmed_resource_version(self) -> None:
+        """A memo confirmed at a cache version is trusted at that version only, until forgotten."""
+        memo = Unchanged()
+        memo.remember("k", 1, memo.begin(), at=7)
+        assert memo.unchanged_since("k", 7)
+        assert not memo.unchanged_since("k", 8)
+        assert memo.same("k", 1, at=8)
+        assert memo.unchanged_since("k", 8)
+        assert not memo.same("k", 2, at=9) and not memo.unchanged_since("k", 9)
+        memo.forget("k")
+        assert not memo.unchanged_since("k", 8)
