@@ -28,6 +28,7 @@ from reconciler.api.manifest_edit import EditError, set_spec_value
 from reconciler.api.records import PodRecord
 from reconciler.cli.options import desired_option, state_option
 from reconciler.cli.scale import commit_file, write_atomically
+from reconciler.kubeapi.sourcewrite import folder_lock
 from reconciler.manifests.loader import load_folder
 from reconciler.scheduling.disruption import VIOLATION, blocking
 from reconciler.service.requests import SyncError, request_sync
@@ -37,18 +38,20 @@ RETRY_SECONDS = 5.0
 
 def cordon(root: Path, name: str, commit: bool) -> str:
     """Write spec.unschedulable: true into the Node's file; what was done, for the user."""
-    found = [o for o in load_folder(root).objects if o.key.kind == "Node" and o.key.name == name]
-    if not found:
-        raise click.ClickException(f'node "{name}" is not declared in {root}')
-    path = root / found[0].position.file
-    text = path.read_text(encoding="utf-8")
-    try:
-        edited = set_spec_value(text, "Node", "", name, "unschedulable", "true")
-    except EditError as e:
-        raise click.ClickException(f"{path}: {e}") from None
-    if edited == text:
-        return f"node/{name} already cordoned"
-    write_atomically(path, edited)
+    with folder_lock(root):  # shared with the API's writes and `reconciler scale`
+        found = [o for o in load_folder(root).objects
+                 if o.key.kind == "Node" and o.key.name == name]
+        if not found:
+            raise click.ClickException(f'node "{name}" is not declared in {root}')
+        path = root / found[0].position.file
+        text = path.read_text(encoding="utf-8")
+        try:
+            edited = set_spec_value(text, "Node", "", name, "unschedulable", "true")
+        except EditError as e:
+            raise click.ClickException(f"{path}: {e}") from None
+        if edited == text:
+            return f"node/{name} already cordoned"
+        write_atomically(path, edited)
     if commit:
         return f"node/{name} cordoned (committed {commit_file(path, f'Cordon node {name}')})"
     return f"node/{name} cordoned"

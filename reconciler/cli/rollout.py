@@ -23,6 +23,7 @@ from reconciler.cli.options import F, desired_option, state_option
 from reconciler.cli.rollout_edit import set_template, template_of
 from reconciler.cli.rollout_history import Revision, defaulted, revisions
 from reconciler.cli.scale import commit_file, write_atomically
+from reconciler.kubeapi.sourcewrite import folder_lock
 from reconciler.planning import deployment as plan
 from reconciler.store.reader import ReadStore, StoreMissing, open_reader
 from reconciler.views import output
@@ -190,28 +191,31 @@ def undo(resource: str, name: str | None, namespace: str, to_revision: int, comm
          desired: str, state: str) -> None:
     """Put a previous revision's pod template back into the manifest file."""
     key = _key(resource, name, namespace)
-    path = _manifest(desired, key)
-    found = _history(key, path, state)
-    current = defaulted(template_of(path.read_text(encoding="utf-8"), key.kind, key.namespace,
-                                    key.name))
-    now = next((r for r in found if plan.equal_ignore_hash(r.defaulted, current)), None)
-    if to_revision:
-        targets = [r for r in found if r.number == to_revision]
-        if not targets:
-            raise click.ClickException(f"unable to find specified revision {to_revision} "
-                                       "in history")
-    else:
-        # kubectl: the newest revision before the current one.
-        targets = [r for r in found if r is not now
-                   and (now is None or r.number < now.number)][-1:]
-        if not targets:
-            raise click.ClickException(f'no rollout history found for deployment "{key.name}"')
-    target = targets[0]
-    if target is now or plan.equal_ignore_hash(target.defaulted, current):
-        click.echo(f"{_title(key)} skipped rollback (current template already matches "
-                   f"revision {target.number})")
-        return
-    changed = _edit(path, key, target.template)
+    # The API's writes and `reconciler scale` take the same lock: none starts from a text
+    # another one replaces.
+    with folder_lock(Path(desired)):
+        path = _manifest(desired, key)
+        found = _history(key, path, state)
+        current = defaulted(template_of(path.read_text(encoding="utf-8"), key.kind, key.namespace,
+                                        key.name))
+        now = next((r for r in found if plan.equal_ignore_hash(r.defaulted, current)), None)
+        if to_revision:
+            targets = [r for r in found if r.number == to_revision]
+            if not targets:
+                raise click.ClickException(f"unable to find specified revision {to_revision} "
+                                           "in history")
+        else:
+            # kubectl: the newest revision before the current one.
+            targets = [r for r in found if r is not now
+                       and (now is None or r.number < now.number)][-1:]
+            if not targets:
+                raise click.ClickException(f'no rollout history found for deployment "{key.name}"')
+        target = targets[0]
+        if target is now or plan.equal_ignore_hash(target.defaulted, current):
+            click.echo(f"{_title(key)} skipped rollback (current template already matches "
+                       f"revision {target.number})")
+            return
+        changed = _edit(path, key, target.template)
     suffix = ""
     if commit and changed:
         message = f"Roll back deployment {key.name} to revision {target.number}"
@@ -233,15 +237,16 @@ def restart(resource: str, name: str | None, namespace: str, commit: bool, desir
     `--state` is accepted as by every command; restarting itself only edits the folder.
     """
     key = _key(resource, name, namespace)
-    path = _manifest(desired, key)
-    template = template_of(path.read_text(encoding="utf-8"), key.kind, key.namespace, key.name)
-    if not isinstance(template.get("metadata"), dict):
-        template["metadata"] = {}
-    meta = template["metadata"]
-    if not isinstance(meta.get("annotations"), dict):
-        meta["annotations"] = {}
-    meta["annotations"][RESTARTED_AT] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _edit(path, key, template)
+    with folder_lock(Path(desired)):
+        path = _manifest(desired, key)
+        template = template_of(path.read_text(encoding="utf-8"), key.kind, key.namespace, key.name)
+        if not isinstance(template.get("metadata"), dict):
+            template["metadata"] = {}
+        meta = template["metadata"]
+        if not isinstance(meta.get("annotations"), dict):
+            meta["annotations"] = {}
+        meta["annotations"][RESTARTED_AT] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _edit(path, key, template)
     suffix = ""
     if commit:
         suffix = f" (committed {commit_file(path, f'Restart deployment {key.name}')})"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.api.types import Key
+from reconciler.kubeapi.sourcewrite import folder_lock
 from reconciler.planning.deployment import pod_template_hash
 from tests.unit.test_rollout_edit import DEP
 
@@ -159,6 +160,26 @@ class TestRestart:
         out = cli("rollout", "history", "deploy/web", "--desired", str(repo),
                   *no_store(tmp_path)).stdout
         assert out.splitlines()[-1].split()[0] == "4"
+
+    def test_restart_waits_for_the_folder_lock(self, repo: Path) -> None:
+        """restart reads and edits the file under the folder's write lock (the API's and
+        scale's): while another writer holds it, restart waits, then edits the new text."""
+        with folder_lock(repo):
+            restart = subprocess.Popen([CLI, "rollout", "restart", "deploy/web", "--desired",
+                                        str(repo)], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+            try:
+                out, _ = restart.communicate(timeout=3)
+            except subprocess.TimeoutExpired:
+                pass  # waiting for the lock, as it should
+            else:
+                raise AssertionError(f"restart did not wait for the lock: {out}")
+            text = (repo / "web.yaml").read_text()
+            (repo / "web.yaml").write_text(text.replace("replicas: 3", "replicas: 5"))
+        out, err = restart.communicate(timeout=60)
+        assert restart.returncode == 0, err
+        after = (repo / "web.yaml").read_text()
+        assert "replicas: 5" in after and "restartedAt" in after, after
 
 
 def _store_with(tmp: Path, status: dict[str, object], generation_seen: bool = True) -> str:
