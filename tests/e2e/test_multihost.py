@@ -5,7 +5,9 @@ own dockerd (scripts/netns-host.sh through scheduling_kit): `hostk` (10.231.0.2,
 bridge 172.16.31.1/24), `hostl` (10.232.0.2, 172.16.32.1/24) and `hostm`
 (10.233.0.2, 172.16.33.1/24). The root namespace is the network between them (each
 namespace has a veth to it): it forwards between the three veths (rules of this file's
-own in its FORWARD chain, whose policy Docker sets to DROP), as a LAN's switch would.
+own in its FORWARD chain, whose policy Docker sets to DROP), and with on-link routes,
+proxy ARP and routes to the pod subnets it stands for one LAN, where the agents' pod
+routes (`POD via NODE_ADDRESS`) work (`forwarding`).
 PostgreSQL runs on the host, a cluster of this file's own (tests/support/postgres.py;
 this file restarts its server). Inside the namespaces run what a machine runs:
 `reconciler run` in `hostk` (active) and `hostl` (standby), with the service proxy
@@ -29,11 +31,13 @@ One module-scoped set-up for all four proofs (they run in order):
   and after the cut its stale containers go (the time printed);
 - the seed demo over the three machines: pods on all three, the web service answering
   from every machine by cluster IP and NodePort, the redis hit counter rising across
-  replicas on every machine.
+  replicas on every machine, a pod of each machine reaching a pod of another by its
+  address.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -277,18 +281,37 @@ def _veth(machine: str) -> str:
 
 @contextmanager
 def forwarding() -> Iterator[None]:
-    """The root namespace forwards between the machines' veths (the LAN between them):
-    its FORWARD policy is Docker's DROP. Rules of this module's own, removed after."""
+    """The root namespace as the LAN between the machines: it forwards between their veths
+    (its FORWARD policy is Docker's DROP), and each machine reaches the others' addresses
+    on its link (a route over its veth, the root side answering ARP for them), as
+    machines on one subnet do: the agents' pod routes (`POD via NODE_ADDRESS`) need the
+    node's address on-link. A frame sent to a node's address then reaches the root side,
+    not the node, so the root routes each machine's pod subnet to it (what the one hop
+    of a real LAN does). Rules and routes of this module's own, removed after."""
     rules = [["FORWARD", "-i", _veth(a), "-o", _veth(b), "-m", "comment", "--comment",
               "test_multihost: the machines' LAN", "-j", "ACCEPT"]
              for a in HOSTS for b in HOSTS if a != b]
     for rule in rules:
         subprocess.run(["iptables", "-w", "-I", *rule], check=True, capture_output=True)
+    pods = {a: str(ipaddress.ip_interface(bip).network) for a, (_, bip) in HOSTS.items()}
+    for a in HOSTS:
+        subprocess.run(["sysctl", "-qw", f"net.ipv4.conf.{_veth(a)}.proxy_arp=1"], check=True)
+        subprocess.run(["ip", "route", "replace", pods[a], "via", daemonsets_kit.ADDRESSES[a]],
+                       check=True)
+        for b in HOSTS:
+            if a != b:
+                subprocess.run([*netns(a), "ip", "route", "replace",
+                                f"{daemonsets_kit.ADDRESSES[b]}/32", "dev", f"{_veth(a)[:-1]}1"],
+                               check=True)
     try:
         yield
     finally:
         for rule in rules:
             subprocess.run(["iptables", "-w", "-D", *rule], check=False, capture_output=True)
+        for a in HOSTS:
+            subprocess.run(["sysctl", "-qw", f"net.ipv4.conf.{_veth(a)}.proxy_arp=0"],
+                           check=False, capture_output=True)
+            subprocess.run(["ip", "route", "del", pods[a]], check=False, capture_output=True)
 
 
 def _agent_url(pg: Cluster, url: str, machine: str) -> str:
@@ -715,11 +738,26 @@ def _hit(machine: str, url: str, seen: dict[str, str | None] | None = None
     return (int(count.group(1)), served[0]) if count and served else None
 
 
+def _from_pod(machine: str, pod: str, url: str) -> str:
+    """GET `url` from the demo pod `pod` on `machine` (its python): who served, or the error."""
+    ids = subprocess.run(
+        ["docker", "-H", ENGINES[machine], "ps", "-q", "--filter",
+         f"label=io.reconciler.pod.name={pod}", "--filter",
+         f"label=io.reconciler.container.name={'redis' if pod == 'redis' else 'web'}"],
+        capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    code = ("import urllib.request as u\n"
+            f"print(u.urlopen({url!r}, timeout=5).headers['X-Served-By'])")
+    done = subprocess.run(["docker", "-H", ENGINES[machine], "exec", ids[0], "python3", "-c",
+                           code], capture_output=True, text=True, timeout=60, check=False)
+    return done.stdout.strip() or done.stderr.strip()[-300:]
+
+
 class TestSeedDemo:
     def test_demo_over_three_machines(self, machines: Machines,
                                       docker_client: docker.DockerClient) -> None:
         """The seed demo's manifests over three machines: pods on all three, the web service
-        answering on each by cluster IP and NodePort, the hit counter rising across them."""
+        answering on each by cluster IP and NodePort, the hit counter rising across them,
+        pods reaching pods of other machines by their addresses."""
         ensure_demo_images(docker_client)
         _load_demo_images(machines.desired.parent)
         for name in DEMO_FILES:
@@ -758,3 +796,14 @@ class TestSeedDemo:
               f"{counts[0]}..{counts[-1]}, served by pods on {sorted(served)}")
         assert counts == list(range(counts[0], counts[0] + len(hits))), counts
         assert served == set(HOSTS)
+        # A pod reaches a pod of another machine by its own address (the agents' routes).
+        pods = machines.running("demo")
+        for machine in HOSTS:
+            client = next(p for p in pods if p.node_name == machine)
+            target = next(p for p in pods if p.node_name != machine and p.name != "redis")
+            routes = subprocess.run([*netns(machine), "ip", "route", "show", "proto", "94"],
+                                    capture_output=True, text=True, check=True).stdout
+            gateway = daemonsets_kit.ADDRESSES[target.node_name]
+            assert f"{target.pod_ip} via {gateway} " in routes, routes
+            assert _from_pod(machine, client.name, f"http://{target.pod_ip}:5000/") \
+                == target.name, f"{target.name} on {target.node_name} from {client.name}"
