@@ -34,7 +34,8 @@ from reconciler.service.config import ConfigError, load_config
 @click.option("--resync", default=None, help="Full resync period (e.g. 30s).")
 @click.option("--fluentd", default=None, help="fluentd forward address host:port.")
 @click.option("--metrics", default=None, help="Metrics address host:port ('' to turn off).")
-@click.option("--proxy-mode", type=click.Choice(["iptables", "userspace", "off"]), default=None)
+@click.option("--proxy-mode", type=click.Choice(["iptables", "userspace", "agents", "off"]),
+              default=None, help="agents: each machine's `reconciler agent` serves it.")
 @click.option("--log-level", default=None)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="Log lines as text (journald-aware, the default) or one JSON object each.")

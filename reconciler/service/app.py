@@ -111,9 +111,10 @@ def settings(config: Config, desired: str) -> Settings:
     return Settings(
         desired=desired,
         service_cidr=n.service_cidr,
-        # Off: each machine's `reconciler agent` serves the data plane, its DNS included
-        # (docs/multihost.md); the pods still need that address as their nameserver.
-        dns_ip=n.dns_ip,
+        # "agents": each machine's `reconciler agent` serves the data plane, its DNS
+        # included (docs/multihost.md), so pods get the address as their nameserver; "off":
+        # nothing answers there, and pods keep the engine's resolver.
+        dns_ip=n.dns_ip if n.proxy_mode != "off" else "",
         cluster_domain=n.cluster_domain,
         node_port_range=n.node_port_range,
         heartbeat_interval=config.heartbeat_interval,
@@ -450,9 +451,11 @@ class Service:
         return stops
 
     def _start_proxy(self, ctx: Context) -> EmbeddedProxy | None:
-        if self.config.network.proxy_mode == "off":
-            self.health.set("proxy", Health(True, "off (configured)"))
-            self.health.set("dns", Health(True, "off (configured)"))
+        if self.config.network.proxy_mode in ("off", "agents"):
+            said = ("off (configured)" if self.config.network.proxy_mode == "off"
+                    else "served by each machine's reconciler agent (configured)")
+            self.health.set("proxy", Health(True, said))
+            self.health.set("dns", Health(True, said))
             return None
         node = local_node_name(ctx)
         try:

@@ -74,7 +74,8 @@ class RuntimeConfig:
 class NetworkConfig:
     """Service proxy and DNS. 10.96.0.0/16 avoids Docker's 172.17/16 and the test 10.250.0.0/24."""
 
-    proxy_mode: str = _f("iptables", "choice", "service proxy", "iptables", "userspace", "off")
+    proxy_mode: str = _f("iptables", "choice", "service proxy", "iptables", "userspace", "agents",
+                          "off")
     service_cidr: str = _f("10.96.0.0/16", "cidr", "range cluster IPs are taken from")
     dns_ip: str = _f("10.96.0.10", "ip", "cluster DNS address (inside service_cidr)")
     dns_port: int = _f(53, "port", "cluster DNS port")

@@ -125,10 +125,11 @@ class ServiceRun:
 
     @property
     def uses_proxy(self) -> bool:
+        # "agents": the machine's `reconciler agent` runs the data plane, not the service.
         args = " ".join(self.args)
         return (
-            self.env.get("RECONCILER_NETWORK_PROXY_MODE", "iptables") != "off"
-            and "--proxy-mode off" not in args
+            self.env.get("RECONCILER_NETWORK_PROXY_MODE", "iptables") not in ("off", "agents")
+            and "--proxy-mode off" not in args and "--proxy-mode agents" not in args
         )
 
     def _take_machine_lock(self) -> None:

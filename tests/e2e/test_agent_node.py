@@ -96,7 +96,7 @@ def setup(postgres_server: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
               "RECONCILER_HEARTBEAT_INTERVAL": "1s",
               "RECONCILER_NODE_NOT_READY_TIMEOUT": "4s",
               "RECONCILER_NODE_EVICTION_TIMEOUT": "15s"}
-    service = ServiceRun(tmp, prefix=prefix, args=("--proxy-mode", "off"), extra_env=common)
+    service = ServiceRun(tmp, prefix=prefix, args=("--proxy-mode", "agents"), extra_env=common)
     service.state = url  # type: ignore[assignment]  # a URL where a path goes
     (service.desired / "node.yaml").write_text(NODE)
     # The agent's periodic gc an hour away: a restart it makes is its engine event's.

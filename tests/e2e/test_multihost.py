@@ -111,7 +111,7 @@ class Plane:
         with open(self.tmp / f"run-{self.machine}.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [*netns(self.machine), RECONCILER, "run", "--desired", str(desired),
-                 "--state", url, "--proxy-mode", "off"],
+                 "--state", url, "--proxy-mode", "agents"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
                 env={**self.env, "NOTIFY_SOCKET": str(path)})
         return self
