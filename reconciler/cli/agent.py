@@ -76,7 +76,17 @@ def with_tcp_timeouts(state: str) -> str:
 def serve(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
           service_cidr: str, interval: float, *, node: NodeOptions | None = None) -> None:
     """Run the data plane of `node_name` until SIGTERM or SIGINT (both commands' body);
-    with `node` (the agent), also the node itself when it is declared `agent: true`."""
+    with `node` (the agent), also the node itself when it is declared `agent: true`.
+    The node part's failure (a store file that does not exist, say) is the command's."""
+    try:
+        _serve(node_name, state, mode, dns_ip, dns_port, service_cidr, interval, node=node)
+    finally:
+        if node is not None and node.error:
+            raise click.ClickException(node.error)
+
+
+def _serve(node_name: str, state: str, mode: str, dns_ip: str, dns_port: int,
+           service_cidr: str, interval: float, *, node: NodeOptions | None = None) -> None:
     from reconciler.service.limits import raise_open_files_limit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -124,15 +134,21 @@ class NodeOptions:
     def __init__(self, config_path: Path | None, engine: str | None, data_plane: bool) -> None:
         self.config_path, self.engine, self.data_plane = config_path, engine, data_plane
         self._thread: threading.Thread | None = None
+        self.error = ""  # why the node part stopped the agent, for its exit status
 
     def start(self, node_name: str, state: str, stop: threading.Event) -> None:
         from reconciler.service.agent_node import serve_node
+        from reconciler.store import StoreMissing
 
         def body() -> None:
             try:
                 serve_node(node_name, state, self.config_path, self.engine, stop)
-            except Exception:
+            except StoreMissing as e:  # a wrong path, not an outage: the agent exits 1
+                self.error = str(e)
+                stop.set()
+            except Exception as e:
                 log.exception("node %s: the node part stopped", node_name)
+                self.error = f"node {node_name}: the node part stopped: {e}"
                 stop.set()
 
         self._thread = threading.Thread(target=body, name="node", daemon=True)

@@ -456,6 +456,7 @@ FIELDS: dict[str, dict[str, Effect]] = {
         "spec": ACTS,
         "spec.engine": ACTS,
         "spec.address": ACTS,
+        "spec.agent": ACTS,  # service/agent_node.py: the machine's agent runs the node
         "spec.tls": ACTS,
         "spec.tls.ca": ACTS,
         "spec.tls.cert": ACTS,

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,27 @@ def chromium() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def _retrying_network_changes(goto: Callable[..., Any]) -> Callable[..., Any]:
+    """`page.goto` that loads again when Chromium aborted it for an interface change of the
+    machine (ERR_NETWORK_CHANGED: other tests add and remove veths all the time)."""
+
+    def retrying(url: str, **kwargs: Any) -> Any:
+        for _ in range(4):
+            try:
+                return goto(url, **kwargs)
+            except Exception as e:
+                if "net::ERR_NETWORK_CHANGED" not in str(e):
+                    raise
+        return goto(url, **kwargs)
+    return retrying
+
+
 class Watched:
     """A page whose console errors and uncaught exceptions are kept (a CSP violation is one)."""
 
     def __init__(self, context: Any) -> None:
         self.page = context.new_page()
+        self.page.goto = _retrying_network_changes(self.page.goto)
         self.errors: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))

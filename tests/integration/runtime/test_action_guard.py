@@ -51,7 +51,7 @@ class TestActionGuard:
         clock.renewed(clock.now() - clock.ttl)  # last renew started a ttl ago: a paused process
         with pytest.raises(ActionRefused):
             create(local, test_prefix)
-        assert local.call(local.client.containers.list, all=True) is not None
+        assert local.call(local.client.containers.list, all=True, sparse=True) is not None
         assert "POST /containers/create" not in local.requests
         assert docker_client.containers.list(
             all=True, filters={"label": f"io.reconciler.prefix={test_prefix}"}
@@ -86,7 +86,7 @@ class TestActionGuard:
             all=True, filters={"label": f"io.reconciler.prefix={test_prefix}"}
         ) == []
         # The refused connection was closed, not left half-written: the next call works.
-        assert local.call(local.client.containers.list, all=True) is not None
+        assert local.call(local.client.containers.list, all=True, sparse=True) is not None
 
     def test_other_http_clients_are_not_guarded(self, clock: LeaseClock) -> None:
         """A mutating request of another client in the process ignores the guard (tests, CLI)."""
