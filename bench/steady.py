@@ -129,7 +129,11 @@ def one_pass(pid: int, proxy: CountingProxy, idle_rate: float, address: str,
     following each other) runs several passes in the window: the caller divides by them."""
     p0 = desired_passes(address)
     t0, c0 = time.monotonic(), cpu_seconds(pid)
-    store.add_request(RESYNC, "bench")
+    request = store.add_request(RESYNC, "bench")
+    # Taken by the service's request listener, which then enqueues the pass's keys: only
+    # from here can the service's quiet mean the pass is over.
+    wait_for(lambda: (r := store.get_request(request)) is None or r.handled_by, 30, 0.01,
+             what="the resync request taken")
     wait_quiet(pid)
     wall = time.monotonic() - t0 - 1.0  # the last quiet second is not part of the pass
     cpu = cpu_seconds(pid) - c0 - idle_rate * (wall + 1.0)
