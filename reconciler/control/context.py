@@ -137,10 +137,16 @@ class Context:
         if not isinstance(store, Store):
             raise TypeError("the cache follows a real Store (its engine and write listeners)")
         cache = Cache()
-        self.nodes = NodeView(store.list_nodes, agent_age=self.settings.heartbeat_interval)
-        write_through(cache, store, self.nodes)
+        nodes = self.nodes = NodeView(store.list_nodes,
+                                      agent_age=self.settings.heartbeat_interval)
+        write_through(cache, store, nodes)
+
+        def relisted() -> None:
+            nodes.invalidate()  # another process wrote: its node rows may be among the writes
+            if on_relisted is not None:
+                on_relisted()
         self.follower = follow(store, resync=resync, cache=cache, own_writes=True,
-                               on_relisted=on_relisted)
+                               on_relisted=relisted)
         self.cache = cache
         return cache
 

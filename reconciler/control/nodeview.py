@@ -66,8 +66,9 @@ class NodeView:
                 self._nodes = {k: v for k, v in self._nodes.items() if k != name}
 
     def invalidate(self) -> None:
-        """The next read goes to the store."""
+        """The next read goes to the store (a read in flight is not kept: it may be older)."""
         with self._lock:
+            self._seq += 1
             self._nodes = None
 
     def _current(self) -> dict[str, NodeRecord]:

@@ -13,17 +13,21 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 from typing import Any
+
+_IMPORTING = threading.Lock()  # two engines' threads may both use paramiko first
 
 
 class _Deferred(types.ModuleType):
     """A module whose names are the real module's, imported at the first name looked up."""
 
     def __getattr__(self, name: str) -> Any:  # only for names this stand-in lacks
-        if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
-        real = importlib.import_module(self.__name__)
+        with _IMPORTING:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
         return getattr(real, name)
 
 

@@ -536,6 +536,8 @@ def enqueue_everything(ctx: Context, all_pods: bool = False, full: bool = False)
     `full` (a user's `reconciler sync`): the cache is relisted from the store first, and
     no reconcile is skipped for inputs unchanged since an idle one (`Registry.resync`).
     """
+    if full and ctx.nodes is not None:
+        ctx.nodes.invalidate()
     if full and ctx.follower is not None:
         ctx.follower.relist_now()
     REGISTRY.resync(ctx, all_pods, full=full)

@@ -77,3 +77,18 @@ class TestNodeView:
         plain.nodes()
         plain.nodes()
         assert plain.reads == 1
+
+    def test_an_invalidate_during_a_read_discards_that_read(self) -> None:
+        """A read begun before an invalidate may be older than it: the next read lists again."""
+        store = Store(node("a"))
+        invalidating = [True]
+
+        def list_nodes() -> list[NodeRecord]:
+            got = store.list_nodes()
+            if invalidating.pop() if invalidating else False:
+                view.invalidate()  # `reconciler sync`, or another process's writes found
+            return got
+        view = NodeView(list_nodes)
+        view.nodes()
+        store.rows["b"] = node("b")
+        assert [n.name for n in view.nodes()] == ["a", "b"]
