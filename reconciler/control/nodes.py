@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from reconciler.api.quantity import parse_cpu, parse_memory
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 SOURCE = "node-controller"
 DEFAULT_NODE = "local"
 FOREIGN = "ForeignContainers"  # the node condition's type, and its event's reason
+NODE_LOST = "NodeLost"  # the reason of a pod evicted from a silent node
 # The well-known labels a kubelet sets about its node, here from the engine's /info;
 # the engine's word wins over a manifest's, as kubelet's own labels do.
 OBSERVED_LABELS = ("kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch",
@@ -175,6 +178,12 @@ class NodeController:
         self._tainted_since: dict[tuple[str, str], datetime] = {}
         # Per node its agent runs (spec.agent): whether its record was last seen Ready.
         self._agent_ready: dict[str, bool] = {}
+        # Per node its agent runs: the `last_heartbeat` value last read, and when (by this
+        # process's monotonic clock) it was first read. The stamp is the agent's (the
+        # database's clock); it is only ever compared with itself, never with this
+        # machine's clock (Kubernetes' node lifecycle controller keeps the same record).
+        self._agent_stamps: dict[str, tuple[datetime | None, float]] = {}
+        self.monotonic: Callable[[], float] = time.monotonic
 
     def sync_registrations(self) -> list[str]:
         """Node records for every declared Node (or the local default); returns their names."""
@@ -289,20 +298,38 @@ class NodeController:
         node.ready, node.reason, node.message = False, reason, message
         ctx.store.upsert_node(node)
         if was_ready:
-            nodes_changed(ctx)
-            ctx.event("Node", "", node.name, "Warning", "NodeNotReady",
-                      f"Node {node.name} status is now: NodeNotReady ({message})", SOURCE)
-            self._mark_pods_not_ready(node)
+            self._went_not_ready(node)
         self._evict_if_due(node)
+
+    def _went_not_ready(self, node: NodeRecord) -> None:
+        """A Ready node is NotReady now: its event, and its pods not ready."""
+        ctx = self.ctx
+        nodes_changed(ctx)
+        ctx.event("Node", "", node.name, "Warning", "NodeNotReady",
+                  f"Node {node.name} status is now: NodeNotReady ({node.message})", SOURCE)
+        self._mark_pods_not_ready(node)
+
+    def agent_silence(self, node: NodeRecord) -> float:
+        """Seconds since this process saw the agent's `last_heartbeat` of `node` change.
+
+        A value first read (this process started, or took over the lease) counts from
+        now: a grace period, as Kubernetes gives its nodes at a controller's start.
+        """
+        now_ = self.monotonic()
+        seen = self._agent_stamps.get(node.name)
+        if seen is None or seen[0] != node.last_heartbeat:
+            self._agent_stamps[node.name] = (node.last_heartbeat, now_)
+            return 0.0
+        return now_ - seen[1]
 
     def _agent_heartbeat(self, node: NodeRecord) -> None:
         """A node its agent runs: the agent records its heartbeat; here only its silence is
-        judged (NotReady after `not_ready_timeout`, eviction after `eviction_timeout`), and
-        its coming Ready wakes the pods waiting for a node, as a heartbeat here would."""
+        judged (NotReady after `not_ready_timeout`, eviction after `eviction_timeout`), by
+        how long its stamp has not changed as seen here, and its coming Ready wakes the pods
+        waiting for a node, as a heartbeat here would."""
         ctx = self.ctx
-        since = node.last_heartbeat
-        fresh = since is not None and \
-            ctx.clock() - since < timedelta(seconds=ctx.settings.not_ready_timeout)
+        silent = self.agent_silence(node)
+        fresh = node.last_heartbeat is not None and silent < ctx.settings.not_ready_timeout
         seen = self._agent_ready.get(node.name)
         self._agent_ready[node.name] = node.ready and fresh
         if node.ready and fresh:
@@ -313,10 +340,11 @@ class NodeController:
                         ctx.enqueue_pod(pod.uid)
             return
         if node.ready:
-            self._not_ready(node, "NodeStatusUnknown",
-                            f"the agent of node {node.name} stopped posting its status")
-        else:
-            self._evict_if_due(node)
+            node.ready, node.reason = False, "NodeStatusUnknown"
+            node.message = f"the agent of node {node.name} stopped posting its status"
+            ctx.store.upsert_node(node)
+            self._went_not_ready(node)
+        self._evict_if_due(node, silent)
 
     def _evict_by_taints(self, node: NodeRecord) -> None:
         """The taint manager: pods not tolerating a NoExecute taint of the Node manifest go,
@@ -364,17 +392,30 @@ class NodeController:
             for pod in marked:
                 ctx.enqueue_related(pod, pod.labels)
 
-    def _evict_if_due(self, node: NodeRecord) -> None:
+    def _evict_if_due(self, node: NodeRecord, silent: float | None = None) -> None:
+        """Delete the node's pods once it has been silent for the eviction timeout.
+
+        `silent`: for a node its agent runs, how long its stamp has not changed as seen
+        here (`agent_silence`); its pods already being deleted are marked NodeLost too, so
+        the pod controller removes their records without waiting for the agent. Otherwise
+        the age of the stamp this process wrote with its own clock."""
         ctx = self.ctx
         since = node.last_heartbeat
-        if since is None or ctx.clock() - since < timedelta(seconds=ctx.settings.eviction_timeout):
+        timeout = ctx.settings.eviction_timeout
+        if since is None:
+            return
+        if silent is not None:
+            if silent < timeout:
+                return
+        elif ctx.clock() - since < timedelta(seconds=timeout):
             return
         for pod in ctx.store.list_pods(node=node.name):
             if tolerates(pod.spec, NOT_READY_TAINT, "", "NoExecute"):
                 continue  # a daemon pod stays with its node (the taint manager's rule)
-            if pod.deletion_timestamp is None:
-                pod.deletion_timestamp = ctx.clock()
-                pod.reason = "NodeLost"
+            if pod.deletion_timestamp is None or (silent is not None
+                                                  and pod.reason != NODE_LOST):
+                pod.deletion_timestamp = pod.deletion_timestamp or ctx.clock()
+                pod.reason = NODE_LOST
                 pod.message = f"Node {node.name} which was running pod {pod.name} is unresponsive"
                 ctx.store.patch_pod(pod, "deletion")
                 ctx.event(

@@ -21,6 +21,7 @@ from reconciler.control.claims import CLAIM
 from reconciler.control.configmaps import config_objects
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
+from reconciler.control.nodes import NODE_LOST
 from reconciler.control.pod_failures import NodeFailureFeedback
 from reconciler.network.feed import ACK_EVERY
 from reconciler.planning.service_env import ServiceSource, service_env, services_for_env
@@ -374,11 +375,16 @@ class PodController:
                     ctx.agent(node).kill_pod(pod.uid, grace)  # an agent's node: unreachable
             except HostUnreachable:
                 timeout = timedelta(seconds=ctx.settings.eviction_timeout)
-                if node.ready or (
+                if agent_run:
+                    # The agent's stamp is the database's clock, never compared with ours:
+                    # only the node controller's NodeLost (it judged the agent silent for
+                    # the eviction timeout) lets the record go without the agent's report.
+                    if node.ready or pod.reason != NODE_LOST:
+                        return Result.after(0.5)  # an agent's report does not wake this key
+                elif node.ready or (
                     node.last_heartbeat and ctx.clock() - node.last_heartbeat < timeout
                 ):
-                    # An agent's report does not wake this key: it is looked at again soon.
-                    return Result.after(0.5 if agent_run else ctx.settings.heartbeat_interval)
+                    return Result.after(ctx.settings.heartbeat_interval)
                 # The host is gone for good as far as we know; its containers are removed
                 # as orphans when it comes back (node-gc).
         ctx.store.delete_pod(pod.uid)
