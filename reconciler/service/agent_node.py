@@ -182,51 +182,86 @@ class NodeRun:
         self.loop = Loop(queue, {POD: self.pods, NODE_GC: self.nodes}, workers=WORKERS)
         self.resync = config.resync_interval
         self.active = False  # the node is registered with `agent: true`, and run here
+        self.store_failing = False  # the last read of the node's record failed
         self.heartbeats = 0
+        self._watch_stop: threading.Event | None = None  # stops the engine's event watch
+        self._seen: dict[str, bool] = {}  # the feed's last view: pod uid -> being deleted
 
     def run(self, stop: threading.Event) -> None:
         """Heartbeats, events and pods of the node while its record says `agent: true`."""
         self.loop.start()
-        watch_stop: threading.Event | None = None
         feed = threading.Thread(target=self._follow, args=(stop,), name="node-pods",
                                 daemon=True)
         feed.start()
         try:
             while not stop.is_set():
-                node = self._node()
-                if node is not None and by_agent(node):
-                    if not self.active:
-                        log.info("node %s: run by this agent (engine %s)", self.node_name,
-                                 self.engine or local_url(node))
-                        self.active = True
-                        watch_stop = threading.Event()
-                        agent = self.ctx.agent(node)
-                        threading.Thread(target=agent.watch, args=(watch_stop,),
-                                         name=f"events-{self.node_name}", daemon=True).start()
-                        self.ctx.enqueue(NODE_GC, self.node_name)
-                    self._beat(node)
-                elif self.active:
-                    log.info("node %s: no longer declared `agent: true`; left to the "
-                             "control plane", self.node_name)
-                    self.active = False
-                    if watch_stop is not None:
-                        watch_stop.set()
-                    self.ctx.drop_agent(self.node_name)
+                self.tick()
                 stop.wait(self.ctx.settings.heartbeat_interval)
         finally:
-            if watch_stop is not None:
-                watch_stop.set()
+            if self._watch_stop is not None:
+                self._watch_stop.set()
             self.loop.stop()
             for agent in self.ctx.agents().values():
                 agent.close()
 
-    def _node(self) -> NodeRecord | None:
+    def tick(self) -> None:
+        """One look at the node's record: take the node, post its heartbeat, or leave it.
+
+        A read that fails changes nothing (the store is away: the pods, their probes and
+        the engine's events carry on as they are); only a record read that is gone or no
+        longer `agent: true` leaves the node to the control plane.
+        """
         try:
-            return self.store.get_node(self.node_name)
-        except Exception as e:  # the store is away: nothing changes on the host meanwhile
-            log.warning("node %s: store not reachable (%s)", self.node_name,
-                        str(e).splitlines()[0][:200])
-            return None
+            node = self.store.get_node(self.node_name)
+        except Exception as e:
+            if not self.store_failing:
+                log.warning("node %s: store not reachable (%s); the node is kept as it is",
+                            self.node_name, str(e).splitlines()[0][:200])
+                self.store_failing = True
+            return
+        if self.store_failing:
+            log.info("node %s: store reachable again", self.node_name)
+            self.store_failing = False
+            if self.active:
+                self._requeue_all()
+        if node is not None and by_agent(node):
+            if not self.active:
+                self._take(node)
+            self._beat(node)
+        elif self.active:
+            self._leave()
+
+    def _take(self, node: NodeRecord) -> None:
+        """Start running the node here: its engine's events, a gc of its host."""
+        log.info("node %s: run by this agent (engine %s)", self.node_name,
+                 self.engine or local_url(node))
+        self.active = True
+        self._watch_stop = threading.Event()
+        agent = self.ctx.agent(node)
+        threading.Thread(target=agent.watch, args=(self._watch_stop,),
+                         name=f"events-{self.node_name}", daemon=True).start()
+        self.ctx.enqueue(NODE_GC, self.node_name)
+
+    def _leave(self) -> None:
+        """The record is gone or no longer `agent: true`: the control plane's node now."""
+        log.info("node %s: no longer declared `agent: true`; left to the control plane",
+                 self.node_name)
+        self.active = False
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+            self._watch_stop = None
+        self.ctx.drop_agent(self.node_name)
+
+    def _requeue_all(self) -> None:
+        """After an outage of the store: whatever was missed meanwhile is looked at now (a
+        gc of the host, every pod of the node), and the feed compares from nothing."""
+        self._seen = {}
+        self.ctx.enqueue(NODE_GC, self.node_name)
+        try:
+            for pod in self.store.list_pods(node=self.node_name, containers=False):
+                self.ctx.enqueue_pod(pod.uid)
+        except Exception as e:  # away again: the gc requeues the pods it finds
+            log.debug("node %s: pods not listed: %s", self.node_name, e)
 
     def _beat(self, node: NodeRecord) -> None:
         try:
@@ -239,7 +274,6 @@ class NodeRun:
         """Queue this node's pods that were bound, deleted or moved; a gc every resync."""
         import time
 
-        seen: dict[str, bool] = {}  # uid -> being deleted
         feed = None
         next_gc = time.monotonic() + self.resync
         while not stop.is_set():
@@ -262,9 +296,9 @@ class NodeRun:
                 continue
             now = {p.uid: p.deletion_timestamp is not None for p in pods}
             for uid, deleting in now.items():
-                if seen.get(uid) != deleting:
+                if self._seen.get(uid) != deleting:
                     self.ctx.enqueue_pod(uid)
-            seen = now
+            self._seen = now
         if feed is not None:
             feed.close()
 

@@ -1,19 +1,27 @@
 """Nodes run by their own agent (`spec.agent`): the record's engine URL, the stand-in host, the
-stop report, and the schema accepting the flag."""
+stop report, the schema accepting the flag, and the agent's node part (service/agent_node.py)
+on a SQLite store with a fake engine."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from reconciler.api.records import Condition, NodeRecord, PodRecord
+from reconciler.control.context import NODE_GC, POD
+from reconciler.control.loop import WorkKey
 from reconciler.control.nodes import node_from_object
 from reconciler.manifests import fastcheck
 from reconciler.runtime import agent_node
+from reconciler.runtime.fake import FakeHosts
 from reconciler.runtime.port import docker_agent
 from reconciler.runtime.types import HostUnreachable, PodEnv, RuntimeConfig
+from reconciler.service.agent_node import NodeRun, load_agent_config
+from reconciler.store import Store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -72,3 +80,74 @@ def test_node_schema_accepts_agent_boolean_only() -> None:
     check = fastcheck.checker("node.json")
     assert check(node_body(agent=True))
     assert not check(node_body(agent="yes"))
+
+
+AGENT_URL = "agent+unix:///var/run/docker.sock"
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[NodeRun]:
+    """The node part of node `far` (agent-run, two pods bound) on a SQLite store, its engine
+    a fake; not started: the test calls `tick` itself."""
+    state = str(tmp_path / "state.db")
+    store = Store.open(state)
+    store.upsert_node(NodeRecord(name="far", engine_url=AGENT_URL, created_at=NOW))
+    for uid in ("u1", "u2"):
+        store.upsert_pod(PodRecord(uid=uid, namespace="default", name=uid, spec={},
+                                   spec_hash="h", created_at=NOW, node_name="far"))
+    node_run = NodeRun(store, "far", load_agent_config(None, state))
+    node_run.ctx.agent_factory = FakeHosts()
+    try:
+        yield node_run
+    finally:
+        store.close()
+
+
+def queued(node_run: NodeRun) -> set[WorkKey]:
+    """Every key waiting in the node part's queue (taken out)."""
+    keys = set()
+    while (key := node_run.ctx.queue.get(timeout=0)) is not None:
+        keys.add(key)
+        node_run.ctx.queue.done(key)
+    return keys
+
+
+class TestNodeRunReads:
+    def test_failed_read_keeps_the_node_then_requeues_everything(
+            self, run: NodeRun, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A failed read of the node's record is no `agent: false`: the events watch and
+        the engine's agent stay; the first good read requeues the gc and every pod."""
+        monkeypatch.setattr(run, "_beat", lambda node: None)
+        run.tick()
+        assert run.active
+        watch, engine = run._watch_stop, run.ctx.agents().get("far")
+        assert watch is not None and engine is not None
+        queued(run)
+        read = run.store.get_node
+
+        def fails(name: str) -> NodeRecord | None:
+            raise OSError("connection refused")
+        monkeypatch.setattr(run.store, "get_node", fails)
+        run.tick()
+        run.tick()
+        assert run.active and not watch.is_set() and run.ctx.agents().get("far") is engine
+        run._seen = {"u1": False, "u2": False}
+        monkeypatch.setattr(run.store, "get_node", read)
+        run.tick()
+        assert run.active and not watch.is_set()
+        assert queued(run) >= {WorkKey(NODE_GC, "far"), WorkKey(POD, "u1"), WorkKey(POD, "u2")}
+        assert run._seen == {}
+
+    def test_record_no_longer_agent_run_leaves_the_node(
+            self, run: NodeRun, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A record read that says `agent: false` stops the watch and drops the engine."""
+        monkeypatch.setattr(run, "_beat", lambda node: None)
+        run.tick()
+        watch = run._watch_stop
+        assert watch is not None
+        node = run.store.get_node("far")
+        assert node is not None
+        node.engine_url = "unix:///var/run/docker.sock"
+        run.store.upsert_node(node)
+        run.tick()
+        assert not run.active and watch.is_set() and "far" not in run.ctx.agents()
