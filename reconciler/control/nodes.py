@@ -243,8 +243,8 @@ class NodeController:
             self.heartbeat(node)
 
     def heartbeat(self, node: NodeRecord) -> None:
-        """Ask the node's engine for its facts and record them (also the agent's, for its
-        own node: reconciler/service/agent_node.py); NotReady when it does not answer."""
+        """Ask the node's engine for its facts and record them; NotReady when it does not
+        answer. (A node its agent runs posts its own: reconciler/service/agent_node.py.)"""
         ctx = self.ctx
         was_ready = node.ready
         now_ = ctx.clock()
@@ -326,12 +326,14 @@ class NodeController:
         """A node its agent runs: the agent records its heartbeat; here only its silence is
         judged (NotReady after `not_ready_timeout`, eviction after `eviction_timeout`), by
         how long its stamp has not changed as seen here, and its coming Ready wakes the pods
-        waiting for a node, as a heartbeat here would."""
+        waiting for a node, as a heartbeat here would. The decisions are all made here:
+        its pods marked not ready, their eviction, its NoExecute taints' evictions."""
         ctx = self.ctx
         silent = self.agent_silence(node)
         fresh = node.last_heartbeat is not None and silent < ctx.settings.not_ready_timeout
         seen = self._agent_ready.get(node.name)
         self._agent_ready[node.name] = node.ready and fresh
+        self._evict_by_taints(node)
         if node.ready and fresh:
             if seen is not True:
                 nodes_changed(ctx)
@@ -342,7 +344,10 @@ class NodeController:
         if node.ready:
             node.ready, node.reason = False, "NodeStatusUnknown"
             node.message = f"the agent of node {node.name} stopped posting its status"
-            ctx.store.upsert_node(node)
+            if not ctx.store.report_node(node, ("ready", "reason", "message")):
+                return  # removed or no longer agent-run meanwhile: judged at its next read
+            self._went_not_ready(node)
+        elif seen:  # its agent reported it NotReady (its engine stopped answering)
             self._went_not_ready(node)
         self._evict_if_due(node, silent)
 
@@ -486,6 +491,9 @@ class NodeController:
         self._conditions[name] = wanted
         if wanted != node.conditions:
             node.conditions = wanted
-            ctx.store.upsert_node(node)
+            if by_agent(node):  # its agent's gc: the condition only, never the whole row
+                ctx.store.report_node(node, ("conditions",))
+            else:
+                ctx.store.upsert_node(node)
         if cond is not None and cond is not before:
             ctx.event("Node", "", name, "Warning", FOREIGN, cond.message, SOURCE)

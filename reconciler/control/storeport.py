@@ -12,7 +12,7 @@ listeners) and checks for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -180,6 +180,11 @@ class ControlStore(Protocol):
         self, owner: str, kind: str | None = None, slot: str | None = None
     ) -> int:
         """Free what `owner` holds (of one kind and slot); returns how many were freed."""
+        ...
+
+    def report_node(self, node: NodeRecord, fields: Iterable[str],
+                    labels: Mapping[str, str] | None = None) -> bool:
+        """Write observed columns of a node whose row still has `node.engine_url`."""
         ...
 
     def revision(self) -> RevisionRecord | None:

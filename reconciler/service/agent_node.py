@@ -6,7 +6,10 @@ control plane does for the engines it reaches, for its own node only, and report
 in the store:
 - **the heartbeat**: the engine's CPUs, memory, versions and free pod addresses, Ready
   (or NotReady with the reason), every `heartbeat_interval`, stamped by the database's
-  clock (the control plane judges its silence: NotReady, then eviction);
+  clock. Only those observed columns, and only while the record still names this
+  agent-run engine (`Store.report_node`): never an insert, never the manifest's fields.
+  Judging its silence (NotReady, eviction), marking its pods not ready and the taints'
+  evictions are the control plane's (control/nodes.py), not this agent's;
 - **the engine's events**: Docker's event stream of this service's containers requeues
   their pod here (a container died: restarted, its status written), as the control
   plane's own event stream does for the engines it reaches;
@@ -28,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,10 +39,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from reconciler.api.records import NodeRecord, PodRecord
+from reconciler.api.records import NodeRecord, PodRecord, Resources
 from reconciler.control.context import NODE_GC, POD, Context
 from reconciler.control.loop import Loop, Result, WorkKey
-from reconciler.control.nodes import NodeController
+from reconciler.control.nodes import SOURCE, NodeController, observed_labels
 from reconciler.control.pods import KUBELET, PodController, set_condition
 from reconciler.control.queue import WorkQueue
 from reconciler.runtime.agent import NodeAgent
@@ -54,6 +58,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("reconciler.agent")
 
 WORKERS = 4
+# What the heartbeat writes (Store.report_node): the engine's facts and readiness.
+HEARTBEAT = ("cpu_milli", "memory", "pod_addresses", "engine_version", "os_image",
+             "kernel_version", "ready", "reason", "message", "last_heartbeat")
 CLOCK_REFRESH = 60.0  # seconds between two readings of the database's clock
 
 
@@ -139,7 +146,8 @@ class NodePods(PodController):
 
 class DatabaseClock:
     """The database's clock, read every CLOCK_REFRESH s and carried on by this machine's:
-    heartbeats stamped with it are judged by the control plane whatever the clocks say."""
+    its heartbeats' stamps read alike on every machine. The control plane never compares
+    them with its own clock: it only sees whether the stamp changes (control/nodes.py)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -148,8 +156,6 @@ class DatabaseClock:
         self._lock = threading.Lock()
 
     def __call__(self) -> datetime:
-        import time
-
         now_ = datetime.now(UTC)
         with self._lock:
             if time.monotonic() - self._read_at > CLOCK_REFRESH:
@@ -184,6 +190,7 @@ class NodeRun:
         self.active = False  # the node is registered with `agent: true`, and run here
         self.store_failing = False  # the last read of the node's record failed
         self.heartbeats = 0
+        self._answered = time.monotonic()  # the engine's last answer to a heartbeat
         self._watch_stop: threading.Event | None = None  # stops the engine's event watch
         self._seen: dict[str, bool] = {}  # the feed's last view: pod uid -> being deleted
 
@@ -264,16 +271,54 @@ class NodeRun:
             log.debug("node %s: pods not listed: %s", self.node_name, e)
 
     def _beat(self, node: NodeRecord) -> None:
+        """Post the node's heartbeat: its engine's facts and readiness, as a kubelet posts
+        its node's status; only the observed columns, only while the record is as read
+        (a node removed, or no longer agent-run, is read again at the next tick).
+
+        Judging the node's silence, marking its pods not ready and evicting them (for its
+        silence or its taints) are the control plane's (control/nodes.py), not this agent's.
+        """
+        ctx = self.ctx
+        was_ready = node.ready
         try:
-            self.nodes.heartbeat(node)
+            try:
+                info = ctx.agent(node).heartbeat()
+            except HostUnreachable as e:
+                # The stamp stays the engine's last answer: the control plane's clock of
+                # silence runs on. NotReady with the reason, once past one missed beat.
+                missed = time.monotonic() - self._answered
+                if node.ready and missed < ctx.settings.not_ready_timeout:
+                    return
+                node.ready, node.reason, node.message = False, "NodeUnreachable", e.reason
+                ctx.store.report_node(node, ("ready", "reason", "message"))
+                return
+            self._answered = time.monotonic()
+            node.capacity = Resources(info.cpus * 1000, info.memory)
+            node.pod_addresses = info.pod_addresses
+            node.engine_version, node.os_image, node.kernel_version = (
+                info.engine_version, info.os, info.kernel)
+            node.ready, node.reason = True, "KubeletReady"
+            node.message = "Docker engine is answering"
+            node.last_heartbeat = ctx.clock()
+            if not ctx.store.report_node(node, HEARTBEAT, observed_labels(
+                    node.name, info.os_type, info.arch)):
+                log.info("node %s: its record changed meanwhile; heartbeat not posted",
+                         self.node_name)
+                return
             self.heartbeats += 1
         except Exception:
             log.exception("node %s: heartbeat not recorded", self.node_name)
+            return
+        if not was_ready:
+            ctx.event("Node", "", node.name, "Normal", "NodeReady",
+                      f"Node {node.name} status is now: NodeReady", SOURCE)
+            # Its pods waited for the node; its host's containers need adopting or cleaning.
+            for pod in ctx.store.list_pods(node=node.name, containers=False):
+                ctx.enqueue_pod(pod.uid)
+            ctx.enqueue(NODE_GC, node.name)
 
     def _follow(self, stop: threading.Event) -> None:
         """Queue this node's pods that were bound, deleted or moved; a gc every resync."""
-        import time
-
         feed = None
         next_gc = time.monotonic() + self.resync
         while not stop.is_set():

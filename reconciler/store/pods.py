@@ -12,7 +12,7 @@ name first keeps it). Label filtering takes a plain predicate, so callers pass
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, text, update
@@ -41,6 +41,13 @@ PATCH_GROUPS: dict[str, tuple[str, ...]] = {
     "status": ("phase", "reason", "message", "pod_ip", "host_ip", "ports", "start_time",
                "conditions", "containers"),
 }
+
+# The columns of a node that its own agent reports (reconciler/service/agent_node.py):
+# what its engine says and whether it answers. Never the declared ones (engine URL,
+# labels, cordon, taints): those are the Node manifest's, written by the control plane.
+NODE_REPORT = frozenset({"cpu_milli", "memory", "pod_addresses", "engine_version", "os_image",
+                         "kernel_version", "ready", "reason", "message", "last_heartbeat",
+                         "conditions"})
 
 
 class PodsMixin(StoreBase):
@@ -192,6 +199,35 @@ class PodsMixin(StoreBase):
             # Not counted by the store revision: only the active instance writes nodes,
             # and a heartbeat would otherwise bump it every few seconds per node.
             self._written("node", node, revision=False)
+
+    def report_node(self, node: NodeRecord, fields: Iterable[str],
+                    labels: Mapping[str, str] | None = None) -> bool:
+        """Write some observed columns (`NODE_REPORT`) of an existing node, only while its
+        row still has `node.engine_url`; False (nothing written) when it was removed or its
+        engine changed meanwhile: the caller reads the record again.
+
+        Never inserts, never writes the declared fields: a node removed from the folder
+        stays removed, a cordon or taint written meanwhile stays. `labels` (the engine's
+        own, kubernetes.io/os...) are merged into the labels the row holds now.
+        """
+        columns = list(fields)
+        if not set(columns) <= NODE_REPORT:
+            raise ValueError(f"not reported by a node: {sorted(set(columns) - NODE_REPORT)}")
+        values = convert.node_values(node)
+        wanted = {c: values[c] for c in columns}
+        same = and_(NodeRow.name == node.name, NodeRow.engine_url == node.engine_url)
+        with self._write() as s:
+            if labels:
+                held = s.execute(select(NodeRow.labels).where(same).with_for_update()).first()
+                if held is None:
+                    return False
+                if {**held.labels, **labels} != held.labels:
+                    wanted["labels"] = {**held.labels, **labels}
+            if not getattr(s.execute(update(NodeRow).where(same).values(wanted)), "rowcount", 0):
+                return False
+            row = s.execute(select(NodeRow.__table__).where(same)).mappings().one()
+            self._written("node", convert.to_node(row), revision=False)
+            return True
 
     def list_nodes(self) -> list[NodeRecord]:
         """Every registered node, sorted by name."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.api.records import NodeRecord, PodRecord
+from reconciler.api.records import Condition, NodeRecord, PodRecord
 from reconciler.control.context import POD, Context, Settings
 from reconciler.control.loop import WorkKey
 from reconciler.control.nodes import NODE_LOST, NodeController
@@ -128,3 +128,31 @@ def test_deleted_pod_of_a_silent_agent_node_goes_once_evicted(h: Harness) -> Non
     assert h.pod().reason == NODE_LOST
     pods.reconcile(WorkKey(POD, "u1"))
     assert h.store.get_pod_by_uid("u1") is None
+
+
+def test_control_plane_evicts_for_an_agent_nodes_taint(h: Harness) -> None:
+    """A NoExecute taint of an agent-run node evicts its pods from the control plane."""
+    h.add_pod()
+    h.agent_beats(timedelta(0))
+    node = h.store.get_node("far")
+    assert node is not None
+    node.taints = [{"key": "k", "value": "v", "effect": "NoExecute"}]
+    h.store.upsert_node(node)
+    h.judge(0.0)
+    assert h.pod().deletion_timestamp is not None and h.pod().reason == "TaintManagerEviction"
+
+
+def test_control_plane_marks_pods_when_the_agent_reports_not_ready(h: Harness) -> None:
+    """The agent reports its engine unreachable: the control plane marks its pods not ready."""
+    h.add_pod()
+    pod = h.pod()
+    pod.conditions = [Condition("Ready", True, "", "", datetime.now(UTC))]
+    h.store.patch_pod(pod, "status")
+    h.agent_beats(timedelta(0))
+    assert h.judge(0.0).ready
+    node = h.store.get_node("far")
+    assert node is not None
+    node.ready, node.reason = False, "NodeUnreachable"
+    h.store.report_node(node, ("ready", "reason"))
+    h.judge(1.0)
+    assert not h.pod().ready and h.pod().deletion_timestamp is None

@@ -5,6 +5,7 @@ on a SQLite store with a fake engine."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,3 +152,65 @@ class TestNodeRunReads:
         run.store.upsert_node(node)
         run.tick()
         assert not run.active and watch.is_set() and "far" not in run.ctx.agents()
+
+
+class TestNodeRunHeartbeat:
+    def read(self, run: NodeRun) -> NodeRecord:
+        node = run.store.get_node("far")
+        assert node is not None
+        return node
+
+    def test_heartbeat_never_brings_back_a_removed_node(self, run: NodeRun) -> None:
+        """A heartbeat of a record read before the control plane removed it inserts nothing."""
+        node = self.read(run)
+        run.store.delete_node("far")
+        run._beat(node)
+        assert run.store.get_node("far") is None and run.heartbeats == 0
+
+    def test_heartbeat_keeps_the_declared_fields_written_meanwhile(self, run: NodeRun) -> None:
+        """A cordon, labels and taints written after the agent's read stay; the engine's
+        facts and its own labels are written."""
+        stale = self.read(run)
+        node = self.read(run)
+        node.unschedulable, node.labels = True, {"zone": "two"}
+        node.taints = [{"key": "k", "value": "v", "effect": "NoSchedule"}]
+        run.store.upsert_node(node)
+        run._beat(stale)
+        after = self.read(run)
+        assert after.unschedulable and after.taints == node.taints
+        assert after.labels["zone"] == "two" and after.labels["kubernetes.io/hostname"] == "far"
+        assert after.ready and after.last_heartbeat is not None and after.capacity.memory > 0
+
+    def test_heartbeat_leaves_a_node_no_longer_agent_run(self, run: NodeRun) -> None:
+        """After the manifest dropped `agent: true`, a heartbeat read before writes nothing."""
+        stale = self.read(run)
+        node = self.read(run)
+        node.engine_url = agent_node.local_url(node)
+        run.store.upsert_node(node)
+        run._beat(stale)
+        after = self.read(run)
+        assert after.engine_url == "unix:///var/run/docker.sock"
+        assert after.last_heartbeat is None and not after.ready
+
+    def test_agent_makes_no_eviction_decision(self, run: NodeRun) -> None:
+        """Neither a NoExecute taint nor its engine silent for long makes the agent evict
+        or mark its pods not ready: the control plane decides."""
+        node = self.read(run)
+        node.taints = [{"key": "k", "value": "v", "effect": "NoExecute"}]
+        node.ready, node.last_heartbeat = True, NOW
+        run.store.upsert_node(node)
+        pod = run.store.get_pod_by_uid("u1")
+        assert pod is not None
+        pod.conditions = [Condition("Ready", True, "", "", NOW)]
+        run.store.patch_pod(pod, "status")
+        run._beat(self.read(run))
+        hosts = run.ctx.agent_factory
+        assert isinstance(hosts, FakeHosts)
+        hosts.agents["far"].down = True
+        run._answered = time.monotonic() - 3600  # its engine silent for an hour
+        run._beat(self.read(run))
+        pods = run.store.list_pods(node="far")
+        assert all(p.deletion_timestamp is None for p in pods)
+        assert next(p for p in pods if p.uid == "u1").ready
+        after = self.read(run)
+        assert not after.ready and after.reason == "NodeUnreachable"
