@@ -339,13 +339,21 @@ class NodeRun:
                 feed = None
                 stop.wait(1.0)
                 continue
-            now = {p.uid: p.deletion_timestamp is not None for p in pods}
-            for uid, deleting in now.items():
-                if self._seen.get(uid) != deleting:
-                    self.ctx.enqueue_pod(uid)
-            self._seen = now
+            self._compare(pods)
         if feed is not None:
             feed.close()
+
+    def _compare(self, pods: list[PodRecord]) -> None:
+        """Queue what changed since the feed's last view: a pod bound here or being deleted
+        now; a node-gc when a pod left (its record deleted, e.g. evicted, or moved): its
+        containers go now, not at the next resync."""
+        now = {p.uid: p.deletion_timestamp is not None for p in pods}
+        for uid, deleting in now.items():
+            if self._seen.get(uid) != deleting:
+                self.ctx.enqueue_pod(uid)
+        if self._seen.keys() - now.keys():
+            self.ctx.enqueue(NODE_GC, self.node_name)
+        self._seen = now
 
 
 def load_agent_config(config_path: Path | None, state: str) -> Config:

@@ -214,3 +214,16 @@ class TestNodeRunHeartbeat:
         assert next(p for p in pods if p.uid == "u1").ready
         after = self.read(run)
         assert not after.ready and after.reason == "NodeUnreachable"
+
+
+def test_feed_queues_a_gc_when_a_pod_leaves(run: NodeRun) -> None:
+    """A pod record gone from the node (deleted: evicted) queues a node-gc at once; a pod
+    that only changed queues itself."""
+    pods = run.store.list_pods(node="far", containers=False)
+    run._compare(pods)
+    assert queued(run) == {WorkKey(POD, "u1"), WorkKey(POD, "u2")}
+    run._compare(pods[:1])
+    assert queued(run) == {WorkKey(NODE_GC, "far")}
+    pods[0].deletion_timestamp = NOW
+    run._compare(pods[:1])
+    assert queued(run) == {WorkKey(POD, pods[0].uid)}
