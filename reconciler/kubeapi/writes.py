@@ -224,12 +224,14 @@ class Writes:
             # The change is made to the object as its manifest now declares it, not as the
             # store last applied it: a second write before the service has applied the
             # first (`label color-` right after `label color=blue`) builds on the first.
-            base = self._as_declared(t.resource, namespace, t.name, served, rel, text)
-            changed = self._changed(req, base)
+            base, pending = self._as_declared(t.resource, namespace, t.name, served, rel, text)
+            # Patched without its resourceVersion: `sent` then names one only when the
+            # client did (a patch of the served object would otherwise always carry it).
+            changed = self._changed(req, _unversioned(base))
             if isinstance(changed, Response):
                 return changed
             after, sent = changed
-            refused = self._stale(t, served, sent)
+            refused = self._stale(t, served, sent, pending)
             if refused is not None:
                 return refused
             delta = changes.diff(changes.strip(base), changes.strip(after))
@@ -243,6 +245,8 @@ class Writes:
                 verb = "scale" if t.subresource == "scale" else req.method.lower()
                 self._write(s, req, Change(rel, new_text), verb, t.namespace, t.name)
         result = {k: v for k, v in after.items() if k != "status"}
+        result["metadata"] = {**after["metadata"],
+                              "resourceVersion": served["metadata"].get("resourceVersion")}
         if "status" in served:
             result["status"] = served["status"]
         body = objects.scale_of(result) if t.subresource == "scale" else result
@@ -280,12 +284,24 @@ class Writes:
             return status.bad_request("the namespace of an object cannot be changed")
         return after, sent
 
-    def _stale(self, t: Target, served: JSON, sent: JSON) -> Response | None:
+    def _stale(self, t: Target, served: JSON, sent: JSON, pending: bool) -> Response | None:
         """A 409 Conflict when the client wrote against an older version of the object
-        than the one served (versions.py), as Kubernetes answers; None otherwise."""
+        than the one served (versions.py), as Kubernetes answers; None otherwise.
+
+        While the manifest has changes the store has not applied (`pending`), the object
+        served (and its version) is older than the one declared: a client naming a
+        version read the object without them, and its object, carried over onto the
+        declared one, would undo them. Refused too, as Kubernetes refuses a write against
+        an object changed since it was read.
+        """
         asked = ((sent.get("metadata") if isinstance(sent, dict) else None) or {}).get(
             "resourceVersion")
-        if asked in (None, "") or str(asked) == served["metadata"].get("resourceVersion"):
+        if asked in (None, ""):
+            return None
+        if pending:
+            return _conflict(t, "its manifest has changes the service has not applied yet; "
+                             "read it again once it has")
+        if str(asked) == served["metadata"].get("resourceVersion"):
             return None
         try:
             version = int(str(asked))
@@ -295,29 +311,28 @@ class Writes:
         if not known.changed_after((t.resource.kind, t.namespace or "", t.name or ""),
                                    version):
             return None
-        return status.status_response(
-            409, "Conflict", f'Operation cannot be fulfilled on {_qualified(t.resource)} '
-            f'"{t.name}": the object has been modified; please apply your changes to the '
-            "latest version and try again", status.object_details(t.resource, t.name or ""))
+        return _conflict(t, "please apply your changes to the latest version and try again")
 
     def _as_declared(self, resource: Resource, namespace: str, name: str, served: JSON,
-                     rel: str, text: str) -> JSON:
+                     rel: str, text: str) -> tuple[JSON, bool]:
         """`served` with the changes its manifest has had since the store last applied it
-        (a write not applied yet by the service, or an edit of the file or branch)."""
+        (a write not applied yet by the service, or an edit of the file or branch), and
+        whether there were any."""
         if resource.kind == "Secret":  # sealed in the store: nothing to compare it with
-            return served
+            return served, False
         key = Key(resource.kind, namespace, name)
         declared = next((o for o in check(rel, text).objects if o.key == key), None)
         if declared is None:
-            return served
+            return served, False
         store = self.ctx.open_store()
         try:
             applied = store.get_object(key)
         finally:
             store.close()
         if applied is None or applied.content_hash == declared.content_hash:
-            return served
-        return changes.carry(served, changes.diff(applied.body, declared.body), declared.body)
+            return served, False
+        return changes.carry(served, changes.diff(applied.body, declared.body),
+                             declared.body), True
 
     def _patched(self, req: WriteRequest, served: JSON, kind: str) -> JSON:
         body = _body(req)
@@ -499,6 +514,19 @@ def _no_manifest(t: Target, served: JSON) -> Response:
            if owners else "it is not declared in the desired source")
     return status.method_not_allowed(f'{_qualified(t.resource)} "{t.name}" has no manifest to '
                                      f"change: {why}")
+
+
+def _unversioned(obj: JSON) -> JSON:
+    """`obj` without metadata.resourceVersion (a shallow copy)."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    return {**obj, "metadata": meta}
+
+
+def _conflict(t: Target, why: str) -> Response:
+    return status.status_response(
+        409, "Conflict", f'Operation cannot be fulfilled on {_qualified(t.resource)} '
+        f'"{t.name}": the object has been modified; {why}',
+        status.object_details(t.resource, t.name or ""))
 
 
 def _encrypted(rel: str) -> Response:
