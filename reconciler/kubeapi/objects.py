@@ -8,13 +8,13 @@ adds (apiVersion and kind of the served group/version, namespaces, unique event
 names, `resourceVersion`, Secrets' data per context) and pages lists.
 
 resourceVersion: the store revision (the `store_revision` row of migration
-0009), read before the records, is the list's resourceVersion and every listed
-item's. It is bumped by each write transaction that writes pods or objects, so
-it is monotonic and a list read after a write always carries a larger one;
-clients treat it as opaque, and an object read twice may show two values with no
-change in between (the store keeps no per-row counter). Node, event and claim
-writes alone do not bump it: a watch (watch.py) keyed on it must also notice
-those tables' changes by content.
+0009), read before the records (and again after them: `read`), is the list's
+resourceVersion and every listed item's. It is bumped by each write transaction
+that writes pods or objects, so it is monotonic and a list read after a write
+always carries a larger one; clients treat it as opaque, and an object read twice
+may show two values with no change in between (the store keeps no per-row counter).
+Node, event and claim writes alone do not bump it: a watch (watch.py) keyed on it
+must also notice those tables' changes by content.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from reconciler.api.types import Key
 from reconciler.kubeapi.context import ApiContext
@@ -104,23 +104,52 @@ class _Named:
         return [found] if found else []
 
 
+class Read(NamedTuple):
+    """What `read` found: the entries, their resourceVersion, and whether the store's
+    revision stayed at that version while the rows were read (else they may be newer)."""
+
+    entries: list[Entry]
+    rv: str
+    settled: bool
+
+
 def entries(ctx: ApiContext, resource: Resource, namespace: str | None,
             labels: LabelPredicate | None = None, store: ReadStore | None = None,
-            name: str | None = None, record: bool = True) -> tuple[list[Entry], str]:
+            name: str | None = None) -> tuple[list[Entry], str]:
     """The objects of `resource` in `namespace` (None: all), or the one named `name` (a
-    list of one or none), with the list's resourceVersion.
+    list of one or none), with the list's resourceVersion; recorded as `read` says."""
+    found = read(ctx, resource, namespace, labels, store, name)
+    return found.entries, found.rv
 
-    Each is recorded as served at that version (versions.py: the precondition of writes)
+
+def read(ctx: ApiContext, resource: Resource, namespace: str | None,
+         labels: LabelPredicate | None = None, store: ReadStore | None = None,
+         name: str | None = None, record: bool = True) -> Read:
+    """`entries`, and whether they were read at their version.
+
+    The revision is read before and after the rows, which several statements read: a
+    commit between would otherwise have its content served (and recorded) as of the
+    revision before it, and a write naming that older version would undo it. The read is
+    tried again then (READ_TRIES times); still moving, the entries carry the revision
+    read first and are forgotten by the writes' precondition (versions.py), so a write
+    naming an older version than the one served conflicts.
+
+    Each is recorded as served at its version (versions.py: the precondition of writes)
     unless `record` is False (the watch hub records them from its own fingerprints).
     """
     own = store is None
     st = store if store is not None else ctx.open_store()
     try:
-        rv = str(store_revision(st))
         _with_sealer(ctx, st, resource)
         source = cast(ReadStore, _Named(st, name)) if name is not None else st
-        out = [Entry(row, normalize(resource, row.build(), rv, row.namespace))
-               for row in _rows(source, resource, namespace, labels)]
+        for _ in range(READ_TRIES):
+            first = store_revision(st)
+            rows = _rows(source, resource, namespace, labels)
+            settled = store_revision(st) == first
+            if settled:
+                break
+        rv = str(first)
+        out = [Entry(row, normalize(resource, row.build(), rv, row.namespace)) for row in rows]
     finally:
         if own:
             st.close()
@@ -129,24 +158,40 @@ def entries(ctx: ApiContext, resource: Resource, namespace: str | None,
     if resource.namespaced and namespace is not None:
         # Events of cluster-scoped objects show in their home namespace only.
         out = [e for e in out if e.obj["metadata"].get("namespace") == namespace]
-    if record and resource.kind not in UNVERSIONED:
-        observe(ctx, resource.kind, [(e.obj, fingerprint(e.obj)) for e in out], int(rv))
+    if resource.kind not in UNVERSIONED:
+        if not settled:
+            forget(ctx, resource.kind, [e.obj for e in out])
+        elif record:
+            observe(ctx, resource.kind, [(e.obj, fingerprint(e.obj)) for e in out], int(rv))
     if resource.kind == "Secret" and not ctx.show_secret_data:
         for e in out:
             e.obj.pop("data", None)
             e.obj.pop("stringData", None)
-    return out, rv
+    return Read(out, rv, settled)
+
+
+READ_TRIES = 5
 
 
 # Kinds no manifest declares, never written: nothing to remember for them (events are many).
 UNVERSIONED = frozenset({"Event", "ComponentStatus", "Lease", "EndpointSlice"})
 
 
-def observe(ctx: ApiContext, kind: str, served: list[tuple[JSON, str]], rv: int) -> None:
-    """Record objects of `kind` (with their fingerprints) as served at store revision `rv`."""
+def observe(ctx: ApiContext, kind: str, served: list[tuple[JSON, str]], rv: int,
+            made_up: bool = False) -> None:
+    """Record objects of `kind` (with their fingerprints) as served at store revision `rv`,
+    or at a version the watch hub `made_up` (versions.py)."""
     versions = versions_for(ctx.state, ctx.show_secret_data, str(ctx.key_file))
+    note = versions.observe_made_up if made_up else versions.observe
     for obj, print_ in served:
-        versions.observe(object_key(kind, obj), print_, rv)
+        note(object_key(kind, obj), print_, rv)
+
+
+def forget(ctx: ApiContext, kind: str, served: list[JSON]) -> None:
+    """The objects of `kind` were served at no known revision (see `read`)."""
+    versions = versions_for(ctx.state, ctx.show_secret_data, str(ctx.key_file))
+    for obj in served:
+        versions.forget(object_key(kind, obj))
 
 
 def _rows(store: ReadStore, resource: Resource, namespace: str | None,

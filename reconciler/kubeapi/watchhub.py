@@ -18,7 +18,9 @@ the history no longer holds (older than its `floor`: before the hub started
 tracking, evicted, or from before a restart of the service) is answered with
 410 Gone, and the client relists. The events of one relist carry its store
 revision (`reconciler.kubeapi.objects`), or one more than the previous events'
-when the store revision did not move (nodes, events and claims do not bump it).
+when the store revision did not move (nodes, events and claims do not bump it);
+such made-up versions are told to the writes' precondition (versions.py) with the
+content they carried, since a later store revision may have the same number.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.kubeapi.context import ApiContext
-from reconciler.kubeapi.objects import UNVERSIONED, Entry, entries, observe, store_revision
+from reconciler.kubeapi.objects import UNVERSIONED, Entry, observe, read, store_revision
 from reconciler.kubeapi.resources import Resource
 from reconciler.kubeapi.versions import fingerprint
 from reconciler.store.reader import ReadStore
@@ -208,11 +210,23 @@ class Hub:
         return store_revision(store) if store is not None else None
 
     def _list(self, resource: Resource, store: ReadStore | None = None) -> tuple[Listed, int]:
-        found, list_rv = entries(self.ctx, resource, None, store=store, record=False)
-        objects, rv = listed(found), int(list_rv or 0)
-        if resource.kind not in UNVERSIONED:  # as served, for the writes' precondition
+        found = read(self.ctx, resource, None, store=store, record=False)
+        objects, rv = listed(found.entries), int(found.rv or 0)
+        # As served, for the writes' precondition (a read the store moved under is
+        # forgotten there by `read` itself).
+        if resource.kind not in UNVERSIONED and found.settled:
             observe(self.ctx, resource.kind, [(e.obj, p) for p, e in objects.values()], rv)
         return objects, rv
+
+    def _made_up(self, tracked: Tracked, rv: int, given: list[Entry] | None = None) -> None:
+        """Objects of `tracked` (`given`: those) given out at `rv`, when no store revision
+        is `rv` (yet): a later revision of that number must not vouch for them to a write."""
+        if rv <= tracked.revision or tracked.resource.kind in UNVERSIONED:
+            return
+        keys = None if given is None else {_key(e.obj) for e in given}
+        observe(self.ctx, tracked.resource.kind,
+                [(e.obj, p) for k, (p, e) in tracked.objects.items()
+                 if keys is None or k in keys], rv, made_up=True)
 
     def track(self, resource: Resource) -> Tracked:
         """The resource's tracking state, listing it now if it was not tracked yet."""
@@ -258,6 +272,7 @@ class Hub:
         """(history position, the objects now, their version), taken together."""
         with self._lock:
             rv = tracked.last_rv
+            self._made_up(tracked, rv)
             return tracked.seq, [_at(e, rv) for _, e in tracked.objects.values()], rv
 
     def position(self, tracked: Tracked, version: int) -> int:
@@ -373,6 +388,7 @@ class Hub:
                         t.objects = objects
                         t.record(events, list_rv)
                         t.revision = list_rv
+                        self._made_up(t, t.last_rv, [e for _, e, _ in events])
                         waiters = list(t.waiters)
                     for loop, event in waiters:
                         with contextlib.suppress(RuntimeError):  # that loop has closed

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,8 +16,10 @@ from reconciler.kubeapi.objects import (
     get_object,
     list_objects,
     normalize,
+    read,
     scale_of,
 )
+from reconciler.kubeapi.versions import versions_for
 from reconciler.store import Store
 from tests.unit.kubeapi.store_kit import fill, res
 
@@ -152,3 +156,56 @@ class TestScale:
         assert scale["spec"] == {"replicas": 2}
         assert scale["status"]["selector"] == "app=web"
         assert scale["metadata"]["name"] == "web" and scale["apiVersion"] == "autoscaling/v1"
+
+
+class _Moving:
+    """A store whose first read of objects lets another connection commit first: a write
+    landing between the read of the revision and the rows."""
+
+    def __init__(self, store: Any, commit: Callable[[], None]) -> None:
+        self._store, self._commit = store, commit
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._store, attr)
+
+    def _first(self) -> None:
+        commit, self._commit = self._commit, lambda: None
+        commit()
+
+    def objects(self, kind: str | None = None, namespace: str | None = None) -> Any:
+        self._first()
+        return self._store.objects(kind, namespace)
+
+    def get_object(self, key: Key) -> Any:
+        self._first()
+        return self._store.get_object(key)
+
+
+class TestReadWhileTheStoreMoves:
+    def test_a_commit_during_the_read_is_served_at_its_revision(self, tmp_path: Path) -> None:
+        """A status written between the revision and the rows: served (and recorded for the
+        writes' precondition) at the revision after it, so the version read before it
+        conflicts."""
+        ctx = ApiContext(state=fill(tmp_path / "state.db"))
+        before = get_object(ctx, res("Deployment"), "default", "web")
+        assert before is not None
+        old = int(before["metadata"]["resourceVersion"])
+        writer = Store.open(ctx.state)
+
+        def commit() -> None:
+            writer.set_status(Key("Deployment", "default", "web"),
+                              {"replicas": 2, "readyReplicas": 2})
+
+        reader = ctx.open_store()
+        try:
+            found = read(ctx, res("Deployment"), "default", store=_Moving(reader, commit),
+                         name="web")
+        finally:
+            reader.close()
+            writer.close()
+        assert found.settled and found.entries[0].obj["status"]["readyReplicas"] == 2
+        now = int(found.rv)
+        assert now > old
+        known = versions_for(ctx.state, ctx.show_secret_data, str(ctx.key_file))
+        assert known.changed_after(("Deployment", "default", "web"), old, now)
+        assert not known.changed_after(("Deployment", "default", "web"), now, now)
