@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +52,7 @@ from reconciler.runtime.agent import NodeAgent
 from reconciler.runtime.agent_node import STOPPED, by_agent, local_url, stopped_by_agent
 from reconciler.runtime.port import HostAgent
 from reconciler.runtime.types import HostUnreachable, RuntimeConfig
+from reconciler.service.lease import LeaseKeeper
 from reconciler.store.base import db_now
 
 if TYPE_CHECKING:
@@ -358,8 +362,6 @@ class NodeRun:
 
 def load_agent_config(config_path: Path | None, state: str) -> Config:
     """The service's configuration on this machine (its file and environment), this store."""
-    import os
-
     from reconciler.service.config import load_config
 
     return load_config(config_path, os.environ, {"state": state})
@@ -367,7 +369,12 @@ def load_agent_config(config_path: Path | None, state: str) -> Config:
 
 def serve_node(node_name: str, state: str, config_path: Path | None, engine: str | None,
                stop: threading.Event, started: Callable[[NodeRun], None] | None = None) -> None:
-    """Open the store (waiting for it), then `NodeRun.run` until `stop` (a thread's body)."""
+    """Open the store (waiting for it), then `NodeRun.run` until `stop` (a thread's body),
+    while this agent holds the node's lease (`node_lease`): a second agent of the node
+    waits as standby (its data plane runs meanwhile), and takes over once the lease is
+    free; an agent that loses it stops acting and waits as standby again. Held, the
+    lease fences the node part's store writes and its engine actions, as the control
+    plane's lease fences the control plane's (service/lease.py)."""
     from reconciler.store import Store, StoreMissing
     from reconciler.store.secrets import load_key_file
 
@@ -392,9 +399,40 @@ def serve_node(node_name: str, state: str, config_path: Path | None, engine: str
         else:
             log.warning("node %s: no Secret key file %s: pods using Secrets cannot start "
                         "here", node_name, config.key_file)
-        run = NodeRun(store, node_name, config, engine)
-        if started is not None:
-            started(run)
-        run.run(stop)
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        while not stop.is_set():
+            held = _until(stop)  # set by `stop`, or when the lease is lost
+            keeper = LeaseKeeper(store, holder, held, ttl=lambda: config.lease.ttl,
+                                 renew_period=lambda: config.lease.renew,
+                                 name=node_lease(node_name))
+            if not keeper.wait(lambda other: log.info(
+                    "node %s: standby, the node part is held by %s", node_name, other)):
+                break
+            run = NodeRun(store, node_name, config, engine)
+            if started is not None:
+                started(run)
+            run.run(held)
+            if stop.is_set():
+                keeper.release()
+                break
+            log.warning("node %s: %s; standby", node_name, keeper.lost)
+            store.unfence()
     finally:
         store.close()
+
+
+def node_lease(node_name: str) -> str:
+    """The lease the node part of `node_name`'s agent holds to act: one agent at a time."""
+    return f"node/{node_name}"
+
+
+def _until(stop: threading.Event) -> threading.Event:
+    """An event set when `stop` is, or sooner by its holder."""
+    held = threading.Event()
+
+    def relay() -> None:
+        while not held.wait(1.0):
+            if stop.is_set():
+                held.set()
+    threading.Thread(target=relay, name="node-lease-stop", daemon=True).start()
+    return held

@@ -32,7 +32,7 @@ def lease_margin(ttl: float) -> float:
 
 
 class LeaseKeeper:
-    """This instance's hold on LEASE in `store`; see the module docstring."""
+    """This instance's hold on a lease (LEASE by default) in `store`; see the module docstring."""
 
     def __init__(
         self,
@@ -41,8 +41,11 @@ class LeaseKeeper:
         stop_event: threading.Event,
         ttl: Callable[[], float],
         renew_period: Callable[[], float],
+        name: str = LEASE,
     ) -> None:
         # ttl and period are read on each use: SIGHUP may change them, the hold follows.
+        # `name`: another lease than the service's (an agent's `node/<name>`).
+        self.name = name
         self.store = store
         self.holder = holder
         self.stop_event = stop_event
@@ -59,24 +62,24 @@ class LeaseKeeper:
             ttl = self._ttl()
             started = LeaseClock.now()
             try:
-                lease = self.store.try_acquire(LEASE, self.holder, ttl)
+                lease = self.store.try_acquire(self.name, self.holder, ttl)
             except Exception as e:  # a busy or unreachable store: keep waiting, never crash
-                log.warning("lease %s not readable: %s", LEASE, e)
+                log.warning("lease %s not readable: %s", self.name, e)
                 self.stop_event.wait(min(1.0, self._period()))
                 continue
             if lease is not None:
-                log.info("lease %s acquired by %s at epoch %d", LEASE, self.holder, lease.epoch)
+                log.info("lease %s acquired by %s at epoch %d", self.name, self.holder, lease.epoch)
                 self.epoch = lease.epoch
                 self.clock = LeaseClock(ttl, lease_margin(ttl))
                 self.clock.renewed(started)
-                self.store.fence(LEASE, self.holder, lease.epoch)
+                self.store.fence(self.name, self.holder, lease.epoch)
                 engine.ACTION_GUARDS[:] = [self.clock.valid]
                 # Renewed from now on, not from when the timers start: the first pass
                 # can outlast the ttl, and must not lose the lease half-way.
                 threading.Thread(target=self._renew_loop, name="lease", daemon=True).start()
                 return True
             if not announced:
-                current = self.store.get_lease(LEASE)
+                current = self.store.get_lease(self.name)
                 on_standby(current.holder if current else "?")
                 announced = True
             self.stop_event.wait(min(1.0, self._period()))
@@ -100,22 +103,22 @@ class LeaseKeeper:
         started = LeaseClock.now()
         ttl = self._ttl()
         try:
-            held = self.store.renew(LEASE, self.holder, ttl, self.epoch)
+            held = self.store.renew(self.name, self.holder, ttl, self.epoch)
         except Exception as e:  # locked, unreachable, disk full
             unconfirmed = LeaseClock.now() - self.clock.confirmed
             if unconfirmed > 2 * ttl:
-                self.stand_down(f"lease {LEASE} not renewed for {unconfirmed:.0f}s: {e}")
+                self.stand_down(f"lease {self.name} not renewed for {unconfirmed:.0f}s: {e}")
             elif self.clock.valid():
-                log.warning("lease %s not renewed (%s); retrying", LEASE, e)
+                log.warning("lease %s not renewed (%s); retrying", self.name, e)
             else:
                 log.error("lease %s not renewed within its ttl (%s): not acting until it is",
-                          LEASE, e)
+                          self.name, e)
             return False
         if not held:
-            self.stand_down(f"lease {LEASE} lost to another instance (epoch {self.epoch})")
+            self.stand_down(f"lease {self.name} lost to another instance (epoch {self.epoch})")
         elif not self.lost:
             if not self.clock.valid():
-                log.warning("lease %s confirmed again at epoch %d; acting", LEASE, self.epoch)
+                log.warning("lease %s confirmed again at epoch %d; acting", self.name, self.epoch)
             self.clock.ttl, self.clock.margin = ttl, lease_margin(ttl)
             self.clock.renewed(started)
         return True
@@ -132,6 +135,6 @@ class LeaseKeeper:
             return
         self.clock.revoke()
         try:
-            self.store.release(LEASE, self.holder, self.epoch)
+            self.store.release(self.name, self.holder, self.epoch)
         except Exception as e:  # the successor then waits out the ttl instead
-            log.warning("lease %s not released: %s", LEASE, e)
+            log.warning("lease %s not released: %s", self.name, e)

@@ -10,8 +10,9 @@ container restarted), the pods' creation and their stop when the RC scales down.
 One module-scoped set-up, the tests in order: not Ready before the agent, Ready with the
 agent's heartbeat, two pods run by it, a killed container restarted, a scale-down stopped
 by the agent and removed by the control plane, NotReady when the agent stops and its pod
-evicted (the engine untouched meanwhile), and when it is back the evicted pod's
-containers collected by it and the replacement run.
+evicted (the engine untouched meanwhile), when it is back the evicted pod's
+containers collected by it and the replacement run, and a second agent of the node
+standing by until the first stops.
 """
 
 from __future__ import annotations
@@ -193,3 +194,26 @@ def test_agent_gone_evicted_and_orphans_collected_when_back(setup: Setup) -> Non
     new = setup.running()[0].name
     wait_until(lambda: {c.split()[0] for c in setup.containers("-a")} == {new}, 60, 0.5,
                "the evicted pod's containers removed")
+
+
+def test_second_agent_waits_as_standby_then_takes_over(setup: Setup) -> None:
+    """A second agent of node far waits as standby (lease `node/far`) while the first runs
+    the node, and takes it over once the first stops: one agent acts at a time."""
+    path = setup.tmp / "agent2.log"
+    with open(path, "ab") as log:
+        second = subprocess.Popen(
+            [RECONCILER, "agent", "--node", "far", "--state", setup.url, "--no-data-plane"],
+            stdout=log, stderr=subprocess.STDOUT, env=setup.env)
+    text = lambda: path.read_text(errors="replace")  # noqa: E731
+    try:
+        wait_until(lambda: "standby" in text(), 60, 0.5, "the second agent standing by")
+        assert "run by this agent" not in text()
+        setup.stop_agent()
+        wait_until(lambda: "run by this agent" in text(), 60, 0.5, "the second agent acting")
+        wait_until(lambda: (n := setup.node()) is not None and n.ready, 60, 0.5, "Ready")
+        wait_until(lambda: len(setup.running()) == 1, 60, 0.5, "its pod Running")
+    except AssertionError:
+        raise AssertionError(text()[-4000:]) from None
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(60)
