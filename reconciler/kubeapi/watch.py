@@ -42,7 +42,7 @@ from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.objects import Entry
 from reconciler.kubeapi.resources import Resource
 from reconciler.kubeapi.status import status_object, status_response
-from reconciler.kubeapi.watchhub import JSON, Change, Hub, Tracked, hub_for
+from reconciler.kubeapi.watchhub import JSON, Change, Hub, HubUnavailable, Tracked, hub_for
 
 BOOKMARK_PERIOD = 10.0  # seconds between two bookmarks
 DEFAULT_TIMEOUT = 1800.0  # seconds a watch lasts when the client sets no timeoutSeconds
@@ -202,7 +202,10 @@ async def watch_response(ctx: ApiContext, resource: Resource, namespace: str | N
                 tables.table_version(accept) if tables.wants_table(accept) else "",
                 params.get("includeObject") or "Metadata")
     hub = hub_for(ctx)
-    tracked = await asyncio.to_thread(hub.track, resource)
+    try:
+        tracked = await asyncio.to_thread(hub.track, resource)
+    except HubUnavailable as e:
+        return status_response(503, "ServiceUnavailable", f"watch: {e}")
     if asked.isdigit() and int(asked) > tracked.last_rv:
         # A list the client read just now may be newer than the hub's last relist.
         await asyncio.to_thread(hub.refresh, tracked)

@@ -50,6 +50,10 @@ SQLITE_SAFETY_PERIOD = 30.0
 HISTORY = 2000  # events kept per resource for watches that resume
 LINGER = 300.0  # seconds a resource stays tracked after its last watcher left
 MIN_GAP = 0.1  # seconds between two relists
+# How long a new watch waits for the detector to connect before it is answered 503, and
+# how long the detector's connection may take (a database that never answers).
+START_WAIT = 15.0
+CONNECT_TIMEOUT = 10
 # Kinds listed from the pods and objects tables alone, whose writes bump the store
 # revision (`reconciler.kubeapi.objects`). Others (nodes, events, claims, endpoints,
 # services with their allocations) are relisted on every signal.
@@ -157,6 +161,10 @@ class Tracked:
         self.last_rv = rv
 
 
+class HubUnavailable(RuntimeError):
+    """The store's change signal could not be listened to (in START_WAIT): no watch."""
+
+
 class _Starting(threading.Event):
     """Set once the detector thread listens, or failed to connect (`error`)."""
 
@@ -231,16 +239,21 @@ class Hub:
     def track(self, resource: Resource) -> Tracked:
         """The resource's tracking state, listing it now if it was not tracked yet."""
         ident = (resource.group, resource.version, resource.plural)
+        with self._lock:
+            starting = self._start()
+        # The detector listens before the first list: a write during it shows next. Its
+        # connection is made by the hub's thread, never under `_lock`, which every watcher
+        # takes, nor waited for under `_relisting`: a slow or unreachable database would
+        # stall them all. A database that never answers is given up on (START_WAIT).
+        if not starting.wait(START_WAIT):
+            raise HubUnavailable(f"the store's change signal did not answer in "
+                                 f"{START_WAIT:.0f} s")
+        if starting.error is not None:
+            raise HubUnavailable(f"the store's change signal: {starting.error}"
+                                 ) from starting.error
         with self._relisting:
             with self._lock:
-                starting = self._start()
                 found = self._tracked.get(ident)
-            # The detector listens before the first list: a write during it shows next. Its
-            # connection is made by the hub's thread, never under `_lock`, which every
-            # watcher takes: a slow or unreachable database would stall them all.
-            starting.wait()
-            if starting.error is not None:
-                raise starting.error
             if found is None:
                 objects, list_rv = self._list(resource)
                 found = Tracked(resource, objects, last_rv=list_rv, floor=list_rv,
@@ -312,6 +325,8 @@ class Hub:
 
         url = to_url(self.ctx.state)
         if url.get_backend_name() == "postgresql":
+            if "connect_timeout" not in url.query:
+                url = url.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
             return ListenDetector(url, FEED_CHANNEL)
         detector = detector_for(url)
         if isinstance(detector, DataVersionDetector):

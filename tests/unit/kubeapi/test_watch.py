@@ -9,11 +9,23 @@ import threading
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from reconciler.kubeapi import watchhub
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.objects import Entry
 from reconciler.kubeapi.resources import Resource, resource_for
-from reconciler.kubeapi.watch import Watcher, _stream, bookmark, expired, for_client
+from reconciler.kubeapi.watch import (
+    Watcher,
+    _stream,
+    bookmark,
+    expired,
+    for_client,
+    watch_response,
+)
 from reconciler.kubeapi.watchhub import (
     HISTORY,
     Change,
@@ -21,10 +33,12 @@ from reconciler.kubeapi.watchhub import (
     Listed,
     Tracked,
     diff,
+    hub_for,
     listed,
 )
 from reconciler.store.reader import ReadStore
 from reconciler.views.listings import Row
+from tests.unit.kubeapi.asgi_call import call
 
 
 def _pods() -> Resource:
@@ -247,3 +261,25 @@ class TestDetectorStart:
             tracking.join(30)
             hub.close()
         assert failed and not tracking.is_alive()
+
+    def test_a_database_that_never_answers_is_a_503(self,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+        """A PostgreSQL that takes the connection and never answers: the watch is answered
+        503 ServiceUnavailable after START_WAIT, and so is the next one, while the
+        detector still waits on it."""
+        monkeypatch.setattr(watchhub, "START_WAIT", 0.5)
+        server = socket.create_server(("127.0.0.1", 0))
+        ctx = ApiContext(state=f"postgresql://u@127.0.0.1:{server.getsockname()[1]}/db")
+
+        async def endpoint(request: Request) -> Response:
+            return await watch_response(ctx, PODS, None, request)
+
+        app = Starlette(routes=[Route("/api/v1/pods", endpoint)])
+        try:
+            for _ in range(2):
+                answer = call(app, "/api/v1/pods", query="watch=1")
+                assert answer.status == 503, answer.body
+                assert "did not answer" in answer.json()["message"]
+        finally:
+            server.close()
+            hub_for(ctx).close()
