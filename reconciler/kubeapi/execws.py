@@ -162,6 +162,7 @@ async def _pump_output(ws: WebSocket, run: DockerExec) -> bool:
 
 async def _pump_input(ws: WebSocket, run: DockerExec) -> None:
     """The client's stdin, stdin close and resizes, until it goes away."""
+    stdin_open = True
     while True:
         try:
             received = await ws.receive()
@@ -173,8 +174,15 @@ async def _pump_input(ws: WebSocket, run: DockerExec) -> None:
         if not message:
             continue  # a text message: no channel of this protocol
         channel, data = message[0], message[1:]
-        if channel == STDIN and data:
-            await asyncio.to_thread(run.write, data)
+        if channel == STDIN and data and stdin_open:
+            try:
+                await asyncio.to_thread(run.write, data)
+            except OSError:
+                # The command no longer reads (`head -c 10` exited, EPIPE): the rest of
+                # the input is dropped, as a pipe drops it, and the client stays for the
+                # output and the exit status.
+                stdin_open = False
+                run.close_stdin()
         elif channel == CLOSE and data[:1] == bytes([STDIN]):
             run.close_stdin()
         elif channel == RESIZE:
@@ -228,8 +236,15 @@ async def exec_endpoint(ctx: ApiContext, ws: WebSocket) -> None:
         code = await asyncio.to_thread(run.exit_code)
     finally:
         reader.cancel()
+        reader.add_done_callback(_retrieve)
         run.close()
     await _finish(ws, exit_status(code, command))
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Log the input task's failure (asyncio would otherwise warn it was never retrieved)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("kubeapi exec: reading the client failed: %r", task.exception())
 
 
 async def _finish(ws: WebSocket, status: dict[str, Any]) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import socket
+from typing import Any, cast
 
 import pytest
 from starlette.types import Message
 
 from reconciler.kubeapi.context import ApiContext
-from reconciler.kubeapi.execws import ERROR, exit_status, route
+from reconciler.kubeapi.execws import ERROR, STDIN, DockerExec, _pump_input, exit_status, route
 
 
 async def _exchange(scope_state: dict[str, Any]) -> list[Message]:
@@ -70,3 +71,43 @@ class TestReadOnlyRole:
         status = json.loads(data[1:])
         assert (status["code"], status["reason"]) == (403, "Forbidden")
         assert sent[2]["type"] == "websocket.close"
+
+
+class _Client:
+    """A client that sends stdin twice, then waits for the output until told it ended."""
+
+    def __init__(self, ended: asyncio.Event) -> None:
+        self.ended = ended
+        self.messages: list[Message] = [
+            {"type": "websocket.receive", "bytes": bytes([STDIN]) + b"more input"},
+            {"type": "websocket.receive", "bytes": bytes([STDIN]) + b"and more"}]
+
+    async def receive(self) -> Message:
+        if self.messages:
+            return self.messages.pop(0)
+        await self.ended.wait()
+        return {"type": "websocket.disconnect", "code": 1000}
+
+
+class TestInput:
+    def test_input_to_an_ended_command_is_dropped(self) -> None:
+        """Writing stdin fails (EPIPE: `head -c 10` exited): the rest is dropped and the
+        client is still read, not taken for gone (its exit status is still to come)."""
+        ours, theirs = socket.socketpair()
+        theirs.close()  # the command's side: gone
+        run = DockerExec.__new__(DockerExec)
+        run.sock = ours
+
+        async def session() -> bool:
+            ended = asyncio.Event()
+            pump = asyncio.create_task(_pump_input(cast(Any, _Client(ended)), run))
+            await asyncio.sleep(0.5)
+            still_reading = not pump.done()
+            ended.set()
+            await asyncio.wait_for(pump, 5)
+            return still_reading
+
+        try:
+            assert asyncio.run(session())
+        finally:
+            ours.close()
