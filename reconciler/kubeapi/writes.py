@@ -26,9 +26,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,6 +107,42 @@ class Writes:
         work = Path(f"{git.checkout_dir}.kubeapi.git") if git and git.checkout_dir else None
         self.writer = writer_for(ctx.desired, git.url if git else None,
                                  git.branch if git else "main", work)
+        # Opening a PostgreSQL store costs a new engine (~0.1 s), and a write waiting to
+        # be applied reads up to APPLY_WAIT / APPLY_POLL times: one serves every read.
+        self._keep_store = "://" in ctx.state and not ctx.state.startswith("sqlite")
+        self._kept: ReadStore | None = None
+        self._kept_lock = threading.Lock()
+
+    @contextmanager
+    def _reading(self) -> Iterator[ReadStore]:
+        """The store to read, for one use: the kept one (PostgreSQL), else a new reader."""
+        if not self._keep_store:
+            store = self.ctx.open_store()
+            try:
+                yield store
+            finally:
+                store.close()
+            return
+        with self._kept_lock:
+            if self._kept is None:
+                self._kept = self.ctx.open_store()
+            store = self._kept
+        try:
+            yield store
+        except Exception:  # perhaps a broken connection: a new store next time
+            with self._kept_lock:
+                if self._kept is store:
+                    self._kept = None
+            with suppress(Exception):
+                store.close()
+            raise
+
+    def close(self) -> None:
+        """Close the kept store, if any."""
+        with self._kept_lock:
+            kept, self._kept = self._kept, None
+        if kept is not None:
+            kept.close()
 
     async def handle(self, request: Request) -> Response:
         t = target(request)
@@ -324,11 +361,8 @@ class Writes:
         declared = next((o for o in check(rel, text).objects if o.key == key), None)
         if declared is None:
             return served, False
-        store = self.ctx.open_store()
-        try:
+        with self._reading() as store:
             applied = store.get_object(key)
-        finally:
-            store.close()
         if applied is None or applied.content_hash == declared.content_hash:
             return served, False
         return changes.carry(served, changes.diff(applied.body, declared.body),
@@ -447,13 +481,10 @@ class Writes:
             want = declared.content_hash
         deadline = time.monotonic() + APPLY_WAIT
         while True:
-            store = self.ctx.open_store()
-            try:
+            with self._reading() as store:
                 if not self._followed(store):
                     return ""
                 found = store.get_object(key)
-            finally:
-                store.close()
             if (found.content_hash if found is not None else None) == want:
                 return ""
             if time.monotonic() >= deadline:
