@@ -27,7 +27,7 @@ import click
 from reconciler.api.manifest_edit import EditError, set_spec_value
 from reconciler.api.records import PodRecord
 from reconciler.cli.options import desired_option, state_option
-from reconciler.cli.scale import commit_file, write_atomically
+from reconciler.cli.scale import commit_file, manifest_path, write_atomically
 from reconciler.kubeapi.sourcewrite import folder_lock
 from reconciler.manifests.loader import load_folder
 from reconciler.scheduling.disruption import VIOLATION, blocking
@@ -43,7 +43,7 @@ def cordon(root: Path, name: str, commit: bool) -> str:
                  if o.key.kind == "Node" and o.key.name == name]
         if not found:
             raise click.ClickException(f'node "{name}" is not declared in {root}')
-        path = root / found[0].position.file
+        path = manifest_path(root, found[0].position.file)
         text = path.read_text(encoding="utf-8")
         try:
             edited = set_spec_value(text, "Node", "", name, "unschedulable", "true")

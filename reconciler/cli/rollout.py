@@ -22,7 +22,7 @@ from reconciler.cli.get import open_store
 from reconciler.cli.options import F, desired_option, state_option
 from reconciler.cli.rollout_edit import set_template, template_of
 from reconciler.cli.rollout_history import Revision, defaulted, revisions
-from reconciler.cli.scale import commit_file, write_atomically
+from reconciler.cli.scale import commit_file, manifest_path, write_atomically
 from reconciler.kubeapi.sourcewrite import folder_lock
 from reconciler.planning import deployment as plan
 from reconciler.store.reader import ReadStore, StoreMissing, open_reader
@@ -66,7 +66,7 @@ def _manifest(desired: str, key: Key) -> Path:
     root = Path(desired)
     for o in load_folder(root).objects:
         if o.key == key:
-            return root / o.position.file
+            return manifest_path(root, o.position.file)
     raise click.ClickException(
         f'deployments.apps "{key.name}" not found in {root} (namespace {key.namespace})')
 

@@ -16,10 +16,11 @@ import click
 from reconciler.api.manifest_edit import EditError, set_replicas
 from reconciler.api.types import KIND_ALIASES
 from reconciler.cli.options import desired_option, state_option
-from reconciler.kubeapi.sourcewrite import folder_lock, write_atomically
+from reconciler.kubeapi.sourcewrite import SourceWriteError, folder_lock, inside, write_atomically
 from reconciler.manifests.loader import load_folder
 
-__all__ = ["commit_file", "scale", "write_atomically"]  # drain and rollout write with these
+# drain and rollout write with these
+__all__ = ["commit_file", "manifest_path", "scale", "write_atomically"]
 
 SCALABLE = ("ReplicationController", "ReplicaSet", "Deployment", "StatefulSet")
 
@@ -46,6 +47,15 @@ def commit_file(path: Path, message: str) -> str:
     return git("rev-parse", "--short", "HEAD")
 
 
+def manifest_path(root: Path, rel: str) -> Path:
+    """The file to write for the manifest `rel` under `root`: where it points when it is a
+    symlink (replacing the link with a file would cut it off), as the API writes it."""
+    try:
+        return inside(root, rel)
+    except SourceWriteError as e:
+        raise click.ClickException(str(e)) from None
+
+
 def _set_replicas(root: Path, kind: str, namespace: str, name: str,
                   replicas: int) -> tuple[Path, bool]:
     """The declaring file, with its replicas set (written only if changed), and whether."""
@@ -58,7 +68,7 @@ def _set_replicas(root: Path, kind: str, namespace: str, name: str,
         raise click.ClickException(
             f'{kind.lower()}s "{name}" not found in {root} (namespace {namespace})'
         )
-    path = root / found[0].position.file
+    path = manifest_path(root, found[0].position.file)
     text = path.read_text(encoding="utf-8")
     try:
         edited = set_replicas(text, kind, namespace, name, replicas)

@@ -87,7 +87,10 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def _inside(root: Path, rel: str) -> Path:
+def inside(root: Path, rel: str) -> Path:
+    """Where the file `rel` under `root` is written: where it points when it is a symlink
+    (a manifest linked from elsewhere in the folder), so the link stays a link; refused
+    outside the root. `reconciler scale`, `drain` and `rollout` write there too."""
     path = (root / rel).resolve()
     if not path.is_relative_to(root.resolve()):
         raise SourceWriteError(f"{rel} is outside the desired folder")
@@ -96,7 +99,7 @@ def _inside(root: Path, rel: str) -> Path:
 
 def _targets(root: Path, rel: str) -> list[str]:
     """`rel` under the root, and where it points when it is a symlink (within the root)."""
-    target = _inside(root, rel).relative_to(root.resolve()).as_posix()
+    target = inside(root, rel).relative_to(root.resolve()).as_posix()
     return [rel] if target == Path(rel).as_posix() else [rel, target]
 
 
@@ -119,7 +122,7 @@ class Session:
     head: str = ""  # the commit read (git); the push must be on top of it
 
     def read(self, rel: str) -> str | None:
-        path = _inside(self.root, rel)
+        path = inside(self.root, rel)
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
     def locate(self, kind: str, namespace: str, name: str) -> tuple[str, str] | None:
@@ -164,7 +167,7 @@ class FolderWriter:
 
     def apply(self, session: Session, changes: list[Change], message: str) -> str:
         for change in changes:
-            path = _inside(self.root, change.path)  # where a symlink points: written there
+            path = inside(self.root, change.path)  # where a symlink points: written there
             if change.text is None:
                 for each in (self.root / change.path, path):  # a symlink and its target
                     each.unlink(missing_ok=True)

@@ -161,6 +161,20 @@ class TestRestart:
                   *no_store(tmp_path)).stdout
         assert out.splitlines()[-1].split()[0] == "4"
 
+    def test_restart_of_a_symlinked_manifest(self, repo: Path) -> None:
+        """A manifest linked in the folder is edited (and committed) where the link points;
+        the link stays a link."""
+        (repo / ".shared").mkdir()  # hidden: the loader reads it through the link only
+        (repo / "web.yaml").rename(repo / ".shared" / "web.yaml")
+        (repo / "web.yaml").symlink_to(Path(".shared") / "web.yaml")
+        git(repo.parent, "add", "-A")
+        git(repo.parent, "commit", "-qm", "web: linked")
+        out = cli("rollout", "restart", "deploy/web", "--commit", "--desired", str(repo)).stdout
+        assert out.startswith("deployment.apps/web restarted (committed ")
+        assert (repo / "web.yaml").is_symlink()
+        assert "restartedAt" in (repo / ".shared" / "web.yaml").read_text()
+        assert git(repo.parent, "status", "--porcelain") == ""
+
     def test_restart_waits_for_the_folder_lock(self, repo: Path) -> None:
         """restart reads and edits the file under the folder's write lock (the API's and
         scale's): while another writer holds it, restart waits, then edits the new text."""

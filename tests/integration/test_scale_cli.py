@@ -57,6 +57,19 @@ class TestScaleCommand:
         assert log == ["Scale replicationcontroller web to 10 replicas", "initial"]
         assert git(repo, "status", "--porcelain") == ""
 
+    def test_a_symlinked_manifest_is_written_where_it_points(self, tmp_path: Path) -> None:
+        """The file a symlink in the folder points to is edited; the link stays a link."""
+        (tmp_path / ".shared").mkdir()  # hidden: the loader reads it through the link only
+        (tmp_path / ".shared" / "web-rc.yaml").write_text(RC)
+        (tmp_path / "web-rc.yaml").symlink_to(Path(".shared") / "web-rc.yaml")
+        run = subprocess.run([RECONCILER, "scale", "rc", "web", "--replicas=4",
+                              "--desired", str(tmp_path)], capture_output=True, text=True,
+                             check=False)
+        assert run.returncode == 0, run.stderr
+        assert (tmp_path / "web-rc.yaml").is_symlink()
+        assert (tmp_path / ".shared" / "web-rc.yaml").read_text() == RC.replace(
+            "replicas: 2   #", "replicas: 4   #")
+
     def test_unknown_object_is_an_error(self, tmp_path: Path) -> None:
         """Scaling what the folder does not declare changes nothing and exits 1."""
         (tmp_path / "web-rc.yaml").write_text(RC)
