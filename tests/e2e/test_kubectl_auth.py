@@ -13,6 +13,7 @@ without credentials and one with a foreign Host header are refused.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import shutil
 import ssl
@@ -82,10 +83,16 @@ class Cluster:
 
 
 def _bridge_gateway(client: docker.DockerClient) -> str:
+    """The host's address on the default bridge, as pods reach it. Docker 20.10 leaves
+    `Gateway` out of the bridge's IPAM config when dockerd chose the subnet itself; the
+    gateway is then the subnet's first address, which it puts on the bridge."""
     configs = client.networks.get("bridge").attrs["IPAM"]["Config"]
     gateway = next((c["Gateway"] for c in configs if c.get("Gateway")), "")
     if not gateway:
-        pytest.skip("the local engine's bridge has no gateway address")
+        subnet = next((c["Subnet"] for c in configs if c.get("Subnet")), "")
+        if not subnet:
+            pytest.fail("the local engine's bridge has neither a gateway nor a subnet")
+        gateway = str(next(ipaddress.ip_network(subnet).hosts()))
     return str(gateway)
 
 
