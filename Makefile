@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # service start, measured), and the suite is bound by CPU.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test test-setup test-durations lint unit setup venv docker images browser postgres bench clean faults-full fuzz
+.PHONY: run test test-durations lint unit setup venv docker images browser postgres bench clean faults-full fuzz
 
 # Each stage says what it does and how far along the set-up is (scripts/stage.sh).
 $(STAMP): pyproject.toml
@@ -35,11 +35,13 @@ images: docker
 	  --log /var/cache/reconciler/debootstrap.log -- ./scripts/build-demo-images.sh
 
 browser:
-	./scripts/ensure-browser.sh
+	@./scripts/stage.sh "test 1" 2 "Chromium for the dashboard's browser tests" \
+	  -- ./scripts/ensure-browser.sh
 
 # Only the tests need PostgreSQL's binaries (each run starts a cluster of its own).
 postgres:
-	./scripts/ensure-postgres.sh
+	@./scripts/stage.sh "test 2" 2 "PostgreSQL's binaries for the store tests" \
+	  -- ./scripts/ensure-postgres.sh
 
 setup: venv images
 
@@ -74,17 +76,13 @@ unit: venv
 # Files run longest first, by the times in tests/data/file_durations.json
 # (tests/support/file_order.py); each run writes its own times to tests/artifacts/, which
 # `make test-durations` copies there after a run worth keeping.
+# A run still going after 50 minutes is interrupted (SIGINT): pytest then prints what it was
+# running and the summary so far, where CI's own time limit would print nothing.
 TEST_WORKERS ?= 5
-test: venv
-	$(MAKE) --no-print-directory -j2 lint test-setup
+test: setup browser postgres lint
 	$(BIN)/python -m compileall -q reconciler tests bench >/dev/null
 	RECONCILER_TEST_REQUIRE_POSTGRES=1 RECONCILER_TEST_DURATIONS=tests/artifacts/file_durations.json \
-		$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 tests
-
-# Lint needs only the Python environment: it runs beside the set-up, which on a fresh machine
-# mostly waits on downloads. The set-up's own steps stay in order (three of them use apt).
-test-setup:
-	$(MAKE) --no-print-directory -j1 setup browser postgres
+		timeout -s INT -k 120 3000 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 tests
 
 test-durations:
 	cp tests/artifacts/file_durations.json tests/data/file_durations.json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -9,9 +10,9 @@ ROOT = Path(__file__).resolve().parents[2]
 STAGE = str(ROOT / "scripts" / "stage.sh")
 
 
-def stage(*args: str) -> subprocess.CompletedProcess[str]:
+def stage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([STAGE, *args], capture_output=True, text=True, timeout=60,
-                          check=False)
+                          check=False, env=None if env is None else {**os.environ, **env})
 
 
 class TestStage:
@@ -32,6 +33,31 @@ class TestStage:
         last = got.stderr.splitlines()[-1]
         assert last.startswith("==> [4/4] demo images FAILED (exit 3 after ")
         assert last.endswith("; read /var/cache/x.log")
+
+    def test_long_stage_says_where_it_is(self) -> None:
+        """A stage still running after STAGE_HEARTBEAT seconds names the command it is in."""
+        got = stage("3", "4", "base images", "--", "sh", "-c", "sleep 2.5; echo built",
+                    env={"STAGE_HEARTBEAT": "1"})
+        assert got.returncode == 0 and got.stdout == "built\n"
+        beats = [line for line in got.stderr.splitlines() if "still running" in line]
+        assert len(beats) >= 1, got.stderr
+        assert beats[0].startswith("==> [3/4] base images: still running after ")
+        assert beats[0].endswith("in: sleep 2.5 "), beats[0]
+
+    def test_hung_stage_times_out(self) -> None:
+        """A stage past STAGE_TIMEOUT is stopped and fails, naming itself and its log."""
+        got = stage("2", "4", "Docker engine", "--log", "/var/log/dockerd.log", "--",
+                    "sleep", "30", env={"STAGE_TIMEOUT": "1"})
+        assert got.returncode == 124
+        last = got.stderr.splitlines()[-1]
+        assert last.startswith("==> [2/4] Docker engine TIMED OUT (stopped after ")
+        assert last.endswith("the limit is 1s); read /var/log/dockerd.log")
+
+    def test_stage_reads_no_input(self) -> None:
+        """The stage's command reads end of file, never the caller's standard input."""
+        got = subprocess.run([STAGE, "1", "1", "reader", "--", "cat"], input="typed\n",
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert got.returncode == 0 and got.stdout == ""
 
     def test_makefile_stages(self) -> None:
         """`make -n run` goes through the numbered stages in order."""
