@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 # A file modified this recently is probably still being written; a later, quieter
 # pass reports it. Capped so a file appended to forever is still reported.
 SETTLE = 0.05
+# The quiet wait of a burst made only of renames within the folder (an atomic save: write a
+# temporary file, rename it over the manifest; the Kubernetes API's writes, `reconciler
+# scale`). A renamed-in file is complete, and a rename's two ends arrive in one event, so
+# waiting for more adds nothing but latency; anything else (a write in place, a deletion, a
+# rename away, as vim's backup rename before it writes the file anew) waits `debounce`.
+WHOLE_DEBOUNCE = 0.01
 MAX_DEFER = 5.0
 ROOT_CHECK = 1.0
 
@@ -71,8 +77,14 @@ class _Handler(FileSystemEventHandler):
             self._source.root_lost = True
         if event.event_type == "moved":
             # An atomic save (write temp, rename over) is a change of the destination;
-            # the source path is gone, which the loader treats as a deletion.
-            self._source.add(_as_path(event.dest_path))
+            # the source path is gone, which the loader treats as a deletion. A rename
+            # within the folder is whole: both ends are known at once, the content is
+            # complete (see FolderSource.add).
+            dest = _as_path(event.dest_path)
+            whole = not ignored(self._source.root, dest)
+            self._source.add(dest, whole=whole)
+            self._source.add(_as_path(event.src_path), whole=whole)
+            return
         self._source.add(_as_path(event.src_path))
 
 
@@ -126,6 +138,7 @@ class FolderSource:
         self.max_wait = max_wait
         self._lock = threading.Condition()
         self._pending: dict[Path, float] = {}  # path -> when first seen in this burst
+        self._whole: set[Path] = set()  # pending paths whose last event was a rename within
         self._last_event = 0.0
         self._retry_at = 0.0  # after a pass that left unsettled files behind
         self._stopped = False
@@ -133,13 +146,20 @@ class FolderSource:
         self._thread: threading.Thread | None = None
         self.calls = 0
 
-    def add(self, path: Path) -> None:
-        """Note a changed path (from a watchdog thread); never blocks on the consumer."""
+    def add(self, path: Path, *, whole: bool = False) -> None:
+        """Note a changed path (from a watchdog thread); never blocks on the consumer.
+
+        `whole`: an end of a rename within the folder (WHOLE_DEBOUNCE).
+        """
         if ignored(self.root, path):
             return
         with self._lock:
             now = time.monotonic()
             self._pending.setdefault(path, now)
+            if whole:
+                self._whole.add(path)
+            else:
+                self._whole.discard(path)
             self._last_event = now
             self._lock.notify()
 
@@ -234,24 +254,27 @@ class FolderSource:
                     continue
                 now = time.monotonic()
                 first = min(self._pending.values())
-                deadline = min(self._last_event + self.debounce, first + self.max_wait)
+                quiet = WHOLE_DEBOUNCE if self._whole.issuperset(self._pending) else self.debounce
+                deadline = min(self._last_event + quiet, first + self.max_wait)
                 deadline = max(deadline, self._retry_at)
                 if now < deadline:
                     self._lock.wait(deadline - now)
                     continue
                 ready = {p for p, t in self._pending.items() if self._settled(p, now - t)}
-                # Files still being written stay pending and are looked at again.
-                self._retry_at = now + self.debounce
+                # Files still being written stay pending and are looked at again, after a
+                # debounce (not at once: their mtime moves on only as their writer writes).
+                self._retry_at = now + self.debounce if len(ready) < len(self._pending) else 0.0
                 if not ready:
                     continue
                 for p in ready:
                     del self._pending[p]
+                    self._whole.discard(p)
                 return frozenset(ready)
 
     def _settled(self, path: Path, waited: float) -> bool:
         """False while the file's mtime is still moving (a writer is mid-way)."""
-        if waited >= MAX_DEFER:
-            return True
+        if waited >= MAX_DEFER or path in self._whole:
+            return True  # a renamed-in file was complete before its rename
         try:
             mtime = path.stat().st_mtime
         except OSError:

@@ -113,17 +113,56 @@ class TestFolderSource:
         assert {root / f"f{i}.yaml" for i in range(100)} <= changed
         assert not any(".git" in p.parts for p in rec.all_paths())
 
+    @staticmethod
+    def rename_in(root: Path, mtime: float | None = None) -> None:
+        tmp = root / ".web.yaml.tmp"
+        tmp.write_text("kind: Pod\n")
+        if mtime is not None:
+            os.utime(tmp, (mtime, mtime))
+        tmp.rename(root / "web.yaml")
+
     def test_atomic_rename_reports_destination(
         self, watched: tuple[Path, Recorder, FolderSource]
     ) -> None:
         """Write-temp-then-rename reports the destination, never the hidden temp file."""
         root, rec, _ = watched
-        tmp = root / ".web.yaml.tmp"
-        tmp.write_text("kind: Pod\n")
-        tmp.rename(root / "web.yaml")
+        self.rename_in(root)
         rec.wait(1)
         time.sleep(0.3)
         assert rec.all_paths() == {root / "web.yaml"}
+
+    def test_renamed_in_file_is_complete(
+        self, watched: tuple[Path, Recorder, FolderSource]
+    ) -> None:
+        """A file renamed into place is reported even when its mtime says a writer is mid-way."""
+        root, rec, _ = watched
+        # A file written in place with this mtime would wait MAX_DEFER (5 s).
+        self.rename_in(root, mtime=time.time() + 60)
+        assert rec.wait(1, timeout=3) == [frozenset({root / "web.yaml"})]
+
+    def test_backup_rename_then_rewrite_is_one_call(self, tmp_path: Path) -> None:
+        """vim's save (rename to a backup, write anew) is one call, made once the file is back."""
+        root = tmp_path / "desired"
+        root.mkdir()
+        (root / "web.yaml").write_text("kind: Pod\n")
+        seen: list[tuple[frozenset[Path], bool]] = []
+        rec = Recorder()
+
+        def record(paths: frozenset[Path]) -> None:
+            seen.append((paths, (root / "web.yaml").exists()))
+            rec(paths)
+
+        source = FolderSource(root, record)
+        source.start()
+        try:
+            (root / "web.yaml").rename(root / "web.yaml~")
+            time.sleep(0.03)  # longer than a rename burst's quiet wait, shorter than debounce
+            (root / "web.yaml").write_text("kind: Pod\nmetadata: {name: web}\n")
+            rec.wait(1)
+            time.sleep(0.3)
+        finally:
+            source.stop()
+        assert seen == [(frozenset({root / "web.yaml"}), True)]
 
     @pytest.mark.parametrize("name", [".pod.yaml.swp", "pod.yaml~", ".#pod.yaml", "4913"])
     def test_editor_leftovers_ignored(
