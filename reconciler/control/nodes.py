@@ -344,8 +344,11 @@ class NodeController:
         if node.ready:
             node.ready, node.reason = False, "NodeStatusUnknown"
             node.message = f"the agent of node {node.name} stopped posting its status"
-            if not ctx.store.report_node(node, ("ready", "reason", "message")):
-                return  # removed or no longer agent-run meanwhile: judged at its next read
+            if not ctx.store.report_node(node, ("ready", "reason", "message"),
+                                         if_silent=True):
+                # Removed, no longer agent-run, or its agent beat since the read: judged
+                # again at its next read.
+                return
             self._went_not_ready(node)
         elif seen:  # its agent reported it NotReady (its engine stopped answering)
             self._went_not_ready(node)

@@ -183,8 +183,10 @@ class ControlStore(Protocol):
         ...
 
     def report_node(self, node: NodeRecord, fields: Iterable[str],
-                    labels: Mapping[str, str] | None = None) -> bool:
-        """Write observed columns of a node whose row still has `node.engine_url`."""
+                    labels: Mapping[str, str] | None = None, *,
+                    if_silent: bool = False) -> bool:
+        """Write observed columns of a node whose row still has `node.engine_url` (and,
+        `if_silent`, still `node.last_heartbeat`)."""
         ...
 
     def revision(self) -> RevisionRecord | None:

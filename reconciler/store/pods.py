@@ -201,10 +201,13 @@ class PodsMixin(StoreBase):
             self._written("node", node, revision=False)
 
     def report_node(self, node: NodeRecord, fields: Iterable[str],
-                    labels: Mapping[str, str] | None = None) -> bool:
+                    labels: Mapping[str, str] | None = None, *,
+                    if_silent: bool = False) -> bool:
         """Write some observed columns (`NODE_REPORT`) of an existing node, only while its
         row still has `node.engine_url`; False (nothing written) when it was removed or its
-        engine changed meanwhile: the caller reads the record again.
+        engine changed meanwhile: the caller reads the record again. `if_silent`: only
+        while its `last_heartbeat` is still `node.last_heartbeat` (the control plane's
+        verdict on an agent's silence loses to a heartbeat written since it read the row).
 
         Never inserts, never writes the declared fields: a node removed from the folder
         stays removed, a cordon or taint written meanwhile stays. `labels` (the engine's
@@ -216,6 +219,10 @@ class PodsMixin(StoreBase):
         values = convert.node_values(node)
         wanted = {c: values[c] for c in columns}
         same = and_(NodeRow.name == node.name, NodeRow.engine_url == node.engine_url)
+        if if_silent:
+            beat = values["last_heartbeat"]
+            same = and_(same, NodeRow.last_heartbeat.is_(None) if beat is None
+                        else NodeRow.last_heartbeat == beat)
         with self._write() as s:
             if labels:
                 held = s.execute(select(NodeRow.labels).where(same).with_for_update()).first()

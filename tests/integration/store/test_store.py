@@ -309,6 +309,23 @@ class TestPods:
         assert store.list_nodes() == [node]
         assert store.delete_node("n1") and store.get_node("n1") is None
 
+    def test_report_node_if_silent(self, store: Store) -> None:
+        """`if_silent` writes only while the row's heartbeat is the one the writer read."""
+        store.upsert_node(NodeRecord("n1", "agent+unix:///d.sock", T0, ready=True,
+                                     last_heartbeat=T0 + timedelta(microseconds=123457)))
+        read = store.get_node("n1")
+        assert read is not None
+        read.ready = False
+        assert store.report_node(read, ("ready",), if_silent=True)
+        beat = store.get_node("n1")
+        assert beat is not None and not beat.ready
+        beat.ready, beat.last_heartbeat = True, T0 + timedelta(seconds=5)
+        store.report_node(beat, ("ready", "last_heartbeat"))  # the agent's heartbeat
+        read.ready = False  # a verdict on the stamp read before it
+        assert not store.report_node(read, ("ready",), if_silent=True)
+        after = store.get_node("n1")
+        assert after is not None and after.ready
+
 
 class TestEvents:
     def test_repeats_aggregate(self, store: Store) -> None:

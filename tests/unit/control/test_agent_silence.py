@@ -156,3 +156,17 @@ def test_control_plane_marks_pods_when_the_agent_reports_not_ready(h: Harness) -
     h.store.report_node(node, ("ready", "reason"))
     h.judge(1.0)
     assert not h.pod().ready and h.pod().deletion_timestamp is None
+
+
+def test_a_heartbeat_after_the_read_wins_over_not_ready(h: Harness) -> None:
+    """The agent beats between the control plane's read and its NotReady write: still Ready."""
+    h.agent_beats(timedelta(0))
+    assert h.judge(0.0).ready
+    h.now += 5.0  # past not_ready_timeout (4 s) as seen here
+    read = h.store.get_node("far")
+    assert read is not None
+    h.agent_beats(timedelta(0))  # lands after the control plane's read
+    h.nodes._heartbeat(read)
+    node = h.store.get_node("far")
+    assert node is not None and node.ready and node.reason == "KubeletReady"
+    assert h.judge(1.0).ready  # and the next look sees the new stamp: not silent
