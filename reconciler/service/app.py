@@ -50,6 +50,7 @@ from reconciler.network.embedded import EmbeddedProxy
 from reconciler.runtime import engine, spans
 from reconciler.runtime.configfiles import ConfigVolumes
 from reconciler.runtime.types import RuntimeConfig
+from reconciler.service import gcpolicy
 from reconciler.service.config import Config, changed_keys, reload_config
 from reconciler.service.fluent import FluentShipper
 from reconciler.service.health import Health, HealthBoard
@@ -305,6 +306,14 @@ class Service:
             max_instances=1,
             coalesce=True,
         )
+        scheduler.add_job(
+            lambda: gcpolicy.refold(lambda: len(queue) == 0 and loop.busy == 0),
+            "interval",
+            seconds=gcpolicy.REFOLD_INTERVAL,
+            id="gc-refold",
+            max_instances=1,
+            coalesce=True,
+        )
         wd = notifier.watchdog_interval()
         if wd:
             scheduler.add_job(notifier.watchdog, "interval", seconds=max(0.5, wd), id="watchdog")
@@ -312,6 +321,9 @@ class Service:
         self._scheduler = scheduler
 
         summary = _summary(store, ctx.cache)
+        # What start-up built (the filled cache, the parsed folder) out of the collector's
+        # walks: a full collection then pauses the loop for what changed since, not all.
+        gcpolicy.freeze()
         log.info("ready in %.2fs: %s", time.monotonic() - started, summary)
         notifier.ready(summary)
         if sys.stderr.isatty():  # a person waiting at a terminal, not journald or a file
