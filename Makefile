@@ -76,7 +76,10 @@ unit: venv
 # Files run longest first, by the times in tests/data/file_durations.json
 # (tests/support/file_order.py); each run writes its own times to tests/artifacts/, which
 # `make test-durations` copies there after a run worth keeping.
-# A run still going after 50 minutes is interrupted (SIGINT): pytest then prints what it was
+# The set-up and lint run one after another: with lint beside the set-up (make -j2), the dockerd
+# a fresh machine's set-up starts inherited make's jobserver pipe, and make, which reads that
+# pipe to its end before it exits, waited for dockerd forever (scripts/ensure-docker.sh now
+# closes what it does not need, too). A run still going after 50 minutes is interrupted (SIGINT): pytest then prints what it was
 # running and the summary so far, where CI's own time limit would print nothing.
 TEST_WORKERS ?= 5
 test: setup browser postgres lint

@@ -38,7 +38,10 @@ fi
 if ! answers; then
   rm -f /var/run/docker.pid
   echo "ensure-docker: starting dockerd (log: /var/log/dockerd.log)" >&2
-  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  # Only the log stays open: a pipe inherited here (make -jN's jobserver, a CI runner's) would
+  # be held by dockerd for its whole life, and whoever reads that pipe to its end waits
+  # forever (a -j2 make waiting for its jobserver tokens did, on a fresh machine).
+  nohup dockerd </dev/null >/var/log/dockerd.log 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   i=0
   until timeout 5 docker info >/dev/null 2>&1; do
     i=$((i + 1))

@@ -16,11 +16,21 @@ every=${STAGE_HEARTBEAT:-30}
 start=$(date +%s)
 printf '==> [%s/%s] %s\n' "$n" "$total" "$what" >&2
 
-# The innermost command the stage is in (the newest child, followed down), for the heartbeat.
+# The innermost command the stage is in (the newest child, followed down; a `sleep` only when
+# there is nothing else: a progress loop's sleep beside the work is not where the stage is).
 innermost() {
   command -v pgrep >/dev/null 2>&1 || return 0
   p=$1
-  while c=$(pgrep -n -P "$p" 2>/dev/null); do p=$c; done
+  while :; do
+    c="" any=""
+    for k in $(pgrep -P "$p" 2>/dev/null); do
+      any=$k
+      [ "$(cat "/proc/$k/comm" 2>/dev/null)" = sleep ] || c=$k
+    done
+    c=${c:-$any}
+    [ -n "$c" ] || break
+    p=$c
+  done
   [ "$p" = "$1" ] || tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-160
 }
 

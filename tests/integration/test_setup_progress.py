@@ -44,6 +44,14 @@ class TestStage:
         assert beats[0].startswith("==> [3/4] base images: still running after ")
         assert beats[0].endswith("in: sleep 2.5 "), beats[0]
 
+    def test_heartbeat_names_the_work_beside_a_sleep(self) -> None:
+        """A progress loop's sleep beside the work is passed over for the work itself."""
+        script = "timeout 2.5 tail -f /dev/null & sleep 1.5; sleep 1.5"
+        got = stage("4", "4", "demo images", "--", "sh", "-c", script,
+                    env={"STAGE_HEARTBEAT": "1"})
+        beats = [line for line in got.stderr.splitlines() if "still running" in line]
+        assert beats and beats[0].endswith("in: tail -f /dev/null "), got.stderr
+
     def test_hung_stage_times_out(self) -> None:
         """A stage past STAGE_TIMEOUT is stopped and fails, naming itself and its log."""
         got = stage("2", "4", "Docker engine", "--log", "/var/log/dockerd.log", "--",
