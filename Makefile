@@ -76,16 +76,18 @@ unit: venv
 # Files run longest first, by the times in tests/data/file_durations.json
 # (tests/support/file_order.py); each run writes its own times to tests/artifacts/, which
 # `make test-durations` copies there after a run worth keeping.
-# The set-up and lint run one after another: with lint beside the set-up (make -j2), the dockerd
-# a fresh machine's set-up starts inherited make's jobserver pipe, and make, which reads that
-# pipe to its end before it exits, waited for dockerd forever (scripts/ensure-docker.sh now
-# closes what it does not need, too). A run still going after 50 minutes is interrupted (SIGINT): pytest then prints what it was
-# running and the summary so far, where CI's own time limit would print nothing.
+# The set-up and lint run one after another: with lint beside the set-up (make -j2), the
+# dockerd a fresh machine's set-up starts inherited make's jobserver pipe, and make, which
+# reads that pipe to its end before it exits, waited for dockerd forever
+# (scripts/ensure-docker.sh now closes what it does not need, too).
+# A run still going after 50 minutes is interrupted (SIGINT): pytest then prints what it was
+# running and the summary so far, where CI's own time limit would print nothing. In the
+# foreground, so that Ctrl-C at a terminal still reaches pytest.
 TEST_WORKERS ?= 5
 test: setup browser postgres lint
 	$(BIN)/python -m compileall -q reconciler tests bench >/dev/null
 	RECONCILER_TEST_REQUIRE_POSTGRES=1 RECONCILER_TEST_DURATIONS=tests/artifacts/file_durations.json \
-		timeout -s INT -k 120 3000 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 tests
+		timeout --foreground -s INT -k 120 3000 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30 tests
 
 test-durations:
 	cp tests/artifacts/file_durations.json tests/data/file_durations.json

@@ -36,6 +36,9 @@ innermost() {
 
 timeout --kill-after=10 "$limit" "$@" </dev/null &
 pid=$!
+# timeout runs the command in a process group of its own (so that a timeout stops all of it),
+# out of reach of a terminal's Ctrl-C: pass an interrupt on to that whole group.
+trap 'kill -TERM "-$pid" 2>/dev/null; exit 130' INT TERM HUP
 waited=0
 while kill -0 "$pid" 2>/dev/null; do
   sleep 1

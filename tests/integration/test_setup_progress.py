@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,6 +15,14 @@ STAGE = str(ROOT / "scripts" / "stage.sh")
 def stage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([STAGE, *args], capture_output=True, text=True, timeout=60,
                           check=False, env=None if env is None else {**os.environ, **env})
+
+
+def _state(pid: int) -> str:
+    """The process's state letter (Z: a zombie, as good as gone), "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 class TestStage:
@@ -60,6 +70,24 @@ class TestStage:
         last = got.stderr.splitlines()[-1]
         assert last.startswith("==> [2/4] Docker engine TIMED OUT (stopped after ")
         assert last.endswith("the limit is 1s); read /var/log/dockerd.log")
+
+    def test_interrupt_stops_the_command(self, tmp_path: Path) -> None:
+        """An interrupt of the stage (Ctrl-C at a terminal) stops its command's whole tree."""
+        pidfile = tmp_path / "pid"
+        proc = subprocess.Popen([STAGE, "4", "4", "demo images", "--", "sh", "-c",
+                                 f"sleep 60 & echo $! > {pidfile}; wait"],
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() or not pidfile.read_text().strip():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        sleeper = int(pidfile.read_text())
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{sleeper}").exists() and "Z" not in _state(sleeper):
+            assert time.monotonic() < deadline, "the stage's command outlived the interrupt"
+            time.sleep(0.05)
 
     def test_stage_reads_no_input(self) -> None:
         """The stage's command reads end of file, never the caller's standard input."""
