@@ -25,7 +25,9 @@ from reconciler.cli.rollout_history import Revision, defaulted, revisions
 from reconciler.cli.scale import commit_file, manifest_path, write_atomically
 from reconciler.kubeapi.sourcewrite import folder_lock
 from reconciler.planning import deployment as plan
-from reconciler.store.reader import ReadStore, StoreMissing, open_reader
+from reconciler.store.opener import open_reader
+from reconciler.store.reader import ReadStore
+from reconciler.store.schema_head import StoreMissing
 from reconciler.views import output
 from reconciler.views.deployments import rollout_state
 from reconciler.views.describe_statefulset import pod_template_section
@@ -191,11 +193,17 @@ def undo(resource: str, name: str | None, namespace: str, to_revision: int, comm
          desired: str, state: str) -> None:
     """Put a previous revision's pod template back into the manifest file."""
     key = _key(resource, name, namespace)
+    # The history (the store, git) is read before the folder is locked: an unreachable store
+    # must not hold up the API's writes for its connect timeout. Read again if the object
+    # moved to another file meanwhile.
+    first = _manifest(desired, key)
+    found = _history(key, first, state)
     # The API's writes and `reconciler scale` take the same lock: none starts from a text
     # another one replaces.
     with folder_lock(Path(desired)):
         path = _manifest(desired, key)
-        found = _history(key, path, state)
+        if path != first:
+            found = _history(key, path, state)
         current = defaulted(template_of(path.read_text(encoding="utf-8"), key.kind, key.namespace,
                                         key.name))
         now = next((r for r in found if plan.equal_ignore_hash(r.defaulted, current)), None)

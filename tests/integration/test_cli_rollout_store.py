@@ -8,18 +8,23 @@ service writes, and joins it with the manifest's git log.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from reconciler.cli.rollout_edit import template_of
 from reconciler.cli.rollout_history import defaulted
 from reconciler.planning.deployment import pod_template_hash
 from tests.integration.control import harness
 from tests.integration.control.test_statefulsets import NODES
-from tests.integration.test_cli_rollout import cli, deployment, git
+from tests.integration.test_cli_rollout import CLI, cli, deployment, git
 
 KEY = ("Deployment", "default", "web")
 
@@ -31,8 +36,8 @@ def rs_name(image: str) -> str:
 class Rolled:
     """A cluster whose web Deployment went nginx:1.14.2 -> nginx:1.16.1, one commit each."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.cluster = harness.Cluster(tmp)
+    def __init__(self, tmp: Path, state: str | None = None) -> None:
+        self.cluster = harness.Cluster(tmp, state)
         self.repo = tmp
         self.desired = self.cluster.desired
         self.state = self.cluster.state
@@ -157,3 +162,30 @@ class TestRolloutOnTheStore:
         last = out.splitlines()[-1].split()
         # Not committed: no commit introduced it, so its source is the service's ("folder").
         assert last[0] == "3" and last[2].startswith("folder:")
+
+
+class TestUndoLocking:
+    def test_store_read_outside_the_folder_lock(self, tmp_path: Path, postgres_url: str) -> None:
+        """undo reads the history before it locks the folder: a stuck store holds up no write."""
+        rolled = Rolled(tmp_path, postgres_url)
+        blocker = create_engine(postgres_url)
+        try:
+            with blocker.connect() as conn, conn.begin():
+                conn.exec_driver_sql("LOCK TABLE objects IN ACCESS EXCLUSIVE MODE")
+                undo = subprocess.Popen(
+                    [CLI, "rollout", "undo", "deployment/web", "--desired",
+                     str(rolled.desired), "--state", rolled.state],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                time.sleep(3)  # time enough to reach the store read, and stop there
+                assert undo.poll() is None, undo.communicate()
+                fd = os.open(rolled.desired, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while undo holds it
+                finally:
+                    os.close(fd)
+            out, err = undo.communicate(timeout=60)
+            assert undo.returncode == 0, err
+            assert "rolled back" in out
+        finally:
+            blocker.dispose()
+            rolled.cluster.store.close()
