@@ -113,7 +113,7 @@ def _rolled(svc: Any, version: str, replicas: int) -> bool:
     """The store's Deployment is `version`'s and its status, of that generation, says every
     replica is updated and available: one read, so body and status are of one moment."""
     from reconciler.api.types import Key
-    from reconciler.store.reader import open_reader
+    from reconciler.store.opener import open_reader
 
     store = open_reader(str(svc.state))
     try:

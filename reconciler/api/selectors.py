@@ -12,12 +12,14 @@ of that parser are accepted too, as Kubernetes' own parser accepts them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from reconciler.api.names import validate_label_key, validate_label_value
 
+# A matcher over a pod's (or object's) labels: what a parsed selector is handed around as.
+LabelPredicate = Callable[[dict[str, str]], bool]
 Operator = Literal["=", "==", "!=", "in", "notin", "exists", "!", "gt", "lt"]
 
 _BINARY_OPERATORS = "in, notin, =, ==, !=, gt, lt"

@@ -48,7 +48,7 @@ def _kind_of(ctx: click.Context) -> str | None:
 
 def object_names(state: str, kind: str, namespace: str | None) -> list[str]:
     """Names of the recorded objects of `kind` (namespace None: every namespace)."""
-    from reconciler.store.reader import open_reader
+    from reconciler.store.opener import open_reader
     from reconciler.views.describe_generic import object_name, rows_of
     from reconciler.views.listings import LISTINGS
 

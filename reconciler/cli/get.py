@@ -15,15 +15,16 @@ from datetime import UTC, datetime
 import click
 
 from reconciler.api import k8s
+from reconciler.api.selectors import LabelPredicate
 from reconciler.api.types import KIND_ALIASES
 from reconciler.cli.completion import complete_names, complete_resources
 from reconciler.cli.options import state_option
-from reconciler.store.reader import ReadStore, open_reader
+from reconciler.store.opener import open_reader
+from reconciler.store.reader import ReadStore
 from reconciler.views import output
 from reconciler.views.listings import (
     ALL,
     LISTINGS,
-    LabelPredicate,
     Listing,
     Query,
     Row,
@@ -36,7 +37,7 @@ REVISION_WORDS = {"revision", "revisions", "rev"}
 
 def open_store(state: str) -> ReadStore:
     """Open the store read-side: a missing file is an error, not a new empty store."""
-    from reconciler.store.reader import StoreMissing
+    from reconciler.store.schema_head import StoreMissing
 
     try:
         return open_reader(state)

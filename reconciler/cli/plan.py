@@ -85,7 +85,8 @@ def render(plan: Plan) -> str:
 
 def recorded_views(state: str) -> dict[Key, RecordedView]:
     """What the store recorded; nothing when the store does not exist yet."""
-    from reconciler.store.reader import StoreMissing, open_reader
+    from reconciler.store.opener import open_reader
+    from reconciler.store.schema_head import StoreMissing
 
     try:
         store = open_reader(state)

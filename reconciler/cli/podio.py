@@ -45,7 +45,7 @@ def _locate(state: str, namespace: str, name: str
     (local engine, None, []) when the store has neither.
     """
     from reconciler.store import StoreMissing
-    from reconciler.store.reader import open_reader
+    from reconciler.store.opener import open_reader
 
     try:
         store = open_reader(state)

@@ -44,7 +44,7 @@ def _host_path_allow() -> tuple[str, ...]:
 def _registered_nodes(state: str) -> tuple[Mapping[str, str], ...] | None:
     """Labels of the store's nodes; None when there is no store to read."""
     from reconciler.api.taints import node_labels
-    from reconciler.store.reader import open_reader
+    from reconciler.store.opener import open_reader
 
     try:
         reader = open_reader(state)

@@ -27,7 +27,6 @@ from reconciler.control.storeport import ControlStore
 from reconciler.planning.expectations import Expectations
 from reconciler.runtime.port import AgentFactory, HostAgent, docker_agent
 from reconciler.runtime.types import RuntimeConfig
-from reconciler.store import Store
 from reconciler.store.records import ObjectRecord
 
 log = logging.getLogger("reconciler.events")
@@ -132,6 +131,7 @@ class Context:
         enqueues everything: a reconcile may have read the cache just before).
         """
         from reconciler.control.writethrough import write_through
+        from reconciler.store import Store  # the concrete store (SQLAlchemy): only here
 
         store = self.store
         if not isinstance(store, Store):

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Protocol
 
 from reconciler.api.records import ClaimRecord, EventRecord, NodeRecord, PodRecord
+from reconciler.api.selectors import LabelPredicate
 from reconciler.api.types import JSON, Key
+from reconciler.planning.allocation import NODE_PORT_RANGE
 from reconciler.planning.diff import Plan, RecordedView
-from reconciler.store.network import NODE_PORT_RANGE
-from reconciler.store.reader import LabelPredicate
 from reconciler.store.records import EndpointsRecord, ObjectRecord, RevisionRecord
 
 

@@ -29,7 +29,7 @@ from reconciler import __version__
 from reconciler.kubeapi import discovery, objects, paging, selectors, status, tables
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.resources import Resource, resource_for
-from reconciler.store.reader import StoreMissing
+from reconciler.store.schema_head import StoreMissing
 
 JSON = dict[str, Any]
 Handler = Callable[[Request], Awaitable[Response]]

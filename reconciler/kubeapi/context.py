@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.store.reader import ReadStore, open_reader
+from reconciler.store.opener import open_reader
+from reconciler.store.reader import ReadStore
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ def pick_container(pod_name: str, spec: dict[str, Any], asked: str | None) -> st
 def locate(ctx: ApiContext, namespace: str, name: str, container: str | None
            ) -> tuple[NodeRecord, str, str]:
     """(the pod's node, its uid, the container asked for or its only one); LogError if none."""
-    from reconciler.store.reader import open_reader
+    from reconciler.store.opener import open_reader
 
     store = open_reader(ctx.state)
     try:

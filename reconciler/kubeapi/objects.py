@@ -22,11 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
+from reconciler.api.selectors import LabelPredicate
 from reconciler.api.types import Key
 from reconciler.kubeapi.context import ApiContext
 from reconciler.kubeapi.listings import EVENTS_HOME, listing_for, select
@@ -36,7 +36,6 @@ from reconciler.store.reader import ReadStore
 from reconciler.views.listings import Query, Row
 
 JSON = dict[str, Any]
-LabelPredicate = Callable[[dict[str, str]], bool]
 _UID_SPACE = uuid.UUID("6f0a55b6-3c1c-4d3f-9a55-6b7a0c3d2e01")
 
 

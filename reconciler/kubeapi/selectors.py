@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.api.selectors import SelectorError, parse
+from reconciler.api.selectors import LabelPredicate, SelectorError, parse
 from reconciler.kubeapi.resources import Resource
 
 JSON = dict[str, Any]
-LabelPredicate = Callable[[dict[str, str]], bool]
 ObjectPredicate = Callable[[JSON], bool]
 
 COMMON_FIELDS = ("metadata.name", "metadata.namespace")

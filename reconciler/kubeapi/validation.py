@@ -30,7 +30,8 @@ def check(rel: str, text: str) -> LoadResult:
 
 def verdict(state: str, loaded: LoadResult, kind: str, name: str) -> str:
     """`reconciler plan`'s line for the object: "update Deployment/default/web (spec.replicas)"."""
-    from reconciler.store.reader import StoreMissing, open_reader
+    from reconciler.store.opener import open_reader
+    from reconciler.store.schema_head import StoreMissing
     from reconciler.store.secrets import open_views, try_key_file
 
     found = [o for o in loaded.objects if o.key.kind == kind and o.key.name == name]

@@ -2,7 +2,7 @@
 
 `Store.open(url_or_path)` is the entry point (see `reconciler.store.store` for
 the method list and docs/store.md for the tables); the CLI reads through
-`reconciler.store.reader.open_reader`. Names are exported lazily so that
+`reconciler.store.opener.open_reader`. Names are exported lazily so that
 importing the light modules (records, reader) never imports SQLAlchemy; only
 the SQLAlchemy modules of this package import it, the pure core never does.
 """
@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reconciler.store.network import AllocationError
-    from reconciler.store.reader import StoreMissing
     from reconciler.store.records import (
         EndpointsRecord,
         LeaseRecord,
         ObjectRecord,
         RevisionRecord,
     )
+    from reconciler.store.schema_head import StoreMissing
     from reconciler.store.store import Store
 
 _WHERE = {
@@ -30,7 +30,7 @@ _WHERE = {
     "ObjectRecord": "reconciler.store.records",
     "RevisionRecord": "reconciler.store.records",
     "Store": "reconciler.store.store",
-    "StoreMissing": "reconciler.store.reader",
+    "StoreMissing": "reconciler.store.schema_head",
 }
 
 __all__ = [

@@ -12,19 +12,18 @@ name first keeps it). Label filtering takes a plain predicate, so callers pass
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from reconciler.api.records import NodeRecord, PodRecord
+from reconciler.api.selectors import LabelPredicate
 from reconciler.store import convert
 from reconciler.store.base import StoreBase
 from reconciler.store.models import NodeRow, PodRow
 from reconciler.store.upsert import insert_for, upsert
-
-LabelPredicate = Callable[[dict[str, str]], bool]
 
 _P = PodRow.__table__.c
 # Every column but the container statuses: `list_pods(containers=False)`.

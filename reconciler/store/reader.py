@@ -1,18 +1,18 @@
 """A fast read-only view of a SQLite state store through the stdlib `sqlite3` module.
 
 Used by the CLI's read side (`get`, `describe`, `plan`) so that a command does
-not pay ~250 ms importing SQLAlchemy: `open_reader(url_or_path)` returns a
-`Reader` for a SQLite file already at the head schema revision, or the full
-`Store` otherwise (another database, or a file that needs migrating). Both
-satisfy the `ReadStore` protocol; an integration test checks they return equal
-records. The queries mirror `reconciler.store.objects/pods/claims/network/events`.
+not pay ~250 ms importing SQLAlchemy: `open_sqlite(url_or_path)` returns a
+`Reader` for a SQLite file already at the head schema revision, else None, and
+`reconciler.store.opener.open_reader` falls back to the full `Store` (another
+database, or a file that needs migrating). Both satisfy the `ReadStore` protocol;
+an integration test checks they return equal records. The queries mirror
+`reconciler.store.objects/pods/claims/network/events`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ from reconciler.api.records import (
     NodeRecord,
     PodRecord,
 )
+from reconciler.api.selectors import LabelPredicate
 from reconciler.api.types import Key
 from reconciler.planning.diff import RecordedView
 from reconciler.store import convert
@@ -32,10 +33,7 @@ from reconciler.store.records import (
     ObjectRecord,
     RevisionRecord,
 )
-
-# The head of migrations/versions; `engine.migrate` and a unit test rely on it.
-HEAD = "0012"
-LabelPredicate = Callable[[dict[str, str]], bool]
+from reconciler.store.schema_head import HEAD, StoreMissing
 
 _JSON = {
     "body", "status", "spec", "labels", "annotations", "ports", "conditions", "tls", "subsets",
@@ -45,10 +43,6 @@ _TIMES = {
     "created_at", "updated_at", "start_time", "deletion_timestamp", "last_heartbeat",
     "first_seen", "last_seen", "applied_at",
 }  # fmt: skip
-
-
-class StoreMissing(FileNotFoundError):
-    """The SQLite file does not exist and the caller asked not to create it."""
 
 
 class ReadStore(Protocol):
@@ -239,8 +233,8 @@ class Reader:
         return convert.to_claim(rows[0]) if rows else None
 
 
-def open_reader(url_or_path: str) -> ReadStore:
-    """A `Reader` when the store is a SQLite file at HEAD, else `Store.open(..., create=False)`.
+def open_sqlite(url_or_path: str) -> Reader | None:
+    """A `Reader` when the store is a SQLite file at HEAD, else None (the caller opens a `Store`).
 
     Raises `StoreMissing` for a missing file, without importing SQLAlchemy.
     """
@@ -256,9 +250,7 @@ def open_reader(url_or_path: str) -> ReadStore:
         if version is not None and version[0] == HEAD:
             return reader
         reader.close()
-    from reconciler.store.store import Store
-
-    return Store.open(url_or_path, create=False)
+    return None
 
 
 def _sqlite_path(url_or_path: str) -> Path | None:

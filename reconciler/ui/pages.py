@@ -19,7 +19,8 @@ from reconciler.api.records import PodRecord
 from reconciler.api.selectors import SelectorError, parse
 from reconciler.api.types import JSON, Key
 from reconciler.planning.deployment import REVISION
-from reconciler.store.reader import ReadStore, open_reader
+from reconciler.store.opener import open_reader
+from reconciler.store.reader import ReadStore
 from reconciler.ui import viewmodels
 from reconciler.views import deployments, describe, output
 from reconciler.views.describe_statefulset import describe_statefulset

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from reconciler.api.selectors import LabelPredicate
 from reconciler.api.types import JSON, Key
 from reconciler.store.reader import ReadStore
 from reconciler.views import output
-from reconciler.views.listings import LISTINGS, LabelPredicate, Query, Row
+from reconciler.views.listings import LISTINGS, Query, Row
 from reconciler.views.sections import Describer, events_section
 
 # Shown first, or not at all (managedFields-like noise, and what the header already says).

@@ -16,7 +16,7 @@ from functools import partial
 
 from reconciler.api import k8s
 from reconciler.api.records import ClaimRecord
-from reconciler.api.selectors import from_label_selector
+from reconciler.api.selectors import LabelPredicate, from_label_selector
 from reconciler.api.types import CLUSTER_SCOPED_KINDS, JSON, RECORDED_RESOURCES
 from reconciler.store.reader import ReadStore
 from reconciler.store.records import ComponentRecord, ObjectRecord
@@ -27,8 +27,6 @@ from reconciler.views.cronjobs import cronjob_cells
 from reconciler.views.jobs import HEADERS as JOB_HEADERS
 from reconciler.views.jobs import WIDE as JOB_WIDE
 from reconciler.views.jobs import job_cells
-
-LabelPredicate = Callable[[dict[str, str]], bool]
 
 
 @dataclass

@@ -81,7 +81,7 @@ def web(version: str, replicas: int = 4, *, ready: bool = True, deadline: int = 
 
 
 def _reader(run: ServiceRun) -> Any:
-    from reconciler.store.reader import open_reader
+    from reconciler.store.opener import open_reader
 
     return open_reader(str(run.state))
 

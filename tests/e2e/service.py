@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.api import k8s
-from reconciler.store.reader import open_reader
+from reconciler.store.opener import open_reader
 from reconciler.views import output
 from reconciler.views.listings import LISTINGS, Query
 from tests.support import machine_lock

@@ -88,7 +88,7 @@ class PodWatch:
         self._thread.start()
 
     def _run(self) -> None:
-        from reconciler.store.reader import open_reader
+        from reconciler.store.opener import open_reader
 
         while not self._stop.is_set():
             try:
@@ -189,7 +189,7 @@ def running_members(run: ServiceRun) -> list[str]:
 
 def set_events(run: ServiceRun, verb: str) -> list[str]:
     """Pods named in the StatefulSet's `create Pod` / `delete Pod` events, oldest first."""
-    from reconciler.store.reader import open_reader
+    from reconciler.store.opener import open_reader
 
     store = open_reader(str(run.state))
     try:

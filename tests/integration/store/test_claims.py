@@ -12,7 +12,8 @@ import pytest
 from reconciler.api.records import ClaimRecord, OwnerRef
 from reconciler.store import Store
 from reconciler.store import engine as engines
-from reconciler.store.reader import Reader, open_reader
+from reconciler.store.opener import open_reader
+from reconciler.store.reader import Reader
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 WEB = OwnerRef("StatefulSet", "web", "sts-1", "apps/v1")

@@ -381,7 +381,8 @@ class TestAllocations:
 class TestReader:
     def test_reader_equals_store(self, sqlite_store: Store, tmp_path: Path) -> None:
         """The CLI's sqlite3 reader returns the same records as the SQLAlchemy store."""
-        from reconciler.store.reader import Reader, open_reader
+        from reconciler.store.opener import open_reader
+        from reconciler.store.reader import Reader
 
         store = sqlite_store
         store.apply_plan(diff([desired("web", 2)], {}), "sha1")
@@ -412,7 +413,7 @@ class TestReader:
 
     def test_reader_falls_back_for_old_schema(self, tmp_path: Path) -> None:
         """A store below HEAD is opened (and upgraded) through Store instead."""
-        from reconciler.store.reader import open_reader
+        from reconciler.store.opener import open_reader
 
         path = tmp_path / "state.db"
         engine = engines.create(str(path))
