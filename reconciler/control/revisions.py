@@ -17,12 +17,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from reconciler.control.context import DESIRED, Context
 from reconciler.control.desired import DesiredController
 from reconciler.control.loop import Result, WorkKey
 from reconciler.control.sourceguard import COMPONENT, hold_partial
-from reconciler.service.config import Config
 from reconciler.sources.git import GitError, GitSource, Revision
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,22 @@ log = logging.getLogger(__name__)
 SOURCE = "git-source"
 
 
-def checkout_dir(config: Config) -> Path:
-    if config.git.checkout_dir:
-        return Path(config.git.checkout_dir)
-    state = config.state
+class GitSettings(Protocol):
+    """The git section of the service's configuration (`service.config.GitConfig`)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def branch(self) -> str: ...
+    @property
+    def interval(self) -> float: ...
+    @property
+    def checkout_dir(self) -> str: ...
+
+
+def checkout_dir(git: GitSettings, state: str) -> Path:
+    if git.checkout_dir:
+        return Path(git.checkout_dir)
     if "://" in state:
         return Path("reconciler-checkout")
     return Path(state).resolve().with_name(Path(state).name + ".checkout")
@@ -49,18 +61,18 @@ class GitDesired:
     head: str = ""  # the commit the checkout is at
 
     @classmethod
-    def from_config(cls, config: Config, ctx: Context) -> GitDesired:
-        g = config.git
-        source = GitSource(g.url, g.branch, checkout_dir(config), g.interval)
-        git = cls(ctx, source)
+    def from_config(cls, git: GitSettings, state: str, ctx: Context) -> GitDesired:
+        """Follow `git` (the configuration's git section; `state` the store URL or file)."""
+        source = GitSource(git.url, git.branch, checkout_dir(git, state), git.interval)
+        desired = cls(ctx, source)
         applied = ctx.store.revision()
         if applied is not None and not applied.revision.startswith("folder"):
             ctx.revision = applied.revision
         try:
-            git.head = source.update()
+            desired.head = source.update()
         except GitError as e:
             log.error("git: first fetch failed: %s; keeping the recorded state", e)
-        return git
+        return desired
 
     @property
     def root(self) -> Path:

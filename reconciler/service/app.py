@@ -227,7 +227,7 @@ class Service:
         ui_server = self._start_ui()
         api_server = self._start_api(desired)
 
-        git = GitDesired.from_config(config, ctx) if config.git.url else None
+        git = GitDesired.from_config(config.git, config.state, ctx) if config.git.url else None
         desired_ctl = DesiredController(ctx, root=git.root if git else desired)
         # Every registered controller (control/registry.py); only the desired one is
         # built here, as a git source wraps it.
