@@ -15,9 +15,9 @@ import logging
 import threading
 from collections.abc import Callable
 
+from reconciler.planning.leases import LeaseClock
 from reconciler.runtime import engine
 from reconciler.store import Store
-from reconciler.store.leases import LeaseClock
 from reconciler.store.requests import CONTROLLER_LEASE
 
 log = logging.getLogger("reconciler.service")

@@ -11,10 +11,10 @@ paused or skewed instance harmless:
 - `epoch` rises each time the lease is taken other than by renewing a live hold,
   and is never reset: `release` clears the holder and expires the row instead of
   deleting it.
-- `LeaseClock` is the holder's own, cheap view for Docker actions: valid until
-  (monotonic time when the last successful renew started) + ttl - margin. The
-  monotonic clock runs on while a process is stopped, so a leader resumed after
-  SIGSTOP refuses to act until a renew succeeds, and after a takeover none can.
+- Who may take or renew the lease, and the epoch and expiry it then gets, is
+  decided by `reconciler.planning.leases.acquire` (pure) from the row read
+  here; this module only reads, asks and writes. The holder's own cheap clock
+  for Docker actions is `reconciler.planning.leases.LeaseClock`.
 
 Each update is one conditional statement inside a `BEGIN IMMEDIATE` transaction,
 so two processes on one SQLite file never both hold the lease.
@@ -22,19 +22,16 @@ so two processes on one SQLite file never both hold the lease.
 
 from __future__ import annotations
 
-import threading
-import time
-from datetime import timedelta
-
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from reconciler.planning import leases as policy
 from reconciler.store.base import LeaseLost, StoreBase, db_now
 from reconciler.store.models import LeaseRow
 from reconciler.store.records import LeaseRecord
 
-__all__ = ["LeaseClock", "LeaseLost", "LeasesMixin"]
+__all__ = ["LeaseLost", "LeasesMixin"]
 
 _L = LeaseRow.__table__.c
 
@@ -50,28 +47,28 @@ class LeasesMixin(StoreBase):
         """
         with self._transaction(fenced=False) as s:
             now = db_now(s)
-            expires = now + timedelta(seconds=ttl)
             row = s.execute(
                 select(_L.holder, _L.expires_at, _L.epoch).where(_L.name == name)
             ).first()
+            current = None if row is None else policy.Hold(row.holder, row.expires_at, row.epoch)
+            grant = policy.acquire(current, holder, now, ttl)
+            if grant is None:
+                return None
             if row is None:
                 try:
                     with s.begin_nested():
                         s.execute(
                             insert(LeaseRow).values(
                                 name=name, holder=holder, acquired_at=now, renewed_at=now,
-                                expires_at=expires, epoch=1,
+                                expires_at=grant.expires_at, epoch=grant.epoch,
                             )
                         )
                 except IntegrityError:
                     return None
-                return LeaseRecord(name, holder, now, now, expires, 1)
-            live = row.expires_at > now
-            if live and row.holder != holder:
-                return None
-            values: dict[str, object] = {"renewed_at": now, "expires_at": expires}
-            if not (live and row.holder == holder):
-                values.update(holder=holder, acquired_at=now, epoch=row.epoch + 1)
+                return LeaseRecord(name, holder, now, now, grant.expires_at, grant.epoch)
+            values: dict[str, object] = {"renewed_at": now, "expires_at": grant.expires_at}
+            if grant.taken:
+                values.update(holder=holder, acquired_at=now, epoch=grant.epoch)
             # Conditional on what was read, though BEGIN IMMEDIATE already serialises
             # writers: on PostgreSQL two takers may both read the expired row.
             result = s.execute(
@@ -95,7 +92,7 @@ class LeasesMixin(StoreBase):
             if epoch is not None:
                 query = query.where(_L.epoch == epoch)
             result = s.execute(
-                query.values(renewed_at=now, expires_at=now + timedelta(seconds=ttl))
+                query.values(renewed_at=now, expires_at=policy.expiry(now, ttl))
             )
             return bool(getattr(result, "rowcount", 0))
 
@@ -131,44 +128,4 @@ class LeasesMixin(StoreBase):
         with self._read() as s:
             now = db_now(s)
             row = s.execute(select(_L.expires_at).where(_L.name == name)).first()
-            return row is None or row.expires_at <= now
-
-
-class LeaseClock:
-    """The holder's local knowledge of its lease, for checks too frequent for a query.
-
-    `renew_started()` before each renew, `renewed(at)` after a successful one;
-    `valid()` is what the Docker driver asks before every mutating call.
-    """
-
-    def __init__(self, ttl: float, margin: float) -> None:
-        self.ttl = ttl
-        self.margin = margin
-        self._deadline = 0.0
-        self.confirmed = 0.0  # monotonic start of the last renew that succeeded
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def now() -> float:
-        """The monotonic clock the deadline is kept in."""
-        return time.monotonic()
-
-    def renewed(self, started: float) -> None:
-        """A renew (or acquire) that started at monotonic `started` succeeded."""
-        with self._lock:
-            self._deadline = max(self._deadline, started + self.ttl - self.margin)
-            self.confirmed = max(self.confirmed, started)
-
-    def revoke(self) -> None:
-        """Stop acting at once (lease lost, or the store unreachable past the ttl)."""
-        with self._lock:
-            self._deadline = 0.0
-
-    def valid(self) -> bool:
-        """True while our last confirmed hold cannot have expired, whatever happened since."""
-        return time.monotonic() < self._deadline
-
-    def remaining(self) -> float:
-        """Seconds left of the local hold (negative once past it)."""
-        return self._deadline - time.monotonic()
-
+            return row is None or not policy.is_live(row.expires_at, now)

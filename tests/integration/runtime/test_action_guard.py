@@ -9,10 +9,10 @@ import docker
 import pytest
 
 from reconciler.api.records import NodeRecord
+from reconciler.planning.leases import LeaseClock
 from reconciler.runtime import engine
 from reconciler.runtime.engine import ActionRefused, Engine
 from reconciler.runtime.types import RuntimeConfig
-from reconciler.store.leases import LeaseClock
 from tests.conftest import LOCAL_URL, TEST_LABEL
 
 

@@ -20,7 +20,7 @@ import pytest
 from reconciler.api.records import NodeRecord
 from reconciler.store import Store
 from reconciler.store import base as store_base
-from reconciler.store.leases import LeaseClock, LeaseLost
+from reconciler.store.leases import LeaseLost
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -191,28 +191,6 @@ class TestFence:
             any_store.upsert_node(NodeRecord("n1", "unix://", T0))
         any_store.unfence()
         any_store.upsert_node(NodeRecord("n1", "unix://", T0))
-
-
-class TestLeaseClock:
-    def test_valid_until_ttl_after_renew_started(self) -> None:
-        """The local hold lasts from when the renew started, less the margin."""
-        clock = LeaseClock(ttl=60, margin=1)
-        assert not clock.valid()
-        clock.renewed(clock.now())
-        assert clock.valid() and clock.remaining() <= 59
-
-    def test_renew_started_a_ttl_ago_is_not_valid(self) -> None:
-        """A renew that started a ttl ago (the process was stopped since) gives no hold."""
-        clock = LeaseClock(ttl=5, margin=1)
-        clock.renewed(clock.now() - 5)
-        assert not clock.valid()
-
-    def test_revoke(self) -> None:
-        """Revoking ends the hold at once."""
-        clock = LeaseClock(ttl=60, margin=1)
-        clock.renewed(clock.now())
-        clock.revoke()
-        assert not clock.valid()
 
 
 LEASE_RACE = """
