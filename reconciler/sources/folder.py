@@ -41,11 +41,11 @@ log = logging.getLogger(__name__)
 # A file modified this recently is probably still being written; a later, quieter
 # pass reports it. Capped so a file appended to forever is still reported.
 SETTLE = 0.05
-# The quiet wait of a burst made only of renames within the folder (an atomic save: write a
-# temporary file, rename it over the manifest; the Kubernetes API's writes, `reconciler
-# scale`). A renamed-in file is complete, and a rename's two ends arrive in one event, so
-# waiting for more adds nothing but latency; anything else (a write in place, a deletion, a
-# rename away, as vim's backup rename before it writes the file anew) waits `debounce`.
+# The quiet wait of a burst made only of atomic saves: a hidden or leftover temporary file
+# renamed onto a manifest's name (the Kubernetes API's writes, `reconciler scale`, most
+# tools' safe writes). The renamed-in file is complete, so waiting for more adds nothing but
+# latency; anything else (a write in place, a deletion, a manifest renamed away, as vim's
+# backup rename before it writes the file anew) waits `debounce`.
 WHOLE_DEBOUNCE = 0.01
 MAX_DEFER = 5.0
 ROOT_CHECK = 1.0
@@ -77,13 +77,15 @@ class _Handler(FileSystemEventHandler):
             self._source.root_lost = True
         if event.event_type == "moved":
             # An atomic save (write temp, rename over) is a change of the destination;
-            # the source path is gone, which the loader treats as a deletion. A rename
-            # within the folder is whole: both ends are known at once, the content is
-            # complete (see FolderSource.add).
-            dest = _as_path(event.dest_path)
-            whole = not ignored(self._source.root, dest)
-            self._source.add(dest, whole=whole)
-            self._source.add(_as_path(event.src_path), whole=whole)
+            # the source path is gone, which the loader treats as a deletion. A hidden or
+            # leftover file renamed onto a manifest's name is whole: its content was
+            # complete before the rename (see FolderSource.add). A manifest renamed away
+            # (`mv web.yaml web.yaml.bak`, then a new web.yaml) is a disappearance: it
+            # waits the whole debounce.
+            src, dest = _as_path(event.src_path), _as_path(event.dest_path)
+            root = self._source.root
+            self._source.add(dest, whole=ignored(root, src) and not ignored(root, dest))
+            self._source.add(src)
             return
         self._source.add(_as_path(event.src_path))
 
@@ -138,7 +140,7 @@ class FolderSource:
         self.max_wait = max_wait
         self._lock = threading.Condition()
         self._pending: dict[Path, float] = {}  # path -> when first seen in this burst
-        self._whole: set[Path] = set()  # pending paths whose last event was a rename within
+        self._whole: set[Path] = set()  # pending paths whose last event was an atomic save
         self._last_event = 0.0
         self._retry_at = 0.0  # after a pass that left unsettled files behind
         self._stopped = False
@@ -149,7 +151,7 @@ class FolderSource:
     def add(self, path: Path, *, whole: bool = False) -> None:
         """Note a changed path (from a watchdog thread); never blocks on the consumer.
 
-        `whole`: an end of a rename within the folder (WHOLE_DEBOUNCE).
+        `whole`: a temporary file renamed onto it, an atomic save (WHOLE_DEBOUNCE).
         """
         if ignored(self.root, path):
             return
