@@ -307,9 +307,9 @@ class Service:
             coalesce=True,
         )
         scheduler.add_job(
-            lambda: gcpolicy.refold(lambda: len(queue) == 0 and loop.busy == 0),
+            gcpolicy.Refolder(lambda: len(queue) == 0 and loop.busy == 0),
             "interval",
-            seconds=gcpolicy.REFOLD_INTERVAL,
+            seconds=gcpolicy.CHECK_EVERY,
             id="gc-refold",
             max_instances=1,
             coalesce=True,

@@ -11,8 +11,9 @@ collections that follow walk only what was made since.
 
 A frozen object that is dropped later is still freed by reference counting; only
 a reference cycle among frozen objects would wait. So the frozen set is folded
-anew (unfreeze, one full collection, freeze) every `interval`, and only when the
-control loop is idle: that pause falls where no work waits.
+anew (unfreeze, one full collection, freeze) every REFOLD_INTERVAL, when the
+control loop is idle: that pause falls where no work waits. A loop never found
+idle is folded anyway after FORCE_AFTER, so such cycles never pile up.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-# How often the frozen set is folded anew (a full collection, when idle).
+# How often the frozen set is folded anew (a full collection, when idle), how often the
+# timer looks for an idle moment once it is due, and when it folds even a busy loop.
 REFOLD_INTERVAL = 600.0
+CHECK_EVERY = 10.0
+FORCE_AFTER = 1800.0
 
 
 def freeze() -> float:
@@ -39,9 +43,21 @@ def freeze() -> float:
     return took
 
 
-def refold(idle: Callable[[], bool]) -> bool:
-    """Fold the frozen set anew (`freeze`) if the loop is `idle()`; whether it did."""
-    if not idle():
-        return False
-    freeze()
-    return True
+class Refolder:
+    """The timer's job (every CHECK_EVERY): fold the frozen set anew once REFOLD_INTERVAL
+    has passed since the last fold and the loop is `idle()`, or FORCE_AFTER has."""
+
+    def __init__(self, idle: Callable[[], bool],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle = idle
+        self.clock = clock
+        self.last = clock()
+
+    def __call__(self) -> bool:
+        """Whether it folded now."""
+        since = self.clock() - self.last
+        if since < REFOLD_INTERVAL or (since < FORCE_AFTER and not self.idle()):
+            return False
+        freeze()
+        self.last = self.clock()
+        return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -23,40 +24,77 @@ def unfrozen() -> Iterator[None]:
     gc.unfreeze()
 
 
+def frozen_cycle() -> weakref.ref[Cycle]:
+    """A dropped cycle that a freeze without a collection would keep for good."""
+    return weakref.ref(Cycle())
+
+
 class TestFreeze:
     def test_freezes_what_is_left(self) -> None:
-        """Everything alive after the collection is frozen, out of the collector's walks."""
-        kept = [{"n": i} for i in range(1000)]
+        """Every tracked object alive after the collection is frozen, out of the walks."""
+        kept = [Cycle() for _ in range(1000)]
         gcpolicy.freeze()
         assert gc.get_freeze_count() >= len(kept)
-        assert all(len(gc.get_objects(g)) < len(kept) for g in range(3))
+        assert all(not any(isinstance(o, Cycle) for o in gc.get_objects(g)) for g in range(3))
 
     def test_garbage_is_collected_before(self) -> None:
-        """A dropped cycle is collected, not frozen for good."""
-        gcpolicy.freeze()
-        frozen = gc.get_freeze_count()
-        Cycle()  # unreachable at once, but only the collector frees it
-        gcpolicy.freeze()
-        assert not any(isinstance(o, Cycle) for o in gc.get_objects())
-        assert gc.get_freeze_count() <= frozen + 10
+        """A dropped cycle is collected by the freeze, not frozen for good."""
+        gc.disable()  # no collection of the collector's own choosing in between
+        try:
+            dead = frozen_cycle()
+            gcpolicy.freeze()
+            assert dead() is None
+        finally:
+            gc.enable()
 
 
-class TestRefold:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestRefolder:
+    def test_not_before_the_interval(self) -> None:
+        """Nothing is folded before REFOLD_INTERVAL, idle or not."""
+        clock = Clock()
+        refold = gcpolicy.Refolder(lambda: True, clock)
+        clock.now = gcpolicy.REFOLD_INTERVAL - 1
+        assert not refold()
+
     def test_not_while_busy(self) -> None:
-        """A busy loop is left alone: nothing collected, nothing frozen."""
-        gcpolicy.freeze()
-        frozen = gc.get_freeze_count()
-        kept = [{"n": i} for i in range(1000)]
-        assert not gcpolicy.refold(lambda: False)
-        assert gc.get_freeze_count() == frozen and kept
-
-    def test_idle_folds_anew(self) -> None:
-        """An idle loop: what was made since is frozen, a frozen cycle dropped since is freed."""
+        """Once due, a busy loop is left alone: a cycle dropped since the freeze stays."""
+        clock = Clock()
+        refold = gcpolicy.Refolder(lambda: False, clock)
         cycle = Cycle()
         gcpolicy.freeze()
-        del cycle  # frozen, so no collection would free it
-        kept = [{"n": i} for i in range(1000)]
-        assert gcpolicy.refold(lambda: True)
+        dead = weakref.ref(cycle)
+        del cycle
+        clock.now = gcpolicy.REFOLD_INTERVAL + 1
+        assert not refold()
+        gc.collect()  # walks only what is not frozen: the frozen cycle stays
+        assert dead() is not None
+
+    def test_idle_folds_anew(self) -> None:
+        """Once due and idle, a frozen cycle dropped since is freed and the rest frozen again."""
+        clock = Clock()
+        refold = gcpolicy.Refolder(lambda: True, clock)
+        cycle = Cycle()
+        gcpolicy.freeze()
+        dead = weakref.ref(cycle)
+        del cycle
+        kept = [Cycle() for _ in range(100)]
+        clock.now = gcpolicy.REFOLD_INTERVAL + 1
+        assert refold()
+        assert dead() is None
         assert gc.get_freeze_count() >= len(kept)
-        gc.unfreeze()
-        assert not any(isinstance(o, Cycle) for o in gc.get_objects())
+        assert not refold()  # and the next one is an interval away
+
+    def test_busy_for_too_long_is_folded_anyway(self) -> None:
+        """A loop never found idle is folded after FORCE_AFTER: cycles never pile up."""
+        clock = Clock()
+        refold = gcpolicy.Refolder(lambda: False, clock)
+        clock.now = gcpolicy.FORCE_AFTER
+        assert refold()
