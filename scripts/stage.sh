@@ -1,9 +1,10 @@
 #!/bin/sh
 # One stage of `make run`/`make setup`/`make test`: say what starts and how far along the
 # set-up is, then how long it took, or that it failed, naming the stage and the log to read.
-# A stage that runs long says so every STAGE_HEARTBEAT seconds (30), naming the command it is
-# in, and one that runs past STAGE_TIMEOUT seconds (1200) is stopped and fails: a set-up that
-# hangs (an apt mirror that stops answering) fails naming where, not at CI's own time limit.
+# A stage that runs long says so every STAGE_HEARTBEAT seconds (30; 0: never), naming the
+# command it is in, and one that runs past STAGE_TIMEOUT seconds (1200) is stopped and fails:
+# a set-up that hangs (an apt mirror that stops answering) fails naming where, not at CI's
+# own time limit.
 # The command's standard input is /dev/null: nothing in the set-up asks a question.
 # Usage: scripts/stage.sh N TOTAL "what" [--log FILE] -- COMMAND [ARGS...]
 n=$1 total=$2 what=$3
@@ -34,16 +35,19 @@ innermost() {
   [ "$p" = "$1" ] || tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-160
 }
 
+# timeout runs the command in a process group of its own (so that a timeout stops all of it),
+# out of reach of a terminal's Ctrl-C: pass an interrupt on to that whole group (and to
+# timeout itself, should it not have made its group yet). Set before the start: no window.
+pid=""
+trap '[ -n "$pid" ] && { kill -TERM "-$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null; }; exit 130' \
+  INT TERM HUP
 timeout --kill-after=10 "$limit" "$@" </dev/null &
 pid=$!
-# timeout runs the command in a process group of its own (so that a timeout stops all of it),
-# out of reach of a terminal's Ctrl-C: pass an interrupt on to that whole group.
-trap 'kill -TERM "-$pid" 2>/dev/null; exit 130' INT TERM HUP
 waited=0
 while kill -0 "$pid" 2>/dev/null; do
   sleep 1
   waited=$((waited + 1))
-  if [ $((waited % every)) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
+  if [ "$every" -gt 0 ] && [ $((waited % every)) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
     printf '==> [%s/%s] %s: still running after %ss, in: %s\n' "$n" "$total" "$what" \
       "$(( $(date +%s) - start ))" "$(innermost "$pid")" >&2
   fi
@@ -51,7 +55,7 @@ done
 wait "$pid"
 code=$?
 took=$(( $(date +%s) - start ))
-if [ "$code" -eq 124 ] || [ "$code" -eq 137 ]; then
+if [ "$code" -eq 124 ] || { [ "$code" -eq 137 ] && [ "$took" -ge "$limit" ]; }; then
   printf '==> [%s/%s] %s TIMED OUT (stopped after %ss, the limit is %ss)%s\n' "$n" "$total" \
     "$what" "$took" "$limit" "${log:+; read $log}" >&2
   exit "$code"

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
 from reconciler.cli.rollout_edit import template_of
 from reconciler.cli.rollout_history import defaulted
@@ -164,6 +164,14 @@ class TestRolloutOnTheStore:
         assert last[0] == "3" and last[2].startswith("folder:")
 
 
+def _waits_for_a_lock(engine: Engine) -> bool:
+    """Whether another session of this database waits for a lock now."""
+    with engine.connect() as conn:
+        return bool(conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()").scalar())
+
+
 class TestUndoLocking:
     def test_store_read_outside_the_folder_lock(self, tmp_path: Path, postgres_url: str) -> None:
         """undo reads the history before it locks the folder: a stuck store holds up no write."""
@@ -176,8 +184,12 @@ class TestUndoLocking:
                     [CLI, "rollout", "undo", "deployment/web", "--desired",
                      str(rolled.desired), "--state", rolled.state],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                time.sleep(3)  # time enough to reach the store read, and stop there
-                assert undo.poll() is None, undo.communicate()
+                # Until undo's read of the store waits for the table lock.
+                deadline = time.monotonic() + 60
+                while not _waits_for_a_lock(blocker):
+                    assert undo.poll() is None, undo.communicate()
+                    assert time.monotonic() < deadline, "undo never read the store"
+                    time.sleep(0.1)
                 fd = os.open(rolled.desired, os.O_RDONLY | os.O_DIRECTORY)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while undo holds it
