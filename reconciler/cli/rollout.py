@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.api.manifest_edit import EditError
+from reconciler.api.manifest_edit import EditError, find_object
 from reconciler.api.types import JSON, KIND_ALIASES, Key
 from reconciler.cli.get import open_store
 from reconciler.cli.options import F, desired_option, state_option
@@ -71,6 +71,15 @@ def _manifest(desired: str, key: Key) -> Path:
             return manifest_path(root, o.position.file)
     raise click.ClickException(
         f'deployments.apps "{key.name}" not found in {root} (namespace {key.namespace})')
+
+
+def _declares(path: Path, key: Key) -> bool:
+    """Whether `path` still declares `key` (one file parsed, not the whole folder)."""
+    try:
+        find_object(path.read_text(encoding="utf-8"), key.kind, key.namespace, key.name)
+    except (OSError, EditError):
+        return False
+    return True
 
 
 def _optional_store(state: str) -> ReadStore | None:
@@ -196,13 +205,13 @@ def undo(resource: str, name: str | None, namespace: str, to_revision: int, comm
     # The history (the store, git) is read before the folder is locked: an unreachable store
     # must not hold up the API's writes for its connect timeout. Read again if the object
     # moved to another file meanwhile.
-    first = _manifest(desired, key)
-    found = _history(key, first, state)
+    path = _manifest(desired, key)
+    found = _history(key, path, state)
     # The API's writes and `reconciler scale` take the same lock: none starts from a text
     # another one replaces.
     with folder_lock(Path(desired)):
-        path = _manifest(desired, key)
-        if path != first:
+        if not _declares(path, key):  # moved meanwhile: find it again (a folder load)
+            path = _manifest(desired, key)
             found = _history(key, path, state)
         current = defaulted(template_of(path.read_text(encoding="utf-8"), key.kind, key.namespace,
                                         key.name))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.api.types import Key
+from reconciler.cli.rollout_history import Revision
 from reconciler.kubeapi.sourcewrite import folder_lock
 from reconciler.planning.deployment import pod_template_hash
 from tests.unit.test_rollout_edit import DEP
@@ -129,6 +130,34 @@ class TestUndo:
         key = ("Deployment", "default", "web")
         assert pod_template_hash(template_of(text, *key)) == pod_template_hash(
             template_of(first, *key))
+
+    def test_undo_follows_a_move_made_before_its_lock(
+        self, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The Deployment moves to another file between undo's history read and its lock:
+        undo finds it again and reads that file's history, and never writes the old path."""
+        from click.testing import CliRunner
+
+        from reconciler.cli import rollout
+
+        read = rollout._history
+        asked: list[Path | None] = []
+
+        def moving(key: Key, path: Path | None, state: str) -> list[Revision]:
+            asked.append(path)
+            if len(asked) == 1:
+                git(repo.parent, "mv", "desired/web.yaml", "desired/moved.yaml")
+                git(repo.parent, "commit", "-qm", "web: moved")
+            return read(key, path, state)
+
+        monkeypatch.setattr(rollout, "_history", moving)
+        result = CliRunner().invoke(rollout.rollout, [
+            "undo", "deploy/web", "--desired", str(repo), *no_store(tmp_path)])
+        assert asked == [repo / "web.yaml", repo / "moved.yaml"], result.output
+        assert not (repo / "web.yaml").exists()
+        # The new file's git log starts at the move: one revision, nothing to go back to.
+        assert result.exit_code == 1
+        assert 'no rollout history found for deployment "web"' in result.output
 
     def test_undo_to_current_is_skipped(self, repo: Path, tmp_path: Path) -> None:
         """Undoing to the revision in force changes nothing."""
