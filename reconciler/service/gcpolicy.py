@@ -32,15 +32,14 @@ CHECK_EVERY = 10.0
 FORCE_AFTER = 1800.0
 
 
-def freeze() -> float:
-    """Collect fully, then freeze every object left; the seconds it took."""
+def freeze() -> None:
+    """Collect fully, then freeze every object left."""
     started = time.perf_counter()
     gc.unfreeze()
     gc.collect()
     gc.freeze()
     took = time.perf_counter() - started
     log.debug("gc: %d objects frozen in %.0f ms", gc.get_freeze_count(), took * 1000)
-    return took
 
 
 class Refolder:

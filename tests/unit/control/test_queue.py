@@ -8,14 +8,7 @@ import pytest
 
 from reconciler.control.loop import Loop, Result, Terminal, WorkKey
 from reconciler.control.queue import ShutDown, WorkQueue
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 class TestWorkQueue:
@@ -40,7 +33,7 @@ class TestWorkQueue:
 
     def test_add_after_waits_for_its_time(self) -> None:
         """Delayed keys appear only once their delay has passed."""
-        clock = FakeClock()
+        clock = ManualClock()
         q: WorkQueue[str] = WorkQueue(clock=clock)
         q.add_after("a", 5)
         assert q.get(timeout=0) is None
@@ -49,7 +42,7 @@ class TestWorkQueue:
 
     def test_a_waiting_key_keeps_its_earlier_time(self) -> None:
         """A key delayed twice waits once, until the earlier of its two times."""
-        clock = FakeClock()
+        clock = ManualClock()
         q: WorkQueue[str] = WorkQueue(clock=clock)
         q.add_after("a", 5)
         q.add_after("a", 9)
@@ -70,7 +63,7 @@ class TestWorkQueue:
     def test_self_requeue_plus_periodic_adds_stays_one_chain(self) -> None:
         """A key that requeues itself after each pass, also added by every resync, is
         processed once per period, not once more per resync that went by."""
-        clock = FakeClock()
+        clock = ManualClock()
         q: WorkQueue[str] = WorkQueue(clock=clock)
         processed = 0
         q.add("node")
@@ -94,7 +87,7 @@ class TestWorkQueue:
 
     def test_backoff_doubles_until_forget(self) -> None:
         """Each failure doubles the delay; forget resets it."""
-        clock = FakeClock()
+        clock = ManualClock()
         q: WorkQueue[str] = WorkQueue(clock=clock)
         q.add_rate_limited("a")
         q.add_rate_limited("a")
@@ -135,8 +128,8 @@ class Flaky:
 
 
 class TestLoop:
-    def _loop(self, outcomes: list[object]) -> tuple[Loop, Flaky, WorkQueue[WorkKey], FakeClock]:
-        clock = FakeClock()
+    def _loop(self, outcomes: list[object]) -> tuple[Loop, Flaky, WorkQueue[WorkKey], ManualClock]:
+        clock = ManualClock()
         q: WorkQueue[WorkKey] = WorkQueue(clock=clock)
         flaky = Flaky(outcomes)
         return Loop(q, {"x": flaky}), flaky, q, clock

@@ -9,16 +9,9 @@ from hypothesis import strategies as st
 
 from reconciler.network.balancer import Balancer
 from reconciler.network.model import Backend
+from tests.support.clock import ManualClock
 
 A, B, C = Backend("10.0.0.1", 80), Backend("10.0.0.2", 80), Backend("10.0.0.3", 80)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class TestBalancer:
@@ -32,7 +25,7 @@ class TestBalancer:
 
     def test_affinity_sticks_then_expires(self) -> None:
         """ClientIP affinity keeps a client on one backend until the timeout passes."""
-        clock = Clock()
+        clock = ManualClock()
         bal = Balancer((A, B, C), affinity=True, affinity_timeout=10, clock=clock)
         first = bal.pick("1.1.1.1")
         assert all(bal.pick("1.1.1.1") == first for _ in range(5))

@@ -8,16 +8,7 @@ import pytest
 
 from reconciler.runtime import spans
 from reconciler.runtime.spans import Tracer, format_spans, parse_spans
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 @pytest.fixture
@@ -31,7 +22,7 @@ class TestTracer:
     def test_each_mark_takes_the_time_since_the_last(self, observed: list[tuple[str, float]]
                                                      ) -> None:
         """A mark closes the step since the previous mark; end adds queued and total."""
-        clock = Clock()
+        clock = ManualClock(100.0)
         tracer = Tracer(clock)
         tracer.begin("u1", queued=0.5)
         clock.now += 0.1
@@ -46,7 +37,7 @@ class TestTracer:
 
     def test_a_repeated_span_adds_up(self, observed: list[tuple[str, float]]) -> None:
         """Two marks of one span (two lists in one sync) are summed."""
-        clock = Clock()
+        clock = ManualClock(100.0)
         tracer = Tracer(clock)
         tracer.begin("u1")
         for _ in range(2):
@@ -57,14 +48,14 @@ class TestTracer:
 
     def test_marks_without_a_trace_are_ignored(self, observed: list[tuple[str, float]]) -> None:
         """A pod not being started (no begin) records nothing and reports nothing."""
-        tracer = Tracer(Clock())
+        tracer = Tracer(ManualClock(100.0))
         tracer.mark("other", "list")
         assert tracer.end("other", "status_write") is None
         assert observed == [] and tracer.open_count() == 0
 
     def test_cancel_drops_the_trace(self, observed: list[tuple[str, float]]) -> None:
         """A start that waits (unschedulable, node down) is not reported."""
-        tracer = Tracer(Clock())
+        tracer = Tracer(ManualClock(100.0))
         tracer.begin("u1")
         tracer.cancel("u1")
         assert tracer.end("u1", "status_write") is None and observed == []
@@ -72,7 +63,7 @@ class TestTracer:
     def test_open_traces_are_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Starts that never end cannot grow the table past MAX_OPEN (oldest dropped)."""
         monkeypatch.setattr(spans, "MAX_OPEN", 3)
-        tracer = Tracer(Clock())
+        tracer = Tracer(ManualClock(100.0))
         for i in range(5):
             tracer.begin(f"u{i}")
         assert tracer.open_count() == 3
@@ -81,7 +72,7 @@ class TestTracer:
     def test_end_logs_one_debug_line(self, observed: list[tuple[str, float]],
                                      caplog: pytest.LogCaptureFixture) -> None:
         """The finished trace is one debug line that parse_spans reads back."""
-        clock = Clock()
+        clock = ManualClock(100.0)
         tracer = Tracer(clock)
         tracer.begin("u1", queued=0.002)
         clock.now += 0.7

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from reconciler.service import gcpolicy
+from tests.support.clock import ManualClock
 
 
 class Cycle:
@@ -24,9 +25,18 @@ def unfrozen() -> Iterator[None]:
     gc.unfreeze()
 
 
-def frozen_cycle() -> weakref.ref[Cycle]:
-    """A dropped cycle that a freeze without a collection would keep for good."""
+def dropped_cycle() -> weakref.ref[Cycle]:
+    """A cycle dropped at once: only a collection frees it."""
     return weakref.ref(Cycle())
+
+
+def frozen_then_dropped() -> weakref.ref[Cycle]:
+    """A cycle frozen, then dropped: only a fold (unfreeze, collect) frees it."""
+    cycle = Cycle()
+    gcpolicy.freeze()
+    dead = weakref.ref(cycle)
+    del cycle
+    return dead
 
 
 class TestFreeze:
@@ -41,37 +51,26 @@ class TestFreeze:
         """A dropped cycle is collected by the freeze, not frozen for good."""
         gc.disable()  # no collection of the collector's own choosing in between
         try:
-            dead = frozen_cycle()
+            dead = dropped_cycle()
             gcpolicy.freeze()
             assert dead() is None
         finally:
             gc.enable()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class TestRefolder:
     def test_not_before_the_interval(self) -> None:
         """Nothing is folded before REFOLD_INTERVAL, idle or not."""
-        clock = Clock()
+        clock = ManualClock()
         refold = gcpolicy.Refolder(lambda: True, clock)
         clock.now = gcpolicy.REFOLD_INTERVAL - 1
         assert not refold()
 
     def test_not_while_busy(self) -> None:
         """Once due, a busy loop is left alone: a cycle dropped since the freeze stays."""
-        clock = Clock()
+        clock = ManualClock()
         refold = gcpolicy.Refolder(lambda: False, clock)
-        cycle = Cycle()
-        gcpolicy.freeze()
-        dead = weakref.ref(cycle)
-        del cycle
+        dead = frozen_then_dropped()
         clock.now = gcpolicy.REFOLD_INTERVAL + 1
         assert not refold()
         gc.collect()  # walks only what is not frozen: the frozen cycle stays
@@ -79,12 +78,9 @@ class TestRefolder:
 
     def test_idle_folds_anew(self) -> None:
         """Once due and idle, a frozen cycle dropped since is freed and the rest frozen again."""
-        clock = Clock()
+        clock = ManualClock()
         refold = gcpolicy.Refolder(lambda: True, clock)
-        cycle = Cycle()
-        gcpolicy.freeze()
-        dead = weakref.ref(cycle)
-        del cycle
+        dead = frozen_then_dropped()
         kept = [Cycle() for _ in range(100)]
         clock.now = gcpolicy.REFOLD_INTERVAL + 1
         assert refold()
@@ -94,7 +90,7 @@ class TestRefolder:
 
     def test_busy_for_too_long_is_folded_anyway(self) -> None:
         """A loop never found idle is folded after FORCE_AFTER: cycles never pile up."""
-        clock = Clock()
+        clock = ManualClock()
         refold = gcpolicy.Refolder(lambda: False, clock)
         clock.now = gcpolicy.FORCE_AFTER
         assert refold()
