@@ -3,8 +3,10 @@
 Shared by the scheduler's NodeAffinity filter and score (`reconciler.scheduling.
 node_affinity`) and the DaemonSet planner (`reconciler.planning.daemonset_nodes`),
 which must agree on where a pod may go. Mirrors k8s.io/component-helpers
-nodeaffinity (NodeSelectorRequirement operators In, NotIn, Exists, DoesNotExist,
-Gt, Lt; a term's requirements ANDed, terms ORed; matchFields on metadata.name).
+nodeaffinity: a term's matchExpressions are parsed by the one selector matcher
+(`reconciler.api.selectors`, with the Gt and Lt of NodeSelectorRequirement), its
+matchFields are In or NotIn on metadata.name; a term's requirements are ANDed,
+terms ORed.
 """
 
 from __future__ import annotations
@@ -12,30 +14,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.api import selectors
 from reconciler.api.types import JSON
 
+NAME_FIELD = "metadata.name"
+_FIELD_OPERATORS: dict[str, selectors.Operator] = {"In": "in", "NotIn": "notin"}
 
-def expression_matches(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """One NodeSelectorRequirement (In, NotIn, Exists, DoesNotExist, Gt, Lt)."""
-    key = str(expr.get("key", ""))
-    op = str(expr.get("operator", ""))
-    values = [str(v) for v in expr.get("values") or []]
-    present = key in labels
-    if op == "In":
-        return present and labels[key] in values
-    if op == "NotIn":
-        return not present or labels[key] not in values
-    if op == "Exists":
-        return present
-    if op == "DoesNotExist":
-        return not present
-    if op in ("Gt", "Lt") and present and len(values) == 1:
-        try:
-            have, want = int(labels[key]), int(values[0])
-        except ValueError:
+
+def _fields_match(fields: Sequence[Mapping[str, Any]], name: str) -> bool:
+    # nodeSelectorRequirementsAsFieldSelector: In or NotIn with exactly one value, on
+    # metadata.name (the one field a node offers); anything else is a parse error.
+    for f in fields:
+        op = _FIELD_OPERATORS.get(str(f.get("operator", "")))
+        values = [str(v) for v in f.get("values") or []]
+        if op is None or len(values) != 1 or f.get("key") != NAME_FIELD:
             return False
-        return have > want if op == "Gt" else have < want
-    return False  # an unknown operator matches nothing, as a parse error does
+        if not selectors.Requirement(NAME_FIELD, op, tuple(values)).matches({NAME_FIELD: name}):
+            return False
+    return True
 
 
 def term_matches(term: Mapping[str, Any], labels: Mapping[str, str], name: str) -> bool:
@@ -44,12 +40,14 @@ def term_matches(term: Mapping[str, Any], labels: Mapping[str, str], name: str) 
     fields = term.get("matchFields") or []
     if not exprs and not fields:
         return False
-    if not all(expression_matches(e, labels) for e in exprs):
-        return False
-    # metadata.name is the one field a node selector term may name.
-    return all(f.get("key") == "metadata.name"
-               and expression_matches({**f, "key": "name"}, {"name": name})
-               for f in fields)
+    if exprs:
+        try:
+            matcher = selectors.from_node_selector_requirements(exprs)
+        except selectors.SelectorError:
+            return False  # a term that does not parse matches no node, as in Kubernetes
+        if not matcher.matches(labels):
+            return False
+    return _fields_match(fields, name)
 
 
 def node_affinity(spec: JSON) -> JSON:

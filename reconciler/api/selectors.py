@@ -12,7 +12,7 @@ of that parser are accepted too, as Kubernetes' own parser accepts them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -153,6 +153,21 @@ def from_map(labels: Mapping[str, str] | None) -> Selector:
 _EXPRESSION_OPERATORS: dict[str, Operator] = {
     "In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!",
 }
+# A NodeSelectorRequirement's operators: a LabelSelectorRequirement's and Gt, Lt.
+_NODE_OPERATORS: dict[str, Operator] = {**_EXPRESSION_OPERATORS, "Gt": "gt", "Lt": "lt"}
+
+
+def _expressions(exprs: Iterable[Mapping[str, Any]],
+                 operators: Mapping[str, Operator]) -> list[Requirement]:
+    reqs: list[Requirement] = []
+    for expr in exprs:
+        op_name = expr.get("operator", "")
+        op = operators.get(op_name)
+        if op is None:
+            raise SelectorError(f'"{op_name}" is not a valid label selector operator')
+        values = [str(v) for v in expr.get("values") or []]
+        reqs.append(requirement(str(expr.get("key", "")), op, values))
+    return reqs
 
 
 def from_label_selector(selector: Mapping[str, Any] | None) -> Selector:
@@ -162,17 +177,21 @@ def from_label_selector(selector: Mapping[str, Any] | None) -> Selector:
     """
     if selector is None:
         return NOTHING
-    reqs: list[Requirement] = []
-    for k, v in (selector.get("matchLabels") or {}).items():
-        reqs.append(requirement(k, "=", [str(v)]))
-    for expr in selector.get("matchExpressions") or []:
-        op_name = expr.get("operator", "")
-        op = _EXPRESSION_OPERATORS.get(op_name)
-        if op is None:
-            raise SelectorError(f'"{op_name}" is not a valid label selector operator')
-        values = [str(v) for v in expr.get("values") or []]
-        reqs.append(requirement(str(expr.get("key", "")), op, values))
+    reqs = [requirement(k, "=", [str(v)]) for k, v in (selector.get("matchLabels") or {}).items()]
+    reqs += _expressions(selector.get("matchExpressions") or [], _EXPRESSION_OPERATORS)
     return Selector(_sorted(reqs))
+
+
+def from_node_selector_requirements(exprs: Sequence[Mapping[str, Any]]) -> Selector:
+    """NodeSelectorRequirementsAsSelector: a NodeSelectorTerm's matchExpressions, ANDed.
+
+    The operators are a LabelSelector's and Gt, Lt (one integer value); no expressions
+    select nothing. An invalid requirement raises SelectorError, as Kubernetes' parse
+    error makes the whole term match no node.
+    """
+    if not exprs:
+        return NOTHING
+    return Selector(_sorted(_expressions(exprs, _NODE_OPERATORS)))
 
 
 def from_spec_selector(selector: Mapping[str, Any] | None) -> Selector:
