@@ -20,6 +20,9 @@ from reconciler.api.types import CLUSTER_SCOPED_KINDS, JSON
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_GRACE_SECONDS = 30
+# Kubernetes' default --service-node-port-range: the validator's bound, the allocator's
+# and the configuration's default (one definition for all three).
+NODE_PORT_RANGE = (30000, 32767)
 PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1,
                   "failureThreshold": 3}
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from reconciler.api.defaults import NODE_PORT_RANGE
 from reconciler.api.records import EventRecord, NodeRecord, OwnerRef, PodRecord
 from reconciler.api.selectors import Selector
 from reconciler.api.types import JSON, Key
@@ -64,7 +65,7 @@ class Settings:
     service_cidr: str = "10.96.0.0/16"
     dns_ip: str = "10.96.0.10"
     cluster_domain: str = "cluster.local"
-    node_port_range: tuple[int, int] = (30000, 32767)
+    node_port_range: tuple[int, int] = NODE_PORT_RANGE
     heartbeat_interval: float = 5.0
     not_ready_timeout: float = 15.0
     eviction_timeout: float = 60.0
@@ -320,7 +321,8 @@ class Context:
         uid: str = "",
         host: str = "",
     ) -> None:
-        """Record an event (aggregated by the store) and ship it to the sinks."""
+        """Queue an event for the store (written in a batch a moment later, aggregated
+        there) and, once stored, ship it to the sinks; never blocks on the store."""
         ev = EventRecord(
             namespace=namespace,
             kind=kind,
@@ -332,7 +334,6 @@ class Context:
             uid=uid,
             host=host,
         )
-        recorded = self.store.record_event(ev, self.clock())
         log.log(
             logging.WARNING if type_ == "Warning" else logging.INFO,
             "%s %s/%s: %s %s",
@@ -342,5 +343,12 @@ class Context:
             reason,
             message,
         )
-        for sink in self.sinks:
-            sink.event(recorded, revision=self.revision)
+        sinks, revision = list(self.sinks), self.revision
+
+        def ship(recorded: EventRecord) -> None:
+            for sink in sinks:
+                sink.event(recorded, revision=revision)
+
+        # Apart from the object write it describes (a pod's placement, its status), as
+        # Kubernetes' recorder does: the write stays one UPDATE, events go in batches.
+        self.store.queue_event(ev, self.clock(), ship if sinks else None)

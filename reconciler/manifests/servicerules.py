@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 
+from reconciler.api.defaults import NODE_PORT_RANGE
 from reconciler.api.types import JSON
 from reconciler.manifests import names
 from reconciler.manifests.fields import Finding, Path_
 
 # The annotation that accepts a plain tcp:// engine (no TLS) on a Node, knowingly.
 INSECURE_ENGINE = "reconciler.dev/insecure-engine"
-# Kubernetes' default --service-node-port-range.
-NODE_PORT_RANGE = (30000, 32767)
 
 
 def _ip(value: str) -> bool:

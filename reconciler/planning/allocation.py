@@ -19,9 +19,11 @@ import ipaddress
 from collections.abc import Set
 from dataclasses import dataclass
 
+# Re-exported: the store's allocator and the controllers' port take the range from here.
+from reconciler.api.defaults import NODE_PORT_RANGE as NODE_PORT_RANGE
+
 CLUSTER_IP = "cluster-ip"
 NODE_PORT = "node-port"
-NODE_PORT_RANGE = (30000, 32767)
 
 
 class AllocationError(Exception):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.api.defaults import NODE_PORT_RANGE
 from reconciler.api.hostpolicy import DOCKER_DEFAULT_CAPABILITIES
 
 ENV_PREFIX = "RECONCILER_"
@@ -80,7 +81,7 @@ class NetworkConfig:
     dns_ip: str = _f("10.96.0.10", "ip", "cluster DNS address (inside service_cidr)")
     dns_port: int = _f(53, "port", "cluster DNS port")
     cluster_domain: str = _f("cluster.local", "str", "DNS suffix of services")
-    node_port_range: tuple[int, int] = _f((30000, 32767), "range", "NodePort range, lo-hi")
+    node_port_range: tuple[int, int] = _f(NODE_PORT_RANGE, "range", "NodePort range, lo-hi")
     max_connections: int = _f(4096, "int", "userspace proxy: open TCP connections per service")
     max_sessions: int = _f(4096, "int", "userspace proxy: open UDP sessions per service")
 
