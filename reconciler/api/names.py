@@ -1,11 +1,13 @@
 """Syntax of names and labels: the one set of validators, as Kubernetes' validation package has it.
 
 Mirrors k8s.io/apimachinery/pkg/util/validation (IsDNS1123Label,
-IsDNS1123Subdomain, IsQualifiedName, IsValidLabelValue, IsValidPortName): each
+IsDNS1123Subdomain, IsQualifiedName, IsValidLabelValue, IsValidPortName,
+IsConfigMapKey, IsEnvVarName): each
 returns the reasons a value is invalid in Kubernetes' wording, an empty list
 when it is valid. Used by the selector parser (`reconciler.api.selectors`), and
-by the manifest validator (`reconciler.manifests.names`), which words the same
-verdicts as one sentence with the value in it.
+by the manifest validator (`reconciler.manifests.names`, `.configkinds`), which
+words the same verdicts as one sentence with the value in it, and by the runtime's
+envFrom (`reconciler.runtime.configrefs`).
 """
 
 from __future__ import annotations
@@ -135,3 +137,42 @@ def validate_port_name(value: str) -> list[str]:
     if value.startswith("-") or value.endswith("-"):
         errs.append("must not begin or end with a hyphen")
     return errs
+
+
+_CONFIG_MAP_KEY_FMT = "[-._a-zA-Z0-9]+"
+_CONFIG_MAP_KEY_RE = re.compile(f"^{_CONFIG_MAP_KEY_FMT}$")
+_ENV_VAR_NAME_FMT = "[-._a-zA-Z][-._a-zA-Z0-9]*"
+_ENV_VAR_NAME_RE = re.compile(f"^{_ENV_VAR_NAME_FMT}$")
+
+
+def _chdir_prefix(value: str) -> list[str]:
+    # hasChDirPrefix: a key becomes a file name in a volume, so it may not climb out.
+    if value in (".", ".."):
+        return [f"must not be '{value}'"]
+    if value.startswith(".."):
+        return ["must not start with '..'"]
+    return []
+
+
+def validate_config_map_key(value: str) -> list[str]:
+    """IsConfigMapKey: a ConfigMap's or Secret's data key (empty list: valid)."""
+    errs: list[str] = []
+    if len(value) > DNS1123_SUBDOMAIN_MAX:
+        errs.append(_max_len(DNS1123_SUBDOMAIN_MAX))
+    if not _CONFIG_MAP_KEY_RE.match(value):
+        errs.append(_regex_error(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+            _CONFIG_MAP_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
+    return errs + _chdir_prefix(value)
+
+
+def validate_env_var_name(value: str) -> list[str]:
+    """IsEnvVarName: an environment variable name (empty list: valid); kubelet skips an
+    envFrom key that is not one."""
+    errs: list[str] = []
+    if not _ENV_VAR_NAME_RE.match(value):
+        errs.append(_regex_error(
+            "a valid environment variable name must consist of alphabetic characters, digits, "
+            "'_', '-', or '.', and must not start with a digit",
+            _ENV_VAR_NAME_FMT, "my.env-name", "MY_ENV.NAME", "MyEnvName1"))
+    return errs + _chdir_prefix(value)

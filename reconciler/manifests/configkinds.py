@@ -14,14 +14,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import Any
 
+from reconciler.api.names import DNS1123_SUBDOMAIN_MAX, validate_config_map_key
 from reconciler.api.types import JSON
 from reconciler.manifests.fields import Finding, Path_
 
 MAX_TOTAL = 1024 * 1024  # Kubernetes' limit on a ConfigMap's or Secret's data
-_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 # type -> keys it needs (all of them, or with `any_of` at least one)
 _REQUIRED: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -35,15 +34,16 @@ _REQUIRED: dict[str, tuple[tuple[str, ...], bool]] = {
 
 def key_problem(key: str) -> str:
     """Why `key` cannot name a ConfigMap or Secret entry (a file name), or ""."""
-    if not key or len(key) > 253:
-        return "must be 1 to 253 characters"
+    if not validate_config_map_key(key):
+        return ""
+    # IsConfigMapKey's verdict, worded one reason at a time for the file's author.
+    if not key or len(key) > DNS1123_SUBDOMAIN_MAX:
+        return f"must be 1 to {DNS1123_SUBDOMAIN_MAX} characters"
     if key in (".", ".."):
         return f"must not be {key!r}"
     if key.startswith(".."):
         return "must not start with '..'"
-    if not _KEY.match(key):
-        return "must consist of alphanumeric characters, '-', '_' or '.'"
-    return ""
+    return "must consist of alphanumeric characters, '-', '_' or '.'"
 
 
 def _decoded(value: Any) -> bytes | None:

@@ -14,6 +14,7 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reconciler.api.node_affinity import selector_matches
 from reconciler.api.types import JSON, DesiredObject
 from reconciler.manifests.crossfile import CrossFinding, guarded, pod_template
 from reconciler.manifests.fields import Path_
@@ -87,7 +88,7 @@ def _node_selector(obj: DesiredObject, checks: SiteChecks,
     if not selector:
         return []
     nodes = (*checks.node_labels, *declared)
-    if any(all(labels.get(k) == str(v) for k, v in selector.items()) for labels in nodes):
+    if any(selector_matches(spec, labels) for labels in nodes):
         return []
     return [CrossFinding("warning", obj, (*prefix, "nodeSelector"),
                          f"no node satisfies the nodeSelector ({len(nodes)} registered or "

@@ -12,17 +12,16 @@ with reconciler.runtime.configfiles. Nothing here does I/O.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.api.names import validate_env_var_name
 from reconciler.runtime.spec import SpecError
 
 CONFIG_MAP = "ConfigMap"
 SECRET = "Secret"
 DEFAULT_MODE = 0o644  # Kubernetes' defaultMode
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _WORDS = {CONFIG_MAP: "configmap", SECRET: "secret"}
 
 Ref = tuple[str, str]  # (kind, name) in the pod's namespace
@@ -145,7 +144,7 @@ def env_from(container: Mapping[str, Any], configs: ConfigObjects) -> list[tuple
                     continue
                 raise SpecError(f'{_WORDS[kind]} "{name}" not found')
             for key in sorted(data):
-                if _ENV_NAME.match(prefix + key):
+                if not validate_env_var_name(prefix + key):
                     out.append((prefix + key, data[key].decode("utf-8", errors="replace")))
     return out
 

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from reconciler.api import names
 from reconciler.manifests import names as worded
+from reconciler.manifests.configkinds import key_problem
+from reconciler.runtime.configrefs import ConfigObjects, env_from
 
 
 class TestDns1123:
@@ -100,3 +102,32 @@ class TestQuantityWording:
         got = worded.quantity(value)
         assert (got == "") is (words == "")
         assert words in got
+
+
+class TestConfigKeysAndEnvNames:
+    @pytest.mark.parametrize(("key", "ok", "words"), [
+        ("app.conf", True, ""), ("KEY_NAME", True, ""), (".hidden", True, ""),
+        ("", False, "1 to 253"), ("k" * 254, False, "1 to 253"), (".", False, "must not be '.'"),
+        ("..", False, "must not be '..'"), ("..data", False, "must not start with '..'"),
+        ("a/b", False, "alphanumeric"), ("a b", False, "alphanumeric"),
+    ])
+    def test_config_map_key(self, key: str, ok: bool, words: str) -> None:
+        """IsConfigMapKey decides; the validator words the first reason for the author."""
+        assert (names.validate_config_map_key(key) == []) is ok
+        assert words in key_problem(key)
+        assert (key_problem(key) == "") is ok
+
+    @pytest.mark.parametrize(("name", "ok"), [
+        ("PATH", True), ("my.env-name", True), ("_x1", True), ("1ABC", False), ("A=B", False),
+        ("", False), ("..x", False), (".x", True),
+    ])
+    def test_env_var_name(self, name: str, ok: bool) -> None:
+        """IsEnvVarName: letters, digits, '_', '-', '.', no leading digit, no '..' prefix."""
+        assert (names.validate_env_var_name(name) == []) is ok
+
+    def test_env_from_skips_invalid_names(self) -> None:
+        """envFrom keeps the keys that are variable names and skips the others, as kubelet."""
+        container = {"envFrom": [{"configMapRef": {"name": "cfg"}}]}
+        configs = ConfigObjects("default", {("ConfigMap", "cfg"): {
+            "GOOD": b"1", "1BAD": b"2", "..BAD": b"3", "ok.too": b"4"}})
+        assert [k for k, _ in env_from(container, configs)] == ["GOOD", "ok.too"]
