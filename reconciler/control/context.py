@@ -13,14 +13,13 @@ import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from reconciler.api.defaults import NODE_PORT_RANGE
 from reconciler.api.records import EventRecord, NodeRecord, OwnerRef, PodRecord
 from reconciler.api.selectors import Selector
 from reconciler.api.types import JSON, Key
 from reconciler.control.cache import Cache
-from reconciler.control.follow import DEFAULT_RESYNC, Follower, follow
 from reconciler.control.loop import WorkKey
 from reconciler.control.nodeview import NodeView
 from reconciler.control.queue import WorkQueue
@@ -29,6 +28,11 @@ from reconciler.planning.expectations import Expectations
 from reconciler.runtime.port import AgentFactory, HostAgent, docker_agent
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.store.records import ObjectRecord
+
+if TYPE_CHECKING:
+    # The follower relists from the concrete store (SQLAlchemy): imported only when the
+    # cache starts, so controllers on the narrow store port load none of it.
+    from reconciler.control.follow import Follower
 
 log = logging.getLogger("reconciler.events")
 
@@ -121,7 +125,7 @@ class Context:
 
     # -- the cache --
     def start_cache(
-        self, *, resync: float = DEFAULT_RESYNC,
+        self, *, resync: float | None = None,
         on_relisted: Callable[[], object] | None = None,
     ) -> Cache:
         """Fill the cache with one list, write this process's commits through, follow others'.
@@ -129,8 +133,10 @@ class Context:
         The write-through is registered before the list: a write committed meanwhile is
         either in the list or written through after it (and kept, being newer).
         `on_relisted`: called when a relist found another process's writes (the service
-        enqueues everything: a reconcile may have read the cache just before).
+        enqueues everything: a reconcile may have read the cache just before). `resync`:
+        seconds between safety relists, None for the follower's default.
         """
+        from reconciler.control.follow import DEFAULT_RESYNC, follow
         from reconciler.control.writethrough import write_through
         from reconciler.store import Store  # the concrete store (SQLAlchemy): only here
 
@@ -146,7 +152,8 @@ class Context:
             nodes.invalidate()  # another process wrote: its node rows may be among the writes
             if on_relisted is not None:
                 on_relisted()
-        self.follower = follow(store, resync=resync, cache=cache, own_writes=True,
+        self.follower = follow(store, resync=DEFAULT_RESYNC if resync is None else resync,
+                               cache=cache, own_writes=True,
                                on_relisted=relisted)
         self.cache = cache
         return cache

@@ -22,8 +22,8 @@ from reconciler.control.cache import Cache
 from reconciler.control.context import Context
 from reconciler.control.loop import Result, WorkKey
 from reconciler.control.unchanged import Unchanged, inputs
+from reconciler.planning.allocation import AllocationError
 from reconciler.planning.endpoints import compute_endpoints, endpoints_from_object
-from reconciler.store import AllocationError
 
 log = logging.getLogger(__name__)
 
