@@ -6,10 +6,12 @@ other process writes the store: the follower waits on a `ChangeDetector` and
 relists when it fires. A detector only says "something may have changed";
 the relist finds what.
 
-- `DataVersionDetector` (SQLite): `PRAGMA data_version` on a dedicated
-  connection kept open. SQLite changes the value a connection sees whenever
-  another connection committed; it costs a few microseconds and no I/O, so
-  polling it every 50 ms is free. It cannot tell this process's own pooled
+- `DataVersionDetector` (SQLite): `PRAGMA data_version` on a connection kept
+  open. SQLite changes the value a connection sees whenever another connection
+  committed; it costs a few microseconds and no I/O. One `DataVersionPoller`
+  per store file and process reads it every 50 ms for all its detectors (each
+  consumer of the service subscribes one), so the cost of that poll is paid
+  once, not once per consumer. It cannot tell this process's own pooled
   connections from other processes: the store's own commits fire it too
   (a counter with writer ids is what tells them apart, see below).
 - `TokenDetector`: the general form, any cheap token read (a revision
@@ -23,6 +25,7 @@ the relist finds what.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -33,6 +36,8 @@ from typing import Any, Protocol
 from sqlalchemy.engine import URL
 
 from reconciler.store.engine import sqlite_file, to_url
+
+log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.05  # seconds between two reads of the token
 FALLBACK_PERIOD = 5.0  # seconds between two "maybe changed" of PeriodicDetector
@@ -93,26 +98,150 @@ class TokenDetector:
         self._closed.set()
 
 
-class DataVersionDetector(TokenDetector):
-    """SQLite's `PRAGMA data_version` on one connection kept open for nothing else."""
+class DataVersionPoller:
+    """SQLite's `PRAGMA data_version` of one store file, read by one thread for the process.
 
-    def __init__(self, path: str, interval: float = POLL_INTERVAL) -> None:
+    Every consumer of the process (the data plane's feed, the request listener, the
+    cache follower, the API's watch hub) subscribes a `DataVersionDetector`; the
+    poller reads the value on its one connection every `interval` (the smallest its
+    subscribers asked for) and raises each subscriber's own flag when it moved, so
+    four consumers cost one read per interval, not four. A subscriber asking
+    `changed()` reads it too, at once: a commit is never reported later than asked.
+    """
+
+    def __init__(self, path: str) -> None:
         # Autocommit (isolation_level None): each PRAGMA runs outside any transaction, so
         # the connection never holds a read snapshot that would pin the WAL. mode=rw: a
         # missing store is an error here, never an empty file created by a watcher.
         uri = Path(path).resolve().as_uri() + "?mode=rw"
         self._conn = sqlite3.connect(uri, uri=True, isolation_level=None,
                                      check_same_thread=False)
-        super().__init__(self._data_version, interval)
+        self._lock = threading.Lock()  # the connection, `_last` and the subscribers
+        self._subscribers: dict[DataVersionDetector, float] = {}  # -> its interval
+        self._last = self._read()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def _data_version(self) -> int:
-        row = self._conn.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
+    def _read(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def poll(self) -> None:
+        """Read the value now; when it moved, flag every subscriber (under the lock, so a
+        subscriber that polls after a commit always finds its flag raised)."""
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            token = self._read()
+            if token == self._last:
+                return
+            self._last = token
+            for subscriber in self._subscribers:
+                subscriber.fire()
+
+    def subscribe(self, subscriber: DataVersionDetector, interval: float) -> None:
+        """Add `subscriber`; only commits after this call fire it."""
+        with self._lock:
+            # Bring the baseline up to date first: a commit the thread has not read yet
+            # fires the subscribers already there, not the new one.
+            token = self._read()
+            if token != self._last:
+                self._last = token
+                for existing in self._subscribers:
+                    existing.fire()
+            self._subscribers[subscriber] = interval
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="store-changes",
+                                                daemon=True)
+                self._thread.start()
+
+    def unsubscribe(self, subscriber: DataVersionDetector) -> bool:
+        """Remove `subscriber`; True when none is left (the poller then stops)."""
+        with self._lock:
+            self._subscribers.pop(subscriber, None)
+            if self._subscribers:
+                return False
+            self._stopped.set()
+            self._conn.close()
+            return True
+
+    def _interval(self) -> float:
+        with self._lock:
+            return min(self._subscribers.values(), default=POLL_INTERVAL)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval()):
+            try:
+                self.poll()
+            except sqlite3.Error as e:
+                # A store that cannot be read now: "maybe changed" to everyone, whose own
+                # reads then meet the error and handle it; not again before a second.
+                log.warning("reading the store's data_version failed: %s", e)
+                with self._lock:
+                    for subscriber in self._subscribers:
+                        subscriber.fire()
+                self._stopped.wait(1.0)
+
+
+_POLLERS: dict[str, DataVersionPoller] = {}
+_POLLERS_LOCK = threading.Lock()
+
+
+class DataVersionDetector:
+    """One subscriber of the process's `DataVersionPoller` of a SQLite store file.
+
+    Each has its own flag: every subscriber sees each change once, and closing one
+    leaves the others as they were. The poller (its connection and thread) lives
+    while it has subscribers.
+    """
+
+    def __init__(self, path: str, interval: float = POLL_INTERVAL) -> None:
+        self._cond = threading.Condition()
+        self._fired = False
+        self._closed = False
+        key = str(Path(path).resolve())
+        with _POLLERS_LOCK:
+            poller = _POLLERS.get(key)
+            if poller is None:
+                poller = _POLLERS[key] = DataVersionPoller(path)
+            poller.subscribe(self, interval)
+        self._key = key
+        self.poller = poller
+
+    def fire(self) -> None:
+        """The poller saw a commit (or could not read): the next `changed`/`wait` says so."""
+        with self._cond:
+            self._fired = True
+            self._cond.notify_all()
+
+    def _take(self) -> bool:
+        # The caller holds `_cond`.
+        fired = self._fired and not self._closed
+        self._fired = False
+        return fired
+
+    def changed(self) -> bool:
+        if self._closed:
+            return False
+        self.poller.poll()
+        with self._cond:
+            return self._take()
+
+    def wait(self, timeout: float) -> bool:
+        if self.changed():
+            return True
+        with self._cond:
+            self._cond.wait_for(lambda: self._fired or self._closed, timeout)
+            return self._take()
 
     def close(self) -> None:
-        with self._lock:
-            super().close()
-            self._conn.close()
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        with _POLLERS_LOCK:
+            if self.poller.unsubscribe(self) and _POLLERS.get(self._key) is self.poller:
+                del _POLLERS[self._key]
 
 
 class PeriodicDetector:

@@ -58,6 +58,11 @@ class StoreFeed:
         self._lock = threading.Lock()
         self._seen: dict[str, int] | None = None
 
+    @property
+    def detector(self) -> ChangeDetector:
+        """The signal the feed waits on (on SQLite, a subscriber of the process's poller)."""
+        return self._detector
+
     def wait(self, timeout: float) -> frozenset[str]:
         """Block up to `timeout` s for a change; the topics changed (empty: none)."""
         with self._lock:

@@ -6,11 +6,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from reconciler.control.follow import follow
 from reconciler.store import Store
 from reconciler.store.changes import (
     DataVersionDetector,
@@ -18,6 +20,7 @@ from reconciler.store.changes import (
     TokenDetector,
     detector_for,
 )
+from reconciler.store.feeds import TOPICS
 
 WRITE_POD = """
 import sys
@@ -115,6 +118,129 @@ class TestDataVersionDetector:
         detector.close()
         waiter.join(30)
         assert not waiter.is_alive() and result == [False]
+
+
+def write_raw(db: Path) -> None:
+    """A commit on a second, plain sqlite3 connection (no store code involved)."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS scratch (x INTEGER)")
+        conn.execute("INSERT INTO scratch VALUES (1)")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def three(db: Path) -> Iterator[list[DataVersionDetector]]:
+    """Three detectors of one store file, as the feed, the request listener and the
+    cache follower of one service hold them."""
+    detectors = [DataVersionDetector(str(db)) for _ in range(3)]
+    yield detectors
+    for d in detectors:
+        d.close()
+
+
+class TestSharedPoller:
+    def test_one_poller_per_file(self, db: Path, three: list[DataVersionDetector]) -> None:
+        """Detectors of one file (by any spelling of its path) share one poller."""
+        spelled = DataVersionDetector(str(db.parent / "." / db.name))
+        try:
+            assert all(d.poller is three[0].poller for d in [*three, spelled])
+        finally:
+            spelled.close()
+
+    def test_each_subscriber_sees_a_change_once(
+        self, db: Path, three: list[DataVersionDetector],
+    ) -> None:
+        """One foreign commit fires every subscriber, each exactly once."""
+        write_raw(db)
+        assert [d.wait(30) for d in three] == [True, True, True]
+        assert [d.changed() for d in three] == [False, False, False]
+
+    def test_a_foreign_write_wakes_every_waiter(
+        self, db: Path, three: list[DataVersionDetector],
+    ) -> None:
+        """Subscribers blocked in wait() on their own threads all wake for one commit."""
+        results: list[bool] = []
+        waiters = [threading.Thread(target=lambda d=d: results.append(d.wait(600)))
+                   for d in three]
+        for w in waiters:
+            w.start()
+        write_raw(db)
+        for w in waiters:
+            w.join(60)
+        assert results == [True, True, True]
+
+    def test_closing_one_leaves_the_others(
+        self, db: Path, three: list[DataVersionDetector],
+    ) -> None:
+        """A closed subscriber reports nothing; the others still see each change."""
+        first, *others = three
+        first.close()
+        write_raw(db)
+        assert [d.wait(30) for d in others] == [True, True]
+        assert not first.changed() and not first.wait(0.1)
+        write_raw(db)
+        assert [d.wait(30) for d in others] == [True, True]
+
+    def test_a_new_subscriber_sees_only_later_commits(
+        self, db: Path, three: list[DataVersionDetector],
+    ) -> None:
+        """A commit made before a subscriber joined fires the others, not it."""
+        write_raw(db)
+        late = DataVersionDetector(str(db))
+        try:
+            assert not late.changed()
+            assert [d.changed() for d in three] == [True, True, True]
+            write_raw(db)
+            assert late.wait(30)
+        finally:
+            late.close()
+
+    def test_the_last_close_stops_the_poller(self, db: Path) -> None:
+        """With no subscriber left the poller closes; the next detector gets a new one."""
+        first = DataVersionDetector(str(db))
+        poller = first.poller
+        first.close()
+        again = DataVersionDetector(str(db))
+        try:
+            assert again.poller is not poller
+            write_raw(db)
+            assert again.wait(30)
+        finally:
+            again.close()
+
+
+class TestConsumersOfOneProcess:
+    def test_each_follows_another_process(self, db: Path) -> None:
+        """The proxies' feed, the request listener's signal and the cache follower share one
+        poller, and each of them follows a pod that another process writes."""
+        store = Store.open(str(db))
+        feed = store.feed()
+        requests = store.requests_detector()
+        follower = follow(store, resync=3600)  # a resync far away: only the signal counts
+        try:
+            assert isinstance(requests, DataVersionDetector)
+            assert isinstance(follower.detector, DataVersionDetector)
+            assert isinstance(feed.detector, DataVersionDetector)
+            assert feed.detector.poller is requests.poller is follower.detector.poller
+            assert feed.wait(0) == TOPICS  # the first answer: read everything
+            write_pod_elsewhere(db, "p1")
+            topics: set[str] = set()
+            while "pods" not in topics and (got := feed.wait(30)):
+                topics |= got
+            assert "pods" in topics
+            assert requests.wait(30)
+            deadline = time.monotonic() + 60
+            while follower.cache.pod("p1") is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert follower.cache.pod("p1") is not None
+        finally:
+            follower.stop()
+            requests.close()
+            feed.close()
+            store.close()
 
 
 class TestTokenDetector:
