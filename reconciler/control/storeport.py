@@ -12,7 +12,7 @@ listeners) and checks for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -170,6 +170,15 @@ class ControlStore(Protocol):
 
     def record_event(self, event: EventRecord, now: datetime | None = None) -> EventRecord:
         """Add an event, or count a repeat of an identical one; returns the stored event."""
+        ...
+
+    def queue_event(self, event: EventRecord, now: datetime | None = None,
+                    then: Callable[[EventRecord], None] | None = None) -> None:
+        """Record `event` later, in a batch; `then` is told of it once stored."""
+        ...
+
+    def flush_events(self, timeout: float = 10.0) -> bool:
+        """Write the queued events now and wait; False when not all were stored in time."""
         ...
 
     def recorded(self) -> dict[Key, RecordedView]:

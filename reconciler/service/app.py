@@ -174,6 +174,9 @@ class Service:
                 return 0
             return self._run_active(store, fluent, notifier)
         finally:
+            # Queued events are written while the lease is still ours: a fenced write after
+            # the release would be refused.
+            store.flush_events()
             self.lease.release()
             store.close()
             if fluent is not None:

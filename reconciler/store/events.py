@@ -1,31 +1,52 @@
 """Events in the store, aggregated as Kubernetes does.
 
-Mixin of `Store`. Every component records `record_event(EventRecord)`; a repeat
-of the same object, type, reason, message and source bumps `count` and
-`last_seen` instead of adding a row, so `describe` can show "3m (x4 over 10m)".
-A repeat is found by its `fingerprint` (a unique column) with INSERT ... ON
-CONFLICT, which stays correct with several writers under READ COMMITTED.
-The lease lives in `leases.LeasesMixin`.
+Mixin of `Store`. Controllers queue events with `queue_event(EventRecord)`
+(through `control.context.Context.event`): the store's `recorder.EventRecorder`
+writes them a moment later in batches with `record_events`, apart from the
+object writes they describe, as Kubernetes' event recorder does (best effort:
+what is queued at a kill is lost; `close` writes it). `record_event(s)` writes
+at once. A repeat of the same object, type, reason, message and source bumps
+`count` and `last_seen` instead of adding a row, so `describe` can show
+"3m (x4 over 10m)". A repeat is found by its `fingerprint` (a unique column)
+with INSERT ... ON CONFLICT, which stays correct with several writers under
+READ COMMITTED. The lease lives in `leases.LeasesMixin`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select
 
 from reconciler.api.records import EventRecord
 from reconciler.store import convert
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import EventRow
-from reconciler.store.upsert import upsert
+from reconciler.store.recorder import EventRecorder, Then
+from reconciler.store.upsert import insert_for
 
 _E = EventRow.__table__.c
+_CHUNK = 200  # rows per INSERT: 13 bound variables each, far below SQLite's limit
+# Guards the making of a store's recorder (two threads' first events at once).
+_RECORDER_LOCK = threading.Lock()
 # The fields a repeat must match; migration 0007 keeps a frozen copy of this list.
 EVENT_KEY = ("namespace", "kind", "name", "type", "reason", "message", "source", "host")
+
+
+def _row(key: str, repeats: list[EventRecord]) -> dict[str, object]:
+    """The row of one fingerprint's events of a batch: counts summed, first and last seen."""
+    ev, last = repeats[0], repeats[-1]
+    return {
+        "namespace": ev.namespace, "kind": ev.kind, "name": ev.name,
+        "uid": next((r.uid for r in reversed(repeats) if r.uid), ""), "type": ev.type,
+        "reason": ev.reason, "message": ev.message, "source": ev.source, "host": ev.host,
+        "count": sum(r.count for r in repeats), "first_seen": ev.first_seen,
+        "last_seen": last.last_seen, "fingerprint": key,
+    }
 
 
 def fingerprint(event: EventRecord) -> str:
@@ -44,35 +65,72 @@ class EventsMixin(StoreBase):
     def record_events(
         self, events: Iterable[EventRecord], now: datetime | None = None
     ) -> list[EventRecord]:
-        """Record several events in one transaction."""
+        """Record several events in one transaction (the recorder's batch); returns each
+        event as stored, in the order given."""
         now = now or utcnow()
-        batch = list(events)
-        out: list[EventRecord] = [*batch]
-        # Rows are locked in fingerprint order, so two batches with the same events in
-        # another order queue up instead of deadlocking on PostgreSQL.
-        order = sorted(range(len(batch)), key=lambda i: fingerprint(batch[i]))
+        batch = [replace(ev, last_seen=ev.last_seen or now,
+                         first_seen=ev.first_seen or ev.last_seen or now) for ev in events]
+        # Repeats within the batch become one row: one INSERT may not touch a row twice.
+        rows: dict[str, list[int]] = {}
+        for index, ev in enumerate(batch):
+            rows.setdefault(fingerprint(ev), []).append(index)
+        stored: dict[str, tuple[int, datetime]] = {}
+        keys = list(rows)  # first occurrence order: new rows get ids in the order queued
         with self._write() as s:
-            for index in order:
-                ev = batch[index]
-                seen = ev.last_seen or now
-                first = ev.first_seen or seen
-                values = {
-                    "namespace": ev.namespace, "kind": ev.kind, "name": ev.name,
-                    "uid": ev.uid, "type": ev.type, "reason": ev.reason,
-                    "message": ev.message, "source": ev.source, "host": ev.host,
-                    "count": ev.count, "first_seen": first, "last_seen": seen,
-                    "fingerprint": fingerprint(ev),
-                }
+            for start in range(0, len(keys), _CHUNK):
+                values = [_row(key, [batch[i] for i in rows[key]])
+                          for key in keys[start:start + _CHUNK]]
+                statement = insert_for(s, EventRow)
                 # One statement, so a repeat recorded by two hosts at once is counted
-                # twice on one row (the second waits for the first's row lock).
-                statement = upsert(s, EventRow, values, ["fingerprint"], {
-                    "count": _E.count + ev.count,
-                    "last_seen": seen,
-                    "uid": ev.uid or _E.uid,
-                }).returning(_E.count, _E.first_seen)
-                count, first_seen = s.execute(statement).one()
-                out[index] = replace(ev, count=count, first_seen=first_seen, last_seen=seen)
+                # twice on one row (the second waits for the first's row lock). Rows are
+                # not locked in a fixed order: two batches meeting on two rows in opposite
+                # orders may deadlock on PostgreSQL, and the recorder retries the loser.
+                statement = statement.values(values).on_conflict_do_update(
+                    index_elements=["fingerprint"], set_={
+                        "count": _E.count + statement.excluded.count,
+                        "last_seen": statement.excluded.last_seen,
+                        "uid": case((statement.excluded.uid != "", statement.excluded.uid),
+                                    else_=_E.uid),
+                    }).returning(_E.fingerprint, _E.count, _E.first_seen)
+                for key, count, first_seen in s.execute(statement):
+                    stored[key] = (count, first_seen)
+        out: list[EventRecord] = [*batch]
+        for key, indexes in rows.items():
+            count, first_seen = stored[key]
+            # Each repeat reports the count it brought the row to, as one write per event did.
+            for index in reversed(indexes):
+                out[index] = replace(batch[index], count=count, first_seen=first_seen)
+                count -= batch[index].count
         return out
+
+    def queue_event(self, event: EventRecord, now: datetime | None = None,
+                    then: Then | None = None) -> None:
+        """Record `event` later, in a batch (`recorder.EventRecorder`); returns at once.
+
+        `then` is called with the stored event (its aggregated count) once written.
+        """
+        stamped = replace(event, last_seen=event.last_seen or now or utcnow())
+        self.event_recorder().record(stamped, then)
+
+    def flush_events(self, timeout: float = 10.0) -> bool:
+        """Write the queued events now and wait; False when not all were stored in time."""
+        recorder: EventRecorder | None = getattr(self, "_recorder", None)
+        return recorder is None or recorder.flush(timeout)
+
+    def event_recorder(self) -> EventRecorder:
+        """This store's recorder, made on first use."""
+        with _RECORDER_LOCK:
+            recorder: EventRecorder | None = getattr(self, "_recorder", None)
+            if recorder is None:
+                recorder = self._recorder = EventRecorder(self.record_events)
+            return recorder
+
+    def close(self) -> None:
+        """Write the queued events, then release every pooled connection."""
+        recorder: EventRecorder | None = getattr(self, "_recorder", None)
+        if recorder is not None:
+            recorder.close()
+        super().close()
 
     def list_events(
         self,

@@ -78,6 +78,9 @@ class Cluster:
                     self.queue.done(key)
             else:
                 raise AssertionError("did not settle")
+        # Events are written apart, in batches (store/recorder.py): what a pass recorded is
+        # in the store once it has converged, as the tests read it.
+        self.store.flush_events()
 
     def running(self) -> list[str]:
         return sorted(p.name for p in self.store.list_pods()

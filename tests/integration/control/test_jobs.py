@@ -104,6 +104,7 @@ class TestJobController:
         controller.reconcile(WorkKey(JOB, KEY))
         assert store.get_object(KEY) is None
         assert all(p.deletion_timestamp is not None for p in store.list_pods(namespace="default"))
+        store.flush_events()  # events are written apart, in batches (store/recorder.py)
         reasons = [e.reason for e in store.list_events("default", "Job", KEY.name)]
         assert "Completed" in reasons and "SuccessfulDelete" in reasons
 
