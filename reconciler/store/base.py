@@ -17,19 +17,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from reconciler.store.engine import BUSY_TIMEOUT_MS, WRITE_DEADLINE, sqlite_file
 from reconciler.store.gate import gate_for
 from reconciler.store.models import LeaseRow, StoreRevisionRow
+from reconciler.store.reads import Fetch, ReadStore, Row, decode_row
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,11 @@ def db_now(session: Session) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class StoreBase:
-    """Holds the engine and opens sessions; see the module docstring."""
+class StoreBase(ReadStore):
+    """Holds the engine and opens sessions; see the module docstring.
+
+    The queries the CLI also reads (`reads.ReadStore`) run as text through `_reading`.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -252,6 +256,15 @@ class StoreBase:
     def _write(self) -> Iterator[Session]:
         with self.batch() as session:
             yield session
+
+    @contextmanager
+    def _reading(self) -> Iterator[Fetch]:
+        with self._read() as session:
+
+            def fetch(sql: str, params: Mapping[str, Any]) -> list[Row]:
+                return [decode_row(r) for r in session.execute(text(sql), params).mappings()]
+
+            yield fetch
 
     @contextmanager
     def _read(self) -> Iterator[Session]:

@@ -32,7 +32,7 @@ def _named(namespace: str, name: str) -> list[Any]:
 
 
 class ClaimsMixin(StoreBase):
-    """Persistent volume claims."""
+    """Persistent volume claims; `list_claims`, `claims` and `get_claim` are `reads.ReadStore`'s."""
 
     def ensure_claims(self, claims: Iterable[ClaimRecord]) -> list[ClaimRecord]:
         """Insert the claims not stored yet (by namespace/name); return the stored records.
@@ -67,30 +67,6 @@ class ClaimsMixin(StoreBase):
             rows = s.execute(select(ClaimRow.__table__).where(_any_of(keys))).mappings()
             stored = {(r["namespace"], r["name"]): convert.to_claim(r) for r in rows}
         return [stored[k] for k in dict.fromkeys(keys)]
-
-    def list_claims(
-        self, namespace: str | None = None, owner_uid: str | None = None
-    ) -> list[ClaimRecord]:
-        """Claims sorted by namespace and name, optionally of one namespace and one owner."""
-        query = select(ClaimRow.__table__)
-        if namespace is not None:
-            query = query.where(_CL.namespace == namespace)
-        if owner_uid is not None:
-            query = query.where(_CL.owner_uid == owner_uid)
-        with self._read() as s:
-            rows = s.execute(query.order_by(_CL.namespace, _CL.name)).mappings()
-            return [convert.to_claim(r) for r in rows]
-
-    def claims(self, namespace: str | None = None) -> list[ClaimRecord]:
-        """The claims of one namespace (or all), as the CLI's `ReadStore` names it."""
-        return self.list_claims(namespace)
-
-    def get_claim(self, namespace: str, name: str) -> ClaimRecord | None:
-        """One claim, or None."""
-        with self._read() as s:
-            query = select(ClaimRow.__table__).where(*_named(namespace, name))
-            row = s.execute(query).mappings().first()
-            return None if row is None else convert.to_claim(row)
 
     def bind_claim(self, namespace: str, name: str, node_name: str) -> bool:
         """Bind an unbound claim to a node; False when it is missing or already bound."""

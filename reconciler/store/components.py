@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import ComponentRow
-from reconciler.store.records import ComponentRecord
 from reconciler.store.upsert import upsert
 
 
 class ComponentsMixin(StoreBase):
-    """Component health."""
+    """Component health; `list_components` is `reads.ReadStore`'s."""
 
     def set_components(
         self, health: dict[str, tuple[bool, str]], now: datetime | None = None
@@ -33,9 +32,3 @@ class ComponentsMixin(StoreBase):
                           "updated_at": now}
                 s.execute(upsert(s, ComponentRow, values, ["name"]))
             s.execute(delete(ComponentRow).where(ComponentRow.name.not_in(sorted(health))))
-
-    def list_components(self) -> list[ComponentRecord]:
-        """Components sorted by name."""
-        with self._read() as s:
-            rows = s.execute(select(ComponentRow).order_by(ComponentRow.name)).scalars()
-            return [ComponentRecord(r.name, r.healthy, r.message, r.updated_at) for r in rows]

@@ -30,7 +30,6 @@ from reconciler.planning.allocation import (
 )
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import AllocationRow, EndpointsRow
-from reconciler.store.records import EndpointsRecord
 from reconciler.store.upsert import upsert
 
 # First half of the advisory lock key of allocations ("allo", fits PostgreSQL's int4);
@@ -39,7 +38,7 @@ ALLOCATION_LOCK = int.from_bytes(b"allo", "big")
 
 
 class NetworkMixin(StoreBase):
-    """Endpoints and allocations."""
+    """Endpoints and allocations; `get/list_endpoints` and `allocations` are `reads.ReadStore`'s."""
 
     def set_endpoints(
         self, namespace: str, name: str, subsets: list[JSON], now: datetime | None = None
@@ -53,15 +52,6 @@ class NetworkMixin(StoreBase):
             s.execute(upsert(s, EndpointsRow, values, ["namespace", "name"],
                              {"subsets": subsets, "updated_at": now}))
 
-    def get_endpoints(self, namespace: str, name: str) -> EndpointsRecord | None:
-        """One service's endpoints, or None when never computed."""
-        found = self._endpoints(namespace, name)
-        return found[0] if found else None
-
-    def list_endpoints(self, namespace: str | None = None) -> list[EndpointsRecord]:
-        """All endpoints (of one namespace), sorted by namespace and name."""
-        return self._endpoints(namespace, None)
-
     def delete_endpoints(self, namespace: str, name: str) -> bool:
         """Forget a service's endpoints; False when there were none."""
         with self._write() as s:
@@ -71,18 +61,6 @@ class NetworkMixin(StoreBase):
                 )
             )
             return bool(getattr(result, "rowcount", 0))
-
-    def _endpoints(self, namespace: str | None, name: str | None) -> list[EndpointsRecord]:
-        query = select(EndpointsRow.__table__).order_by(EndpointsRow.namespace, EndpointsRow.name)
-        if namespace is not None:
-            query = query.where(EndpointsRow.namespace == namespace)
-        if name is not None:
-            query = query.where(EndpointsRow.name == name)
-        with self._read() as s:
-            return [
-                EndpointsRecord(r.namespace, r.name, r.subsets, r.created_at, r.updated_at)
-                for r in s.execute(query)
-            ]
 
     def allocate_cluster_ip(self, owner: str, cidr: str, requested: str | None = None) -> str:
         """The cluster IP of service `owner` ("ns/name"): kept if held, else allocated."""
@@ -98,17 +76,6 @@ class NetworkMixin(StoreBase):
     ) -> int:
         """The node port of service `owner` for port `slot` (its name or number)."""
         return self._allocate(node_port_pool(port_range, requested), owner, slot, requested)
-
-    def allocations(self, owner: str) -> dict[str, str]:
-        """What `owner` holds: {"cluster-ip": "10.96.0.20", "node-port/http": "30080"}."""
-        query = select(AllocationRow.kind, AllocationRow.slot, AllocationRow.value).where(
-            AllocationRow.owner == owner
-        )
-        with self._read() as s:
-            return {
-                (kind if not slot else f"{kind}/{slot}"): value
-                for kind, slot, value in s.execute(query)
-            }
 
     def cluster_ips(self) -> dict[str, str]:
         """Every owner's cluster IP in one read: {"ns/name": "10.96.0.20"}."""

@@ -1,9 +1,10 @@
-"""Desired objects in the store: the recorded view for the planner, applying a plan, status.
+"""Desired objects in the store: applying a plan, status, the applied revisions.
 
 Mixin of `Store`. The control loop calls `recorded()` -> `planning.diff.diff` ->
 `apply_plan(plan, revision)` and then `set_revision(...)`; controllers write
 `set_status(key, status)` (for example replicas/readyReplicas of an RC); the CLI
-reads `objects(kind, namespace)` and `get_object(key)`.
+reads `objects(kind, namespace)` and `get_object(key)`. Those reads are written once,
+for the CLI's stdlib reader too, in `reconciler.store.reads`.
 """
 
 from __future__ import annotations
@@ -16,46 +17,13 @@ from sqlalchemy import delete, insert, select, update
 
 from reconciler.api.defaults import content_hash
 from reconciler.api.types import JSON, Key
-from reconciler.planning.diff import Plan, RecordedView
+from reconciler.planning.diff import Plan
 from reconciler.store import secrets
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import ObjectRow, RevisionRow
-from reconciler.store.records import ObjectRecord, RevisionRecord
+from reconciler.store.records import RevisionRecord
 
 _OBJECT_COLUMNS = ObjectRow.__table__.c
-
-
-def _opened(kind: str, body: Any, stored_hash: str,
-            sealer: secrets.Sealer | None) -> tuple[Any, str]:
-    """A Secret's body with its data, and the hash the planner compares, when the key is here.
-
-    A sealed row stores a keyed tag, not the content hash: a hash of a Secret's content
-    would let anyone who reads the file test guesses of its values.
-    """
-    if kind != "Secret" or sealer is None or not secrets.is_sealed(body):
-        return body, stored_hash
-    opened = secrets.open_body(body, sealer)
-    return opened, content_hash(opened)
-
-
-def _to_record(row: Any, sealer: secrets.Sealer | None = None) -> ObjectRecord:
-    body, hash_ = _opened(row.kind, row.body, row.content_hash, sealer)
-    return ObjectRecord(
-        key=Key(row.kind, row.namespace, row.name),
-        uid=row.uid,
-        api_version=row.api_version,
-        body=body,
-        source_file=row.source_file,
-        line=row.line,
-        document=row.document,
-        content_hash=hash_,
-        revision=row.revision,
-        generation=row.generation,
-        stale=bool(row.stale),
-        status=row.status,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 def _key_filter(key: Key) -> list[Any]:
@@ -67,11 +35,11 @@ def _key_filter(key: Key) -> list[Any]:
 
 
 class ObjectsMixin(StoreBase):
-    """Desired objects, their status, and the applied revision."""
+    """Desired objects, their status, and the applied revision.
 
-    # Seals Secret bodies written and opens those read (reconciler.store.secrets); without
-    # one, Secrets are read sealed and writing one is refused.
-    sealer: secrets.Sealer | None = None
+    Reads (`recorded`, `objects`, `get_object`, `revisions`) are `reads.ReadStore`'s. Secret
+    bodies are sealed with `self.sealer` when written: without one, writing one is refused.
+    """
 
     def _stored(self, kind: str, body: JSON, hash_: str) -> tuple[JSON, str]:
         if kind != "Secret":
@@ -92,50 +60,6 @@ class ObjectsMixin(StoreBase):
                 s.execute(update(ObjectRow).where(c.id == row.id).values(
                     body=sealed, content_hash=tag))
         return len(rows)
-
-    def recorded(self) -> dict[Key, RecordedView]:
-        """Every recorded object as the planner sees it."""
-        c = _OBJECT_COLUMNS
-        query = select(
-            c.kind,
-            c.namespace,
-            c.name,
-            c.content_hash,
-            c.body,
-            c.source_file,
-            c.line,
-            c.document,
-            c.stale,
-        )
-        with self._read() as s:
-            rows = s.execute(query).all()
-        out: dict[Key, RecordedView] = {}
-        for r in rows:
-            key = Key(r.kind, r.namespace, r.name)
-            body, hash_ = _opened(r.kind, r.body, r.content_hash, self.sealer)
-            out[key] = RecordedView(key, hash_, body, r.source_file, r.line, r.document,
-                                    bool(r.stale))
-        return out
-
-    def objects(self, kind: str | None = None, namespace: str | None = None) -> list[ObjectRecord]:
-        """Recorded objects, optionally of one kind and one namespace, sorted by key."""
-        query = select(ObjectRow.__table__)
-        if kind is not None:
-            query = query.where(_OBJECT_COLUMNS.kind == kind)
-        if namespace is not None:
-            query = query.where(_OBJECT_COLUMNS.namespace == namespace)
-        query = query.order_by(
-            _OBJECT_COLUMNS.kind, _OBJECT_COLUMNS.namespace, _OBJECT_COLUMNS.name
-        )
-        with self._read() as s:
-            rows = s.execute(query).all()
-        return [_to_record(r, self.sealer) for r in rows]
-
-    def get_object(self, key: Key) -> ObjectRecord | None:
-        """One recorded object, or None."""
-        with self._read() as s:
-            row = s.execute(select(ObjectRow.__table__).where(*_key_filter(key))).first()
-        return None if row is None else _to_record(row, self.sealer)
 
     def apply_plan(self, plan: Plan, revision: str = "", now: datetime | None = None) -> None:
         """Record a plan in one transaction: create, update, delete, refresh, mark stale.
@@ -218,12 +142,6 @@ class ObjectsMixin(StoreBase):
         """Record that `revision` (a git SHA or "folder") of `source` was applied."""
         with self._write() as s:
             s.add(RevisionRow(revision=revision, source=source, applied_at=now or utcnow()))
-
-    def revisions(self, limit: int = 10) -> list[RevisionRecord]:
-        """The latest applied revisions, newest first."""
-        query = select(RevisionRow.__table__).order_by(RevisionRow.id.desc()).limit(limit)
-        with self._read() as s:
-            return [RevisionRecord(r.revision, r.source, r.applied_at) for r in s.execute(query)]
 
     def revision(self) -> RevisionRecord | None:
         """The revision applied last, or None before the first apply."""

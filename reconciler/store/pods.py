@@ -13,21 +13,17 @@ name first keeps it). Label filtering takes a plain predicate, so callers pass
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from reconciler.api.records import NodeRecord, PodRecord
-from reconciler.api.selectors import LabelPredicate
 from reconciler.store import convert
 from reconciler.store.base import StoreBase
 from reconciler.store.models import NodeRow, PodRow
 from reconciler.store.upsert import insert_for, upsert
 
 _P = PodRow.__table__.c
-# Every column but the container statuses: `list_pods(containers=False)`.
-_WITHOUT_CONTAINERS = [c for c in PodRow.__table__.c if c.name != "containers"]
 
 
 # Field groups `patch_pods` writes, each owned by one controller.
@@ -50,39 +46,12 @@ NODE_REPORT = frozenset({"cpu_milli", "memory", "pod_addresses", "engine_version
 
 
 class PodsMixin(StoreBase):
-    """Pods, containers and nodes."""
-
-    def list_pods(
-        self,
-        namespace: str | None = None,
-        selector: LabelPredicate | None = None,
-        *,
-        node: str | None = None,
-        owner_uid: str | None = None,
-        containers: bool = True,
-    ) -> list[PodRecord]:
-        """Pods sorted by namespace and name, filtered by namespace, labels, node, owner.
-
-        `containers=False` leaves the container statuses out (empty lists): for
-        callers that read only metadata and spec of many pods.
-        """
-        conditions: list[Any] = []
-        if namespace is not None:
-            conditions.append(_P.namespace == namespace)
-        if node is not None:
-            conditions.append(_P.node_name == node)
-        if owner_uid is not None:
-            conditions.append(_P.owner_uid == owner_uid)
-        return self._pods(conditions, selector, containers=containers)
-
-    def get_pod(self, namespace: str, name: str) -> PodRecord | None:
-        """One pod by namespace and name, or None."""
-        pods = self._pods([_P.namespace == namespace, _P.name == name], None)
-        return pods[0] if pods else None
+    """Pods, containers and nodes; `list_pods`, `get_pod`, `list_nodes` and `get_node` are
+    `reads.ReadStore`'s."""
 
     def get_pod_by_uid(self, uid: str) -> PodRecord | None:
         """One pod by uid, or None."""
-        pods = self._pods([_P.uid == uid], None)
+        pods = self._pods(None, True, uid=uid)
         return pods[0] if pods else None
 
     def upsert_pod(self, pod: PodRecord) -> None:
@@ -235,19 +204,6 @@ class PodsMixin(StoreBase):
             self._written("node", convert.to_node(row), revision=False)
             return True
 
-    def list_nodes(self) -> list[NodeRecord]:
-        """Every registered node, sorted by name."""
-        with self._read() as s:
-            rows = s.execute(select(NodeRow.__table__).order_by(NodeRow.name)).mappings()
-            return [convert.to_node(r) for r in rows]
-
-    def get_node(self, name: str) -> NodeRecord | None:
-        """One node by name, or None."""
-        with self._read() as s:
-            query = select(NodeRow.__table__).where(NodeRow.name == name)
-            row = s.execute(query).mappings().first()
-            return None if row is None else convert.to_node(row)
-
     def delete_node(self, name: str) -> bool:
         """Forget a node; False when it was not registered."""
         with self._write() as s:
@@ -262,23 +218,3 @@ class PodsMixin(StoreBase):
         # An older pod holding the name goes; the pod's own row stays (upserted next).
         older = and_(_P.namespace == pod.namespace, _P.name == pod.name, _P.uid != pod.uid)
         s.execute(delete(PodRow).where(older))
-
-    def _pods(self, conditions: list[Any], selector: LabelPredicate | None, *,
-              containers: bool = True) -> list[PodRecord]:
-        columns = PodRow.__table__.c if containers else _WITHOUT_CONTAINERS
-        pod_query = select(*columns).where(*conditions).order_by(_P.namespace, _P.name)
-        with self._read() as s:
-            if selector is not None:
-                # Labels first, whole rows of the selected pods only: a Service selecting
-                # 1 of 1,000 pods should not decode 1,000 specs.
-                # Past SQLite's limit of 32,766 variables, everything is read and filtered.
-                label_query = select(_P.uid, _P.labels).where(*conditions)
-                chosen = [uid for uid, labels in s.execute(label_query) if selector(labels)]
-                if not chosen:
-                    return []
-                if len(chosen) < 30000:
-                    pod_query = pod_query.where(_P.uid.in_(chosen))
-            pod_rows = list(s.execute(pod_query).mappings())
-        if selector is not None:
-            pod_rows = [r for r in pod_rows if selector(r["labels"])]
-        return [convert.to_pod(r) for r in pod_rows]

@@ -2,19 +2,23 @@
 
 The service's composition root opens one `Store` and hands it to the control
 loop, controllers, proxy and DNS; each CLI command opens its own. The methods
-live in mixins by subject:
+live in mixins by subject, over `base.StoreBase`:
 
-- `objects.ObjectsMixin`: recorded(), objects(), get_object(), apply_plan(),
-  set_status(), get_status(), set_revision(), revision(), revisions()
+- `reads.ReadStore` (`StoreBase`'s base): what the CLI's stdlib reader reads too,
+  each query written once: recorded(), objects(), get_object(), revisions(),
+  list_pods(), get_pod(), list_nodes(), get_node(), get/list_endpoints(),
+  allocations(), list_components(), claims(), list_claims(), get_claim()
+- `objects.ObjectsMixin`: apply_plan(), set_status(), get_status(), set_revision(),
+  revision(), reseal_secrets()
 - `owned.OwnedObjectsMixin`: write_owned(), owned_objects(): objects a controller
   writes (a Deployment's ReplicaSets)
-- `pods.PodsMixin`: list_pods(), get_pod(), get_pod_by_uid(), upsert_pod(s)(),
-  delete_pod(), upsert_node(), list_nodes(), get_node(), delete_node()
-- `claims.ClaimsMixin`: ensure_claims(), list_claims(), get_claim(), bind_claim(),
-  mark_claims_deleted(), delete_claim()
-- `network.NetworkMixin`: set/get/list/delete_endpoints(), allocate_cluster_ip(),
-  allocate_node_port(), allocations(), release_allocations()
-- `components.ComponentsMixin`: set_components(), list_components()
+- `pods.PodsMixin`: get_pod_by_uid(), upsert_pod(s)(), create_pods(), patch_pod(s)(),
+  delete_pod(), upsert_node(), report_node(), delete_node()
+- `claims.ClaimsMixin`: ensure_claims(), bind_claim(), mark_claims_deleted(),
+  delete_claim()
+- `network.NetworkMixin`: set/delete_endpoints(), allocate_cluster_ip(),
+  allocate_node_port(), cluster_ips(), release_allocations()
+- `components.ComponentsMixin`: set_components()
 - `cluster.ClusterMixin`: cluster_id(), the store's identity on the Docker hosts
 - `events.EventsMixin`: record_event(s)(), list_events(), prune_events()
 - `retention.RetentionMixin`: compact(), prune_revisions(): expired events, old revisions
