@@ -17,7 +17,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +82,9 @@ class NodeAgent:
         self._known: dict[tuple[str, str], tuple[str, int]] = {}  # (uid, name) -> (id, restart)
         self._removed: set[str] = set()  # ids this agent removed: not "removed by hand"
         self._info_cache: tuple[float, dict[str, Any]] | None = None  # (monotonic, GET /info)
+        # Creates a new pod's app containers while its sandbox starts (`_create_early`).
+        self._early_pool = ThreadPoolExecutor(config.concurrency,
+                                              thread_name_prefix=f"early-{node.name}")
 
     # Host --------------------------------------------------------------------
 
@@ -181,9 +184,14 @@ class NodeAgent:
     def sync_pod(self, pod: PodRecord, env: PodEnv) -> PodSync:
         """One idempotent step converging the pod's containers toward pod.spec; its status."""
         with self._lock(pod.uid):
-            return self._sync(pod, env)
+            early: dict[str, Future[str | None]] = {}
+            try:
+                return self._sync(pod, env, early)
+            finally:
+                self._settle(early)
 
-    def _sync(self, pod: PodRecord, env: PodEnv) -> PodSync:
+    def _sync(self, pod: PodRecord, env: PodEnv,
+              early: dict[str, Future[str | None]]) -> PodSync:
         out = PodSync(host_ip=self.engine.address)
         out.events.extend(self.prober.drain_events(pod.uid))
         pspec = pod.spec
@@ -207,8 +215,12 @@ class NodeAgent:
             return out
         instances, infra_data = self._instances(pod.uid)
         spans.mark(pod.uid, "list")
+        volumes = {**self.builder.volume_names(pod), **config_folders}
         try:
             created = self._sandbox(pod, env, instances, out)
+            if created is not None:
+                early.update(self._create_early(pod, env, created, volumes))
+                self.builder.start_infra(pod, created)
         except APIError as e:
             out.events.append(PodEvent("Warning", "FailedCreatePodSandBox",
                                        f"Failed to create pod sandbox: {e.explanation or e}"))
@@ -234,8 +246,7 @@ class NodeAgent:
                 out.ports[f"{port}/{proto.upper()}"] = int(binds[0]["HostPort"])
         out.start_time = status.parse_time((infra_data.get("State") or {}).get("StartedAt"))
         spans.mark(pod.uid, "sandbox_inspect")
-        ctx = _Ctx(pod, env, infra_data["Id"], out,
-                   {**self.builder.volume_names(pod), **config_folders})
+        ctx = _Ctx(pod, env, infra_data["Id"], out, volumes, early)
         by_name: dict[str, list[Instance]] = defaultdict(list)
         for inst in instances:
             if inst.container != naming.INFRA:
@@ -290,6 +301,56 @@ class NodeAgent:
         spans.mark(pod.uid, "volumes")
         volumeperms.prepare(self.engine, self.config, pod, self.builder.empty_dirs(pod))
         return self.builder.create_infra(pod, env, attempt)
+
+    def _create_early(self, pod: PodRecord, env: PodEnv, infra_id: str,
+                      volumes: dict[str, str]) -> dict[str, Future[str | None]]:
+        """Create a new pod's app containers while its sandbox starts: Docker accepts a
+        container joined to one not yet running, and a pod then waits for one create
+        less. Only what the first step would create anyway: no init containers to run
+        first, a container never seen before (restart 0), an image already present, and
+        no environment that needs the pod's IP (known once the sandbox runs)."""
+        if pod.spec.get("initContainers"):
+            return {}
+        return {
+            str(c["name"]): self._early_pool.submit(self._create_one_early, pod, c, infra_id,
+                                                    env, volumes)
+            for c in pod.spec.get("containers") or []
+            if (pod.uid, str(c["name"])) not in self._known and not spec.needs_pod_ip(c)
+        }
+
+    def _create_one_early(self, pod: PodRecord, c: dict[str, Any], infra_id: str,
+                          env: PodEnv, volumes: dict[str, str]) -> str | None:
+        image = self.builder.ready_image(c)
+        if image is None:
+            return None
+        return self.builder.create_container(pod, c, image, infra_id=infra_id, env=env,
+                                             volumes=volumes, pod_ip="", init=False,
+                                             restart=0, backoff=0)
+
+    def _take_early(self, ctx: _Ctx, name: str, action: Action) -> str | None:
+        """The container created early for this step's create, if it is the one wanted."""
+        future = ctx.early.pop(name, None)
+        if future is None:
+            return None
+        try:
+            cid = future.result()
+        except Exception as e:  # the create below meets the same error and reports it
+            log.debug("early create of %s in pod %s failed: %s", name, ctx.pod.uid, e)
+            return None
+        if cid is not None and (action.restart, action.backoff) != (0, 0):
+            self._remove(cid, grace=0)
+            return None
+        return cid
+
+    def _settle(self, early: dict[str, Future[str | None]]) -> None:
+        """Wait for the early creates of a sync; remove what its steps did not take (a sync
+        that ended before its containers' steps), so nothing is left behind half-made."""
+        wait(early.values())
+        for future in early.values():
+            cid = None if future.exception() else future.result()
+            if cid is not None:
+                with contextlib.suppress(APIError, HostUnreachable):
+                    self._remove(cid, grace=0)
 
     def _remember(self, uid: str, inst: Instance) -> None:
         if inst.container != naming.INFRA:
@@ -371,7 +432,7 @@ class NodeAgent:
         for old in insts[:-1]:
             self._remove(old.id, grace=0)  # keep only the previous instance, for `logs --previous`
         try:
-            cid = self.builder.create_container(
+            cid = self._take_early(ctx, name, action) or self.builder.create_container(
                 ctx.pod, c, image, infra_id=ctx.infra_id, env=ctx.env, volumes=ctx.volumes,
                 pod_ip=ctx.out.pod_ip, init=init, restart=action.restart, backoff=action.backoff)
         except spec.SpecError as e:
@@ -538,6 +599,7 @@ class NodeAgent:
         return self.access.logs(uid, container, follow=follow, tail=tail, previous=previous)
 
     def close(self) -> None:
+        self._early_pool.shutdown(wait=True)
         self.prober.close()
         self.engine.close()
 
@@ -546,8 +608,9 @@ class _Ctx:
     """What every container step of one sync shares."""
 
     def __init__(self, pod: PodRecord, env: PodEnv, infra_id: str, out: PodSync,
-                 volumes: dict[str, str]) -> None:
+                 volumes: dict[str, str], early: dict[str, Future[str | None]]) -> None:
         self.pod, self.env, self.infra_id, self.out, self.volumes = pod, env, infra_id, out, volumes
+        self.early = early  # container name -> its create begun beside the sandbox's start
 
 
 def _recorded(pod: PodRecord, inst: Instance) -> Verdict | None:

@@ -215,8 +215,21 @@ class Builder:
         with contextlib.suppress(NotFound):
             self.engine.call(self.engine.api.remove_volume, name)
 
+    def ready_image(self, c: dict[str, Any]) -> str | None:
+        """The local image to run for `c` when it is present and nothing asks for a pull;
+        else None, and `image` decides (pull, back-off, events). No events of its own: a
+        container created early (agent.py) still goes through `image` for them."""
+        mapped = spec.map_image(str(c.get("image", "")), self.config.image_map)
+        if not self._present(mapped):
+            return None
+        ref = str(c.get("image", ""))
+        if pullrules.needs_pull(spec.pull_policy(c), True, mapped=mapped != ref) and \
+                self.puller.allowed(mapped):
+            return None
+        return mapped
+
     def create_infra(self, pod: PodRecord, env: PodEnv, attempt: int) -> str:
-        """Create and start the infrastructure container; its id."""
+        """Create (not start: `start_infra`) the infrastructure container; its id."""
         self.ensure_infra_image()
         api = self.engine.api
         ports = spec.container_ports(pod.spec)
@@ -246,9 +259,12 @@ class Builder:
         )
         cid = str(created["Id"])
         spans.mark(pod.uid, "sandbox_create")
-        self.engine.call(api.start, cid)
-        spans.mark(pod.uid, "sandbox_start")
         return cid
+
+    def start_infra(self, pod: PodRecord, cid: str) -> None:
+        """Start the infrastructure container: Docker sets up the pod's network here."""
+        self.engine.call(self.engine.api.start, cid)
+        spans.mark(pod.uid, "sandbox_start")
 
     def create_container(
         self, pod: PodRecord, c: dict[str, Any], image: str, *, infra_id: str, env: PodEnv,

@@ -68,6 +68,12 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _VAR.sub(sub, text)
 
 
+def needs_pod_ip(c: dict[str, Any]) -> bool:
+    """Whether the container's environment takes the pod's IP (known once its sandbox runs)."""
+    return any(((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+               == "status.podIP" for e in c.get("env") or [])
+
+
 def field_ref(path: str, pod: PodRecord, pod_ip: str, node_name: str, host_ip: str) -> str:
     """The value of an env `valueFrom.fieldRef.fieldPath` this driver supports."""
     values = {
