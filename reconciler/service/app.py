@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from reconciler.api.records import NodeRecord
 from reconciler.control.cache import Cache
 from reconciler.control.context import (
     DESIRED,
@@ -323,7 +324,7 @@ class Service:
         scheduler.start()
         self._scheduler = scheduler
 
-        summary = _summary(store, ctx.cache)
+        summary = _summary(store, ctx.cache, ctx.list_nodes())
         # What start-up built (the filled cache, the parsed folder) out of the collector's
         # walks: a full collection then pauses the loop for what changed since, not all.
         gcpolicy.freeze()
@@ -334,15 +335,24 @@ class Service:
                              self.stop_event).start()
         self.health.set("controller-manager", Health(True, "ok"))
         self.health.set("scheduler", Health(True, "ok"))
-        self._publish_health(store, fluent, proxy)
+        self._publish_health(store, fluent, proxy, ctx.list_nodes())
 
+        status = summary
         while not self.stop_event.wait(1.0):
             if self._reload_requested:
                 self._reload_requested = False
                 self._reload(ctx, notifier)
             try:
-                self._publish_health(store, fluent, proxy)
-                notifier.status(_summary(store, ctx.cache))
+                # The node view, not a read of the store each second (written through,
+                # read again when another process wrote).
+                nodes = ctx.list_nodes()
+                self._publish_health(store, fluent, proxy, nodes)
+                # systemd keeps the last STATUS=: a line only when its text changed, and
+                # none made when nobody reads it (not under systemd).
+                if notifier.enabled:
+                    text = _summary(store, ctx.cache, nodes)
+                    if text != status and notifier.status(text):
+                        status = text
             except LeaseLost:
                 continue  # the lease thread decides: renewed, or stand down
             except Exception as e:
@@ -484,7 +494,8 @@ class Service:
             return None
 
     def _publish_health(
-        self, store: Store, fluent: FluentShipper | None, proxy: EmbeddedProxy | None
+        self, store: Store, fluent: FluentShipper | None, proxy: EmbeddedProxy | None,
+        nodes: list[NodeRecord],
     ) -> None:
         if proxy is not None:
             table = proxy.table
@@ -500,7 +511,7 @@ class Service:
             )
         for name, (healthy, message) in dict(self.components).items():
             self.health.set(name, Health(healthy, message))
-        self.health.publish(store, fluent)
+        self.health.publish(store, fluent, nodes)
 
     def _reload(self, ctx: Context, notifier: Notifier) -> None:
         notifier.reloading()
@@ -569,8 +580,8 @@ def _phase_counts(store: Store, cache: Cache | None = None) -> dict[str, int]:
     return counts
 
 
-def _summary(store: Store, cache: Cache | None = None) -> str:
+def _summary(store: Store, cache: Cache | None, nodes: list[NodeRecord]) -> str:
     phases = _phase_counts(store, cache)
-    ready = sum(1 for n in store.list_nodes() if n.ready)
+    ready = sum(1 for n in nodes if n.ready)
     return (f"{phases.get('Running', 0)}/{sum(phases.values())} pods running, "
             f"{ready} node(s) ready")

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from reconciler.api.records import NodeRecord
 from reconciler.store import Store
 
 REFRESH = 10.0  # seconds between writes of unchanged health
@@ -48,10 +49,11 @@ class HealthBoard:
         with self._lock:
             return dict(self._items)
 
-    def publish(self, store: Store, fluent: HasHealth | None) -> None:
+    def publish(self, store: Store, fluent: HasHealth | None,
+                nodes: list[NodeRecord] | None = None) -> None:
         """Gather what other parts report; write every component in one transaction when
-        one changed or `REFRESH` seconds went by."""
-        for node in store.list_nodes():
+        one changed or `REFRESH` seconds went by. `nodes`: as read already (else the store's)."""
+        for node in store.list_nodes() if nodes is None else nodes:
             self.set(
                 f"node/{node.name}",
                 Health(node.ready, node.message or ("Ready" if node.ready else node.reason)),

@@ -9,6 +9,7 @@ fluentd, systemd notify and SIGHUP, and metrics. Measured times are printed.
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import subprocess
@@ -459,17 +460,23 @@ class TestSystemdAndReload:
         shown = config_show(run, conf)
         assert f'resync_interval = "1h"  # {conf}' in shown, shown
 
-        drain(run)
+        statuses = [f for f in ready if f.startswith("STATUS=")]
+        statuses += [f for m in drain(run) for f in m.split("\n") if f.startswith("STATUS=")]
         before = desired_passes(address)
         pinged = [0]
 
         def pings_seen(n: int) -> bool:
-            pinged[0] += sum(m.split("\n").count("WATCHDOG=1") for m in drain(run))
+            for m in drain(run):
+                fields = m.split("\n")
+                pinged[0] += fields.count("WATCHDOG=1")
+                statuses.extend(f for f in fields if f.startswith("STATUS="))
             return pinged[0] >= n
 
         # Pings keep coming (a generous wait for 4 of them, sent each 0.5 s with WATCHDOG_USEC=1s).
         wait_until(lambda: pings_seen(4), 30, 0.1, what="4 WATCHDOG=1 pings")
         pings = pinged[0]
+        # The status line is sent when its text changes, not again each second.
+        assert all(a != b for a, b in itertools.pairwise(statuses)), statuses
         quiet = desired_passes(address) - before
         assert quiet <= 1, f"{quiet} desired passes while waiting for pings, with a 1h resync"
 

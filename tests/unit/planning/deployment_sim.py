@@ -41,6 +41,17 @@ def deployment(replicas: int | None = 3, image: str = "nginx:1", *, strategy: JS
                            "metadata": {"name": "web", "namespace": "default"}, "spec": s})
 
 
+def edited(body: JSON, **changes: Any) -> JSON:
+    """A copy of a Deployment body with `image=` (its one container's) or spec fields changed."""
+    body = copy.deepcopy(body)
+    for k, v in changes.items():
+        if k == "image":
+            body["spec"]["template"]["spec"]["containers"][0]["image"] = v
+        else:
+            body["spec"][k] = v
+    return body
+
+
 def image_of(rs: ReplicaSetState) -> str:
     return str(rs.template["spec"]["containers"][0]["image"])
 
@@ -61,13 +72,7 @@ class Sim:
 
     def edit(self, **changes: Any) -> None:
         """Change the Deployment: `image=`, `replicas=`, `paused=`, or any spec field."""
-        body = copy.deepcopy(self.body)
-        for k, v in changes.items():
-            if k == "image":
-                body["spec"]["template"]["spec"]["containers"][0]["image"] = v
-            else:
-                body["spec"][k] = v
-        self.body = body
+        self.body = edited(self.body, **changes)
         self.generation += 1
 
     def step(self, seconds: float = 1.0) -> DeploymentPlan:
