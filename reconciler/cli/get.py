@@ -152,7 +152,7 @@ def get(
         from reconciler.store.secrets import try_key_file
 
         # As kubectl's: the data in base64, to whoever may read it (here: the key file).
-        setattr(store, "sealer", try_key_file(state))  # noqa: B010 (ReadStore has no such field)
+        store.sealer = try_key_file(state)
     try:
         if target == "revision":
             _print_revision(store, mode)

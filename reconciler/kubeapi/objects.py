@@ -63,7 +63,7 @@ def _with_sealer(ctx: ApiContext, store: ReadStore, resource: Resource) -> None:
         sealer = load_key_file(ctx.key_file or key_file_for(ctx.state))
     except (OSError, SealError):
         return
-    setattr(store, "sealer", sealer)  # noqa: B010 (ReadStore has no such field)
+    store.sealer = sealer
 
 
 class _Named:
