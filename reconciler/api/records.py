@@ -66,6 +66,21 @@ class Condition:
     last_transition: datetime | None = None
 
 
+@dataclass(frozen=True)
+class PodNetwork:
+    """What a host's proxy and DNS need of a pod: where it runs and at which addresses
+    (reconciler/network/feed.py). A `PodRecord` has the same fields; this is the narrow
+    read that re-reading every pod on each pod change costs (no spec, no statuses)."""
+
+    namespace: str
+    name: str
+    node_name: str
+    pod_ip: str
+    host_ip: str
+    ports: dict[str, int]
+    deletion_timestamp: datetime | None
+
+
 @dataclass
 class PodRecord:
     """One pod, declared in a manifest or created by a controller, with its observed status."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from reconciler.api.records import PodRecord
+from reconciler.api.records import PodNetwork, PodRecord
 from reconciler.network.model import (
     DEFAULT_AFFINITY_TIMEOUT,
     Affinity,
@@ -28,6 +28,8 @@ from reconciler.network.model import (
 )
 
 JSON = dict[str, Any]
+# A pod as the table needs it: `PodNetwork` (the store's narrow read) or a whole `PodRecord`.
+PodAddress = PodNetwork | PodRecord
 
 # What a proxy reads, as the store's feed names it (`reconciler.store.feeds.TOPICS`).
 TOPICS = frozenset({"services", "endpoints", "pods", "nodes"})
@@ -37,7 +39,7 @@ ACK_EVERY = 60.0
 
 
 def _endpoints_for(
-    subsets: list[JSON], port: JSON, pods: dict[tuple[str, str], PodRecord],
+    subsets: list[JSON], port: JSON, pods: dict[tuple[str, str], PodAddress],
     nodes: dict[str, str], namespace: str,
 ) -> tuple[Endpoint, ...]:
     """Ready endpoints of one service port: the subset port with the same name (or the only one)."""
@@ -61,7 +63,7 @@ def _endpoints_for(
 
 
 def _endpoint(
-    addr: JSON, target: int, protocol: str, pods: dict[tuple[str, str], PodRecord],
+    addr: JSON, target: int, protocol: str, pods: dict[tuple[str, str], PodAddress],
     nodes: dict[str, str], namespace: str,
 ) -> Endpoint:
     ip = str(addr.get("ip", ""))
@@ -81,7 +83,7 @@ def _endpoint(
 
 def service_entry(
     body: JSON, status: JSON | None, subsets: list[JSON],
-    pods: dict[tuple[str, str], PodRecord], nodes: dict[str, str],
+    pods: dict[tuple[str, str], PodAddress], nodes: dict[str, str],
 ) -> ServiceEntry:
     """One Service from its body, its status from the controller, and its endpoints."""
     meta = body.get("metadata") or {}
@@ -145,7 +147,7 @@ class TableFeed:
         self.endpoints_revision = 0
         self._services: list[Any] = []
         self._endpoints: dict[tuple[str, str], list[JSON]] = {}
-        self._pods: dict[tuple[str, str], PodRecord] = {}
+        self._pods: dict[tuple[str, str], PodAddress] = {}
         self._nodes: dict[str, str] = {}
 
     def refresh(self, topics: Iterable[str]) -> ServiceTable:
@@ -159,7 +161,11 @@ class TableFeed:
         if "services" in topics:
             self._services = store.objects(kind="Service")
         if "pods" in topics:
-            self._pods = {(p.namespace, p.name): p for p in store.list_pods()}
+            # The narrow read: pods change with every start and status, and a whole pod
+            # (spec, statuses) decoded a thousand times per change was the proxy's main cost.
+            narrow = getattr(store, "pod_network", None)
+            pods = narrow() if narrow is not None else store.list_pods()
+            self._pods = {(p.namespace, p.name): p for p in pods}
         if "nodes" in topics:
             self._nodes = {n.name: n.address for n in store.list_nodes()}
         return compose(self._services, self._endpoints, self._pods, self._nodes, self.dns_ip)
@@ -167,7 +173,7 @@ class TableFeed:
 
 def compose(
     services: list[Any], endpoints: dict[tuple[str, str], list[JSON]],
-    pods: dict[tuple[str, str], PodRecord], nodes: dict[str, str], dns_ip: str = "",
+    pods: dict[tuple[str, str], PodAddress], nodes: dict[str, str], dns_ip: str = "",
 ) -> ServiceTable:
     """The table from Service records, endpoints subsets, pods by name and node addresses."""
     entries = []
@@ -181,7 +187,7 @@ def compose(
                            pod_hosts(pods.values(), nodes))
 
 
-def pod_namespaces(pods: Iterable[PodRecord]) -> dict[str, str]:
+def pod_namespaces(pods: Iterable[PodAddress]) -> dict[str, str]:
     """Pod IP -> namespace. Pod IPs are private to their host and two hosts may hand out
     the same one: an address held in two namespaces is left out (its short names then
     resolve in default, as they do from the host)."""
@@ -192,7 +198,7 @@ def pod_namespaces(pods: Iterable[PodRecord]) -> dict[str, str]:
     return {ip: next(iter(nss)) for ip, nss in seen.items() if len(nss) == 1}
 
 
-def pod_hosts(pods: Iterable[PodRecord], addresses: dict[str, str]) -> list[tuple[str, str, str]]:
+def pod_hosts(pods: Iterable[PodAddress], addresses: dict[str, str]) -> list[tuple[str, str, str]]:
     """(pod IP, node, node address) of placed pods with an address.
 
     A terminating pod keeps its route: it runs, and may still be served connections,

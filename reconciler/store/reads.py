@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from reconciler.api.defaults import content_hash
-from reconciler.api.records import ClaimRecord, EventRecord, NodeRecord, PodRecord
+from reconciler.api.records import ClaimRecord, EventRecord, NodeRecord, PodNetwork, PodRecord
 from reconciler.api.selectors import LabelPredicate
 from reconciler.api.types import Key
 from reconciler.planning.diff import RecordedView
@@ -69,6 +69,8 @@ POD_COLUMNS = (
 )  # fmt: skip
 PODS = "SELECT {columns} FROM pods{where} ORDER BY namespace, name"
 POD_LABELS = "SELECT uid, labels FROM pods{where}"
+POD_NETWORK = ("SELECT namespace, name, node_name, pod_ip, host_ip, ports, deletion_timestamp"
+               " FROM pods ORDER BY namespace, name")
 NODES = "SELECT * FROM nodes{where} ORDER BY name"
 ENDPOINTS = ("SELECT namespace, name, subsets, created_at, updated_at FROM endpoints{where}"
              " ORDER BY namespace, name")
@@ -229,6 +231,14 @@ class ReadStore(ABC):
         if selector is not None:
             rows = [r for r in rows if selector(r["labels"])]
         return [convert.to_pod(r) for r in rows]
+
+    def pod_network(self) -> list[PodNetwork]:
+        """Every pod's placement and addresses only (what a host's proxy and DNS need)."""
+        return [PodNetwork(r["namespace"], r["name"], r["node_name"] or "", r["pod_ip"] or "",
+                           r["host_ip"] or "", {str(k): int(v) for k, v in
+                                                (r["ports"] or {}).items()},
+                           r["deletion_timestamp"])
+                for r in self._rows(POD_NETWORK)]
 
     def list_nodes(self) -> list[NodeRecord]:
         """Every registered node, sorted by name."""

@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.api.types import DesiredObject, Key, Position
+from reconciler.network.feed import build_table
 from reconciler.planning.diff import diff
 from reconciler.store import Store
 from reconciler.store.feeds import TOPICS, StoreFeed
@@ -148,3 +149,47 @@ class TestListenDetector:
         finally:
             detector.close()
             store.close()
+
+
+class _WholePods:
+    """A store seen without its narrow pod read: the table is built from whole pods."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        if name == "pod_network":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+class TestNarrowPodRead:
+    def test_the_table_from_the_narrow_read_equals_the_one_from_whole_pods(
+            self, any_store: Store) -> None:
+        """Placed, addressed, published and terminating pods make the same proxy table
+        whether the feed reads whole pods or only their placement and addresses."""
+        store = any_store
+        now = datetime.now(UTC)
+        store.upsert_node(NodeRecord(name="local", engine_url="unix:///x", address="10.0.0.1",
+                                     created_at=now))
+        store.upsert_node(NodeRecord(name="hostb", engine_url="tcp://b", address="10.0.0.2",
+                                     created_at=now))
+        pods = [_pod("u1", "172.17.0.9"), _pod("u2", "172.18.0.3"), _pod("u3", "172.17.0.10"),
+                _pod("u4", "")]
+        pods[1].node_name, pods[1].host_ip, pods[1].ports = "hostb", "10.0.0.2", {"80/TCP": 30080}
+        pods[2].deletion_timestamp = now
+        store.upsert_pods(pods)
+        store.apply_plan(diff([DesiredObject(
+            Key("Service", "default", "web"),
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+             "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}},
+            Position("web.yaml", 1, 1), "h")], {}), "sha")
+        store.set_status(Key("Service", "default", "web"), {"clusterIP": "10.96.0.5"})
+        store.set_endpoints("default", "web", [{
+            "addresses": [{"ip": p.pod_ip, "targetRef": {"kind": "Pod", "name": p.name}}
+                          for p in pods[:3]],
+            "ports": [{"port": 80}]}])
+        narrow = build_table(store, "local")
+        assert narrow == build_table(_WholePods(store), "local")
+        assert [e.host_port for e in narrow.services[0].ports[0].endpoints] == [0, 0, 30080]
+        assert ("172.18.0.3", "hostb", "10.0.0.2") in narrow.pod_hosts

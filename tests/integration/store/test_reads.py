@@ -95,6 +95,7 @@ Read = Callable[[ReadStore], object]
 # Every shared query, with arguments that make each answer non-empty; the name before "-"
 # is the ReadStore method (a test checks that none is left out).
 READS: list[tuple[str, Read]] = [
+    ("pod_network", lambda s: s.pod_network()),
     ("recorded", lambda s: s.recorded()),
     ("objects", lambda s: s.objects()),
     ("objects-kind-namespace", lambda s: s.objects("ConfigMap", "default")),
