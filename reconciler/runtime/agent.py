@@ -55,6 +55,7 @@ from reconciler.scheduling import capacity
 log = logging.getLogger(__name__)
 
 INFO_REFRESH = 60.0  # seconds between two GET /info of a heartbeat (see `heartbeat`)
+ADDRESSES_REFRESH = 30.0  # seconds between two inspects of the bridge (see `heartbeat`)
 _CREATING: Waiting = ("ContainerCreating", "")
 _KILL_MESSAGES = {
     "liveness": "Container {c} failed liveness probe, will be restarted",
@@ -82,6 +83,7 @@ class NodeAgent:
         self._known: dict[tuple[str, str], tuple[str, int]] = {}  # (uid, name) -> (id, restart)
         self._removed: set[str] = set()  # ids this agent removed: not "removed by hand"
         self._info_cache: tuple[float, dict[str, Any]] | None = None  # (monotonic, GET /info)
+        self._addresses_cache: tuple[float, int] | None = None  # (monotonic, free addresses)
         # Creates a new pod's app containers while its sandbox starts (`_create_early`).
         self._early_pool = ThreadPoolExecutor(config.concurrency,
                                               thread_name_prefix=f"early-{node.name}")
@@ -91,16 +93,19 @@ class NodeAgent:
     def heartbeat(self) -> HostInfo:
         """The engine's CPUs, memory and versions; HostUnreachable when it does not answer.
 
-        The bridge's inspect is the liveness probe of every heartbeat. `GET /info` (the
-        engine counts every container and image for it) is asked again only every
-        `INFO_REFRESH` seconds and after the engine failed to answer: CPUs, memory and
-        versions change with an engine restart or upgrade, not between heartbeats.
+        `GET /_ping` is the liveness probe of every heartbeat. `GET /info` (the engine
+        counts every container and image for it) is asked again only every `INFO_REFRESH`
+        seconds, and the bridge's inspect (it lists every attached container: 1,000 pods
+        made it the heartbeat's main cost) every `ADDRESSES_REFRESH` seconds, both again
+        after the engine failed to answer: CPUs, memory and versions change with an engine
+        restart or upgrade, and the free addresses only when containers not of this
+        service join or leave the bridge (our own sandboxes are not counted against them).
         """
         try:
-            addresses = self._pod_addresses()
+            addresses = self._addresses()
             info = self._info()
         except HostUnreachable:
-            self._info_cache = None
+            self._info_cache = self._addresses_cache = None
             raise
         return HostInfo(cpus=int(info.get("NCPU", 0)), memory=int(info.get("MemTotal", 0)),
                         engine_version=str(info.get("ServerVersion", "")),
@@ -118,6 +123,16 @@ class NodeAgent:
         info: dict[str, Any] = self.engine.probe(self.engine.api.info)
         self._info_cache = (now, info)
         return info
+
+    def _addresses(self) -> int:
+        now = time.monotonic()
+        cached = self._addresses_cache
+        if cached is not None and now - cached[0] < ADDRESSES_REFRESH:
+            self.engine.probe(self.engine.api.ping)
+            return cached[1]
+        addresses = self._pod_addresses()
+        self._addresses_cache = (now, addresses)
+        return addresses
 
     def _pod_addresses(self) -> int:
         """The addresses the default bridge (every sandbox's network) has left for our pods."""

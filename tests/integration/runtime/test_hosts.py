@@ -80,6 +80,20 @@ class TestSecondHost:
             h.agent.list_pods()
 
 
+class TestHeartbeat:
+    def test_the_bridge_is_inspected_once_per_refresh(
+        self, harness_factory: Callable[..., Harness]
+    ) -> None:
+        """A second heartbeat soon after the first pings the engine: no inspect, no /info."""
+        h = harness_factory()
+        first = h.agent.heartbeat()
+        second = h.agent.heartbeat()
+        assert second.pod_addresses == first.pod_addresses > 0
+        requests = h.agent.engine.requests
+        assert (requests["GET /networks/bridge"], requests["GET /_ping"],
+                requests["GET /info"]) == (1, 1, 1)
+
+
 class TestImages:
     def test_missing_infra_image_is_built_locally(
         self, harness_factory: Callable[..., Harness], docker_client: docker.DockerClient,
