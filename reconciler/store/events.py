@@ -75,16 +75,17 @@ class EventsMixin(StoreBase):
         for index, ev in enumerate(batch):
             rows.setdefault(fingerprint(ev), []).append(index)
         stored: dict[str, tuple[int, datetime]] = {}
-        keys = list(rows)  # first occurrence order: new rows get ids in the order queued
+        # Rows are locked in fingerprint order, so two batches with the same events in
+        # another order queue up instead of deadlocking on PostgreSQL. New rows get ids in
+        # that order too: events list by last_seen (stamped when queued), then id.
+        keys = sorted(rows)
         with self._write() as s:
             for start in range(0, len(keys), _CHUNK):
                 values = [_row(key, [batch[i] for i in rows[key]])
                           for key in keys[start:start + _CHUNK]]
                 statement = insert_for(s, EventRow)
                 # One statement, so a repeat recorded by two hosts at once is counted
-                # twice on one row (the second waits for the first's row lock). Rows are
-                # not locked in a fixed order: two batches meeting on two rows in opposite
-                # orders may deadlock on PostgreSQL, and the recorder retries the loser.
+                # twice on one row (the second waits for the first's row lock).
                 statement = statement.values(values).on_conflict_do_update(
                     index_elements=["fingerprint"], set_={
                         "count": _E.count + statement.excluded.count,

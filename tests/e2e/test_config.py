@@ -93,8 +93,10 @@ class TestConfigE2E:
 
         wait_until(lambda: waiting() == "CreateContainerConfigError", timeout=240,
                    what="CreateContainerConfigError")
-        events = app.cli("events", check=False).stdout + app.cli("describe", "pod", "lost").stdout
-        assert 'configmap "nowhere" not found' in events
+        # Events are written a moment after the status (in batches): wait for them.
+        wait_until(lambda: 'configmap "nowhere" not found' in (
+            app.cli("events", check=False).stdout + app.cli("describe", "pod", "lost").stdout),
+            timeout=30, what="the missing ConfigMap's event")
 
     def test_secret_value_appears_nowhere(self, app: ServiceRun, receiver: FluentReceiver
                                           ) -> None:

@@ -65,8 +65,9 @@ class TestCronJobPolicies:
 
             wait_until(replaced, 240, what="a Replace start replacing the running Job")
             assert all("end" not in r for r in runs(folder, "replace").values())
-            events = run.cli("get", "events").stdout
-            assert "SuccessfulDelete" in events and "cronjob/replace" in events, events
+            # Events are written a moment after the objects (in batches): wait for them.
+            wait_until(lambda: "SuccessfulDelete" in (e := run.cli("get", "events").stdout)
+                       and "cronjob/replace" in e, 30, what="the CronJob's SuccessfulDelete")
 
             table = run.cli("get", "cronjobs").stdout
             header = table.splitlines()[0].split()

@@ -148,8 +148,9 @@ class TestJobOfFive:
         assert sorted(phases.values()) == ["Failed", *["Succeeded"] * 5], phases
         ran = runs(folder)
         assert sorted(ran) == sorted(phases), (ran, phases)  # each pod ran once
-        events = run.cli("get", "events").stdout
-        assert "BackOff" in events and "job/batch" in events, events
+        # Events are written a moment after the status (in batches): wait for them.
+        wait_until(lambda: "BackOff" in (e := run.cli("get", "events").stdout)
+                   and "job/batch" in e, timeout=30, what="the Job's BackOff event")
         table = run.cli("get", "jobs").stdout
         assert "5/5" in table, table
         describe = run.cli("describe", "job", "batch").stdout

@@ -122,8 +122,10 @@ class TestPlacementRules:
                              timeout=120, what="the third replica Pending with the message")
         assert len(pending) == 1 and not pending[0]["spec"].get("nodeName")
         assert placed(run, "ha") == Counter({"hosts": 1, "hostt": 1})
-        events = run.cli("get", "events").stdout
-        assert "FailedScheduling" in events and "didn't match pod anti-affinity rules" in events
+        # Events are written a moment after the status (in batches): wait for them.
+        wait_until(lambda: "FailedScheduling" in (e := run.cli("get", "events").stdout)
+                   and "didn't match pod anti-affinity rules" in e, timeout=30,
+                   what="the FailedScheduling event")
 
     def test_existing_pods_anti_affinity_keeps_a_plain_pod_out(self, run: ServiceRun) -> None:
         """A running pod's required anti-affinity against app=solo keeps a solo pod that has
@@ -197,8 +199,8 @@ class TestDrain:
         assert '"unschedulable": true' in (run.desired / "nodes.yaml").read_text()
         wait_until(lambda: placed(run, "web") == Counter({"hostt": 3}), timeout=180,
                    what="3 web pods on hostt")
-        events = run.cli("get", "events").stdout
-        assert "Scheduled" in events
+        wait_until(lambda: "Scheduled" in run.cli("get", "events").stdout, timeout=30,
+                   what="the Scheduled events")
 
 
 class TestNodeFailure:
@@ -225,8 +227,13 @@ class TestNodeFailure:
             run.start()
             wait_until(lambda: placed(run, "porty") == Counter({"hostt": 1}), timeout=180,
                        what="the pod running on hostt")
-            events = run.cli("get", "events").stdout
-            assert "NodeFailure" in events and "could not be started on node hosts" in events
+            def node_failure() -> str:
+                events = run.cli("get", "events").stdout
+                return events if "NodeFailure" in events and (
+                    "could not be started on node hosts" in events) else ""
+
+            # Events are written a moment after the status (in batches): wait for it.
+            events = wait_until(node_failure, timeout=30, what="the NodeFailure event")
             assert "port is already allocated" in events or "address already in use" in events
         finally:
             subprocess.run(["docker", "-H", ENGINES["hosts"], "rm", "-f", blocker],
@@ -253,5 +260,5 @@ class TestDescheduler:
             assert sum(ready.values()) >= 5, (ready, len(live))
             return ready == Counter({"hostt": 3, "hosts": 3})
         wait_until(balanced, timeout=240, interval=0.5, what="3 and 3")
-        events = run.cli("get", "events").stdout
-        assert events.count("Descheduled") >= 1
+        wait_until(lambda: "Descheduled" in run.cli("get", "events").stdout, timeout=30,
+                   what="a Descheduled event")

@@ -131,8 +131,8 @@ class TestHostLostAndBack:
             assert sum(ready.values()) >= 5, (ready, len(live))
             return ready == Counter({"hostw": 3, "hostx": 3})
         wait_until(balanced, timeout=180, interval=0.5, what="spread 3 and 3 again")
-        moves = [line for line in run.cli("get", "events").stdout.splitlines()
-                 if "Descheduled" in line]
+        moves = wait_until(lambda: [ln for ln in run.cli("get", "events").stdout.splitlines()
+                                    if "Descheduled" in ln], timeout=30, what="Descheduled events")
         print("\n" + "\n".join(moves))
         assert moves and all("spread-" in line for line in moves), moves
         # Each move waited for the last one's replacement: all six were there and Ready.

@@ -214,8 +214,10 @@ class TestGitSource:
             wait_until(lambda: f"revision {sha[:12]} refused" in run.output(),  # noqa: B023
                        15, what=f"revision {sha[:12]} refused in the log")
             refused = time.time() - t
-            refusal = [ln for ln in events_text(run).splitlines() if "InvalidRevision" in ln]
-            assert refusal and sha[:12] in refusal[-1], refusal
+            # The event is written a moment after the log line (in batches): wait for it.
+            wait_until(lambda: any(sha[:12] in ln for ln in events_text(run).splitlines()  # noqa: B023
+                                   if "InvalidRevision" in ln), 15,
+                       what=f"the InvalidRevision event of {sha[:12]}")
             assert good in run.cli("get", "revision").stdout
             time.sleep(1.5)
             assert running_ids(run.prefix) == ids, "a refused revision must not touch pods"

@@ -173,6 +173,7 @@ class TestForeignCluster:
                                          if c.type == FOREIGN), None))
         assert local.status is True
         assert f"2 containers of another cluster (id {a.cluster_id})" in local.message
+        b.store.flush_events()  # events are written apart, in batches (store/recorder.py)
         events = [e for e in b.store.list_events(None, "Node", "local") if e.reason == FOREIGN]
         assert len(events) == 1 and events[0].type == "Warning"
         assert a.cluster_id in events[0].message

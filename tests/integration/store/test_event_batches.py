@@ -52,11 +52,13 @@ class TestEventBatches:
         assert [e.reason for e in store.list_events("default", "Pod", "web")] == ["Scheduled"]
 
     def test_a_batch_is_one_insert_in_the_order_queued(self, store: Store) -> None:
-        """Events of one moment go in one INSERT; listed in the order they were queued."""
+        """Events of one moment go in one INSERT; listed in the order they were queued
+        (each stamped when queued)."""
         sent, listener = inserts(store)
         try:
             for n in range(30):
-                store.queue_event(ev(f"R{n:02}", name=f"p{n % 3}"), now=T0)
+                store.queue_event(ev(f"R{n:02}", name=f"p{n % 3}"),
+                                  now=T0 + timedelta(milliseconds=n))
             assert store.flush_events()
         finally:
             event.remove(store.engine, "before_cursor_execute", listener)
