@@ -83,6 +83,9 @@ class Prober:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"probe-{engine.node.name}")
         self._exec_pool = ThreadPoolExecutor(workers, thread_name_prefix="probe-exec")
         self._stop = threading.Event()
+        # Set while any container is tracked (and at close): with none, the loop sleeps on
+        # it instead of waking ten times a second for nothing.
+        self._tracking = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"prober-{engine.node.name}",
                                         daemon=True)
         self._thread.start()
@@ -114,6 +117,7 @@ class Prober:
                 if "readiness" in states and recorded.ready:
                     states["readiness"].result = True
             self._states[target.container_id] = states
+            self._tracking.set()
 
     def forget(self, container_id: str) -> None:
         with self._lock:
@@ -148,12 +152,20 @@ class Prober:
             return self._events.pop(uid, [])
 
     def close(self) -> None:
-        self._stop.set()
+        with self._lock:  # as `_run` clears `_tracking` under it: the wake-up is never lost
+            self._stop.set()
+            self._tracking.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._exec_pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(0.1):
+        while True:
+            with self._lock:
+                if not self._states and not self._stop.is_set():
+                    self._tracking.clear()  # `track` sets it again under the same lock
+            self._tracking.wait()
+            if self._stop.wait(0.1):
+                return
             now = time.time()
             with self._lock:
                 due = [(cid, st) for cid, states in self._states.items()

@@ -120,3 +120,19 @@ class TestAdoptedProbes:
         second = harness_factory()
         after = second.agent.sync_pod(recorded(pod, before), PodEnv())
         assert after.containers[0].started and after.containers[0].ready
+
+
+class TestIdleProber:
+    def test_an_idle_prober_probes_what_it_is_given_and_stops_on_close(
+        self, harness_factory: Callable[..., Harness]
+    ) -> None:
+        """A prober with nothing to probe sleeps; a container tracked later is probed, and
+        close() ends its thread once nothing is tracked any more."""
+        h = harness_factory()
+        pod = probed_pod("idle", readinessProbe=READINESS)
+        h.converge(pod, ready, timeout=30)  # probed: the readiness probe passed
+        h.agent.prober.forget_pod(pod.uid)
+        h.agent.close()
+        thread = h.agent.prober._thread
+        thread.join(30)
+        assert not thread.is_alive()
