@@ -16,7 +16,8 @@ Events are written apart, in batches, by the store's event recorder thread
 while the new pod's key was being reconciled adds the pod's share of it (its
 events over the batch's events, times the batch's statements) to the figure;
 the batches written after the sync are given in the note with that share, and
-counted whole in the edit's row.
+counted whole in the edit's row. A last row grows `web` by 20 pods at once and
+gives the batches' statements per new pod: what events cost when amortised.
 """
 
 from __future__ import annotations
@@ -99,6 +100,43 @@ class Batch:
         return statements(counts) * mine / max(1, len(self.events))
 
 
+class Batches:
+    """The event recorder's batches while in use: its writer wrapped, and the statements
+    its thread sends while writing one (`statement`) kept with that batch."""
+
+    def __init__(self, c: Cluster) -> None:
+        self.recorder = c.store.event_recorder()
+        self.write = self.recorder.write
+        self.local = threading.local()
+        self.batches: list[Batch] = []
+
+    def statement(self, key: WorkKey | None, statement: str) -> bool:
+        """Keep `statement` with the batch being written in this thread; False: none is."""
+        batch: Batch | None = getattr(self.local, "batch", None)
+        if batch is not None:
+            batch.statements.append((key, statement))
+        return batch is not None
+
+    def _counted(self, events: Sequence[EventRecord]) -> list[EventRecord]:
+        self.local.batch = Batch(list(events))
+        self.batches.append(self.local.batch)
+        try:
+            return self.write(events)
+        finally:
+            self.local.batch = None
+
+    def __enter__(self) -> Batches:
+        self.recorder.write = self._counted
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.recorder.write = self.write
+
+    def count(self) -> float:
+        """Their statements (transaction control aside)."""
+        return sum(statements(Counter(verb(s) for _, s in b.statements)) for b in self.batches)
+
+
 def run(args: object = None) -> list[Row]:
     with workdir("sql") as tmp:
         c = Cluster(tmp)
@@ -118,29 +156,17 @@ def _measure(c: Cluster) -> list[Row]:
     # SQLite signals a commit) are kept apart: they are not the reconcile's own.
     seen: list[tuple[WorkKey | None, str]] = []
     elsewhere: list[tuple[WorkKey | None, str]] = []
-    batches: list[Batch] = []
+    recorded = Batches(c)
+    batches = recorded.batches
     worker = threading.get_ident()
-    recorder = c.store.event_recorder()
-    write = recorder.write
-    writing = threading.local()
     current: list[WorkKey | None] = [None]
     # One entry per reconcile: (key, index of its first statement, index after its last).
     spans: list[tuple[WorkKey, int, int]] = []
 
     def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        batch: Batch | None = getattr(writing, "batch", None)
-        if batch is not None:
-            batch.statements.append((current[0], statement))
-            return
-        (seen if threading.get_ident() == worker else elsewhere).append((current[0], statement))
-
-    def counted_write(events: Sequence[EventRecord]) -> list[EventRecord]:
-        writing.batch = Batch(list(events))
-        batches.append(writing.batch)
-        try:
-            return write(events)
-        finally:
-            writing.batch = None
+        if not recorded.statement(current[0], statement):
+            (seen if threading.get_ident() == worker else elsewhere).append(
+                (current[0], statement))
 
     process = c.loop.process
 
@@ -154,15 +180,14 @@ def _measure(c: Cluster) -> list[Row]:
 
     event.listen(c.store.engine, "before_cursor_execute", record)
     c.loop.process = counted  # type: ignore[method-assign]
-    recorder.write = counted_write
     try:
-        before = {p.uid for p in c.store.list_pods()}
-        c.write("web.yaml", RC.format(name="web", n=1))
-        c.converge(1)  # ends with the recorder's flush: the edit's events are written
+        with recorded:
+            before = {p.uid for p in c.store.list_pods()}
+            c.write("web.yaml", RC.format(name="web", n=1))
+            c.converge(1)  # ends with the recorder's flush: the edit's events are written
     finally:
         event.remove(c.store.engine, "before_cursor_execute", record)
         c.loop.process = process  # type: ignore[method-assign]
-        recorder.write = write
     new = [p for p in c.store.list_pods() if p.uid not in before]
     if len(new) != 1:
         return [Row(NAME, "a new pod's first sync", None, note=f"{len(new)} new pods")]
@@ -181,7 +206,7 @@ def _measure(c: Cluster) -> list[Row]:
     edit = Counter(verb(s) for _, s in seen) + Counter(
         verb(s) for b in batches for _, s in b.statements)
     syncs = sum(1 for k, _, _ in spans if k == key)
-    written = sum(statements(Counter(verb(s) for _, s in b.statements)) for b in batches)
+    written = recorded.count()
     return [
         Row(NAME, "SQL statements, a new pod's first sync", statements(mine) + amortised, "",
             Goal("max", 4), ", ".join(f"{k} {v}" for k, v in mine.most_common())
@@ -195,4 +220,29 @@ def _measure(c: Cluster) -> list[Row]:
             "", None, ", ".join(f"{k} {v}" for k, v in edit.most_common())
             + f"; {len(spans)} reconciles, {syncs} of the new pod; of them, the event "
             f"recorder's {len(batches)} batches: {written:.0f}"),
+        _burst(c),
     ]
+
+
+BURST = 20
+
+
+def _burst(c: Cluster) -> Row:
+    """The event batches' statements per pod when `web` grows by BURST pods at once."""
+    recorded = Batches(c)
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        recorded.statement(None, statement)
+
+    event.listen(c.store.engine, "before_cursor_execute", record)
+    try:
+        with recorded:
+            c.write("web.yaml", RC.format(name="web", n=1 + BURST))
+            c.converge(1)
+    finally:
+        event.remove(c.store.engine, "before_cursor_execute", record)
+    events = sum(len(b.events) for b in recorded.batches)
+    return Row(NAME, f"event-batch statements per new pod, replicas 1 -> {1 + BURST}",
+               recorded.count() / BURST, "", None,
+               f"{len(recorded.batches)} batches of the event recorder, {events} events; "
+               "not part of the first-sync figure (written apart, after it)")
