@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
@@ -108,10 +108,18 @@ class EventsMixin(StoreBase):
                     then: Then | None = None) -> None:
         """Record `event` later, in a batch (`recorder.EventRecorder`); returns at once.
 
-        `then` is called with the stored event (its aggregated count) once written.
+        Inside a write transaction (`batch()`), only once that commits. `then` is called
+        with the stored event (its aggregated count) once written.
         """
         stamped = replace(event, last_seen=event.last_seen or now or utcnow())
-        self.event_recorder().record(stamped, then)
+        recorder = self.event_recorder()
+        after: list[Callable[[], None]] | None = getattr(self._local, "after", None)
+        if after is None:
+            recorder.record(stamped, then)
+        else:
+            # Inside a write transaction: queued once it commits, so a write rolled back
+            # leaves no event saying it happened (as when both were one transaction).
+            after.append(lambda: recorder.record(stamped, then))
 
     def flush_events(self, timeout: float = 10.0) -> bool:
         """Write the queued events now and wait; False when not all were stored in time."""

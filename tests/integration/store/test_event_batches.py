@@ -97,3 +97,14 @@ class TestEventBatches:
         assert store.event_recorder().dropped == 1
         store.unfence()
         assert store.list_events("default") == []
+
+    def test_an_event_queued_in_a_transaction_waits_for_its_commit(self, store: Store) -> None:
+        """Queued inside a write transaction: written after its commit, never after a rollback."""
+        with pytest.raises(RuntimeError), store.batch():
+            store.queue_event(ev("Scheduled", name="rolled-back"))
+            raise RuntimeError("the write failed")
+        with store.batch():
+            store.queue_event(ev("Scheduled", name="committed"))
+            assert store.event_recorder().pending() == 0
+        assert store.flush_events()
+        assert [e.name for e in store.list_events("default")] == ["committed"]
