@@ -9,9 +9,10 @@ the relist finds what.
 - `DataVersionDetector` (SQLite): `PRAGMA data_version` on a connection kept
   open. SQLite changes the value a connection sees whenever another connection
   committed; it costs a few microseconds and no I/O. One `DataVersionPoller`
-  per store file and process reads it every 50 ms for all its detectors (each
-  consumer of the service subscribes one), so the cost of that poll is paid
-  once, not once per consumer. It cannot tell this process's own pooled
+  per store file and process reads it for all its detectors (each consumer of
+  the service subscribes one): when inotify says the store's files were
+  written, else every 50 ms, so an idle service does not wake 20 times a
+  second per consumer. It cannot tell this process's own pooled
   connections from other processes: the store's own commits fire it too
   (a counter with writer ids is what tells them apart, see below).
 - `TokenDetector`: the general form, any cheap token read (a revision
@@ -36,10 +37,15 @@ from typing import Any, Protocol
 from sqlalchemy.engine import URL
 
 from reconciler.store.engine import sqlite_file, to_url
+from reconciler.store.filewatch import FileWatch
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.05  # seconds between two reads of the token
+# With a watch of the store's files (inotify): seconds between two reads of data_version
+# when no write of them was seen, should one ever be missed.
+SAFETY_POLL = 1.0
+WATCH_FILES = True  # watch the store's files where the OS can (tests turn it off)
 FALLBACK_PERIOD = 5.0  # seconds between two "maybe changed" of PeriodicDetector
 
 
@@ -103,9 +109,12 @@ class DataVersionPoller:
 
     Every consumer of the process (the data plane's feed, the request listener, the
     cache follower, the API's watch hub) subscribes a `DataVersionDetector`; the
-    poller reads the value on its one connection every `interval` (the smallest its
-    subscribers asked for) and raises each subscriber's own flag when it moved, so
-    four consumers cost one read per interval, not four. A subscriber asking
+    poller reads the value on its one connection and raises each subscriber's own
+    flag when it moved, so four consumers cost one read, not four. It reads when
+    the store's files were written (`reconciler.store.filewatch`: inotify, at once,
+    then not again for `POLL_INTERVAL`, so a burst of commits is one read per
+    interval) and every `SAFETY_POLL` seconds anyway; without a watch, every
+    `interval` (the smallest its subscribers asked for). A subscriber asking
     `changed()` reads it too, at once: a commit is never reported later than asked.
     """
 
@@ -121,6 +130,8 @@ class DataVersionPoller:
         self._last = self._read()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        # In place before the first subscriber returns: no write after it goes unseen.
+        self._watch = FileWatch.open(path) if WATCH_FILES else None
 
     def _read(self) -> int:
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
@@ -169,17 +180,31 @@ class DataVersionPoller:
             return min(self._subscribers.values(), default=POLL_INTERVAL)
 
     def _run(self) -> None:
-        while not self._stopped.wait(self._interval()):
-            try:
-                self.poll()
-            except sqlite3.Error as e:
-                # A store that cannot be read now: "maybe changed" to everyone, whose own
-                # reads then meet the error and handle it; not again before a second.
-                log.warning("reading the store's data_version failed: %s", e)
-                with self._lock:
-                    for subscriber in self._subscribers:
-                        subscriber.fire()
-                self._stopped.wait(1.0)
+        watch = self._watch
+        try:
+            while not self._stopped.is_set():
+                if watch is None:
+                    if self._stopped.wait(self._interval()):
+                        return
+                else:
+                    watch.wait(SAFETY_POLL)
+                    if self._stopped.is_set():
+                        return
+                try:
+                    self.poll()
+                except sqlite3.Error as e:
+                    # A store that cannot be read now: "maybe changed" to everyone, whose
+                    # own reads then meet the error and handle it; not again before a second.
+                    log.warning("reading the store's data_version failed: %s", e)
+                    with self._lock:
+                        for subscriber in self._subscribers:
+                            subscriber.fire()
+                    self._stopped.wait(1.0)
+                if watch is not None:  # a burst of commits: one read per POLL_INTERVAL
+                    self._stopped.wait(min(self._interval(), POLL_INTERVAL))
+        finally:
+            if watch is not None:
+                watch.close()  # here, not by `unsubscribe`: this thread may be polling it
 
 
 _POLLERS: dict[str, DataVersionPoller] = {}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.control.follow import follow
-from reconciler.store import Store
+from reconciler.store import Store, changes
 from reconciler.store.changes import (
     DataVersionDetector,
     PeriodicDetector,
@@ -21,6 +21,7 @@ from reconciler.store.changes import (
     detector_for,
 )
 from reconciler.store.feeds import TOPICS
+from reconciler.store.filewatch import FileWatch
 
 WRITE_POD = """
 import sys
@@ -131,8 +132,15 @@ def write_raw(db: Path) -> None:
         conn.close()
 
 
+@pytest.fixture(params=[True, False], ids=["watched", "timed"])
+def watching(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Pollers woken by inotify on the store's files, or reading on a timer alone."""
+    monkeypatch.setattr(changes, "WATCH_FILES", request.param)
+    return bool(request.param)
+
+
 @pytest.fixture
-def three(db: Path) -> Iterator[list[DataVersionDetector]]:
+def three(db: Path, watching: bool) -> Iterator[list[DataVersionDetector]]:
     """Three detectors of one store file, as the feed, the request listener and the
     cache follower of one service hold them."""
     detectors = [DataVersionDetector(str(db)) for _ in range(3)]
@@ -210,6 +218,47 @@ class TestSharedPoller:
             assert again.wait(30)
         finally:
             again.close()
+
+
+class Recording(DataVersionDetector):
+    """A subscriber that also says when its poller fired it (no read of its own)."""
+
+    def __init__(self, path: str, interval: float) -> None:
+        self.fired = threading.Event()
+        super().__init__(path, interval)
+
+    def fire(self) -> None:
+        super().fire()
+        self.fired.set()
+
+
+class TestFileWatch:
+    def test_a_commit_wakes_the_poller_without_its_timer(
+        self, db: Path, monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """With the store's files watched, a foreign commit fires a subscriber whose poller
+        would otherwise not read data_version for an hour."""
+        monkeypatch.setattr(changes, "WATCH_FILES", True)
+        monkeypatch.setattr(changes, "SAFETY_POLL", 3600.0)
+        detector = Recording(str(db), interval=3600.0)
+        try:
+            write_raw(db)
+            assert detector.fired.wait(30)
+            assert detector.changed() and not detector.changed()
+        finally:
+            detector.close()
+
+    def test_other_files_of_the_directory_do_not_count(self, db: Path) -> None:
+        """A file written beside the store is not a write of it; the store's commit is."""
+        watch = FileWatch.open(str(db))
+        assert watch is not None  # Linux: inotify
+        try:
+            (db.parent / "beside.log").write_text("x")
+            assert not watch.wait(0)
+            write_raw(db)
+            assert watch.wait(30)
+        finally:
+            watch.close()
 
 
 class TestConsumersOfOneProcess:
