@@ -20,6 +20,7 @@ import os
 import select
 import struct
 import sys
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,14 @@ class FileWatch:
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` s for a write to one of the files; True when one came.
 
-        Every event waiting is read at once: a burst of writes is one wake-up.
+        Every event waiting is read at once: a burst of writes is one wake-up. Writes to
+        other files of the directory (a log beside the store) are read and passed over.
         """
-        if not self._poll.poll(max(int(timeout * 1000), 0)):
-            return False
-        return self._drain()
+        deadline = time.monotonic() + timeout
+        while self._poll.poll(max(int((deadline - time.monotonic()) * 1000), 0)):
+            if self._drain():
+                return True
+        return False
 
     def _drain(self) -> bool:
         written = False
