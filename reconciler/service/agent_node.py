@@ -413,6 +413,7 @@ def serve_node(node_name: str, state: str, config_path: Path | None, engine: str
                 started(run)
             run.run(held)
             if stop.is_set():
+                store.flush_events()  # while the lease still fences its writes
                 keeper.release()
                 break
             log.warning("node %s: %s; standby", node_name, keeper.lost)
