@@ -4,12 +4,12 @@
 `EventRecorder` and returns at once: the caller's object write never carries an
 event INSERT, never waits for one and never fails because of one. A background
 thread collects what is queued for `delay` seconds after the first event (or
-until `size` are queued) and writes them with `write` (the store's
-`record_events`: one transaction, multi-row INSERTs), in the order they were
-queued. A batch that fails is logged and retried with backoff; one refused
-because the lease passed on is dropped (the successor records its own). What is
-queued when the process is killed is lost, as Kubernetes' events are best
-effort; `flush` (tests, the service's stop) and `close` write what is queued.
+until `size` are queued) and hands them, in the order queued, to `write` (the
+store's `record_events`: one transaction of multi-row upserts). A batch that
+fails is logged and retried with backoff; one refused because the lease passed
+on is dropped (the successor records its own). What is queued when the process
+is killed is lost, as Kubernetes' events are best effort; `flush` (tests, the
+service's stop) and `close` write what is queued.
 """
 
 from __future__ import annotations
