@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from reconciler.api.records import EventRecord
 from reconciler.store import convert
-from reconciler.store.base import StoreBase, utcnow
+from reconciler.store.base import Fence, StoreBase, utcnow
 from reconciler.store.models import EventRow
 from reconciler.store.recorder import EventRecorder, Then
 from reconciler.store.upsert import insert_for
@@ -45,7 +45,9 @@ def _row(key: str, repeats: list[EventRecord]) -> dict[str, object]:
     return {
         "namespace": ev.namespace, "kind": ev.kind, "name": ev.name,
         "uid": next((r.uid for r in reversed(repeats) if r.uid), ""), "type": ev.type,
-        "reason": ev.reason, "message": ev.message, "source": ev.source, "host": ev.host,
+        # PostgreSQL refuses a NUL in text; a probe's or a container's output may hold one.
+        "reason": ev.reason, "message": ev.message.replace("\x00", "\\0"), "source": ev.source,
+        "host": ev.host,
         "count": sum(r.count for r in repeats), "first_seen": ev.first_seen,
         "last_seen": last.last_seen, "fingerprint": key,
     }
@@ -147,6 +149,24 @@ class EventsMixin(StoreBase):
             if recorder is None:
                 recorder = self._recorder = EventRecorder(self.record_events)
             return recorder
+
+    def fence(self, name: str, holder: str, epoch: int) -> None:
+        """As `StoreBase.fence`; events queued under another tenure of a lease are dropped:
+        they would be written under this one's fence (or none), after a successor's."""
+        if self._fence is not None and self._fence != Fence(name, holder, epoch):
+            self._drop_events("the lease changed hands")
+        super().fence(name, holder, epoch)
+
+    def unfence(self) -> None:
+        """As `StoreBase.unfence`; what the lost tenure queued is dropped (see `fence`)."""
+        if self._fence is not None:
+            self._drop_events("the lease was lost")
+        super().unfence()
+
+    def _drop_events(self, why: str) -> None:
+        recorder: EventRecorder | None = getattr(self, "_recorder", None)
+        if recorder is not None:
+            recorder.discard(why)
 
     def close(self) -> None:
         """Write the queued events, then release every pooled connection."""

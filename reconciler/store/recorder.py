@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import exc
+
 from reconciler.api.records import EventRecord
 from reconciler.store.base import LeaseLost
 
@@ -36,6 +38,9 @@ DELAY = 0.1  # seconds from the first event queued to its batch's write
 SIZE = 200  # a batch this large is written at once
 BOUND = 10_000  # queued events kept while the store refuses writes; the oldest go first
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
+# Errors no retry can mend: the database refused what an event holds (PostgreSQL refuses a
+# NUL in text), not the write as such. A batch that meets one is tried one event at a time.
+PERMANENT = (exc.DataError, exc.IntegrityError, exc.ProgrammingError, ValueError, TypeError)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class EventRecorder:
         # The batch being written (taken off the queue, not yet stored).
         self._writing = 0
         self._flushing = 0  # callers waiting in `flush`: write without the delay
+        self._single = 0  # batches still to take one event at a time (after a PERMANENT error)
+        self._failing = False  # the last write failed: a stop does not wait long for the store
         self._closed = False
         self._thread: threading.Thread | None = None
         # Counters for tests and the log: events stored, dropped, failed batch writes.
@@ -113,9 +120,24 @@ class EventRecorder:
             finally:
                 self._flushing -= 1
 
+    def discard(self, why: str) -> int:
+        """Drop what is queued (not a batch being written); how many were dropped."""
+        with self._cond:
+            lost = len(self._queue)
+            self._queue.clear()
+            self.dropped += lost
+            self._cond.notify_all()
+        if lost:
+            log.warning("%d queued events not recorded: %s", lost, why)
+        return lost
+
     def close(self, timeout: float = 10.0) -> bool:
-        """Flush, then stop the thread; later events are dropped. False: some were not stored."""
-        done = self.flush(timeout)
+        """Flush, then stop the thread; later events are dropped. False: some were not stored.
+
+        `timeout` bounds the whole close; a store that refused the last write gets one
+        second (the service's stop already waited for it once: systemd's stop timeout)."""
+        deadline = time.monotonic() + timeout
+        done = self.flush(min(timeout, 1.0) if self._failing else timeout)
         with self._cond:
             self._closed = True
             lost = len(self._queue)
@@ -123,7 +145,7 @@ class EventRecorder:
             self._cond.notify_all()
             thread = self._thread
         if thread is not None:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         if lost:
             log.warning("%d events not recorded: the store refused them until shutdown", lost)
         return done
@@ -139,7 +161,9 @@ class EventRecorder:
                 self._cond.wait(left)
             if self._closed:
                 return None
-            batch = [self._queue.popleft() for _ in range(min(self.size, len(self._queue)))]
+            size = 1 if self._single else self.size
+            self._single = max(0, self._single - 1)
+            batch = [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
             self._writing = len(batch)
             return batch
 
@@ -152,10 +176,27 @@ class EventRecorder:
                 log.warning("%d events not recorded: %s", len(batch), e)
                 self._settle(dropped=len(batch))
                 continue
+            except PERMANENT as e:
+                if len(batch) == 1:
+                    event = batch[0].event
+                    log.warning("event not recorded, the store refused it: %s %s/%s %s: %s",
+                                event.kind, event.namespace, event.name, event.reason, e)
+                    self._settle(dropped=1)
+                    continue
+                # One event the database refuses must not hold up every later one: the
+                # batch goes back and is written one event at a time; the refused one is
+                # dropped, the others are stored.
+                with self._cond:
+                    self._queue.extendleft(reversed(batch))
+                    self._single = len(batch)
+                    self._writing = 0
+                    self._cond.notify_all()
+                continue
             except Exception:
                 # The store may be locked past its timeout or unreachable for now: the batch
                 # goes back to the front of the queue, in order, and is tried again.
                 self.failures += 1
+                self._failing = True
                 log.exception("writing %d events failed; retrying in %.1fs", len(batch), backoff)
                 with self._cond:
                     self._queue.extendleft(reversed(batch))
@@ -168,6 +209,7 @@ class EventRecorder:
                 backoff = min(backoff * 2, self._backoff[1])
                 continue
             backoff = self._backoff[0]
+            self._failing = False
             for queued, event in zip(batch, stored, strict=True):
                 if queued.then is not None:
                     try:

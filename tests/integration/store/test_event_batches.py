@@ -55,6 +55,7 @@ class TestEventBatches:
         """Events of one moment go in one INSERT; listed in the order they were queued
         (each stamped when queued)."""
         sent, listener = inserts(store)
+        store.event_recorder().delay = 60  # one batch however slow the queueing: the flush
         try:
             for n in range(30):
                 store.queue_event(ev(f"R{n:02}", name=f"p{n % 3}"),
@@ -64,6 +65,16 @@ class TestEventBatches:
             event.remove(store.engine, "before_cursor_execute", listener)
         assert len(sent) == 1
         assert [e.reason for e in store.list_events("default")] == [f"R{n:02}" for n in range(30)]
+
+    def test_a_message_holding_a_nul_is_stored(self, store: Store) -> None:
+        """A probe's output with a NUL byte (PostgreSQL refuses it in text) is stored, with the
+        NUL spelled out, and the events queued with it are stored too."""
+        store.queue_event(EventRecord("default", "Pod", "web", "Warning", "Unhealthy",
+                                      "probe said a\x00b", "kubelet"))
+        store.queue_event(ev("Started"))
+        assert store.flush_events()
+        got = {e.reason: e.message for e in store.list_events("default", "Pod", "web")}
+        assert got == {"Unhealthy": "probe said a\\0b", "Started": "Started web"}
 
     def test_repeats_aggregate_within_and_across_batches(self, store: Store) -> None:
         """A repeat bumps count and last_seen, whether in the same batch or a later one."""
@@ -108,3 +119,30 @@ class TestEventBatches:
             assert store.event_recorder().pending() == 0
         assert store.flush_events()
         assert [e.name for e in store.list_events("default")] == ["committed"]
+
+
+class TestTenure:
+    def test_events_queued_under_a_lost_lease_are_not_written(self, store: Store) -> None:
+        """Queued while the lease was held, still queued when it is lost: dropped, so a
+        deposed holder's events never land after its successor's, unfenced."""
+        lease = store.try_acquire("node/a", "me", ttl=30)
+        assert lease is not None
+        store.fence("node/a", "me", lease.epoch)
+        store.event_recorder().delay = 60
+        store.queue_event(ev("Started"))
+        store.unfence()
+        assert store.flush_events()
+        assert store.list_events("default", "Pod", "web") == []
+        store.queue_event(ev("Killing"))  # a standby's own events are written as before
+        assert store.flush_events()
+        assert [e.reason for e in store.list_events("default", "Pod", "web")] == ["Killing"]
+
+    def test_events_of_an_earlier_tenure_are_dropped_when_fenced_again(
+            self, store: Store) -> None:
+        """Fenced at a new epoch while the old epoch's events wait: they are dropped."""
+        store.fence("node/a", "me", 1)
+        store.event_recorder().delay = 60
+        store.queue_event(ev("Started"))
+        store.fence("node/a", "me", 2)
+        assert store.event_recorder().pending() == 0
+        store.fence("node/a", "me", 2)  # the same tenure again: nothing to drop

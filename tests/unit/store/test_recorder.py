@@ -161,3 +161,37 @@ class TestEventRecorder:
         assert writer.written() == [ev(0), ev(3), ev(4), ev(5)]
         assert recorder.dropped == 2
         recorder.close()
+
+
+class _Refuses:
+    """A writer whose database refuses any batch holding event 3 (as PostgreSQL a NUL)."""
+
+    def __init__(self) -> None:
+        self.stored: list[EventRecord] = []
+        self.calls = 0
+
+    def __call__(self, events: Sequence[EventRecord]) -> list[EventRecord]:
+        self.calls += 1
+        if ev(3) in events:
+            raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+        self.stored.extend(events)
+        return list(events)
+
+
+class TestRefusedEvent:
+    def test_one_refused_event_does_not_hold_up_the_others(self) -> None:
+        """A batch the database refuses for one event's content is written one by one: the
+        others are stored in order, the refused one is dropped, later batches go as before."""
+        writer = _Refuses()
+        recorder = EventRecorder(writer, delay=60)
+        for n in range(1, 6):
+            recorder.record(ev(n))
+        assert recorder.flush() is True
+        assert writer.stored == [ev(1), ev(2), ev(4), ev(5)]
+        assert recorder.dropped == 1
+        calls = writer.calls
+        recorder.record(ev(6))
+        recorder.record(ev(7))
+        assert recorder.flush() is True
+        assert writer.stored[-2:] == [ev(6), ev(7)] and writer.calls == calls + 1
+        recorder.close()
