@@ -234,7 +234,8 @@ class NodeAgent:
         try:
             created = self._sandbox(pod, env, instances, out)
             if created is not None:
-                early.update(self._create_early(pod, env, created, volumes))
+                if _infra_or_none(instances) is None:  # the pod's first sandbox
+                    self._create_early(pod, env, created, volumes, early)
                 self.builder.start_infra(pod, created)
         except APIError as e:
             out.events.append(PodEvent("Warning", "FailedCreatePodSandBox",
@@ -309,7 +310,8 @@ class NodeAgent:
                                        "Pod sandbox changed, it will be killed and re-created."))
             attempt = infra.restart + 1
             for inst in instances:
-                self._remember(pod.uid, inst)
+                if inst.state != "created":  # never started (made early): not a restart
+                    self._remember(pod.uid, inst)
                 self._remove(inst.id, grace=0)
                 self.prober.forget(inst.id)
         self.builder.create_volumes(pod, env)
@@ -318,20 +320,25 @@ class NodeAgent:
         return self.builder.create_infra(pod, env, attempt)
 
     def _create_early(self, pod: PodRecord, env: PodEnv, infra_id: str,
-                      volumes: dict[str, str]) -> dict[str, Future[str | None]]:
-        """Create a new pod's app containers while its sandbox starts: Docker accepts a
-        container joined to one not yet running, and a pod then waits for one create
-        less. Only what the first step would create anyway: no init containers to run
-        first, a container never seen before (restart 0), an image already present, and
-        no environment that needs the pod's IP (known once the sandbox runs)."""
-        if pod.spec.get("initContainers"):
-            return {}
-        return {
-            str(c["name"]): self._early_pool.submit(self._create_one_early, pod, c, infra_id,
-                                                    env, volumes)
-            for c in pod.spec.get("containers") or []
-            if (pod.uid, str(c["name"])) not in self._known and not spec.needs_pod_ip(c)
-        }
+                      volumes: dict[str, str], early: dict[str, Future[str | None]]) -> None:
+        """Begin creating a new pod's app containers while its first sandbox starts, into
+        `early`: Docker accepts a container joined to one not yet running, and a pod then
+        waits for one create less. Only what the first step would create anyway: no init
+        containers to run first, no shared PID namespace, a container never seen before
+        (restart 0), an image already present, and no environment that needs the pod's IP
+        (known once the sandbox runs). A sandbox made again after a failure gets none, so
+        a sandbox that keeps failing does not make and remove app containers each time."""
+        if pod.spec.get("initContainers") or pod.spec.get("shareProcessNamespace"):
+            return
+        for c in pod.spec.get("containers") or []:
+            name = str(c["name"])
+            if (pod.uid, name) in self._known or spec.needs_pod_ip(c):
+                continue
+            try:
+                early[name] = self._early_pool.submit(self._create_one_early, pod, c,
+                                                      infra_id, env, volumes)
+            except RuntimeError:  # the agent is closing: the step creates it, if it runs
+                return
 
     def _create_one_early(self, pod: PodRecord, c: dict[str, Any], infra_id: str,
                           env: PodEnv, volumes: dict[str, str]) -> str | None:

@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.api.records import PodRecord
 from reconciler.runtime import naming
-from reconciler.runtime.types import PodEnv
+from reconciler.runtime.types import HostUnreachable, PodEnv
 from tests.integration.runtime.conftest import BUSYBOX, Harness, make_pod
 
 pytestmark = pytest.mark.docker
@@ -87,3 +87,37 @@ class TestEarlyCreate:
         assert seen == [1]
         assert "FailedCreatePodSandBox" in [e.reason for e in result.events]
         assert _apps(harness, pod) == []
+
+    def test_a_sync_cut_before_the_sandbox_started_leaves_no_restart(
+            self, harness: Harness) -> None:
+        """The engine fails at the sandbox's start after the early create: the next sync
+        makes the sandbox again and runs the app as its first run (restart count 0), and no
+        app container is made early for the sandbox made again."""
+        pod = make_pod("early-cut", {"containers": [SLEEPER]})
+        start = harness.agent.builder.start_infra
+        seen: list[int] = []
+
+        def cut(p: PodRecord, cid: str) -> None:
+            seen.append(len(_apps(harness, pod)))
+            if len(seen) == 1:
+                deadline = time.monotonic() + 10
+                while not _apps(harness, pod) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                raise HostUnreachable("engine gone for a moment")
+            start(p, cid)
+
+        def unreachable(cid: str, grace: int) -> None:
+            raise HostUnreachable("engine gone for a moment")
+
+        harness.agent.builder.start_infra = cut  # type: ignore[method-assign]
+        remove = harness.agent._remove
+        harness.agent._remove = unreachable  # type: ignore[method-assign]
+        with pytest.raises(HostUnreachable):
+            harness.agent.sync_pod(pod, PodEnv())
+        harness.agent._remove = remove  # type: ignore[method-assign]
+        assert [c["State"] for c in _apps(harness, pod)] == ["created"]  # left by the cut
+        result = harness.agent.sync_pod(pod, PodEnv())
+        assert seen[1] == 0  # the early container went with the first sandbox; none again
+        assert result.containers[0].state == "running"
+        assert result.containers[0].restart_count == 0
+        assert [c["State"] for c in _apps(harness, pod)] == ["running"]
