@@ -56,6 +56,9 @@ class LeaseLost(RuntimeError):
     """A write of a fenced store refused: the lease is no longer ours at our epoch."""
 
 
+_CACHED_PARAMS = 8  # a read text with more parameters is compiled each time, not cached
+
+
 @dataclass(frozen=True)
 class Fence:
     """The lease a fenced store's writes are conditional on."""
@@ -262,7 +265,11 @@ class StoreBase(ReadStore):
         with self._read() as session:
 
             def fetch(sql: str, params: Mapping[str, Any]) -> list[Row]:
-                return [decode_row(r) for r in session.execute(text(sql), params).mappings()]
+                # A text with a long parameter list (a selector's `uid IN (...)`) differs
+                # with each count: cached, every count would keep its own compiled copy.
+                options = {"compiled_cache": None} if len(params) > _CACHED_PARAMS else {}
+                return [decode_row(r) for r in session.execute(
+                    text(sql), params, execution_options=options).mappings()]
 
             yield fetch
 

@@ -228,3 +228,26 @@ class TestDecoding:
         """POD_COLUMNS names every column of pods but the container statuses."""
         model = [c.name for c in PodRow.__table__.c if c.name != "containers"]
         assert sorted(POD_COLUMNS) == sorted(model)
+
+
+class TestStatementCache:
+    def test_selectors_of_many_sizes_do_not_fill_the_statement_cache(
+            self, tmp_path: Path) -> None:
+        """A selector choosing 1, 2, ... 49 pods is one `uid IN` text per count: past a few
+        parameters none stays in SQLAlchemy's statement cache (each holds its compiled copy)."""
+        store = Store.open(str(tmp_path / "state.db"))
+        try:
+            store.upsert_pods([_pod(f"p{i}", {"a": str(i)}, "n1", None) for i in range(60)])
+            cache = store.engine._compiled_cache
+            assert cache is not None
+            for k in range(1, 50):
+                if k == 10:  # a few parameters: cached as any read (one entry per count)
+                    before = len(cache)
+
+                def chosen(labels: dict[str, str], k: int = k) -> bool:
+                    return int(labels["a"]) < k
+
+                assert len(store.list_pods("default", chosen)) == k
+            assert len(cache) == before
+        finally:
+            store.close()
