@@ -13,6 +13,7 @@ from typing import Any
 from reconciler.api.quantity import parse_quantity
 from reconciler.api.types import JSON
 from reconciler.manifests import names
+from reconciler.manifests.affinityrules import check_node_affinity
 from reconciler.manifests.configkinds import check_config_volume
 from reconciler.manifests.fields import Finding, Path_, path_text
 from reconciler.manifests.securityrules import check_security
@@ -182,6 +183,7 @@ def check_pod_spec(spec: JSON, path: Path_) -> list[Finding]:
         problem = names.label_key(key) or names.label_value(value)
         if problem:
             out.append(Finding("error", (*path, "nodeSelector", key), problem))
+    out += check_node_affinity(spec, path)
     return out
 
 

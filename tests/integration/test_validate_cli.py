@@ -43,6 +43,21 @@ class TestValidateCommand:
         assert done.stdout == ("pod.yaml:9:5: error: spec.containers[0].prots: unknown field "
                                "'prots' (did you mean 'ports'?)\n")
 
+    def test_invalid_node_affinity_names_file_line_and_field(self, tmp_path: Path) -> None:
+        """A nodeAffinity requirement that would match no node is an error at its line."""
+        affinity = ("spec:\n  affinity:\n    nodeAffinity:\n"
+                    "      requiredDuringSchedulingIgnoredDuringExecution:\n"
+                    "        nodeSelectorTerms:\n        - matchExpressions:\n"
+                    "          - {key: disk, operator: In}\n")
+        (tmp_path / "pod.yaml").write_text(GOOD.replace("spec:\n", affinity))
+        done = run(tmp_path, "pod.yaml")
+        assert done.returncode == 1
+        assert done.stdout == (
+            "pod.yaml:11:13: error: spec.affinity.nodeAffinity."
+            "requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]."
+            "matchExpressions[0].values: Required value: must be specified when `operator` "
+            "is 'In' or 'NotIn'\n")
+
     def test_warnings_exit_zero_and_quiet_hides_them(self, tmp_path: Path) -> None:
         """Warnings keep exit 0; --quiet hides them."""
         (tmp_path / "pod.yaml").write_text(GOOD.replace("spec:\n", "spec:\n  overhead: {}\n"))

@@ -136,6 +136,23 @@ class TestDaemonSetController:
         assert a is not None and not a.ready
         assert cluster.live() == before
 
+    def test_invalid_node_affinity_edit_keeps_the_pods(self, cluster: Cluster) -> None:
+        """An edit to a nodeAffinity term the matcher cannot use (In without values) is
+        refused: the last valid set is kept (stale) and no pod is deleted."""
+        before = cluster.live()
+        cluster.write("agent.yaml", agent().replace(
+            "      nodeSelector:", "      affinity: {nodeAffinity: "
+            "{requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: "
+            "[{matchExpressions: [{key: agent, operator: In}]}]}}}\n      nodeSelector:"))
+        cluster.converge()
+        assert cluster.live() == before
+        obj = cluster.store.get_object(KEY)
+        assert obj is not None and obj.stale and "affinity" not in obj.body["spec"]["template"][
+            "spec"]
+        events = cluster.store.list_events("default", "DaemonSet", "agent")
+        assert any(e.reason == "InvalidManifest" and "matchExpressions[0].values" in e.message
+                   for e in events)
+
     def test_deleted_set_takes_its_pods(self, cluster: Cluster) -> None:
         """Removing the manifest removes the pods."""
         (cluster.desired / "agent.yaml").unlink()
