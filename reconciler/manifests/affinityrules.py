@@ -9,8 +9,9 @@ ValidatePreferredSchedulingTerms, with their messages. A term the matcher
 run nowhere and its pods be deleted, a pod stay Pending. So each matchExpressions
 requirement the rules accept is also parsed by that matcher's own parser
 (`selectors.from_node_selector_requirements`), and what it refuses (a Gt or Lt
-value that is no integer) is an error too: the validator cannot accept a term
-the matcher refuses.
+value that is no integer) is an error too; matchFields are held to the matcher's
+own conditions (In or NotIn, one value, on metadata.name) and a node name's syntax.
+The validator thus cannot accept a term the matcher refuses.
 """
 
 from __future__ import annotations
