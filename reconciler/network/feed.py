@@ -149,6 +149,7 @@ class TableFeed:
         self._endpoints: dict[tuple[str, str], list[JSON]] = {}
         self._pods: dict[tuple[str, str], PodAddress] = {}
         self._nodes: dict[str, str] = {}
+        self._table: ServiceTable | None = None
 
     def refresh(self, topics: Iterable[str]) -> ServiceTable:
         """Re-read `topics` from the store and compose the table (pure over what is kept)."""
@@ -167,8 +168,15 @@ class TableFeed:
             pods = narrow() if narrow is not None else store.list_pods()
             self._pods = {(p.namespace, p.name): p for p in pods}
         if "nodes" in topics:
-            self._nodes = {n.name: n.address for n in store.list_nodes()}
-        return compose(self._services, self._endpoints, self._pods, self._nodes, self.dns_ip)
+            nodes = {n.name: n.address for n in store.list_nodes()}
+            if nodes == self._nodes and topics <= {"nodes"} and self._table is not None:
+                # Every heartbeat writes its node's row, so "nodes" comes every few seconds
+                # per host; the table needs only the addresses, which seldom move.
+                return self._table
+            self._nodes = nodes
+        self._table = compose(self._services, self._endpoints, self._pods, self._nodes,
+                              self.dns_ip)
+        return self._table
 
 
 def compose(

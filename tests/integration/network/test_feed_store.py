@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.api.types import DesiredObject, Key, Position
-from reconciler.network.feed import build_table
+from reconciler.network.feed import TableFeed, build_table
 from reconciler.planning.diff import diff
 from reconciler.store import Store
 from reconciler.store.feeds import TOPICS, StoreFeed
@@ -193,3 +193,27 @@ class TestNarrowPodRead:
         assert narrow == build_table(_WholePods(store), "local")
         assert [e.host_port for e in narrow.services[0].ports[0].endpoints] == [0, 0, 30080]
         assert ("172.18.0.3", "hostb", "10.0.0.2") in narrow.pod_hosts
+
+
+class TestHeartbeatTopic:
+    def test_a_heartbeat_alone_does_not_recompose_and_an_address_change_does(
+            self, any_store: Store) -> None:
+        """A nodes change with the same addresses (a heartbeat's write) gives back the table
+        as it was; a node whose address moved gives a table routing to the new address."""
+        store = any_store
+        now = datetime.now(UTC)
+        node = NodeRecord(name="hostb", engine_url="tcp://b", address="10.0.0.2", created_at=now)
+        store.upsert_node(node)
+        pod = _pod("u1", "172.18.0.3")
+        pod.node_name = "hostb"
+        store.upsert_pod(pod)
+        feed = TableFeed(store)
+        first = feed.refresh(TOPICS)
+        node.last_heartbeat = datetime.now(UTC)
+        store.upsert_node(node)
+        assert feed.refresh({"nodes"}) is first
+        node.address = "10.0.0.9"
+        store.upsert_node(node)
+        moved = feed.refresh({"nodes"})
+        assert moved.pod_hosts == (("172.18.0.3", "hostb", "10.0.0.9"),)
+        assert first.pod_hosts == (("172.18.0.3", "hostb", "10.0.0.2"),)
