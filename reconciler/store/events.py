@@ -21,11 +21,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete
 from sqlalchemy.orm import Session
 
 from reconciler.api.records import EventRecord
-from reconciler.store import convert
 from reconciler.store.base import Fence, StoreBase, utcnow
 from reconciler.store.models import EventRow
 from reconciler.store.recorder import EventRecorder, Then
@@ -174,30 +173,6 @@ class EventsMixin(StoreBase):
         if recorder is not None:
             recorder.close()
         super().close()
-
-    def list_events(
-        self,
-        namespace: str | None = None,
-        kind: str | None = None,
-        name: str | None = None,
-        *,
-        limit: int | None = None,
-    ) -> list[EventRecord]:
-        """Events, optionally about one object (or kind, or namespace), most recent last."""
-        query = select(EventRow.__table__)
-        if namespace is not None:
-            query = query.where(_E.namespace == namespace)
-        if kind is not None:
-            query = query.where(_E.kind == kind)
-        if name is not None:
-            query = query.where(_E.name == name)
-        if limit is not None:
-            query = query.order_by(_E.last_seen.desc(), _E.id.desc()).limit(limit)
-        else:
-            query = query.order_by(_E.last_seen, _E.id)
-        with self._read() as s:
-            events = [convert.to_event(r) for r in s.execute(query).mappings()]
-        return events[::-1] if limit is not None else events
 
     def prune_events(self, older_than: datetime) -> int:
         """Delete events last seen before `older_than` (Kubernetes keeps one hour)."""

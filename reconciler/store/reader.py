@@ -17,9 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from reconciler.api.records import EventRecord
-from reconciler.store import convert
-from reconciler.store.reads import Fetch, ReadStore, Row, decode_row, where
+from reconciler.store.reads import Fetch, ReadStore, Row, decode_row
 from reconciler.store.schema_head import HEAD, StoreMissing
 
 __all__ = ["ReadStore", "Reader", "open_sqlite"]
@@ -57,23 +55,6 @@ class Reader(ReadStore):
             yield self._fetch
         finally:
             self.db.rollback()
-
-    # Events are read here, apart from the shared queries, while `events.py` is reworked.
-    def list_events(
-        self,
-        namespace: str | None = None,
-        kind: str | None = None,
-        name: str | None = None,
-        *,
-        limit: int | None = None,
-    ) -> list[EventRecord]:
-        clause, params = where(namespace=namespace, kind=kind, name=name)
-        if limit is None:
-            sql = f"SELECT * FROM events{clause} ORDER BY last_seen, id"
-            return [convert.to_event(r) for r in self._rows(sql, params)]
-        sql = f"SELECT * FROM events{clause} ORDER BY last_seen DESC, id DESC LIMIT :limit"
-        rows = self._rows(sql, {**params, "limit": limit})
-        return [convert.to_event(r) for r in rows][::-1]
 
 
 def open_sqlite(url_or_path: str) -> Reader | None:

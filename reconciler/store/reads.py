@@ -12,7 +12,7 @@ understand, and stay in the SQL both databases speak. Rows arrive as the driver
 gives them and `decode_row` evens out what differs: SQLite returns JSON as text,
 timestamps as ISO text and booleans as 0/1; psycopg returns decoded JSON, naive
 datetimes and bools. Stores write timestamps as naive UTC (`models.UTCDateTime`);
-records carry them aware. Event reads are not here yet (`events.py`).
+records carry them aware.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ NODES = "SELECT * FROM nodes{where} ORDER BY name"
 ENDPOINTS = ("SELECT namespace, name, subsets, created_at, updated_at FROM endpoints{where}"
              " ORDER BY namespace, name")
 ALLOCATIONS = "SELECT kind, slot, value FROM allocations WHERE owner = :owner"
+EVENTS = "SELECT * FROM events{where} ORDER BY last_seen{order}, id{order}"
 COMPONENTS = "SELECT name, healthy, message, updated_at FROM components ORDER BY name"
 CLAIMS = "SELECT * FROM claims{where} ORDER BY namespace, name"
 
@@ -150,7 +151,6 @@ class ReadStore(ABC):
     def close(self) -> None:
         """Release the database connection(s)."""
 
-    @abstractmethod
     def list_events(
         self,
         namespace: str | None = None,
@@ -160,6 +160,13 @@ class ReadStore(ABC):
         limit: int | None = None,
     ) -> list[EventRecord]:
         """Events, optionally about one object (or kind, or namespace), most recent last."""
+        clause, params = where(namespace=namespace, kind=kind, name=name)
+        if limit is None:
+            return [convert.to_event(r)
+                    for r in self._rows(EVENTS.format(where=clause, order=""), params)]
+        rows = self._rows(EVENTS.format(where=clause, order=" DESC") + " LIMIT :limit",
+                          {**params, "limit": limit})
+        return [convert.to_event(r) for r in rows][::-1]
 
     def _rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         with self._reading() as fetch:
