@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from reconciler.api.records import (
     ClaimRecord,
-    EventRecord,
     Condition,
     ContainerStatus,
+    EventRecord,
     NodeRecord,
     OwnerRef,
     PodRecord,
