@@ -185,18 +185,19 @@ class Context:
 
     # -- an owner's pods (the opening every pod-owning controller shares) --
     def claimable_pods(self, namespace: str, owner_uid: str, selector: Selector, *,
-                       orphans_only: bool = False) -> list[PodRecord]:
+                       orphans_only: bool = False, copy: bool = True) -> list[PodRecord]:
         """The pods an owner holds and those its selector matches, one of each, by name.
 
         Only these, not every pod of the namespace with its containers: from the cache's
         owner and label indexes once it is synced, else from the store. The held ones
         are there so a pod that stopped matching can be released. `orphans_only`: of the
         selected pods only those without an owner (a StatefulSet releases no member).
+        `copy=False`: the cache's own records, for a caller that copies what it changes.
         """
         cache = self.synced_cache
         if cache is not None:
-            held = cache.pods(namespace, owner_uid=owner_uid)
-            selected = cache.pods(namespace, selector)
+            held = cache.pods(namespace, owner_uid=owner_uid, copy=copy)
+            selected = cache.pods(namespace, selector, copy=copy)
         else:
             held = self.store.list_pods(namespace=namespace, owner_uid=owner_uid)
             selected = self.store.list_pods(namespace=namespace, selector=selector.matches)

@@ -14,6 +14,7 @@ collection by owner reference). An owner annotated `reconciler.dev/suspend:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import threading
 import uuid
@@ -23,7 +24,7 @@ from datetime import datetime
 from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
 from reconciler.control.cache import Cache
-from reconciler.control.cache_records import copy_json
+from reconciler.control.cache_records import copy_json, copy_pod
 from reconciler.control.context import Context, suspended
 from reconciler.control.desired import spec_hash
 from reconciler.control.loop import Result, WorkKey
@@ -150,8 +151,10 @@ class ReplicationController:
         if seen is not None and self._idle.same(k, seen):
             return Result.done()
         self._idle.forget(k)
-        pods = ctx.claimable_pods(k.namespace, owner.uid, owner.selector)
-        plan = plan_replicas(owner, pods, ctx.expectations, now_)
+        # The cache's own records: a copy of each of 1,000 pods was most of a resync's
+        # reconcile of a large RC. Planning only reads them; what it writes is copied.
+        pods = ctx.claimable_pods(k.namespace, owner.uid, owner.selector, copy=False)
+        plan = _writable(plan_replicas(owner, pods, ctx.expectations, now_))
         ctx.set_owners(owner.owner_ref, plan.adopt, plan.release)
 
         if plan.create:
@@ -258,3 +261,13 @@ class ReplicationController:
         ctx.collect_pods(k)
         ctx.expectations.forget(f"{k.kind}/{k.namespace}/{k.name}")
         return Result.done()
+
+
+def _writable(plan: ReplicaPlan) -> ReplicaPlan:
+    """The plan with copies of the pods it writes to (adopted, released, deleted, garbage):
+    its pods may be the cache's own records, which only the store's write-through changes."""
+    if not (plan.adopt or plan.release or plan.delete or plan.garbage):
+        return plan
+    return dataclasses.replace(
+        plan, adopt=tuple(map(copy_pod, plan.adopt)), release=tuple(map(copy_pod, plan.release)),
+        delete=tuple(map(copy_pod, plan.delete)), garbage=tuple(map(copy_pod, plan.garbage)))

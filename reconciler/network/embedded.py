@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 RESYNC_EVERY = 30.0
 # Seconds between full reads when no change was signalled: only a safety net (a lost
 # notification, a store restored from a backup behind the triggers' back).
-SAFETY_POLL = 15.0
+SAFETY_POLL = 60.0
 WAIT_SLICE = 1.0  # longest wait on the feed: how soon `wake` and a stop are noticed
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -89,21 +90,41 @@ def remove_guards() -> None:
             _ip("route", "del", "unreachable", str(r.get("dst")), "proto", GUARD_PROTO)
 
 
-def set_hairpin(bridge: str = "docker0") -> int:
-    """Turn on hairpin mode on every port of `bridge`, so a pod reaches itself via its service."""
-    count = 0
-    brif = Path("/sys/class/net") / bridge / "brif"
-    if not brif.is_dir():
-        return 0
-    for port in brif.iterdir():
-        flag = port / "hairpin_mode"
+class Hairpin:
+    """Hairpin mode on every port of a bridge, so a pod reaches itself via its service.
+
+    Each port is read once, not at every update: with a thousand pods, reading every
+    port's flag twice a minute was the proxy's largest idle cost. Ports gone are
+    forgotten (a new veth may come back under a name seen before), and every `recheck`
+    seconds every port is read again, to repair a flag someone else turned off.
+    """
+
+    def __init__(self, bridge: str = "docker0", recheck: float = 300.0,
+                 net: Path = Path("/sys/class/net")) -> None:
+        self.brif = net / bridge / "brif"
+        self.recheck = recheck
+        self._set: set[str] = set()
+        self._since = time.monotonic()
+
+    def ensure(self) -> int:
+        """Turn it on where it is not known to be on; the ports seen on (all of them)."""
+        if time.monotonic() - self._since >= self.recheck:
+            self._set.clear()
+            self._since = time.monotonic()
         try:
-            if flag.read_text().strip() != "1":
-                flag.write_text("1")
-            count += 1
-        except OSError:  # the port went away while we looked
-            continue
-    return count
+            ports = set(os.listdir(self.brif))
+        except OSError:  # no such bridge (yet)
+            return 0
+        self._set &= ports
+        for port in ports - self._set:
+            flag = self.brif / port / "hairpin_mode"
+            try:
+                if flag.read_text().strip() != "1":
+                    flag.write_text("1")
+                self._set.add(port)
+            except OSError:  # the port went away while we looked
+                continue
+        return len(self._set)
 
 
 def run_dir() -> Path:

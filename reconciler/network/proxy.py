@@ -50,6 +50,7 @@ class ServiceProxy:
         self.max_sessions = max_sessions
         self._iptables = iptables or Iptables()
         self._localnet = hostnet.RouteLocalnet()
+        self._hairpin = hostnet.Hairpin(bridge)
         self._userspace: UserspaceProxier | None = None
         self._table: ServiceTable | None = None
         self._cleared = False
@@ -130,7 +131,7 @@ class ServiceProxy:
         if any(p.node_port for s in table.proxied() for p in s.ports):
             self._localnet.enable()
         self._iptables.sync(table, self.node_name, local)
-        hostnet.set_hairpin(self.bridge)
+        self._hairpin.ensure()
 
     def _clear_predecessor_rules(self) -> None:
         # A predecessor in iptables mode left its DNAT rules: they would catch the

@@ -161,11 +161,12 @@ class NodeAgent:
         Pods with no cluster id (made before ids) are in, with `cluster` "": only the
         caller knows whether their uid is one of its store's.
         """
-        found = self.engine.call(self.engine.client.containers.list, all=True, sparse=True,
-                                 filters=self._filters())
+        # The API's list, not the SDK's Container models: nothing here needs one, and
+        # making one per container was a third of a resync's node pass at 1,000 pods.
+        found = self.engine.call(self.engine.api.containers, all=True, filters=self._filters())
         pods: dict[str, ObservedPod] = {}
         for c in found:
-            observed = naming.observed_from_list(c.attrs)
+            observed = naming.observed_from_list(c)
             labels = observed.labels
             if not foreign and not self.config.owns(labels):
                 continue

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import ComponentRow
-from reconciler.store.upsert import upsert
+from reconciler.store.upsert import write_upsert
 
 
 class ComponentsMixin(StoreBase):
@@ -27,8 +27,7 @@ class ComponentsMixin(StoreBase):
         with self._write() as s:
             # Upsert, then drop the rest: a delete-all-then-insert by two writers at once
             # ends in a duplicate key on PostgreSQL (neither delete saw the other's rows).
-            for name, (healthy, message) in sorted(health.items()):
-                values = {"name": name, "healthy": healthy, "message": message,
-                          "updated_at": now}
-                s.execute(upsert(s, ComponentRow, values, ["name"]))
+            write_upsert(s, ComponentRow, [
+                {"name": name, "healthy": healthy, "message": message, "updated_at": now}
+                for name, (healthy, message) in sorted(health.items())], ["name"])
             s.execute(delete(ComponentRow).where(ComponentRow.name.not_in(sorted(health))))

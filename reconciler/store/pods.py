@@ -21,7 +21,7 @@ from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.store import convert
 from reconciler.store.base import StoreBase
 from reconciler.store.models import NodeRow, PodRow
-from reconciler.store.upsert import insert_for, upsert
+from reconciler.store.upsert import insert_for, write_upsert
 
 _P = PodRow.__table__.c
 
@@ -163,7 +163,7 @@ class PodsMixin(StoreBase):
         with self._write() as s:
             # ON CONFLICT, not delete-then-insert: two hosts writing one node's heartbeat
             # at once would otherwise hit a duplicate key on PostgreSQL.
-            s.execute(upsert(s, NodeRow, convert.node_values(node), ["name"]))
+            write_upsert(s, NodeRow, [convert.node_values(node)], ["name"])
             # Not counted by the store revision: only the active instance writes nodes,
             # and a heartbeat would otherwise bump it every few seconds per node.
             self._written("node", node, revision=False)

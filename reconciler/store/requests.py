@@ -35,6 +35,9 @@ REQUESTS_CHANNEL = "reconciler_requests"  # PostgreSQL NOTIFY channel of add_req
 KEEP_HANDLED = timedelta(hours=1)
 
 _Q = RequestRow.__table__.c
+# Built once: the listener asks after every commit it is woken by (a heartbeat's too), and
+# building the statement each time cost more than running it.
+_PENDING = select(func.count()).select_from(RequestRow).where(_Q.handled_at.is_(None))
 _L = LeaseRow.__table__.c
 
 
@@ -69,8 +72,7 @@ class RequestsMixin(StoreBase):
     def pending_requests(self) -> int:
         """How many requests no instance has taken yet (a cheap read before `take_requests`)."""
         with self._read() as s:
-            return int(s.execute(select(func.count()).select_from(RequestRow)
-                                 .where(_Q.handled_at.is_(None))).scalar_one())
+            return int(s.execute(_PENDING).scalar_one())
 
     def take_requests(self, holder: str) -> list[RequestRecord]:
         """Mark every pending request as handled by `holder`; the ones taken, oldest first.

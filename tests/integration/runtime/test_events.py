@@ -1,0 +1,83 @@
+"""runtime.events.follow_events on the real engine: events arrive as they happen within a long
+window, and a stop ends the follow at once, not at the window's end."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+import pytest
+
+from reconciler.api.records import NodeRecord
+from reconciler.runtime import events
+from reconciler.runtime.engine import Engine
+from reconciler.runtime.types import RuntimeConfig
+from tests.conftest import LOCAL_URL, TEST_LABEL
+
+
+@pytest.fixture
+def local(test_prefix: str) -> Iterator[Engine]:
+    e = Engine(NodeRecord("local", LOCAL_URL, datetime.now(UTC)), RuntimeConfig(prefix=test_prefix))
+    yield e
+    e.close()
+
+
+class Follow:
+    """follow_events in a thread, its events collected."""
+
+    def __init__(self, engine: Engine, prefix: str) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=events.follow_events, args=(
+            engine, {"label": [f"io.reconciler.prefix={prefix}"]}, self.seen.append,
+            self.stop), daemon=True)
+        self.thread.start()
+
+    def wait_for(self, action: str, cid: str, timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(e.get("Action") == action and e.get("id") == cid for e in self.seen):
+                return True
+            time.sleep(0.05)
+        return False
+
+
+class TestFollowEvents:
+    def test_an_event_comes_within_the_window(
+            self, local: Engine, test_prefix: str, docker_client: docker.DockerClient) -> None:
+        """A container's death is delivered while the window of 60 s is still open."""
+        assert events.WINDOW >= 30  # else this says nothing about a long window
+        follow = Follow(local, test_prefix)
+        try:
+            time.sleep(1.5)  # the first window's request is open
+            ctr = docker_client.containers.run(
+                "reconciler/busybox:1", ["true"], detach=True,
+                labels={TEST_LABEL: "1", "io.reconciler.prefix": test_prefix})
+            assert follow.wait_for("die", ctr.id)
+        finally:
+            follow.stop.set()
+            follow.thread.join(10)
+
+    def test_a_stop_ends_the_follow_at_once(self, local: Engine, test_prefix: str) -> None:
+        """Set in the middle of a window, the stop closes the request: the thread ends in
+        seconds, not at the window's end."""
+        follow = Follow(local, test_prefix)
+        time.sleep(2.0)  # well inside the first window
+        follow.stop.set()
+        follow.thread.join(events.WINDOW / 4)
+        assert not follow.thread.is_alive()
+
+    def test_a_stop_before_the_first_window_ends_it(self, local: Engine, test_prefix: str) -> None:
+        """A stop already set: no window is kept open."""
+        stop = threading.Event()
+        stop.set()
+        thread = threading.Thread(target=events.follow_events, args=(
+            local, {"label": [f"io.reconciler.prefix={test_prefix}"]}, lambda e: None, stop),
+            daemon=True)
+        thread.start()
+        thread.join(events.WINDOW / 4)
+        assert not thread.is_alive()
