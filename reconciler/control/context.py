@@ -119,6 +119,10 @@ class Context:
     # Per controller that keeps such memos, the call that forgets them all: a full resync
     # (`reconciler sync`) runs every reconcile in full. Filled by `Registry.build`.
     memo_resets: dict[str, Callable[[], None]] = field(default_factory=dict)
+    # Per node, the last list of its host's containers (the node gc): when, by the monotonic
+    # clock, and its agent's `stream_breaks` then. The resync lists a host again only when
+    # its event stream broke since, or RELIST_EVERY passed (control/registry.py).
+    relists: dict[str, tuple[float, int]] = field(default_factory=dict)
     follower: Follower | None = None
     # The nodes, written through like the cache (`start_cache`); None: read the store.
     nodes: NodeView | None = None

@@ -447,6 +447,8 @@ class NodeController:
         agent = ctx.agent(node)
         if isinstance(agent, AgentOnlyHost):
             return Result.done()  # its agent collects its own host's containers
+        # Taken before the list: a break during it makes the next resync list again.
+        listed = (time.monotonic(), getattr(agent, "stream_breaks", -1))
         try:
             observed = agent.list_pods(foreign=True)
         except HostUnreachable:
@@ -478,6 +480,7 @@ class NodeController:
             if needs_sync(record, observed.get(uid)):
                 ctx.enqueue_pod(uid)
         self._report(name, foreign, unclaimed)
+        ctx.relists[name] = listed
         return Result.done()
 
     def _report(self, name: str, foreign: dict[str, int], unclaimed: int) -> None:

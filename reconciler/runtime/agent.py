@@ -75,6 +75,8 @@ class NodeAgent:
         self.engine = Engine(node, config)
         self.builder = Builder(self.engine, config)
         self.prober = Prober(self.engine, on_change)
+        self.watching = False  # `watch` is following the engine's events
+        self.stream_breaks = 0  # times the event stream broke (events maybe missed)
         self.access = PodAccess(self.engine)
         self.config_volumes = configfiles.ConfigVolumes(config.volumes_dir)
         self.hooks = lifecycle.Hooks(self.engine, self.prober)
@@ -595,8 +597,19 @@ class NodeAgent:
     # Watch, exec, logs -------------------------------------------------------
 
     def watch(self, stop: threading.Event) -> None:
-        """Follow Docker's events for this service's containers until `stop`; call on_change."""
-        follow_events(self.engine, self._filters(), self._on_event, stop)
+        """Follow Docker's events for this service's containers until `stop`; call on_change.
+
+        `watching` and `stream_breaks` tell the node controller whether the events can be
+        trusted since its last list of the host (control/registry.py, `_gc_nodes`)."""
+        self.watching = True
+        try:
+            follow_events(self.engine, self._filters(), self._on_event, stop,
+                          on_break=self._stream_broke)
+        finally:
+            self.watching = False
+
+    def _stream_broke(self) -> None:
+        self.stream_breaks += 1
 
     def _on_event(self, ev: dict[str, Any]) -> None:
         attrs = (ev.get("Actor") or {}).get("Attributes") or {}

@@ -26,14 +26,16 @@ WINDOW = 60
 
 
 def follow_events(engine: Engine, filters: dict[str, Any],
-                  on_event: Callable[[dict[str, Any]], None], stop: threading.Event) -> None:
+                  on_event: Callable[[dict[str, Any]], None], stop: threading.Event,
+                  on_break: Callable[[], None] | None = None) -> None:
     """Call `on_event` for each container event matching `filters` until `stop` is set.
 
     Windows of `WINDOW` seconds (`until`), with `since` making consecutive windows
     gapless (an event on a boundary may come twice, which is harmless); `stop` closes
     the window being read from a thread of its own (docker-py's documented way to
     cancel a stream), so it is noticed at once. Errors (the engine went away)
-    reconnect after a pause; this never raises.
+    reconnect after a pause, and call `on_break` first: events may have been missed
+    (the engine's own log of past events is short). This never raises.
     """
     client = engine.streaming_client()
     since = int(time.time())
@@ -65,6 +67,8 @@ def follow_events(engine: Engine, filters: dict[str, Any],
                 since = min(until, int(time.time()))
             except Exception as e:
                 log.debug("event stream of %s: %s", engine.node.name, e)
+                if on_break is not None:
+                    on_break()
                 stop.wait(1.0)
             finally:
                 with guard:

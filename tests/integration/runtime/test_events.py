@@ -14,6 +14,7 @@ import pytest
 
 from reconciler.api.records import NodeRecord
 from reconciler.runtime import events
+from reconciler.runtime.agent import NodeAgent
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.types import RuntimeConfig
 from tests.conftest import LOCAL_URL, TEST_LABEL
@@ -57,7 +58,7 @@ class TestFollowEvents:
             ctr = docker_client.containers.run(
                 "reconciler/busybox:1", ["true"], detach=True,
                 labels={TEST_LABEL: "1", "io.reconciler.prefix": test_prefix})
-            assert follow.wait_for("die", ctr.id)
+            assert follow.wait_for("die", str(ctr.id))
         finally:
             follow.stop.set()
             follow.thread.join(10)
@@ -81,3 +82,45 @@ class TestFollowEvents:
         thread.start()
         thread.join(events.WINDOW / 4)
         assert not thread.is_alive()
+
+    def test_a_stream_that_cannot_be_read_is_a_break(self, test_prefix: str,
+                                                     tmp_path: Any) -> None:
+        """An engine that does not answer: `on_break` is called (events may be missed), and
+        the follow keeps trying."""
+        gone = Engine(NodeRecord("gone", f"unix://{tmp_path}/no.sock", datetime.now(UTC)),
+                      RuntimeConfig(prefix=test_prefix))
+        breaks: list[int] = []
+        stop = threading.Event()
+        thread = threading.Thread(target=events.follow_events, args=(
+            gone, {}, lambda e: None, stop, lambda: breaks.append(1)), daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while len(breaks) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert len(breaks) >= 2
+        finally:
+            stop.set()
+            thread.join(10)
+            gone.close()
+
+
+class TestAgentWatch:
+    def test_watching_while_the_follow_runs(self, test_prefix: str) -> None:
+        """NodeAgent.watch says it follows the engine while it does, and not after a stop."""
+        agent = NodeAgent(NodeRecord("local", LOCAL_URL, datetime.now(UTC)),
+                          RuntimeConfig(prefix=test_prefix), lambda uid: None)
+        stop = threading.Event()
+        thread = threading.Thread(target=agent.watch, args=(stop,), daemon=True)
+        assert not agent.watching
+        thread.start()
+        try:
+            deadline = time.monotonic() + 5
+            while not agent.watching and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert agent.watching and agent.stream_breaks == 0
+        finally:
+            stop.set()
+            thread.join(10)
+            agent.close()
+        assert not agent.watching
