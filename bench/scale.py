@@ -7,7 +7,8 @@ touches it). Each host's bridge must hold its share of the pods: the run stops
 at once, saying so, when one cannot. One ReplicationController of N replicas is written and the
 time until N app containers run across both engines is taken, with the
 service's peak RSS (VmHWM) afterwards, the time of `reconciler get pods` on
-that store (median of 3 runs, a user's whole command), and the service's idle
+that store (median of 3 runs, a user's whole command; right after the last
+pod runs, and again once the service is quiet: the goal's figure), and the service's idle
 CPU once quiet: CPU seconds over IDLE s (two periodic resyncs and the
 heartbeats of both nodes fall in it), as a share of one core. The service runs
 with its default configuration (harness.DEFAULTS).
@@ -126,13 +127,20 @@ def run(args: Any = None) -> list[Row]:
                 elapsed = time.monotonic() - started
                 on_local, on_hostd = spread()
                 peak = status_kb(svc.proc.pid) / 1024
-                gets = []
-                for _ in range(3):
-                    t0 = time.perf_counter()
-                    out = svc.cli("get", "pods", timeout=120)
-                    gets.append(time.perf_counter() - t0)
-                listed = len(out.stdout.splitlines()) - 1
+
+                def get_pods() -> tuple[float, int]:
+                    """The median of 3 `get pods` (a user's whole command), and its rows."""
+                    times = []
+                    for _ in range(3):
+                        t0 = time.perf_counter()
+                        out = svc.cli("get", "pods", timeout=120)
+                        times.append(time.perf_counter() - t0)
+                    return statistics.median(times), len(out.stdout.splitlines()) - 1
+                # Right after the last pod runs the service still records statuses and
+                # the engines are busy: a user's `get pods` then, and once settled.
+                busy_get, listed = get_pods()
                 settle = wait_quiet(svc.proc.pid, 60)  # a busy service: measured anyway
+                quiet_get, _ = get_pods()
                 c0, t0 = cpu_seconds(svc.proc.pid), time.monotonic()
                 time.sleep(idle_for)
                 idle = (cpu_seconds(svc.proc.pid) - c0) / (time.monotonic() - t0)
@@ -145,8 +153,10 @@ def run(args: Any = None) -> list[Row]:
             note=f"{pods / elapsed:.1f} pods/s; local {on_local}, hostd {on_hostd}; bridges "
                  f"{subnets[LOCAL]} and {subnets[HOSTD]}; {DEFAULTS}"),
         Row(NAME, "service peak RSS", peak, "MiB", Goal("max", 150), f"{pods} pods"),
-        Row(NAME, "`reconciler get pods` (median of 3)", statistics.median(gets) * 1000, "ms",
-            Goal("max", 300), f"{listed} rows"),
+        Row(NAME, "`reconciler get pods` (median of 3)", quiet_get * 1000, "ms",
+            Goal("max", 300), f"{listed} rows, once the service is quiet"),
+        Row(NAME, "`reconciler get pods` while converging (median of 3)", busy_get * 1000, "ms",
+            note="right after the last pod runs: the service still records statuses"),
         Row(NAME, f"service idle CPU, {pods} pods", idle * 100, "% of a core", Goal("max", 1),
             f"over {idle_for:.0f} s (resync 30 s, heartbeat 5 s), after {settle:.0f} s to "
             "settle"),
