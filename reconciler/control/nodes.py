@@ -49,6 +49,8 @@ SOURCE = "node-controller"
 DEFAULT_NODE = "local"
 FOREIGN = "ForeignContainers"  # the node condition's type, and its event's reason
 NODE_LOST = "NodeLost"  # the reason of a pod evicted from a silent node
+# Seconds between writes of a node record whose heartbeat changed nothing but its stamp.
+REPORT_EVERY = 30.0
 # The well-known labels a kubelet sets about its node, here from the engine's /info;
 # the engine's word wins over a manifest's, as kubelet's own labels do.
 OBSERVED_LABELS = ("kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch",
@@ -159,6 +161,20 @@ def needs_sync(record: PodRecord, seen: ObservedPod | None) -> bool:
     return len(record.containers) != len(record.spec.get("containers", []))
 
 
+def _only_beat(recorded: NodeRecord, node: NodeRecord, interval: float) -> bool:
+    """Whether writing `node` would change only the record's heartbeat stamp, and that stamp is
+    younger than REPORT_EVERY: the write is then left out (the kubelet's node status is
+    written when it changed, or every nodeStatusReportFrequency). Every heartbeat's write
+    woke every reader of the store; liveness is judged here from `_answered`."""
+    if recorded.last_heartbeat is None or node.last_heartbeat is None:
+        return False
+    if node.last_heartbeat - recorded.last_heartbeat >= timedelta(
+            seconds=max(REPORT_EVERY, interval)):
+        return False
+    return dataclasses.replace(recorded, last_heartbeat=None) == \
+        dataclasses.replace(node, last_heartbeat=None)
+
+
 def _not_bound(ctx: Context, uid: str, node: str) -> bool:
     """No pod record binds `uid` to `node`, asked of the store itself (the truth)."""
     record = ctx.store.get_pod_by_uid(uid)
@@ -178,6 +194,10 @@ class NodeController:
         self._tainted_since: dict[tuple[str, str], datetime] = {}
         # Per node its agent runs (spec.agent): whether its record was last seen Ready.
         self._agent_ready: dict[str, bool] = {}
+        # Per node this process dials: when its engine last answered (this process's clock).
+        # The record's `last_heartbeat` is rewritten only every REPORT_EVERY when nothing
+        # else changed; the decisions read the later of the two (`_last_answer`).
+        self._answered: dict[str, datetime] = {}
         # Per node its agent runs: the `last_heartbeat` value last read, and when (by this
         # process's monotonic clock) it was first read. The stamp is the agent's (the
         # database's clock); it is only ever compared with itself, never with this
@@ -251,12 +271,14 @@ class NodeController:
         try:
             info = ctx.agent(node).heartbeat()
         except HostUnreachable as e:
-            since = node.last_heartbeat
+            since = self._last_answer(node)
             grace = timedelta(seconds=ctx.settings.not_ready_timeout)
             if was_ready and since is not None and now_ - since < grace:
                 return  # one missed heartbeat is not a dead host
             self._not_ready(node, "NodeUnreachable", e.reason)
             return
+        self._answered[node.name] = now_
+        recorded = dataclasses.replace(node)
         node.capacity = Resources(info.cpus * 1000, info.memory)
         node.pod_addresses = info.pod_addresses
         node.engine_version, node.os_image, node.kernel_version = (
@@ -270,7 +292,8 @@ class NodeController:
         node.message = "Docker engine is answering"
         node.last_heartbeat = now_
         node.conditions = self._conditions.get(node.name, node.conditions)
-        ctx.store.upsert_node(node)
+        if not _only_beat(recorded, node, ctx.settings.heartbeat_interval):
+            ctx.store.upsert_node(node)
         if placement_facts(node) != before:
             nodes_changed(ctx)
         self._evict_by_taints(node)
@@ -290,12 +313,20 @@ class NodeController:
                     ctx.enqueue_pod(pod.uid)
             ctx.enqueue(NODE_GC, node.name)
 
+    def _last_answer(self, node: NodeRecord) -> datetime | None:
+        """When the node's engine last answered: the record's stamp or, later, this process's."""
+        stamps = [t for t in (node.last_heartbeat, self._answered.get(node.name)) if t]
+        return max(stamps) if stamps else None
+
     def _not_ready(self, node: NodeRecord, reason: str, message: str) -> None:
         """Record the node NotReady (an event, its pods not ready, when it was Ready), and
         evict its pods once it has been silent for the eviction timeout."""
         ctx = self.ctx
         was_ready = node.ready
         node.ready, node.reason, node.message = False, reason, message
+        # The record's stamp may be up to REPORT_EVERY old: the eviction and the pods'
+        # records count from the last answer, so it is written exact now.
+        node.last_heartbeat = self._last_answer(node)
         ctx.store.upsert_node(node)
         if was_ready:
             self._went_not_ready(node)
@@ -408,7 +439,7 @@ class NodeController:
         the pod controller removes their records without waiting for the agent. Otherwise
         the age of the stamp this process wrote with its own clock."""
         ctx = self.ctx
-        since = node.last_heartbeat
+        since = node.last_heartbeat if silent is not None else self._last_answer(node)
         timeout = ctx.settings.eviction_timeout
         if since is None:
             return

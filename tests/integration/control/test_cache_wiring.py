@@ -132,7 +132,7 @@ class TestCacheWiring:
             commits = c.store.own_commits
             c.converge(3)
             commits = c.store.own_commits - commits
-            assert commits > 20
+            assert commits > 10
             assert wait_for(lambda: follower.signals > signals)
             time.sleep(0.5)
             assert follower.relists == before
