@@ -120,7 +120,7 @@ class Context:
     # (`reconciler sync`) runs every reconcile in full. Filled by `Registry.build`.
     memo_resets: dict[str, Callable[[], None]] = field(default_factory=dict)
     # Per node, the last list of its host's containers (the node gc): when, by the monotonic
-    # clock, and its agent's `stream_breaks` then. The resync lists a host again only when
+    # clock, and its agent's `relists_wanted` then. The resync lists a host again only when
     # its event stream broke since, or RELIST_EVERY passed (control/registry.py).
     relists: dict[str, tuple[float, int]] = field(default_factory=dict)
     follower: Follower | None = None

@@ -479,7 +479,7 @@ class NodeController:
         if isinstance(agent, AgentOnlyHost):
             return Result.done()  # its agent collects its own host's containers
         # Taken before the list: a break during it makes the next resync list again.
-        listed = (time.monotonic(), getattr(agent, "stream_breaks", -1))
+        listed = (time.monotonic(), getattr(agent, "relists_wanted", -1))
         try:
             observed = agent.list_pods(foreign=True)
         except HostUnreachable:

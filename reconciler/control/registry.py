@@ -99,8 +99,9 @@ def _gc_nodes(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
 
     An informer relists only when its watch broke: a host whose event stream has run
     unbroken since its last list has told of every death, stop and removal since, and
-    is listed again only every RELIST_EVERY seconds (orphans and foreign containers,
-    which make no event we follow, wait that long). Listing 1,000 pods' containers per
+    is listed again only every RELIST_EVERY seconds, or once another cluster's container
+    started on it (its agent counts both in `relists_wanted`). Our own orphans, which
+    make no event we follow, wait that long. Listing 1,000 pods' containers per
     host at every resync was a third of an idle service's CPU. At start (`all_pods`),
     with no watch, a broken one or a host never listed: every resync.
     """
@@ -110,7 +111,7 @@ def _gc_nodes(ctx: Context, all_pods: bool) -> Iterable[Hashable]:
         agent = agents.get(node.name)
         last = ctx.relists.get(node.name)
         if (all_pods or last is None or not getattr(agent, "watching", False)
-                or getattr(agent, "stream_breaks", -1) != last[1]
+                or getattr(agent, "relists_wanted", -1) != last[1]
                 or time.monotonic() - last[0] >= RELIST_EVERY):
             due.append(node.name)
     return due

@@ -76,7 +76,9 @@ class NodeAgent:
         self.builder = Builder(self.engine, config)
         self.prober = Prober(self.engine, on_change)
         self.watching = False  # `watch` is following the engine's events
-        self.stream_breaks = 0  # times the event stream broke (events maybe missed)
+        # Times the events stopped telling everything: the stream broke (events maybe
+        # missed), or another cluster's container started (it makes no other event we follow).
+        self.relists_wanted = 0
         self.access = PodAccess(self.engine)
         self.config_volumes = configfiles.ConfigVolumes(config.volumes_dir)
         self.hooks = lifecycle.Hooks(self.engine, self.prober)
@@ -599,7 +601,7 @@ class NodeAgent:
     def watch(self, stop: threading.Event) -> None:
         """Follow Docker's events for this service's containers until `stop`; call on_change.
 
-        `watching` and `stream_breaks` tell the node controller whether the events can be
+        `watching` and `relists_wanted` tell the node controller whether the events can be
         trusted since its last list of the host (control/registry.py, `_gc_nodes`)."""
         self.watching = True
         try:
@@ -609,11 +611,17 @@ class NodeAgent:
             self.watching = False
 
     def _stream_broke(self) -> None:
-        self.stream_breaks += 1
+        self.relists_wanted += 1  # events may have been missed
 
     def _on_event(self, ev: dict[str, Any]) -> None:
         attrs = (ev.get("Actor") or {}).get("Attributes") or {}
         uid = attrs.get(naming.POD_UID)
+        if ev.get("Action") == "start":
+            # Our own starts are our own doing. Another cluster's (a second store on this
+            # engine) is only seen by a list of the host: the next resync makes one.
+            if uid and not self.config.owns(attrs):
+                self.relists_wanted += 1
+            return
         if not uid or not self.config.owns(attrs):
             return
         if ev.get("Action") in ("die", "destroy"):

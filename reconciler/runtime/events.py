@@ -18,7 +18,7 @@ from reconciler.runtime.engine import Engine
 
 log = logging.getLogger(__name__)
 
-WATCHED = ["die", "stop", "destroy", "oom"]
+WATCHED = ["die", "stop", "destroy", "oom", "start"]
 # Seconds of one request of the stream: events arrive as they happen within it, and a stop
 # closes the request at once (docker-py's CancellableStream), so this bounds nothing a user
 # waits for. A request every 3 s per host was a tenth of an idle service's CPU at 1,000 pods.

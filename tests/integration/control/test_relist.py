@@ -34,7 +34,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     c.converge(2)
     for agent in c.hosts.agents.values():  # as NodeAgent.watch marks a followed host
         agent.watching = True  # type: ignore[attr-defined]
-        agent.stream_breaks = 0  # type: ignore[attr-defined]
+        agent.relists_wanted = 0  # type: ignore[attr-defined]
     for name in c.hosts.agents:  # a list of each host with its stream followed
         c.loop.process(WorkKey(NODE_GC, name))
     yield c
@@ -59,7 +59,7 @@ class TestRelist:
 
     def test_a_broken_stream_lists_its_host_again(self, cluster: Cluster) -> None:
         """Events of `a` may be missed: `a` is listed; `b` is not."""
-        cluster.hosts.agents["a"].stream_breaks += 1  # type: ignore[attr-defined]
+        cluster.hosts.agents["a"].relists_wanted += 1  # type: ignore[attr-defined]
         assert gc_queued(cluster) == {"a"}
 
     def test_a_host_not_followed_is_listed_at_every_resync(self, cluster: Cluster) -> None:
@@ -82,6 +82,6 @@ class TestRelist:
 
     def test_a_list_taken_after_a_break_is_trusted_again(self, cluster: Cluster) -> None:
         """Once the host is listed after its break, the next resync leaves it out."""
-        cluster.hosts.agents["a"].stream_breaks += 1  # type: ignore[attr-defined]
+        cluster.hosts.agents["a"].relists_wanted += 1  # type: ignore[attr-defined]
         cluster.loop.process(WorkKey(NODE_GC, "a"))
         assert gc_queued(cluster) == set()

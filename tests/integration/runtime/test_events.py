@@ -13,10 +13,10 @@ import docker
 import pytest
 
 from reconciler.api.records import NodeRecord
-from reconciler.runtime import events
+from reconciler.runtime import events, naming
 from reconciler.runtime.agent import NodeAgent
 from reconciler.runtime.engine import Engine
-from reconciler.runtime.types import RuntimeConfig
+from reconciler.runtime.types import CLUSTER_LABEL, RuntimeConfig
 from tests.conftest import LOCAL_URL, TEST_LABEL
 
 
@@ -118,9 +118,39 @@ class TestAgentWatch:
             deadline = time.monotonic() + 5
             while not agent.watching and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert agent.watching and agent.stream_breaks == 0
+            assert agent.watching and agent.relists_wanted == 0
         finally:
             stop.set()
             thread.join(10)
             agent.close()
         assert not agent.watching
+
+    def test_another_clusters_start_asks_for_a_list(
+            self, test_prefix: str, docker_client: docker.DockerClient) -> None:
+        """A container of another store's cluster starting on the engine (which no other
+        followed event tells of) asks for a list; our own cluster's start does not."""
+        agent = NodeAgent(NodeRecord("local", LOCAL_URL, datetime.now(UTC)),
+                          RuntimeConfig(prefix=test_prefix, cluster_id="ours"), lambda uid: None)
+        stop = threading.Event()
+        thread = threading.Thread(target=agent.watch, args=(stop,), daemon=True)
+        thread.start()
+
+        def start(cluster: str) -> None:
+            docker_client.containers.run(
+                "reconciler/busybox:1", ["sleep", "30"], detach=True,
+                labels={TEST_LABEL: "1", naming.PREFIX: test_prefix,
+                        naming.POD_UID: f"uid-{cluster}", CLUSTER_LABEL: cluster})
+        try:
+            time.sleep(1.5)  # the first window's request is open
+            start("ours")
+            time.sleep(2.0)
+            assert agent.relists_wanted == 0
+            start("theirs")
+            deadline = time.monotonic() + 10
+            while agent.relists_wanted == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert agent.relists_wanted == 1
+        finally:
+            stop.set()
+            thread.join(10)
+            agent.close()
