@@ -40,8 +40,8 @@ def upsert(
     the caller may add `.returning(...)`.
     """
     if update is None:
-        # The heartbeat's and health's statement: built once per shape, then only the values
-        # change (building `excluded` for every column was most of a heartbeat's store CPU).
+        # Built once per shape, then only the values change (building `excluded` for every
+        # column each time was most of such a write's CPU; `write_upsert` goes further).
         shape = (session.get_bind().dialect.name, model, tuple(values), tuple(keys))
         base = _shapes.get(shape)
         if base is None:
