@@ -121,7 +121,8 @@ class Context:
     memo_resets: dict[str, Callable[[], None]] = field(default_factory=dict)
     # Per node, the last list of its host's containers (the node gc): when, by the monotonic
     # clock, and its agent's `relists_wanted` then. The resync lists a host again only when
-    # its event stream broke since, or RELIST_EVERY passed (control/registry.py).
+    # that count moved since (a broken stream, another cluster's container started), or
+    # RELIST_EVERY passed (control/registry.py, `_gc_nodes`).
     relists: dict[str, tuple[float, int]] = field(default_factory=dict)
     follower: Follower | None = None
     # The nodes, written through like the cache (`start_cache`); None: read the store.
