@@ -35,22 +35,12 @@ from bench.report import Goal, Row
 from reconciler.api.records import EventRecord
 from reconciler.control.context import POD
 from reconciler.control.loop import WorkKey
+from tests.integration.control.harness import TWO_NODES as NODES
 from tests.integration.control.harness import Cluster
 
 NAME = "sql-per-pod"
 OTHERS = 100
 
-NODES = """\
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: a}
-spec: {engine: "unix:///fake/a.sock", address: 10.250.0.1}
----
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: b}
-spec: {engine: "unix:///fake/b.sock", address: 10.250.0.2}
-"""
 RC = """\
 apiVersion: v1
 kind: ReplicationController

@@ -198,6 +198,11 @@ class NodeController:
         # The record's `last_heartbeat` is rewritten only every REPORT_EVERY when nothing
         # else changed; the decisions read the later of the two (`_last_answer`).
         self._answered: dict[str, datetime] = {}
+        # Per such node, this process's first heartbeat of it: a record's stamp may be up to
+        # REPORT_EVERY old when this process starts, so silence that leads to eviction is
+        # counted from no earlier than here (Kubernetes' node controller gives the same
+        # grace at its start).
+        self._first_look: dict[str, datetime] = {}
         # Per node its agent runs: the `last_heartbeat` value last read, and when (by this
         # process's monotonic clock) it was first read. The stamp is the agent's (the
         # database's clock); it is only ever compared with itself, never with this
@@ -268,6 +273,7 @@ class NodeController:
         ctx = self.ctx
         was_ready = node.ready
         now_ = ctx.clock()
+        self._first_look.setdefault(node.name, now_)
         try:
             info = ctx.agent(node).heartbeat()
         except HostUnreachable as e:
@@ -437,12 +443,15 @@ class NodeController:
         `silent`: for a node its agent runs, how long its stamp has not changed as seen
         here (`agent_silence`); its pods already being deleted are marked NodeLost too, so
         the pod controller removes their records without waiting for the agent. Otherwise
-        the age of the stamp this process wrote with its own clock."""
+        the time since the engine last answered (`_last_answer`), and at least since this
+        process first asked it (`_first_look`)."""
         ctx = self.ctx
         since = node.last_heartbeat if silent is not None else self._last_answer(node)
         timeout = ctx.settings.eviction_timeout
         if since is None:
             return
+        if silent is None and node.name in self._first_look:
+            since = max(since, self._first_look[node.name])
         if silent is not None:
             if silent < timeout:
                 return

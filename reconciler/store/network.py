@@ -30,7 +30,7 @@ from reconciler.planning.allocation import (
 )
 from reconciler.store.base import StoreBase, utcnow
 from reconciler.store.models import AllocationRow, EndpointsRow
-from reconciler.store.upsert import upsert
+from reconciler.store.upsert import upsert, write_upsert
 
 # First half of the advisory lock key of allocations ("allo", fits PostgreSQL's int4);
 # the second half is the allocation kind's CRC.
@@ -124,7 +124,7 @@ class NetworkMixin(StoreBase):
             if value != held:
                 values = {"kind": pool.kind, "owner": owner, "slot": slot,
                           "value": pool.encode(value), "created_at": utcnow()}
-                s.execute(upsert(s, AllocationRow, values, ["kind", "owner", "slot"]))
+                write_upsert(s, AllocationRow, [values], ["kind", "owner", "slot"])
             return value
 
 

@@ -1,6 +1,6 @@
 """INSERT ... ON CONFLICT for the store's mixins, in the dialect of the session's database.
 
-Used by `pods` (nodes), `network` (endpoints, allocations), `claims`,
+Used by `pods` (nodes), `network` (endpoints, allocations), `feeds` (proxy acks), `claims`,
 `components` and `events`. Under PostgreSQL's READ COMMITTED, a
 delete-then-insert or select-then-insert of one key by two hosts at once ends
 in a unique violation for one of them (neither saw the other's uncommitted
@@ -33,38 +33,22 @@ def upsert(
     model: type[Base],
     values: Mapping[str, Any],
     keys: Sequence[str],
-    update: Mapping[str, Any] | None = None,
+    update: Mapping[str, Any],
 ) -> Insert:
-    """INSERT `values`, or on a conflict on the unique `keys` set `update` (default:
-    every non-key column of `values`, from the row being inserted). Not executed:
-    the caller may add `.returning(...)`.
+    """INSERT `values`, or on a conflict on the unique `keys` set `update`. Not executed:
+    the caller may add `.returning(...)`. (Every non-key column from the row being
+    inserted: `write_upsert`.)
     """
-    if update is None:
-        # Built once per shape, then only the values change (building `excluded` for every
-        # column each time was most of such a write's CPU; `write_upsert` goes further).
-        shape = (session.get_bind().dialect.name, model, tuple(values), tuple(keys))
-        base = _shapes.get(shape)
-        if base is None:
-            insert = insert_for(session, model)
-            base = _shapes[shape] = insert.on_conflict_do_update(
-                index_elements=list(keys),
-                set_={k: insert.excluded[k] for k in values if k not in keys})
-        return base.values(**values)
     statement = insert_for(session, model).values(**values)
     result: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=dict(update))
     return result
 
 
-# (dialect, model, value columns, key columns) -> INSERT ... ON CONFLICT DO UPDATE without
-# values. Statements are immutable (each `.values` makes a copy), so one can be shared.
-_shapes: dict[tuple[str, type[Base], tuple[str, ...], tuple[str, ...]], Insert] = {}
-
-
 def write_upsert(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]],
                  keys: Sequence[str]) -> None:
-    """Execute `upsert(session, model, values, keys)` for each of `rows` (all with the same
-    columns): the same rows written, by a statement built once per shape on the model's
-    table and run with the rows as its parameters (one executemany).
+    """INSERT each of `rows` (all with the same columns), or on a conflict on the unique
+    `keys` set every other column from the row being inserted: by a statement built once
+    per shape on the model's table and run with the rows as its parameters (one executemany).
 
     A statement with the values in it is a new statement each time, whose cache key
     SQLAlchemy works out value by value; with parameters the compiled form is found at
@@ -87,7 +71,3 @@ def write_upsert(session: Session, model: type[Base], rows: Sequence[Mapping[str
 
 _params: dict[tuple[str, Any, tuple[str, ...], tuple[str, ...]], Insert] = {}
 
-
-def excluded(session: Session, model: type[Base]) -> Any:
-    """The `excluded` pseudo-table of an INSERT ... ON CONFLICT on `model`."""
-    return insert_for(session, model).excluded

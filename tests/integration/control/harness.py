@@ -18,6 +18,21 @@ from reconciler.runtime.fake import FakeHosts
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.store import Store
 
+# Hosts of the fake agents, as most controller tests declare them: `a`, and `a` with `b`.
+NODE_A = """\
+apiVersion: reconciler.dev/v1
+kind: Node
+metadata: {name: a}
+spec: {engine: "unix:///fake/a.sock", address: 10.250.0.1}
+"""
+TWO_NODES = NODE_A + """\
+---
+apiVersion: reconciler.dev/v1
+kind: Node
+metadata: {name: b}
+spec: {engine: "unix:///fake/b.sock", address: 10.250.0.2}
+"""
+
 
 class Cluster:
     """Controllers, a store and fake hosts; `converge` drains the queue."""

@@ -12,6 +12,7 @@ from reconciler.control.cronjobs import CRONJOB, orphaned
 from reconciler.control.loop import WorkKey
 from reconciler.planning.cronjob import owned_source
 from tests.integration.control import harness
+from tests.support.clock import ManualClock
 
 NODE = ("apiVersion: reconciler.dev/v1\nkind: Node\nmetadata: {name: a}\n"
         'spec: {engine: "unix:///fake/a.sock", address: 10.250.0.1}\n')
@@ -32,22 +33,14 @@ spec:
 KEY = Key("CronJob", "default", "tick")
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def start(tmp_path: Path) -> tuple[harness.Cluster, Clock]:
+def start(tmp_path: Path) -> tuple[harness.Cluster, ManualClock[datetime]]:
     cluster = harness.Cluster(tmp_path)
     cluster.write("nodes.yaml", NODE)
     cluster.write("tick.yaml", CRONJOB_YAML)
     cluster.converge()
     obj = cluster.store.get_object(KEY)
     assert obj is not None
-    clock = Clock(obj.created_at.replace(second=0, microsecond=0) + timedelta(minutes=1,
+    clock = ManualClock(obj.created_at.replace(second=0, microsecond=0) + timedelta(minutes=1,
                                                                               seconds=5))
     cluster.ctx.clock = clock
     return cluster, clock

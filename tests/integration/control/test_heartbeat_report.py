@@ -13,34 +13,30 @@ import pytest
 from reconciler.control import nodes
 from reconciler.control.context import NODE
 from reconciler.control.loop import WorkKey
-from tests.integration.control.harness import Cluster
+from tests.integration.control.harness import NODE_A, Cluster
+from tests.support.clock import ManualClock
 
-NODE_A = """\
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: a}
-spec: {engine: "unix:///fake/a.sock", address: 10.250.0.1}
-"""
 T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    """The control plane's clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+Setup = tuple[Cluster, ManualClock[datetime]]  # the cluster and its control-plane clock
+RC = """\
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {app: web}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: main, image: reconciler/busybox:1, command: ["sleep", "3600"]}
+"""
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[Cluster, Clock]]:
+def cluster(tmp_path: Path) -> Iterator[Setup]:
     c = Cluster(tmp_path)
-    clock = Clock()
+    clock = ManualClock(T0)
     c.ctx.clock = clock
     c.ctx.settings.not_ready_timeout = 15
     c.ctx.settings.eviction_timeout = 60
@@ -62,56 +58,94 @@ def recorded_beat(c: Cluster) -> datetime | None:
 
 class TestHeartbeatReport:
     def test_a_beat_that_changes_nothing_else_is_not_written(
-            self, cluster: tuple[Cluster, Clock]) -> None:
+            self, cluster: Setup) -> None:
         """Within REPORT_EVERY of the recorded stamp, the record stays as it was."""
         c, clock = cluster
         written = recorded_beat(c)
-        clock.advance(5)
+        clock.now += timedelta(seconds=5)
         beat(c)
         assert recorded_beat(c) == written
 
     def test_the_stamp_is_written_every_report_period(
-            self, cluster: tuple[Cluster, Clock]) -> None:
+            self, cluster: Setup) -> None:
         """Once REPORT_EVERY has passed, the beat is written with its stamp."""
         c, clock = cluster
-        clock.advance(nodes.REPORT_EVERY)
+        clock.now += timedelta(seconds=nodes.REPORT_EVERY)
         beat(c)
         assert recorded_beat(c) == clock.now
 
-    def test_a_changed_fact_is_written_at_once(self, cluster: tuple[Cluster, Clock]) -> None:
+    def test_a_changed_fact_is_written_at_once(self, cluster: Setup) -> None:
         """An engine with more CPUs: written at the next beat, stamp and all."""
         c, clock = cluster
         c.hosts.agents["a"].cpus += 2
-        clock.advance(5)
+        clock.now += timedelta(seconds=5)
         beat(c)
         node = c.store.get_node("a")
         assert node is not None and node.last_heartbeat == clock.now
         assert node.capacity.cpu_milli == c.hosts.agents["a"].cpus * 1000
 
     def test_one_missed_beat_after_an_unwritten_answer_is_not_notready(
-            self, cluster: tuple[Cluster, Clock]) -> None:
+            self, cluster: Setup) -> None:
         """The record's stamp is older than not_ready_timeout, but the engine answered this
         process 5 s ago: one failed beat is within the grace."""
         c, clock = cluster
-        clock.advance(12)
+        clock.now += timedelta(seconds=12)
         beat(c)  # answered, not written: the record's stamp is 12 s old
         assert recorded_beat(c) == T0
-        clock.advance(5)
+        clock.now += timedelta(seconds=5)
         c.hosts.agents["a"].down = True
         beat(c)
         node = c.store.get_node("a")
         assert node is not None and node.ready
 
-    def test_notready_records_the_last_answer(self, cluster: tuple[Cluster, Clock]) -> None:
+    def test_notready_records_the_last_answer(self, cluster: Setup) -> None:
         """Once silent past the grace, NotReady is written with the time of the last answer,
         which the eviction and the pods' records count from."""
         c, clock = cluster
-        clock.advance(12)
+        clock.now += timedelta(seconds=12)
         beat(c)
         answered = clock.now
         c.hosts.agents["a"].down = True
-        clock.advance(20)
+        clock.now += timedelta(seconds=20)
         beat(c)
         node = c.store.get_node("a")
         assert node is not None and not node.ready
         assert node.last_heartbeat == answered
+
+    def test_a_restart_does_not_evict_sooner_for_a_stale_stamp(self, tmp_path: Path) -> None:
+        """The record's stamp is 25 s older than the last answer when the service restarts
+        during the engine's outage: its pods are evicted an eviction timeout after the
+        restart's first look, not after the stale stamp."""
+        before = Cluster(tmp_path)
+        clock = ManualClock(T0)
+        before.ctx.clock = clock
+        before.write("node.yaml", NODE_A)
+        before.write("web.yaml", RC)
+        before.converge(3)
+        written = recorded_beat(before)
+        assert written is not None and len(before.running()) == 1
+        clock.now = written + timedelta(seconds=25)
+        beat(before)  # answered, not written
+        assert recorded_beat(before) == written
+        before.store.close()
+
+        after = Cluster(tmp_path)  # the service restarted on the same store
+        after.ctx.clock = clock
+        after.ctx.settings.not_ready_timeout = 15
+        after.ctx.settings.eviction_timeout = 60
+        node = after.store.get_node("a")
+        assert node is not None
+        after.hosts(node, after.ctx.runtime, lambda uid: None).down = True  # down from the start
+        try:
+            clock.now += timedelta(seconds=5)
+            first_look = clock.now
+            beat(after)
+            clock.now = first_look + timedelta(seconds=50)  # 80 s after the stale stamp
+            beat(after)
+            pods = after.store.list_pods()
+            assert len(pods) == 1 and pods[0].deletion_timestamp is None
+            clock.now = first_look + timedelta(seconds=61)
+            beat(after)
+            assert [p.deletion_timestamp is not None for p in after.store.list_pods()] == [True]
+        finally:
+            after.store.close()

@@ -19,6 +19,7 @@ from reconciler.control.queue import WorkQueue
 from reconciler.runtime.types import RuntimeConfig
 from reconciler.store import Store
 from tests.integration.control import harness
+from tests.support.clock import ManualClock
 
 KEY = Key("Job", "default", "nightly-29000000")
 SOURCE = "controller:CronJob/default/nightly"
@@ -54,18 +55,10 @@ spec:
 """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Store, JobController, Clock]]:
+def setup(tmp_path: Path) -> Iterator[tuple[Store, JobController, ManualClock[datetime]]]:
     store = Store.open(str(tmp_path / "state.db"))
-    clock = Clock()
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     ctx = Context(store=store, queue=WorkQueue(), runtime=RuntimeConfig(), settings=Settings(),
                   clock=clock)
     yield store, JobController(ctx), clock
@@ -81,7 +74,7 @@ def finish(store: Store, pod: PodRecord, at: datetime, code: int = 0) -> None:
 
 class TestJobController:
     def test_owned_job_runs_completes_and_goes_after_its_ttl(
-        self, setup: tuple[Store, JobController, Clock],
+        self, setup: tuple[Store, JobController, ManualClock[datetime]],
     ) -> None:
         """A CronJob's Job: two pods with the job labels and owner; both succeed: Complete;
         ttlSecondsAfterFinished 0: its record is removed and its pods marked deleted."""
@@ -109,7 +102,7 @@ class TestJobController:
         assert "Completed" in reasons and "SuccessfulDelete" in reasons
 
     def test_pods_of_a_job_gone_meanwhile_are_collected(
-        self, setup: tuple[Store, JobController, Clock],
+        self, setup: tuple[Store, JobController, ManualClock[datetime]],
     ) -> None:
         """A Job record removed before its pods were marked (a crash, the service down): the
         resync names it, and its reconcile marks the pods deleted."""

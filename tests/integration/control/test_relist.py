@@ -12,19 +12,8 @@ from reconciler.control import registry
 from reconciler.control.context import NODE_GC
 from reconciler.control.loop import WorkKey
 from reconciler.control.registry import REGISTRY
+from tests.integration.control.harness import TWO_NODES as NODES
 from tests.integration.control.harness import Cluster
-
-NODES = """\
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: a}
-spec: {engine: "unix:///fake/a.sock", address: 10.250.0.1}
----
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: b}
-spec: {engine: "unix:///fake/b.sock", address: 10.250.0.2}
-"""
 
 
 @pytest.fixture

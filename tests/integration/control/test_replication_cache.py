@@ -13,14 +13,9 @@ import pytest
 from reconciler.api.types import Key
 from reconciler.control.context import DESIRED, REPLICATION
 from reconciler.control.loop import WorkKey
+from tests.integration.control.harness import NODE_A as NODE
 from tests.integration.control.harness import Cluster
 
-NODE = """\
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: a}
-spec: {engine: "unix:///fake/a.sock", address: 10.250.0.1}
-"""
 RC = """\
 apiVersion: v1
 kind: ReplicationController

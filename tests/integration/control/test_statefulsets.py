@@ -20,17 +20,7 @@ from reconciler.control.context import DESIRED, POD, STATEFULSET
 from reconciler.control.loop import WorkKey
 from tests.integration.control import harness
 
-NODES = """\
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: a}
-spec: {engine: "unix:///fake/a.sock", address: 10.250.0.1}
----
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: b}
-spec: {engine: "unix:///fake/b.sock", address: 10.250.0.2}
-"""
+NODES = harness.TWO_NODES
 KEY = Key("StatefulSet", "default", "web")
 
 

@@ -19,19 +19,9 @@ from reconciler.api.records import PodRecord
 from reconciler.control import pods
 from reconciler.control.context import POD
 from reconciler.control.loop import WorkKey
+from tests.integration.control.harness import TWO_NODES as NODES
 from tests.integration.control.harness import Cluster
 
-NODES = """\
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: a}
-spec: {engine: "unix:///fake/a.sock", address: 10.250.0.1}
----
-apiVersion: reconciler.dev/v1
-kind: Node
-metadata: {name: b}
-spec: {engine: "unix:///fake/b.sock", address: 10.250.0.2}
-"""
 SVC = """\
 apiVersion: v1
 kind: Service

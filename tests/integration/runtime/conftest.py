@@ -19,6 +19,7 @@ import pytest
 
 from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.runtime.agent import NodeAgent
+from reconciler.runtime.engine import Engine
 from reconciler.runtime.types import PodEnv, PodEvent, PodSync, RuntimeConfig
 from tests.conftest import LOCAL_URL, TEST_LABEL
 
@@ -68,6 +69,14 @@ def make_pod(name: str, spec: dict[str, Any], **kw: Any) -> PodRecord:
 
 def node(name: str = "local", url: str = LOCAL_URL, address: str = "") -> NodeRecord:
     return NodeRecord(name=name, engine_url=url, created_at=datetime.now(UTC), address=address)
+
+
+@pytest.fixture
+def local(test_prefix: str) -> Iterator[Engine]:
+    """An engine client of the local host under this test's prefix, closed after."""
+    e = Engine(node(), RuntimeConfig(prefix=test_prefix))
+    yield e
+    e.close()
 
 
 @pytest.fixture

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import docker
 import pytest
 
-from reconciler.api.records import NodeRecord
 from reconciler.planning.leases import LeaseClock
 from reconciler.runtime import engine
 from reconciler.runtime.engine import ActionRefused, Engine
-from reconciler.runtime.types import RuntimeConfig
 from tests.conftest import LOCAL_URL, TEST_LABEL
 
 
@@ -23,13 +20,6 @@ def clock(docker_client: docker.DockerClient) -> Iterator[LeaseClock]:
     engine.ACTION_GUARDS[:] = [c.valid]
     yield c
     engine.ACTION_GUARDS[:] = []
-
-
-@pytest.fixture
-def local(test_prefix: str) -> Iterator[Engine]:
-    e = Engine(NodeRecord("local", LOCAL_URL, datetime.now(UTC)), RuntimeConfig(prefix=test_prefix))
-    yield e
-    e.close()
 
 
 def create(e: Engine, prefix: str) -> str:

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import docker
-import pytest
 
-from reconciler.api.records import NodeRecord
 from reconciler.runtime import events, naming
 from reconciler.runtime.agent import NodeAgent
 from reconciler.runtime.engine import Engine
 from reconciler.runtime.types import CLUSTER_LABEL, RuntimeConfig
-from tests.conftest import LOCAL_URL, TEST_LABEL
-
-
-@pytest.fixture
-def local(test_prefix: str) -> Iterator[Engine]:
-    e = Engine(NodeRecord("local", LOCAL_URL, datetime.now(UTC)), RuntimeConfig(prefix=test_prefix))
-    yield e
-    e.close()
+from tests.conftest import TEST_LABEL
+from tests.integration.runtime.conftest import node
 
 
 class Follow:
@@ -84,10 +75,10 @@ class TestFollowEvents:
         assert not thread.is_alive()
 
     def test_a_stream_that_cannot_be_read_is_a_break(self, test_prefix: str,
-                                                     tmp_path: Any) -> None:
+                                                     tmp_path: Path) -> None:
         """An engine that does not answer: `on_break` is called (events may be missed), and
         the follow keeps trying."""
-        gone = Engine(NodeRecord("gone", f"unix://{tmp_path}/no.sock", datetime.now(UTC)),
+        gone = Engine(node("gone", f"unix://{tmp_path}/no.sock"),
                       RuntimeConfig(prefix=test_prefix))
         breaks: list[int] = []
         stop = threading.Event()
@@ -108,7 +99,7 @@ class TestFollowEvents:
 class TestAgentWatch:
     def test_watching_while_the_follow_runs(self, test_prefix: str) -> None:
         """NodeAgent.watch says it follows the engine while it does, and not after a stop."""
-        agent = NodeAgent(NodeRecord("local", LOCAL_URL, datetime.now(UTC)),
+        agent = NodeAgent(node(),
                           RuntimeConfig(prefix=test_prefix), lambda uid: None)
         stop = threading.Event()
         thread = threading.Thread(target=agent.watch, args=(stop,), daemon=True)
@@ -129,7 +120,7 @@ class TestAgentWatch:
             self, test_prefix: str, docker_client: docker.DockerClient) -> None:
         """A container of another store's cluster starting on the engine (which no other
         followed event tells of) asks for a list; our own cluster's start does not."""
-        agent = NodeAgent(NodeRecord("local", LOCAL_URL, datetime.now(UTC)),
+        agent = NodeAgent(node(),
                           RuntimeConfig(prefix=test_prefix, cluster_id="ours"), lambda uid: None)
         stop = threading.Event()
         thread = threading.Thread(target=agent.watch, args=(stop,), daemon=True)

@@ -33,7 +33,7 @@ class TestWorkQueue:
 
     def test_add_after_waits_for_its_time(self) -> None:
         """Delayed keys appear only once their delay has passed."""
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         q: WorkQueue[str] = WorkQueue(clock=clock)
         q.add_after("a", 5)
         assert q.get(timeout=0) is None
@@ -42,7 +42,7 @@ class TestWorkQueue:
 
     def test_a_waiting_key_keeps_its_earlier_time(self) -> None:
         """A key delayed twice waits once, until the earlier of its two times."""
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         q: WorkQueue[str] = WorkQueue(clock=clock)
         q.add_after("a", 5)
         q.add_after("a", 9)
@@ -63,7 +63,7 @@ class TestWorkQueue:
     def test_self_requeue_plus_periodic_adds_stays_one_chain(self) -> None:
         """A key that requeues itself after each pass, also added by every resync, is
         processed once per period, not once more per resync that went by."""
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         q: WorkQueue[str] = WorkQueue(clock=clock)
         processed = 0
         q.add("node")
@@ -87,7 +87,7 @@ class TestWorkQueue:
 
     def test_backoff_doubles_until_forget(self) -> None:
         """Each failure doubles the delay; forget resets it."""
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         q: WorkQueue[str] = WorkQueue(clock=clock)
         q.add_rate_limited("a")
         q.add_rate_limited("a")
@@ -129,7 +129,7 @@ class Flaky:
 
 class TestLoop:
     def _loop(self, outcomes: list[object]) -> tuple[Loop, Flaky, WorkQueue[WorkKey], ManualClock]:
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         q: WorkQueue[WorkKey] = WorkQueue(clock=clock)
         flaky = Flaky(outcomes)
         return Loop(q, {"x": flaky}), flaky, q, clock

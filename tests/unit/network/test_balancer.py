@@ -25,7 +25,7 @@ class TestBalancer:
 
     def test_affinity_sticks_then_expires(self) -> None:
         """ClientIP affinity keeps a client on one backend until the timeout passes."""
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         bal = Balancer((A, B, C), affinity=True, affinity_timeout=10, clock=clock)
         first = bal.pick("1.1.1.1")
         assert all(bal.pick("1.1.1.1") == first for _ in range(5))

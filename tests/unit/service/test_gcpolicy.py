@@ -61,14 +61,14 @@ class TestFreeze:
 class TestRefolder:
     def test_not_before_the_interval(self) -> None:
         """Nothing is folded before REFOLD_INTERVAL, idle or not."""
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         refold = gcpolicy.Refolder(lambda: True, clock)
         clock.now = gcpolicy.REFOLD_INTERVAL - 1
         assert not refold()
 
     def test_not_while_busy(self) -> None:
         """Once due, a busy loop is left alone: a cycle dropped since the freeze stays."""
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         refold = gcpolicy.Refolder(lambda: False, clock)
         dead = frozen_then_dropped()
         clock.now = gcpolicy.REFOLD_INTERVAL + 1
@@ -78,7 +78,7 @@ class TestRefolder:
 
     def test_idle_folds_anew(self) -> None:
         """Once due and idle, a frozen cycle dropped since is freed and the rest frozen again."""
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         refold = gcpolicy.Refolder(lambda: True, clock)
         dead = frozen_then_dropped()
         kept = [Cycle() for _ in range(100)]
@@ -90,7 +90,7 @@ class TestRefolder:
 
     def test_busy_for_too_long_is_folded_anyway(self) -> None:
         """A loop never found idle is folded after FORCE_AFTER: cycles never pile up."""
-        clock = ManualClock()
+        clock = ManualClock(0.0)
         refold = gcpolicy.Refolder(lambda: False, clock)
         clock.now = gcpolicy.FORCE_AFTER
         assert refold()
