@@ -101,6 +101,10 @@ class Context:
     agent_factory: AgentFactory = docker_agent
     _agents: dict[str, HostAgent] = field(default_factory=dict)
     _agents_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set by `watch_agents` (the service): every agent follows its engine's events from its
+    # creation until it is replaced or dropped, so a node declared after start is watched
+    # too. The stop of each agent's follow, by node.
+    _watches: dict[str, threading.Event] | None = None
     # Called after an Endpoints change is written: the in-process proxy reads the store now
     # rather than at its next poll, so a deleted pod's drain is not spent waiting for it.
     endpoints_listeners: list[Callable[[], None]] = field(default_factory=list)
@@ -304,11 +308,13 @@ class Context:
             if agent is not None and (
                 agent.node.engine_url != node.engine_url or agent.node.tls != node.tls
             ):
+                self._unwatch(node.name)
                 agent.close()
                 agent = None
             if agent is None:
                 agent = self.agent_factory(node, self.runtime, self.enqueue_pod)
                 self._agents[node.name] = agent
+                self._watch(node.name, agent)
             return agent
 
     def agents(self) -> dict[str, HostAgent]:
@@ -318,8 +324,36 @@ class Context:
     def drop_agent(self, name: str) -> None:
         with self._agents_lock:
             agent = self._agents.pop(name, None)
+            self._unwatch(name)
         if agent is not None:
             agent.close()
+
+    def watch_agents(self) -> None:
+        """From now on every agent follows its engine's events (`HostAgent.watch`), those
+        made already and those made later, until `unwatch_agents` or its replacement."""
+        with self._agents_lock:
+            self._watches = {}
+            for name, agent in self._agents.items():
+                self._watch(name, agent)
+
+    def unwatch_agents(self) -> None:
+        """Stop every agent's follow of its engine's events."""
+        with self._agents_lock:
+            for name in list(self._watches or ()):
+                self._unwatch(name)
+            self._watches = None
+
+    def _watch(self, name: str, agent: HostAgent) -> None:
+        if self._watches is None:
+            return
+        stop = self._watches[name] = threading.Event()
+        threading.Thread(target=agent.watch, args=(stop,), name=f"events-{name}",
+                         daemon=True).start()
+
+    def _unwatch(self, name: str) -> None:
+        stop = self._watches.pop(name, None) if self._watches is not None else None
+        if stop is not None:
+            stop.set()
 
     # -- events --
     def event(

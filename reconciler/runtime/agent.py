@@ -602,7 +602,10 @@ class NodeAgent:
         """Follow Docker's events for this service's containers until `stop`; call on_change.
 
         `watching` and `relists_wanted` tell the node controller whether the events can be
-        trusted since its last list of the host (control/registry.py, `_gc_nodes`)."""
+        trusted since its last list of the host (control/registry.py, `_gc_nodes`). A list
+        made before the follow began may have missed what happened until it began: so
+        the follow's start counts as one relist wanted."""
+        self.relists_wanted += 1
         self.watching = True
         try:
             follow_events(self.engine, self._filters(), self._on_event, stop,

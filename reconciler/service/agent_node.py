@@ -195,7 +195,6 @@ class NodeRun:
         self.store_failing = False  # the last read of the node's record failed
         self.heartbeats = 0
         self._answered = time.monotonic()  # the engine's last answer to a heartbeat
-        self._watch_stop: threading.Event | None = None  # stops the engine's event watch
         self._seen: dict[str, bool] = {}  # the feed's last view: pod uid -> being deleted
 
     def run(self, stop: threading.Event) -> None:
@@ -209,8 +208,7 @@ class NodeRun:
                 self.tick()
                 stop.wait(self.ctx.settings.heartbeat_interval)
         finally:
-            if self._watch_stop is not None:
-                self._watch_stop.set()
+            self.ctx.unwatch_agents()
             self.loop.stop()
             for agent in self.ctx.agents().values():
                 agent.close()
@@ -247,10 +245,8 @@ class NodeRun:
         log.info("node %s: run by this agent (engine %s)", self.node_name,
                  self.engine or local_url(node))
         self.active = True
-        self._watch_stop = threading.Event()
-        agent = self.ctx.agent(node)
-        threading.Thread(target=agent.watch, args=(self._watch_stop,),
-                         name=f"events-{self.node_name}", daemon=True).start()
+        self.ctx.watch_agents()  # the agent, made now or before, follows its engine's events
+        self.ctx.agent(node)
         self.ctx.enqueue(NODE_GC, self.node_name)
 
     def _leave(self) -> None:
@@ -258,9 +254,7 @@ class NodeRun:
         log.info("node %s: no longer declared `agent: true`; left to the control plane",
                  self.node_name)
         self.active = False
-        if self._watch_stop is not None:
-            self._watch_stop.set()
-            self._watch_stop = None
+        self.ctx.unwatch_agents()
         self.ctx.drop_agent(self.node_name)
 
     def _requeue_all(self) -> None:

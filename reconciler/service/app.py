@@ -258,7 +258,9 @@ class Service:
         loop.start()
         enqueue_everything(ctx, all_pods=True)
 
-        watchers = self._start_watchers(ctx)
+        # Each agent, made already or later for a node declared later, follows its
+        # engine's events until it is replaced or dropped.
+        ctx.watch_agents()
         source: FolderSource | None = None
         if git is None:
             source = FolderSource(desired, lambda paths: ctx.enqueue(DESIRED, "all"))
@@ -367,8 +369,7 @@ class Service:
             source.stop()
         sync_listener.uninstall()
         requests.stop()
-        for stop in watchers:
-            stop.set()
+        ctx.unwatch_agents()
         loop.stop(timeout=10.0)
         ctx.stop_cache()
         if proxy is not None:
@@ -458,17 +459,6 @@ class Service:
             nodes.reconcile(WorkKey(NODE_GC, name))
         except Exception:
             log.exception("first pass of node %s failed; the loop retries", name)
-
-    def _start_watchers(self, ctx: Context) -> list[threading.Event]:
-        stops = []
-        for node in ctx.store.list_nodes():
-            stop = threading.Event()
-            agent = ctx.agent(node)
-            threading.Thread(
-                target=agent.watch, args=(stop,), name=f"events-{node.name}", daemon=True
-            ).start()
-            stops.append(stop)
-        return stops
 
     def _start_proxy(self, ctx: Context) -> EmbeddedProxy | None:
         if self.config.network.proxy_mode in ("off", "agents"):

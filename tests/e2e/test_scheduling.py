@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.e2e.scheduling_kit import (
     HOSTNAME,
     anti_affinity,
     hosts_up,
+    node_doc,
     placed,
     pods_of,
     ready_by_node,
@@ -262,3 +264,43 @@ class TestDescheduler:
         wait_until(balanced, timeout=240, interval=0.5, what="3 and 3")
         wait_until(lambda: "Descheduled" in run.cli("get", "events").stdout, timeout=30,
                    what="a Descheduled event")
+
+
+def app_containers(engine: str, prefix: str, pod: str) -> list[str]:
+    """Ids of the running app containers of `pod` on an engine."""
+    out = subprocess.run(
+        ["docker", "-H", engine, "ps", "-q", "--filter", f"label=io.reconciler.prefix={prefix}",
+         "--filter", f"label=io.reconciler.pod.name={pod}",
+         "--filter", "label=io.reconciler.container.name=main"],
+        capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+class TestNodeDeclaredLater:
+    def test_its_engines_events_are_followed(self, svc_factory: list[ServiceRun],
+                                             tmp_path: Path, hosts: dict[str, str]) -> None:
+        """A node declared after the service started: a container removed on it is made
+        again from its engine's events, with the resync an hour away."""
+        env = {**ENV, "RECONCILER_RESYNC_INTERVAL": "1h"}
+        with service_on(svc_factory, tmp_path, hosts, env) as run:
+            run.write("nodes.yaml", node_doc("hosts", ENGINES["hosts"],
+                                             daemonsets_kit.ADDRESSES["hosts"]))
+            run.start()
+            run.write("nodes.yaml", nodes_yaml())  # hostt from now on
+            wait_until(lambda: "hostt" in {n["metadata"]["name"] for n in
+                                           run.get_json("nodes")["items"]},
+                       timeout=60, what="hostt registered")
+            run.write("late.yaml", json.dumps({
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "late"},
+                "spec": {"nodeName": "hostt", "terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "main", "image": "reconciler/busybox:1",
+                                         "command": ["sleep", "3600"]}]}}))
+            first = wait_until(lambda: app_containers(ENGINES["hostt"], run.prefix, "late"),
+                               timeout=120, what="the pod running on hostt")
+            time.sleep(12)  # past any retry its first syncs asked for (scheduling: 10 s)
+            subprocess.run(["docker", "-H", ENGINES["hostt"], "rm", "-f", *first],
+                           capture_output=True, check=True)
+            again = wait_until(
+                lambda: [c for c in app_containers(ENGINES["hostt"], run.prefix, "late")
+                         if c not in first], timeout=60, what="its container made again")
+            assert len(again) == 1

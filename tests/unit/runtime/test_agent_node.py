@@ -121,7 +121,7 @@ class TestNodeRunReads:
         monkeypatch.setattr(run, "_beat", lambda node: None)
         run.tick()
         assert run.active
-        watch, engine = run._watch_stop, run.ctx.agents().get("far")
+        watch, engine = (run.ctx._watches or {}).get("far"), run.ctx.agents().get("far")
         assert watch is not None and engine is not None
         queued(run)
         read = run.store.get_node
@@ -144,7 +144,7 @@ class TestNodeRunReads:
         """A record read that says `agent: false` stops the watch and drops the engine."""
         monkeypatch.setattr(run, "_beat", lambda node: None)
         run.tick()
-        watch = run._watch_stop
+        watch = (run.ctx._watches or {}).get("far")
         assert watch is not None
         node = run.store.get_node("far")
         assert node is not None
