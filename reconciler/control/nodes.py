@@ -441,10 +441,10 @@ class NodeController:
         """Delete the node's pods once it has been silent for the eviction timeout.
 
         `silent`: for a node its agent runs, how long its stamp has not changed as seen
-        here (`agent_silence`); its pods already being deleted are marked NodeLost too, so
-        the pod controller removes their records without waiting for the agent. Otherwise
-        the time since the engine last answered (`_last_answer`), and at least since this
-        process first asked it (`_first_look`)."""
+        here (`agent_silence`). Otherwise the time since the engine last answered
+        (`_last_answer`), and at least since this process first asked it (`_first_look`).
+        Its pods already being deleted are marked NodeLost too: the pod controller removes
+        their records only then, without waiting for the host."""
         ctx = self.ctx
         since = node.last_heartbeat if silent is not None else self._last_answer(node)
         timeout = ctx.settings.eviction_timeout
@@ -460,8 +460,7 @@ class NodeController:
         for pod in ctx.store.list_pods(node=node.name):
             if tolerates(pod.spec, NOT_READY_TAINT, "", "NoExecute"):
                 continue  # a daemon pod stays with its node (the taint manager's rule)
-            if pod.deletion_timestamp is None or (silent is not None
-                                                  and pod.reason != NODE_LOST):
+            if pod.deletion_timestamp is None or pod.reason != NODE_LOST:
                 pod.deletion_timestamp = pod.deletion_timestamp or ctx.clock()
                 pod.reason = NODE_LOST
                 pod.message = f"Node {node.name} which was running pod {pod.name} is unresponsive"

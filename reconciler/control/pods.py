@@ -374,17 +374,14 @@ class PodController:
                 if not agent_run or not stopped_by_agent(pod):
                     ctx.agent(node).kill_pod(pod.uid, grace)  # an agent's node: unreachable
             except HostUnreachable:
-                timeout = timedelta(seconds=ctx.settings.eviction_timeout)
-                if agent_run:
-                    # The agent's stamp is the database's clock, never compared with ours:
-                    # only the node controller's NodeLost (it judged the agent silent for
-                    # the eviction timeout) lets the record go without the agent's report.
-                    if node.ready or pod.reason != NODE_LOST:
-                        return Result.after(0.5)  # an agent's report does not wake this key
-                elif node.ready or (
-                    node.last_heartbeat and ctx.clock() - node.last_heartbeat < timeout
-                ):
-                    return Result.after(ctx.settings.heartbeat_interval)
+                # Only the node controller's NodeLost lets the record go without the host's
+                # word: it judged the host silent for the eviction timeout, from what this
+                # process knows (its own last answer, its first look since a restart; an
+                # agent's stamp is the database's clock, never compared with ours). The
+                # record's stamp alone may be up to a report period old.
+                if node.ready or pod.reason != NODE_LOST:
+                    # An agent's report does not wake this key; an eviction does.
+                    return Result.after(0.5 if agent_run else ctx.settings.heartbeat_interval)
                 # The host is gone for good as far as we know; its containers are removed
                 # as orphans when it comes back (node-gc).
         ctx.store.delete_pod(pod.uid)

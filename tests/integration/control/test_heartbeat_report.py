@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.control import nodes
-from reconciler.control.context import NODE
+from reconciler.control.context import NODE, POD
 from reconciler.control.loop import WorkKey
 from tests.integration.control.harness import NODE_A, Cluster
 from tests.support.clock import ManualClock
@@ -116,30 +116,8 @@ class TestHeartbeatReport:
         """The record's stamp is 25 s older than the last answer when the service restarts
         during the engine's outage: its pods are evicted an eviction timeout after the
         restart's first look, not after the stale stamp."""
-        before = Cluster(tmp_path)
-        clock = ManualClock(T0)
-        before.ctx.clock = clock
-        before.write("node.yaml", NODE_A)
-        before.write("web.yaml", RC)
-        before.converge(3)
-        written = recorded_beat(before)
-        assert written is not None and len(before.running()) == 1
-        clock.now = written + timedelta(seconds=25)
-        beat(before)  # answered, not written
-        assert recorded_beat(before) == written
-        before.store.close()
-
-        after = Cluster(tmp_path)  # the service restarted on the same store
-        after.ctx.clock = clock
-        after.ctx.settings.not_ready_timeout = 15
-        after.ctx.settings.eviction_timeout = 60
-        node = after.store.get_node("a")
-        assert node is not None
-        after.hosts(node, after.ctx.runtime, lambda uid: None).down = True  # down from the start
+        after, clock, first_look = restarted_during_outage(tmp_path)
         try:
-            clock.now += timedelta(seconds=5)
-            first_look = clock.now
-            beat(after)
             clock.now = first_look + timedelta(seconds=50)  # 80 s after the stale stamp
             beat(after)
             pods = after.store.list_pods()
@@ -149,3 +127,55 @@ class TestHeartbeatReport:
             assert [p.deletion_timestamp is not None for p in after.store.list_pods()] == [True]
         finally:
             after.store.close()
+
+    def test_a_deleting_pods_record_outlives_a_stale_stamp(self, tmp_path: Path) -> None:
+        """A pod being deleted on a host that does not answer: after a restart its record
+        stays until the node is evicted from the restart's first look, then goes."""
+        after, clock, first_look = restarted_during_outage(tmp_path, deleting=True)
+        try:
+            [uid] = [p.uid for p in after.store.list_pods()]
+            clock.now = first_look + timedelta(seconds=50)  # 80 s after the stale stamp
+            beat(after)
+            after.loop.process(WorkKey(POD, uid))
+            assert after.store.get_pod_by_uid(uid) is not None
+            clock.now = first_look + timedelta(seconds=61)
+            beat(after)
+            after.loop.process(WorkKey(POD, uid))
+            assert after.store.get_pod_by_uid(uid) is None
+        finally:
+            after.store.close()
+
+
+def restarted_during_outage(tmp_path: Path, deleting: bool = False
+                            ) -> tuple[Cluster, ManualClock[datetime], datetime]:
+    """One RC pod on `a`, whose record's stamp is 25 s older than its last answer (and the
+    pod being deleted, with `deleting`); then the service restarted on the same store with
+    `a`'s engine down, and one heartbeat (the first look, returned) 5 s later."""
+    before = Cluster(tmp_path)
+    clock = ManualClock(T0)
+    before.ctx.clock = clock
+    before.write("node.yaml", NODE_A)
+    before.write("web.yaml", RC)
+    before.converge(3)
+    written = recorded_beat(before)
+    assert written is not None and len(before.running()) == 1
+    clock.now = written + timedelta(seconds=25)
+    beat(before)  # answered, not written
+    assert recorded_beat(before) == written
+    if deleting:
+        [pod] = before.store.list_pods()
+        pod.deletion_timestamp = clock.now
+        before.store.patch_pod(pod, "deletion")
+    before.store.close()
+
+    after = Cluster(tmp_path)
+    after.ctx.clock = clock
+    after.ctx.settings.not_ready_timeout = 15
+    after.ctx.settings.eviction_timeout = 60
+    node = after.store.get_node("a")
+    assert node is not None
+    after.hosts(node, after.ctx.runtime, lambda uid: None).down = True  # down from the start
+    clock.now += timedelta(seconds=5)
+    first_look = clock.now
+    beat(after)
+    return after, clock, first_look
