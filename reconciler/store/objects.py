@@ -13,17 +13,25 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from reconciler.api.defaults import content_hash
 from reconciler.api.types import JSON, Key
 from reconciler.planning.diff import Plan
 from reconciler.store import secrets
 from reconciler.store.base import StoreBase, utcnow
-from reconciler.store.models import ObjectRow, RevisionRow
+from reconciler.store.models import ObjectRow, RevisionRow, table
 from reconciler.store.records import RevisionRecord
 
 _OBJECT_COLUMNS = ObjectRow.__table__.c
+
+
+# Written at every status change of a controller (per pod an RC runs): built once, on the
+# table, run with parameters (store/pods.py's `_PATCH` says why).
+_SET_STATUS = update(table(ObjectRow)).where(
+    _OBJECT_COLUMNS.kind == bindparam("k_kind"),
+    _OBJECT_COLUMNS.namespace == bindparam("k_namespace"),
+    _OBJECT_COLUMNS.name == bindparam("k_name"))
 
 
 def _key_filter(key: Key) -> list[Any]:
@@ -126,7 +134,8 @@ class ObjectsMixin(StoreBase):
     def set_status(self, key: Key, status: JSON) -> bool:
         """Replace an object's status JSON; False when the object is not recorded."""
         with self._write() as s:
-            result = s.execute(update(ObjectRow).where(*_key_filter(key)).values(status=status))
+            result = s.execute(_SET_STATUS, {"k_kind": key.kind, "k_namespace": key.namespace,
+                                             "k_name": key.name, "status": status})
             found = bool(getattr(result, "rowcount", 0))
             if found:
                 self._written("status", key, status)

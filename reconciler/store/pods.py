@@ -14,16 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import and_, delete, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from reconciler.api.records import NodeRecord, PodRecord
 from reconciler.store import convert
 from reconciler.store.base import StoreBase
-from reconciler.store.models import NodeRow, PodRow
+from reconciler.store.models import NodeRow, PodRow, table
 from reconciler.store.upsert import insert_for, write_upsert
 
 _P = PodRow.__table__.c
+_PATCH = update(table(PodRow)).where(_P.uid == bindparam("p_uid"))
 
 
 # Field groups `patch_pods` writes, each owned by one controller.
@@ -134,9 +135,9 @@ class PodsMixin(StoreBase):
         with self._write() as s:
             for pod in pods:
                 values = convert.pod_values(pod)
-                result = s.execute(
-                    update(PodRow).where(_P.uid == pod.uid).values({c: values[c] for c in columns})
-                )
+                # SET takes the columns the parameters name (on the table: not the ORM's
+                # bulk path), a compiled form per field groups, found without a new cache key.
+                result = s.execute(_PATCH, {"p_uid": pod.uid, **{c: values[c] for c in columns}})
                 if not getattr(result, "rowcount", 0):
                     continue
                 found += 1

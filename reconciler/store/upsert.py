@@ -13,19 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
-from reconciler.store.models import Base
+from reconciler.store.models import Base, table
 
 
 def insert_for(session: Session, model: type[Base]) -> Any:
-    """The dialect's INSERT (with `.on_conflict_do_update` / `_do_nothing`) for `model`."""
+    """The dialect's INSERT (with `.on_conflict_do_update` / `_do_nothing`) into `model`'s
+    table (a Core statement: the ORM's bulk path adds nothing to a plain INSERT)."""
     if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+        return postgresql.insert(table(model))
+    return sqlite.insert(table(model))
 
 
 def upsert(
@@ -60,9 +60,9 @@ def write_upsert(session: Session, model: type[Base], rows: Sequence[Mapping[str
     shape = (session.get_bind().dialect.name, model.__table__, tuple(values), tuple(keys))
     statement = _params.get(shape)
     if statement is None:
-        table: Table = model.__table__  # type: ignore[assignment]  # declarative: a Table
-        insert = (postgresql.insert(table) if shape[0] == "postgresql"
-                  else sqlite.insert(table))
+        rows_table = table(model)
+        insert = (postgresql.insert(rows_table) if shape[0] == "postgresql"
+                  else sqlite.insert(rows_table))
         statement = _params[shape] = insert.on_conflict_do_update(
             index_elements=list(keys),
             set_={k: insert.excluded[k] for k in values if k not in keys})
