@@ -332,6 +332,8 @@ class Context:
         """From now on every agent follows its engine's events (`HostAgent.watch`), those
         made already and those made later, until `unwatch_agents` or its replacement."""
         with self._agents_lock:
+            if self._watches is not None:
+                return  # already following: each agent has its one follow
             self._watches = {}
             for name, agent in self._agents.items():
                 self._watch(name, agent)

@@ -4,6 +4,7 @@ rebuilt."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -100,3 +101,13 @@ class TestAgentWatches:
         wait_for(lambda: all(watching(a) for a in agents), "the follow")
         ctx.unwatch_agents()
         wait_for(lambda: not any(watching(a) for a in agents), "every follow ended")
+
+    def test_watch_twice_keeps_one_follow_per_agent(self, ctx: Context) -> None:
+        """A second watch_agents (an agent node taken again) starts no second follow."""
+        ctx.watch_agents()
+        agent = ctx.agent(node("once"))
+        wait_for(lambda: watching(agent), "the follow")
+        ctx.watch_agents()
+        time.sleep(0.5)
+        follows = [t for t in threading.enumerate() if t.name == "events-once"]
+        assert len(follows) == 1
