@@ -203,15 +203,22 @@ class NodeAgent:
 
     def sync_pod(self, pod: PodRecord, env: PodEnv) -> PodSync:
         """One idempotent step converging the pod's containers toward pod.spec; its status."""
+        with self._locks_guard:
+            seen = pod.uid in self._locks  # synced here before (kill_pod forgets it)
         with self._lock(pod.uid):
             early: dict[str, Future[str | None]] = {}
             try:
-                return self._sync(pod, env, early)
+                return self._sync(pod, env, early, fresh=not seen and pod.start_time is None)
             finally:
                 self._settle(early)
 
     def _sync(self, pod: PodRecord, env: PodEnv,
-              early: dict[str, Future[str | None]]) -> PodSync:
+              early: dict[str, Future[str | None]], fresh: bool = False) -> PodSync:
+        """`fresh`: a pod this agent never synced, whose record shows no sandbox ever
+        started: nothing of it can be on the host, unless a process that did not live to
+        record it made its first sandbox, whose name (fixed per pod and attempt) is then
+        taken. So it is not listed (a list walks every container of the host), and a
+        sandbox name found taken is a reason to list after all."""
         out = PodSync(host_ip=self.engine.address)
         out.events.extend(self.prober.drain_events(pod.uid))
         pspec = pod.spec
@@ -233,11 +240,19 @@ class NodeAgent:
             out.containers = [self._waiting(c, _CREATING, init=False) for c in apps]
             out.conditions = status.conditions(out.init_containers, out.containers, _now())
             return out
-        instances, infra_data = self._instances(pod.uid)
+        instances, infra_data = ([], None) if fresh else self._instances(pod.uid)
         spans.mark(pod.uid, "list")
         volumes = {**self.builder.volume_names(pod), **config_folders}
         try:
-            created = self._sandbox(pod, env, instances, out)
+            try:
+                created = self._sandbox(pod, env, instances, out)
+            except APIError as e:
+                if not fresh or e.status_code != 409:
+                    raise
+                log.info("pod %s: its sandbox's name is taken; looking at its containers",
+                         pod.uid)
+                instances, infra_data = self._instances(pod.uid)
+                created = self._sandbox(pod, env, instances, out)
             if created is not None:
                 if _infra_or_none(instances) is None:  # the pod's first sandbox
                     self._create_early(pod, env, created, volumes, early)

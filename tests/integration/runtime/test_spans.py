@@ -42,18 +42,22 @@ class TestFirstStartSpans:
         assert all(got[s] >= 0 for s in AGENT_SPANS)
         assert got["total"] >= sum(got[s] for s in AGENT_SPANS)
 
-    def test_a_new_pod_is_listed_once_and_each_container_inspected_once(
+    def test_a_new_pod_is_not_listed_and_each_container_inspected_once(
             self, harness: Harness) -> None:
-        """A new pod's first sync: one list, one create/start/inspect per container."""
+        """A new pod's first sync: no list, one create/start/inspect per container; its
+        next sync lists it."""
         harness.agent.builder.ensure_infra_image()
         before = _requests(harness)
         pod = make_pod("calls", {"containers": [SLEEPER]})
         harness.agent.sync_pod(pod, PodEnv())
         made = _requests(harness) - before
-        assert made["GET /containers/json"] == 1
+        assert made["GET /containers/json"] == 0
         assert made["POST /containers/create"] == 2
         assert made["POST /containers/{id}/start"] == 2
         assert made["GET /containers/{id}/json"] == 2
+        before = _requests(harness)
+        harness.agent.sync_pod(pod, PodEnv())
+        assert (_requests(harness) - before)["GET /containers/json"] == 1
 
     def test_an_image_seen_present_is_not_inspected_again(self, harness: Harness) -> None:
         """The second pod of an image, soon after the first, costs no image inspect."""
