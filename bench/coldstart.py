@@ -21,10 +21,10 @@ import docker
 from bench.harness import (
     BUSYBOX,
     DEFAULTS,
+    PodWatch,
     cleanup_label,
     client,
     http_answers,
-    pod_addresses,
     service,
     wait_for,
     workdir,
@@ -74,39 +74,32 @@ def _answered(addresses: dict[str, str], pending: set[str], started: float,
     return not pending
 
 
-def wait_pods(dc: docker.DockerClient, prefix: str, names: list[str], started: float,
+def wait_pods(watch: PodWatch, names: list[str], started: float,
               timeout: float) -> dict[str, float]:
-    """Pod name -> seconds from `started` until it first answered HTTP."""
+    """Pod name -> seconds from `started` until it first answered HTTP (its address from
+    `watch`, opened before the pods were written)."""
     pending, done = set(names), dict[str, float]()
-    known: dict[str, str] = {}
-
-    def poll() -> bool:
-        # The engine is listed only while a pending pod has no address yet: the floor
-        # knows its containers' addresses, and 50 lists a second would load the engine
-        # that starts the very pods being timed.
-        if any(name not in known for name in pending):
-            known.update(pod_addresses(dc, prefix))
-        return _answered(known, pending, started, done)
-
-    wait_for(poll, timeout, what=f"{len(names)} pod(s) of {prefix} to answer")
+    wait_for(lambda: _answered(watch.known, pending, started, done), timeout,
+             what=f"{len(names)} pod(s) to answer")
     return done
 
 
 def service_burst(dc: docker.DockerClient) -> tuple[float, list[float], list[float]]:
     """(total seconds of the burst, per-pod seconds of the burst, per-pod seconds one by one)."""
-    with workdir("cold") as tmp, service(tmp) as run:
+    with workdir("cold") as tmp, service(tmp) as run, \
+            contextlib.closing(PodWatch.of_service(dc, run.prefix)) as watch:
         names = [f"cold-{i}" for i in range(PODS)]
         started = time.monotonic()
         for name in names:
             write_atomic(run.desired / f"{name}.yaml", pod_manifest(name))
-        done = wait_pods(dc, run.prefix, names, started, 120)
+        done = wait_pods(watch, names, started, 120)
         total = max(done.values())
         single = []
         for i in range(PODS):
             name = f"one-{i}"
             started = time.monotonic()
             write_atomic(run.desired / f"{name}.yaml", pod_manifest(name))
-            single.append(wait_pods(dc, run.prefix, [name], started, 60)[name])
+            single.append(wait_pods(watch, [name], started, 60)[name])
         return total, list(done.values()), single
 
 
@@ -136,11 +129,10 @@ def compose_burst(dc: docker.DockerClient) -> tuple[float, list[float]]:
     with workdir("compose") as tmp:
         comp = Compose(tmp, f"benchcold{uuid.uuid4().hex[:6]}", compose_pods(PODS))
         try:
-            started = time.monotonic()
-            comp.run("up", "-d")
-            pending, done = {f"infra{i}" for i in range(PODS)}, dict[str, float]()
-            wait_for(lambda: _answered(comp.infra_addresses(dc), pending, started, done), 120,
-                     what="compose's pods to answer")
+            with contextlib.closing(comp.watch(dc)) as watch:
+                started = time.monotonic()
+                comp.run("up", "-d")
+                done = wait_pods(watch, [f"infra{i}" for i in range(PODS)], started, 120)
             return max(done.values()), list(done.values())
         finally:
             comp.down()

@@ -20,7 +20,7 @@ from typing import Any
 
 import docker
 
-from bench.harness import BUSYBOX, LABEL, PAUSE
+from bench.harness import BUSYBOX, LABEL, PAUSE, PodWatch
 
 HTTP_PORT = 8080
 SDK_FLOOR = "SDK floor: docker SDK script, pause + busybox httpd per pod, init=True"
@@ -71,12 +71,15 @@ def container_ip(dc: docker.DockerClient, cid: str) -> str:
 # a network deadlocks the engine (moby/moby#46661). The default bridge is also what pods use.
 
 
+INFRA_LABEL = "reconciler.bench.infra"  # a compose pod's pause service, for the observer
+
+
 def compose_pods(n: int) -> dict[str, Any]:
     """A compose file with `n` pods made the same way: a pause service + an httpd joined to it."""
     services: dict[str, Any] = {}
     for i in range(n):
-        services[f"infra{i}"] = {"image": PAUSE, "labels": {LABEL: "1"}, "ipc": "shareable",
-                                 "network_mode": "bridge"}
+        services[f"infra{i}"] = {"image": PAUSE, "labels": {LABEL: "1", INFRA_LABEL: "1"},
+                                 "ipc": "shareable", "network_mode": "bridge"}
         services[f"app{i}"] = {"image": BUSYBOX, "labels": {LABEL: "1"},
                                "command": ["httpd", "-f", "-p", str(HTTP_PORT)],
                                "network_mode": f"service:infra{i}", "init": True,
@@ -108,17 +111,10 @@ class Compose:
                        check=True, capture_output=True, timeout=timeout)
         return time.monotonic() - started
 
-    def infra_addresses(self, dc: docker.DockerClient) -> dict[str, str]:
-        """infra service name -> IP of its running container."""
-        out: dict[str, str] = {}
-        for c in dc.api.containers(filters={"label": f"com.docker.compose.project={self.project}",
-                                            "status": "running"}):
-            svc = c["Labels"].get("com.docker.compose.service", "")
-            nets = (c.get("NetworkSettings") or {}).get("Networks") or {}
-            ip = next((v["IPAddress"] for v in nets.values() if v.get("IPAddress")), "")
-            if ip:
-                out[svc] = ip
-        return out
+    def watch(self, dc: docker.DockerClient) -> PodWatch:
+        """The pods' pause containers as they start, by service name (harness.PodWatch)."""
+        return PodWatch(dc, [f"com.docker.compose.project={self.project}", f"{INFRA_LABEL}=1"],
+                        "com.docker.compose.service")
 
     def containers(self, dc: docker.DockerClient, running: bool = True) -> list[dict[str, Any]]:
         filters: dict[str, Any] = {"label": f"com.docker.compose.project={self.project}"}

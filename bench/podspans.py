@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.coldstart import pod_manifest, wait_pods
-from bench.harness import DEFAULTS, client, service, wait_for, workdir, write_atomic
+from bench.harness import DEFAULTS, PodWatch, client, service, wait_for, workdir, write_atomic
 from bench.report import Row, percentile
 from reconciler.runtime.spans import SPANS, parse_spans
 from tests.e2e.service import ServiceRun
@@ -49,12 +49,13 @@ def _shape(run: ServiceRun, names: list[str], at_once: bool) -> tuple[list[dict[
     """Start `names` (all at once or one by one); their traces and write -> HTTP seconds."""
     before = set(traces(run))
     http: list[float] = []
-    with contextlib.closing(client()) as dc:
+    with contextlib.closing(client()) as dc, \
+            contextlib.closing(PodWatch.of_service(dc, run.prefix)) as watch:
         for batch in [names] if at_once else [[n] for n in names]:
             started = time.monotonic()
             for name in batch:
                 write_atomic(run.desired / f"{name}.yaml", pod_manifest(name))
-            http.extend(wait_pods(dc, run.prefix, batch, started, 120).values())
+            http.extend(wait_pods(watch, batch, started, 120).values())
             # The trace ends at the status write, which may come after the HTTP answer.
             want = len(before) + len(http)
             wait_for(lambda w=want: len(traces(run)) >= w, 60, 0.05,
