@@ -134,8 +134,12 @@ class PodWatch:
         with contextlib.suppress(Exception):  # the stream closed
             for ev in self._stream:
                 attrs = (ev.get("Actor") or {}).get("Attributes") or {}
-                nets = self._dc.api.inspect_container(ev["id"])["NetworkSettings"]["Networks"]
-                ip = next((n["IPAddress"] for n in nets.values() if n.get("IPAddress")), "")
+                try:
+                    nets = self._dc.api.inspect_container(ev["id"])["NetworkSettings"]
+                except NotFound:
+                    continue  # gone already: a later start of its pod says where it is
+                ip = next((n["IPAddress"] for n in (nets["Networks"] or {}).values()
+                           if n.get("IPAddress")), "")
                 if ip:
                     self.known[attrs.get(self._name_label, ev["id"])] = ip
 
