@@ -117,8 +117,8 @@ class PodWatch:
     inspect per sandbox, as the SDK floor inspects each of its own, and no list of the
     engine while it starts the very pods being timed (a list every 20 ms of a burst was
     dockerd CPU the floor's side never paid). Open it before the pods are written;
-    `close` ends the stream. `labels` select the sandboxes; `name_label` names the pod.
-    The service's pods by default (`PodWatch.of_service`)."""
+    `close` ends the stream. `labels` select the sandboxes; `name_label` names the pod
+    (`of_service`: a service's pods)."""
 
     def __init__(self, dc: docker.DockerClient, labels: list[str], name_label: str) -> None:
         self.known: dict[str, str] = {}
