@@ -34,6 +34,24 @@ spec: {engine: "unix:///fake/b.sock", address: 10.250.0.2}
 """
 
 
+def rc(replicas: int, name: str = "web") -> str:
+    """An RC of `replicas` busybox pods labelled app=`name` (its selector by default)."""
+    return f"""\
+apiVersion: v1
+kind: ReplicationController
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - name: web
+        image: reconciler/busybox:1
+        ports: [{{containerPort: 8080, name: http}}]
+"""
+
+
 class Cluster:
     """Controllers, a store and fake hosts; `converge` drains the queue."""
 

@@ -21,8 +21,8 @@ import pytest
 from reconciler.api.records import PodRecord
 from reconciler.api.types import Key
 from reconciler.store import Store
-from tests.integration.control.harness import Cluster
-from tests.integration.control.test_controllers import NODES, rc
+from tests.integration.control.harness import Cluster, rc
+from tests.integration.control.test_controllers import NODES
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from reconciler.api.types import Key
 from reconciler.control.context import NODE_GC
 from reconciler.control.loop import WorkKey
 from reconciler.runtime.types import ObservedPod
-from tests.integration.control.harness import Cluster
+from tests.integration.control.harness import Cluster, rc
 
 NODES = """\
 apiVersion: reconciler.dev/v1
@@ -29,23 +29,6 @@ apiVersion: reconciler.dev/v1
 kind: Node
 metadata: {name: b, labels: {zone: two}}
 spec: {engine: "unix:///fake/b.sock", address: 10.250.0.2}
-"""
-
-
-def rc(replicas: int, name: str = "web") -> str:
-    return f"""\
-apiVersion: v1
-kind: ReplicationController
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers:
-      - name: web
-        image: reconciler/busybox:1
-        ports: [{{containerPort: 8080, name: http}}]
 """
 
 

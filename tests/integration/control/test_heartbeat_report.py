@@ -13,25 +13,11 @@ import pytest
 from reconciler.control import nodes
 from reconciler.control.context import NODE, POD
 from reconciler.control.loop import WorkKey
-from tests.integration.control.harness import NODE_A, Cluster
+from tests.integration.control.harness import NODE_A, Cluster, rc
 from tests.support.clock import ManualClock
 
 T0 = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 Setup = tuple[Cluster, ManualClock[datetime]]  # the cluster and its control-plane clock
-RC = """\
-apiVersion: v1
-kind: ReplicationController
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {app: web}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - {name: main, image: reconciler/busybox:1, command: ["sleep", "3600"]}
-"""
-
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Setup]:
@@ -155,7 +141,7 @@ def restarted_during_outage(tmp_path: Path, deleting: bool = False
     clock = ManualClock(T0)
     before.ctx.clock = clock
     before.write("node.yaml", NODE_A)
-    before.write("web.yaml", RC)
+    before.write("web.yaml", rc(1))
     before.converge(3)
     written = recorded_beat(before)
     assert written is not None and len(before.running()) == 1

@@ -14,21 +14,8 @@ from reconciler.api.types import Key
 from reconciler.control.context import DESIRED, REPLICATION
 from reconciler.control.loop import WorkKey
 from tests.integration.control.harness import NODE_A as NODE
-from tests.integration.control.harness import Cluster
+from tests.integration.control.harness import Cluster, rc
 
-RC = """\
-apiVersion: v1
-kind: ReplicationController
-metadata: {{name: web}}
-spec:
-  replicas: {n}
-  selector: {{app: web}}
-  template:
-    metadata: {{labels: {{app: web}}}}
-    spec:
-      containers:
-      - {{name: main, image: reconciler/busybox:1, command: ["sleep", "3600"]}}
-"""
 ORPHAN = """\
 apiVersion: v1
 kind: Pod
@@ -44,7 +31,7 @@ WEB = Key("ReplicationController", "default", "web")
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     c = Cluster(tmp_path)
     c.write("node.yaml", NODE)
-    c.write("web.yaml", RC.format(n=2))
+    c.write("web.yaml", rc(2))
     c.converge(3)
     yield c
     c.store.close()
@@ -70,7 +57,7 @@ class TestCacheRecordsUntouched:
         """The deletion marks go on copies: the store refused them, so the cache has none."""
         cache = cluster.ctx.cache
         assert cache is not None
-        cluster.write("web.yaml", RC.format(n=0))
+        cluster.write("web.yaml", rc(0))
         failing_patch(cluster, monkeypatch)
         reconcile_rc(cluster)
         assert len(cache.pods("default", copy=False)) == 2
@@ -82,7 +69,7 @@ class TestCacheRecordsUntouched:
         """The owner reference goes on a copy: the cache's orphan stays an orphan."""
         cache = cluster.ctx.cache
         assert cache is not None
-        cluster.write("web.yaml", RC.format(n=0))
+        cluster.write("web.yaml", rc(0))
         cluster.converge(2)  # the RC's pods gone, so the orphan is the one it would adopt
         cluster.write("stray.yaml", ORPHAN)
         cluster.loop.process(WorkKey(DESIRED, "all"))
@@ -96,7 +83,7 @@ class TestCacheRecordsUntouched:
         """Through the store's write-through, the cache then holds the marks."""
         cache = cluster.ctx.cache
         assert cache is not None
-        cluster.write("web.yaml", RC.format(n=1))
+        cluster.write("web.yaml", rc(1))
         reconcile_rc(cluster)
         marked = [p for p in cache.pods("default", copy=False) if p.deletion_timestamp]
         assert len(marked) == 1
