@@ -244,24 +244,31 @@ def exercise(bench: Bench, mode: harness.Mode, stride: int) -> int:
     bench.settle("at the start")
     counts = COUNTS.get(s.scope) or {"x->y": bench.count(s.y), "y->x": bench.count(s.x)}
     COUNTS[s.scope] = counts  # the other fault's test of this scope need not count again
-    targets = {"x->y": s.y, "y->x": s.x}
-    sources = {"x->y": s.x, "y->x": s.y}
-    fired = 0
-    # The first point falls within both directions' counts: the points past the fewest a
-    # direction reached can depend on timing (a heartbeat's write), and a crash run on a
-    # slower machine may not reach them, so a sample drawn there could fire nothing.
+    # The points past what a direction reaches every time can depend on timing (a heartbeat's
+    # write): a crash run on a slower machine may stop short of a point its dry run reached.
+    # So the sample starts within the fewer points a direction reached, and when it fired
+    # nothing, point 1 (always reached) is taken, as no run may pass without a fault.
     offset = random.randrange(min(stride, *([n for n in counts.values() if n] or [1])))
     print(f"\n{s.scope} {mode}: every {stride}. point from {1 + offset}")
-    for at in range(1 + offset, max(counts.values()) + 1, stride):
-        for direction, n in counts.items():
-            if at > n:
-                continue
-            if bench.current != sources[direction]:
-                bench.write(sources[direction])
-                bench.settle("resetting")
-            if bench.crash(targets[direction], at, mode):
-                fired += 1
-                EXERCISED.append(f"{s.scope} {mode} {direction} {at}")
+    trials = [(at, direction) for at in range(1 + offset, max(counts.values()) + 1, stride)
+              for direction, n in counts.items() if at <= n]
+    fired = sum(_crash_from(bench, direction, at, mode) for at, direction in trials)
+    if not fired:
+        fired = sum(_crash_from(bench, direction, 1, mode)
+                    for direction, n in counts.items() if n)
+    return fired
+
+
+def _crash_from(bench: Bench, direction: str, at: int, mode: harness.Mode) -> bool:
+    """Reset to the direction's source state, then switch to its target with a fault at `at`."""
+    s = bench.scenario
+    source, target = (s.x, s.y) if direction == "x->y" else (s.y, s.x)
+    if bench.current != source:
+        bench.write(source)
+        bench.settle("resetting")
+    fired = bench.crash(target, at, mode)
+    if fired:
+        EXERCISED.append(f"{s.scope} {mode} {direction} {at}")
     return fired
 
 
