@@ -187,6 +187,9 @@ class LoadResult:
     # vanished after it was listed). A load with any is partial: it applies nothing,
     # since what is absent from it may only be unread, not removed.
     unreadable: tuple[ReadFailure, ...] = ()
+    # Manifest files found and read (valid or not): none at all, where objects were
+    # recorded from a folder on another filesystem, is a mount gone (sourceguard).
+    files: int = 0
 
     @property
     def complete(self) -> bool:

@@ -15,6 +15,7 @@ event on its object, and a count in the desired-source component (`get cs`).
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,10 +23,11 @@ from pathlib import Path
 
 from reconciler.api.records import PodRecord
 from reconciler.api.types import JSON, DesiredObject, Key, LoadResult
+from reconciler.control.cache import Cache
 from reconciler.control.cache_records import copy_pod
 from reconciler.control.context import DESIRED, Context
 from reconciler.control.loop import Result, WorkKey
-from reconciler.control.sourceguard import COMPONENT, hold_partial
+from reconciler.control.sourceguard import COMPONENT, emptied_elsewhere, hold_partial
 from reconciler.manifests.loader import FolderLoader
 from reconciler.planning.diff import Plan, diff
 from reconciler.planning.immutable import hold_immutable
@@ -78,7 +80,8 @@ class DesiredController:
         self.ctx = ctx
         self.loader = FolderLoader(root, decrypt=self._decrypt())
         self.last: LoadResult | None = None
-        self._folder_revision: str | None = None  # last recorded; None: not read yet
+        # The folder revision recorded last and its st_dev; None: not read yet.
+        self._folder_revision: tuple[str, int | None] | None = None
         # Per unchanged Pod manifest found in line with its pod record: (the manifest's
         # content hash, the record's uid and cache version). Equal again: nothing of
         # either changed, so the check would again find nothing to do.
@@ -120,8 +123,13 @@ class DesiredController:
             return Result.done()
         self._quiet = None
         at = cache.resource_version if cache is not None else 0
-        # A partial read (folder gone, EIO, a file vanished) applies nothing: see sourceguard.
-        if (held := hold_partial(ctx, result)) is not None:
+        # A partial read (folder gone, EIO, a file vanished) applies nothing, nor does a
+        # folder emptied by its mount going: see sourceguard. (A commit that empties the
+        # tree is deliberate: git revisions are not held for it.)
+        device = None if ctx.revision else self._folder_device()
+        emptied = (self._emptied(device, cache) if not ctx.revision and result.complete
+                   and not result.files else None)
+        if (held := hold_partial(ctx, result, emptied=emptied)) is not None:
             return held
         for d in result.diagnostics:
             if d.severity == "error":
@@ -143,7 +151,7 @@ class DesiredController:
                           "reconciler")
             ctx.store.apply_plan(plan, revision=ctx.revision or "folder", now=ctx.clock())
             if not ctx.revision:  # a folder source; the git gate records its SHA itself
-                self._record_folder_revision(result)
+                self._record_folder_revision(result, device)
             self._report_failures(result)
             self._sync_manifest_pods(plan, wake)
             self._report_no_effect(plan)
@@ -167,17 +175,36 @@ class DesiredController:
                                          "(see `reconciler validate`)")
         return Result.done()
 
-    def _record_folder_revision(self, result: LoadResult) -> None:
+    def _record_folder_revision(self, result: LoadResult, device: int | None) -> None:
         """Record the folder's content hash as the applied revision when it changed (in the
         pass's transaction), so `get revision` and the metrics are not git-only; a restart
-        on the same folder adds no row, and the age keeps counting from the real change."""
+        on the same folder adds no row, and the age keeps counting from the real change.
+        The row keeps the folder's device, which the emptied-folder guard compares."""
         revision = load_revision(result)
         if self._folder_revision is None:
             applied = self.ctx.store.revision()
-            self._folder_revision = applied.revision if applied is not None else ""
-        if revision != self._folder_revision:
-            self.ctx.store.set_revision(revision, str(self.loader.root), self.ctx.clock())
-            self._folder_revision = revision
+            self._folder_revision = ((applied.revision, applied.device) if applied is not None
+                                     else ("", None))
+        recorded, recorded_device = self._folder_revision
+        if revision != recorded:
+            self.ctx.store.set_revision(revision, str(self.loader.root), self.ctx.clock(),
+                                        device)
+        elif device is not None and device != recorded_device:
+            self.ctx.store.set_revision_device(device)  # the same files, moved or upgraded
+        self._folder_revision = (revision, device if device is not None else recorded_device)
+
+    def _folder_device(self) -> int | None:
+        try:
+            return os.stat(self.loader.root).st_dev
+        except OSError:
+            return None
+
+    def _emptied(self, device: int | None, cache: Cache | None) -> str | None:
+        """`emptied_elsewhere`'s verdict on a folder with no manifest file (a rare pass)."""
+        recorded = cache.recorded(copy=False) if cache is not None else self.ctx.store.recorded()
+        applied = self.ctx.store.revision()
+        return emptied_elsewhere(bool(recorded), device,
+                                 applied.device if applied is not None else None)
 
     def _report_no_effect(self, plan: Plan) -> None:
         """A NoEffect event on each created or changed object that holds something inert."""

@@ -10,11 +10,19 @@ state, a `SourceUnreadable` warning event names the path and errno, the
 words, and the pass is retried shortly. A complete load marks the component
 healthy again. An existing, readable, empty folder is complete: it is a
 legitimate "delete everything", as Flux's prune; a missing root never is.
+
+Nor is a mount that went: its mount point is an empty folder on the filesystem
+beneath. So a folder with no manifest file at all, while objects are recorded,
+on another filesystem (`st_dev`) than the one its last applied revision was read
+from, is held the same way (`emptied_elsewhere`, reason `SourceEmptied`), across
+restarts too, as the device is recorded with the revision. A user who means to
+delete everything there leaves one empty manifest file in the folder.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 from reconciler.api.types import LoadResult
 from reconciler.control.context import Context
@@ -24,6 +32,7 @@ log = logging.getLogger(__name__)
 
 COMPONENT = "desired-source"
 REASON = "SourceUnreadable"
+EMPTIED = "SourceEmptied"
 # Soon enough that a transient fault (a mount coming back, a file replaced by an
 # editor) costs seconds; cheap, since a failing scandir is all one retry does.
 RETRY_AFTER = 2.0
@@ -38,22 +47,44 @@ def describe(result: LoadResult) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
-def hold_partial(ctx: Context, result: LoadResult, subject: str = "desired") -> Result | None:
+def emptied_elsewhere(recorded: bool, device: int | None, applied: int | None) -> str | None:
+    """Why a folder with no manifest file must not apply, or None when it may.
+
+    `recorded`: objects are in the store; `device`: the folder's st_dev now (None when
+    it could not be read); `applied`: the st_dev of the revision applied last (None
+    for a git revision or one recorded before devices were).
+    """
+    if not recorded or applied is None or device == applied:
+        return None
+    now = "unknown" if device is None else _device(device)
+    return (f"the desired folder has no manifest file and is on another filesystem (device "
+            f"{now}) than at the last apply ({_device(applied)}), as when its mount is gone; "
+            "to delete everything on purpose, leave an empty manifest file in it "
+            "(e.g. empty.yaml)")
+
+
+def _device(dev: int) -> str:
+    return f"{os.major(dev)}:{os.minor(dev)}"
+
+
+def hold_partial(ctx: Context, result: LoadResult, subject: str = "desired",
+                 emptied: str | None = None) -> Result | None:
     """None when `result` is whole (and say the source is healthy); else the retry to return.
 
     `subject` names the source in the event: "desired" for the folder, the commit
-    for a git revision.
+    for a git revision. `emptied` is `emptied_elsewhere`'s verdict on a whole load.
     """
     previous = ctx.components.get(COMPONENT)
-    if result.complete:
+    if result.complete and emptied is None:
         if previous is not None and not previous[0]:
             log.info("desired source readable again; applying it")
         ctx.components[COMPONENT] = (True, f"read whole: {len(result.objects)} objects")
         return None
-    message = f"nothing applied, last good state kept: {describe(result)}"
+    reason, why = (REASON, describe(result)) if not result.complete else (EMPTIED, emptied)
+    message = f"nothing applied, last good state kept: {why}"
     if previous != (False, message):
         # Once per distinct fault: a retry every few seconds must not flood the event table.
         log.error("desired source %s: %s", subject, message)
-        ctx.event("Source", "", subject, "Warning", REASON, message, "reconciler")
+        ctx.event("Source", "", subject, "Warning", reason, message, "reconciler")
     ctx.components[COMPONENT] = (False, message)
     return Result.after(RETRY_AFTER)

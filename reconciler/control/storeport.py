@@ -208,8 +208,14 @@ class ControlStore(Protocol):
         """Replace a service's endpoints."""
         ...
 
-    def set_revision(self, revision: str, source: str, now: datetime | None = None) -> None:
-        """Record that `revision` (a git SHA or "folder") of `source` was applied."""
+    def set_revision(self, revision: str, source: str, now: datetime | None = None,
+                     device: int | None = None) -> None:
+        """Record that `revision` (a git SHA or a folder's hash) of `source` was applied;
+        `device` is a folder's st_dev."""
+        ...
+
+    def set_revision_device(self, device: int) -> None:
+        """The newest revision row was read from `device` (its time unchanged)."""
         ...
 
     def set_status(self, key: Key, status: JSON) -> bool:

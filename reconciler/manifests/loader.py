@@ -153,6 +153,7 @@ class FolderLoader:
         self._last_problems = problems
         self._last = self._combine(entries, problems)
         self._last.unreadable = tuple(unreadable)
+        self._last.files = len(entries)
         return self._last
 
     def _entry(self, name: str, path: str, st: os.stat_result | None,

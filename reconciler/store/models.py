@@ -219,6 +219,8 @@ class RevisionRow(Base):
     revision: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(Text)
     applied_at: Mapped[datetime]
+    # The folder's st_dev at the apply (migration 0013); None for git revisions.
+    device: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class EndpointsRow(Base):

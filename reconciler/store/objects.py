@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from reconciler.api.defaults import content_hash
 from reconciler.api.types import JSON, Key
@@ -147,10 +147,20 @@ class ObjectsMixin(StoreBase):
             value = s.execute(select(ObjectRow.status).where(*_key_filter(key))).scalar()
             return value
 
-    def set_revision(self, revision: str, source: str, now: datetime | None = None) -> None:
-        """Record that `revision` (a git SHA or "folder") of `source` was applied."""
+    def set_revision(self, revision: str, source: str, now: datetime | None = None,
+                     device: int | None = None) -> None:
+        """Record that `revision` (a git SHA or a folder's hash) of `source` was applied;
+        `device` is a folder's st_dev."""
         with self._write() as s:
-            s.add(RevisionRow(revision=revision, source=source, applied_at=now or utcnow()))
+            s.add(RevisionRow(revision=revision, source=source, applied_at=now or utcnow(),
+                              device=device))
+
+    def set_revision_device(self, device: int) -> None:
+        """A folder revision applied last was read from `device` now (the same content
+        moved, or a row from before the column): its row says so, its time unchanged."""
+        with self._write() as s:
+            newest = select(func.max(RevisionRow.id)).scalar_subquery()
+            s.execute(update(RevisionRow).where(RevisionRow.id == newest).values(device=device))
 
     def revision(self) -> RevisionRecord | None:
         """The revision applied last, or None before the first apply."""

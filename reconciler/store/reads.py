@@ -58,7 +58,8 @@ TIME_COLUMNS = frozenset({
 OBJECTS = "SELECT * FROM objects{where} ORDER BY kind, namespace, name"
 RECORDED = ("SELECT kind, namespace, name, content_hash, body, source_file, line, document,"
             " stale FROM objects ORDER BY kind, namespace, name")
-REVISIONS = "SELECT revision, source, applied_at FROM revisions ORDER BY id DESC LIMIT :limit"
+REVISIONS = ("SELECT revision, source, applied_at, device FROM revisions ORDER BY id DESC "
+             "LIMIT :limit")
 # Every column of pods but the container statuses (`list_pods(containers=False)`); a unit
 # test holds it to the model.
 POD_COLUMNS = (
@@ -192,7 +193,8 @@ class ReadStore(ABC):
     def revisions(self, limit: int = 10) -> list[RevisionRecord]:
         """The latest applied revisions, newest first."""
         rows = self._rows(REVISIONS, {"limit": limit})
-        return [RevisionRecord(r["revision"], r["source"], r["applied_at"]) for r in rows]
+        return [RevisionRecord(r["revision"], r["source"], r["applied_at"], r["device"])
+                for r in rows]
 
     def list_pods(
         self,

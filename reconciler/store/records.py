@@ -52,6 +52,7 @@ class RevisionRecord:
     revision: str  # a git SHA, or "folder"
     source: str  # the folder path or repository URL
     applied_at: datetime
+    device: int | None = None  # a folder's st_dev when it was applied (sourceguard)
 
 
 @dataclass(frozen=True)
