@@ -187,9 +187,11 @@ class LoadResult:
     # vanished after it was listed). A load with any is partial: it applies nothing,
     # since what is absent from it may only be unread, not removed.
     unreadable: tuple[ReadFailure, ...] = ()
-    # Manifest files found and read (valid or not): none at all, where objects were
-    # recorded from a folder on another filesystem, is a mount gone (sourceguard).
+    # Manifest files found and read (valid or not), and the st_dev of the folder whose
+    # listing found them (None: not a folder load, or not listed): no file at all, where
+    # objects were recorded from another filesystem, is a mount gone (sourceguard).
     files: int = 0
+    device: int | None = None
 
     @property
     def complete(self) -> bool:

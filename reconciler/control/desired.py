@@ -15,7 +15,6 @@ event on its object, and a count in the desired-source component (`get cs`).
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,9 +125,8 @@ class DesiredController:
         # A partial read (folder gone, EIO, a file vanished) applies nothing, nor does a
         # folder emptied by its mount going: see sourceguard. (A commit that empties the
         # tree is deliberate: git revisions are not held for it.)
-        device = None if ctx.revision else self._folder_device()
-        emptied = (self._emptied(device, cache) if not ctx.revision and result.complete
-                   and not result.files else None)
+        emptied = (self._emptied(result.device, cache)
+                   if not ctx.revision and result.complete and not result.files else None)
         if (held := hold_partial(ctx, result, emptied=emptied)) is not None:
             return held
         for d in result.diagnostics:
@@ -151,7 +149,7 @@ class DesiredController:
                           "reconciler")
             ctx.store.apply_plan(plan, revision=ctx.revision or "folder", now=ctx.clock())
             if not ctx.revision:  # a folder source; the git gate records its SHA itself
-                self._record_folder_revision(result, device)
+                self._record_folder_revision(result)
             self._report_failures(result)
             self._sync_manifest_pods(plan, wake)
             self._report_no_effect(plan)
@@ -175,12 +173,12 @@ class DesiredController:
                                          "(see `reconciler validate`)")
         return Result.done()
 
-    def _record_folder_revision(self, result: LoadResult, device: int | None) -> None:
+    def _record_folder_revision(self, result: LoadResult) -> None:
         """Record the folder's content hash as the applied revision when it changed (in the
         pass's transaction), so `get revision` and the metrics are not git-only; a restart
         on the same folder adds no row, and the age keeps counting from the real change.
         The row keeps the folder's device, which the emptied-folder guard compares."""
-        revision = load_revision(result)
+        revision, device = load_revision(result), result.device
         if self._folder_revision is None:
             applied = self.ctx.store.revision()
             self._folder_revision = ((applied.revision, applied.device) if applied is not None
@@ -192,12 +190,6 @@ class DesiredController:
         elif device is not None and device != recorded_device:
             self.ctx.store.set_revision_device(device)  # the same files, moved or upgraded
         self._folder_revision = (revision, device if device is not None else recorded_device)
-
-    def _folder_device(self) -> int | None:
-        try:
-            return os.stat(self.loader.root).st_dev
-        except OSError:
-            return None
 
     def _emptied(self, device: int | None, cache: Cache | None) -> str | None:
         """`emptied_elsewhere`'s verdict on a folder with no manifest file (a rare pass)."""

@@ -50,9 +50,10 @@ def describe(result: LoadResult) -> str:
 def emptied_elsewhere(recorded: bool, device: int | None, applied: int | None) -> str | None:
     """Why a folder with no manifest file must not apply, or None when it may.
 
-    `recorded`: objects are in the store; `device`: the folder's st_dev now (None when
-    it could not be read); `applied`: the st_dev of the revision applied last (None
-    for a git revision or one recorded before devices were).
+    `recorded`: objects are in the store; `device`: the st_dev the folder's (empty)
+    listing was read from (`LoadResult.device`; None when unknown); `applied`: the
+    st_dev of the revision applied last (None for a git revision or one recorded
+    before devices were).
     """
     if not recorded or applied is None or device == applied:
         return None

@@ -132,7 +132,7 @@ class Session:
         leaving the folder, a fifo, one too large) declares nothing here either.
         """
         limit = Limits().max_file_bytes
-        files, _, _ = discover(self.root, "")
+        files = discover(self.root, "").files
         for rel, path, _ in files:
             try:
                 data = read_regular(path, limit)

@@ -15,6 +15,7 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import NamedTuple
 
 from reconciler.api.types import Diagnostic, Position, ReadFailure
 
@@ -88,43 +89,72 @@ def _inside(target: Path, folder: Path) -> bool:
     return target == folder or folder in target.parents
 
 
-def discover(folder: Path, display: str) -> tuple[list[File], list[Diagnostic], list[ReadFailure]]:
-    """Manifest files under `folder`, refusals and skips, and what could not be read."""
+class Found(NamedTuple):
+    """What a walk of a folder found."""
+
+    files: list[File]
+    problems: list[Diagnostic]  # refusals and skips
+    failures: list[ReadFailure]  # what could not be read
+    # st_dev of the directory the top listing came from (None when it was not listed):
+    # the filesystem a mount point's listing really read, whatever is mounted since.
+    device: int | None
+
+
+def discover(folder: Path, display: str) -> Found:
+    """Manifest files under `folder`, refusals and skips, what could not be read, its device."""
     files: list[File] = []
     problems: list[Diagnostic] = []
     failures: list[ReadFailure] = []
     try:
         real_root = folder.resolve()
     except (OSError, RuntimeError) as e:
-        return [], [], [failure(display, e)]
+        return Found([], [], [failure(display, e)], None)
     visited = {real_root}
-    stack: list[tuple[str, str]] = [(str(folder), display)]
+    device: int | None = None
+    # The walk starts at the resolved root: a symlinked folder switched to another release
+    # mid-walk (`ln -sfn`) is read whole from the target it had, never half from each.
+    stack: list[tuple[str, str]] = [(str(real_root), display)]
+    top = True
     while stack:
         here, shown = stack.pop()
+        fd = None
         try:
-            entries = sorted(os.scandir(here), key=lambda e: e.name)
+            if top:
+                # The top folder is listed from one open of it, so the device is the one
+                # the listing read: a mount that goes or comes meanwhile cannot pair an
+                # empty listing with the mounted filesystem's device.
+                fd = os.open(here, os.O_RDONLY | os.O_DIRECTORY)
+                device = os.fstat(fd).st_dev
+            entries = sorted(os.scandir(here if fd is None else fd), key=lambda e: e.name)
         except OSError as e:
             # Recorded against the folder: every file under it is unread, not removed.
             failures.append(failure(shown, e))
-            continue
-        for entry in entries:
-            if ignored(entry.name):
-                continue
-            name = f"{shown}/{entry.name}" if shown else entry.name
-            try:
-                _visit(entry, name, real_root, visited, stack, files, problems)
-            except (OSError, RuntimeError) as e:
-                failures.append(failure(name, e))
+            entries = []
+        top = False
+        try:
+            for entry in entries:
+                if ignored(entry.name):
+                    continue
+                name = f"{shown}/{entry.name}" if shown else entry.name
+                try:
+                    _visit(entry, os.path.join(here, entry.name), name, real_root, visited,
+                           stack, files, problems)
+                except (OSError, RuntimeError) as e:
+                    failures.append(failure(name, e))
+        finally:
+            if fd is not None:
+                os.close(fd)
     files.sort()
-    return files, problems, failures
+    return Found(files, problems, failures, device)
 
 
-def _visit(entry: os.DirEntry[str], name: str, real_root: Path, visited: set[Path],
+def _visit(entry: os.DirEntry[str], path: str, name: str, real_root: Path, visited: set[Path],
            stack: list[tuple[str, str]], files: list[File], problems: list[Diagnostic]) -> None:
-    """Sort one directory entry into a folder to descend, a manifest file, or a refusal."""
+    """Sort one directory entry (at `path`) into a folder to descend, a manifest file, or a
+    refusal. `entry.path` is not used: the top folder's entries are listed from its fd."""
     is_manifest = entry.name.endswith(MANIFEST_SUFFIXES)
     if entry.is_symlink():
-        target = Path(entry.path).resolve()
+        target = Path(path).resolve()
         if not target.exists():
             # Maybe a folder on a mount that is gone: unread, never taken as empty.
             raise FileNotFoundError(errno.ENOENT, f"dangling symlink to {target}")
@@ -137,15 +167,15 @@ def _visit(entry: os.DirEntry[str], name: str, real_root: Path, visited: set[Pat
         if target.is_dir():
             if target not in visited:
                 visited.add(target)
-                stack.append((entry.path, name))
+                stack.append((path, name))
             return
         what = special_type(os.stat(target).st_mode)
         if what:
             problems.append(skipped(name, what, str(target)))
             return
     if entry.is_dir(follow_symlinks=False):
-        visited.add(Path(entry.path).resolve())
-        stack.append((entry.path, name))
+        visited.add(Path(path).resolve())
+        stack.append((path, name))
         return
     if not (entry.is_symlink() or entry.is_file(follow_symlinks=False)):
         try:
@@ -160,4 +190,4 @@ def _visit(entry: os.DirEntry[str], name: str, real_root: Path, visited: set[Pat
             st = entry.stat()
         except OSError:
             st = None
-        files.append((name, entry.path, st))
+        files.append((name, path, st))

@@ -124,8 +124,10 @@ class FolderLoader:
         `root` may be reassigned between loads (a git snapshot per commit): the cache
         is by display name and content hash, so unchanged files are still not parsed.
         """
-        files, problems, failures = _discover(self.root, "")
-        return self.load_files(files, problems, failures)
+        found = _discover(self.root, "")
+        result = self.load_files(found.files, found.problems, found.failures)
+        result.device = found.device  # set on a result reused unchanged too
+        return result
 
     def load_files(self, files: list[_File], problems: Iterable[Diagnostic] = (),
                    failures: Iterable[ReadFailure] = ()) -> LoadResult:
@@ -328,7 +330,7 @@ def load_paths(root: Path, paths: Iterable[Path], *, limits: Limits | None = Non
         path = given if given.is_absolute() else root / given
         shown = _display(path, given, root)
         if path.is_dir():
-            found, refused, unread = _discover(path, "" if shown == "." else shown)
+            found, refused, unread, _ = _discover(path, "" if shown == "." else shown)
             files += found
             problems += refused
             failures += unread

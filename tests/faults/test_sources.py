@@ -177,10 +177,11 @@ class TestFolderFaults:
         victim = "team/web-rc.yaml"
 
         def discover_then_remove(folder: Path, display: str) -> Any:
-            files, *rest = real(folder, display)
+            found = real(folder, display)
             (cluster.desired / victim).unlink(missing_ok=True)
             # As scandir lists it and its stat then fails: nothing known about it but its name.
-            return ([(n, p, None if n == victim else st) for n, p, st in files], *rest)
+            return found._replace(files=[(n, p, None if n == victim else st)
+                                         for n, p, st in found.files])
 
         monkeypatch.setattr(loader_module, "_discover", discover_then_remove)
         cluster.converge(1)

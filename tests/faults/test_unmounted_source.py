@@ -20,12 +20,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 from sqlalchemy import text
 
 from reconciler.control.sourceguard import COMPONENT, EMPTIED
+from reconciler.manifests import discover as discover_module
 from tests.e2e.service import service, wait_until
 from tests.faults.test_sources import NODES, assert_nothing_lost, pod, rc
 from tests.integration.control.harness import Cluster
@@ -156,6 +158,43 @@ class TestMountGone:
         mounted.converge(3)
         assert list(mounted.store.objects()) == []
         assert mounted.running() == []
+
+    def test_a_mount_flapping_during_the_top_listing_deletes_nothing(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Unmounted just before the folder is listed, back just after: nothing is deleted."""
+        desired = tmp_path / "desired"
+        desired.mkdir()
+        with mounted_desired(tmp_path / "src") as source:
+            bind = ["mount", "--bind", str(source), str(desired)]
+            subprocess.run(bind, check=True)
+            write_all(desired, MANIFESTS)
+            c = Cluster(tmp_path)
+            try:
+                c.converge(2)
+                keys, running = {o.key for o in c.store.objects()}, c.running()
+                real_scandir = discover_module.os.scandir
+                flapped = False
+
+                def scandir_during_a_flap(path: Any) -> Any:
+                    nonlocal flapped
+                    if flapped:
+                        return real_scandir(path)
+                    flapped = True
+                    unmount(desired)  # the same filesystem is bound again right after
+                    try:
+                        return iter(list(real_scandir(path)))
+                    finally:
+                        subprocess.run(bind, check=True)
+
+                monkeypatch.setattr(discover_module.os, "scandir", scandir_during_a_flap)
+                c.converge(1)
+                assert flapped
+                monkeypatch.undo()
+                assert_nothing_lost(c, keys, running)
+            finally:
+                c.store.close()
+                unmount(desired)
 
     def test_a_row_without_device_gets_it_without_a_new_revision(
         self, mounted: Cluster, tmp_path: Path

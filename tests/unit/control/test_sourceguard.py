@@ -30,6 +30,6 @@ class TestEmptiedElsewhere:
         assert emptied_elsewhere(True, ROOT_FS, None) is None
 
     def test_an_unreadable_device_is_held(self) -> None:
-        """The folder's stat failing after its listing: held, as the device is unknown."""
+        """No device known for the listing: held."""
         why = emptied_elsewhere(True, None, NFS)
         assert why is not None and "device unknown" in why

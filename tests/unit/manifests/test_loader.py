@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.api.defaults import content_hash
 from reconciler.api.types import Key
+from reconciler.manifests import discover as discover_module
 from reconciler.manifests.loader import FolderLoader, ignored, load_folder, load_paths
 
 POD = """apiVersion: v1
@@ -63,6 +64,34 @@ class TestDiscovery:
         os.symlink(tmp_path / "real", tmp_path / "alias")
         result = load_folder(tmp_path / "real")
         assert [o.key.name for o in result.objects] == ["one"]
+
+
+    def test_a_symlinked_root_swapped_mid_walk_is_read_from_one_target(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`ln -sfn v2 desired` between the root's listing and a subfolder's: all of v1."""
+        write(tmp_path, "v1/db.yaml", POD.format(name="db"))
+        write(tmp_path, "v1/team/web.yaml", POD.format(name="web"))
+        write(tmp_path, "v2/db.yaml", POD.format(name="db"))
+        write(tmp_path, "v2/web.yaml", POD.format(name="web"))  # moved up a folder
+        os.mkdir(tmp_path / "v2" / "team")
+        desired = tmp_path / "desired"
+        desired.symlink_to(tmp_path / "v1")
+        real_scandir = discover_module.os.scandir
+        calls = 0
+
+        def scandir_then_swap(path: str) -> object:
+            nonlocal calls
+            listing = list(real_scandir(path))
+            calls += 1
+            if calls == 1:  # the root is listed: the release switches under the walk
+                (tmp_path / "next").symlink_to(tmp_path / "v2")
+                os.replace(tmp_path / "next", desired)
+            return iter(listing)
+
+        monkeypatch.setattr(discover_module.os, "scandir", scandir_then_swap)
+        result = load_folder(desired)
+        assert sorted(o.key.name for o in result.objects) == ["db", "web"]
 
 
 class TestDocuments:
