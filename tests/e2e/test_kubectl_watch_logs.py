@@ -153,9 +153,15 @@ class TestKubectlLogs:
             client.stop()
         wait_until(lambda: "sleep 3601" not in commands(), 60,
                    what=f"the command ended; running: {commands()}")
-        container.reload()
-        ours = set(container.attrs.get("ExecIDs") or []) - execs
-        assert not any(docker_client.api.exec_inspect(e)["Running"] for e in ours)
+
+        def execs_running() -> list[str]:
+            # The engine drops an exec from ExecIDs once its shim reports the exit, which
+            # can come a moment after its processes are gone from `top`.
+            container.reload()
+            return sorted(set(container.attrs.get("ExecIDs") or []) - execs)
+
+        wait_until(lambda: not execs_running(), 30,
+                   what=f"every Docker exec of the command ended: {execs_running()}")
 
     def test_attach_is_refused_naming_reconciler_exec(self, svc: ServiceRun,
                                                       kubectl: Kubectl) -> None:
