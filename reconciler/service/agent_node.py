@@ -375,12 +375,19 @@ def serve_node(node_name: str, state: str, config_path: Path | None, engine: str
     config = load_agent_config(config_path, state)
     delay = 1.0
     while not stop.is_set():
+        store: Store | None = None
         try:
             store = Store.open(state, create=False)
+            # Read here, where an outage is waited out: the store keeps it, so NodeRun
+            # reads nothing when it is made. Made after the lease is taken, it once read
+            # the id then, and a store gone at that moment stopped the whole agent.
+            store.cluster_id()
             break
         except StoreMissing:
             raise
         except Exception as e:
+            if store is not None:
+                store.close()
             log.warning("node %s: store not reachable (%s); retrying in %.0fs", node_name,
                         str(e).splitlines()[0][:200], delay)
             stop.wait(delay)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from reconciler.api.records import Condition, NodeRecord, PodRecord
 from reconciler.control.context import NODE_GC, POD
@@ -21,7 +22,7 @@ from reconciler.runtime import agent_node
 from reconciler.runtime.fake import FakeHosts
 from reconciler.runtime.port import docker_agent
 from reconciler.runtime.types import HostUnreachable, PodEnv, RuntimeConfig
-from reconciler.service.agent_node import NodeRun, load_agent_config
+from reconciler.service.agent_node import NodeRun, load_agent_config, serve_node
 from reconciler.store import Store
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -227,3 +228,43 @@ def test_feed_queues_a_gc_when_a_pod_leaves(run: NodeRun) -> None:
     pods[0].deletion_timestamp = NOW
     run._compare(pods[:1])
     assert queued(run) == {WorkKey(POD, pods[0].uid)}
+
+
+class TestServeNode:
+    def test_a_store_failing_as_the_node_part_starts_is_waited_out(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The store failing at the node part's first read (a partition as it starts): it
+        waits for the store and starts, instead of ending the agent with its data plane."""
+        state = str(tmp_path / "state.db")
+        Store.open(state).close()
+        real = Store.cluster_id
+        outage = [OperationalError("SELECT id FROM cluster", {},
+                                   Exception("connection timeout expired"))]
+
+        def cluster_id(store: Store) -> str:
+            if outage:
+                raise outage.pop()
+            return real(store)
+
+        monkeypatch.setattr(Store, "cluster_id", cluster_id)
+        stop = threading.Event()
+        started: list[NodeRun] = []
+        errors: list[BaseException] = []
+
+        def on_start(run: NodeRun) -> None:
+            started.append(run)
+            stop.set()
+
+        def body() -> None:
+            try:
+                serve_node("far", state, None, None, stop, started=on_start)
+            except BaseException as e:  # the agent's thread would have ended the agent
+                errors.append(e)
+
+        thread = threading.Thread(target=body)
+        thread.start()
+        thread.join(60)
+        stop.set()
+        assert not thread.is_alive()
+        assert errors == [] and len(started) == 1 and outage == []
