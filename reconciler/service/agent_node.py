@@ -378,9 +378,9 @@ def serve_node(node_name: str, state: str, config_path: Path | None, engine: str
         store: Store | None = None
         try:
             store = Store.open(state, create=False)
-            # Read here, where an outage is waited out: the store keeps it, so NodeRun
-            # reads nothing when it is made. Made after the lease is taken, it once read
-            # the id then, and a store gone at that moment stopped the whole agent.
+            # Read here, where an outage is waited out; the store keeps it. NodeRun, made
+            # once the lease is taken, then reads nothing: a read failing there would end
+            # the whole agent, its DNS and proxy with it.
             store.cluster_id()
             break
         except StoreMissing:
