@@ -179,11 +179,7 @@ class DesiredController:
         on the same folder adds no row, and the age keeps counting from the real change.
         The row keeps the folder's device, which the emptied-folder guard compares."""
         revision, device = load_revision(result), result.device
-        if self._folder_revision is None:
-            applied = self.ctx.store.revision()
-            self._folder_revision = ((applied.revision, applied.device) if applied is not None
-                                     else ("", None))
-        recorded, recorded_device = self._folder_revision
+        recorded, recorded_device = self._applied()
         if revision != recorded:
             self.ctx.store.set_revision(revision, str(self.loader.root), self.ctx.clock(),
                                         device)
@@ -191,12 +187,19 @@ class DesiredController:
             self.ctx.store.set_revision_device(device)  # the same files, moved or upgraded
         self._folder_revision = (revision, device if device is not None else recorded_device)
 
+    def _applied(self) -> tuple[str, int | None]:
+        """The folder revision recorded last and its device: read from the store once, then
+        kept as this controller records them (it is the folder's only writer of them)."""
+        if self._folder_revision is None:
+            applied = self.ctx.store.revision()
+            self._folder_revision = ((applied.revision, applied.device) if applied is not None
+                                     else ("", None))
+        return self._folder_revision
+
     def _emptied(self, device: int | None, cache: Cache | None) -> str | None:
         """`emptied_elsewhere`'s verdict on a folder with no manifest file (a rare pass)."""
         recorded = cache.recorded(copy=False) if cache is not None else self.ctx.store.recorded()
-        applied = self.ctx.store.revision()
-        return emptied_elsewhere(bool(recorded), device,
-                                 applied.device if applied is not None else None)
+        return emptied_elsewhere(bool(recorded), device, self._applied()[1])
 
     def _report_no_effect(self, plan: Plan) -> None:
         """A NoEffect event on each created or changed object that holds something inert."""

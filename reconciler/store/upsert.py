@@ -60,9 +60,7 @@ def write_upsert(session: Session, model: type[Base], rows: Sequence[Mapping[str
     shape = (session.get_bind().dialect.name, model.__table__, tuple(values), tuple(keys))
     statement = _params.get(shape)
     if statement is None:
-        rows_table = table(model)
-        insert = (postgresql.insert(rows_table) if shape[0] == "postgresql"
-                  else sqlite.insert(rows_table))
+        insert = insert_for(session, model)
         statement = _params[shape] = insert.on_conflict_do_update(
             index_elements=list(keys),
             set_={k: insert.excluded[k] for k in values if k not in keys})
